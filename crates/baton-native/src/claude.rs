@@ -1,0 +1,1 @@
+//! Claude Code transcripts: chain records, bookkeeping records, project slugs.

@@ -1,0 +1,1 @@
+//! Splitting native bytes into JSONL lines with line numbers and offsets.

@@ -1,0 +1,23 @@
+//! Lossless readers and writers for the session files of OpenAI Codex CLI and
+//! Anthropic Claude Code, and the normalized view baton builds from them.
+//!
+//! The agent's native bytes are the source of truth: readers never modify a
+//! file, keep unknown line types and fields, tolerate a torn last line (it is
+//! left unconsumed and read once completed) and report invalid lines with
+//! their file line number instead of failing the whole file.
+//!
+//! The entry point for reading is [`FileReader`]: feed it a file's bytes from
+//! the offset where it last stopped and it returns the new [`Message`]s, the
+//! [`LineIssue`]s it skipped, and updated [`SessionFacts`] in its serializable
+//! [`ReaderState`], so a catalog can ingest append-only files incrementally.
+
+pub mod claude;
+pub mod codex;
+pub mod discover;
+pub mod jsonl;
+pub mod model;
+mod reader;
+
+pub use discover::{NativeFile, discover_claude, discover_codex};
+pub use model::{Agent, HistoryBase, Message, MessageKind, Role, SessionFacts};
+pub use reader::{Chunk, FileReader, LineIssue, ReaderState};

@@ -1,0 +1,1 @@
+//! Local catalog: discovery, incremental ingest, SQLite index and full-text search.

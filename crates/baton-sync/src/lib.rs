@@ -1,0 +1,1 @@
+//! Sync wire protocol types and HTTP client.

@@ -1,0 +1,18 @@
+//! One module per subcommand.
+
+pub mod completions;
+pub mod export;
+pub mod fork;
+pub mod import;
+pub mod index;
+pub mod list;
+pub mod login;
+pub mod pull;
+pub mod push;
+pub mod rehydrate;
+pub mod resume;
+pub mod run;
+pub mod search;
+pub mod serve;
+pub mod show;
+pub mod sync;

@@ -1,0 +1,85 @@
+//! `baton`: durable, searchable, forkable and portable Codex and Claude Code sessions.
+
+mod cmd;
+mod context;
+mod output;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// Catalog, fork, resume and sync Codex and Claude Code sessions.
+#[derive(Debug, Parser)]
+#[command(name = "baton", version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    roots: context::RootArgs,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Bring the catalog up to date with every session on this machine.
+    Index(cmd::index::Args),
+    /// List sessions, newest first.
+    List(cmd::list::Args),
+    /// Show one session's messages.
+    Show(cmd::show::Args),
+    /// Full-text search over prompts, replies and tool input/output.
+    Search(cmd::search::Args),
+    /// Export a session as Markdown, HTML, native JSONL or a portable envelope.
+    Export(cmd::export::Args),
+    /// Import an envelope into baton's store.
+    Import(cmd::import::Args),
+    /// Fork a session at a turn into a new native session of the same agent.
+    Fork(cmd::fork::Args),
+    /// Continue a session in its own agent.
+    Resume(cmd::resume::Args),
+    /// Write a session into an agent's home where the agent looks for it.
+    Rehydrate(cmd::rehydrate::Args),
+    /// Run codex or claude through a capturing proxy that records raw model traffic.
+    Run(cmd::run::Args),
+    /// Run the sync server and web UI.
+    Serve(cmd::serve::Args),
+    /// Remember a sync server and token.
+    Login(cmd::login::Args),
+    /// Send sessions to the sync server.
+    Push(cmd::push::Args),
+    /// Fetch sessions from the sync server.
+    Pull(cmd::pull::Args),
+    /// Push and pull whatever changed.
+    Sync(cmd::sync::Args),
+    /// Print shell completions.
+    Completions(cmd::completions::Args),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    output::init_tracing();
+    let ctx = match context::Context::from_args(&cli.roots) {
+        Ok(ctx) => ctx,
+        Err(err) => return output::report_error(&err),
+    };
+    let result = match cli.command {
+        Command::Index(args) => cmd::index::run(&ctx, args),
+        Command::List(args) => cmd::list::run(&ctx, args),
+        Command::Show(args) => cmd::show::run(&ctx, args),
+        Command::Search(args) => cmd::search::run(&ctx, args),
+        Command::Export(args) => cmd::export::run(&ctx, args),
+        Command::Import(args) => cmd::import::run(&ctx, args),
+        Command::Fork(args) => cmd::fork::run(&ctx, args),
+        Command::Resume(args) => cmd::resume::run(&ctx, args),
+        Command::Rehydrate(args) => cmd::rehydrate::run(&ctx, args),
+        Command::Run(args) => cmd::run::run(&ctx, args),
+        Command::Serve(args) => cmd::serve::run(&ctx, args),
+        Command::Login(args) => cmd::login::run(&ctx, args),
+        Command::Push(args) => cmd::push::run(&ctx, args),
+        Command::Pull(args) => cmd::pull::run(&ctx, args),
+        Command::Sync(args) => cmd::sync::run(&ctx, args),
+        Command::Completions(args) => cmd::completions::run::<Cli>(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => output::report_error(&err),
+    }
+}
