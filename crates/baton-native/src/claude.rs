@@ -1,1 +1,539 @@
 //! Claude Code transcripts: chain records, bookkeeping records, project slugs.
+//!
+//! Chain records (`user`, `assistant`, `attachment`, `system`, ...) carry
+//! `uuid`/`parentUuid` and form the conversation tree; bookkeeping records
+//! (`queue-operation`, `last-prompt`, `cost-state`, `api-request*`, titles,
+//! ...) do not. Only `user`, `assistant` and `compact_boundary` system
+//! records become messages; `Message::parent_uuid` is the nearest ancestor
+//! that is itself a message.
+
+use crate::jsonl::Line;
+use crate::lenient::{LBool, LMap, LStr};
+use crate::model::{Message, MessageKind, Role};
+use crate::reader::{Chunk, LineIssue, ReaderState, compare_times, new_message};
+use serde::Deserialize;
+use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::fmt;
+
+/// Text prefixes of harness-written `user` text (slash-command echoes,
+/// reminders, local command output, interruption markers): never typed.
+pub const HARNESS_PREFIXES: &[&str] = &[
+    "<system-reminder>",
+    "<command-name>",
+    "<command-message>",
+    "<command-args>",
+    "<local-command-stdout>",
+    "<local-command-stderr>",
+    "<local-command-caveat>",
+    "<bash-stdout>",
+    "<bash-stderr>",
+    "<user-prompt-submit-hook>",
+    "[Request interrupted by user",
+];
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct Record<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: LStr<'a>,
+    #[serde(borrow)]
+    uuid: LStr<'a>,
+    #[serde(borrow)]
+    parent_uuid: LStr<'a>,
+    #[serde(borrow)]
+    logical_parent_uuid: LStr<'a>,
+    #[serde(borrow)]
+    timestamp: LStr<'a>,
+    #[serde(borrow)]
+    session_id: LStr<'a>,
+    #[serde(borrow)]
+    cwd: LStr<'a>,
+    #[serde(borrow)]
+    git_branch: LStr<'a>,
+    is_sidechain: LBool,
+    is_meta: LBool,
+    is_compact_summary: LBool,
+    #[serde(borrow)]
+    request_session_id: LStr<'a>,
+    #[serde(borrow)]
+    forked_from: LMap<ForkedFrom<'a>>,
+    #[serde(borrow)]
+    agent_id: LStr<'a>,
+    #[serde(borrow)]
+    message: LMap<ApiMessage<'a>>,
+    #[serde(borrow)]
+    custom_title: LStr<'a>,
+    #[serde(borrow)]
+    ai_title: LStr<'a>,
+    #[serde(borrow)]
+    summary: LStr<'a>,
+    #[serde(borrow)]
+    subtype: LStr<'a>,
+    #[serde(borrow)]
+    content: LStr<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default, rename_all = "camelCase")]
+struct ForkedFrom<'a> {
+    #[serde(borrow)]
+    session_id: LStr<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct ApiMessage<'a> {
+    #[serde(borrow)]
+    model: LStr<'a>,
+    #[serde(borrow)]
+    content: Content<'a>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(default)]
+struct Block<'a> {
+    #[serde(borrow, rename = "type")]
+    kind: LStr<'a>,
+    #[serde(borrow)]
+    text: LStr<'a>,
+    #[serde(borrow)]
+    thinking: LStr<'a>,
+    #[serde(borrow)]
+    id: LStr<'a>,
+    #[serde(borrow)]
+    name: LStr<'a>,
+    #[serde(borrow)]
+    input: Option<&'a RawValue>,
+    #[serde(borrow)]
+    tool_use_id: LStr<'a>,
+    #[serde(borrow)]
+    content: Content<'a>,
+}
+
+/// Message content: a plain string or a list of blocks.
+#[derive(Default)]
+struct Content<'a> {
+    text: Option<Cow<'a, str>>,
+    blocks: Vec<Block<'a>>,
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Content<'a> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> Visitor<'de> for V<'a> {
+            type Value = Content<'a>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string or a list of content blocks")
+            }
+            fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+                Ok(Content {
+                    text: Some(Cow::Borrowed(v)),
+                    blocks: Vec::new(),
+                })
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(Content {
+                    text: Some(Cow::Owned(v.to_owned())),
+                    blocks: Vec::new(),
+                })
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+                let mut blocks = Vec::new();
+                while let Some(b) = s.next_element::<LMap<Block<'a>>>()? {
+                    blocks.extend(b.0);
+                }
+                Ok(Content { text: None, blocks })
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+                while m.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Content::default())
+            }
+            fn visit_bool<E: de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(Content::default())
+            }
+            fn visit_i64<E: de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(Content::default())
+            }
+            fn visit_u64<E: de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(Content::default())
+            }
+            fn visit_f64<E: de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(Content::default())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Content::default())
+            }
+            fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+                Ok(Content::default())
+            }
+            fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+                d.deserialize_any(self)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+impl Content<'_> {
+    /// The plain text of the content (string, or text blocks joined).
+    fn plain_text(&self) -> String {
+        if let Some(t) = &self.text {
+            return t.to_string();
+        }
+        let texts: Vec<&str> = self
+            .blocks
+            .iter()
+            .filter(|b| b.kind.get() == Some("text"))
+            .filter_map(|b| b.text.get())
+            .collect();
+        texts.join("\n")
+    }
+}
+
+/// Whether user text was typed by a human rather than written by the harness.
+fn is_typed_text(text: &str) -> bool {
+    let t = text.trim_start();
+    !t.is_empty() && !HARNESS_PREFIXES.iter().any(|p| t.starts_with(p))
+}
+
+/// Whether a whole transcript record (as JSON) holds a prompt the user typed:
+/// a `user` record, not `isMeta`/`isCompactSummary`, whose string content or
+/// one of whose text blocks is not harness text. This is exactly the rule the
+/// reader uses for [`MessageKind::Prompt`].
+pub fn is_typed_prompt(record: &Value) -> bool {
+    if record["type"] != "user" || record["isMeta"] == true || record["isCompactSummary"] == true {
+        return false;
+    }
+    match &record["message"]["content"] {
+        Value::String(s) => is_typed_text(s),
+        Value::Array(blocks) => blocks
+            .iter()
+            .any(|b| b["type"] == "text" && b["text"].as_str().is_some_and(is_typed_text)),
+        _ => false,
+    }
+}
+
+/// Reads one transcript line into `state` and `chunk`.
+pub(crate) fn read_line(
+    state: &mut ReaderState,
+    line: &Line<'_>,
+    chunk: &mut Chunk,
+) -> Result<(), LineIssue> {
+    let r: Record<'_> = line.parse()?;
+    let ts = r.timestamp.get();
+    if let Some(ts) = ts {
+        state.note_time(ts, true);
+    }
+    let facts = &mut state.facts;
+    let kind = r.kind.get().unwrap_or_default();
+    let title = match kind {
+        "custom-title" => Some((3, r.custom_title.get())),
+        "ai-title" => Some((2, r.ai_title.get())),
+        "summary" => Some((1, r.summary.get())),
+        _ => None,
+    };
+    if let Some((rank, Some(t))) = title {
+        if rank >= state.title_rank {
+            state.title_rank = rank;
+            facts.title = Some(t.to_owned());
+        }
+    }
+    if let Some(sid) = r.session_id.get() {
+        if r.is_sidechain.0 {
+            // A subagent transcript carries its parent's sessionId; its own
+            // identity is the agentId.
+            let parent = facts.sidechain_of.get_or_insert_with(|| sid.to_owned());
+            if facts.id.is_none() || facts.id.as_deref() == Some(parent.as_str()) {
+                facts.id = r.agent_id.get().map(str::to_owned);
+            }
+        } else if facts.id.is_none() && facts.sidechain_of.is_none() {
+            facts.id = Some(sid.to_owned());
+        }
+        if let Some(req) = r.request_session_id.get() {
+            if req != sid && facts.fork_hint.is_none() {
+                facts.fork_hint = Some(req.to_owned());
+            }
+        }
+    }
+    if let Some(from) = r.forked_from.0.as_ref().and_then(|f| f.session_id.get()) {
+        facts.forked_from = Some(from.to_owned());
+    }
+    let Some(uuid) = r.uuid.get() else {
+        return Ok(()); // bookkeeping record
+    };
+    if facts.first_uuid.is_none() {
+        facts.first_uuid = Some(uuid.to_owned());
+    }
+    if let Some(cwd) = r.cwd.get() {
+        if facts.cwd.is_none() {
+            facts.cwd = Some(cwd.to_owned());
+        }
+        if facts.latest_cwd.as_deref() != Some(cwd) {
+            facts.latest_cwd = Some(cwd.to_owned());
+        }
+    }
+    if let Some(b) = r.git_branch.get() {
+        if facts.git_branch.as_deref() != Some(b) {
+            facts.git_branch = Some(b.to_owned());
+        }
+    }
+
+    let parent_raw = r.parent_uuid.get().or(r.logical_parent_uuid.get());
+    let parent = parent_raw.and_then(|p| match state.ancestors.get(p) {
+        Some(ancestor) => ancestor.clone(),
+        None => Some(p.to_owned()),
+    });
+    let before = chunk.messages.len();
+    let mk = |role, kind, text: String| {
+        let mut m = new_message(role, kind, text, line, ts);
+        m.uuid = Some(uuid.to_owned());
+        m.parent_uuid.clone_from(&parent);
+        m
+    };
+    match (kind, r.message.0.as_ref()) {
+        ("user", Some(msg)) => {
+            let context = r.is_meta.0 || r.is_compact_summary.0;
+            let classify = |text: &str| {
+                if !context && is_typed_text(text) {
+                    MessageKind::Prompt
+                } else {
+                    MessageKind::Context
+                }
+            };
+            if let Some(text) = &msg.content.text {
+                let kind = classify(text);
+                state.emit(chunk, mk(Role::User, kind, text.to_string()));
+            }
+            let (mut typed, mut harness) = (Vec::new(), Vec::new());
+            let mut text_at = None;
+            let mut results = Vec::new();
+            for b in &msg.content.blocks {
+                match b.kind.get() {
+                    Some("text") => {
+                        let t = b.text.get().unwrap_or_default();
+                        text_at.get_or_insert(results.len());
+                        match classify(t) {
+                            MessageKind::Prompt => typed.push(t),
+                            _ => harness.push(t),
+                        }
+                    }
+                    Some("tool_result") => {
+                        let call_id = b.tool_use_id.get();
+                        let mut m = mk(Role::Tool, MessageKind::ToolResult, b.content.plain_text());
+                        m.tool_name = call_id.and_then(|c| state.pending_calls.remove(c));
+                        m.call_id = call_id.map(str::to_owned);
+                        results.push(m);
+                    }
+                    _ => {}
+                }
+            }
+            let mut texts = Vec::new();
+            if !typed.is_empty() {
+                texts.push(mk(Role::User, MessageKind::Prompt, typed.join("\n")));
+            }
+            if !harness.is_empty() {
+                texts.push(mk(Role::User, MessageKind::Context, harness.join("\n")));
+            }
+            let at = text_at.unwrap_or(results.len());
+            let tail = results.split_off(at);
+            for m in results.into_iter().chain(texts).chain(tail) {
+                state.emit(chunk, m);
+            }
+        }
+        ("assistant", Some(msg)) => {
+            if let Some(model) = msg.model.get() {
+                if model != "<synthetic>" && state.facts.model.as_deref() != Some(model) {
+                    state.facts.model = Some(model.to_owned());
+                }
+            }
+            if let Some(text) = &msg.content.text {
+                state.emit(
+                    chunk,
+                    mk(Role::Assistant, MessageKind::Reply, text.to_string()),
+                );
+            }
+            for b in &msg.content.blocks {
+                let m = match b.kind.get() {
+                    Some("text") => match b.text.get() {
+                        Some(t) if !t.is_empty() => {
+                            mk(Role::Assistant, MessageKind::Reply, t.to_owned())
+                        }
+                        _ => continue,
+                    },
+                    Some("thinking") => match b.thinking.get() {
+                        Some(t) if !t.is_empty() => {
+                            mk(Role::Assistant, MessageKind::Other, t.to_owned())
+                        }
+                        _ => continue,
+                    },
+                    Some("tool_use" | "server_tool_use") => {
+                        let name = b.name.get().unwrap_or("unknown");
+                        let input = b.input.map(|i| i.get().to_owned()).unwrap_or_default();
+                        let mut m = mk(Role::Assistant, MessageKind::ToolCall, input);
+                        m.tool_name = Some(name.to_owned());
+                        m.call_id = b.id.get().map(str::to_owned);
+                        if let Some(id) = b.id.get() {
+                            state.pending_calls.insert(id.to_owned(), name.to_owned());
+                        }
+                        m
+                    }
+                    _ => continue,
+                };
+                state.emit(chunk, m);
+            }
+        }
+        ("system", _) if r.subtype.get() == Some("compact_boundary") => {
+            let text = r
+                .content
+                .get()
+                .unwrap_or("Conversation compacted")
+                .to_owned();
+            state.emit(chunk, mk(Role::System, MessageKind::Other, text));
+        }
+        _ => {}
+    }
+    if chunk.messages.len() == before {
+        state.ancestors.insert(uuid.to_owned(), parent);
+    }
+    Ok(())
+}
+
+/// The indices of `messages` that form the conversation, in tree order.
+///
+/// Works like Claude's resume: the leaf is the terminal message (no other
+/// message in the slice names its uuid as parent) with the newest timestamp
+/// (later position wins ties); `parent_uuid` is walked to the root (stopping
+/// at a parent not in the slice or at a cycle) and the path reversed. Every
+/// message sharing a uuid on the path is included, in slice order. Messages
+/// without uuids (Codex) are returned in slice order.
+pub fn chain_order(messages: &[Message]) -> Vec<usize> {
+    let mut by_uuid: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, m) in messages.iter().enumerate() {
+        if let Some(u) = &m.uuid {
+            by_uuid.entry(u.as_str()).or_default().push(i);
+        }
+    }
+    if by_uuid.is_empty() {
+        return (0..messages.len()).collect();
+    }
+    let parents: HashSet<&str> = messages
+        .iter()
+        .filter_map(|m| m.parent_uuid.as_deref())
+        .collect();
+    let mut leaf: Option<usize> = None;
+    for (i, m) in messages.iter().enumerate() {
+        let Some(u) = m.uuid.as_deref() else { continue };
+        if parents.contains(u) {
+            continue;
+        }
+        let newer = match leaf {
+            None => true,
+            Some(l) => match (&m.timestamp, &messages[l].timestamp) {
+                (Some(a), Some(b)) => compare_times(a, b) != std::cmp::Ordering::Less,
+                (Some(_), None) | (None, None) => true,
+                (None, Some(_)) => false,
+            },
+        };
+        if newer {
+            leaf = Some(i);
+        }
+    }
+    let Some(leaf) = leaf else {
+        return Vec::new(); // every message is someone's parent: a pure cycle
+    };
+    let mut path: Vec<&str> = Vec::new();
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut cur = messages[leaf].uuid.as_deref();
+    while let Some(u) = cur {
+        let Some(idxs) = by_uuid.get(u) else { break };
+        if !seen.insert(u) {
+            break;
+        }
+        path.push(u);
+        cur = idxs
+            .iter()
+            .find_map(|&i| messages[i].parent_uuid.as_deref())
+            .filter(|p| *p != u);
+    }
+    path.iter()
+        .rev()
+        .flat_map(|u| by_uuid[u].iter().copied())
+        .collect()
+}
+
+/// The project folder name Claude Code uses for a working directory
+/// (§2.1): every UTF-16 code unit outside `[A-Za-z0-9]` becomes `-`; a result
+/// longer than 200 characters is cut to 200 and suffixed with `-` and the
+/// base-36 absolute value of the 31-multiplier hash of the raw path.
+pub fn project_slug(cwd: &str) -> String {
+    let mut slug = String::with_capacity(cwd.len());
+    let mut hash: i32 = 0;
+    for unit in cwd.encode_utf16() {
+        hash = hash
+            .wrapping_shl(5)
+            .wrapping_sub(hash)
+            .wrapping_add(i32::from(unit));
+        slug.push(match u8::try_from(unit) {
+            Ok(b) if b.is_ascii_alphanumeric() => char::from(b),
+            _ => '-',
+        });
+    }
+    if slug.len() > 200 {
+        slug.truncate(200);
+        slug.push('-');
+        slug.push_str(&base36(i64::from(hash).unsigned_abs()));
+    }
+    slug
+}
+
+/// Lowercase base-36 digits of `n`.
+fn base36(mut n: u64) -> String {
+    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+    let mut out = Vec::new();
+    loop {
+        out.push(DIGITS[(n % 36) as usize]);
+        n /= 36;
+        if n == 0 {
+            break;
+        }
+    }
+    out.reverse();
+    String::from_utf8(out).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn slug_short_and_long() {
+        assert_eq!(project_slug("/home/dev/my_app.v2"), "-home-dev-my-app-v2");
+        assert_eq!(
+            project_slug("/srv/corpus/work-pub/beta"),
+            "-srv-corpus-work-pub-beta"
+        );
+        assert_eq!(project_slug("/a/ünï/😀"), "-a--n----");
+        let mut long = String::from("/home/dev/src/");
+        for n in 0..10 {
+            long.push_str(&format!("deeply_nested_module_{n:02}/"));
+        }
+        long.pop();
+        assert_eq!(long.chars().count(), 253, "{long}");
+        let slug = project_slug(&long);
+        assert_eq!(slug.len(), 207);
+        assert!(slug.ends_with("-c2e73e"), "{slug}");
+        assert_eq!(&slug[..200], &project_slug(&long[..200])[..200]);
+    }
+
+    #[test]
+    fn base36_digits() {
+        assert_eq!(base36(0), "0");
+        assert_eq!(base36(35), "z");
+        assert_eq!(base36(36), "10");
+        assert_eq!(base36(2_147_483_648), "zik0zk");
+    }
+}

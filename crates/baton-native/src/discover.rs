@@ -1,6 +1,12 @@
-//! Finding native session files under agent homes.
+//! Finding native session files under agent homes, and reading their bytes.
+//!
+//! Walks never abort: unreadable directories and files that vanish during
+//! the walk (Claude's retention sweep deletes files at any time) are returned
+//! as issues naming the path.
 
 use crate::model::Agent;
+use std::collections::HashSet;
+use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 /// One native file found under an agent home.
@@ -10,7 +16,8 @@ pub struct NativeFile {
     pub agent: Agent,
     /// Absolute path.
     pub path: PathBuf,
-    /// Session id taken from the file name (Codex UUID, Claude `<id>.jsonl`).
+    /// Session id taken from the file name (Codex UUID, Claude `<id>.jsonl`,
+    /// Claude subagent `agent-<agentId>.jsonl` → `<agentId>`).
     pub id_hint: Option<String>,
     /// Claude subagent transcript: the id of the session it belongs to.
     pub sidechain_of: Option<String>,
@@ -18,14 +25,205 @@ pub struct NativeFile {
     pub compressed: bool,
 }
 
-/// Every Codex rollout under `home` (`sessions/**`, `archived_sessions/`).
+/// Every Codex rollout under `home` (`sessions/**`, flat `archived_sessions/`),
+/// sorted by path, and the issues met on the way. When both `x.jsonl` and
+/// `x.jsonl.zst` exist, only the plain file is returned.
 pub fn discover_codex(home: &Path) -> (Vec<NativeFile>, Vec<String>) {
-    let _ = home;
-    unimplemented!()
+    let mut files = Vec::new();
+    let mut issues = Vec::new();
+    for (dir, depth) in [("sessions", usize::MAX), ("archived_sessions", 1)] {
+        let root = home.join(dir);
+        if !root.exists() {
+            continue;
+        }
+        let mut found = Vec::new();
+        walk(&root, depth, &mut issues, |path| {
+            let name = path.file_name()?.to_str()?;
+            let (stem, compressed) = match name.strip_suffix(".jsonl.zst") {
+                Some(stem) => (stem, true),
+                None => (name.strip_suffix(".jsonl")?, false),
+            };
+            let stem = stem.strip_prefix("rollout-")?;
+            found.push(NativeFile {
+                agent: Agent::Codex,
+                path: path.to_path_buf(),
+                id_hint: codex_id_from_name(stem),
+                sidechain_of: None,
+                compressed,
+            });
+            Some(())
+        });
+        let plain: HashSet<PathBuf> = found
+            .iter()
+            .filter(|f| !f.compressed)
+            .map(|f| f.path.clone())
+            .collect();
+        found.retain(|f| !f.compressed || !plain.contains(&f.path.with_extension("")));
+        files.extend(found);
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, issues)
 }
 
-/// Every Claude transcript under `dir/projects/`, subagent files included.
+/// The thread id at the end of a rollout name stem (`<ts>-<uuid>`, or
+/// `<ts>-<thread-id>_<rollout-id>` for a revert segment).
+fn codex_id_from_name(stem: &str) -> Option<String> {
+    let tail = |s: &str| -> Option<String> {
+        let start = s.len().checked_sub(36)?;
+        let cand = s.get(start..)?;
+        uuid::Uuid::parse_str(cand).ok().map(|_| cand.to_owned())
+    };
+    if let Some((head, seg)) = stem.rsplit_once('_') {
+        if let (Some(thread), Some(_)) = (tail(head), tail(seg)) {
+            return Some(thread);
+        }
+    }
+    tail(stem)
+}
+
+/// Every Claude transcript under `dir/projects/` (`<slug>/<id>.jsonl`,
+/// `<slug>/<id>/subagents/agent-*.jsonl`, older `<slug>/agent-*.jsonl`),
+/// sorted by path, and the issues met on the way.
 pub fn discover_claude(dir: &Path) -> (Vec<NativeFile>, Vec<String>) {
-    let _ = dir;
-    unimplemented!()
+    let mut files = Vec::new();
+    let mut issues = Vec::new();
+    let root = dir.join("projects");
+    if !root.exists() {
+        return (files, issues);
+    }
+    let mut older_agents = Vec::new();
+    walk(&root, 4, &mut issues, |path| {
+        let rel = path.strip_prefix(&root).ok()?;
+        let parts: Vec<&str> = rel.iter().map(|p| p.to_str()).collect::<Option<_>>()?;
+        let stem = parts.last()?.strip_suffix(".jsonl")?;
+        let agent_id = stem.strip_prefix("agent-");
+        let (id_hint, sidechain_of) = match (parts.as_slice(), agent_id) {
+            ([_slug, _file], None) => (Some(stem.to_owned()), None),
+            ([_slug, _file], Some(a)) => {
+                older_agents.push(files.len());
+                (Some(a.to_owned()), None)
+            }
+            ([_slug, session, "subagents", _file], Some(a)) => {
+                (Some(a.to_owned()), Some((*session).to_owned()))
+            }
+            _ => return None,
+        };
+        files.push(NativeFile {
+            agent: Agent::Claude,
+            path: path.to_path_buf(),
+            id_hint,
+            sidechain_of,
+            compressed: false,
+        });
+        Some(())
+    });
+    for i in older_agents {
+        let f = &mut files[i];
+        match first_session_id(&f.path) {
+            Ok(sid) => f.sidechain_of = sid,
+            Err(e) => issues.push(format!("{}: {e}", f.path.display())),
+        }
+    }
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    (files, issues)
+}
+
+/// The `sessionId` of the first line that has one (within the first 64 KiB).
+fn first_session_id(path: &Path) -> io::Result<Option<String>> {
+    let mut head = Vec::new();
+    std::fs::File::open(path)?
+        .take(64 * 1024)
+        .read_to_end(&mut head)?;
+    #[derive(serde::Deserialize, Default)]
+    #[serde(default, rename_all = "camelCase")]
+    struct Head<'a> {
+        #[serde(borrow)]
+        session_id: crate::lenient::LStr<'a>,
+    }
+    Ok(crate::jsonl::Lines::new(&head, 0, 0)
+        .filter_map(|l| {
+            l.parse::<Head<'_>>()
+                .ok()?
+                .session_id
+                .get()
+                .map(str::to_owned)
+        })
+        .next())
+}
+
+/// Walks `root` to `max_depth`, calling `visit` for every regular file and
+/// recording unreadable entries in `issues`.
+fn walk(
+    root: &Path,
+    max_depth: usize,
+    issues: &mut Vec<String>,
+    mut visit: impl FnMut(&Path) -> Option<()>,
+) {
+    for entry in walkdir::WalkDir::new(root)
+        .max_depth(max_depth)
+        .sort_by_file_name()
+    {
+        match entry {
+            Ok(e) if e.file_type().is_file() => {
+                visit(e.path());
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let path = e.path().unwrap_or(root).display().to_string();
+                let why = e
+                    .io_error()
+                    .map(|io| io.to_string())
+                    .unwrap_or_else(|| e.to_string());
+                issues.push(format!("{path}: {why} (skipped)"));
+            }
+        }
+    }
+}
+
+/// The bytes of a native file from uncompressed offset `from` to its end;
+/// `.zst` files are decompressed (offsets always count uncompressed bytes).
+/// An offset past the end yields no bytes.
+pub fn read_native(file: &NativeFile, from: u64) -> io::Result<Vec<u8>> {
+    read_native_path(&file.path, file.compressed, from)
+}
+
+/// [`read_native`] for a bare path.
+pub fn read_native_path(path: &Path, compressed: bool, from: u64) -> io::Result<Vec<u8>> {
+    let mut f = std::fs::File::open(path)?;
+    let mut out = Vec::new();
+    if compressed {
+        let mut dec = zstd::stream::read::Decoder::new(f)?;
+        io::copy(&mut (&mut dec).take(from), &mut io::sink())?;
+        dec.read_to_end(&mut out)?;
+    } else {
+        let len = f.metadata()?.len();
+        if from >= len {
+            return Ok(out);
+        }
+        f.seek(SeekFrom::Start(from))?;
+        out.reserve((len - from) as usize);
+        f.read_to_end(&mut out)?;
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codex_ids_from_names() {
+        let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+        let other = "01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b";
+        assert_eq!(
+            codex_id_from_name(&format!("2026-11-21T19-20-28-{id}")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            codex_id_from_name(&format!("2026-11-21T19-20-28-{id}_{other}")).as_deref(),
+            Some(id)
+        );
+        assert_eq!(codex_id_from_name("2026-11-21T19-20-28-nope"), None);
+        assert_eq!(codex_id_from_name("é"), None);
+    }
 }

@@ -1,1 +1,181 @@
 //! Splitting native bytes into JSONL lines with line numbers and offsets.
+//!
+//! Rules shared by every reader and writer in this crate:
+//! - a line ends at `\n` (a preceding `\r` is dropped);
+//! - a UTF-8 byte-order mark at file offset 0 is skipped;
+//! - blank lines count for numbering but are otherwise ignored;
+//! - a final line without `\n` is a torn tail: it is not returned and not
+//!   consumed, so it is read once a later call sees it completed;
+//! - invalid UTF-8, invalid JSON and non-object lines become [`LineIssue`]s.
+
+use crate::reader::LineIssue;
+use serde::Deserialize;
+
+/// The UTF-8 byte-order mark.
+pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// One complete, non-blank line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Line<'a> {
+    /// 1-based line number in the file.
+    pub number: u64,
+    /// Byte offset of the line's start in the file.
+    pub offset: u64,
+    /// The line's bytes without the terminator (and without a leading BOM).
+    pub bytes: &'a [u8],
+}
+
+/// Iterator over the complete lines of a chunk of a file.
+///
+/// Created with [`Lines::new`]; after iteration, [`Lines::consumed`] is the
+/// number of bytes of the chunk that ended in a complete line.
+#[derive(Debug, Clone)]
+pub struct Lines<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    base_offset: u64,
+    line_no: u64,
+}
+
+impl<'a> Lines<'a> {
+    /// Lines of `bytes`, which start at file offset `base_offset` after
+    /// `lines_before` complete lines.
+    pub fn new(bytes: &'a [u8], base_offset: u64, lines_before: u64) -> Self {
+        Lines {
+            bytes,
+            pos: 0,
+            base_offset,
+            line_no: lines_before,
+        }
+    }
+
+    /// Bytes of the chunk consumed so far (always at a line boundary).
+    pub fn consumed(&self) -> usize {
+        self.pos
+    }
+
+    /// Complete lines counted so far, blank ones included, plus `lines_before`.
+    pub fn line_count(&self) -> u64 {
+        self.line_no
+    }
+}
+
+impl<'a> Iterator for Lines<'a> {
+    type Item = Line<'a>;
+
+    fn next(&mut self) -> Option<Line<'a>> {
+        loop {
+            let rest = self.bytes.get(self.pos..)?;
+            let nl = memchr::memchr(b'\n', rest)?;
+            let start = self.pos;
+            self.pos += nl + 1;
+            self.line_no += 1;
+            let offset = self.base_offset + start as u64;
+            let mut line = &rest[..nl];
+            if offset == 0 && line.starts_with(BOM) {
+                line = &line[BOM.len()..];
+            }
+            if let [head @ .., b'\r'] = line {
+                line = head;
+            }
+            if line.iter().all(u8::is_ascii_whitespace) {
+                continue;
+            }
+            return Some(Line {
+                number: self.line_no,
+                offset,
+                bytes: line,
+            });
+        }
+    }
+}
+
+impl Line<'_> {
+    /// An issue for this line with the given message.
+    pub fn issue(&self, message: impl Into<String>) -> LineIssue {
+        LineIssue {
+            line: self.number,
+            offset: self.offset,
+            message: message.into(),
+        }
+    }
+
+    /// The line as UTF-8 text holding one JSON object, or the issue
+    /// explaining why it is not one.
+    pub fn object_text(&self) -> Result<&str, LineIssue> {
+        let text = std::str::from_utf8(self.bytes).map_err(|e| {
+            self.issue(format!(
+                "invalid UTF-8 at byte {} of the line",
+                e.valid_up_to() + 1
+            ))
+        })?;
+        match text.trim_start().as_bytes().first() {
+            Some(b'{') => Ok(text),
+            Some(b'[') => Err(self.issue("not a JSON object (found an array)")),
+            Some(b'"') => Err(self.issue("not a JSON object (found a string)")),
+            _ => match serde_json::from_str::<serde::de::IgnoredAny>(text) {
+                Ok(_) => Err(self.issue("not a JSON object (found a scalar)")),
+                Err(e) => Err(self.issue(format!("invalid JSON: {e}"))),
+            },
+        }
+    }
+
+    /// Parse the line into a lenient targeted struct `T`.
+    pub fn parse<'a, T: Deserialize<'a>>(&'a self) -> Result<T, LineIssue> {
+        let text = self.object_text()?;
+        serde_json::from_str(text).map_err(|e| self.issue(format!("invalid JSON: {e}")))
+    }
+
+    /// Parse the line into a full [`serde_json::Value`] object.
+    pub fn value(&self) -> Result<serde_json::Value, LineIssue> {
+        self.parse()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_numbers_and_skips_blank_and_torn_tail() {
+        let bytes = b"{\"a\":1}\n\n  \r\n{\"b\":2}\r\n{\"c\":";
+        let mut lines = Lines::new(bytes, 0, 0);
+        let got: Vec<_> = lines
+            .by_ref()
+            .map(|l| (l.number, l.offset, l.bytes))
+            .collect();
+        assert_eq!(
+            got,
+            vec![(1, 0, &b"{\"a\":1}"[..]), (4, 13, &b"{\"b\":2}"[..])]
+        );
+        assert_eq!(lines.consumed(), 22);
+        assert_eq!(lines.line_count(), 4);
+    }
+
+    #[test]
+    fn bom_only_at_file_start() {
+        let bytes = b"\xEF\xBB\xBF{\"a\":1}\n\xEF\xBB\xBF{}\n";
+        let lines: Vec<_> = Lines::new(bytes, 0, 0).collect();
+        assert_eq!(lines[0].bytes, b"{\"a\":1}");
+        assert!(lines[0].object_text().is_ok());
+        assert!(lines[1].object_text().is_err());
+        let later: Vec<_> = Lines::new(&bytes[..11], 5, 0).collect();
+        assert_eq!(later[0].bytes.len(), 10);
+    }
+
+    #[test]
+    fn issues_name_the_problem() {
+        let bytes = b"[1]\n\"s\"\n3\n{bad\n{\"x\":\"\xFF\"}\n";
+        let msgs: Vec<_> = Lines::new(bytes, 0, 0)
+            .map(|l| {
+                let e = l.parse::<serde::de::IgnoredAny>().unwrap_err();
+                (e.line, e.message)
+            })
+            .collect();
+        assert_eq!(msgs[0], (1, "not a JSON object (found an array)".into()));
+        assert_eq!(msgs[1], (2, "not a JSON object (found a string)".into()));
+        assert_eq!(msgs[2], (3, "not a JSON object (found a scalar)".into()));
+        assert!(msgs[3].1.starts_with("invalid JSON"), "{:?}", msgs[3]);
+        assert_eq!(msgs[4], (5, "invalid UTF-8 at byte 7 of the line".into()));
+    }
+}

@@ -14,10 +14,15 @@
 pub mod claude;
 pub mod codex;
 pub mod discover;
+pub mod envelope;
+pub mod fork;
 pub mod jsonl;
+mod lenient;
 pub mod model;
 mod reader;
+pub mod rehydrate;
+pub mod write;
 
-pub use discover::{NativeFile, discover_claude, discover_codex};
+pub use discover::{NativeFile, discover_claude, discover_codex, read_native};
 pub use model::{Agent, HistoryBase, Message, MessageKind, Role, SessionFacts};
 pub use reader::{Chunk, FileReader, LineIssue, ReaderState};

@@ -160,3 +160,58 @@ pub struct SessionFacts {
     /// Codex: last ordinal seen (paginated files).
     pub last_ordinal: Option<u64>,
 }
+
+impl SessionFacts {
+    /// Fold in facts read from later bytes of the same file (or a later
+    /// segment of the same session): identity and origin fields keep the
+    /// first value seen, "latest" fields take the later value, times widen,
+    /// counts add up.
+    pub fn merge(&mut self, later: &SessionFacts) {
+        fn first(slot: &mut Option<String>, v: &Option<String>) {
+            if slot.is_none() {
+                slot.clone_from(v);
+            }
+        }
+        fn latest<T: Clone>(slot: &mut Option<T>, v: &Option<T>) {
+            if v.is_some() {
+                slot.clone_from(v);
+            }
+        }
+        first(&mut self.id, &later.id);
+        first(&mut self.cwd, &later.cwd);
+        first(&mut self.first_prompt, &later.first_prompt);
+        first(&mut self.forked_from, &later.forked_from);
+        first(&mut self.fork_hint, &later.fork_hint);
+        first(&mut self.first_uuid, &later.first_uuid);
+        first(&mut self.sidechain_of, &later.sidechain_of);
+        if self.history_base.is_none() {
+            self.history_base.clone_from(&later.history_base);
+        }
+        latest(&mut self.latest_cwd, &later.latest_cwd);
+        latest(&mut self.title, &later.title);
+        latest(&mut self.model, &later.model);
+        latest(&mut self.git_branch, &later.git_branch);
+        latest(&mut self.last_ordinal, &later.last_ordinal);
+        if let Some(t) = &later.started_at {
+            if self
+                .started_at
+                .as_ref()
+                .is_none_or(|s| crate::reader::compare_times(t, s).is_lt())
+            {
+                self.started_at = Some(t.clone());
+            }
+        }
+        if let Some(t) = &later.updated_at {
+            if self
+                .updated_at
+                .as_ref()
+                .is_none_or(|s| crate::reader::compare_times(t, s).is_gt())
+            {
+                self.updated_at = Some(t.clone());
+            }
+        }
+        self.user_turns += later.user_turns;
+        self.message_count += later.message_count;
+        self.paginated |= later.paginated;
+    }
+}

@@ -1,1 +1,163 @@
-//! Self-hosted sync server: axum routes, auth, storage trait with the embedded SQLite + blob-file backend, web UI.
+//! Self-hosted sync server: axum routes, auth, storage trait with the
+//! embedded SQLite + blob-file backend, web UI.
+//!
+//! [`start`] opens the data directory, makes sure the built-in `local`
+//! account exists (its token is written to `<data>/local-token`), starts the
+//! indexer and, unless disabled, the mirror of this machine's own sessions
+//! into the `local` account ([`local`]), then serves [`api::router`].
+
+pub mod api;
+pub mod embedded;
+pub mod hash;
+pub mod index;
+pub mod local;
+pub mod storage;
+pub mod web;
+
+use baton_sync::protocol::NewUser;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{Storage, StorageError};
+use tokio::sync::Notify;
+
+/// The OpenAPI 3 description of `/api/v1`, served at `/api/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+
+/// Name of the built-in account that owns this machine's own sessions.
+pub const LOCAL_USER: &str = "local";
+
+/// File under the data directory holding the `local` account's token.
+pub const LOCAL_TOKEN_FILE: &str = "local-token";
+
+/// Why the server could not start or an admin command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// Storage failed or refused.
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    /// A file or socket operation failed.
+    #[error("{0}")]
+    Io(String),
+}
+
+/// How to run the server.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Address to listen on (port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Data directory (`$BATON_HOME/server`).
+    pub data_dir: PathBuf,
+    /// Request body limits.
+    pub limits: api::Limits,
+    /// This machine's agent homes to mirror into the `local` account; `None` disables it.
+    pub local: Option<local::LocalSources>,
+    /// How often the local sessions are rescanned.
+    pub rescan_every: Duration,
+}
+
+impl ServerConfig {
+    /// Defaults: 127.0.0.1:7878, default limits, no local mirror, rescan every 30 s.
+    pub fn new(data_dir: PathBuf) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
+            data_dir,
+            limits: api::Limits::default(),
+            local: None,
+            rescan_every: Duration::from_secs(30),
+        }
+    }
+}
+
+/// A running server.
+pub struct RunningServer {
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Token of the built-in `local` account.
+    pub local_token: String,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+impl RunningServer {
+    /// Serve until the process is stopped (or the listener fails).
+    pub async fn wait(self) -> Result<(), ServerError> {
+        match self.task.await {
+            Ok(res) => res.map_err(|e| ServerError::Io(format!("server stopped: {e}"))),
+            Err(e) => Err(ServerError::Io(format!("server task failed: {e}"))),
+        }
+    }
+
+    /// Stop serving.
+    pub fn abort(&self) {
+        self.task.abort();
+    }
+}
+
+/// Read the `local` token, creating it (mode 0600, written atomically) on first use.
+fn local_token(data_dir: &Path) -> Result<String, ServerError> {
+    let path = data_dir.join(LOCAL_TOKEN_FILE);
+    if let Ok(existing) = std::fs::read_to_string(&path) {
+        let t = existing.trim();
+        if t.len() >= 32 {
+            return Ok(t.to_string());
+        }
+    }
+    let token = hex::encode(rand::random::<[u8; 32]>());
+    let tmp = data_dir.join(format!(".{LOCAL_TOKEN_FILE}.{:08x}", rand::random::<u32>()));
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+        let mut f = opts.open(&tmp)?;
+        f.write_all(format!("{token}\n").as_bytes())?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, &path)
+    };
+    write().map_err(|e| ServerError::Io(format!("cannot write {}: {e}", path.display())))?;
+    Ok(token)
+}
+
+/// Open the data directory's storage.
+pub fn open_storage(data_dir: &Path) -> Result<embedded::Embedded, ServerError> {
+    Ok(embedded::Embedded::open(data_dir)?)
+}
+
+/// Create an account and print-ready token (works while a server runs on the same directory).
+pub async fn add_user(data_dir: &Path, name: &str) -> Result<NewUser, ServerError> {
+    let storage = open_storage(data_dir)?;
+    Ok(storage.create_user(name).await?)
+}
+
+/// Bind, start the background tasks and serve in a spawned task.
+pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    let storage: Arc<dyn Storage> = Arc::new(open_storage(&config.data_dir)?);
+    let token = local_token(&config.data_dir)?;
+    let local_account = storage.ensure_user_token(LOCAL_USER, &token).await?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .map_err(|e| ServerError::Io(format!("cannot listen on {}: {e}; pick another address with --listen", config.listen)))?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServerError::Io(e.to_string()))?;
+    let wake = Arc::new(Notify::new());
+    tokio::spawn(index::run(storage.clone(), wake.clone()));
+    if let Some(sources) = config.local.clone() {
+        let mirror = local::Mirror::new(storage.clone(), local_account.id, sources);
+        tokio::spawn(mirror.run(config.rescan_every, wake.clone()));
+    }
+    let state = Arc::new(api::AppState {
+        storage,
+        limits: config.limits,
+        index_wake: wake,
+    });
+    let app = api::router(state);
+    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    Ok(RunningServer {
+        addr,
+        local_token: token,
+        task,
+    })
+}

@@ -1,1 +1,69 @@
 //! Local catalog: discovery, incremental ingest, SQLite index and full-text search.
+//!
+//! The catalog lives in `$BATON_HOME/catalog.sqlite` (WAL, `synchronous=NORMAL`)
+//! and is a rebuildable cache over the agents' native files, which stay the
+//! source of truth. [`Catalog::refresh`] walks the given [`Roots`], stats every
+//! native file and ingests **only new bytes** of files that grew; files that
+//! shrank, were replaced or are compressed and changed are re-read from
+//! scratch, and rows of vanished files are removed. A refresh where nothing
+//! changed costs one `stat` per file and one query.
+//!
+//! Sessions are keyed by (agent, id). Session-level facts are updatable rows
+//! recomputed whenever one of their files (or an ancestor's) changes;
+//! messages are immutable rows tagged with their file and byte offset, so an
+//! append only adds rows. Prompts, replies and tool input/output are indexed
+//! with FTS5; injected context is stored (for `show`) but not indexed.
+//!
+//! The same ingest unit serves files on disk and bytes pushed over the network
+//! ([`Catalog::ingest_chunk`]).
+
+mod error;
+mod ingest;
+mod query;
+mod schema;
+mod sessions;
+mod timefmt;
+
+pub use error::{Error, Result};
+pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
+pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, fts_query};
+
+use rusqlite::Connection;
+use std::path::{Path, PathBuf};
+
+/// Version of the on-disk schema. A catalog written with another version is
+/// dropped and rebuilt from the native files on the next refresh.
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// File name of the catalog database inside `BATON_HOME`.
+pub const CATALOG_FILE: &str = "catalog.sqlite";
+
+/// An open catalog (one SQLite connection). Not shared between threads;
+/// open one per thread or process, SQLite WAL handles concurrent readers.
+pub struct Catalog {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Catalog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalog").field("path", &self.path).finish()
+    }
+}
+
+impl Catalog {
+    /// Open (creating if needed) `baton_home/catalog.sqlite`. A catalog with
+    /// another [`SCHEMA_VERSION`], or a file that is not a SQLite database, is
+    /// discarded: the next [`Catalog::refresh`] rebuilds it from the native files.
+    pub fn open(baton_home: &Path) -> Result<Catalog> {
+        std::fs::create_dir_all(baton_home).map_err(|e| Error::io(baton_home, e))?;
+        let path = baton_home.join(CATALOG_FILE);
+        let conn = schema::open(&path)?;
+        Ok(Catalog { conn, path })
+    }
+
+    /// Path of the SQLite file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}

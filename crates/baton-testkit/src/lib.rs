@@ -1,1 +1,90 @@
 //! Test support: scripted model server (Responses and Messages SSE) and installer for the pinned real agent CLIs.
+//!
+//! A typical end-to-end test:
+//!
+//! ```no_run
+//! use baton_testkit::{AgentEnv, ModelServer, agents, run_ok};
+//!
+//! let Some(agents) = agents() else { return };
+//! let server = ModelServer::start();
+//! let env = AgentEnv::new(&server);
+//! let project = env.dir("project");
+//! run_ok(env.codex(&agents, &project).args(["exec", "--skip-git-repo-check", "hello"]));
+//! let id = env.codex_session_ids().pop().expect("a rollout");
+//! assert_eq!(server.turn_requests()[0].user_texts(), ["hello"]);
+//! # let _ = id;
+//! ```
+
+#![warn(missing_docs)]
+
+mod agents;
+mod request;
+pub mod script;
+mod server;
+
+use std::path::{Path, PathBuf};
+
+pub use agents::{
+    AgentEnv, Agents, CLAUDE_VERSION, CODEX_KEY_ENV, CODEX_VERSION, DEFAULT_TIMEOUT, agents,
+    claude_id_of, codex_id_of, run_ok, run_ok_within, run_within, workspace_root,
+};
+pub use request::{RecordedRequest, fixture_requests, read_requests_file};
+pub use server::ModelServer;
+
+/// `../shared/fixtures/agents-v1` next to the workspace root (override with
+/// `BATON_FIXTURES_DIR`). Panics with a clear message when it is missing.
+pub fn fixtures_dir() -> PathBuf {
+    let dir = std::env::var_os("BATON_FIXTURES_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let root = workspace_root();
+            root.parent()
+                .unwrap_or(&root)
+                .join("shared")
+                .join("fixtures")
+                .join("agents-v1")
+        });
+    if !dir.join("manifest.jsonl").is_file() {
+        panic!(
+            "fixtures not found at {} (expected manifest.jsonl there): check out the shared \
+             fixtures next to the workspace (../shared/fixtures/agents-v1) or set BATON_FIXTURES_DIR",
+            dir.display()
+        );
+    }
+    dir
+}
+
+/// Copy the directory tree `from` into `to` (created if needed; existing files are
+/// overwritten). Copies are made writable by their owner, symlinks are recreated as symlinks.
+pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::create_dir_all(to)?;
+    let mut perms = std::fs::metadata(to)?.permissions();
+    perms.set_mode(perms.mode() | 0o700);
+    std::fs::set_permissions(to, perms)?;
+    for entry in std::fs::read_dir(from)? {
+        let entry = entry?;
+        let (src, dst) = (entry.path(), to.join(entry.file_name()));
+        let kind = entry.file_type()?;
+        if kind.is_dir() {
+            copy_tree(&src, &dst)?;
+        } else if kind.is_symlink() {
+            let target = std::fs::read_link(&src)?;
+            if std::fs::symlink_metadata(&dst).is_ok() {
+                std::fs::remove_file(&dst)?;
+            }
+            std::os::unix::fs::symlink(target, &dst)?;
+        } else {
+            if std::fs::symlink_metadata(&dst).is_ok_and(|m| !m.is_dir()) {
+                // An existing read-only copy cannot be opened for writing: replace it.
+                std::fs::remove_file(&dst)?;
+            }
+            std::fs::copy(&src, &dst)?;
+            let mut perms = std::fs::metadata(&dst)?.permissions();
+            perms.set_mode(perms.mode() | 0o600);
+            std::fs::set_permissions(&dst, perms)?;
+        }
+    }
+    Ok(())
+}

@@ -1,5 +1,6 @@
 //! `baton`: durable, searchable, forkable and portable Codex and Claude Code sessions.
 
+mod catalog;
 mod cmd;
 mod context;
 mod output;

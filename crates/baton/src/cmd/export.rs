@@ -1,12 +1,236 @@
-//! `baton export`.
+//! `baton export`: a session as Markdown, self-contained HTML or its native JSONL.
 
+use crate::catalog;
+use crate::cmd::show::label;
 use crate::context::Context;
+use anyhow::{Context as _, Result};
+use baton_native::{Message, MessageKind};
+use baton_store::{Catalog, SessionRow};
+use std::io::Write;
+use std::path::{Path, PathBuf};
 
 /// Options of `baton export`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Session id or a unique prefix of it.
+    pub id: String,
+    /// Output format.
+    #[arg(long, value_enum)]
+    pub format: Format,
+    /// Write to this file instead of stdout.
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+/// Export formats; each variant is one arm of [`render`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// Markdown transcript (prompts, replies, tool calls and results).
+    Md,
+    /// One self-contained, escaped HTML page.
+    Html,
+    /// The native bytes of the session's lineage, exactly as the agent wrote them.
+    Jsonl,
+    /// A portable, verified baton envelope (native bytes of the whole lineage,
+    /// metadata and hashes; zstd); load it elsewhere with `baton import`.
+    Envelope,
+}
 
 /// Run `baton export`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton export` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let cat = catalog::open_fresh(ctx)?;
+    let session = cat.resolve(&args.id)?;
+    let bytes = render(&cat, &session, args.format)?;
+    match &args.output {
+        Some(path) => write_file(path, &bytes),
+        None => {
+            let mut out = std::io::stdout().lock();
+            out.write_all(&bytes)?;
+            out.flush()?;
+            Ok(())
+        }
+    }
+}
+
+/// Produce the exported bytes of `session` in `format`.
+pub fn render(cat: &Catalog, session: &SessionRow, format: Format) -> Result<Vec<u8>> {
+    Ok(match format {
+        Format::Md => markdown(session, &cat.show(&session.id)?.1).into_bytes(),
+        Format::Html => html(session, &cat.show(&session.id)?.1).into_bytes(),
+        Format::Jsonl => {
+            let mut out = Vec::new();
+            cat.write_native(session, &mut out)?;
+            out
+        }
+        Format::Envelope => crate::cmd::import::envelope_bytes(cat, session)?,
+    })
+}
+
+/// Write via a temporary file and rename, so a reader never sees half a file.
+fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .context("the output path has no file name")?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    std::fs::write(&tmp, bytes).with_context(|| {
+        format!(
+            "cannot write {} (is the directory writable?)",
+            tmp.display()
+        )
+    })?;
+    std::fs::rename(&tmp, path).map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::anyhow!("cannot create {}: {e}", path.display())
+    })
+}
+
+fn header_fields(s: &SessionRow) -> Vec<(&'static str, String)> {
+    let mut f = vec![("id", s.id.clone()), ("agent", s.agent.to_string())];
+    if let Some(cwd) = &s.cwd {
+        f.push(("cwd", cwd.clone()));
+    }
+    f.push(("started", s.started_at.clone()));
+    f.push(("updated", s.updated_at.clone()));
+    if let Some(model) = &s.model {
+        f.push(("model", model.clone()));
+    }
+    if let Some(parent) = &s.forked_from {
+        f.push(("forked from", parent.clone()));
+    }
+    f
+}
+
+fn context_note(messages: &[Message]) -> Option<String> {
+    let n = messages
+        .iter()
+        .filter(|m| m.kind == MessageKind::Context)
+        .count();
+    (n > 0).then(|| {
+        format!("{n} injected context message(s) omitted; `--format jsonl` keeps everything.")
+    })
+}
+
+/// A code fence longer than any backtick run inside `text`.
+fn fence_for(text: &str) -> String {
+    let mut longest = 0;
+    let mut run = 0;
+    for c in text.chars() {
+        run = if c == '`' { run + 1 } else { 0 };
+        longest = longest.max(run);
+    }
+    "`".repeat((longest + 1).max(3))
+}
+
+fn title(s: &SessionRow) -> String {
+    crate::cmd::list::one_line(s.title.as_deref().unwrap_or(&s.id), 120)
+}
+
+/// Markdown transcript.
+pub fn markdown(s: &SessionRow, messages: &[Message]) -> String {
+    let mut out = format!("# {}\n\n", title(s));
+    for (k, v) in header_fields(s) {
+        out.push_str(&format!("- **{k}**: `{}`\n", v.replace('`', "'")));
+    }
+    if let Some(note) = context_note(messages) {
+        out.push_str(&format!("\n_{note}_\n"));
+    }
+    for m in messages.iter().filter(|m| m.kind != MessageKind::Context) {
+        out.push_str(&format!("\n## {}", label(m)));
+        if let Some(ts) = &m.timestamp {
+            out.push_str(&format!(" · {ts}"));
+        }
+        out.push_str("\n\n");
+        match m.kind {
+            MessageKind::ToolCall | MessageKind::ToolResult | MessageKind::Other => {
+                let fence = fence_for(&m.text);
+                out.push_str(&format!("{fence}\n{}\n{fence}\n", m.text.trim_end()));
+            }
+            _ => out.push_str(&format!("{}\n", m.text.trim_end())),
+        }
+    }
+    out
+}
+
+/// Escape text for HTML content and attribute values.
+pub fn escape_html(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+const CSS: &str = "body{font:15px/1.5 system-ui,sans-serif;max-width:60rem;margin:2rem auto;padding:0 1rem;color:#222}\
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dt{font-weight:600}\
+.m{border-left:4px solid #ccc;margin:1rem 0;padding:.2rem 1rem}.m h2{font-size:.85rem;color:#666;margin:.3rem 0}\
+.prompt{border-color:#2a6fdb}.reply{border-color:#2da44e}.tool_call,.tool_result{border-color:#bf8700}\
+pre{white-space:pre-wrap;word-break:break-word;margin:.3rem 0;font:13px/1.4 ui-monospace,monospace}\
+.note{color:#666;font-style:italic}";
+
+/// One self-contained HTML page; all session text is escaped.
+pub fn html(s: &SessionRow, messages: &[Message]) -> String {
+    let mut out = format!(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
+         <title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<dl>",
+        escape_html(&title(s)),
+        escape_html(&title(s))
+    );
+    for (k, v) in header_fields(s) {
+        out.push_str(&format!("<dt>{k}</dt><dd>{}</dd>", escape_html(&v)));
+    }
+    out.push_str("</dl>\n");
+    if let Some(note) = context_note(messages) {
+        out.push_str(&format!("<p class=\"note\">{}</p>\n", escape_html(&note)));
+    }
+    for m in messages.iter().filter(|m| m.kind != MessageKind::Context) {
+        let kind = serde_json::to_value(m.kind)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        out.push_str(&format!(
+            "<section class=\"m {kind}\"><h2>{}{}</h2><pre>{}</pre></section>\n",
+            escape_html(&label(m)),
+            m.timestamp
+                .as_deref()
+                .map(|t| format!(" · {}", escape_html(t)))
+                .unwrap_or_default(),
+            escape_html(m.text.trim_end())
+        ));
+    }
+    out.push_str("</body></html>\n");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_escapes_everything() {
+        assert_eq!(
+            escape_html("<script>alert('x') & \"y\"</script>"),
+            "&lt;script&gt;alert(&#39;x&#39;) &amp; &quot;y&quot;&lt;/script&gt;"
+        );
+    }
+
+    #[test]
+    fn fences_outgrow_backticks_in_text() {
+        assert_eq!(fence_for("no ticks"), "```");
+        assert_eq!(fence_for("a ```` b"), "`````");
+    }
 }

@@ -1,12 +1,85 @@
-//! `baton fork`.
+//! `baton fork`: a new native session of the same agent holding a prefix
+//! of another one, written next to it so the real CLI can resume it.
 
+use crate::cmd::resume::{load, locate_or_fetch};
 use crate::context::Context;
+use anyhow::Result;
+use baton_native::Agent;
+use baton_native::fork::{Cut, fork, new_session_id};
+use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
+use std::path::Path;
 
 /// Options of `baton fork`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Session id or unique id prefix.
+    pub id: String,
+    /// Drop the last N typed prompts and everything after each (0 = full copy; default 0).
+    #[arg(long, value_name = "N", conflicts_with = "before_prompt")]
+    pub drop_last: Option<usize>,
+    /// Keep everything before the K-th typed prompt (1-based).
+    #[arg(long, value_name = "K", value_parser = clap::value_parser!(u64).range(1..))]
+    pub before_prompt: Option<u64>,
+    /// Print `{"id","agent","path","forked_from"}` as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// `baton fork --json` output.
+#[derive(Debug, serde::Serialize)]
+struct Output<'a> {
+    id: &'a str,
+    agent: Agent,
+    path: &'a Path,
+    forked_from: &'a str,
+}
 
 /// Run `baton fork`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton fork` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let cut = match (args.drop_last, args.before_prompt) {
+        (_, Some(k)) => Cut::BeforePrompt(usize::try_from(k).unwrap_or(usize::MAX)),
+        (n, None) => Cut::DropLast(n.unwrap_or(0)),
+    };
+    let located = locate_or_fetch(ctx, &args.id)?;
+    let session = load(ctx, &located)?;
+    let new_id = new_session_id(located.agent);
+    let forked = fork(&session, cut, &new_id, jiff::Timestamp::now())?;
+    let placed = match forked.agent {
+        Agent::Codex => place_codex_session(
+            &located.home,
+            &forked.id,
+            Path::new(&forked.name),
+            &forked.bytes,
+        )?,
+        Agent::Claude => {
+            let folder = forked.name.split('/').nth(1).unwrap_or("-");
+            place_claude_session(&located.home, &forked.id, folder, &forked.bytes)?
+        }
+    };
+    if placed.outcome != WriteOutcome::Created {
+        anyhow::bail!(
+            "a session with the fresh id {} already exists at {}; run the fork again",
+            forked.id,
+            placed.path.display()
+        );
+    }
+    if args.json {
+        return crate::output::print_json(&Output {
+            id: &forked.id,
+            agent: forked.agent,
+            path: &placed.path,
+            forked_from: &forked.forked_from,
+        });
+    }
+    println!(
+        "forked {} {} -> {} (kept {} of {} typed prompts)\n  {}\n  continue it with: baton resume {}",
+        forked.agent,
+        forked.forked_from,
+        forked.id,
+        forked.prompts_kept,
+        forked.prompts_total,
+        placed.path.display(),
+        forked.id
+    );
+    Ok(())
 }

@@ -1,12 +1,196 @@
-//! `baton list`.
+//! `baton list`: sessions, newest first.
 
 use crate::context::Context;
+use crate::{catalog, output};
+use anyhow::{Result, bail};
+use baton_native::Agent;
+use baton_store::{ListQuery, SessionRow};
 
 /// Options of `baton list`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Only sessions of this agent (`codex` or `claude`).
+    #[arg(long, value_parser = catalog::parse_agent)]
+    pub agent: Option<Agent>,
+    /// Only sessions started in this directory or below it.
+    #[arg(long, value_name = "DIR")]
+    pub cwd: Option<std::path::PathBuf>,
+    /// Only sessions active since a date (`2026-11-21`, RFC 3339) or for a duration (`7d`, `12h`, `30m`, `2w`).
+    #[arg(long, value_name = "DATE|DURATION")]
+    pub since: Option<String>,
+    /// Sessions per page.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// Continue after a previous page (its `next_cursor`).
+    #[arg(long)]
+    pub cursor: Option<String>,
+    /// Print JSON (see README "JSON output").
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Run `baton list`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton list` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let query = ListQuery {
+        agent: args.agent,
+        cwd: args.cwd.as_deref().map(absolute_dir),
+        since: args.since.as_deref().map(parse_since).transpose()?,
+        limit: args.limit.max(1),
+        cursor: args.cursor,
+    };
+    let cat = catalog::open_fresh(ctx)?;
+    let page = cat.list(&query)?;
+    if args.json {
+        return output::print_json(&page);
+    }
+    print_table(&page.sessions);
+    if let Some(cursor) = &page.next_cursor {
+        eprintln!("more sessions: baton list --cursor {cursor}");
+    }
+    Ok(())
+}
+
+/// An absolute, `/`-trimmed directory for `--cwd` filters.
+pub fn absolute_dir(dir: &std::path::Path) -> String {
+    std::path::absolute(dir)
+        .unwrap_or_else(|_| dir.to_path_buf())
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// `--since`: a date, an RFC 3339 time, or a duration back from now.
+pub fn parse_since(text: &str) -> Result<String> {
+    let t = text.trim();
+    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
+        return Ok(canonical(ts));
+    }
+    if let Ok(date) = t.parse::<jiff::civil::Date>() {
+        let ts = date.to_zoned(jiff::tz::TimeZone::UTC)?.timestamp();
+        return Ok(canonical(ts));
+    }
+    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let secs_per = match unit {
+        "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 7 * 86_400,
+        _ => 0,
+    };
+    match num.parse::<i64>() {
+        Ok(n) if secs_per > 0 => {
+            let span = jiff::SignedDuration::from_secs(n.saturating_mul(secs_per));
+            let ts = jiff::Timestamp::now()
+                .checked_sub(span)
+                .unwrap_or(jiff::Timestamp::MIN);
+            Ok(canonical(ts))
+        }
+        _ => bail!(
+            "invalid --since `{text}`: use a date (2026-11-21), an RFC 3339 time, or a duration such as 30m, 12h, 7d, 2w"
+        ),
+    }
+}
+
+fn canonical(ts: jiff::Timestamp) -> String {
+    ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+}
+
+/// First line of `text`, cut to `max` characters with an ellipsis.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
+}
+
+/// `2026-11-21T19:20:28.123Z` → `2026-11-21 19:20`.
+pub fn short_time(ts: &str) -> String {
+    ts.get(..16)
+        .map(|s| s.replace('T', " "))
+        .unwrap_or_else(|| ts.to_string())
+}
+
+fn print_table(rows: &[SessionRow]) {
+    if rows.is_empty() {
+        eprintln!("no sessions found (check --codex-home / --claude-dir, or run `baton index`)");
+        return;
+    }
+    let color = output::color_enabled();
+    let header = ["ID", "AGENT", "UPDATED", "TURNS", "CWD", "TITLE"];
+    let cells: Vec<[String; 6]> = rows
+        .iter()
+        .map(|r| {
+            let fork = if r.forked_from.is_some() { " ⑂" } else { "" };
+            [
+                r.id.clone(),
+                format!("{}{fork}", r.agent),
+                short_time(&r.updated_at),
+                r.user_turns.to_string(),
+                r.cwd.clone().unwrap_or_default(),
+                one_line(r.title.as_deref().unwrap_or(""), 60),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(|h| h.chars().count());
+    for row in &cells {
+        for (w, c) in widths.iter_mut().zip(row) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |row: &[String]| -> String {
+        let mut out = String::new();
+        for (i, c) in row.iter().enumerate() {
+            if i + 1 == row.len() {
+                out.push_str(c);
+            } else {
+                out.push_str(c);
+                out.push_str(&" ".repeat(widths[i] - c.chars().count() + 2));
+            }
+        }
+        out
+    };
+    let head = line(&header.map(String::from));
+    if color {
+        println!("\x1b[1m{head}\x1b[0m");
+    } else {
+        println!("{head}");
+    }
+    for row in &cells {
+        println!("{}", line(row));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_accepts_dates_times_and_durations() {
+        assert_eq!(
+            parse_since("2026-11-21").unwrap(),
+            "2026-11-21T00:00:00.000Z"
+        );
+        assert_eq!(
+            parse_since("2026-11-21T10:00:00+02:00").unwrap(),
+            "2026-11-21T08:00:00.000Z"
+        );
+        let week = parse_since("7d").unwrap();
+        assert!(week < canonical(jiff::Timestamp::now()));
+        assert!(parse_since("soon").is_err());
+        assert!(parse_since("7y").is_err());
+    }
+
+    #[test]
+    fn one_line_cuts_on_characters() {
+        assert_eq!(one_line("\n ünïcødé ✓ text\nmore", 8), "ünïcødé…");
+        assert_eq!(one_line("short", 8), "short");
+    }
 }

@@ -1,12 +1,59 @@
-//! `baton login`.
+//! `baton login`: remember a sync server and token.
 
+use crate::cmd::sync::{CryptoArgs, login};
 use crate::context::Context;
+use crate::output;
+use baton_sync::state::SyncConfig;
+use serde::Serialize;
 
 /// Options of `baton login`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "The token comes from `baton serve user add NAME` on the server. The login is kept in $BATON_HOME/sync.json (mode 0600).\n\nWith --encrypt, sessions you push from now on are end-to-end encrypted: the server keeps only ciphertext, so its search and web viewer cannot show them; search them with `baton search` on your machines."
+)]
+pub struct Args {
+    /// Server base URL, e.g. http://127.0.0.1:8080.
+    pub url: String,
+    /// Bearer token for your account on that server.
+    pub token: String,
+    #[command(flatten)]
+    crypto: CryptoArgs,
+    /// Print the saved login as JSON (without the token).
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct LoginJson<'a> {
+    url: &'a str,
+    encrypt: bool,
+    key_file: Option<&'a std::path::Path>,
+    config: std::path::PathBuf,
+}
 
 /// Run `baton login`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton login` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let config = login(ctx, &args.url, &args.token, &args.crypto)?;
+    let path = SyncConfig::path(&ctx.baton_home);
+    if args.json {
+        return output::print_json(&LoginJson {
+            url: &config.url,
+            encrypt: config.encrypt,
+            key_file: config.key_file.as_deref(),
+            config: path,
+        });
+    }
+    println!("logged in to {} (saved in {})", config.url, path.display());
+    if config.encrypt {
+        match &config.key_file {
+            Some(k) => println!(
+                "new sessions are end-to-end encrypted with the key in {}",
+                k.display()
+            ),
+            None => println!(
+                "new sessions are end-to-end encrypted with a key from BATON_PASSPHRASE (or a prompt); use the same passphrase on every machine"
+            ),
+        }
+    }
+    Ok(())
 }

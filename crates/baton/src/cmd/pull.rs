@@ -1,12 +1,84 @@
-//! `baton pull`.
+//! `baton pull`: fetch sessions from the sync server into baton's library.
 
+use crate::cmd::sync::{CryptoArgs, connect, finish, print_pulls, pull_infos, runtime};
 use crate::context::Context;
+use crate::output;
+use anyhow::{Context as _, bail};
+use serde::Serialize;
 
 /// Options of `baton pull`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Pulled sessions go into baton's library ($BATON_HOME/library/codex and $BATON_HOME/library/claude), never into an agent's home: `baton list`/`search`/`show` see them at once, and `baton resume ID` writes one where its agent looks. Only new bytes are fetched and appended."
+)]
+pub struct Args {
+    /// Server session ids or unique prefixes (a fork's parents come too).
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+    /// Pull every session of your account.
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+    #[command(flatten)]
+    crypto: CryptoArgs,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct PullJson<'a> {
+    pulled: &'a [baton_sync::client::PullReport],
+    errors: &'a [crate::cmd::sync::Failure],
+}
 
 /// Run `baton pull`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton pull` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    if args.ids.is_empty() && !args.all {
+        bail!("name the sessions to pull (ids or unique prefixes), or pass --all");
+    }
+    let remote = connect(ctx, &args.crypto)?;
+    let rt = runtime()?;
+    let all = rt.block_on(remote.client.all_sessions())?;
+    let infos = if args.all {
+        all
+    } else {
+        let mut picked = Vec::new();
+        for id in &args.ids {
+            let mut matches = all
+                .iter()
+                .filter(|s| s.id == *id || s.id.starts_with(id.as_str()));
+            let exact = all.iter().find(|s| s.id == *id);
+            let one = match exact {
+                Some(s) => s,
+                None => {
+                    let first = matches.next().with_context(|| {
+                        format!(
+                            "no session `{id}` on {}; `baton pull --all` fetches everything",
+                            remote.config.url
+                        )
+                    })?;
+                    if matches.next().is_some() {
+                        bail!("`{id}` matches several sessions on the server; give more of the id");
+                    }
+                    first
+                }
+            };
+            picked.push(one.clone());
+        }
+        picked
+    };
+    let catalog = crate::catalog::open_fresh(ctx)?;
+    let (reports, failures) = pull_infos(ctx, &remote, &catalog, infos)?;
+    if reports.iter().any(|r| !r.files.is_empty()) {
+        crate::catalog::open_fresh(ctx)?;
+    }
+    if args.json {
+        output::print_json(&PullJson {
+            pulled: &reports,
+            errors: &failures,
+        })?;
+    } else {
+        print_pulls(&reports);
+    }
+    finish(&failures)
 }

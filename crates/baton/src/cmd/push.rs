@@ -1,12 +1,48 @@
-//! `baton push`.
+//! `baton push`: send sessions to the sync server.
 
+use crate::cmd::sync::{CryptoArgs, connect, finish, print_pushes, push_rows, rows_for};
 use crate::context::Context;
+use crate::output;
+use serde::Serialize;
 
 /// Options of `baton push`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Only bytes the server has not acknowledged are sent (4 MiB pieces, zstd on the wire); an interrupted push resumes where the server stopped. A session you continued here while it was also continued elsewhere is kept as a new server session (`diverged_from`), never overwritten.\n\nWith --encrypt the server stores ciphertext only: server-side search and the web viewer cannot show those sessions."
+)]
+pub struct Args {
+    /// Session ids or unique prefixes (a fork's parents are pushed too).
+    #[arg(value_name = "ID")]
+    ids: Vec<String>,
+    /// Push every session on this machine.
+    #[arg(long, conflicts_with = "ids")]
+    all: bool,
+    #[command(flatten)]
+    crypto: CryptoArgs,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Serialize)]
+struct PushJson<'a> {
+    pushed: &'a [baton_sync::client::PushReport],
+    errors: &'a [crate::cmd::sync::Failure],
+}
 
 /// Run `baton push`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton push` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let remote = connect(ctx, &args.crypto)?;
+    let catalog = crate::catalog::open_fresh(ctx)?;
+    let rows = rows_for(&catalog, &args.ids, args.all)?;
+    let (reports, failures) = push_rows(ctx, &remote, &rows, false)?;
+    if args.json {
+        output::print_json(&PushJson {
+            pushed: &reports,
+            errors: &failures,
+        })?;
+    } else {
+        print_pushes(&reports);
+    }
+    finish(&failures)
 }

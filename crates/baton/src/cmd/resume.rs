@@ -1,12 +1,326 @@
-//! `baton resume`.
+//! `baton resume`: continue a session in its own agent, and the shared
+//! "where is this session on this machine" lookup used by fork, rehydrate
+//! and export.
 
 use crate::context::Context;
+use anyhow::{Context as _, Result, bail};
+use baton_native::Agent;
+use baton_native::rehydrate::{NativeSession, rehydrate};
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
 /// Options of `baton resume`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Session id or unique id prefix.
+    pub id: String,
+    /// Send this prompt non-interactively (`codex exec … resume` / `claude -p --resume`).
+    #[arg(long, value_name = "TEXT")]
+    pub prompt: Option<String>,
+    /// Print the command (with its environment) instead of running it.
+    #[arg(long)]
+    pub print: bool,
+}
+
+/// A session found on this machine.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// Full session id.
+    pub id: String,
+    /// Its native file.
+    pub path: PathBuf,
+    /// The home holding that file (an agent home, or one of baton's library roots).
+    pub home: PathBuf,
+    /// True when `home` is baton's library rather than a home the agent reads.
+    pub in_library: bool,
+}
+
+/// baton's library root for an agent, laid out like that agent's home
+/// (Codex `sessions/…`, Claude `projects/…`).
+pub fn library_root(ctx: &Context, agent: Agent) -> PathBuf {
+    match agent {
+        Agent::Codex => crate::catalog::library_codex(ctx),
+        Agent::Claude => crate::catalog::library_claude(ctx),
+    }
+}
+
+/// Every Codex-layout root baton reads: the Codex homes, then the library.
+pub fn codex_roots(ctx: &Context) -> Vec<PathBuf> {
+    let mut roots = ctx.codex_homes.clone();
+    roots.push(library_root(ctx, Agent::Codex));
+    roots
+}
+
+/// The home a native file lives in: the parent of `sessions/` or
+/// `archived_sessions/` for Codex, of `projects/` for Claude.
+pub fn home_of(agent: Agent, path: &Path) -> Option<PathBuf> {
+    let marker: &[&str] = match agent {
+        Agent::Codex => &["sessions", "archived_sessions"],
+        Agent::Claude => &["projects"],
+    };
+    path.ancestors()
+        .skip(1)
+        .find(|a| {
+            a.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| marker.contains(&n))
+        })
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+}
+
+/// Find a session by id or unique prefix in the catalog, preferring a copy
+/// in an agent home over one in baton's library.
+pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
+    let row = crate::catalog::open_fresh(ctx)?.resolve(id_or_prefix)?;
+    let agent = row.agent;
+    let library = library_root(ctx, agent);
+    let mut candidates: Vec<Located> = row
+        .paths
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .filter_map(|path| {
+            let home = home_of(agent, &path)?;
+            Some(Located {
+                agent,
+                id: row.id.clone(),
+                in_library: home.starts_with(&library),
+                path,
+                home,
+            })
+        })
+        .collect();
+    candidates.sort_by_key(|c| c.in_library);
+    candidates.into_iter().next().with_context(|| {
+        format!(
+            "session {} is in the catalog but its native file is gone from this machine; \
+             import its envelope with `baton import FILE`, or run `baton index` to refresh",
+            row.id
+        )
+    })
+}
+
+/// [`locate`], the seam where a session unknown on this machine can be
+/// fetched from elsewhere (e.g. the sync server) before giving up.
+pub fn locate_or_fetch(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
+    match locate(ctx, id_or_prefix) {
+        Ok(found) => Ok(found),
+        // Not here: pull it from the logged-in sync server, if it has it.
+        Err(err) => match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix)? {
+            true => locate(ctx, id_or_prefix),
+            false => Err(err),
+        },
+    }
+}
+
+/// The home where the agent itself looks (`--codex-home`/`--claude-dir`,
+/// else the agent's default).
+pub fn agent_home(ctx: &Context, agent: Agent) -> Result<PathBuf> {
+    let homes = match agent {
+        Agent::Codex => &ctx.codex_homes,
+        Agent::Claude => &ctx.claude_dirs,
+    };
+    homes
+        .first()
+        .cloned()
+        .with_context(|| format!("no {agent} home configured"))
+}
+
+/// Load a located session's native bytes (whole lineage).
+pub fn load(ctx: &Context, located: &Located) -> Result<NativeSession> {
+    Ok(NativeSession::load(
+        located.agent,
+        &located.path,
+        &codex_roots(ctx),
+    )?)
+}
+
+/// Make sure the agent can find the session: if it is only in baton's
+/// library, write it (whole lineage) into the agent's home. Returns the home
+/// the agent should use and the session's file there.
+pub fn ensure_in_agent_home(ctx: &Context, located: &Located) -> Result<(PathBuf, PathBuf)> {
+    if !located.in_library {
+        // A Codex fork also needs its ancestors where Codex looks.
+        let session = load(ctx, located)?;
+        if session.files.len() > 1 {
+            rehydrate(&session, &located.home)?;
+        }
+        return Ok((located.home.clone(), located.path.clone()));
+    }
+    let home = agent_home(ctx, located.agent)?;
+    let already = match located.agent {
+        Agent::Codex => {
+            baton_native::rehydrate::find_codex_session(std::slice::from_ref(&home), &located.id)
+        }
+        Agent::Claude => baton_native::write::find_claude_transcripts(&home, &located.id)
+            .into_iter()
+            .next(),
+    };
+    if let Some(path) = already {
+        // Rehydrated before (perhaps moved with --map-path): use that copy.
+        return Ok((home, path));
+    }
+    let session = load(ctx, located)?;
+    let written = rehydrate(&session, &home)?;
+    let path = written
+        .last()
+        .map(|w| w.placed.path.clone())
+        .context("rehydrate wrote no file")?;
+    Ok((home, path))
+}
+
+/// The command that continues a session: program, args, env and cwd.
+#[derive(Debug)]
+pub struct AgentCommand {
+    /// The agent binary.
+    pub program: OsString,
+    /// Its arguments.
+    pub args: Vec<OsString>,
+    /// Environment to set.
+    pub env: Vec<(String, OsString)>,
+    /// Directory to run in.
+    pub cwd: PathBuf,
+}
+
+impl AgentCommand {
+    /// Build `codex resume <id>` / `claude --resume <id>` (or the
+    /// non-interactive forms with a prompt) for a session in `home`.
+    pub fn new(agent: Agent, id: &str, home: &Path, cwd: PathBuf, prompt: Option<&str>) -> Self {
+        let (bin_var, default, home_var) = match agent {
+            Agent::Codex => ("BATON_CODEX_BIN", "codex", "CODEX_HOME"),
+            Agent::Claude => ("BATON_CLAUDE_BIN", "claude", "CLAUDE_CONFIG_DIR"),
+        };
+        let program = std::env::var_os(bin_var)
+            .filter(|v| !v.is_empty())
+            .unwrap_or_else(|| default.into());
+        let mut args: Vec<&str> = match (agent, prompt) {
+            (Agent::Codex, None) => vec!["resume", id],
+            (Agent::Codex, Some(_)) => vec!["exec", "--skip-git-repo-check", "resume", id],
+            (Agent::Claude, None) => vec!["--resume", id],
+            (Agent::Claude, Some(_)) => vec!["-p", "--resume", id],
+        };
+        args.extend(prompt);
+        AgentCommand {
+            program,
+            args: args.into_iter().map(OsString::from).collect(),
+            env: vec![(home_var.to_string(), home.as_os_str().to_owned())],
+            cwd,
+        }
+    }
+
+    /// A shell line equivalent to running this command.
+    pub fn shell_line(&self) -> String {
+        let mut parts = vec![format!("cd {} &&", shell_quote(self.cwd.as_os_str()))];
+        parts.extend(
+            self.env
+                .iter()
+                .map(|(k, v)| format!("{k}={}", shell_quote(v))),
+        );
+        parts.push(shell_quote(&self.program));
+        parts.extend(self.args.iter().map(|a| shell_quote(a)));
+        parts.join(" ")
+    }
+
+    /// Run it with inherited stdio; returns the agent's exit code.
+    pub fn run(&self) -> Result<i32> {
+        let status = Command::new(&self.program)
+            .args(&self.args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .current_dir(&self.cwd)
+            .status()
+            .with_context(|| {
+                format!(
+                    "cannot start {}; install it or point BATON_CODEX_BIN / BATON_CLAUDE_BIN at it",
+                    self.program.to_string_lossy()
+                )
+            })?;
+        Ok(status.code().unwrap_or(1))
+    }
+}
+
+/// Quote for POSIX sh when needed.
+fn shell_quote(s: &std::ffi::OsStr) -> String {
+    let s = s.to_string_lossy();
+    let plain = !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b));
+    if plain {
+        s.into_owned()
+    } else {
+        format!("'{}'", s.replace('\'', r"'\''"))
+    }
+}
 
 /// Run `baton resume`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton resume` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let located = locate_or_fetch(ctx, &args.id)?;
+    let (home, path) = ensure_in_agent_home(ctx, &located)?;
+    let session = NativeSession::load(located.agent, &path, &codex_roots(ctx))?;
+    let cwd = match session.cwd() {
+        Some(cwd) if args.print || Path::new(&cwd).is_dir() => PathBuf::from(cwd),
+        Some(cwd) => bail!(
+            "session {} ran in {cwd}, which does not exist on this machine; move it with \
+             `baton rehydrate {} --map-path {cwd}=NEW_DIR` and resume again",
+            located.id,
+            located.id
+        ),
+        None => std::env::current_dir().context("cannot read the current directory")?,
+    };
+    let command = AgentCommand::new(
+        located.agent,
+        &located.id,
+        &home,
+        cwd,
+        args.prompt.as_deref(),
+    );
+    if args.print {
+        println!("{}", command.shell_line());
+        return Ok(());
+    }
+    let code = command.run()?;
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn homes_are_found_from_native_paths() {
+        assert_eq!(
+            home_of(
+                Agent::Codex,
+                Path::new("/h/.codex/sessions/2026/01/01/rollout-x.jsonl")
+            ),
+            Some(PathBuf::from("/h/.codex"))
+        );
+        assert_eq!(
+            home_of(Agent::Claude, Path::new("/h/.claude/projects/-a/id.jsonl")),
+            Some(PathBuf::from("/h/.claude"))
+        );
+    }
+
+    #[test]
+    fn commands_quote_and_carry_the_home() {
+        let cmd = AgentCommand::new(
+            Agent::Claude,
+            "abc",
+            Path::new("/h/my dir"),
+            PathBuf::from("/w"),
+            Some("it's new"),
+        );
+        let line = cmd.shell_line();
+        assert!(
+            line.starts_with("cd /w && CLAUDE_CONFIG_DIR='/h/my dir' "),
+            "{line}"
+        );
+        assert!(line.ends_with("-p --resume abc 'it'\\''s new'"), "{line}");
+    }
 }

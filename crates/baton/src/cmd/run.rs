@@ -1,12 +1,589 @@
-//! `baton run`.
+//! `baton run`: launch `codex` or `claude` behind the capture proxy.
+//!
+//! The proxy (`baton_record::capture`) listens on 127.0.0.1; the agent is
+//! pointed at it, and every model request and response is written to
+//! `<data>/sessions/<session_id>/raw_api.jsonl`.
+//!
+//! * Claude Code: `ANTHROPIC_BASE_URL=http://127.0.0.1:PORT`.
+//! * Codex, built-in `openai` provider: `-c openai_base_url="http://127.0.0.1:PORT/v1"`.
+//! * Codex, custom provider (the `model_provider` of `config.toml`, a profile,
+//!   or a `-c model_provider=...` in the agent arguments):
+//!   `-c model_providers.<id>.base_url="http://127.0.0.1:PORT<path of its base_url>"`.
+//!
+//! The default upstream is where the agent would have gone without baton.
+
+use std::ffi::OsString;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context as _, Result, bail};
+use baton_record::capture::{CaptureConfig, CaptureProxy};
 
 use crate::context::Context;
 
+/// Upstream of the built-in Codex `openai` provider.
+const OPENAI_UPSTREAM: &str = "https://api.openai.com/v1";
+/// Upstream of Claude Code.
+const ANTHROPIC_UPSTREAM: &str = "https://api.anthropic.com";
+/// Codex providers built into 0.169 whose settings cannot be overridden.
+const CODEX_RESERVED_PROVIDERS: [&str; 3] = ["ollama", "lmstudio", "oss"];
+
+/// Which agent to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Agent {
+    /// OpenAI Codex CLI.
+    Codex,
+    /// Anthropic Claude Code.
+    Claude,
+}
+
 /// Options of `baton run`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(
+    after_help = "Examples:\n  baton run codex -- exec \"fix the tests\"\n  baton run claude -- -p \"hi\"\n  baton run codex --upstream http://127.0.0.1:8080/v1"
+)]
+pub struct Args {
+    /// The agent to launch.
+    #[arg(value_enum)]
+    pub agent: Agent,
+    /// Forward model traffic here instead of the agent's own upstream
+    /// (Codex: the configured provider's base URL, default https://api.openai.com/v1;
+    /// Claude: $ANTHROPIC_BASE_URL, default https://api.anthropic.com).
+    #[arg(long, value_name = "URL")]
+    pub upstream: Option<String>,
+    /// baton data directory receiving `sessions/<id>/raw_api.jsonl` (default: $BATON_HOME).
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<PathBuf>,
+    /// The agent executable (default: `codex` or `claude` on PATH).
+    #[arg(long, value_name = "PATH")]
+    pub bin: Option<PathBuf>,
+    /// Arguments passed to the agent unchanged (put them after `--`).
+    #[arg(
+        trailing_var_arg = true,
+        allow_hyphen_values = true,
+        value_name = "ARGS"
+    )]
+    pub args: Vec<OsString>,
+}
 
-/// Run `baton run`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton run` is not built yet")
+/// How the agent is launched once the proxy is up.
+#[derive(Debug, Default, PartialEq)]
+struct Launch {
+    /// Arguments inserted before the user's.
+    prefix_args: Vec<String>,
+    /// Environment variables set on the agent.
+    env: Vec<(String, OsString)>,
+}
+
+/// Run `baton run`: exits with the agent's exit code.
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let plan = Plan::new(ctx, &args)?;
+    let data_dir = args.data.clone().unwrap_or_else(|| ctx.baton_home.clone());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let code = runtime.block_on(run_agent(plan, &args, data_dir))?;
+    drop(runtime);
+    if code != 0 {
+        std::process::exit(code);
+    }
+    Ok(())
+}
+
+/// What `baton run` decided before starting anything.
+#[derive(Debug)]
+struct Plan {
+    agent: Agent,
+    upstream: String,
+    /// Codex provider whose base URL is overridden (`None`: built-in openai).
+    codex_provider: Option<String>,
+    /// `CODEX_HOME` / `CLAUDE_CONFIG_DIR` to pass on, when not the agent default.
+    home_env: Option<(String, PathBuf)>,
+}
+
+impl Plan {
+    fn new(ctx: &Context, args: &Args) -> Result<Self> {
+        match args.agent {
+            Agent::Codex => {
+                let home = ctx
+                    .codex_homes
+                    .first()
+                    .context("no Codex home; pass --codex-home")?;
+                let target = codex_target(home, &args.args)?;
+                let upstream = args
+                    .upstream
+                    .clone()
+                    .unwrap_or_else(|| target.upstream.clone());
+                Ok(Self {
+                    agent: Agent::Codex,
+                    upstream,
+                    codex_provider: target.provider,
+                    home_env: home_env("CODEX_HOME", home, ".codex"),
+                })
+            }
+            Agent::Claude => {
+                let dir = ctx
+                    .claude_dirs
+                    .first()
+                    .context("no Claude config dir; pass --claude-dir")?;
+                let upstream = args.upstream.clone().unwrap_or_else(|| {
+                    std::env::var("ANTHROPIC_BASE_URL")
+                        .ok()
+                        .filter(|v| !v.trim().is_empty())
+                        .unwrap_or_else(|| ANTHROPIC_UPSTREAM.to_string())
+                });
+                Ok(Self {
+                    agent: Agent::Claude,
+                    upstream,
+                    codex_provider: None,
+                    home_env: home_env("CLAUDE_CONFIG_DIR", dir, ".claude"),
+                })
+            }
+        }
+    }
+
+    /// Arguments and environment that point the agent at `base_url`.
+    fn launch(&self, base_url: &str) -> Launch {
+        let mut launch = Launch::default();
+        match self.agent {
+            Agent::Codex => {
+                let key = match &self.codex_provider {
+                    Some(id) => format!("model_providers.{id}.base_url"),
+                    None => "openai_base_url".to_string(),
+                };
+                let value = toml::Value::String(base_url.to_string());
+                launch.prefix_args = vec!["-c".to_string(), format!("{key}={value}")];
+            }
+            Agent::Claude => {
+                launch
+                    .env
+                    .push(("ANTHROPIC_BASE_URL".to_string(), base_url.into()));
+            }
+        }
+        if let Some((var, path)) = &self.home_env {
+            launch
+                .env
+                .push((var.clone(), path.clone().into_os_string()));
+        }
+        // The agent must reach the loopback proxy directly, never through an
+        // HTTP proxy configured for the outside world.
+        for var in ["NO_PROXY", "no_proxy"] {
+            let mut value = std::env::var_os(var).unwrap_or_default();
+            if !value.is_empty() {
+                value.push(",");
+            }
+            value.push("127.0.0.1,localhost");
+            launch.env.push((var.to_string(), value));
+        }
+        launch
+    }
+}
+
+/// Pass a home directory to the agent only when it is not what the agent
+/// would pick itself (the variable unset means `~/<default>`).
+fn home_env(var: &str, path: &Path, default: &str) -> Option<(String, PathBuf)> {
+    let is_default = std::env::var_os(var).is_none_or(|v| v.is_empty())
+        && dirs::home_dir().is_some_and(|h| h.join(default) == path);
+    (!is_default).then(|| (var.to_string(), path.to_path_buf()))
+}
+
+/// The Codex provider in use and where it sends requests.
+#[derive(Debug, PartialEq)]
+struct CodexTarget {
+    /// Custom provider id, `None` for the built-in `openai`.
+    provider: Option<String>,
+    /// Its base URL.
+    upstream: String,
+}
+
+/// Resolve the effective provider the way Codex does: `config.toml`, then the
+/// `--profile` layer, then `-c key=value` overrides from the agent arguments.
+fn codex_target(codex_home: &Path, agent_args: &[OsString]) -> Result<CodexTarget> {
+    let overrides = codex_cli_overrides(agent_args);
+    let mut config = read_toml(&codex_home.join("config.toml"))?;
+    if let Some(profile) = &overrides.profile {
+        // 0.169 layers `<home>/<name>.config.toml`; older versions use `[profiles.<name>]`.
+        let layer = read_toml(&codex_home.join(format!("{profile}.config.toml")))?;
+        merge(&mut config, layer);
+        if let Some(table) = config
+            .get("profiles")
+            .and_then(|p| p.get(profile.as_str()))
+            .cloned()
+        {
+            merge(&mut config, table);
+        }
+    }
+    for (key, value) in overrides.values {
+        set_dotted(&mut config, &key, value);
+    }
+    if overrides.oss {
+        bail!(
+            "`baton run codex` cannot capture `--oss` (a built-in local provider); define a custom provider in config.toml instead"
+        );
+    }
+    let provider = config
+        .get("model_provider")
+        .and_then(toml::Value::as_str)
+        .unwrap_or("openai")
+        .to_string();
+    if provider == "openai" {
+        let upstream = config
+            .get("openai_base_url")
+            .and_then(toml::Value::as_str)
+            .unwrap_or(OPENAI_UPSTREAM)
+            .to_string();
+        return Ok(CodexTarget {
+            provider: None,
+            upstream,
+        });
+    }
+    let file = codex_home.join("config.toml");
+    let Some(table) = config.get("model_providers").and_then(|p| p.get(&provider)) else {
+        if CODEX_RESERVED_PROVIDERS.contains(&provider.as_str()) {
+            bail!(
+                "`baton run codex` cannot redirect the built-in provider `{provider}`; define a custom provider in {} instead",
+                file.display()
+            );
+        }
+        bail!(
+            "model_provider `{provider}` has no [model_providers.{provider}] table in {}; fix the config or pass --upstream",
+            file.display()
+        );
+    };
+    if !provider
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        bail!(
+            "provider id `{provider}` cannot be overridden with `-c`; rename it to letters, digits, `_` and `-`"
+        );
+    }
+    let upstream = table
+        .get("base_url")
+        .and_then(toml::Value::as_str)
+        .with_context(|| {
+            format!(
+                "[model_providers.{provider}] in {} has no base_url; add one or pass --upstream",
+                file.display()
+            )
+        })?
+        .to_string();
+    Ok(CodexTarget {
+        provider: Some(provider),
+        upstream,
+    })
+}
+
+/// Config-relevant flags found in Codex arguments.
+#[derive(Debug, Default, PartialEq)]
+struct CodexOverrides {
+    /// `-c key=value` / `--config key=value`, in order.
+    values: Vec<(String, toml::Value)>,
+    /// `-p NAME` / `--profile NAME`.
+    profile: Option<String>,
+    /// `--oss` was given.
+    oss: bool,
+}
+
+fn codex_cli_overrides(args: &[OsString]) -> CodexOverrides {
+    let mut out = CodexOverrides::default();
+    let mut iter = args.iter().map(|a| a.to_string_lossy().into_owned());
+    while let Some(arg) = iter.next() {
+        let (flag, inline) = match arg.split_once('=') {
+            Some((flag, rest)) if flag.starts_with("--") => {
+                (flag.to_string(), Some(rest.to_string()))
+            }
+            _ => (arg.clone(), None),
+        };
+        match flag.as_str() {
+            "--" => break,
+            "--oss" => out.oss = true,
+            "-c" | "--config" => {
+                if let Some(kv) = inline.or_else(|| iter.next())
+                    && let Some((key, value)) = kv.split_once('=')
+                {
+                    out.values
+                        .push((key.trim().to_string(), parse_toml_value(value.trim())));
+                }
+            }
+            "-p" | "--profile" => {
+                if let Some(name) = inline.or_else(|| iter.next()) {
+                    out.profile = Some(name);
+                }
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// A `-c` value: TOML when it parses, else the raw string (as Codex does).
+fn parse_toml_value(raw: &str) -> toml::Value {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
+}
+
+fn read_toml(path: &Path) -> Result<toml::Value> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => text
+            .parse::<toml::Table>()
+            .map(toml::Value::Table)
+            .with_context(|| {
+                format!(
+                    "{}: invalid TOML; fix it so Codex can start",
+                    path.display()
+                )
+            }),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            Ok(toml::Value::Table(toml::Table::new()))
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// Deep-merge `layer` into `base` (tables merge, everything else replaces).
+fn merge(base: &mut toml::Value, layer: toml::Value) {
+    match (base, layer) {
+        (toml::Value::Table(base), toml::Value::Table(layer)) => {
+            for (key, value) in layer {
+                match base.get_mut(&key) {
+                    Some(existing) => merge(existing, value),
+                    None => {
+                        base.insert(key, value);
+                    }
+                }
+            }
+        }
+        (base, layer) => *base = layer,
+    }
+}
+
+fn set_dotted(config: &mut toml::Value, key: &str, value: toml::Value) {
+    let mut node = config;
+    let parts: Vec<&str> = key.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !node.is_table() {
+            *node = toml::Value::Table(toml::Table::new());
+        }
+        let toml::Value::Table(table) = node else {
+            return;
+        };
+        if i + 1 == parts.len() {
+            table.insert((*part).to_string(), value);
+            return;
+        }
+        node = table
+            .entry((*part).to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    }
+}
+
+async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf) -> Result<i32> {
+    let proxy = CaptureProxy::start(CaptureConfig {
+        upstream: plan.upstream.clone(),
+        data_dir: data_dir.clone(),
+    })
+    .await?;
+    let launch = plan.launch(&proxy.base_url());
+    let default_bin = match plan.agent {
+        Agent::Codex => "codex",
+        Agent::Claude => "claude",
+    };
+    let bin = args
+        .bin
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(default_bin));
+    let mut command = tokio::process::Command::new(&bin);
+    command.args(&launch.prefix_args).args(&args.args);
+    for (key, value) in &launch.env {
+        command.env(key, value);
+    }
+    tracing::debug!(
+        upstream = %plan.upstream,
+        proxy = %proxy.base_url(),
+        "launching {}",
+        bin.display()
+    );
+    let status = match command.spawn() {
+        Ok(child) => wait_forwarding_signals(child).await,
+        Err(err) => Err(spawn_error(&bin, default_bin, err)),
+    };
+    let summary = proxy.shutdown().await;
+    let code = status?;
+    let summary = summary.context("the agent ran, but its traffic could not be saved")?;
+    let sessions = data_dir.join("sessions");
+    if summary.exchanges == 0 {
+        eprintln!(
+            "baton: no model traffic went through the capture proxy (upstream {})",
+            plan.upstream
+        );
+    } else {
+        eprintln!(
+            "baton: recorded {} model request(s) for {} under {}",
+            summary.exchanges,
+            summary.sessions.join(", "),
+            sessions.display()
+        );
+    }
+    Ok(code)
+}
+
+fn spawn_error(bin: &Path, default_bin: &str, err: std::io::Error) -> anyhow::Error {
+    if err.kind() == std::io::ErrorKind::NotFound {
+        anyhow::anyhow!(
+            "cannot find `{}`; install it or pass its path with --bin",
+            bin.display()
+        )
+    } else {
+        anyhow::Error::new(err).context(format!("cannot start `{}` ({default_bin})", bin.display()))
+    }
+}
+
+/// Wait for the agent. Ctrl-C reaches the agent from the terminal (same
+/// process group), so baton ignores SIGINT and keeps the proxy alive; SIGTERM
+/// and SIGHUP sent to baton are passed on to the agent.
+#[cfg(unix)]
+async fn wait_forwarding_signals(mut child: tokio::process::Child) -> Result<i32> {
+    use std::os::unix::process::ExitStatusExt as _;
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let pid = child.id();
+    let forward = |sig: libc::c_int| {
+        if let Some(pid) = pid.and_then(|p| libc::pid_t::try_from(p).ok()) {
+            // SAFETY: kill(2) with a pid we spawned and still own; no memory involved.
+            unsafe {
+                libc::kill(pid, sig);
+            }
+        }
+    };
+    let status = loop {
+        tokio::select! {
+            status = child.wait() => break status.context("waiting for the agent failed")?,
+            _ = interrupt.recv() => {}
+            _ = terminate.recv() => forward(libc::SIGTERM),
+            _ = hangup.recv() => forward(libc::SIGHUP),
+        }
+    };
+    Ok(status
+        .code()
+        .or_else(|| status.signal().map(|s| 128 + s))
+        .unwrap_or(1))
+}
+
+/// Wait for the agent (no signal handling off Unix).
+#[cfg(not(unix))]
+async fn wait_forwarding_signals(mut child: tokio::process::Child) -> Result<i32> {
+    let status = child.wait().await.context("waiting for the agent failed")?;
+    Ok(status.code().unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn os(args: &[&str]) -> Vec<OsString> {
+        args.iter().map(OsString::from).collect()
+    }
+
+    #[test]
+    fn custom_provider_from_config_keeps_its_path() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "model_provider = \"mock\"\n[model_providers.mock]\nbase_url = \"http://10.0.0.1:9/v1\"\n",
+        )
+        .unwrap();
+        let target = codex_target(home.path(), &os(&["exec", "hi"])).unwrap();
+        assert_eq!(
+            target,
+            CodexTarget {
+                provider: Some("mock".into()),
+                upstream: "http://10.0.0.1:9/v1".into()
+            }
+        );
+        let plan = Plan {
+            agent: Agent::Codex,
+            upstream: target.upstream,
+            codex_provider: target.provider,
+            home_env: None,
+        };
+        let launch = plan.launch("http://127.0.0.1:5/v1");
+        assert_eq!(
+            launch.prefix_args,
+            vec![
+                "-c".to_string(),
+                "model_providers.mock.base_url=\"http://127.0.0.1:5/v1\"".to_string()
+            ]
+        );
+    }
+
+    #[test]
+    fn cli_overrides_and_defaults_pick_the_provider() {
+        let home = tempfile::tempdir().unwrap();
+        // No config: built-in openai.
+        let target = codex_target(home.path(), &os(&["exec", "hi"])).unwrap();
+        assert_eq!(target.provider, None);
+        assert_eq!(target.upstream, OPENAI_UPSTREAM);
+        // `-c model_provider=...` plus a provider table given on the command line.
+        let args = os(&[
+            "-c",
+            "model_provider=\"alt\"",
+            "--config=model_providers.alt.base_url=\"https://alt.example/api\"",
+            "exec",
+            "hi",
+        ]);
+        let target = codex_target(home.path(), &args).unwrap();
+        assert_eq!(target.provider.as_deref(), Some("alt"));
+        assert_eq!(target.upstream, "https://alt.example/api");
+        // Undefined provider: an error that says what to do.
+        let err = codex_target(home.path(), &os(&["-c", "model_provider=nope"])).unwrap_err();
+        assert!(err.to_string().contains("pass --upstream"), "{err}");
+        let err = codex_target(home.path(), &os(&["--oss", "exec"])).unwrap_err();
+        assert!(err.to_string().contains("custom provider"), "{err}");
+    }
+
+    #[test]
+    fn profile_layer_overrides_the_base_config() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::write(
+            home.path().join("config.toml"),
+            "[model_providers.a]\nbase_url = \"http://a/v1\"\n[model_providers.b]\nbase_url = \"http://b/v1\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            home.path().join("work.config.toml"),
+            "model_provider = \"b\"\n",
+        )
+        .unwrap();
+        let target = codex_target(home.path(), &os(&["-p", "work", "exec", "x"])).unwrap();
+        assert_eq!(target.upstream, "http://b/v1");
+    }
+
+    #[test]
+    fn claude_gets_the_base_url_in_its_environment() {
+        let plan = Plan {
+            agent: Agent::Claude,
+            upstream: ANTHROPIC_UPSTREAM.into(),
+            codex_provider: None,
+            home_env: None,
+        };
+        let launch = plan.launch("http://127.0.0.1:7");
+        assert!(launch.prefix_args.is_empty());
+        assert!(launch.env.contains(&(
+            "ANTHROPIC_BASE_URL".to_string(),
+            OsString::from("http://127.0.0.1:7")
+        )));
+        let no_proxy = launch.env.iter().find(|(k, _)| k == "NO_PROXY").unwrap();
+        assert!(
+            no_proxy
+                .1
+                .to_string_lossy()
+                .ends_with("127.0.0.1,localhost")
+        );
+    }
 }

@@ -1,12 +1,104 @@
-//! `baton serve`.
+//! `baton serve`: the sync server and web UI, and `baton serve user add`.
 
 use crate::context::Context;
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Options of `baton serve`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+#[command(args_conflicts_with_subcommands = true)]
+pub struct Args {
+    /// Address to listen on.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:7878")]
+    listen: SocketAddr,
+    /// Do not mirror this machine's own sessions into the `local` account.
+    #[arg(long)]
+    no_catalog: bool,
+    /// Largest accepted push body, in MiB (413 beyond it).
+    #[arg(long, value_name = "MIB", default_value_t = 64)]
+    max_append_mib: usize,
+    /// Seconds between rescans of this machine's sessions.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    rescan_secs: u64,
+    #[command(subcommand)]
+    command: Option<ServeCommand>,
+}
+
+/// Administration subcommands (work offline against the data directory).
+#[derive(Debug, clap::Subcommand)]
+enum ServeCommand {
+    /// Manage accounts.
+    #[command(subcommand)]
+    User(UserCommand),
+}
+
+#[derive(Debug, clap::Subcommand)]
+enum UserCommand {
+    /// Create an account and print its bearer token.
+    Add {
+        /// Account name (letters, digits, `-`, `_`, `.`).
+        name: String,
+        /// Print `{"user","token"}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+fn data_dir(ctx: &Context) -> PathBuf {
+    ctx.baton_home.join("server")
+}
 
 /// Run `baton serve`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton serve` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    let dir = data_dir(ctx);
+    match args.command {
+        Some(ServeCommand::User(UserCommand::Add { name, json })) => {
+            let user = runtime
+                .block_on(baton_server::add_user(&dir, &name))
+                .with_context(|| format!("cannot create user `{name}` in {}", dir.display()))?;
+            if json {
+                crate::output::print_json(&user)?;
+            } else {
+                println!("created user {}; its token (shown once):", user.user);
+                println!("{}", user.token);
+            }
+            Ok(())
+        }
+        None => {
+            let mut config = baton_server::ServerConfig::new(dir.clone());
+            config.listen = args.listen;
+            config.limits.max_append = args.max_append_mib.max(1) * 1024 * 1024;
+            config.rescan_every = std::time::Duration::from_secs(args.rescan_secs.max(1));
+            if !args.no_catalog {
+                config.local = Some(baton_server::local::LocalSources {
+                    codex_homes: ctx.codex_homes.clone(),
+                    claude_dirs: ctx.claude_dirs.clone(),
+                });
+            }
+            runtime.block_on(async move {
+                let server = baton_server::start(config).await.with_context(|| {
+                    format!("cannot start the server with data in {}", dir.display())
+                })?;
+                eprintln!("baton serve: listening on http://{}", server.addr);
+                eprintln!(
+                    "open http://{}/#token={} (the `local` account's token is also in {})",
+                    server.addr,
+                    server.local_token,
+                    dir.join(baton_server::LOCAL_TOKEN_FILE).display()
+                );
+                if args.no_catalog {
+                    eprintln!("this machine's sessions are not mirrored (--no-catalog)");
+                }
+                tokio::select! {
+                    res = server.wait() => res.context("the server stopped"),
+                    _ = tokio::signal::ctrl_c() => Ok(()),
+                }
+            })
+        }
+    }
 }

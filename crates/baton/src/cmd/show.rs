@@ -1,12 +1,101 @@
-//! `baton show`.
+//! `baton show`: one session's messages in conversation order.
 
+use crate::cmd::list::short_time;
 use crate::context::Context;
+use crate::{catalog, output};
+use anyhow::Result;
+use baton_native::{Message, MessageKind};
+use serde_json::json;
 
 /// Options of `baton show`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Session id or a unique prefix of it.
+    pub id: String,
+    /// Print JSON (see README "JSON output").
+    #[arg(long)]
+    pub json: bool,
+}
 
 /// Run `baton show`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton show` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let cat = catalog::open_fresh(ctx)?;
+    let (session, messages) = cat.show(&args.id)?;
+    if args.json {
+        return output::print_json(&json!({ "session": session, "messages": messages }));
+    }
+    let color = output::color_enabled();
+    let bold = |s: &str| {
+        if color {
+            format!("\x1b[1m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    let dim = |s: &str| {
+        if color {
+            format!("\x1b[2m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
+    };
+    println!("{}", bold(session.title.as_deref().unwrap_or(&session.id)));
+    println!("id:       {} ({})", session.id, session.agent);
+    if let Some(cwd) = &session.cwd {
+        println!("cwd:      {cwd}");
+    }
+    println!(
+        "time:     {} → {}",
+        short_time(&session.started_at),
+        short_time(&session.updated_at)
+    );
+    if let Some(parent) = &session.forked_from {
+        println!("forked:   from {parent}");
+    }
+    println!(
+        "turns:    {} prompts, {} messages",
+        session.user_turns, session.message_count
+    );
+    for m in &messages {
+        println!();
+        let label = label(m);
+        let when = m.timestamp.as_deref().map(short_time).unwrap_or_default();
+        if m.kind == MessageKind::Context {
+            let first = crate::cmd::list::one_line(&m.text, 70);
+            println!(
+                "{}",
+                dim(&format!(
+                    "[{label}] {first} ({} chars)",
+                    m.text.chars().count()
+                ))
+            );
+            continue;
+        }
+        println!("{}  {}", bold(&format!("── {label}")), dim(&when));
+        println!("{}", m.text.trim_end());
+    }
+    Ok(())
+}
+
+/// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...
+pub fn label(m: &Message) -> String {
+    let tool = m
+        .tool_name
+        .as_deref()
+        .map(|t| format!(" {t}"))
+        .unwrap_or_default();
+    match m.kind {
+        MessageKind::Prompt => "user".to_string(),
+        MessageKind::Context => "context".to_string(),
+        MessageKind::Reply => "assistant".to_string(),
+        MessageKind::ToolCall => format!("tool call{tool}"),
+        MessageKind::ToolResult => format!("tool result{tool}"),
+        MessageKind::Other => {
+            let role = serde_json::to_value(m.role)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!("{role} (other)")
+        }
+    }
 }

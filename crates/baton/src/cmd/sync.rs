@@ -1,12 +1,717 @@
-//! `baton sync`.
+//! `baton sync`: push what changed here, then pull what changed on the
+//! server. Also the machinery shared by `baton login`, `push`, `pull` and
+//! the server fallback of `baton resume`.
 
 use crate::context::Context;
+use crate::output;
+use anyhow::{Context as _, Result, bail};
+use baton_native::Agent;
+use baton_store::{Catalog, ListQuery, SessionRow};
+use baton_sync::client::{Client, LocalSession, PullReport, PushReport, PushStatus, Syncer};
+use baton_sync::crypto::{self, Keyring};
+use baton_sync::protocol::{MAIN_STREAM, SessionInfo, SessionMeta, validate_stream_name};
+use baton_sync::state::{SyncConfig, SyncState};
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+/// Encryption options shared by `login`, `push`, `pull` and `sync`.
+#[derive(Debug, Clone, Default, clap::Args)]
+pub struct CryptoArgs {
+    /// Encrypt end to end: the server stores ciphertext it cannot read, index,
+    /// search or render (search and the viewer then work only on your
+    /// machines). The key comes from BATON_PASSPHRASE (or a prompt, derived
+    /// with Argon2id) or from --key-file. Applies to sessions new on the server.
+    #[arg(long)]
+    pub encrypt: bool,
+    /// Use this key file (64 hex characters) instead of a passphrase; with
+    /// `baton login --encrypt` a missing file is created with a random key.
+    /// Copy it to your other machines.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+}
 
 /// Options of `baton sync`.
 #[derive(Debug, clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(flatten)]
+    crypto: CryptoArgs,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// A logged-in server with the key material for encrypted sessions.
+pub struct Remote {
+    /// The login.
+    pub config: SyncConfig,
+    /// HTTP client for it.
+    pub client: Client,
+    /// Key for encrypted sessions (when configured).
+    pub keyring: Option<Keyring>,
+    /// Encrypt sessions new on the server.
+    pub encrypt: bool,
+}
+
+/// A single-threaded runtime for the async client.
+pub fn runtime() -> Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// The passphrase from `BATON_PASSPHRASE`, else a prompt on the terminal.
+fn passphrase(required: bool) -> Result<Option<String>> {
+    if let Some(p) = std::env::var_os("BATON_PASSPHRASE").filter(|p| !p.is_empty()) {
+        return p
+            .into_string()
+            .map(Some)
+            .map_err(|_| anyhow::anyhow!("BATON_PASSPHRASE is not valid UTF-8"));
+    }
+    if !required {
+        return Ok(None);
+    }
+    if !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        bail!(
+            "encryption needs a passphrase: set BATON_PASSPHRASE, or pass --key-file PATH (no terminal to prompt on)"
+        );
+    }
+    let pass = rpassword::prompt_password("baton sync passphrase: ")
+        .context("cannot read the passphrase from the terminal")?;
+    if pass.is_empty() {
+        bail!("the passphrase is empty; set BATON_PASSPHRASE or type a passphrase");
+    }
+    Ok(Some(pass))
+}
+
+/// Build the keyring for `config` (+ per-command overrides); `None` when no
+/// key is configured and encryption is not asked for.
+fn keyring(
+    ctx: &Context,
+    config: &mut SyncConfig,
+    args: &CryptoArgs,
+    create_key_file: bool,
+) -> Result<Option<Keyring>> {
+    let encrypt = args.encrypt || config.encrypt;
+    if let Some(path) = args.key_file.clone().or_else(|| config.key_file.clone()) {
+        let path = std::path::absolute(&path).unwrap_or(path);
+        let key = if create_key_file && !path.exists() {
+            let key = crypto::create_key_file(&path)?;
+            eprintln!(
+                "created key file {} — copy it to your other machines; without it your synced sessions cannot be read",
+                path.display()
+            );
+            key
+        } else {
+            crypto::read_key_file(&path)?
+        };
+        if create_key_file {
+            config.key_file = Some(path);
+        }
+        return Ok(Some(Keyring::from_key(key)));
+    }
+    let Some(pass) = passphrase(encrypt)? else {
+        return Ok(None);
+    };
+    let salt = match config.salt.as_deref().and_then(|s| hex::decode(s).ok()) {
+        Some(bytes) if bytes.len() == crypto::SALT_LEN => {
+            let mut salt = [0u8; crypto::SALT_LEN];
+            salt.copy_from_slice(&bytes);
+            salt
+        }
+        _ => {
+            let salt = crypto::new_salt();
+            config.salt = Some(hex::encode(salt));
+            config.save(&ctx.baton_home)?;
+            salt
+        }
+    };
+    Ok(Some(Keyring::from_passphrase(pass, salt)))
+}
+
+/// Connect to the server `baton login` saved.
+pub fn connect(ctx: &Context, args: &CryptoArgs) -> Result<Remote> {
+    let mut config = SyncConfig::load(&ctx.baton_home)?.with_context(|| {
+        format!(
+            "not logged in to a sync server ({} is missing); run `baton login URL TOKEN` first",
+            SyncConfig::path(&ctx.baton_home).display()
+        )
+    })?;
+    let client = Client::new(&config.url, &config.token)?;
+    let keyring = keyring(ctx, &mut config, args, false)?;
+    let encrypt = args.encrypt || config.encrypt;
+    Ok(Remote {
+        config,
+        client,
+        keyring,
+        encrypt,
+    })
+}
+
+/// Save `config` after checking it against the server (`baton login`).
+pub fn login(ctx: &Context, url: &str, token: &str, args: &CryptoArgs) -> Result<SyncConfig> {
+    let client = Client::new(url, token)?;
+    runtime()?.block_on(client.verify())?;
+    let mut config = SyncConfig {
+        url: client.url().to_owned(),
+        token: token.to_owned(),
+        encrypt: args.encrypt,
+        key_file: None,
+        salt: None,
+    };
+    if let Some(old) = SyncConfig::load(&ctx.baton_home).ok().flatten() {
+        config.salt = old.salt;
+    }
+    if args.key_file.is_some() {
+        keyring(ctx, &mut config, args, true)?;
+    } else if args.encrypt && config.salt.is_none() {
+        config.salt = Some(hex::encode(crypto::new_salt()));
+    }
+    config.save(&ctx.baton_home)?;
+    Ok(config)
+}
+
+fn is_library(ctx: &Context, path: &Path) -> bool {
+    path.starts_with(ctx.baton_home.join("library"))
+}
+
+/// The stream a native file is synced as: `main` for the session's own
+/// transcript, else its path below the session's folder (Claude subagents:
+/// `subagents/agent-x.jsonl`) or its file name.
+fn stream_name(agent: Agent, id: &str, path: &Path) -> Option<String> {
+    let file = path.file_name()?.to_str()?;
+    let base = file.strip_suffix(".zst").unwrap_or(file);
+    let is_main = match agent {
+        Agent::Codex => base.ends_with(&format!("-{id}.jsonl")),
+        Agent::Claude => base == format!("{id}.jsonl"),
+    };
+    if is_main {
+        return Some(MAIN_STREAM.to_owned());
+    }
+    let name = path
+        .ancestors()
+        .find(|a| a.file_name().and_then(|n| n.to_str()) == Some(id))
+        .and_then(|dir| path.strip_prefix(dir).ok())
+        .and_then(|rel| rel.to_str())
+        .map(|s| s.strip_suffix(".zst").unwrap_or(s).to_owned())
+        .unwrap_or_else(|| base.to_owned());
+    validate_stream_name(&name).ok().map(|()| name)
+}
+
+/// A catalog session as something to push: its agent-home files only
+/// (library copies are what pull wrote), `main` first.
+fn local_session(ctx: &Context, row: &SessionRow, encrypt: bool) -> Option<LocalSession> {
+    let mut streams: Vec<(String, PathBuf)> = Vec::new();
+    for p in &row.paths {
+        let path = PathBuf::from(p);
+        if is_library(ctx, &path) {
+            continue;
+        }
+        let Some(name) = stream_name(row.agent, &row.id, &path) else {
+            tracing::warn!("not syncing {}: no stream name for it", path.display());
+            continue;
+        };
+        if !streams.iter().any(|(n, _)| n == &name) {
+            streams.push((name, path));
+        }
+    }
+    streams.sort_by_key(|(n, _)| n != MAIN_STREAM);
+    if streams.first().is_none_or(|(n, _)| n != MAIN_STREAM) {
+        return None;
+    }
+    Some(LocalSession {
+        id: row.id.clone(),
+        meta: SessionMeta {
+            agent: row.agent,
+            cwd: row.cwd.clone(),
+            title: row.title.clone(),
+            first_prompt: row.first_prompt.clone(),
+            started_at: Some(row.started_at.clone()),
+            updated_at: Some(row.updated_at.clone()),
+            forked_from: row.forked_from.clone(),
+            encrypted: encrypt,
+        },
+        streams,
+    })
+}
+
+/// Every session in the catalog.
+fn all_rows(catalog: &Catalog) -> Result<Vec<SessionRow>> {
+    let mut rows = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = catalog.list(&ListQuery {
+            limit: 500,
+            cursor,
+            ..Default::default()
+        })?;
+        rows.extend(page.sessions);
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => return Ok(rows),
+        }
+    }
+}
+
+/// The rows to push for `ids` (each resolved by id or prefix), parents of
+/// forks first; all rows when `ids` is empty.
+fn select_rows(catalog: &Catalog, ids: &[String]) -> Result<Vec<SessionRow>> {
+    let all = all_rows(catalog)?;
+    if ids.is_empty() {
+        let mut rows = all;
+        // Parents before their forks: oldest first is a safe order.
+        rows.sort_by(|a, b| a.started_at.cmp(&b.started_at));
+        return Ok(rows);
+    }
+    let by_id: BTreeMap<&str, &SessionRow> = all.iter().map(|r| (r.id.as_str(), r)).collect();
+    let mut out: Vec<SessionRow> = Vec::new();
+    let mut seen = BTreeSet::new();
+    for id in ids {
+        let row = catalog.resolve(id)?;
+        let mut chain = vec![row];
+        while let Some(parent) = chain.last().and_then(|r| r.forked_from.clone()) {
+            match by_id.get(parent.as_str()) {
+                Some(p) if !chain.iter().any(|r| r.id == p.id) => chain.push((*p).clone()),
+                _ => break,
+            }
+        }
+        for row in chain.into_iter().rev() {
+            if seen.insert(row.id.clone()) {
+                out.push(row);
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// True when every stream of `session` is exactly as far as the server acknowledged.
+fn unchanged(state: &SyncState, session: &LocalSession) -> bool {
+    let Some(remote) = state.sessions.get(state.remote_id(&session.id)) else {
+        return false;
+    };
+    session.streams.iter().all(|(name, path)| {
+        let size = std::fs::metadata(path).map(|m| m.len()).ok();
+        remote
+            .streams
+            .get(name)
+            .and_then(|s| s.source.as_ref())
+            .is_some_and(|t| &t.path == path && Some(t.plain_len) == size)
+    })
+}
+
+fn progress_bar(len: usize, verb: &str) -> Option<ProgressBar> {
+    if !output::progress_enabled() || len == 0 {
+        return None;
+    }
+    let bar = ProgressBar::new(len as u64);
+    let template = format!("{{spinner}} {verb} [{{bar:30}}] {{pos}}/{{len}} sessions {{msg}}");
+    bar.set_style(
+        ProgressStyle::with_template(&template)
+            .unwrap_or_else(|_| ProgressStyle::default_bar())
+            .progress_chars("=> "),
+    );
+    Some(bar)
+}
+
+/// One session that failed, with why.
+#[derive(Debug, Serialize)]
+pub struct Failure {
+    /// Session id.
+    pub id: String,
+    /// What went wrong and what to do.
+    pub error: String,
+}
+
+/// Push `rows`; one failing session does not stop the others. With
+/// `only_changed`, sessions whose files did not grow since the last
+/// acknowledged push are skipped without asking the server.
+pub fn push_rows(
+    ctx: &Context,
+    remote: &Remote,
+    rows: &[SessionRow],
+    only_changed: bool,
+) -> Result<(Vec<PushReport>, Vec<Failure>)> {
+    let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let sessions: Vec<LocalSession> = rows
+        .iter()
+        .filter_map(|r| local_session(ctx, r, remote.encrypt))
+        .filter(|s| !only_changed || !unchanged(&state, s))
+        .collect();
+    let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
+    let bar = progress_bar(sessions.len(), "pushing");
+    let rt = runtime()?;
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    let home = ctx.baton_home.clone();
+    for session in &sessions {
+        if let Some(bar) = &bar {
+            bar.set_message(session.id.clone());
+        }
+        let mut sent = 0u64;
+        let mut on_progress = |n: u64| {
+            sent += n;
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{} {}", session.id, indicatif::HumanBytes(sent)));
+            }
+        };
+        let mut save = |s: &SyncState| {
+            if let Err(e) = s.save(&home) {
+                tracing::warn!("{e}");
+            }
+        };
+        match rt.block_on(syncer.push_session(session, &mut on_progress, &mut save)) {
+            Ok(report) => reports.push(report),
+            Err(e) => failures.push(Failure {
+                id: session.id.clone(),
+                error: e.to_string(),
+            }),
+        }
+        syncer.state.save(&ctx.baton_home)?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok((reports, failures))
+}
+
+/// Where pull puts a stream of `info` in baton's library: Codex
+/// `library/codex/sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`, Claude
+/// `library/claude/projects/<slug of cwd>/<id>.jsonl` (subagents under
+/// `<id>/`).
+fn mirror_path(ctx: &Context, info: &SessionInfo, stream: &str, bytes: &[u8]) -> PathBuf {
+    let library = ctx.baton_home.join("library");
+    let first: Option<serde_json::Value> = bytes
+        .split(|&b| b == b'\n')
+        .next()
+        .and_then(|l| serde_json::from_slice(l).ok());
+    match info.agent {
+        Agent::Codex => {
+            let started = info
+                .started_at
+                .clone()
+                .or_else(|| {
+                    let v = first.as_ref()?;
+                    v.pointer("/payload/timestamp")
+                        .or_else(|| v.get("timestamp"))
+                        .and_then(|t| t.as_str())
+                        .map(str::to_owned)
+                })
+                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
+                .unwrap_or_else(jiff::Timestamp::now);
+            let main = library
+                .join("codex")
+                .join(baton_native::rehydrate::codex_rollout_name(
+                    &info.id, &started,
+                ));
+            if stream == MAIN_STREAM {
+                main
+            } else {
+                main.with_file_name(stream.replace('/', "-"))
+            }
+        }
+        Agent::Claude => {
+            let cwd = info.cwd.clone().or_else(|| {
+                bytes
+                    .split(|&b| b == b'\n')
+                    .take(50)
+                    .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
+                    .find_map(|v| v.get("cwd").and_then(|c| c.as_str()).map(str::to_owned))
+            });
+            let slug = cwd
+                .map(|c| baton_native::claude::project_slug(&c))
+                .unwrap_or_else(|| "-".to_owned());
+            let project = library.join("claude").join("projects").join(slug);
+            if stream == MAIN_STREAM {
+                project.join(format!("{}.jsonl", info.id))
+            } else {
+                project.join(&info.id).join(stream)
+            }
+        }
+    }
+}
+
+/// Agent-home files of local sessions, by the server session they push to.
+fn sources_by_remote(
+    ctx: &Context,
+    catalog: &Catalog,
+    state: &SyncState,
+) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>> {
+    let mut out = BTreeMap::new();
+    for row in all_rows(catalog)? {
+        if let Some(local) = local_session(ctx, &row, false) {
+            out.insert(state.remote_id(&local.id).to_owned(), local.streams);
+        }
+    }
+    Ok(out)
+}
+
+/// Pull `infos` (plus the parents of forks this machine lacks) into baton's
+/// library; one failing session does not stop the others.
+pub fn pull_infos(
+    ctx: &Context,
+    remote: &Remote,
+    catalog: &Catalog,
+    infos: Vec<SessionInfo>,
+) -> Result<(Vec<PullReport>, Vec<Failure>)> {
+    let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let sources = sources_by_remote(ctx, catalog, &state)?;
+    let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
+    let rt = runtime()?;
+    // Forks need their parents: fetch any missing ancestor first.
+    let mut queue: Vec<SessionInfo> = Vec::new();
+    let mut known: BTreeSet<String> = infos.iter().map(|i| i.id.clone()).collect();
+    for info in infos {
+        let mut chain = vec![info];
+        while let Some(parent) = chain.last().and_then(|i| i.forked_from.clone()) {
+            let local = catalog.contains(chain[0].agent, &parent).unwrap_or(false);
+            if local || !known.insert(parent.clone()) {
+                break;
+            }
+            match rt.block_on(remote.client.session(&parent))? {
+                Some(p) => chain.push(p),
+                None => break,
+            }
+        }
+        queue.extend(chain.into_iter().rev());
+    }
+    let bar = progress_bar(queue.len(), "pulling");
+    let mut reports = Vec::new();
+    let mut failures = Vec::new();
+    let place =
+        |info: &SessionInfo, stream: &str, bytes: &[u8]| mirror_path(ctx, info, stream, bytes);
+    for info in &queue {
+        if let Some(bar) = &bar {
+            bar.set_message(info.id.clone());
+        }
+        let srcs = sources.get(&info.id).cloned().unwrap_or_default();
+        let mut on_progress = |n: u64| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{} {}", info.id, indicatif::HumanBytes(n)));
+            }
+        };
+        match rt.block_on(syncer.pull_session(info, &srcs, &place, &mut on_progress)) {
+            Ok(report) => reports.push(report),
+            Err(e) => failures.push(Failure {
+                id: info.id.clone(),
+                error: e.to_string(),
+            }),
+        }
+        syncer.state.save(&ctx.baton_home)?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok((reports, failures))
+}
+
+/// Print push reports as text.
+pub fn print_pushes(reports: &[PushReport]) {
+    let mut up_to_date = 0;
+    for r in reports {
+        match r.status {
+            PushStatus::UpToDate => up_to_date += 1,
+            PushStatus::Pushed => {
+                println!("pushed {} ({})", r.id, indicatif::HumanBytes(r.bytes_sent))
+            }
+            PushStatus::Diverged => println!(
+                "session {} diverged: your copy was kept as {} (the server's version stays {}; `baton pull` fetches it)",
+                r.diverged_from.as_deref().unwrap_or(&r.id),
+                r.remote_id,
+                r.diverged_from.as_deref().unwrap_or(&r.id),
+            ),
+        }
+        if !r.behind.is_empty() {
+            println!(
+                "session {}: the server has newer bytes than this machine; `baton pull {}` fetches them",
+                r.id, r.remote_id
+            );
+        }
+    }
+    if up_to_date > 0 {
+        println!("{up_to_date} session(s) already up to date on the server");
+    }
+}
+
+/// Print pull reports as text.
+pub fn print_pulls(reports: &[PullReport]) {
+    let mut up_to_date = 0;
+    for r in reports {
+        if r.files.is_empty() {
+            up_to_date += 1;
+        }
+        for f in &r.files {
+            println!("pulled {} into {}", r.id, f.display());
+        }
+        if !r.local_diverged.is_empty() {
+            println!(
+                "session {} diverged: your local copy differs from the server's; the server's version is in baton's library, and `baton push {}` keeps yours as a new session",
+                r.id, r.id
+            );
+        }
+    }
+    if up_to_date > 0 {
+        println!("{up_to_date} session(s) already up to date here");
+    }
+}
+
+/// Print failures on stderr; an error when there were any.
+pub fn finish(failures: &[Failure]) -> Result<()> {
+    for f in failures {
+        eprintln!("error: session {}: {}", f.id, f.error);
+    }
+    if !failures.is_empty() {
+        bail!(
+            "{} session(s) could not be synced (see above)",
+            failures.len()
+        );
+    }
+    Ok(())
+}
+
+/// Every server session changed since the last sync (advancing the cursor
+/// kept in the sync state).
+fn changed_on_server(ctx: &Context, remote: &Remote) -> Result<Vec<SessionInfo>> {
+    let rt = runtime()?;
+    let mut state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let mut out: BTreeMap<String, SessionInfo> = BTreeMap::new();
+    let mut since = state.changes_since;
+    loop {
+        let page = rt.block_on(remote.client.changes(since))?;
+        for s in page.sessions {
+            out.insert(s.id.clone(), s);
+        }
+        if !page.more || page.next_since <= since {
+            since = page.next_since.max(since);
+            break;
+        }
+        since = page.next_since;
+    }
+    state.changes_since = since;
+    state.save(&ctx.baton_home)?;
+    let mut infos: Vec<SessionInfo> = out.into_values().collect();
+    infos.sort_by_key(|i| i.updated_seq);
+    Ok(infos)
+}
+
+#[derive(Serialize)]
+struct SyncJson<'a> {
+    pushed: &'a [PushReport],
+    pulled: &'a [PullReport],
+    errors: Vec<Failure>,
+}
 
 /// Run `baton sync`.
-pub fn run(_ctx: &Context, _args: Args) -> anyhow::Result<()> {
-    anyhow::bail!("`baton sync` is not built yet")
+pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let remote = connect(ctx, &args.crypto)?;
+    let catalog = crate::catalog::open_fresh(ctx)?;
+    let rows = select_rows(&catalog, &[])?;
+    let (pushed, mut failures) = push_rows(ctx, &remote, &rows, true)?;
+    let infos = changed_on_server(ctx, &remote)?;
+    let (pulled, pull_failures) = pull_infos(ctx, &remote, &catalog, infos)?;
+    failures.extend(pull_failures);
+    if !pulled.iter().all(|p| p.files.is_empty()) {
+        crate::catalog::open_fresh(ctx)?;
+    }
+    if args.json {
+        output::print_json(&SyncJson {
+            pushed: &pushed,
+            pulled: &pulled,
+            errors: failures,
+        })?;
+        return Ok(());
+    }
+    let changed_pushes: Vec<PushReport> = pushed
+        .into_iter()
+        .filter(|r| r.status != PushStatus::UpToDate || !r.behind.is_empty())
+        .collect();
+    let changed_pulls: Vec<PullReport> = pulled
+        .into_iter()
+        .filter(|r| !r.files.is_empty() || !r.local_diverged.is_empty())
+        .collect();
+    print_pushes(&changed_pushes);
+    print_pulls(&changed_pulls);
+    if changed_pushes.is_empty() && changed_pulls.is_empty() && failures.is_empty() {
+        println!("everything is up to date with {}", remote.config.url);
+    }
+    finish(&failures)
+}
+
+/// Resolve the rows named on the command line (`--all` or ids).
+pub fn rows_for(catalog: &Catalog, ids: &[String], all: bool) -> Result<Vec<SessionRow>> {
+    if ids.is_empty() && !all {
+        bail!("name the sessions to sync (ids or unique prefixes), or pass --all");
+    }
+    select_rows(catalog, ids)
+}
+
+/// The server fallback of `baton resume`: when `id_or_prefix` is not on this
+/// machine but on the logged-in server, pull it (and the parents of a fork)
+/// into baton's library. Returns false when not logged in or the server does
+/// not have it either.
+pub fn fetch_for_resume(ctx: &Context, id_or_prefix: &str) -> Result<bool> {
+    if SyncConfig::load(&ctx.baton_home)?.is_none() {
+        return Ok(false);
+    }
+    let remote = connect(ctx, &CryptoArgs::default())?;
+    let rt = runtime()?;
+    let info = match rt.block_on(remote.client.session(id_or_prefix))? {
+        Some(info) => info,
+        None => {
+            let all = rt.block_on(remote.client.all_sessions())?;
+            let mut matches = all.into_iter().filter(|s| s.id.starts_with(id_or_prefix));
+            match (matches.next(), matches.next()) {
+                (Some(one), None) => one,
+                (Some(_), Some(_)) => bail!(
+                    "`{id_or_prefix}` matches several sessions on {}; give more of the id",
+                    remote.config.url
+                ),
+                _ => return Ok(false),
+            }
+        }
+    };
+    let catalog = crate::catalog::open_fresh(ctx)?;
+    eprintln!("fetching session {} from {}", info.id, remote.config.url);
+    let (_, failures) = pull_infos(ctx, &remote, &catalog, vec![info])?;
+    finish(&failures)?;
+    crate::catalog::open_fresh(ctx)?;
+    Ok(true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stream_names_follow_the_agent_layout() {
+        let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+        let codex = PathBuf::from(format!(
+            "/h/.codex/sessions/2026/11/21/rollout-2026-11-21T10-00-00-{id}.jsonl"
+        ));
+        assert_eq!(
+            stream_name(Agent::Codex, id, &codex).as_deref(),
+            Some("main")
+        );
+        let zst = codex.with_extension("jsonl.zst");
+        assert_eq!(stream_name(Agent::Codex, id, &zst).as_deref(), Some("main"));
+        let claude = PathBuf::from(format!("/h/.claude/projects/-p/{id}.jsonl"));
+        assert_eq!(
+            stream_name(Agent::Claude, id, &claude).as_deref(),
+            Some("main")
+        );
+        let sub = PathBuf::from(format!(
+            "/h/.claude/projects/-p/{id}/subagents/agent-a1.jsonl"
+        ));
+        assert_eq!(
+            stream_name(Agent::Claude, id, &sub).as_deref(),
+            Some("subagents/agent-a1.jsonl")
+        );
+    }
 }

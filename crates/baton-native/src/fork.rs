@@ -1,0 +1,608 @@
+//! Forking a session at a typed prompt into a new, self-contained native
+//! session of the same agent ([`fork`]).
+//!
+//! - Codex: the whole history (a paginated fork's inherited `history_base`
+//!   prefix inlined, recursively) up to the cut, behind a new `session_meta`
+//!   with a fresh id and `forked_from_id` = the source. Paginated sources get
+//!   contiguous ordinals from 0; legacy sources stay legacy (no ordinals).
+//!   A turn's preamble (`thread_settings_applied`, `task_started`,
+//!   `turn_context`, injected context) goes with its prompt, and a tool call
+//!   whose output falls after the cut is dropped.
+//! - Claude: the main chain up to the cut, with the parent's `uuid`s kept (as
+//!   `claude --resume <id> --fork-session` does) and `sessionId` rewritten;
+//!   per-request bookkeeping (`last-prompt`, `queue-operation`,
+//!   `api-request*`) is not copied.
+
+use crate::model::{Agent, Message, MessageKind, Role};
+use crate::rehydrate::{NativeError, NativeSession, codex_rollout_name, records, to_line};
+use serde_json::Value;
+use std::collections::HashSet;
+
+/// Where to cut.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cut {
+    /// Drop the last N typed prompts and everything after each (0 = full copy).
+    DropLast(usize),
+    /// Keep everything before the K-th typed prompt (1-based).
+    BeforePrompt(usize),
+}
+
+/// A new session produced by [`fork`], not yet written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Forked {
+    /// Agent of the fork (same as the source).
+    pub agent: Agent,
+    /// The fork's new id.
+    pub id: String,
+    /// The source session id.
+    pub forked_from: String,
+    /// Path relative to the agent home (Codex rollout name, or
+    /// `projects/<slug>/<id>.jsonl` for Claude).
+    pub name: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+    /// Typed prompts kept.
+    pub prompts_kept: usize,
+    /// Typed prompts in the source history.
+    pub prompts_total: usize,
+}
+
+/// A fresh id of the kind the agent mints (Codex UUIDv7, Claude UUIDv4).
+pub fn new_session_id(agent: Agent) -> String {
+    match agent {
+        Agent::Codex => uuid::Uuid::now_v7().to_string(),
+        Agent::Claude => uuid::Uuid::new_v4().to_string(),
+    }
+}
+
+/// Index (into the prompt list) of the first prompt to drop, or an error
+/// explaining why nothing would remain.
+fn cut_prompt(cut: Cut, total: usize, id: &str) -> Result<usize, NativeError> {
+    let nothing = |why: String| {
+        Err(NativeError::Invalid(format!(
+            "nothing would remain of session {id}: {why}; nothing was written"
+        )))
+    };
+    match cut {
+        Cut::DropLast(0) if total == 0 => nothing("it has no typed prompt".into()),
+        Cut::DropLast(n) if n >= total && n > 0 => nothing(format!(
+            "it has {total} typed prompt(s) and --drop-last {n} would drop them all"
+        )),
+        Cut::DropLast(n) => Ok(total - n),
+        Cut::BeforePrompt(0) => Err(NativeError::Invalid(
+            "--before-prompt counts from 1 (the first typed prompt)".into(),
+        )),
+        Cut::BeforePrompt(1) => {
+            nothing("--before-prompt 1 keeps nothing before the first prompt".into())
+        }
+        Cut::BeforePrompt(k) if k > total => nothing(format!(
+            "it has only {total} typed prompt(s), so there is no prompt {k} to cut before"
+        )),
+        Cut::BeforePrompt(k) => Ok(k - 1),
+    }
+}
+
+/// Fork `session` at `cut` into a new session with id `new_id`, created at `now`.
+pub fn fork(
+    session: &NativeSession,
+    cut: Cut,
+    new_id: &str,
+    now: jiff::Timestamp,
+) -> Result<Forked, NativeError> {
+    match session.agent {
+        Agent::Codex => fork_codex(session, cut, new_id, now),
+        Agent::Claude => fork_claude(session, cut, new_id),
+    }
+}
+
+/// The session's whole history as records: ancestors' prefixes (up to each
+/// child's `history_base.end_byte_offset`) inlined, every file's leading
+/// `session_meta` removed. Returns the source's own `session_meta` record too.
+fn codex_flat_history(session: &NativeSession) -> Result<(Value, Vec<Value>), NativeError> {
+    let mut limit: Option<u64> = None;
+    let mut per_file: Vec<Vec<Value>> = Vec::new();
+    let mut source_meta = None;
+    for (i, file) in session.files.iter().enumerate().rev() {
+        let end = limit.map_or(file.bytes.len(), |l| (l as usize).min(file.bytes.len()));
+        let mut recs = records(&file.bytes[..end]);
+        if recs
+            .first()
+            .and_then(|r| r.get("type"))
+            .and_then(Value::as_str)
+            != Some("session_meta")
+        {
+            return Err(NativeError::Invalid(format!(
+                "rollout of {} does not start with session_meta",
+                file.id
+            )));
+        }
+        let meta = recs.remove(0);
+        limit = meta
+            .pointer("/payload/history_base/end_byte_offset")
+            .and_then(Value::as_u64);
+        if limit.is_none() && i > 0 {
+            return Err(NativeError::Invalid(format!(
+                "{} is listed as an ancestor but its child has no history_base",
+                session.files[i - 1].id
+            )));
+        }
+        if i == session.files.len() - 1 {
+            source_meta = Some(meta);
+        }
+        per_file.push(recs);
+    }
+    per_file.reverse();
+    let meta = source_meta.ok_or_else(|| NativeError::Invalid("empty session".into()))?;
+    Ok((meta, per_file.into_iter().flatten().collect()))
+}
+
+fn codex_kind(rec: &Value) -> (&str, &str) {
+    let t = rec.get("type").and_then(Value::as_str).unwrap_or("");
+    let inner = rec
+        .pointer("/payload/type")
+        .and_then(Value::as_str)
+        .unwrap_or("");
+    (t, inner)
+}
+
+/// Records that open a turn and belong with the prompt that follows them.
+fn is_turn_preamble(rec: &Value) -> bool {
+    match codex_kind(rec) {
+        ("turn_context" | "world_state", _) => true,
+        ("event_msg", "task_started" | "thread_settings_applied") => true,
+        ("response_item", "message") => {
+            let role = rec.pointer("/payload/role").and_then(Value::as_str);
+            role == Some("developer")
+                || (role == Some("user") && !crate::codex::is_typed_prompt(rec))
+        }
+        _ => false,
+    }
+}
+
+const CODEX_CALL_TYPES: [&str; 3] = ["function_call", "custom_tool_call", "local_shell_call"];
+const CODEX_OUTPUT_TYPES: [&str; 2] = ["function_call_output", "custom_tool_call_output"];
+
+fn call_id(rec: &Value) -> Option<&str> {
+    rec.pointer("/payload/call_id").and_then(Value::as_str)
+}
+
+/// Replace every `thread_id` string equal to `from` below `v` with `to`.
+fn rename_thread_ids(v: &mut Value, from: &str, to: &str) {
+    match v {
+        Value::Object(obj) => {
+            for (k, child) in obj.iter_mut() {
+                match child {
+                    Value::String(s) if k == "thread_id" && s == from => *s = to.to_string(),
+                    _ => rename_thread_ids(child, from, to),
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|c| rename_thread_ids(c, from, to)),
+        _ => {}
+    }
+}
+
+fn fork_codex(
+    session: &NativeSession,
+    cut: Cut,
+    new_id: &str,
+    now: jiff::Timestamp,
+) -> Result<Forked, NativeError> {
+    let (mut meta, history) = codex_flat_history(session)?;
+    let paginated = meta
+        .pointer("/payload/history_mode")
+        .and_then(Value::as_str)
+        == Some("paginated");
+    let prompts: Vec<usize> = history
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| crate::codex::is_typed_prompt(r))
+        .map(|(i, _)| i)
+        .collect();
+    let keep_prompts = cut_prompt(cut, prompts.len(), &session.id)?;
+    let mut end = match prompts.get(keep_prompts) {
+        Some(&i) => i,
+        None => history.len(),
+    };
+    if keep_prompts < prompts.len() {
+        while end > 0 && is_turn_preamble(&history[end - 1]) {
+            end -= 1;
+        }
+    }
+    let kept = &history[..end];
+    let answered: HashSet<&str> = kept
+        .iter()
+        .filter(|r| CODEX_OUTPUT_TYPES.contains(&codex_kind(r).1))
+        .filter_map(call_id)
+        .collect();
+    let kept: Vec<Value> = kept
+        .iter()
+        .filter(|r| {
+            let (t, inner) = codex_kind(r);
+            !(t == "response_item"
+                && CODEX_CALL_TYPES.contains(&inner)
+                && call_id(r).is_some_and(|c| !answered.contains(c)))
+        })
+        .cloned()
+        .collect();
+
+    let stamp = now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
+    if let Some(obj) = meta.as_object_mut() {
+        obj.insert("timestamp".into(), Value::from(stamp.clone()));
+    }
+    if let Some(p) = meta.get_mut("payload").and_then(Value::as_object_mut) {
+        p.insert("id".into(), Value::from(new_id));
+        if p.contains_key("session_id") {
+            p.insert("session_id".into(), Value::from(new_id));
+        }
+        p.insert("forked_from_id".into(), Value::from(session.id.clone()));
+        p.remove("forked_from_ordinal_exclusive");
+        p.remove("history_base");
+        p.insert("timestamp".into(), Value::from(stamp));
+    }
+    let mut out = Vec::new();
+    for (ordinal, mut rec) in std::iter::once(meta).chain(kept).enumerate() {
+        rename_thread_ids(&mut rec, &session.id, new_id);
+        if codex_kind(&rec).0 == "session_meta"
+            && ordinal > 0
+            && let Some(id) = rec.pointer_mut("/payload/id")
+            && id.as_str() == Some(session.id.as_str())
+        {
+            *id = Value::from(new_id);
+        }
+        if paginated && let Some(obj) = rec.as_object_mut() {
+            obj.insert("ordinal".into(), Value::from(ordinal as u64));
+        }
+        out.extend(to_line(&rec));
+    }
+    Ok(Forked {
+        agent: Agent::Codex,
+        id: new_id.to_string(),
+        forked_from: session.id.clone(),
+        name: codex_rollout_name(new_id, &now),
+        bytes: out,
+        prompts_kept: keep_prompts,
+        prompts_total: prompts.len(),
+    })
+}
+
+/// Claude bookkeeping records that describe model requests or the file's
+/// current leaf; a fork writes its own, so they are not copied.
+const CLAUDE_NOT_COPIED: [&str; 5] = [
+    "last-prompt",
+    "queue-operation",
+    "api-request",
+    "api-request-shape",
+    "api-request-blob",
+];
+
+fn tool_ids<'a>(rec: &'a Value, block_type: &str, key: &str) -> Vec<&'a str> {
+    rec.pointer("/message/content")
+        .and_then(Value::as_array)
+        .map(|blocks| {
+            blocks
+                .iter()
+                .filter(|b| b.get("type").and_then(Value::as_str) == Some(block_type))
+                .filter_map(|b| b.get(key).and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Indices of `recs` on the main chain (root to the leaf Claude resumes),
+/// chosen by [`crate::claude::chain_order`].
+fn claude_main_chain(recs: &[Value]) -> Vec<usize> {
+    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+    let (index, stubs): (Vec<usize>, Vec<Message>) = recs
+        .iter()
+        .enumerate()
+        .filter(|(_, r)| r.get("uuid").and_then(Value::as_str).is_some())
+        .map(|(i, r)| {
+            let stub = Message {
+                role: Role::System,
+                kind: MessageKind::Other,
+                text: String::new(),
+                tool_name: None,
+                call_id: None,
+                timestamp: text(r, "timestamp"),
+                offset: 0,
+                uuid: text(r, "uuid"),
+                parent_uuid: text(r, "parentUuid"),
+            };
+            (i, stub)
+        })
+        .unzip();
+    crate::claude::chain_order(&stubs)
+        .into_iter()
+        .map(|i| index[i])
+        .collect()
+}
+
+fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked, NativeError> {
+    let recs = records(&session.session_file().bytes);
+    let chain = claude_main_chain(&recs);
+    let prompts: Vec<usize> = chain
+        .iter()
+        .enumerate()
+        .filter(|(_, i)| crate::claude::is_typed_prompt(&recs[**i]))
+        .map(|(pos, _)| pos)
+        .collect();
+    let keep_prompts = cut_prompt(cut, prompts.len(), &session.id)?;
+    let mut end = prompts.get(keep_prompts).copied().unwrap_or(chain.len());
+    // Never end on an unanswered tool_use.
+    let answered: HashSet<&str> = chain[..end]
+        .iter()
+        .flat_map(|&i| tool_ids(&recs[i], "tool_result", "tool_use_id"))
+        .collect();
+    if let Some(pos) = chain[..end].iter().position(|&i| {
+        tool_ids(&recs[i], "tool_use", "id")
+            .iter()
+            .any(|id| !answered.contains(id))
+    }) {
+        end = pos;
+    }
+    if !chain[..end]
+        .iter()
+        .any(|&i| crate::claude::is_typed_prompt(&recs[i]))
+    {
+        return Err(NativeError::Invalid(format!(
+            "nothing would remain of session {}: no complete turn precedes the cut; nothing was written",
+            session.id
+        )));
+    }
+    let kept_chain: HashSet<usize> = chain[..end].iter().copied().collect();
+    // Bookkeeping is kept when it precedes the cut in the file.
+    let file_cut = chain.get(end).copied().unwrap_or(recs.len());
+    let mut out = Vec::new();
+    for (i, rec) in recs.iter().enumerate() {
+        let is_chain = rec.get("uuid").and_then(Value::as_str).is_some();
+        let rtype = rec.get("type").and_then(Value::as_str).unwrap_or("");
+        let keep = if is_chain {
+            kept_chain.contains(&i)
+        } else {
+            i < file_cut && !CLAUDE_NOT_COPIED.contains(&rtype)
+        };
+        if !keep {
+            continue;
+        }
+        let mut rec = rec.clone();
+        if let Some(obj) = rec.as_object_mut() {
+            if obj.contains_key("sessionId") {
+                obj.insert("sessionId".into(), Value::from(new_id));
+            }
+            if rtype == "assistant" && !obj.contains_key("requestSessionId") {
+                obj.insert("requestSessionId".into(), Value::from(session.id.clone()));
+            }
+        }
+        out.extend(to_line(&rec));
+    }
+    let folder = match session.cwd() {
+        Some(cwd) => crate::claude::project_slug(&cwd),
+        None => session
+            .session_file()
+            .name
+            .split('/')
+            .nth(1)
+            .unwrap_or("-")
+            .to_string(),
+    };
+    Ok(Forked {
+        agent: Agent::Claude,
+        id: new_id.to_string(),
+        forked_from: session.id.clone(),
+        name: format!("projects/{folder}/{new_id}.jsonl"),
+        bytes: out,
+        prompts_kept: keep_prompts,
+        prompts_total: prompts.len(),
+    })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    /// The shared fixtures (`BATON_FIXTURES_DIR`, default `../shared/fixtures/agents-v1`).
+    pub(crate) fn fixtures() -> PathBuf {
+        std::env::var_os("BATON_FIXTURES_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| {
+                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/agents-v1")
+            })
+    }
+
+    pub(crate) fn codex_session(id_part: &str) -> NativeSession {
+        let home = fixtures().join("codex");
+        let legacy = fixtures().join("codex-legacy");
+        let path = [&home, &legacy]
+            .iter()
+            .flat_map(|h| walkdir::WalkDir::new(h).into_iter().flatten())
+            .map(|e| e.into_path())
+            .find(|p| p.to_string_lossy().contains(id_part))
+            .expect("fixture rollout");
+        NativeSession::load(Agent::Codex, &path, &[home, legacy]).unwrap()
+    }
+
+    pub(crate) fn claude_session(id_part: &str) -> NativeSession {
+        let dir = fixtures().join("claude/.claude/projects/-srv-corpus-work-pub-beta");
+        let path = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.to_string_lossy().contains(id_part))
+            .unwrap();
+        NativeSession::load(Agent::Claude, &path, &[]).unwrap()
+    }
+
+    fn codex_prompts(bytes: &[u8]) -> Vec<String> {
+        records(bytes)
+            .iter()
+            .filter(|r| crate::codex::is_typed_prompt(r))
+            .map(|r| {
+                r["payload"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect()
+    }
+
+    fn now() -> jiff::Timestamp {
+        "2027-02-03T04:05:06.789Z".parse().unwrap()
+    }
+
+    #[test]
+    fn codex_fork_of_a_paginated_fork_inlines_the_parent() {
+        let src = codex_session("9126");
+        assert_eq!(src.files.len(), 2, "lineage includes the parent");
+        let f = fork(&src, Cut::DropLast(1), "new-id", now()).unwrap();
+        let recs = records(&f.bytes);
+        for (i, r) in recs.iter().enumerate() {
+            assert_eq!(r["ordinal"].as_u64(), Some(i as u64), "contiguous ordinals");
+        }
+        let meta = &recs[0]["payload"];
+        assert_eq!(recs[0]["type"], "session_meta");
+        assert_eq!(meta["id"], "new-id");
+        assert_eq!(meta["session_id"], "new-id");
+        assert_eq!(meta["forked_from_id"], src.id.as_str());
+        assert!(meta.get("history_base").is_none());
+        assert!(meta.get("forked_from_ordinal_exclusive").is_none());
+        assert_eq!(
+            codex_prompts(&f.bytes),
+            [
+                "RUN: echo pub-tool-output-beta",
+                "pub second prompt beta ünïcødé ✓",
+                "pub third prompt beta"
+            ]
+        );
+        assert_eq!((f.prompts_kept, f.prompts_total), (3, 4));
+        assert_eq!(
+            recs.iter().filter(|r| r["type"] == "session_meta").count(),
+            1
+        );
+        // The tool call made in the parent comes with its output.
+        let calls = recs
+            .iter()
+            .filter(|r| {
+                r["payload"]["type"] == "function_call"
+                    || r["payload"]["type"] == "function_call_output"
+            })
+            .count();
+        assert_eq!(calls, 2);
+        // The fork turn's preamble went with its prompt.
+        assert_eq!(recs.last().unwrap()["payload"]["type"], "task_complete");
+        assert!(
+            f.name
+                .starts_with("sessions/2027/02/03/rollout-2027-02-03T04-05-06-new-id")
+        );
+        assert!(!String::from_utf8_lossy(&f.bytes).contains(&src.id.replace('-', "_")));
+    }
+
+    #[test]
+    fn codex_before_prompt_and_full_copy() {
+        let src = codex_session("8c3d");
+        let f = fork(&src, Cut::BeforePrompt(2), "n2", now()).unwrap();
+        assert_eq!(codex_prompts(&f.bytes), ["RUN: echo pub-tool-output-beta"]);
+        let recs = records(&f.bytes);
+        assert_eq!(recs.len(), 19, "session_meta + turn 1 (ordinals 1-18)");
+        assert!(
+            recs.iter()
+                .skip(1)
+                .all(|r| r["payload"]["thread_id"] != src.id.as_str())
+        );
+        let full = fork(&src, Cut::DropLast(0), "n3", now()).unwrap();
+        assert_eq!(codex_prompts(&full.bytes).len(), 3);
+        assert_eq!(records(&full.bytes).len(), 39);
+    }
+
+    #[test]
+    fn codex_legacy_fork_stays_legacy() {
+        let src = codex_session("92a0");
+        let f = fork(&src, Cut::DropLast(1), "n4", now()).unwrap();
+        let recs = records(&f.bytes);
+        assert!(recs.iter().all(|r| r.get("ordinal").is_none()));
+        assert_eq!(codex_prompts(&f.bytes), ["pub legacy prompt delta"]);
+        assert_eq!(recs[0]["payload"]["forked_from_id"], src.id.as_str());
+    }
+
+    #[test]
+    fn nothing_left_is_an_error() {
+        let src = codex_session("8c3d");
+        for cut in [
+            Cut::DropLast(3),
+            Cut::DropLast(9),
+            Cut::BeforePrompt(1),
+            Cut::BeforePrompt(4),
+        ] {
+            let err = fork(&src, cut, "x", now()).unwrap_err();
+            assert!(err.to_string().contains("nothing would remain"), "{err}");
+        }
+        assert!(fork(&src, Cut::BeforePrompt(0), "x", now()).is_err());
+    }
+
+    #[test]
+    fn codex_dangling_call_is_dropped() {
+        let meta = r#"{"timestamp":"t","type":"session_meta","payload":{"id":"s","timestamp":"2026-01-01T00:00:00Z","cwd":"/w"}}"#;
+        let lines = [
+            meta,
+            r#"{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"one"}]}}"#,
+            r#"{"timestamp":"t","type":"response_item","payload":{"type":"function_call","name":"shell","arguments":"{}","call_id":"c1"}}"#,
+            r#"{"timestamp":"t","type":"response_item","payload":{"type":"message","role":"user","content":[{"type":"input_text","text":"two"}]}}"#,
+            r#"{"timestamp":"t","type":"response_item","payload":{"type":"function_call_output","call_id":"c1","output":"late"}}"#,
+        ];
+        let src = NativeSession {
+            agent: Agent::Codex,
+            id: "s".into(),
+            files: vec![crate::rehydrate::LineageFile {
+                id: "s".into(),
+                name: "sessions/2026/01/01/rollout-2026-01-01T00-00-00-s.jsonl".into(),
+                bytes: (lines.join("\n") + "\n").into_bytes(),
+            }],
+        };
+        let f = fork(&src, Cut::DropLast(1), "n", now()).unwrap();
+        let recs = records(&f.bytes);
+        assert_eq!(recs.len(), 2);
+        assert!(recs.iter().all(|r| r["payload"]["type"] != "function_call"));
+    }
+
+    #[test]
+    fn claude_fork_keeps_uuids_and_renames_the_session() {
+        let src = claude_session("24618527");
+        let f = fork(&src, Cut::DropLast(1), "c-new", now()).unwrap();
+        let recs = records(&f.bytes);
+        assert!(recs.iter().all(|r| r["sessionId"] == "c-new"));
+        let types: Vec<&str> = recs.iter().filter_map(|r| r["type"].as_str()).collect();
+        for dropped in CLAUDE_NOT_COPIED {
+            assert!(!types.contains(&dropped), "{dropped} copied");
+        }
+        let prompts: Vec<_> = recs
+            .iter()
+            .filter(|r| crate::claude::is_typed_prompt(r))
+            .map(|r| {
+                r["message"]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(prompts, ["RUN: echo pub-claude-tool-zeta"]);
+        let src_recs = records(&src.session_file().bytes);
+        let src_uuids: HashSet<&str> = src_recs.iter().filter_map(|r| r["uuid"].as_str()).collect();
+        let uuids: Vec<&str> = recs.iter().filter_map(|r| r["uuid"].as_str()).collect();
+        assert_eq!(
+            uuids.len(),
+            14,
+            "root prompt, 9 attachments, tool_use, result, snapshot, reply"
+        );
+        assert!(uuids.iter().all(|u| src_uuids.contains(u)));
+        assert!(
+            recs.iter()
+                .filter(|r| r["type"] == "assistant")
+                .all(|r| r["requestSessionId"] == src.id.as_str())
+        );
+        assert_eq!(f.name, "projects/-srv-corpus-work-pub-beta/c-new.jsonl");
+        let err = fork(&src, Cut::DropLast(2), "x", now()).unwrap_err();
+        assert!(err.to_string().contains("nothing would remain"));
+    }
+}

@@ -1,0 +1,684 @@
+//! A session as native bytes ([`NativeSession`]: the file plus, for Codex
+//! paginated forks, every ancestor its `history_base` points into), loading
+//! one from disk, rewriting its working directory ([`PathMap`]), and writing
+//! it into an agent home where the real CLI looks for it ([`rehydrate`]).
+
+use crate::model::Agent;
+use crate::write::{self, Placed, WriteError, WriteOutcome};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+/// One native file of a session's lineage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LineageFile {
+    /// Session id this file belongs to.
+    pub id: String,
+    /// Path relative to the agent home: `sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`
+    /// (Codex) or `projects/<slug>/<id>.jsonl` (Claude).
+    pub name: String,
+    /// The file's bytes (uncompressed).
+    pub bytes: Vec<u8>,
+}
+
+/// A session's native bytes: its own file last, preceded by the ancestors it
+/// references (oldest first). Claude sessions and non-fork Codex sessions have
+/// exactly one file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NativeSession {
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// The session id.
+    pub id: String,
+    /// Ancestors first, the session's own file last. Never empty.
+    pub files: Vec<LineageFile>,
+}
+
+/// Why a session could not be loaded, forked or rehydrated.
+#[derive(Debug, thiserror::Error)]
+pub enum NativeError {
+    /// A file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a usable session of the expected agent.
+    #[error("{0}")]
+    Invalid(String),
+    /// A Codex fork's parent rollout could not be found.
+    #[error(
+        "session {child} continues the history of {parent}, whose rollout is not in {searched}; \
+         pass the Codex home that holds it with --codex-home (or import its envelope)"
+    )]
+    MissingParent {
+        /// The fork.
+        child: String,
+        /// The missing parent thread id.
+        parent: String,
+        /// Where baton looked.
+        searched: String,
+    },
+    /// Writing failed.
+    #[error(transparent)]
+    Write(#[from] WriteError),
+}
+
+/// The first line of `bytes` parsed as JSON, if any.
+pub(crate) fn first_record(bytes: &[u8]) -> Option<Value> {
+    crate::jsonl::Lines::new(bytes, 0, 0)
+        .next()
+        .and_then(|l| l.value().ok())
+}
+
+/// Every complete line of `bytes` parsed as JSON, invalid lines and a torn tail skipped.
+pub(crate) fn records(bytes: &[u8]) -> Vec<Value> {
+    crate::jsonl::Lines::new(bytes, 0, 0)
+        .filter_map(|l| l.value().ok())
+        .collect()
+}
+
+/// The `session_meta` payload of a Codex rollout's first line.
+pub(crate) fn codex_meta(bytes: &[u8]) -> Option<Value> {
+    let rec = first_record(bytes)?;
+    (rec.get("type")?.as_str()? == "session_meta").then(|| rec.get("payload").cloned())?
+}
+
+/// `YYYY-MM-DDThh-mm-ss` and `YYYY/MM/DD` for a Codex rollout name, from an
+/// RFC 3339 time (UTC).
+fn codex_time_parts(ts: &jiff::Timestamp) -> (String, String) {
+    let utc = ts.to_zoned(jiff::tz::TimeZone::UTC);
+    (
+        utc.strftime("%Y-%m-%dT%H-%M-%S").to_string(),
+        utc.strftime("%Y/%m/%d").to_string(),
+    )
+}
+
+/// The canonical relative path of a Codex rollout for `id` started at `ts`.
+pub fn codex_rollout_name(id: &str, ts: &jiff::Timestamp) -> String {
+    let (stamp, day) = codex_time_parts(ts);
+    format!("sessions/{day}/rollout-{stamp}-{id}.jsonl")
+}
+
+/// The relative path for a Codex rollout file name (`rollout-<ts>-<id>.jsonl`),
+/// filed under the date its name carries; `None` if the name is not one.
+fn codex_name_from_file_name(file_name: &str, id: &str) -> Option<String> {
+    let rest = file_name.strip_prefix("rollout-")?;
+    let stamp = rest.strip_suffix(&format!("-{id}.jsonl"))?;
+    let (date, _) = stamp.split_once('T')?;
+    let parts: Vec<&str> = date.split('-').collect();
+    let valid = parts.len() == 3
+        && parts
+            .iter()
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    valid.then(|| {
+        format!(
+            "sessions/{}/{}/{}/{file_name}",
+            parts[0], parts[1], parts[2]
+        )
+    })
+}
+
+/// True when `id` is safe to use in a file name (UUID-like: ASCII letters,
+/// digits, `-` and `_`).
+pub fn is_safe_id(id: &str) -> bool {
+    !id.is_empty()
+        && id.len() <= 128
+        && id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+fn read_native(path: &Path) -> Result<Vec<u8>, NativeError> {
+    let compressed = path.extension().is_some_and(|e| e == "zst");
+    crate::discover::read_native_path(path, compressed, 0).map_err(|source| NativeError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+/// Where a Codex thread's rollout is, searching `roots` (Codex homes) in
+/// order; a plain `.jsonl` wins over a `.jsonl.zst` in the same home.
+pub fn find_codex_session(roots: &[PathBuf], thread_id: &str) -> Option<PathBuf> {
+    roots.iter().find_map(|root| {
+        let found = write::find_codex_rollouts(root, thread_id);
+        let plain = found
+            .iter()
+            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+            .cloned();
+        plain.or_else(|| found.into_iter().next())
+    })
+}
+
+impl NativeSession {
+    /// Load the session stored at `path`. For a Codex paginated fork, every
+    /// ancestor named by `history_base` is looked up in `codex_roots` (Codex
+    /// home layouts, e.g. the agent homes and baton's library).
+    pub fn load(agent: Agent, path: &Path, codex_roots: &[PathBuf]) -> Result<Self, NativeError> {
+        match agent {
+            Agent::Codex => Self::load_codex(path, codex_roots),
+            Agent::Claude => Self::load_claude(path),
+        }
+    }
+
+    fn load_claude(path: &Path) -> Result<Self, NativeError> {
+        let bytes = read_native(path)?;
+        let id = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jsonl"))
+            .filter(|id| is_safe_id(id))
+            .ok_or_else(|| {
+                NativeError::Invalid(format!(
+                    "{} is not a Claude transcript (expected projects/<project>/<session-id>.jsonl)",
+                    path.display()
+                ))
+            })?
+            .to_string();
+        let folder = path
+            .parent()
+            .and_then(|p| p.file_name())
+            .and_then(|n| n.to_str())
+            .unwrap_or("-")
+            .to_string();
+        Ok(Self {
+            agent: Agent::Claude,
+            id: id.clone(),
+            files: vec![LineageFile {
+                name: format!("projects/{folder}/{id}.jsonl"),
+                id,
+                bytes,
+            }],
+        })
+    }
+
+    fn load_codex(path: &Path, roots: &[PathBuf]) -> Result<Self, NativeError> {
+        let mut files = Vec::new();
+        let mut current = path.to_path_buf();
+        loop {
+            let bytes = read_native(&current)?;
+            let meta = codex_meta(&bytes).ok_or_else(|| {
+                NativeError::Invalid(format!(
+                    "{} is not a Codex rollout: its first line is not a session_meta record",
+                    current.display()
+                ))
+            })?;
+            let id = meta
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| is_safe_id(id))
+                .ok_or_else(|| {
+                    NativeError::Invalid(format!(
+                        "{}: session_meta has no usable id",
+                        current.display()
+                    ))
+                })?
+                .to_string();
+            if files.iter().any(|f: &LineageFile| f.id == id) {
+                return Err(NativeError::Invalid(format!(
+                    "{}: history_base forms a cycle through {id}",
+                    current.display()
+                )));
+            }
+            let file_name = current
+                .file_name()
+                .and_then(|n| n.to_str())
+                .map(|n| n.trim_end_matches(".zst"))
+                .unwrap_or_default();
+            let name = codex_name_from_file_name(file_name, &id).unwrap_or_else(|| {
+                let ts = meta
+                    .get("timestamp")
+                    .and_then(Value::as_str)
+                    .and_then(|t| t.parse().ok())
+                    .unwrap_or_else(jiff::Timestamp::now);
+                codex_rollout_name(&id, &ts)
+            });
+            let parent = history_base_parent(&meta);
+            files.push(LineageFile { id, name, bytes });
+            let Some(parent) = parent else { break };
+            let child = &files[files.len() - 1].id;
+            current =
+                find_codex_session(roots, &parent).ok_or_else(|| NativeError::MissingParent {
+                    child: child.clone(),
+                    parent: parent.clone(),
+                    searched: roots
+                        .iter()
+                        .map(|r| r.display().to_string())
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                })?;
+        }
+        files.reverse();
+        let id = files[files.len() - 1].id.clone();
+        Ok(Self {
+            agent: Agent::Codex,
+            id,
+            files,
+        })
+    }
+
+    /// The session's own file.
+    pub fn session_file(&self) -> &LineageFile {
+        &self.files[self.files.len() - 1]
+    }
+
+    /// The directory the session started in.
+    pub fn cwd(&self) -> Option<String> {
+        let bytes = &self.session_file().bytes;
+        match self.agent {
+            Agent::Codex => codex_meta(bytes)?.get("cwd")?.as_str().map(str::to_string),
+            Agent::Claude => crate::jsonl::Lines::new(bytes, 0, 0)
+                .filter_map(|l| l.value().ok())
+                .find_map(|v| v.get("cwd")?.as_str().map(str::to_string)),
+        }
+    }
+
+    /// When the session started (Codex `session_meta.timestamp`, Claude the
+    /// first record's `timestamp`), RFC 3339.
+    pub fn started_at(&self) -> Option<String> {
+        let bytes = &self.session_file().bytes;
+        match self.agent {
+            Agent::Codex => codex_meta(bytes)?
+                .get("timestamp")?
+                .as_str()
+                .map(str::to_string),
+            Agent::Claude => crate::jsonl::Lines::new(bytes, 0, 0)
+                .filter_map(|l| l.value().ok())
+                .find_map(|v| v.get("timestamp")?.as_str().map(str::to_string)),
+        }
+    }
+
+    /// Total bytes over all files.
+    pub fn total_bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.bytes.len() as u64).sum()
+    }
+}
+
+/// The parent thread id a Codex `session_meta` payload's `history_base` names.
+pub(crate) fn history_base_parent(meta: &Value) -> Option<String> {
+    meta.get("history_base")?
+        .get("thread_id")?
+        .as_str()
+        .map(str::to_string)
+}
+
+/// One `--map-path OLD=NEW` rule: a path equal to `from`, or below it, moves
+/// to the same place below `to`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PathMap {
+    /// Old absolute path prefix.
+    pub from: String,
+    /// New absolute path prefix.
+    pub to: String,
+}
+
+impl std::str::FromStr for PathMap {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (from, to) = s
+            .split_once('=')
+            .ok_or_else(|| format!("`{s}` is not OLD=NEW (e.g. /old/project=/new/project)"))?;
+        let trim = |p: &str| {
+            if p.len() > 1 {
+                p.trim_end_matches('/').to_string()
+            } else {
+                p.to_string()
+            }
+        };
+        if from.is_empty() || to.is_empty() {
+            return Err(format!("`{s}`: both OLD and NEW must be non-empty paths"));
+        }
+        Ok(PathMap {
+            from: trim(from),
+            to: trim(to),
+        })
+    }
+}
+
+/// Apply the first matching rule to a path (also in `file://` URL form).
+pub fn map_path(path: &str, maps: &[PathMap]) -> Option<String> {
+    if let Some(rest) = path.strip_prefix("file://") {
+        return map_path(rest, maps).map(|p| format!("file://{p}"));
+    }
+    maps.iter().find_map(|m| {
+        let rest = path.strip_prefix(m.from.as_str())?;
+        (rest.is_empty() || rest.starts_with('/') || m.from == "/")
+            .then(|| format!("{}{rest}", m.to))
+    })
+}
+
+/// Rewrite cwd-like fields below `value`: string values of keys named `cwd`,
+/// and strings or string arrays under keys ending in `roots`
+/// (`runtime_workspace_roots`, `writable_roots`, ...). Returns whether
+/// anything changed.
+fn map_cwd_fields(value: &mut Value, maps: &[PathMap]) -> bool {
+    let mut changed = false;
+    match value {
+        Value::Object(obj) => {
+            for (key, v) in obj.iter_mut() {
+                let is_path_key = key == "cwd" || key.ends_with("roots");
+                match v {
+                    Value::String(s) if is_path_key => {
+                        if let Some(new) = map_path(s, maps) {
+                            *s = new;
+                            changed = true;
+                        }
+                    }
+                    Value::Array(items) if is_path_key => {
+                        for item in items.iter_mut() {
+                            if let Value::String(s) = item {
+                                if let Some(new) = map_path(s, maps) {
+                                    *s = new;
+                                    changed = true;
+                                }
+                            } else {
+                                changed |= map_cwd_fields(item, maps);
+                            }
+                        }
+                    }
+                    _ => changed |= map_cwd_fields(v, maps),
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                changed |= map_cwd_fields(item, maps);
+            }
+        }
+        _ => {}
+    }
+    changed
+}
+
+/// Serialize one record as a compact JSONL line (with `\n`).
+pub(crate) fn to_line(value: &Value) -> Vec<u8> {
+    let mut out = serde_json::to_vec(value).unwrap_or_default();
+    out.push(b'\n');
+    out
+}
+
+/// Rewrite one file line by line with `edit`; untouched lines keep their
+/// exact bytes. Returns the new bytes and, for every line boundary, the old
+/// end offset mapped to the new one.
+fn rewrite_lines(
+    bytes: &[u8],
+    mut edit: impl FnMut(&mut Value) -> bool,
+) -> (Vec<u8>, HashMap<u64, u64>) {
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut ends = HashMap::new();
+    let mut old_end = 0u64;
+    for raw in bytes.split_inclusive(|b| *b == b'\n') {
+        old_end += raw.len() as u64;
+        let complete = raw.ends_with(b"\n");
+        let parsed = complete
+            .then(|| serde_json::from_slice::<Value>(raw).ok())
+            .flatten();
+        match parsed {
+            Some(mut v) if v.is_object() => {
+                if edit(&mut v) {
+                    out.extend(to_line(&v));
+                } else {
+                    out.extend_from_slice(raw);
+                }
+            }
+            _ => out.extend_from_slice(raw),
+        }
+        ends.insert(old_end, out.len() as u64);
+    }
+    (out, ends)
+}
+
+impl NativeSession {
+    /// A copy whose working-directory fields are moved by `maps` so the agent
+    /// resumes at the new location. Codex: cwd-like fields of every record
+    /// except model-facing `response_item`s (`session_meta.cwd`,
+    /// `runtime_workspace_roots`, `turn_context.cwd`, `thread_settings.cwd`,
+    /// `world_state` environments, ...); forks' `history_base.end_byte_offset`
+    /// follows the rewritten parent. Claude: every record's `cwd` (the project
+    /// folder follows on [`rehydrate`]). Nothing else changes; lines without a
+    /// match keep their exact bytes.
+    pub fn map_paths(&self, maps: &[PathMap]) -> NativeSession {
+        if maps.is_empty() {
+            return self.clone();
+        }
+        let mut files = Vec::with_capacity(self.files.len());
+        let mut parent_ends: Option<HashMap<u64, u64>> = None;
+        for file in &self.files {
+            let agent = self.agent;
+            let (bytes, ends) = rewrite_lines(&file.bytes, |v| match agent {
+                Agent::Claude => match v.get_mut("cwd") {
+                    Some(Value::String(s)) => match map_path(s, maps) {
+                        Some(new) => {
+                            *s = new;
+                            true
+                        }
+                        None => false,
+                    },
+                    _ => false,
+                },
+                Agent::Codex => {
+                    if v.get("type").and_then(Value::as_str) == Some("response_item") {
+                        return false;
+                    }
+                    let mut changed = false;
+                    if let (Some(ends), Some(off)) = (
+                        parent_ends.as_ref(),
+                        v.pointer_mut("/payload/history_base/end_byte_offset"),
+                    ) && let Some(new) = off.as_u64().and_then(|o| ends.get(&o))
+                        && off.as_u64() != Some(*new)
+                    {
+                        *off = Value::from(*new);
+                        changed = true;
+                    }
+                    if let Some(payload) = v.get_mut("payload") {
+                        changed |= map_cwd_fields(payload, maps);
+                    }
+                    changed
+                }
+            });
+            parent_ends = Some(ends);
+            files.push(LineageFile {
+                id: file.id.clone(),
+                name: file.name.clone(),
+                bytes,
+            });
+        }
+        NativeSession {
+            agent: self.agent,
+            id: self.id.clone(),
+            files,
+        }
+    }
+}
+
+/// One file written (or found already in place) by [`rehydrate`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RehydratedFile {
+    /// Session id of the file.
+    pub id: String,
+    /// Where it is and what happened.
+    pub placed: Placed,
+}
+
+/// Write `session` (whole lineage) into the agent home `home` where the
+/// real CLI looks for it: Codex `sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`
+/// (under the writer lock), Claude `projects/<slug of cwd>/<id>.jsonl` (every
+/// project folder is checked for the id first). Files already holding the
+/// same bytes, or those bytes plus what the agent appended, are left alone;
+/// any other existing content is refused before anything is written.
+pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedFile>, NativeError> {
+    let claude_folder = match session.agent {
+        Agent::Claude => Some(match session.cwd() {
+            Some(cwd) => crate::claude::project_slug(&cwd),
+            None => session
+                .session_file()
+                .name
+                .split('/')
+                .nth(1)
+                .unwrap_or("-")
+                .to_string(),
+        }),
+        Agent::Codex => None,
+    };
+    // Pre-flight: refuse conflicts before writing anything.
+    for file in &session.files {
+        let existing = match session.agent {
+            Agent::Codex => find_codex_session(&[home.to_path_buf()], &file.id)
+                .filter(|p| p.extension().is_some_and(|e| e == "jsonl")),
+            Agent::Claude => write::find_claude_transcripts(home, &file.id)
+                .into_iter()
+                .next(),
+        };
+        if let Some(path) = existing {
+            let bytes = read_native(&path)?;
+            if !bytes.starts_with(&file.bytes) {
+                return Err(WriteError::Conflict { path }.into());
+            }
+        }
+    }
+    let mut written = Vec::new();
+    for file in &session.files {
+        let placed = match &claude_folder {
+            None => write::place_codex_session(home, &file.id, Path::new(&file.name), &file.bytes)?,
+            Some(folder) => write::place_claude_session(home, &file.id, folder, &file.bytes)?,
+        };
+        if placed.outcome == WriteOutcome::Created {
+            touch(&placed.path);
+        }
+        written.push(RehydratedFile {
+            id: file.id.clone(),
+            placed,
+        });
+    }
+    Ok(written)
+}
+
+/// Set a file's mtime to now (Claude's retention sweep deletes by mtime).
+fn touch(path: &Path) {
+    if let Ok(f) = std::fs::OpenOptions::new().append(true).open(path) {
+        let _ = f.set_modified(std::time::SystemTime::now());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn path_maps_match_whole_components() {
+        let maps = vec!["/old/proj=/new/place".parse::<PathMap>().unwrap()];
+        assert_eq!(map_path("/old/proj", &maps).as_deref(), Some("/new/place"));
+        assert_eq!(
+            map_path("/old/proj/sub", &maps).as_deref(),
+            Some("/new/place/sub")
+        );
+        assert_eq!(
+            map_path("file:///old/proj", &maps).as_deref(),
+            Some("file:///new/place")
+        );
+        assert_eq!(map_path("/old/project", &maps), None);
+        assert!("nothing".parse::<PathMap>().is_err());
+        assert!("=/x".parse::<PathMap>().is_err());
+    }
+
+    #[test]
+    fn codex_names_come_from_the_file_name_or_the_start_time() {
+        assert_eq!(
+            codex_name_from_file_name("rollout-2026-11-21T19-20-28-abc.jsonl", "abc").as_deref(),
+            Some("sessions/2026/11/21/rollout-2026-11-21T19-20-28-abc.jsonl")
+        );
+        assert_eq!(codex_name_from_file_name("x.jsonl", "abc"), None);
+        let ts: jiff::Timestamp = "2026-01-02T03:04:05.678Z".parse().unwrap();
+        assert_eq!(
+            codex_rollout_name("abc", &ts),
+            "sessions/2026/01/02/rollout-2026-01-02T03-04-05-abc.jsonl"
+        );
+    }
+
+    #[test]
+    fn rewrite_keeps_untouched_lines_byte_exact() {
+        let bytes = b"{\"a\" : 1}\n{\"cwd\":\"/old/p\"}\ntorn";
+        let maps = vec!["/old=/new".parse::<PathMap>().unwrap()];
+        let (out, ends) = rewrite_lines(bytes, |v| map_cwd_fields(v, &maps));
+        assert_eq!(out, b"{\"a\" : 1}\n{\"cwd\":\"/new/p\"}\ntorn");
+        assert_eq!(ends[&10], 10);
+    }
+
+    #[test]
+    fn mapped_codex_lineage_keeps_history_base_consistent_and_rehydrates() {
+        let src = crate::fork::tests::codex_session("9126");
+        let maps = vec![
+            "/srv/corpus/work-pub=/home/me/code"
+                .parse::<PathMap>()
+                .unwrap(),
+        ];
+        let moved = src.map_paths(&maps);
+        assert_eq!(moved.cwd().as_deref(), Some("/home/me/code/beta"));
+        let parent = &moved.files[0];
+        let meta = codex_meta(&moved.files[1].bytes).unwrap();
+        assert_eq!(
+            meta["history_base"]["end_byte_offset"].as_u64(),
+            Some(parent.bytes.len() as u64),
+            "offset follows the rewritten parent"
+        );
+        let text = String::from_utf8(parent.bytes.clone()).unwrap();
+        assert!(
+            !text.contains("\"cwd\":\"/srv/corpus"),
+            "every cwd field moved"
+        );
+        assert!(
+            text.contains("<cwd>/srv/corpus/work-pub/beta</cwd>"),
+            "model-facing text untouched"
+        );
+
+        let home = tempfile::tempdir().unwrap();
+        let written = rehydrate(&moved, home.path()).unwrap();
+        assert_eq!(written.len(), 2);
+        assert!(
+            written
+                .iter()
+                .all(|w| w.placed.outcome == WriteOutcome::Created)
+        );
+        assert!(written[1].placed.path.ends_with(
+            "sessions/2026/11/21/rollout-2026-11-21T19-20-30-01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b.jsonl"
+        ));
+        let again = rehydrate(&moved, home.path()).unwrap();
+        assert!(
+            again
+                .iter()
+                .all(|w| w.placed.outcome == WriteOutcome::Unchanged)
+        );
+        // The unmapped lineage now conflicts, and nothing is written for it.
+        let err = rehydrate(&src, home.path()).unwrap_err();
+        assert!(err.to_string().contains("different content"), "{err}");
+    }
+
+    #[test]
+    fn claude_rehydrate_uses_the_slug_of_the_mapped_cwd() {
+        let src = crate::fork::tests::claude_session("24618527");
+        let maps = vec![
+            "/srv/corpus/work-pub/beta=/tmp/new place"
+                .parse::<PathMap>()
+                .unwrap(),
+        ];
+        let dir = tempfile::tempdir().unwrap();
+        let written = rehydrate(&src.map_paths(&maps), dir.path()).unwrap();
+        let path = &written[0].placed.path;
+        assert!(
+            path.ends_with("projects/-tmp-new-place/24618527-ae46-4f6d-902b-96792270f328.jsonl")
+        );
+        let recs = records(&std::fs::read(path).unwrap());
+        assert!(
+            recs.iter()
+                .filter_map(|r| r["cwd"].as_str())
+                .all(|c| c == "/tmp/new place")
+        );
+        let unmapped = rehydrate(&src, dir.path()).unwrap_err();
+        assert!(
+            unmapped.to_string().contains("different content"),
+            "no duplicate file: {unmapped}"
+        );
+    }
+}

@@ -1,0 +1,422 @@
+//! Writing native session files safely.
+//!
+//! baton only ever *creates* session files; it never rewrites one. A new file
+//! is written to a temporary file in the target directory, fsynced, and then
+//! linked into place with a no-clobber link (so a file that appeared in the
+//! meantime is never overwritten), after which the temporary name is removed.
+//!
+//! When the target already exists:
+//! - same bytes → nothing is written ([`WriteOutcome::Unchanged`]);
+//! - our bytes followed by more (the agent continued the session) → left as
+//!   is ([`WriteOutcome::Continued`]);
+//! - anything else → [`WriteError::Conflict`].
+//!
+//! Codex sessions are written while holding Codex's own cross-process writer
+//! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
+
+use std::fs::{self, File, OpenOptions, TryLockError};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::time::SystemTime;
+
+/// What happened when a session file was placed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WriteOutcome {
+    /// The file did not exist and was created.
+    Created,
+    /// The file already held exactly these bytes; nothing was written.
+    Unchanged,
+    /// The file already held these bytes followed by `extra_bytes` more (the
+    /// agent continued the session); it was left untouched.
+    Continued {
+        /// How many bytes the existing file has beyond ours.
+        extra_bytes: u64,
+    },
+}
+
+impl WriteOutcome {
+    /// A short word for messages and JSON (`created`, `unchanged`, `continued`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WriteOutcome::Created => "created",
+            WriteOutcome::Unchanged => "unchanged",
+            WriteOutcome::Continued { .. } => "continued",
+        }
+    }
+}
+
+/// Why a session file could not be placed. Nothing was written in any case.
+#[derive(Debug, thiserror::Error)]
+pub enum WriteError {
+    /// The target directory could not be created (not writable, or a path
+    /// component is a regular file).
+    #[error(
+        "cannot create directory {}: {source}; make sure the agent home is writable or choose another one with --codex-home / --claude-dir",
+        path.display()
+    )]
+    CreateDir {
+        /// The directory that could not be created.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// A different file already holds this session id.
+    #[error(
+        "{} already exists with different content; baton never overwrites a session file (fork it to a new id with `baton fork`, or move the existing file away)",
+        path.display()
+    )]
+    Conflict {
+        /// The existing file.
+        path: PathBuf,
+    },
+    /// Codex's writer lock for the thread is held by another process.
+    #[error(
+        "session {id} is being written by another process (lock {}); wait until that codex process exits and retry",
+        lock.display()
+    )]
+    Locked {
+        /// Thread id.
+        id: String,
+        /// The lock file.
+        lock: PathBuf,
+    },
+    /// Any other I/O failure.
+    #[error("cannot write {}: {source}", path.display())]
+    Io {
+        /// The file being written or read.
+        path: PathBuf,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Compare an existing file with the bytes we wanted to write.
+fn compare_existing(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
+    let existing = fs::read(path).map_err(io_err(path))?;
+    if existing == bytes {
+        Ok(WriteOutcome::Unchanged)
+    } else if existing.starts_with(bytes) {
+        Ok(WriteOutcome::Continued {
+            extra_bytes: (existing.len() - bytes.len()) as u64,
+        })
+    } else {
+        Err(WriteError::Conflict {
+            path: path.to_path_buf(),
+        })
+    }
+}
+
+/// Create the directory `dir` (and its parents), reporting a clear error.
+pub fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
+    fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+        path: dir.to_path_buf(),
+        source,
+    })
+}
+
+/// Create `path` holding exactly `bytes`, atomically and without ever
+/// replacing an existing file (see the module docs for the outcomes).
+/// The new file's mtime is now.
+pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    ensure_dir(dir)?;
+    if path.exists() {
+        return compare_existing(path, bytes);
+    }
+    let tmp = temp_path(dir, path);
+    let result = write_temp(&tmp, bytes).and_then(|()| link_no_clobber(&tmp, path));
+    let _ = fs::remove_file(&tmp);
+    match result {
+        Ok(()) => {
+            if let Ok(d) = File::open(dir) {
+                let _ = d.sync_all();
+            }
+            Ok(WriteOutcome::Created)
+        }
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare_existing(path, bytes),
+        Err(source) => Err(WriteError::Io {
+            path: path.to_path_buf(),
+            source,
+        }),
+    }
+}
+
+/// A temporary name in `dir` that no agent's discovery would match.
+fn temp_path(dir: &Path, target: &Path) -> PathBuf {
+    let nanos = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    let stem = target
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    dir.join(format!(".{stem}.baton-tmp-{}-{nanos}", std::process::id()))
+}
+
+fn write_temp(tmp: &Path, bytes: &[u8]) -> io::Result<()> {
+    let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+    f.write_all(bytes)?;
+    f.set_modified(SystemTime::now())?;
+    f.sync_all()
+}
+
+/// Link `tmp` to `target`, failing with `AlreadyExists` rather than replacing.
+/// Falls back to a checked rename on filesystems without hard links.
+fn link_no_clobber(tmp: &Path, target: &Path) -> io::Result<()> {
+    match fs::hard_link(tmp, target) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
+        Err(_) if !target.exists() => fs::rename(tmp, target),
+        Err(e) => Err(e),
+    }
+}
+
+/// An exclusive hold on Codex's writer lock for one thread; released on drop.
+#[derive(Debug)]
+pub struct CodexWriterLock {
+    _file: File,
+    path: PathBuf,
+}
+
+impl CodexWriterLock {
+    /// Take `<codex_home>/thread-writer-locks/<thread_id>.lock` without
+    /// waiting; [`WriteError::Locked`] when another process holds it.
+    pub fn acquire(codex_home: &Path, thread_id: &str) -> Result<Self, WriteError> {
+        let dir = codex_home.join("thread-writer-locks");
+        ensure_dir(&dir)?;
+        let path = dir.join(format!("{thread_id}.lock"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        // `File::try_lock` (flock on Unix, like Codex) needs Rust 1.89; the
+        // workspace's let-chains already need 1.88.
+        #[allow(clippy::incompatible_msrv)]
+        let locked = file.try_lock();
+        match locked {
+            Ok(()) => Ok(Self { _file: file, path }),
+            Err(TryLockError::WouldBlock) => Err(WriteError::Locked {
+                id: thread_id.to_string(),
+                lock: path,
+            }),
+            Err(TryLockError::Error(source)) => Err(WriteError::Io { path, source }),
+        }
+    }
+
+    /// The lock file's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Where a session file ended up and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placed {
+    /// The session file (new, or the existing one that already held it).
+    pub path: PathBuf,
+    /// What happened.
+    pub outcome: WriteOutcome,
+}
+
+/// Every Codex rollout under `codex_home` (`sessions/**`, `archived_sessions/`)
+/// whose file name carries `thread_id`, plain or zstd-compressed.
+pub fn find_codex_rollouts(codex_home: &Path, thread_id: &str) -> Vec<PathBuf> {
+    let plain = format!("-{thread_id}.jsonl");
+    let zst = format!("-{thread_id}.jsonl.zst");
+    let mut found = Vec::new();
+    for sub in ["sessions", "archived_sessions"] {
+        let root = codex_home.join(sub);
+        for entry in walkdir::WalkDir::new(&root).into_iter().flatten() {
+            let name = entry.file_name().to_string_lossy();
+            if entry.file_type().is_file()
+                && name.starts_with("rollout-")
+                && (name.ends_with(&plain) || name.ends_with(&zst))
+            {
+                found.push(entry.into_path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Every `projects/*/<session_id>.jsonl` under a Claude config dir.
+pub fn find_claude_transcripts(claude_dir: &Path, session_id: &str) -> Vec<PathBuf> {
+    let name = format!("{session_id}.jsonl");
+    let mut found = Vec::new();
+    if let Ok(projects) = fs::read_dir(claude_dir.join("projects")) {
+        for project in projects.flatten() {
+            let candidate = project.path().join(&name);
+            if candidate.is_file() {
+                found.push(candidate);
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// Place a Codex rollout for `thread_id` under `codex_home`, holding the
+/// thread's writer lock. If a rollout for the id already exists anywhere in
+/// the home it is compared with `bytes` instead (see [`WriteOutcome`]);
+/// otherwise the file is created at `codex_home/relative`.
+pub fn place_codex_session(
+    codex_home: &Path,
+    thread_id: &str,
+    relative: &Path,
+    bytes: &[u8],
+) -> Result<Placed, WriteError> {
+    let target = codex_home.join(relative);
+    if let Some(dir) = target.parent() {
+        ensure_dir(dir)?;
+    }
+    let _lock = CodexWriterLock::acquire(codex_home, thread_id)?;
+    if let Some(existing) = find_codex_rollouts(codex_home, thread_id)
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
+    {
+        let outcome = compare_existing(&existing, bytes)?;
+        return Ok(Placed {
+            path: existing,
+            outcome,
+        });
+    }
+    let outcome = write_new_file(&target, bytes)?;
+    Ok(Placed {
+        path: target,
+        outcome,
+    })
+}
+
+/// Place a Claude transcript for `session_id` at
+/// `claude_dir/projects/<project_folder>/<id>.jsonl`. Every project folder is
+/// checked for the id first: Claude cannot resume an id held by two folders,
+/// so an existing copy elsewhere is compared instead of creating a duplicate.
+pub fn place_claude_session(
+    claude_dir: &Path,
+    session_id: &str,
+    project_folder: &str,
+    bytes: &[u8],
+) -> Result<Placed, WriteError> {
+    let dir = claude_dir.join("projects").join(project_folder);
+    ensure_dir(&dir)?;
+    if let Some(existing) = find_claude_transcripts(claude_dir, session_id)
+        .into_iter()
+        .next()
+    {
+        let outcome = compare_existing(&existing, bytes)?;
+        return Ok(Placed {
+            path: existing,
+            outcome,
+        });
+    }
+    let target = dir.join(format!("{session_id}.jsonl"));
+    let outcome = write_new_file(&target, bytes)?;
+    Ok(Placed {
+        path: target,
+        outcome,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creates_then_reports_unchanged_continued_and_conflict() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/s.jsonl");
+        assert_eq!(
+            write_new_file(&path, b"one\n").unwrap(),
+            WriteOutcome::Created
+        );
+        assert_eq!(fs::read(&path).unwrap(), b"one\n");
+        assert_eq!(
+            write_new_file(&path, b"one\n").unwrap(),
+            WriteOutcome::Unchanged
+        );
+        fs::write(&path, b"one\ntwo\n").unwrap();
+        assert_eq!(
+            write_new_file(&path, b"one\n").unwrap(),
+            WriteOutcome::Continued { extra_bytes: 4 }
+        );
+        let err = write_new_file(&path, b"other\n").unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\n");
+        // No temporary files are left behind.
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn unwritable_target_is_a_clear_error_and_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let blocker = dir.path().join("file");
+        fs::write(&blocker, b"x").unwrap();
+        let err = write_new_file(&blocker.join("home/s.jsonl"), b"x\n").unwrap_err();
+        assert!(matches!(err, WriteError::CreateDir { .. }));
+        assert!(err.to_string().contains("writable"), "{err}");
+        let err =
+            place_codex_session(&blocker, "id", Path::new("sessions/x.jsonl"), b"x").unwrap_err();
+        assert!(matches!(err, WriteError::CreateDir { .. }), "{err}");
+    }
+
+    #[test]
+    fn held_codex_lock_refuses_and_writes_nothing() {
+        let home = tempfile::tempdir().unwrap();
+        let held = CodexWriterLock::acquire(home.path(), "t1").unwrap();
+        let rel = Path::new("sessions/2026/01/01/rollout-2026-01-01T00-00-00-t1.jsonl");
+        let err = place_codex_session(home.path(), "t1", rel, b"{}\n").unwrap_err();
+        assert!(err.to_string().contains("being written by another process"));
+        assert!(!home.path().join(rel).exists());
+        drop(held);
+        let placed = place_codex_session(home.path(), "t1", rel, b"{}\n").unwrap();
+        assert_eq!(placed.outcome, WriteOutcome::Created);
+        assert_eq!(placed.path, home.path().join(rel));
+    }
+
+    #[test]
+    fn codex_id_elsewhere_in_home_is_compared_not_duplicated() {
+        let home = tempfile::tempdir().unwrap();
+        let old = home
+            .path()
+            .join("sessions/2030/01/01/rollout-2030-01-01T00-00-00-t2.jsonl");
+        fs::create_dir_all(old.parent().unwrap()).unwrap();
+        fs::write(&old, b"{}\n").unwrap();
+        let rel = Path::new("sessions/2026/01/01/rollout-2026-01-01T00-00-00-t2.jsonl");
+        let placed = place_codex_session(home.path(), "t2", rel, b"{}\n").unwrap();
+        assert_eq!(placed.outcome, WriteOutcome::Unchanged);
+        assert_eq!(placed.path, old);
+        assert!(!home.path().join(rel).exists());
+    }
+
+    #[test]
+    fn claude_id_in_another_project_is_not_duplicated() {
+        let dir = tempfile::tempdir().unwrap();
+        let other = dir.path().join("projects/-old/s1.jsonl");
+        fs::create_dir_all(other.parent().unwrap()).unwrap();
+        fs::write(&other, b"different\n").unwrap();
+        let err = place_claude_session(dir.path(), "s1", "-new", b"ours\n").unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }));
+        assert!(!dir.path().join("projects/-new/s1.jsonl").exists());
+        let placed = place_claude_session(dir.path(), "s2", "-new", b"ours\n").unwrap();
+        assert_eq!(placed.path, dir.path().join("projects/-new/s2.jsonl"));
+    }
+}

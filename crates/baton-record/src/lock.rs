@@ -1,0 +1,143 @@
+//! Cross-process single-writer lock for one session.
+//!
+//! Two OS file locks (`flock` on Unix, via `File::try_lock`), both under
+//! `<codex_home>/thread-writer-locks/`:
+//!
+//! * `<id>.baton.lock`: baton's own lock; its holder writes its pid into it
+//!   so a second writer can say who is in the way;
+//! * `<id>.lock`: the lock a running `codex` holds on the thread it writes.
+//!   Taking it keeps `codex resume` away while baton appends, and failing to
+//!   take it means a codex process is appending to the same rollout.
+//!
+//! The locks are released when the process exits, however it exits. Lock
+//! files are never deleted (deleting a lock file while another process has it
+//! open lets two writers in).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+
+use crate::error::{RecordError, Result};
+
+/// Folder under the Codex home holding per-thread writer locks.
+pub const LOCK_DIR: &str = "thread-writer-locks";
+
+/// Held writer locks; dropping it releases both.
+#[derive(Debug)]
+pub struct SessionLock {
+    _baton: File,
+    _codex: File,
+}
+
+/// Path of baton's lock file for session `id`.
+pub fn baton_lock_path(codex_home: &Path, id: &str) -> PathBuf {
+    codex_home.join(LOCK_DIR).join(format!("{id}.baton.lock"))
+}
+
+/// Path of Codex's own writer lock file for session `id`.
+pub fn codex_lock_path(codex_home: &Path, id: &str) -> PathBuf {
+    codex_home.join(LOCK_DIR).join(format!("{id}.lock"))
+}
+
+impl SessionLock {
+    /// Take both writer locks for session `id` without waiting.
+    ///
+    /// Fails with [`RecordError::Locked`] naming the holder's pid when another
+    /// baton writer (in any process, this one included) has the session, or
+    /// naming Codex's lock file when a running codex is writing it.
+    pub fn acquire(codex_home: &Path, id: &str) -> Result<SessionLock> {
+        let dir = codex_home.join(LOCK_DIR);
+        std::fs::create_dir_all(&dir).map_err(|e| RecordError::io(&dir, e))?;
+
+        let baton_path = baton_lock_path(codex_home, id);
+        let mut baton = open_lock_file(&baton_path)?;
+        match baton.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = read_pid(&mut baton)
+                    .map(|pid| format!("pid {pid}"))
+                    .unwrap_or_else(|| "another process".into());
+                return Err(RecordError::Locked {
+                    id: id.to_string(),
+                    holder,
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(RecordError::io(&baton_path, e)),
+        }
+        write_pid(&mut baton).map_err(|e| RecordError::io(&baton_path, e))?;
+
+        let codex_path = codex_lock_path(codex_home, id);
+        let codex = open_lock_file(&codex_path)?;
+        match codex.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                return Err(RecordError::Locked {
+                    id: id.to_string(),
+                    holder: format!(
+                        "another process holding {} (a running codex?)",
+                        codex_path.display()
+                    ),
+                });
+            }
+            Err(TryLockError::Error(e)) => return Err(RecordError::io(&codex_path, e)),
+        }
+        Ok(SessionLock {
+            _baton: baton,
+            _codex: codex,
+        })
+    }
+}
+
+fn open_lock_file(path: &Path) -> Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(path)
+        .map_err(|e| RecordError::io(path, e))
+}
+
+fn read_pid(file: &mut File) -> Option<u32> {
+    let mut s = String::new();
+    file.seek(SeekFrom::Start(0)).ok()?;
+    file.read_to_string(&mut s).ok()?;
+    s.trim().parse().ok()
+}
+
+fn write_pid(file: &mut File) -> std::io::Result<()> {
+    file.set_len(0)?;
+    file.seek(SeekFrom::Start(0))?;
+    writeln!(file, "{}", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_writer_is_told_the_pid() {
+        let home = tempfile::tempdir().unwrap();
+        let held = SessionLock::acquire(home.path(), "abc").unwrap();
+        let err = SessionLock::acquire(home.path(), "abc").unwrap_err();
+        let msg = err.to_string();
+        assert!(
+            msg.contains(&format!("session abc is being written by pid {}", std::process::id())),
+            "{msg}"
+        );
+        drop(held);
+        SessionLock::acquire(home.path(), "abc").unwrap();
+    }
+
+    #[test]
+    fn a_held_codex_lock_excludes_baton() {
+        let home = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(home.path().join(LOCK_DIR)).unwrap();
+        let codex = File::create(codex_lock_path(home.path(), "t1")).unwrap();
+        codex.try_lock().unwrap();
+        let err = SessionLock::acquire(home.path(), "t1").unwrap_err();
+        assert!(err.to_string().contains("a running codex"), "{err}");
+        drop(codex);
+        SessionLock::acquire(home.path(), "t1").unwrap();
+    }
+}

@@ -1,0 +1,197 @@
+//! The server's persistence boundary: the [`Storage`] trait.
+//!
+//! Everything the HTTP layer needs from persistence goes through this trait,
+//! so a backend is a self-contained choice made at start-up. The embedded
+//! backend ([`crate::embedded::Embedded`]) keeps metadata, lineage, tokens
+//! and the search index in SQLite (WAL) and the session bytes as
+//! content-addressed chunks (small ones inline in SQLite, larger ones as
+//! `blobs/ab/cdef…` files named by their sha256).
+//!
+//! The trait is shaped so a networked backend can implement it later:
+//! PostgreSQL (tokio-postgres) for the same tables, S3 (object_store) for the
+//! blobs. The contract every backend must keep:
+//!
+//! * appends are atomic and ordered per stream, and O(appended bytes): the
+//!   backend keeps a resumable hash state per stream and per append
+//!   boundary ([`crate::hash::RunningSha256`]), so a prefix hash never needs
+//!   the whole stream;
+//! * blob bytes are durable before the metadata that references them is
+//!   committed, so a crash leaves at worst an unreferenced (harmless) blob
+//!   and never a half-visible append;
+//! * every change to a session takes a new, strictly increasing
+//!   `updated_seq` (the `changes` feed relies on it);
+//! * sessions are scoped by account: a session of another account behaves
+//!   exactly like a missing one ([`StorageError::NotFound`]).
+//!
+//! Methods return boxed futures so the trait stays object-safe
+//! (`Arc<dyn Storage>`).
+
+use baton_native::{Agent, ReaderState};
+use baton_sync::protocol::{
+    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
+    SessionMeta,
+};
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use futures::stream::BoxStream;
+
+/// An account as seen by the routes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Account {
+    /// Backend-internal account id.
+    pub id: i64,
+    /// Account name.
+    pub name: String,
+}
+
+/// Why a storage operation did not succeed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StorageError {
+    /// No such session or stream for this account.
+    #[error("no such session")]
+    NotFound,
+    /// The client's prefix or bytes differ from the stored stream.
+    #[error("the stream diverged from the server's copy")]
+    Diverged {
+        /// Server stream length.
+        len: u64,
+        /// Server whole-stream sha256.
+        sha256: String,
+    },
+    /// The offset is beyond the stored stream's end.
+    #[error("offset is beyond the server's length {len}")]
+    OffsetAhead {
+        /// Server stream length.
+        len: u64,
+    },
+    /// The request contradicts the session's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A fork's `new_id` is already taken by something else.
+    #[error("session `{0}` already exists")]
+    Exists(String),
+    /// The input is invalid (a name already exists, a value is malformed).
+    #[error("{0}")]
+    Invalid(String),
+    /// The backend failed (I/O, database).
+    #[error("storage failure: {0}")]
+    Internal(String),
+}
+
+/// Result of a storage operation.
+pub type StorageResult<T> = Result<T, StorageError>;
+
+/// The bytes of a stream from some offset on, as read at one instant.
+pub struct StreamRead {
+    /// Stream length at the time of the read.
+    pub len: u64,
+    /// Hex sha256 of `[0, len)`.
+    pub sha256: String,
+    /// The bytes `[from, len)`, in pieces.
+    pub body: BoxStream<'static, StorageResult<Bytes>>,
+}
+
+/// Query of [`Storage::list_sessions`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only sessions whose `updated_seq` is below this (the page cursor).
+    pub before_seq: Option<u64>,
+    /// Page size.
+    pub limit: u32,
+    /// Free-text filter over id, title, first prompt, cwd and message text.
+    pub q: Option<String>,
+}
+
+/// A main stream with bytes the search index has not seen yet.
+#[derive(Debug, Clone)]
+pub struct IndexJob {
+    /// Owner.
+    pub user_id: i64,
+    /// Session id.
+    pub session_id: String,
+    /// Session agent (picks the reader).
+    pub agent: Agent,
+    /// Reader state saved by the last indexing pass, if any.
+    pub state: Option<ReaderState>,
+    /// Stream length now.
+    pub len: u64,
+}
+
+/// What an indexing pass learned about one session's main stream.
+#[derive(Debug, Clone)]
+pub struct IndexUpdate {
+    /// Owner.
+    pub user_id: i64,
+    /// Session id.
+    pub session_id: String,
+    /// Stream length this pass read up to.
+    pub seen_len: u64,
+    /// Reader state to resume from next time (its facts describe the session);
+    /// `None` when the reader failed, keeping the previous state.
+    pub state: Option<ReaderState>,
+    /// Searchable texts of the new messages.
+    pub texts: Vec<String>,
+}
+
+/// Persistence for the sync server (see the module docs for the contract).
+pub trait Storage: Send + Sync + 'static {
+    /// Create an account and its first token; fails with `Invalid` if the name is taken.
+    fn create_user(&self, name: &str) -> BoxFuture<'_, StorageResult<NewUser>>;
+    /// Make sure an account exists and accepts `token` (used for the built-in `local` account).
+    fn ensure_user_token(&self, name: &str, token: &str) -> BoxFuture<'_, StorageResult<Account>>;
+    /// The account a token belongs to.
+    fn authenticate(&self, token: &str) -> BoxFuture<'_, StorageResult<Option<Account>>>;
+    /// Create a session or update its metadata.
+    fn put_session(
+        &self,
+        user: i64,
+        id: &str,
+        meta: SessionMeta,
+    ) -> BoxFuture<'_, StorageResult<SessionInfo>>;
+    /// One session.
+    fn session(&self, user: i64, id: &str) -> BoxFuture<'_, StorageResult<SessionInfo>>;
+    /// A page of sessions, most recently changed first.
+    fn list_sessions(&self, user: i64, q: ListQuery) -> BoxFuture<'_, StorageResult<SessionList>>;
+    /// Sessions changed after `since`, oldest change first.
+    fn changes(&self, user: i64, since: u64, limit: u32)
+    -> BoxFuture<'_, StorageResult<Changes>>;
+    /// Full-text search over the account's indexed messages, best first, one hit per session.
+    fn search(&self, user: i64, q: &str, limit: u32)
+    -> BoxFuture<'_, StorageResult<Vec<SearchHit>>>;
+    /// Append to a stream following the push rules of [`baton_sync::protocol`].
+    fn append(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+        offset: u64,
+        prefix_sha256: [u8; 32],
+        bytes: Bytes,
+    ) -> BoxFuture<'_, StorageResult<AppendResult>>;
+    /// Read a stream from `from` to its current end.
+    fn read(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+        from: u64,
+    ) -> BoxFuture<'_, StorageResult<StreamRead>>;
+    /// Prefix hashes at every append boundary of a stream.
+    fn checkpoints(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+    ) -> BoxFuture<'_, StorageResult<Vec<Checkpoint>>>;
+    /// Keep a diverged copy of `id` as a new session sharing the given prefixes.
+    fn fork(
+        &self,
+        user: i64,
+        id: &str,
+        req: ForkRequest,
+    ) -> BoxFuture<'_, StorageResult<SessionInfo>>;
+    /// Main streams of plaintext sessions with bytes not yet indexed.
+    fn index_backlog(&self, limit: u32) -> BoxFuture<'_, StorageResult<Vec<IndexJob>>>;
+    /// Record an indexing pass.
+    fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>>;
+}

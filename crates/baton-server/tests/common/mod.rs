@@ -1,0 +1,87 @@
+//! Shared helpers: a real server on 127.0.0.1:0 with two accounts.
+#![allow(dead_code)]
+
+use baton_server::api::Limits;
+use baton_server::{RunningServer, ServerConfig};
+use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
+use reqwest::{Client, Response};
+
+pub struct Srv {
+    pub base: String,
+    pub a: String,
+    pub b: String,
+    pub http: Client,
+    pub server: RunningServer,
+    pub dir: tempfile::TempDir,
+}
+
+pub const MAX_APPEND: usize = 1024 * 1024;
+
+pub async fn start() -> Srv {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = ServerConfig::new(dir.path().join("server"));
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.limits = Limits {
+        max_append: MAX_APPEND,
+        max_json: 64 * 1024,
+    };
+    let server = baton_server::start(cfg).await.unwrap();
+    let a = baton_server::add_user(&dir.path().join("server"), "alice").await.unwrap();
+    let b = baton_server::add_user(&dir.path().join("server"), "bob").await.unwrap();
+    Srv {
+        base: format!("http://{}", server.addr),
+        a: a.token,
+        b: b.token,
+        http: Client::new(),
+        server,
+        dir,
+    }
+}
+
+impl Srv {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1{path}", self.base)
+    }
+
+    pub async fn put(&self, token: &str, id: &str, meta: serde_json::Value) -> Response {
+        self.http
+            .put(self.url(&format!("/sessions/{id}")))
+            .bearer_auth(token)
+            .json(&meta)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Push `body` at `offset`, with the prefix hash of `full[..offset]`.
+    pub async fn push(&self, token: &str, id: &str, stream: &str, full: &[u8], offset: usize, body: &[u8]) -> Response {
+        self.http
+            .post(self.url(&format!("/sessions/{id}/streams/{stream}")))
+            .bearer_auth(token)
+            .header(HEADER_OFFSET, offset.to_string())
+            .header(HEADER_PREFIX_SHA256, sha256_hex(&full[..offset]))
+            .body(body.to_vec())
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn pull(&self, token: &str, id: &str, stream: &str, from: u64) -> Response {
+        self.http
+            .get(self.url(&format!("/sessions/{id}/streams/{stream}?from={from}")))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
+        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(serde_json::Value::Null))
+    }
+}
+
+pub fn codex_meta() -> serde_json::Value {
+    serde_json::json!({"agent": "codex"})
+}

@@ -1,0 +1,227 @@
+//! Auth, account isolation, size limits and input validation.
+
+mod common;
+
+use baton_sync::protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
+use common::{MAX_APPEND, codex_meta, start};
+use reqwest::Method;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Every authenticated route, with a method and a body.
+fn routes(id: &str) -> Vec<(Method, String, Option<&'static str>)> {
+    vec![
+        (Method::GET, "/me".into(), None),
+        (Method::GET, "/sessions".into(), None),
+        (Method::GET, format!("/sessions/{id}"), None),
+        (Method::PUT, format!("/sessions/{id}"), Some(r#"{"agent":"codex"}"#)),
+        (Method::GET, format!("/sessions/{id}/messages"), None),
+        (Method::GET, format!("/sessions/{id}/checkpoints?stream=main"), None),
+        (Method::POST, format!("/sessions/{id}/fork"), Some(r#"{"new_id":"zz"}"#)),
+        (Method::GET, format!("/sessions/{id}/streams/main"), None),
+        (Method::POST, format!("/sessions/{id}/streams/main"), Some("x")),
+        (Method::GET, "/search?q=x".into(), None),
+        (Method::GET, "/changes?since=0".into(), None),
+    ]
+}
+
+#[tokio::test]
+async fn no_or_unknown_token_is_401_everywhere() {
+    let s = start().await;
+    for (m, path, body) in routes("s") {
+        for auth in [None, Some("Bearer nope"), Some("Basic abc"), Some("Bearer ")] {
+            let mut req = s.http.request(m.clone(), s.url(&path)).header(HEADER_OFFSET, "0");
+            if let Some(a) = auth {
+                req = req.header("Authorization", a);
+            }
+            if let Some(b) = body {
+                req = req.body(b);
+            }
+            let r = req.send().await.unwrap();
+            assert_eq!(r.status(), 401, "{m} {path} with {auth:?}");
+            assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::Unauthorized);
+        }
+    }
+    // The spec is public.
+    let r = s.http.get(s.url("/openapi.json")).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn another_accounts_session_is_404_on_every_route() {
+    let s = start().await;
+    s.put(&s.a, "mine", codex_meta()).await;
+    let data = b"{\"a\":1}\n".to_vec();
+    s.push(&s.a, "mine", "main", &data, 0, &data).await;
+    for (m, path, body) in routes("mine") {
+        if !path.contains("mine") || m == Method::PUT {
+            continue;
+        }
+        let mut req = s.http.request(m.clone(), s.url(&path)).bearer_auth(&s.b).header(HEADER_OFFSET, "0");
+        if let Some(b) = body {
+            req = req.body(b);
+        }
+        let r = req.send().await.unwrap();
+        assert_eq!(r.status(), 404, "{m} {path}");
+    }
+    // Ids are per account: bob's PUT creates bob's own session and leaves alice's alone.
+    assert_eq!(s.put(&s.b, "mine", serde_json::json!({"agent":"claude"})).await.status(), 200);
+    let (_, v) = s.get_json(&s.a, "/sessions/mine").await;
+    assert_eq!(v["agent"], "codex");
+    assert_eq!(v["streams"][0]["len"], data.len());
+    let (_, v) = s.get_json(&s.b, "/sessions/mine").await;
+    assert_eq!(v["streams"].as_array().unwrap().len(), 0);
+    // Bob sees none of alice's sessions in lists, changes or search.
+    let (_, v) = s.get_json(&s.b, "/changes?since=0").await;
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
+    let (_, v) = s.get_json(&s.b, "/sessions").await;
+    assert!(v["sessions"].as_array().unwrap().iter().all(|x| x["agent"] == "claude"));
+}
+
+#[tokio::test]
+async fn oversize_bodies_are_413() {
+    let s = start().await;
+    s.put(&s.a, "big", codex_meta()).await;
+    let big = vec![b'a'; MAX_APPEND + 1];
+    let r = s.push(&s.a, "big", "main", &big, 0, &big).await;
+    assert_eq!(r.status(), 413);
+    assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::TooLarge);
+    // A small zstd body that decodes beyond the limit.
+    let bomb = zstd::bulk::compress(&vec![0u8; MAX_APPEND * 4], 19).unwrap();
+    assert!(bomb.len() < MAX_APPEND);
+    let r = s
+        .http
+        .post(s.url("/sessions/big/streams/main"))
+        .bearer_auth(&s.a)
+        .header(HEADER_OFFSET, "0")
+        .header("Content-Encoding", "zstd")
+        .body(bomb)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 413);
+    // JSON bodies have their own (smaller) limit.
+    let huge_title = "t".repeat(100 * 1024);
+    let r = s.put(&s.a, "big", serde_json::json!({"agent":"codex","title":huge_title})).await;
+    assert_eq!(r.status(), 413);
+    // Unsupported encodings and broken zstd are 415.
+    for (enc, body) in [("gzip", b"x".to_vec()), ("zstd", b"not zstd".to_vec())] {
+        let r = s
+            .http
+            .post(s.url("/sessions/big/streams/main"))
+            .bearer_auth(&s.a)
+            .header(HEADER_OFFSET, "0")
+            .header("Content-Encoding", enc)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 415, "{enc}");
+    }
+    // Nothing was stored.
+    let (_, v) = s.get_json(&s.a, "/sessions/big").await;
+    assert_eq!(v["streams"].as_array().unwrap().len(), 0);
+}
+
+/// Send a raw request line (no client-side path normalisation) and return the status.
+async fn raw_status(addr: std::net::SocketAddr, method: &str, path: &str, token: &str) -> u16 {
+    let mut sock = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n{HEADER_OFFSET}: 0\r\nContent-Length: 1\r\nConnection: close\r\n\r\nx"
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    let mut out = Vec::new();
+    sock.read_to_end(&mut out).await.unwrap();
+    let text = String::from_utf8_lossy(&out);
+    text.split_whitespace().nth(1).unwrap().parse().unwrap()
+}
+
+#[tokio::test]
+async fn malformed_ids_traversal_and_garbage_are_400() {
+    let s = start().await;
+    s.put(&s.a, "ok", codex_meta()).await;
+    let bad_paths = [
+        "/api/v1/sessions/..",
+        "/api/v1/sessions/%2e%2e",
+        "/api/v1/sessions/%2E%2E/streams/main",
+        "/api/v1/sessions/..%2F..%2Fetc",
+        "/api/v1/sessions/a%5Cb",
+        "/api/v1/sessions/a\\b",
+        "/api/v1/sessions/.hidden",
+        "/api/v1/sessions/has%20space",
+        "/api/v1/sessions/ok/streams/../../etc/passwd",
+        "/api/v1/sessions/ok/streams/%2e%2e/x",
+        "/api/v1/sessions/ok/streams//etc/passwd",
+        "/api/v1/sessions/ok/streams/%2Fetc%2Fpasswd",
+        "/api/v1/sessions/ok/streams/a%5C..%5Cb",
+        "/api/v1/sessions/ok/streams/sub/./x",
+        "/api/v1/sessions/%00/messages",
+    ];
+    for path in bad_paths {
+        for method in ["GET", "POST"] {
+            let status = raw_status(s.server.addr, method, path, &s.a).await;
+            assert!(
+                status == 400 || (status == 405 && !path.contains("streams")),
+                "{method} {path} gave {status}"
+            );
+        }
+    }
+    let long = "x".repeat(200);
+    let r = s.http.get(s.url(&format!("/sessions/{long}"))).bearer_auth(&s.a).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+
+    // Garbage JSON, wrong shapes, unknown fields, bad ids inside bodies.
+    for body in [
+        "not json",
+        "{}",
+        r#"{"agent":"vim"}"#,
+        r#"{"agent":"codex","extra":1}"#,
+        r#"{"agent":"codex","forked_from":"../x"}"#,
+        "[1,2]",
+    ] {
+        let r = s.http.put(s.url("/sessions/ok")).bearer_auth(&s.a).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "PUT {body}");
+    }
+    for body in [
+        "nope",
+        r#"{"new_id":"../x"}"#,
+        r#"{"new_id":"ok"}"#,
+        r#"{"new_id":"n","streams":[{"name":"../main","len":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}"#,
+        r#"{"new_id":"n","streams":[{"name":"main","len":0,"sha256":"zz"}]}"#,
+    ] {
+        let r = s.http.post(s.url("/sessions/ok/fork")).bearer_auth(&s.a).body(body).send().await.unwrap();
+        assert_eq!(r.status(), 400, "fork {body}");
+    }
+    // Bad headers and queries.
+    let cases: Vec<(&str, &str)> = vec![("abc", ""), ("-1", ""), ("5", "")];
+    for (off, sha) in cases {
+        let r = s
+            .http
+            .post(s.url("/sessions/ok/streams/main"))
+            .bearer_auth(&s.a)
+            .header(HEADER_OFFSET, off)
+            .header(HEADER_PREFIX_SHA256, sha)
+            .body("x")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 400, "offset {off:?} sha {sha:?}");
+    }
+    let r = s.http.post(s.url("/sessions/ok/streams/main")).bearer_auth(&s.a).body("x").send().await.unwrap();
+    assert_eq!(r.status(), 400, "missing offset");
+    for q in ["/sessions?limit=0", "/sessions?limit=x", "/sessions?cursor=-3", "/changes?since=abc", "/sessions/ok/streams/main?from=-1", "/search?limit=100000"] {
+        let r = s.http.get(s.url(q)).bearer_auth(&s.a).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{q}");
+    }
+    // FTS syntax in a query is just text.
+    for q in ["\"", "a OR", "NEAR(", "*", "a\"b", "-x", "%", "_"] {
+        let r = s.http.get(s.url("/search")).query(&[("q", q)]).bearer_auth(&s.a).send().await.unwrap();
+        assert_eq!(r.status(), 200, "search {q:?}");
+        let r = s.http.get(s.url("/sessions")).query(&[("q", q)]).bearer_auth(&s.a).send().await.unwrap();
+        assert_eq!(r.status(), 200, "list q {q:?}");
+    }
+    // Still healthy, and the valid session is intact.
+    let data = b"{}\n";
+    let r = s.push(&s.a, "ok", "main", data, 0, data).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["sha256"], sha256_hex(data));
+}

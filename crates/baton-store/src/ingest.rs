@@ -1,0 +1,1003 @@
+//! Discovery, change detection and incremental ingest (see [`Catalog::refresh`]).
+
+use crate::error::{Error, Result, SqlContext};
+use crate::{Catalog, sessions};
+use baton_native::{Agent, FileReader, LineIssue, Message, MessageKind, NativeFile, ReaderState};
+use rayon::prelude::*;
+use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use std::collections::{BTreeSet, HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The agent homes a refresh reads.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Roots {
+    /// Codex homes (`$CODEX_HOME` layouts: `sessions/`, `archived_sessions/`, `session_index.jsonl`).
+    pub codex_homes: Vec<PathBuf>,
+    /// Claude Code config dirs (`$CLAUDE_CONFIG_DIR` layouts: `projects/<slug>/*.jsonl`).
+    pub claude_dirs: Vec<PathBuf>,
+}
+
+/// Which stage of a refresh a [`Progress`] report is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProgressPhase {
+    /// Walking the roots and comparing file metadata with the catalog.
+    Scan,
+    /// Reading and indexing new bytes.
+    Ingest,
+    /// Recomputing session rows.
+    Sessions,
+}
+
+/// A progress report, sent after each ingested file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Progress {
+    /// Current stage.
+    pub phase: ProgressPhase,
+    /// Files finished in this stage.
+    pub files_done: u64,
+    /// Files this stage will handle.
+    pub files_total: u64,
+    /// Bytes read so far (ingest stage).
+    pub bytes_done: u64,
+    /// Bytes expected to be read (ingest stage; an estimate from file sizes).
+    pub bytes_total: u64,
+}
+
+/// Something that was skipped: a line, a file or a directory. Never fatal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Issue {
+    /// The file or directory concerned.
+    pub path: String,
+    /// 1-based line number, for a bad line.
+    pub line: Option<u64>,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl std::fmt::Display for Issue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.line {
+            Some(line) => write!(f, "{}:{}: {}", self.path, line, self.message),
+            None => write!(f, "{}: {}", self.path, self.message),
+        }
+    }
+}
+
+/// What a [`Catalog::refresh`] did.
+#[derive(Debug, Clone, Default)]
+pub struct RefreshReport {
+    /// Native files found under the roots.
+    pub files_seen: u64,
+    /// Files whose metadata had not changed (not opened).
+    pub files_unchanged: u64,
+    /// Files indexed for the first time.
+    pub files_new: u64,
+    /// Files that grew and had only their new bytes read.
+    pub files_appended: u64,
+    /// Files re-read from the start (shrunk, replaced, or compressed and changed).
+    pub files_reread: u64,
+    /// Rows removed because their file vanished.
+    pub files_removed: u64,
+    /// Bytes read from native files (uncompressed).
+    pub bytes_read: u64,
+    /// Messages added to the catalog.
+    pub messages_added: u64,
+    /// Session rows recomputed.
+    pub sessions_updated: u64,
+    /// Sessions in the catalog after the refresh.
+    pub sessions_total: u64,
+    /// Lines, files and directories that were skipped.
+    pub issues: Vec<Issue>,
+    /// Wall time of the refresh.
+    pub elapsed: Duration,
+}
+
+/// What [`Catalog::ingest_chunk`] did.
+#[derive(Debug, Clone)]
+pub struct ChunkOutcome {
+    /// The reader state after the chunk; `state.consumed` is where the next
+    /// chunk of this file must start (a trailing partial line is not consumed).
+    pub state: ReaderState,
+    /// Messages added.
+    pub messages_added: u64,
+    /// Lines skipped.
+    pub issues: Vec<Issue>,
+}
+
+/// File metadata used for change detection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Stat {
+    pub size: u64,
+    pub mtime_ns: i64,
+    pub ino: u64,
+    pub dev: u64,
+}
+
+impl Stat {
+    fn of(meta: &std::fs::Metadata) -> Stat {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        #[cfg(unix)]
+        let (ino, dev) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.dev())
+        };
+        #[cfg(not(unix))]
+        let (ino, dev) = (0, 0);
+        Stat {
+            size: meta.len(),
+            mtime_ns,
+            ino,
+            dev,
+        }
+    }
+}
+
+/// What the catalog remembers about a file, for change detection.
+struct Known {
+    id: i64,
+    stat: Stat,
+    compressed: bool,
+    on_disk: bool,
+}
+
+/// Stored state needed to resume reading a file.
+struct Prior {
+    stat: Stat,
+    compressed: bool,
+    state: ReaderState,
+    digest: Option<String>,
+    digest_off: u64,
+}
+
+/// One file to (re)read.
+struct Work {
+    file: NativeFile,
+    key: String,
+    stat: Stat,
+    prior: Option<Prior>,
+}
+
+/// Messages and state parsed from one file's bytes, ready to be written.
+pub(crate) struct Parsed {
+    pub key: String,
+    pub agent: Agent,
+    pub on_disk: bool,
+    pub compressed: bool,
+    pub stat: Stat,
+    /// Existing rows of this file must be dropped first (re-read from scratch).
+    pub fresh: bool,
+    pub state: ReaderState,
+    pub messages: Vec<Message>,
+    pub issues: Vec<LineIssue>,
+    pub digest: Option<String>,
+    pub digest_off: u64,
+    pub id_hint: Option<String>,
+    pub sidechain_of: Option<String>,
+    pub bytes_read: u64,
+}
+
+enum Outcome {
+    Parsed(Box<Parsed>),
+    /// The file disappeared between the walk and the read.
+    Vanished { key: String, issue: Issue },
+    /// The file could not be read; its row (if any) is kept as it was.
+    Failed { issue: Issue },
+}
+
+/// Kinds that go into the full-text index (injected context does not).
+pub(crate) fn searchable(kind: MessageKind) -> bool {
+    matches!(
+        kind,
+        MessageKind::Prompt | MessageKind::Reply | MessageKind::ToolCall | MessageKind::ToolResult
+    )
+}
+
+/// SQL list of the searchable kinds, for `kind IN (...)`.
+pub(crate) const SEARCHABLE_SQL: &str = "('prompt','reply','tool_call','tool_result')";
+
+fn digest_hex(bytes: &[u8]) -> String {
+    hex::encode(&Sha256::digest(bytes)[..16])
+}
+
+/// Feed `bytes` (which start at file offset `base`, a line boundary) to a
+/// reader and work out the digest of the last consumed line.
+fn feed(
+    mut reader: FileReader,
+    bytes: &[u8],
+    base: u64,
+    prior_digest: Option<(String, u64)>,
+) -> (ReaderState, baton_native::Chunk, Option<String>, u64) {
+    let chunk = reader.feed(bytes);
+    let state = reader.state().clone();
+    let end = state.consumed.saturating_sub(base) as usize;
+    if end == 0 || end > bytes.len() {
+        let (d, off) = prior_digest.map_or((None, 0), |(d, o)| (Some(d), o));
+        return (state, chunk, d, off);
+    }
+    let start = memrchr_newline(&bytes[..end - 1]).map_or(0, |i| i + 1);
+    let digest = digest_hex(&bytes[start..end]);
+    (state, chunk, Some(digest), base + start as u64)
+}
+
+fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
+    bytes.iter().rposition(|&b| b == b'\n')
+}
+
+/// Read `path` from `offset` to its end (decompressing `.zst` files, in which
+/// case `offset` counts uncompressed bytes).
+fn read_from(path: &Path, offset: u64, compressed: bool) -> std::io::Result<Vec<u8>> {
+    baton_native::discover::read_native_path(path, compressed, offset)
+}
+
+fn issue_at(path: &str, e: &std::io::Error) -> Issue {
+    let message = match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            format!("{e}; check the file's permissions (skipped, other sessions are still indexed)")
+        }
+        std::io::ErrorKind::NotFound => "vanished while indexing (removed from the catalog)".into(),
+        _ => format!("{e} (skipped, other sessions are still indexed)"),
+    };
+    Issue {
+        path: path.to_string(),
+        line: None,
+        message,
+    }
+}
+
+/// Parse one file: only its new bytes when it grew and its last consumed
+/// line is unchanged, from scratch otherwise.
+fn parse_file(work: Work) -> Outcome {
+    let Work {
+        file,
+        key,
+        stat,
+        prior,
+    } = work;
+    let append = prior.as_ref().and_then(|p| {
+        let same_file = p.stat.ino == stat.ino && p.stat.dev == stat.dev;
+        let grew_or_same = stat.size >= p.stat.size;
+        let usable = !file.compressed && !p.compressed && same_file && grew_or_same;
+        match (&p.digest, usable) {
+            (Some(d), true) if p.state.consumed > 0 => Some((p, d.clone())),
+            _ => None,
+        }
+    });
+    if let Some((p, digest)) = append {
+        match read_from(&file.path, p.digest_off, false) {
+            Ok(bytes) => {
+                let line_len = p.state.consumed.saturating_sub(p.digest_off) as usize;
+                if bytes.len() >= line_len && digest_hex(&bytes[..line_len]) == digest {
+                    let reader = FileReader::resume(p.state.clone());
+                    let rest = &bytes[line_len..];
+                    let (state, chunk, digest, digest_off) = feed(
+                        reader,
+                        rest,
+                        p.state.consumed,
+                        Some((digest, p.digest_off)),
+                    );
+                    return Outcome::Parsed(Box::new(Parsed {
+                        key,
+                        agent: file.agent,
+                        on_disk: true,
+                        compressed: false,
+                        stat,
+                        fresh: false,
+                        state,
+                        messages: chunk.messages,
+                        issues: chunk.issues,
+                        digest,
+                        digest_off,
+                        id_hint: file.id_hint,
+                        sidechain_of: file.sidechain_of,
+                        bytes_read: rest.len() as u64,
+                    }));
+                }
+                // Replaced in place: fall through to a full re-read.
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Outcome::Vanished {
+                    issue: issue_at(&key, &e),
+                    key,
+                };
+            }
+            Err(e) => return Outcome::Failed { issue: issue_at(&key, &e) },
+        }
+    }
+    match read_from(&file.path, 0, file.compressed) {
+        Ok(bytes) => {
+            let (state, chunk, digest, digest_off) = feed(FileReader::new(file.agent), &bytes, 0, None);
+            Outcome::Parsed(Box::new(Parsed {
+                key,
+                agent: file.agent,
+                on_disk: true,
+                compressed: file.compressed,
+                stat,
+                fresh: true,
+                state,
+                messages: chunk.messages,
+                issues: chunk.issues,
+                digest,
+                digest_off,
+                id_hint: file.id_hint,
+                sidechain_of: file.sidechain_of,
+                bytes_read: bytes.len() as u64,
+            }))
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Vanished {
+            issue: issue_at(&key, &e),
+            key,
+        },
+        Err(e) => Outcome::Failed {
+            issue: issue_at(&key, &e),
+        },
+    }
+}
+
+fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item = Issue> + 'a {
+    issues.iter().map(move |i| Issue {
+        path: key.to_string(),
+        line: Some(i.line),
+        message: i.message.clone(),
+    })
+}
+
+/// Storage name of a role.
+pub(crate) fn role_str(role: baton_native::Role) -> &'static str {
+    use baton_native::Role;
+    match role {
+        Role::User => "user",
+        Role::Assistant => "assistant",
+        Role::Tool => "tool",
+        Role::System => "system",
+    }
+}
+
+/// Storage name of a message kind.
+pub(crate) fn kind_str(kind: MessageKind) -> &'static str {
+    match kind {
+        MessageKind::Prompt => "prompt",
+        MessageKind::Context => "context",
+        MessageKind::Reply => "reply",
+        MessageKind::ToolCall => "tool_call",
+        MessageKind::ToolResult => "tool_result",
+        MessageKind::Other => "other",
+    }
+}
+
+/// Session keys touched by writing a file.
+pub(crate) type Affected = BTreeSet<(String, String)>;
+
+/// Drop every message (and its FTS entry) of a file.
+fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
+    tx.prepare_cached(&format!(
+        "INSERT INTO messages_fts(messages_fts, rowid, text)
+         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND kind IN {SEARCHABLE_SQL}"
+    ))
+    .and_then(|mut s| s.execute([file_id]))
+    .at(path)?;
+    tx.prepare_cached("DELETE FROM messages WHERE file_id = ?1")
+        .and_then(|mut s| s.execute([file_id]))
+        .at(path)?;
+    Ok(())
+}
+
+/// Remove a file's row and messages; returns the session it belonged to.
+fn remove_file(tx: &Transaction, db: &Path, key: &str, affected: &mut Affected) -> Result<bool> {
+    let row: Option<(i64, String, Option<String>)> = tx
+        .prepare_cached("SELECT id, agent, session_id FROM files WHERE path = ?1")
+        .and_then(|mut s| s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+        .at(db)?;
+    let Some((id, agent, session)) = row else {
+        return Ok(false);
+    };
+    delete_file_messages(tx, db, id)?;
+    tx.prepare_cached("DELETE FROM files WHERE id = ?1")
+        .and_then(|mut s| s.execute([id]))
+        .at(db)?;
+    if let Some(s) = session {
+        affected.insert((agent, s));
+    }
+    Ok(true)
+}
+
+/// Write one parsed file: the single write path shared by refresh and
+/// [`Catalog::ingest_chunk`]. Returns the number of messages added.
+pub(crate) fn apply(tx: &Transaction, db: &Path, p: &Parsed, affected: &mut Affected) -> Result<u64> {
+    let old: Option<(i64, Option<String>)> = tx
+        .prepare_cached("SELECT id, session_id FROM files WHERE path = ?1")
+        .and_then(|mut s| s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .at(db)?;
+    let agent = p.agent.as_str();
+    if let Some((id, old_session)) = &old {
+        if p.fresh {
+            delete_file_messages(tx, db, *id)?;
+        }
+        if let Some(s) = old_session {
+            affected.insert((agent.to_string(), s.clone()));
+        }
+    }
+    let facts = &p.state.facts;
+    let sidechain_of = p.sidechain_of.clone().or_else(|| facts.sidechain_of.clone());
+    let own_id = facts.id.clone().or_else(|| p.id_hint.clone());
+    let (session_id, sidechain) = match &sidechain_of {
+        Some(parent) => (Some(parent.clone()), true),
+        None => (own_id, false),
+    };
+    let state_json = serde_json::to_string(&p.state).map_err(|e| Error::Corrupt {
+        what: format!("files.state of {}", p.key),
+        message: e.to_string(),
+    })?;
+    let file_id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO files (path, agent, on_disk, compressed, size, mtime_ns, ino, dev, state,
+                                digest, digest_off, session_id, sidechain, first_uuid, forked_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+             ON CONFLICT(path) DO UPDATE SET
+                agent = excluded.agent, on_disk = excluded.on_disk, compressed = excluded.compressed,
+                size = excluded.size, mtime_ns = excluded.mtime_ns, ino = excluded.ino,
+                dev = excluded.dev, state = excluded.state, digest = excluded.digest,
+                digest_off = excluded.digest_off, session_id = excluded.session_id,
+                sidechain = excluded.sidechain, first_uuid = excluded.first_uuid,
+                forked_from = excluded.forked_from
+             RETURNING id",
+        )
+        .and_then(|mut s| {
+            s.query_row(
+                params![
+                    p.key,
+                    agent,
+                    p.on_disk,
+                    p.compressed,
+                    p.stat.size as i64,
+                    p.stat.mtime_ns,
+                    p.stat.ino as i64,
+                    p.stat.dev as i64,
+                    state_json,
+                    p.digest,
+                    p.digest_off as i64,
+                    session_id,
+                    sidechain,
+                    if sidechain { None } else { facts.first_uuid.clone() },
+                    facts.forked_from,
+                ],
+                |r| r.get(0),
+            )
+        })
+        .at(db)?;
+    if let Some(s) = &session_id {
+        affected.insert((agent.to_string(), s.clone()));
+    }
+    let mut insert = tx
+        .prepare_cached(
+            "INSERT INTO messages (file_id, offset, role, kind, text, tool_name, call_id, timestamp, uuid, parent_uuid)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        )
+        .at(db)?;
+    let mut insert_fts = tx
+        .prepare_cached("INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)")
+        .at(db)?;
+    for m in &p.messages {
+        let ts = m.timestamp.as_deref().and_then(crate::timefmt::normalize);
+        insert
+            .execute(params![
+                file_id,
+                m.offset as i64,
+                role_str(m.role),
+                kind_str(m.kind),
+                m.text,
+                m.tool_name,
+                m.call_id,
+                ts,
+                m.uuid,
+                m.parent_uuid,
+            ])
+            .at(db)?;
+        if searchable(m.kind) && !m.text.is_empty() {
+            let rowid = tx.last_insert_rowid();
+            insert_fts.execute(params![rowid, m.text]).at(db)?;
+        }
+    }
+    Ok(p.messages.len() as u64)
+}
+
+/// Discover every native file under the roots (missing roots are skipped).
+fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> Vec<NativeFile> {
+    let mut found = Vec::new();
+    let mut push = |(files, errs): (Vec<NativeFile>, Vec<String>)| {
+        found.extend(files);
+        issues.extend(errs.into_iter().map(|message| {
+            // Discovery messages already name their path ("path: reason").
+            match message.split_once(": ") {
+                Some((p, m)) => Issue {
+                    path: p.to_string(),
+                    line: None,
+                    message: m.to_string(),
+                },
+                None => Issue {
+                    path: String::new(),
+                    line: None,
+                    message,
+                },
+            }
+        }));
+    };
+    for home in &roots.codex_homes {
+        if home.exists() {
+            push(baton_native::discover_codex(home));
+        }
+    }
+    for dir in &roots.claude_dirs {
+        if dir.exists() {
+            push(baton_native::discover_claude(dir));
+        }
+    }
+    // The same file reached through two roots is indexed once.
+    let mut seen = HashSet::new();
+    found.retain(|f| seen.insert(f.path.clone()));
+    found
+}
+
+/// Key of a file on disk in the `files` table.
+fn key_of(path: &Path) -> String {
+    path.to_string_lossy().into_owned()
+}
+
+/// Results are committed every this many files or bytes.
+const BATCH_FILES: usize = 2000;
+const BATCH_BYTES: u64 = 256 << 20;
+
+impl Catalog {
+    /// Bring the catalog up to date with the native files under `roots`.
+    ///
+    /// Only new bytes of grown files are read. Files that shrank, were
+    /// replaced (inode change or last-line digest mismatch) or are `.zst` and
+    /// changed are re-read from scratch; rows of files no longer found under
+    /// the roots are removed (bytes pushed with [`Catalog::ingest_chunk`] are
+    /// kept). Bad lines, unreadable or vanished files and unreadable
+    /// directories are returned as [`Issue`]s and never stop the run.
+    pub fn refresh(&mut self, roots: &Roots, progress: &dyn Fn(Progress)) -> Result<RefreshReport> {
+        let started = Instant::now();
+        let db = self.path.clone();
+        let mut report = RefreshReport::default();
+        let files = discover(roots, &mut report.issues);
+        report.files_seen = files.len() as u64;
+
+        let known: HashMap<String, Known> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk FROM files")
+                .at(&db)?;
+            let rows = stmt
+                .query_map([], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        Known {
+                            id: r.get(1)?,
+                            stat: Stat {
+                                size: r.get::<_, i64>(2)? as u64,
+                                mtime_ns: r.get(3)?,
+                                ino: r.get::<_, i64>(4)? as u64,
+                                dev: r.get::<_, i64>(5)? as u64,
+                            },
+                            compressed: r.get(6)?,
+                            on_disk: r.get(7)?,
+                        },
+                    ))
+                })
+                .at(&db)?;
+            rows.collect::<Result<_, _>>().at(&db)?
+        };
+
+        // Stat in parallel; compare with what the catalog knows.
+        let stats: Vec<(NativeFile, String, std::io::Result<Stat>)> = files
+            .into_par_iter()
+            .map(|f| {
+                let key = key_of(&f.path);
+                let st = std::fs::metadata(&f.path).map(|m| Stat::of(&m));
+                (f, key, st)
+            })
+            .collect();
+        let mut present: HashSet<&str> = HashSet::with_capacity(stats.len());
+        let mut to_read: Vec<(NativeFile, String, Stat, Option<i64>)> = Vec::new();
+        let mut gone: Vec<String> = Vec::new();
+        for (file, key, st) in &stats {
+            match st {
+                Ok(st) => {
+                    present.insert(key.as_str());
+                    match known.get(key) {
+                        Some(k) if k.stat == *st && k.compressed == file.compressed && k.on_disk => {
+                            report.files_unchanged += 1;
+                        }
+                        k => to_read.push((file.clone(), key.clone(), *st, k.map(|k| k.id))),
+                    }
+                }
+                Err(e) => {
+                    report.issues.push(issue_at(key, e));
+                    if e.kind() == std::io::ErrorKind::NotFound {
+                        gone.push(key.clone());
+                    } else {
+                        // Unreadable right now: keep its rows as they are.
+                        present.insert(key.as_str());
+                    }
+                }
+            }
+        }
+        for (key, k) in &known {
+            if k.on_disk && !present.contains(key.as_str()) {
+                gone.push(key.clone());
+            }
+        }
+        gone.sort();
+        gone.dedup();
+        progress(Progress {
+            phase: ProgressPhase::Scan,
+            files_done: report.files_seen,
+            files_total: report.files_seen,
+            bytes_done: 0,
+            bytes_total: 0,
+        });
+
+        let mut affected = Affected::new();
+        let names_changed = self.refresh_names(roots, &mut affected)?;
+        if to_read.is_empty() && gone.is_empty() && !names_changed {
+            report.sessions_total = self.count_sessions()?;
+            report.elapsed = started.elapsed();
+            return Ok(report);
+        }
+
+        // Load the reader state of files we already know.
+        let mut works = Vec::with_capacity(to_read.len());
+        {
+            let mut stmt = self
+                .conn
+                .prepare(
+                    "SELECT size, mtime_ns, ino, dev, compressed, state, digest, digest_off
+                     FROM files WHERE id = ?1",
+                )
+                .at(&db)?;
+            for (file, key, stat, id) in to_read {
+                let prior = match id {
+                    None => None,
+                    Some(id) => stmt
+                        .query_row([id], |r| {
+                            Ok((
+                                Stat {
+                                    size: r.get::<_, i64>(0)? as u64,
+                                    mtime_ns: r.get(1)?,
+                                    ino: r.get::<_, i64>(2)? as u64,
+                                    dev: r.get::<_, i64>(3)? as u64,
+                                },
+                                r.get::<_, bool>(4)?,
+                                r.get::<_, String>(5)?,
+                                r.get::<_, Option<String>>(6)?,
+                                r.get::<_, i64>(7)? as u64,
+                            ))
+                        })
+                        .optional()
+                        .at(&db)?
+                        .and_then(|(stat, compressed, state, digest, digest_off)| {
+                            // An undecodable state (older reader) just means a full re-read.
+                            let state = serde_json::from_str::<ReaderState>(&state).ok()?;
+                            Some(Prior {
+                                stat,
+                                compressed,
+                                state,
+                                digest,
+                                digest_off,
+                            })
+                        }),
+                };
+                works.push(Work {
+                    file,
+                    key,
+                    stat,
+                    prior,
+                });
+            }
+        }
+        // Largest first keeps both cores busy until the end.
+        works.sort_by(|a, b| b.stat.size.cmp(&a.stat.size));
+        let files_total = works.len() as u64;
+        let bytes_total: u64 = works
+            .iter()
+            .map(|w| {
+                w.stat
+                    .size
+                    .saturating_sub(w.prior.as_ref().map_or(0, |p| p.state.consumed))
+            })
+            .sum();
+
+        // Remove vanished files.
+        {
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .at(&db)?;
+            for key in &gone {
+                if remove_file(&tx, &db, key, &mut affected)? {
+                    report.files_removed += 1;
+                }
+            }
+            tx.commit().at(&db)?;
+        }
+
+        // Parse on the rayon pool, write on this thread in batched transactions.
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Outcome>(256);
+        std::thread::scope(|scope| -> Result<()> {
+            scope.spawn(move || {
+                works
+                    .into_par_iter()
+                    .for_each_with(sender, |s, w| {
+                        let _ = s.send(parse_file(w));
+                    });
+            });
+            let mut done = 0u64;
+            let mut bytes_done = 0u64;
+            let mut receiver = receiver.into_iter().peekable();
+            while receiver.peek().is_some() {
+                let tx = self
+                    .conn
+                    .transaction_with_behavior(TransactionBehavior::Immediate)
+                    .at(&db)?;
+                let mut batch_files = 0usize;
+                let mut batch_bytes = 0u64;
+                for outcome in receiver.by_ref() {
+                    done += 1;
+                    match outcome {
+                        Outcome::Parsed(p) => {
+                            report.issues.extend(line_issues(&p.key, &p.issues));
+                            match (p.fresh, known.contains_key(&p.key)) {
+                                (false, _) => report.files_appended += 1,
+                                (true, true) => report.files_reread += 1,
+                                (true, false) => report.files_new += 1,
+                            }
+                            report.messages_added += apply(&tx, &db, &p, &mut affected)?;
+                            report.bytes_read += p.bytes_read;
+                            bytes_done += p.bytes_read;
+                            batch_bytes += p.bytes_read;
+                        }
+                        Outcome::Vanished { key, issue } => {
+                            report.issues.push(issue);
+                            if remove_file(&tx, &db, &key, &mut affected)? {
+                                report.files_removed += 1;
+                            }
+                        }
+                        Outcome::Failed { issue } => report.issues.push(issue),
+                    }
+                    progress(Progress {
+                        phase: ProgressPhase::Ingest,
+                        files_done: done,
+                        files_total,
+                        bytes_done,
+                        bytes_total,
+                    });
+                    batch_files += 1;
+                    if batch_files >= BATCH_FILES || batch_bytes >= BATCH_BYTES {
+                        break;
+                    }
+                }
+                tx.commit().at(&db)?;
+            }
+            Ok(())
+        })?;
+
+        progress(Progress {
+            phase: ProgressPhase::Sessions,
+            files_done: 0,
+            files_total: affected.len() as u64,
+            bytes_done: 0,
+            bytes_total: 0,
+        });
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        report.sessions_updated = sessions::recompute(&tx, &db, affected)?;
+        tx.commit().at(&db)?;
+        report.sessions_total = self.count_sessions()?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
+
+    /// Index `bytes` of one native file that start at byte `offset` of that
+    /// file, without the file being on disk (the sync server's entry point;
+    /// [`Catalog::refresh`] writes through the same code).
+    ///
+    /// `file_key` names the file (any stable string, e.g. `device/path`).
+    /// `offset` must be 0 (the file is (re)read from scratch, replacing what
+    /// was indexed under this key) or the `state.consumed` of the previous
+    /// outcome for this key. A trailing partial line is not consumed: send it
+    /// again, completed, in the next chunk. Refresh never removes these rows.
+    pub fn ingest_chunk(&mut self, file_key: &str, agent: Agent, offset: u64, bytes: &[u8]) -> Result<ChunkOutcome> {
+        let db = self.path.clone();
+        let prior = if offset == 0 {
+            None
+        } else {
+            let state = self.file_state(file_key)?;
+            match state {
+                Some(s) if s.consumed == offset && s.agent == agent => Some(s),
+                other => {
+                    return Err(Error::OffsetMismatch {
+                        key: file_key.to_string(),
+                        offset,
+                        expected: other.map_or(0, |s| s.consumed),
+                    });
+                }
+            }
+        };
+        let fresh = prior.is_none();
+        let reader = match prior {
+            Some(s) => FileReader::resume(s),
+            None => FileReader::new(agent),
+        };
+        let (state, chunk, _, _) = feed(reader, bytes, offset, None);
+        let parsed = Parsed {
+            key: file_key.to_string(),
+            agent,
+            on_disk: false,
+            compressed: false,
+            stat: Stat {
+                size: state.consumed,
+                ..Stat::default()
+            },
+            fresh,
+            state,
+            messages: chunk.messages,
+            issues: chunk.issues,
+            digest: None,
+            digest_off: 0,
+            id_hint: None,
+            sidechain_of: None,
+            bytes_read: bytes.len() as u64,
+        };
+        let mut affected = Affected::new();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        let messages_added = apply(&tx, &db, &parsed, &mut affected)?;
+        sessions::recompute(&tx, &db, affected)?;
+        tx.commit().at(&db)?;
+        Ok(ChunkOutcome {
+            issues: line_issues(file_key, &parsed.issues).collect(),
+            state: parsed.state,
+            messages_added,
+        })
+    }
+
+    /// The stored reader state of a file key (a path for files on disk), if indexed.
+    pub fn file_state(&self, file_key: &str) -> Result<Option<ReaderState>> {
+        let json: Option<String> = self
+            .conn
+            .query_row("SELECT state FROM files WHERE path = ?1", [file_key], |r| r.get(0))
+            .optional()
+            .at(&self.path)?;
+        json.map(|j| {
+            serde_json::from_str(&j).map_err(|e| Error::Corrupt {
+                what: format!("files.state of {file_key}"),
+                message: e.to_string(),
+            })
+        })
+        .transpose()
+    }
+
+    /// Re-read Codex `session_index.jsonl` thread names when the file changed.
+    fn refresh_names(&mut self, roots: &Roots, affected: &mut Affected) -> Result<bool> {
+        let db = self.path.clone();
+        let mut changed = false;
+        for home in &roots.codex_homes {
+            let index = home.join("session_index.jsonl");
+            let fingerprint = match std::fs::metadata(&index) {
+                Ok(m) => {
+                    let s = Stat::of(&m);
+                    format!("{}:{}:{}", s.size, s.mtime_ns, s.ino)
+                }
+                Err(_) => continue,
+            };
+            let key = format!("names:{}", key_of(home));
+            let stored: Option<String> = self
+                .conn
+                .query_row("SELECT value FROM kv WHERE key = ?1", [&key], |r| r.get(0))
+                .optional()
+                .at(&db)?;
+            if stored.as_deref() == Some(fingerprint.as_str()) {
+                continue;
+            }
+            let names = baton_native::codex::read_thread_names(home);
+            let tx = self
+                .conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .at(&db)?;
+            {
+                let mut upsert = tx
+                    .prepare_cached(
+                        "INSERT INTO names (agent, id, name) VALUES ('codex', ?1, ?2)
+                         ON CONFLICT(agent, id) DO UPDATE SET name = excluded.name
+                         WHERE name IS NOT excluded.name",
+                    )
+                    .at(&db)?;
+                for (id, name) in &names {
+                    if upsert.execute(params![id, name]).at(&db)? > 0 {
+                        affected.insert(("codex".to_string(), id.clone()));
+                    }
+                }
+                tx.execute(
+                    "INSERT INTO kv (key, value) VALUES (?1, ?2)
+                     ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                    params![key, fingerprint],
+                )
+                .at(&db)?;
+            }
+            tx.commit().at(&db)?;
+            changed = true;
+        }
+        Ok(changed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn work(path: PathBuf) -> Work {
+        Work {
+            key: key_of(&path),
+            file: NativeFile {
+                agent: Agent::Claude,
+                path,
+                id_hint: None,
+                sidechain_of: None,
+                compressed: false,
+            },
+            stat: Stat::default(),
+            prior: None,
+        }
+    }
+
+    #[test]
+    fn a_file_deleted_between_walk_and_read_is_vanished() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("gone.jsonl");
+        std::fs::write(&path, b"{}\n").unwrap();
+        let w = work(path.clone());
+        std::fs::remove_file(&path).unwrap();
+        match parse_file(w) {
+            Outcome::Vanished { key, issue } => {
+                assert_eq!(key, key_of(&path));
+                assert!(issue.to_string().contains("vanished"), "{issue}");
+            }
+            _ => panic!("expected a vanished outcome"),
+        }
+    }
+
+    #[test]
+    fn an_unreadable_path_is_an_issue_not_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // A directory where a file is expected: open succeeds, read fails (EISDIR).
+        let path = dir.path().join("dir.jsonl");
+        std::fs::create_dir(&path).unwrap();
+        match parse_file(work(path.clone())) {
+            Outcome::Failed { issue } => {
+                assert!(issue.to_string().starts_with(&key_of(&path)), "{issue}");
+                assert!(issue.message.contains("skipped"), "{issue}");
+            }
+            _ => panic!("expected a failed outcome"),
+        }
+    }
+
+    #[test]
+    fn digest_covers_the_last_consumed_line() {
+        let bytes = b"{\"a\":1}\n{\"b\":2}\npartial";
+        let (state, _, digest, off) = feed(FileReader::new(Agent::Codex), bytes, 0, None);
+        assert_eq!(state.consumed, 16);
+        assert_eq!(off, 8);
+        assert_eq!(digest.unwrap(), digest_hex(b"{\"b\":2}\n"));
+    }
+}

@@ -1,0 +1,479 @@
+//! Reading the catalog: list, resolve, show, search, native bytes.
+
+use crate::Catalog;
+use crate::error::{Error, Result, SqlContext};
+use baton_native::{Agent, Message, MessageKind, Role};
+use rusqlite::{OptionalExtension, Row, ToSql, params};
+use serde::Serialize;
+use std::io::Write;
+use std::path::PathBuf;
+
+/// One session as listed (`baton list --json` prints these fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct SessionRow {
+    /// Session id (Codex thread id, Claude session id).
+    pub id: String,
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// Working directory the session started in.
+    pub cwd: Option<String>,
+    /// The agent's name for the session, else its first typed prompt.
+    pub title: Option<String>,
+    /// First typed prompt of the whole lineage (a fork's inherited one included).
+    pub first_prompt: Option<String>,
+    /// Creation time, RFC 3339 UTC.
+    pub started_at: String,
+    /// Time of the newest record, RFC 3339 UTC.
+    pub updated_at: String,
+    /// Typed prompts over the lineage.
+    pub user_turns: u64,
+    /// Normalized messages over the lineage.
+    pub message_count: u64,
+    /// Most recent model.
+    pub model: Option<String>,
+    /// Most recent git branch.
+    pub git_branch: Option<String>,
+    /// The session this one was forked from.
+    pub forked_from: Option<String>,
+    /// The session's own native files (main transcript first, then subagent files).
+    pub paths: Vec<String>,
+    /// Total size of `paths` in bytes.
+    pub bytes: u64,
+}
+
+/// Filters and paging for [`Catalog::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListQuery {
+    /// Only this agent's sessions.
+    pub agent: Option<Agent>,
+    /// Only sessions whose cwd is this directory or below it (whole path components).
+    pub cwd: Option<String>,
+    /// Only sessions updated at or after this RFC 3339 time.
+    pub since: Option<String>,
+    /// Page size (0 means 50).
+    pub limit: usize,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of [`Catalog::list`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Page {
+    /// Sessions, newest `updated_at` first.
+    pub sessions: Vec<SessionRow>,
+    /// Pass as [`ListQuery::cursor`] to get the next page; `None` on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// A full-text query for [`Catalog::search`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchQuery {
+    /// Words to find (all of them; `word*` matches a prefix). Any text is safe.
+    pub query: String,
+    /// Only this agent's sessions.
+    pub agent: Option<Agent>,
+    /// Only sessions whose cwd is this directory or below it.
+    pub cwd: Option<String>,
+    /// Maximum hits (0 means 20).
+    pub limit: usize,
+}
+
+/// One search hit (`baton search --json` prints these fields).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Hit {
+    /// Session the message belongs to (a subagent's parent session).
+    pub session_id: String,
+    /// Agent of that session.
+    pub agent: Agent,
+    /// Who produced the message.
+    pub role: Role,
+    /// What the message is.
+    pub kind: MessageKind,
+    /// Matching excerpt; matched words are wrapped in `«` and `»`.
+    pub snippet: String,
+    /// Message time, RFC 3339 UTC.
+    pub timestamp: Option<String>,
+}
+
+/// One contiguous piece of native bytes making up a session's lineage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Segment {
+    /// File key (a path for files on disk).
+    pub path: PathBuf,
+    /// Only bytes before this offset belong to the lineage (`None`: the whole file).
+    pub end: Option<u64>,
+    /// The file is zstd-compressed (offsets count uncompressed bytes).
+    pub compressed: bool,
+    /// The file exists on disk (false for bytes pushed with `ingest_chunk`).
+    pub on_disk: bool,
+}
+
+const SESSION_COLS: &str = "id, agent, cwd, title, first_prompt, started_at, updated_at, user_turns,
+    message_count, model, git_branch, forked_from, paths, bytes";
+
+fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
+    s.parse::<Agent>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
+    let paths: String = r.get(12)?;
+    Ok(SessionRow {
+        id: r.get(0)?,
+        agent: parse_agent(&r.get::<_, String>(1)?)?,
+        cwd: r.get(2)?,
+        title: r.get(3)?,
+        first_prompt: r.get(4)?,
+        started_at: r.get(5)?,
+        updated_at: r.get(6)?,
+        user_turns: r.get::<_, i64>(7)? as u64,
+        message_count: r.get::<_, i64>(8)? as u64,
+        model: r.get(9)?,
+        git_branch: r.get(10)?,
+        forked_from: r.get(11)?,
+        paths: serde_json::from_str(&paths).unwrap_or_default(),
+        bytes: r.get::<_, i64>(13)? as u64,
+    })
+}
+
+fn role_from(s: &str) -> Role {
+    match s {
+        "user" => Role::User,
+        "assistant" => Role::Assistant,
+        "tool" => Role::Tool,
+        _ => Role::System,
+    }
+}
+
+fn kind_from(s: &str) -> MessageKind {
+    match s {
+        "prompt" => MessageKind::Prompt,
+        "context" => MessageKind::Context,
+        "reply" => MessageKind::Reply,
+        "tool_call" => MessageKind::ToolCall,
+        "tool_result" => MessageKind::ToolResult,
+        _ => MessageKind::Other,
+    }
+}
+
+/// Turn free user text into a safe FTS5 query: every whitespace-separated
+/// term becomes a quoted phrase (so `-`, `:`, `"`, `AND`, `(` ... are plain
+/// text), all terms must match, and a trailing `*` keeps prefix matching.
+/// Returns `None` when the text has no searchable character.
+pub fn fts_query(text: &str) -> Option<String> {
+    let mut out = Vec::new();
+    for term in text.split_whitespace() {
+        let (body, prefix) = match term.strip_suffix('*') {
+            Some(b) => (b.trim_end_matches('*'), true),
+            None => (term, false),
+        };
+        if !body.chars().any(char::is_alphanumeric) {
+            continue;
+        }
+        let quoted = format!("\"{}\"", body.replace('"', "\"\""));
+        out.push(if prefix { format!("{quoted}*") } else { quoted });
+    }
+    (!out.is_empty()).then(|| out.join(" "))
+}
+
+/// `/a/b/` → `/a/b`; `None` for "no filter" (empty or `/`).
+fn cwd_prefix(cwd: &Option<String>) -> Option<String> {
+    let c = cwd.as_deref()?.trim_end_matches('/');
+    (!c.is_empty()).then(|| c.to_string())
+}
+
+fn encode_cursor(row: &SessionRow) -> String {
+    let raw = format!("{}\u{1f}{}\u{1f}{}", row.updated_at, row.agent.as_str(), row.id);
+    hex::encode(raw.as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
+    let bad = || Error::InvalidCursor(cursor.to_string());
+    let raw = hex::decode(cursor).map_err(|_| bad())?;
+    let raw = String::from_utf8(raw).map_err(|_| bad())?;
+    let mut parts = raw.split('\u{1f}');
+    match (parts.next(), parts.next(), parts.next(), parts.next()) {
+        (Some(t), Some(a), Some(i), None) => Ok((t.to_string(), a.to_string(), i.to_string())),
+        _ => Err(bad()),
+    }
+}
+
+impl Catalog {
+    /// Sessions newest first, filtered and paged with an opaque keyset cursor.
+    pub fn list(&self, q: &ListQuery) -> Result<Page> {
+        let limit = if q.limit == 0 { 50 } else { q.limit };
+        let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE 1=1");
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        if let Some(agent) = q.agent {
+            sql.push_str(" AND agent = ?");
+            args.push(Box::new(agent.as_str()));
+        }
+        if let Some(prefix) = cwd_prefix(&q.cwd) {
+            sql.push_str(" AND (cwd = ? OR substr(cwd, 1, ?) = ?)");
+            args.push(Box::new(prefix.clone()));
+            args.push(Box::new(prefix.chars().count() as i64 + 1));
+            args.push(Box::new(format!("{prefix}/")));
+        }
+        if let Some(since) = &q.since {
+            sql.push_str(" AND updated_at >= ?");
+            args.push(Box::new(since.clone()));
+        }
+        if let Some(cursor) = &q.cursor {
+            let (t, a, i) = decode_cursor(cursor)?;
+            sql.push_str(" AND (updated_at, agent, id) < (?, ?, ?)");
+            args.push(Box::new(t));
+            args.push(Box::new(a));
+            args.push(Box::new(i));
+        }
+        sql.push_str(" ORDER BY updated_at DESC, agent DESC, id DESC LIMIT ?");
+        args.push(Box::new(limit as i64 + 1));
+        let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
+        let mut sessions: Vec<SessionRow> = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), session_row)
+            .at(&self.path)?
+            .collect::<Result<_, _>>()
+            .at(&self.path)?;
+        let next_cursor = if sessions.len() > limit {
+            sessions.truncate(limit);
+            sessions.last().map(encode_cursor)
+        } else {
+            None
+        };
+        Ok(Page {
+            sessions,
+            next_cursor,
+        })
+    }
+
+    /// Find a session by full id, unique id prefix, or (when no id has that
+    /// prefix) unique id fragment, across both agents.
+    pub fn resolve(&self, id_or_prefix: &str) -> Result<SessionRow> {
+        let key = id_or_prefix.trim();
+        if key.is_empty() {
+            return Err(Error::UnknownSession(id_or_prefix.to_string()));
+        }
+        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1 ORDER BY agent");
+        let exact: Vec<SessionRow> = self
+            .conn
+            .prepare_cached(&sql)
+            .and_then(|mut s| s.query_map([key], session_row)?.collect())
+            .at(&self.path)?;
+        let rows = if exact.is_empty() {
+            // Range scan on the id index: every id starting with `key`.
+            let sql = format!(
+                "SELECT {SESSION_COLS} FROM sessions WHERE id >= ?1 AND id < ?1 || char(1114111)
+                 ORDER BY id, agent LIMIT 11"
+            );
+            let by_prefix: Vec<SessionRow> = self
+                .conn
+                .prepare_cached(&sql)
+                .and_then(|mut s| s.query_map([key], session_row)?.collect())
+                .at(&self.path)?;
+            if by_prefix.is_empty() {
+                // UUIDv7 ids of one day share their first block: accept any
+                // unique part (`9126` for `01a1ff8d-9126-...`).
+                let sql = format!(
+                    "SELECT {SESSION_COLS} FROM sessions WHERE instr(id, ?1) > 0 ORDER BY id, agent LIMIT 11"
+                );
+                self.conn
+                    .prepare_cached(&sql)
+                    .and_then(|mut s| s.query_map([key], session_row)?.collect())
+                    .at(&self.path)?
+            } else {
+                by_prefix
+            }
+        } else {
+            exact
+        };
+        match rows.len() {
+            0 => Err(Error::UnknownSession(key.to_string())),
+            1 => Ok(rows.into_iter().next().expect("one row")),
+            _ => Err(Error::AmbiguousPrefix {
+                prefix: key.to_string(),
+                candidates: rows
+                    .iter()
+                    .take(10)
+                    .map(|r| format!("{}:{}", r.agent, r.id))
+                    .collect(),
+            }),
+        }
+    }
+
+    /// A session and its messages in conversation order: for a Codex fork the
+    /// inherited history (parent bytes before the fork point, recursively)
+    /// comes first; Claude sessions follow the uuid chain.
+    pub fn show(&self, id_or_prefix: &str) -> Result<(SessionRow, Vec<Message>)> {
+        let row = self.resolve(id_or_prefix)?;
+        let lineage = self.lineage(&row)?;
+        let mut stmt = self
+            .conn
+            .prepare_cached(
+                "SELECT role, kind, text, tool_name, call_id, timestamp, offset, uuid, parent_uuid
+                 FROM messages WHERE file_id = ?1 AND offset < ?2 ORDER BY offset, id",
+            )
+            .at(&self.path)?;
+        let mut messages = Vec::new();
+        for (file_id, end) in lineage {
+            let end = end.min(i64::MAX as u64) as i64;
+            let part: Vec<Message> = stmt
+                .query_map(params![file_id, end], |r| {
+                    Ok(Message {
+                        role: role_from(&r.get::<_, String>(0)?),
+                        kind: kind_from(&r.get::<_, String>(1)?),
+                        text: r.get(2)?,
+                        tool_name: r.get(3)?,
+                        call_id: r.get(4)?,
+                        timestamp: r.get(5)?,
+                        offset: r.get::<_, i64>(6)? as u64,
+                        uuid: r.get(7)?,
+                        parent_uuid: r.get(8)?,
+                    })
+                })
+                .at(&self.path)?
+                .collect::<Result<_, _>>()
+                .at(&self.path)?;
+            messages.extend(part);
+        }
+        if row.agent == Agent::Claude {
+            let order = baton_native::claude::chain_order(&messages);
+            let mut slots: Vec<Option<Message>> = messages.into_iter().map(Some).collect();
+            messages = order
+                .into_iter()
+                .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+                .collect();
+        }
+        Ok((row, messages))
+    }
+
+    /// `(file id, end offset)` pieces of a session's lineage, oldest first.
+    fn lineage(&self, row: &SessionRow) -> Result<Vec<(i64, u64)>> {
+        let json: String = self
+            .conn
+            .query_row(
+                "SELECT lineage FROM sessions WHERE agent = ?1 AND id = ?2",
+                params![row.agent.as_str(), row.id],
+                |r| r.get(0),
+            )
+            .at(&self.path)?;
+        serde_json::from_str(&json).map_err(|e| Error::Corrupt {
+            what: format!("sessions.lineage of {}", row.id),
+            message: e.to_string(),
+        })
+    }
+
+    /// The native byte ranges that make up a session's lineage, oldest first.
+    pub fn segments(&self, row: &SessionRow) -> Result<Vec<Segment>> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT path, compressed, on_disk FROM files WHERE id = ?1")
+            .at(&self.path)?;
+        let mut out = Vec::new();
+        for (file_id, end) in self.lineage(row)? {
+            let (path, compressed, on_disk): (String, bool, bool) = stmt
+                .query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .at(&self.path)?;
+            out.push(Segment {
+                path: PathBuf::from(path),
+                end: (end != u64::MAX).then_some(end),
+                compressed,
+                on_disk,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Write the native bytes of a session's lineage, exactly as the agent
+    /// wrote them (a Codex fork: the parent's bytes up to the fork point, then
+    /// the fork's file). Compressed files are written decompressed.
+    pub fn write_native(&self, row: &SessionRow, out: &mut dyn Write) -> Result<u64> {
+        let mut written = 0;
+        for seg in self.segments(row)? {
+            if !seg.on_disk {
+                return Err(Error::Io {
+                    path: seg.path.clone(),
+                    source: std::io::Error::new(
+                        std::io::ErrorKind::NotFound,
+                        "these bytes were pushed to the catalog and are not on disk; export them from the sync server",
+                    ),
+                });
+            }
+            let bytes = baton_native::discover::read_native_path(&seg.path, seg.compressed, 0)
+                .map_err(|e| Error::io(&seg.path, e))?;
+            let end = seg.end.map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
+            out.write_all(&bytes[..end]).map_err(|e| Error::io(&seg.path, e))?;
+            written += end as u64;
+        }
+        Ok(written)
+    }
+
+    /// Full-text search over prompts, replies and tool input/output, best
+    /// (bm25) first. Any query text is safe; see [`fts_query`]. Records a
+    /// Claude fork copied from its parent are attributed to the parent only.
+    pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>> {
+        let fts = fts_query(&q.query).ok_or(Error::EmptyQuery)?;
+        let limit = if q.limit == 0 { 20 } else { q.limit };
+        let mut sql = String::from(
+            "SELECT f.session_id, f.agent, m.role, m.kind,
+                    snippet(messages_fts, 0, '«', '»', '…', 16), m.timestamp
+             FROM messages_fts
+             JOIN messages m ON m.id = messages_fts.rowid
+             JOIN files f ON f.id = m.file_id
+             JOIN sessions s ON s.agent = f.agent AND s.id = f.session_id
+             WHERE messages_fts MATCH ? AND (f.sidechain = 1 OR f.id = s.file_id)
+               AND NOT (m.uuid IS NOT NULL AND s.forked_from IS NOT NULL AND EXISTS (
+                   SELECT 1 FROM sessions ps JOIN messages pm ON pm.file_id = ps.file_id
+                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.uuid = m.uuid))",
+        );
+        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(fts)];
+        if let Some(agent) = q.agent {
+            sql.push_str(" AND s.agent = ?");
+            args.push(Box::new(agent.as_str()));
+        }
+        if let Some(prefix) = cwd_prefix(&q.cwd) {
+            sql.push_str(" AND (s.cwd = ? OR substr(s.cwd, 1, ?) = ?)");
+            args.push(Box::new(prefix.clone()));
+            args.push(Box::new(prefix.chars().count() as i64 + 1));
+            args.push(Box::new(format!("{prefix}/")));
+        }
+        sql.push_str(" ORDER BY rank LIMIT ?");
+        args.push(Box::new(limit as i64));
+        let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
+        let hits = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok(Hit {
+                    session_id: r.get(0)?,
+                    agent: parse_agent(&r.get::<_, String>(1)?)?,
+                    role: role_from(&r.get::<_, String>(2)?),
+                    kind: kind_from(&r.get::<_, String>(3)?),
+                    snippet: r.get(4)?,
+                    timestamp: r.get(5)?,
+                })
+            })
+            .at(&self.path)?
+            .collect::<Result<_, _>>()
+            .at(&self.path)?;
+        Ok(hits)
+    }
+
+    /// Number of sessions in the catalog.
+    pub fn count_sessions(&self) -> Result<u64> {
+        self.conn
+            .query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+            .map(|n| n as u64)
+            .at(&self.path)
+    }
+
+    /// Whether a session with exactly this agent and id is cataloged.
+    pub fn contains(&self, agent: Agent, id: &str) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM sessions WHERE agent = ?1 AND id = ?2",
+                params![agent.as_str(), id],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|o| o.is_some())
+            .at(&self.path)
+    }
+}

@@ -1,0 +1,151 @@
+//! Opening the SQLite file, pragmas and the schema.
+
+use crate::error::{Result, SqlContext};
+use crate::SCHEMA_VERSION;
+use rusqlite::Connection;
+use std::path::Path;
+
+/// Tables of the catalog. `files` holds one row per native file (or pushed
+/// file key) with its reader state; `messages` the immutable normalized
+/// messages; `messages_fts` an external-content FTS5 index over the
+/// searchable messages; `sessions` the updatable per-session facts.
+const DDL: &str = r#"
+CREATE TABLE files (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    agent       TEXT NOT NULL,
+    on_disk     INTEGER NOT NULL,
+    compressed  INTEGER NOT NULL,
+    size        INTEGER NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    ino         INTEGER NOT NULL,
+    dev         INTEGER NOT NULL,
+    state       TEXT NOT NULL,
+    digest      TEXT,
+    digest_off  INTEGER NOT NULL DEFAULT 0,
+    session_id  TEXT,
+    sidechain   INTEGER NOT NULL DEFAULT 0,
+    first_uuid  TEXT,
+    forked_from TEXT
+);
+CREATE INDEX files_session ON files(agent, session_id);
+CREATE INDEX files_first_uuid ON files(first_uuid) WHERE first_uuid IS NOT NULL;
+CREATE INDEX files_forked_from ON files(forked_from) WHERE forked_from IS NOT NULL;
+
+CREATE TABLE messages (
+    id          INTEGER PRIMARY KEY,
+    file_id     INTEGER NOT NULL,
+    offset      INTEGER NOT NULL,
+    role        TEXT NOT NULL,
+    kind        TEXT NOT NULL,
+    text        TEXT NOT NULL,
+    tool_name   TEXT,
+    call_id     TEXT,
+    timestamp   TEXT,
+    uuid        TEXT,
+    parent_uuid TEXT
+);
+CREATE INDEX messages_file ON messages(file_id, offset);
+
+CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text,
+    content = 'messages',
+    content_rowid = 'id',
+    tokenize = 'unicode61 remove_diacritics 2'
+);
+
+CREATE TABLE sessions (
+    agent         TEXT NOT NULL,
+    id            TEXT NOT NULL,
+    file_id       INTEGER NOT NULL,
+    cwd           TEXT,
+    title         TEXT,
+    first_prompt  TEXT,
+    started_at    TEXT,
+    updated_at    TEXT NOT NULL,
+    user_turns    INTEGER NOT NULL,
+    message_count INTEGER NOT NULL,
+    model         TEXT,
+    git_branch    TEXT,
+    forked_from   TEXT,
+    lineage       TEXT NOT NULL,
+    paths         TEXT NOT NULL,
+    bytes         INTEGER NOT NULL,
+    PRIMARY KEY (agent, id)
+) WITHOUT ROWID;
+CREATE INDEX sessions_updated ON sessions(updated_at, agent, id);
+CREATE INDEX sessions_id ON sessions(id);
+
+CREATE TABLE names (
+    agent TEXT NOT NULL,
+    id    TEXT NOT NULL,
+    name  TEXT NOT NULL,
+    PRIMARY KEY (agent, id)
+) WITHOUT ROWID;
+
+CREATE TABLE kv (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+"#;
+
+/// Open the catalog file, set pragmas, and create or rebuild the schema.
+pub(crate) fn open(path: &Path) -> Result<Connection> {
+    match try_open(path) {
+        Ok(conn) => Ok(conn),
+        Err(crate::Error::Sqlite {
+            source: rusqlite::Error::SqliteFailure(e, _),
+            ..
+        }) if e.code == rusqlite::ErrorCode::NotADatabase => {
+            // Not a database (or corrupted beyond use): it is only a cache.
+            tracing::warn!("{}: not a SQLite database; rebuilding the catalog", path.display());
+            for suffix in ["", "-wal", "-shm"] {
+                let mut p = path.as_os_str().to_owned();
+                p.push(suffix);
+                let _ = std::fs::remove_file(p);
+            }
+            try_open(path)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+fn try_open(path: &Path) -> Result<Connection> {
+    let conn = Connection::open(path).at(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10)).at(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -65536;
+         PRAGMA mmap_size = 268435456;",
+    )
+    .at(path)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .at(path)?;
+    if version != SCHEMA_VERSION {
+        let tables: Vec<(String, String)> = {
+            let mut stmt = conn
+                .prepare(
+                    "SELECT type, name FROM sqlite_master
+                     WHERE type IN ('table','view') AND name NOT LIKE 'sqlite_%'
+                       AND name NOT LIKE 'messages_fts_%'",
+                )
+                .at(path)?;
+            stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .at(path)?
+                .collect::<Result<_, _>>()
+                .at(path)?
+        };
+        let mut sql = String::from("BEGIN;");
+        for (kind, name) in tables {
+            let kind = if kind == "view" { "VIEW" } else { "TABLE" };
+            sql.push_str(&format!("DROP {kind} IF EXISTS \"{}\";", name.replace('"', "\"\"")));
+        }
+        sql.push_str(DDL);
+        sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+        conn.execute_batch(&sql).at(path)?;
+    }
+    Ok(conn)
+}

@@ -1,0 +1,332 @@
+//! Recomputing the updatable session rows from the files and messages tables.
+
+use crate::error::{Error, Result, SqlContext};
+use crate::ingest::Affected;
+use crate::timefmt;
+use baton_native::{ReaderState, SessionFacts};
+use rusqlite::{OptionalExtension, Transaction, params};
+use std::collections::HashSet;
+use std::path::Path;
+
+/// One main (non-sidechain) file of a session.
+struct MainFile {
+    id: i64,
+    path: String,
+    size: u64,
+    mtime_ns: i64,
+    compressed: bool,
+    facts: SessionFacts,
+}
+
+fn decode_state(path: &str, json: &str) -> Result<ReaderState> {
+    serde_json::from_str(json).map_err(|e| Error::Corrupt {
+        what: format!("files.state of {path}"),
+        message: e.to_string(),
+    })
+}
+
+/// Main files of a session, primary (the one `show` reads) first.
+fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<MainFile>> {
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT id, path, size, mtime_ns, compressed, state FROM files
+             WHERE agent = ?1 AND session_id = ?2 AND sidechain = 0",
+        )
+        .at(db)?;
+    let rows = stmt
+        .query_map(params![agent, id], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, i64>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, bool>(4)?,
+                r.get::<_, String>(5)?,
+            ))
+        })
+        .at(db)?;
+    let mut files = Vec::new();
+    for row in rows {
+        let (id, path, size, mtime_ns, compressed, state) = row.at(db)?;
+        let facts = decode_state(&path, &state)?.facts;
+        files.push(MainFile {
+            id,
+            path,
+            size: size as u64,
+            mtime_ns,
+            compressed,
+            facts,
+        });
+    }
+    // A plain file beats a compressed copy; then the longest; then by path.
+    files.sort_by(|a, b| {
+        a.compressed
+            .cmp(&b.compressed)
+            .then(b.facts.message_count.cmp(&a.facts.message_count))
+            .then(a.path.cmp(&b.path))
+    });
+    Ok(files)
+}
+
+/// Add every session whose row depends on an affected one (forks, and Claude
+/// sessions sharing a first chain uuid), transitively.
+fn expand(tx: &Transaction, db: &Path, affected: Affected) -> Result<Affected> {
+    let mut all = affected.clone();
+    let mut work: Vec<(String, String)> = affected.into_iter().collect();
+    let mut by_parent = tx
+        .prepare_cached(
+            "SELECT agent, session_id FROM files WHERE agent = ?1 AND forked_from = ?2 AND session_id IS NOT NULL
+             UNION SELECT agent, id FROM sessions WHERE agent = ?1 AND forked_from = ?2",
+        )
+        .at(db)?;
+    let mut uuids = tx
+        .prepare_cached(
+            "SELECT DISTINCT f2.session_id FROM files f1 JOIN files f2 ON f2.first_uuid = f1.first_uuid
+             WHERE f1.agent = 'claude' AND f1.session_id = ?1 AND f1.sidechain = 0
+               AND f2.agent = 'claude' AND f2.sidechain = 0 AND f2.session_id IS NOT NULL",
+        )
+        .at(db)?;
+    while let Some((agent, id)) = work.pop() {
+        let mut found: Vec<(String, String)> = by_parent
+            .query_map(params![agent, id], |r| Ok((r.get(0)?, r.get(1)?)))
+            .at(db)?
+            .collect::<Result<_, _>>()
+            .at(db)?;
+        if agent == "claude" {
+            let ids: Vec<String> = uuids
+                .query_map([&id], |r| r.get(0))
+                .at(db)?
+                .collect::<Result<_, _>>()
+                .at(db)?;
+            found.extend(ids.into_iter().map(|s| ("claude".to_string(), s)));
+        }
+        for key in found {
+            if all.insert(key.clone()) {
+                work.push(key);
+            }
+        }
+    }
+    Ok(all)
+}
+
+/// Order key for Claude fork inference: who started first.
+fn start_key(facts: &SessionFacts, id: &str) -> (String, bool, String) {
+    (
+        facts
+            .started_at
+            .as_deref()
+            .and_then(timefmt::normalize)
+            .unwrap_or_default(),
+        facts.fork_hint.is_some(),
+        id.to_string(),
+    )
+}
+
+/// Claude: the parent is the session that also holds this session's first
+/// chain uuid (`--fork-session` copies the chain) and started earliest;
+/// the `requestSessionId` hint picks among several, and is the fallback.
+fn infer_claude_parent(tx: &Transaction, db: &Path, id: &str, facts: &SessionFacts) -> Result<Option<String>> {
+    if let Some(parent) = &facts.forked_from {
+        return Ok(Some(parent.clone()));
+    }
+    let Some(first_uuid) = &facts.first_uuid else {
+        return Ok(facts.fork_hint.clone());
+    };
+    let mine = start_key(facts, id);
+    let mut stmt = tx
+        .prepare_cached(
+            "SELECT session_id, path, state FROM files
+             WHERE agent = 'claude' AND first_uuid = ?1 AND sidechain = 0 AND session_id != ?2",
+        )
+        .at(db)?;
+    let rows: Vec<(String, String, String)> = stmt
+        .query_map(params![first_uuid, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .at(db)?
+        .collect::<Result<_, _>>()
+        .at(db)?;
+    let mut candidates = Vec::new();
+    for (sid, path, state) in rows {
+        let key = start_key(&decode_state(&path, &state)?.facts, &sid);
+        if key < mine {
+            candidates.push(key);
+        }
+    }
+    if let Some(hint) = &facts.fork_hint
+        && candidates.iter().any(|k| &k.2 == hint)
+    {
+        return Ok(Some(hint.clone()));
+    }
+    Ok(candidates
+        .into_iter()
+        .min()
+        .map(|k| k.2)
+        .or_else(|| facts.fork_hint.clone()))
+}
+
+/// Recompute the rows of `affected` sessions and of everything derived from
+/// them. Sessions without any typed prompt in their lineage get no row.
+/// Returns the number of rows written.
+pub(crate) fn recompute(tx: &Transaction, db: &Path, affected: Affected) -> Result<u64> {
+    let all = expand(tx, db, affected)?;
+    let mut written = 0;
+    for (agent, id) in &all {
+        if write_row(tx, db, agent, id)? {
+            written += 1;
+        }
+    }
+    Ok(written)
+}
+
+fn delete_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool> {
+    tx.prepare_cached("DELETE FROM sessions WHERE agent = ?1 AND id = ?2")
+        .and_then(|mut s| s.execute(params![agent, id]))
+        .at(db)?;
+    Ok(false)
+}
+
+fn write_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool> {
+    let files = main_files(tx, db, agent, id)?;
+    let Some(primary) = files.first() else {
+        return delete_row(tx, db, agent, id);
+    };
+    let facts = &primary.facts;
+
+    // Codex paginated forks inherit a byte prefix of their parent, recursively.
+    let mut lineage: Vec<(i64, u64)> = vec![(primary.id, u64::MAX)];
+    let mut ancestors: Vec<SessionFacts> = Vec::new();
+    let mut base = facts.history_base.clone();
+    let mut visited: HashSet<String> = HashSet::from([id.to_string()]);
+    while let Some(hb) = base {
+        if !visited.insert(hb.thread_id.clone()) {
+            break;
+        }
+        let parents = main_files(tx, db, agent, &hb.thread_id)?;
+        let Some(parent) = parents.into_iter().next() else {
+            break;
+        };
+        lineage.insert(0, (parent.id, hb.end_byte_offset));
+        base = parent.facts.history_base.clone();
+        ancestors.push(parent.facts);
+    }
+
+    let mut counts = tx
+        .prepare_cached(
+            "SELECT count(*), count(*) FILTER (WHERE kind = 'prompt') FROM messages
+             WHERE file_id = ?1 AND offset < ?2",
+        )
+        .at(db)?;
+    let mut first = tx
+        .prepare_cached(
+            "SELECT text FROM messages WHERE file_id = ?1 AND offset < ?2 AND kind = 'prompt'
+             ORDER BY offset, id LIMIT 1",
+        )
+        .at(db)?;
+    let (mut message_count, mut user_turns) = (0i64, 0i64);
+    let mut first_prompt: Option<String> = None;
+    for &(file_id, end) in &lineage {
+        let end = end.min(i64::MAX as u64) as i64;
+        let (m, u): (i64, i64) = counts
+            .query_row(params![file_id, end], |r| Ok((r.get(0)?, r.get(1)?)))
+            .at(db)?;
+        message_count += m;
+        user_turns += u;
+        if first_prompt.is_none() && u > 0 {
+            first_prompt = first
+                .query_row(params![file_id, end], |r| r.get(0))
+                .optional()
+                .at(db)?;
+        }
+    }
+    if user_turns == 0 {
+        // Ghost session: nothing typed, nothing to list.
+        return delete_row(tx, db, agent, id);
+    }
+
+    let name: Option<String> = tx
+        .prepare_cached("SELECT name FROM names WHERE agent = ?1 AND id = ?2")
+        .and_then(|mut s| s.query_row(params![agent, id], |r| r.get(0)).optional())
+        .at(db)?;
+    let title = name
+        .filter(|n| !n.trim().is_empty())
+        .or_else(|| facts.title.clone().filter(|t| !t.trim().is_empty()))
+        .or_else(|| first_prompt.clone());
+    let forked_from = if agent == "claude" {
+        infer_claude_parent(tx, db, id, facts)?
+    } else {
+        facts.forked_from.clone()
+    };
+    let inherited = |f: fn(&SessionFacts) -> Option<String>| {
+        f(facts).or_else(|| ancestors.iter().find_map(f))
+    };
+    let model = inherited(|f| f.model.clone());
+    let git_branch = inherited(|f| f.git_branch.clone());
+    let cwd = facts.cwd.clone().or_else(|| facts.latest_cwd.clone());
+
+    let sidechains: Vec<(String, i64, i64, String)> = tx
+        .prepare_cached(
+            "SELECT path, size, mtime_ns, state FROM files
+             WHERE agent = ?1 AND session_id = ?2 AND sidechain = 1 ORDER BY path",
+        )
+        .and_then(|mut s| {
+            s.query_map(params![agent, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect()
+        })
+        .at(db)?;
+    let mut updated_at = String::new();
+    let mut paths = Vec::new();
+    let mut bytes = 0u64;
+    let mut consider = |facts_updated: Option<&str>, mtime_ns: i64| {
+        let t = facts_updated
+            .and_then(timefmt::normalize)
+            .unwrap_or_else(|| timefmt::from_nanos(mtime_ns));
+        if t > updated_at {
+            updated_at = t;
+        }
+    };
+    for f in &files {
+        consider(f.facts.updated_at.as_deref(), f.mtime_ns);
+        paths.push(f.path.clone());
+        bytes += f.size;
+    }
+    for (path, size, mtime_ns, state) in &sidechains {
+        let sf = decode_state(path, state)?.facts;
+        consider(sf.updated_at.as_deref(), *mtime_ns);
+        paths.push(path.clone());
+        bytes += *size as u64;
+    }
+    let started_at = facts
+        .started_at
+        .as_deref()
+        .and_then(timefmt::normalize)
+        .unwrap_or_else(|| updated_at.clone());
+
+    let lineage_json = serde_json::to_string(&lineage).unwrap_or_else(|_| "[]".into());
+    let paths_json = serde_json::to_string(&paths).unwrap_or_else(|_| "[]".into());
+    tx.prepare_cached(
+        "INSERT OR REPLACE INTO sessions (agent, id, file_id, cwd, title, first_prompt, started_at,
+            updated_at, user_turns, message_count, model, git_branch, forked_from, lineage, paths, bytes)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            agent,
+            id,
+            primary.id,
+            cwd,
+            title,
+            first_prompt,
+            started_at,
+            updated_at,
+            user_turns,
+            message_count,
+            model,
+            git_branch,
+            forked_from,
+            lineage_json,
+            paths_json,
+            bytes as i64,
+        ])
+    })
+    .at(db)?;
+    Ok(true)
+}

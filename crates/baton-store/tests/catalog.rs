@@ -1,0 +1,463 @@
+//! Catalog behaviour on the real fixture transcripts and on bad input.
+
+use baton_native::{Agent, MessageKind};
+use baton_store::{Catalog, Error, ListQuery, Roots, SearchQuery};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+struct Env {
+    _tmp: tempfile::TempDir,
+    home: PathBuf,
+    roots: Roots,
+}
+
+/// Fresh copies of the fixture homes and an empty BATON_HOME.
+fn env() -> Env {
+    let tmp = tempfile::tempdir().unwrap();
+    let fx = baton_testkit::fixtures_dir();
+    for dir in ["codex", "codex-legacy", "claude"] {
+        baton_testkit::copy_tree(&fx.join(dir), &tmp.path().join(dir)).unwrap();
+    }
+    let roots = Roots {
+        codex_homes: vec![tmp.path().join("codex"), tmp.path().join("codex-legacy")],
+        claude_dirs: vec![tmp.path().join("claude/.claude")],
+    };
+    Env {
+        home: tmp.path().join("baton"),
+        roots,
+        _tmp: tmp,
+    }
+}
+
+fn manifest() -> Vec<serde_json::Value> {
+    std::fs::read_to_string(baton_testkit::fixtures_dir().join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn refresh(cat: &mut Catalog, roots: &Roots) -> baton_store::RefreshReport {
+    cat.refresh(roots, &|_| {}).unwrap()
+}
+
+fn find(root: &Path, needle: &str) -> PathBuf {
+    walk(root)
+        .into_iter()
+        .find(|p| p.to_string_lossy().contains(needle))
+        .unwrap_or_else(|| panic!("no file containing {needle} under {}", root.display()))
+}
+
+fn walk(root: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(root).unwrap() {
+        let p = e.unwrap().path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+fn append(path: &Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+#[test]
+fn fixtures_are_listed_shown_and_searchable() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    let report = refresh(&mut cat, &env.roots);
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+    assert_eq!(report.files_new, 7);
+    let page = cat
+        .list(&ListQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let manifest = manifest();
+    assert_eq!(page.sessions.len(), manifest.len());
+    for m in &manifest {
+        let id = m["id"].as_str().unwrap();
+        let row = page.sessions.iter().find(|s| s.id == id).expect(id);
+        assert_eq!(row.agent.as_str(), m["agent"].as_str().unwrap(), "{id}");
+        assert_eq!(row.cwd.as_deref(), m["cwd"].as_str(), "{id}");
+        assert_eq!(row.forked_from.as_deref(), m["forked_from"].as_str(), "{id}");
+        let prompts: Vec<&str> = m["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p.as_str().unwrap())
+            .collect();
+        assert_eq!(row.user_turns as usize, prompts.len(), "{id}");
+        assert_eq!(row.first_prompt.as_deref(), Some(prompts[0]), "{id}");
+        assert!(row.started_at.ends_with('Z') && row.updated_at.ends_with('Z'));
+        let (_, messages) = cat.show(id).unwrap();
+        let shown: Vec<&str> = messages
+            .iter()
+            .filter(|m| m.kind == MessageKind::Prompt)
+            .map(|m| m.text.as_str())
+            .collect();
+        assert_eq!(shown, prompts, "{id}");
+        if let Some(out) = m["tool_output"].as_str() {
+            let hits = cat
+                .search(&SearchQuery {
+                    query: out.to_string(),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(hits.iter().any(|h| h.session_id == id), "{out}: {hits:?}");
+            assert!(hits.iter().all(|h| h.snippet.contains('«')));
+        }
+    }
+    // Newest first.
+    let times: Vec<&str> = page.sessions.iter().map(|s| s.updated_at.as_str()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted);
+}
+
+#[test]
+fn no_change_reads_nothing_and_appends_read_only_new_bytes() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    let again = refresh(&mut cat, &env.roots);
+    assert_eq!(again.bytes_read, 0);
+    assert_eq!(again.files_unchanged, 7);
+
+    // Append a resumed Claude turn (a typed prompt) to the alpha session.
+    let path = find(&env.roots.claude_dirs[0], "dcf5c926");
+    let line = serde_json::json!({
+        "parentUuid": null, "isSidechain": false, "type": "user",
+        "uuid": "11111111-2222-3333-4444-555555555555",
+        "timestamp": "2030-01-01T00:00:00.000Z",
+        "sessionId": "dcf5c926-1018-40a3-9c1e-6e73eeca4da9",
+        "cwd": "/srv/corpus/work-pub/alpha",
+        "message": {"role": "user", "content": "appended zanzibar prompt"}
+    });
+    let bytes = format!("{line}\n");
+    append(&path, bytes.as_bytes());
+    let inc = refresh(&mut cat, &env.roots);
+    assert_eq!(inc.files_appended, 1);
+    assert_eq!(inc.bytes_read, bytes.len() as u64);
+    let row = cat.resolve("dcf5c926").unwrap();
+    assert_eq!(row.user_turns, 2);
+    assert_eq!(row.updated_at, "2030-01-01T00:00:00.000Z");
+    let hits = cat
+        .search(&SearchQuery {
+            query: "zanzibar".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits.len(), 1);
+    assert_eq!(hits[0].session_id, row.id);
+    // Newest first: the appended session now leads the list.
+    let first = cat.list(&ListQuery::default()).unwrap().sessions[0].id.clone();
+    assert_eq!(first, row.id);
+}
+
+#[test]
+fn replaced_or_shrunk_files_are_reread_and_vanished_ones_removed() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    let legacy = find(&env.roots.codex_homes[1], "92a0");
+    let original = std::fs::read(&legacy).unwrap();
+    // Keep only the first half of the lines: the file shrank.
+    let lines: Vec<&[u8]> = original.split_inclusive(|&b| b == b'\n').collect();
+    let half: Vec<u8> = lines[..lines.len() / 2].concat();
+    std::fs::write(&legacy, &half).unwrap();
+    let r = refresh(&mut cat, &env.roots);
+    assert_eq!(r.files_reread, 1, "{r:?}");
+    assert_eq!(cat.resolve("01a1ff8d-92a0").unwrap().user_turns, 1);
+
+    // Same size, different content, new inode: replaced.
+    let tmp = legacy.with_extension("tmp");
+    std::fs::write(&tmp, &original).unwrap();
+    std::fs::rename(&tmp, &legacy).unwrap();
+    let r = refresh(&mut cat, &env.roots);
+    assert_eq!(r.files_reread, 1);
+    assert_eq!(cat.resolve("01a1ff8d-92a0").unwrap().user_turns, 2);
+    // No duplicated messages after the re-read.
+    let (_, msgs) = cat.show("01a1ff8d-92a0").unwrap();
+    assert_eq!(msgs.iter().filter(|m| m.kind == MessageKind::Prompt).count(), 2);
+
+    std::fs::remove_file(&legacy).unwrap();
+    let r = refresh(&mut cat, &env.roots);
+    assert_eq!(r.files_removed, 1);
+    assert!(matches!(cat.resolve("01a1ff8d-92a0"), Err(Error::UnknownSession(_))));
+    assert_eq!(cat.count_sessions().unwrap(), 6);
+}
+
+#[test]
+fn bad_input_is_reported_and_isolated() {
+    let env = env();
+    let projects = env.roots.claude_dirs[0].join("projects/-srv-bad");
+    std::fs::create_dir_all(&projects).unwrap();
+    let good_line = |uuid: &str, text: &str| {
+        format!(
+            "{}\n",
+            serde_json::json!({
+                "parentUuid": null, "isSidechain": false, "type": "user", "uuid": uuid,
+                "timestamp": "2026-11-22T00:00:00.000Z",
+                "sessionId": "aaaaaaaa-0000-4000-8000-000000000001",
+                "cwd": "/srv/bad", "message": {"role": "user", "content": text}
+            })
+        )
+    };
+    // Garbage, invalid UTF-8 and a BOM around a good prompt; then a torn tail.
+    let mut bytes = b"\xEF\xBB\xBF".to_vec();
+    bytes.extend(good_line("u1", "bom prompt kiwi").into_bytes());
+    bytes.extend(b"this is not json\n");
+    bytes.extend(b"{\"type\":\"user\",\"bad\":\"\xff\xfe\"}\n");
+    bytes.extend(b"\x00\x01\x02 binary garbage\n");
+    let torn = good_line("u2", "torn prompt mango");
+    let (head, tail) = torn.as_bytes().split_at(40);
+    bytes.extend(head);
+    let bad = projects.join("aaaaaaaa-0000-4000-8000-000000000001.jsonl");
+    std::fs::write(&bad, &bytes).unwrap();
+    // An empty file.
+    std::fs::write(projects.join("aaaaaaaa-0000-4000-8000-000000000002.jsonl"), b"").unwrap();
+    // A dangling symlink and a directory named like a transcript are not transcripts.
+    std::os::unix::fs::symlink(
+        "/nonexistent/baton-test",
+        projects.join("aaaaaaaa-0000-4000-8000-000000000003.jsonl"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(projects.join("aaaaaaaa-0000-4000-8000-000000000004.jsonl/x")).unwrap();
+    // A file where the Codex `sessions/` directory is expected.
+    let broken_home = env.home.parent().unwrap().join("broken-codex");
+    std::fs::create_dir_all(&broken_home).unwrap();
+    std::fs::write(broken_home.join("sessions"), b"not a dir").unwrap();
+    let mut roots = env.roots.clone();
+    roots.codex_homes.push(broken_home);
+
+    let mut cat = Catalog::open(&env.home).unwrap();
+    let r = refresh(&mut cat, &roots);
+    let text: Vec<String> = r.issues.iter().map(|i| i.to_string()).collect();
+    let bad_s = bad.to_string_lossy();
+    for (line, what) in [(2, "invalid JSON"), (3, "invalid UTF-8"), (4, "invalid JSON")] {
+        assert!(
+            text.iter().any(|t| t.starts_with(&format!("{bad_s}:{line}: {what}"))),
+            "line {line} ({what}) reported: {text:#?}"
+        );
+    }
+    assert_eq!(text.len(), 3, "nothing else is reported: {text:#?}");
+    // The fixture sessions and the BOM'd prompt are all there.
+    assert_eq!(cat.count_sessions().unwrap(), 8, "{text:#?}");
+    let row = cat.resolve("aaaaaaaa-0000-4000-8000-000000000001").unwrap();
+    assert_eq!(row.first_prompt.as_deref(), Some("bom prompt kiwi"));
+    assert_eq!(row.user_turns, 1);
+
+    // Completing the torn line makes it count, once.
+    append(&bad, tail);
+    let r2 = refresh(&mut cat, &roots);
+    assert_eq!(r2.files_appended, 1, "{:?}", r2);
+    let row = cat.resolve("aaaaaaaa-0000-4000-8000-000000000001").unwrap();
+    assert_eq!(row.user_turns, 2);
+    assert_eq!(
+        cat.search(&SearchQuery {
+            query: "mango".into(),
+            ..Default::default()
+        })
+        .unwrap()
+        .len(),
+        1
+    );
+}
+
+#[test]
+fn cursor_paging_walks_every_session_once() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = cat
+            .list(&ListQuery {
+                limit: 2,
+                cursor: cursor.clone(),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(page.sessions.len() <= 2);
+        seen.extend(page.sessions.iter().map(|s| s.id.clone()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    let all = cat
+        .list(&ListQuery {
+            limit: 100,
+            ..Default::default()
+        })
+        .unwrap();
+    let ids: Vec<String> = all.sessions.iter().map(|s| s.id.clone()).collect();
+    assert_eq!(seen, ids);
+    assert!(matches!(
+        cat.list(&ListQuery {
+            cursor: Some("zz-not-a-cursor".into()),
+            ..Default::default()
+        }),
+        Err(Error::InvalidCursor(_))
+    ));
+    // Filters.
+    let claude = cat
+        .list(&ListQuery {
+            agent: Some(Agent::Claude),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(claude.sessions.len(), 3);
+    let beta = cat
+        .list(&ListQuery {
+            cwd: Some("/srv/corpus/work-pub/beta/".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(beta.sessions.len(), 4);
+    // Prefix match is on whole path components.
+    let partial = cat
+        .list(&ListQuery {
+            cwd: Some("/srv/corpus/work-pub/be".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(partial.sessions.is_empty());
+    let future = cat
+        .list(&ListQuery {
+            since: Some("2030-01-01T00:00:00.000Z".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(future.sessions.is_empty());
+}
+
+#[test]
+fn prefixes_resolve_or_explain() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    assert_eq!(
+        cat.resolve("24618527").unwrap().id,
+        "24618527-ae46-4f6d-902b-96792270f328"
+    );
+    match cat.resolve("01a1ff8d") {
+        Err(e @ Error::AmbiguousPrefix { .. }) => {
+            let msg = e.to_string();
+            assert!(msg.contains("codex:01a1ff8d-8a8a-7740-8c02-49607e66ddfa"), "{msg}");
+            assert!(msg.contains("type more characters"), "{msg}");
+        }
+        other => panic!("expected ambiguity, got {other:?}"),
+    }
+    // A unique fragment works when no id starts with it (UUIDv7 ids share a prefix).
+    assert_eq!(
+        cat.resolve("9126").unwrap().id,
+        "01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b"
+    );
+    let err = cat.resolve("ffff").unwrap_err();
+    assert!(err.to_string().contains("baton list"), "{err}");
+}
+
+#[test]
+fn any_query_text_is_safe() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    for q in [
+        "\"", "AND", "OR NOT", "(", "a:b", "pub-tool-output-beta*", "NEAR(x y)", "* ", "'; DROP TABLE x",
+        "ünïcødé", "col:umn \"quoted", "^start", "-",
+    ] {
+        let r = cat.search(&SearchQuery {
+            query: q.into(),
+            ..Default::default()
+        });
+        assert!(matches!(r, Ok(_) | Err(Error::EmptyQuery)), "{q}: {r:?}");
+    }
+    // Diacritics fold; prefix works.
+    let hits = cat
+        .search(&SearchQuery {
+            query: "ÜNICØDE".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!hits.is_empty());
+    let hits = cat
+        .search(&SearchQuery {
+            query: "zeta*".into(),
+            agent: Some(Agent::Claude),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(!hits.is_empty() && hits.iter().all(|h| h.agent == Agent::Claude));
+    // Records the Claude fork copied from its parent are the parent's hits only.
+    assert!(
+        hits.iter()
+            .all(|h| h.session_id == "24618527-ae46-4f6d-902b-96792270f328"),
+        "{hits:?}"
+    );
+    let own = cat
+        .search(&SearchQuery {
+            query: "fork eta".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(own.iter().any(|h| h.session_id == "f941a4bf-28d9-46f3-adde-1c9978a0988d"));
+    assert_eq!(baton_store::fts_query("a\"b c*"), Some("\"a\"\"b\" \"c\"*".into()));
+    assert_eq!(baton_store::fts_query(" -- * "), None);
+}
+
+#[test]
+fn pushed_chunks_share_the_ingest_path() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    let fx = find(&baton_testkit::fixtures_dir().join("codex"), "8a8a");
+    let bytes = std::fs::read(fx).unwrap();
+    let (a, b) = bytes.split_at(bytes.len() / 2);
+    let first = cat.ingest_chunk("laptop/alpha", Agent::Codex, 0, a).unwrap();
+    assert!(first.state.consumed <= a.len() as u64);
+    let rest = &bytes[first.state.consumed as usize..];
+    let bad = cat.ingest_chunk("laptop/alpha", Agent::Codex, 7, rest);
+    assert!(matches!(bad, Err(Error::OffsetMismatch { .. })));
+    let second = cat
+        .ingest_chunk("laptop/alpha", Agent::Codex, first.state.consumed, rest)
+        .unwrap();
+    assert_eq!(second.state.consumed, bytes.len() as u64);
+    let row = cat.resolve("01a1ff8d-8a8a").unwrap();
+    assert_eq!(row.first_prompt.as_deref(), Some("pub first prompt alpha"));
+    // A refresh over disk roots keeps pushed rows.
+    refresh(&mut cat, &Roots::default());
+    assert!(cat.resolve("01a1ff8d-8a8a").is_ok());
+    let _ = b;
+}
+
+#[test]
+fn schema_mismatch_or_garbage_catalog_rebuilds() {
+    let env = env();
+    std::fs::create_dir_all(&env.home).unwrap();
+    std::fs::write(env.home.join("catalog.sqlite"), b"definitely not sqlite, just junk bytes here..........................................................................................").unwrap();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    assert_eq!(cat.count_sessions().unwrap(), 7);
+    drop(cat);
+    rusqlite::Connection::open(env.home.join("catalog.sqlite"))
+        .unwrap()
+        .execute_batch("PRAGMA user_version = 999")
+        .unwrap();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    assert_eq!(cat.count_sessions().unwrap(), 0);
+    let r = refresh(&mut cat, &env.roots);
+    assert_eq!(r.files_new, 7);
+    assert_eq!(cat.count_sessions().unwrap(), 7);
+}

@@ -1,0 +1,315 @@
+//! What the client remembers between runs, under `$BATON_HOME`:
+//!
+//! * `sync.json` ([`SyncConfig`], mode 0600): the server URL, the bearer
+//!   token and the encryption settings written by `baton login`.
+//! * `sync-state.json` ([`SyncState`], mode 0600): per server session and
+//!   stream, which local files it is synced with and the last position the
+//!   server acknowledged: plaintext length and sha256 of the local prefix,
+//!   server length and sha256 of the server prefix (they differ only for
+//!   encrypted streams). Pushes send only the bytes after that position.
+//!
+//! Both files are written atomically (temp file + rename). The state is a
+//! cache of what the server already holds: deleting it is safe, the next sync
+//! re-checks every stream against the server and sends nothing twice.
+
+use baton_native::Agent;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// File name of the login configuration inside `$BATON_HOME`.
+pub const CONFIG_FILE: &str = "sync.json";
+/// File name of the sync state inside `$BATON_HOME`.
+pub const STATE_FILE: &str = "sync-state.json";
+const STATE_VERSION: u32 = 1;
+
+/// What can go wrong reading or writing client files.
+#[derive(Debug, thiserror::Error)]
+pub enum StateError {
+    /// Reading or writing failed.
+    #[error("cannot access {path}: {source}; check its permissions")]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON of the expected shape.
+    #[error("{path} is damaged ({source}); {hint}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parse error.
+        source: serde_json::Error,
+        /// What to do about it.
+        hint: &'static str,
+    },
+}
+
+/// The login written by `baton login` (`$BATON_HOME/sync.json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncConfig {
+    /// Server base URL, e.g. `http://127.0.0.1:8080`.
+    pub url: String,
+    /// Bearer token from `baton serve user add`.
+    pub token: String,
+    /// Encrypt new sessions end to end by default.
+    #[serde(default)]
+    pub encrypt: bool,
+    /// Key file to use instead of a passphrase.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+    /// This machine's Argon2id salt for passphrase keys (hex).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub salt: Option<String>,
+}
+
+impl SyncConfig {
+    /// Where the config lives.
+    pub fn path(baton_home: &Path) -> PathBuf {
+        baton_home.join(CONFIG_FILE)
+    }
+
+    /// Read the config; `None` when nobody has logged in yet.
+    pub fn load(baton_home: &Path) -> Result<Option<Self>, StateError> {
+        read_json(
+            &Self::path(baton_home),
+            "run `baton login URL TOKEN` again to rewrite it",
+        )
+    }
+
+    /// Write the config atomically with mode 0600.
+    pub fn save(&self, baton_home: &Path) -> Result<(), StateError> {
+        write_json(&Self::path(baton_home), self)
+    }
+}
+
+/// A synced position in one stream: how far the local file and the server
+/// stream agree, as last acknowledged by the server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Tracked {
+    /// Local file.
+    pub path: PathBuf,
+    /// Agreed plaintext length of the local file.
+    pub plain_len: u64,
+    /// Hex sha256 of the local file's first `plain_len` bytes.
+    pub plain_sha256: String,
+    /// Server stream length at that point (ciphertext length when encrypted).
+    pub remote_len: u64,
+    /// Hex sha256 of the server stream's first `remote_len` bytes.
+    pub remote_sha256: String,
+}
+
+/// The local files one server stream is synced with.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StreamState {
+    /// The agent's own file this machine pushes from (in an agent home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<Tracked>,
+    /// The copy pull keeps in baton's library (a file baton created and owns).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mirror: Option<Tracked>,
+}
+
+/// What this machine knows about one server session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RemoteSession {
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// Its streams hold ciphertext.
+    #[serde(default)]
+    pub encrypted: bool,
+    /// Per stream name.
+    #[serde(default)]
+    pub streams: BTreeMap<String, StreamState>,
+}
+
+/// Everything `$BATON_HOME/sync-state.json` holds.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SyncState {
+    /// Format version.
+    pub version: u32,
+    /// Server URL this state belongs to (a different server starts afresh).
+    pub server: String,
+    /// `since` for the next `GET /api/v1/changes`.
+    #[serde(default)]
+    pub changes_since: u64,
+    /// Per server session id.
+    #[serde(default)]
+    pub sessions: BTreeMap<String, RemoteSession>,
+    /// Local session id → server session id, for local copies that diverged
+    /// and were kept on the server under a new id.
+    #[serde(default)]
+    pub redirects: BTreeMap<String, String>,
+}
+
+impl SyncState {
+    /// Where the state lives.
+    pub fn path(baton_home: &Path) -> PathBuf {
+        baton_home.join(STATE_FILE)
+    }
+
+    /// An empty state for `server`.
+    pub fn new(server: &str) -> Self {
+        Self {
+            version: STATE_VERSION,
+            server: server.to_owned(),
+            changes_since: 0,
+            sessions: BTreeMap::new(),
+            redirects: BTreeMap::new(),
+        }
+    }
+
+    /// Read the state for `server`; an absent file, or one written for
+    /// another server, gives an empty state.
+    pub fn load(baton_home: &Path, server: &str) -> Result<Self, StateError> {
+        let state: Option<Self> = read_json(
+            &Self::path(baton_home),
+            "delete it; the next sync re-checks every session against the server and sends nothing twice",
+        )?;
+        Ok(match state {
+            Some(s) if s.server == server && s.version == STATE_VERSION => s,
+            _ => Self::new(server),
+        })
+    }
+
+    /// Write the state atomically with mode 0600.
+    pub fn save(&self, baton_home: &Path) -> Result<(), StateError> {
+        write_json(&Self::path(baton_home), self)
+    }
+
+    /// The server session a local session pushes to.
+    pub fn remote_id<'a>(&'a self, local_id: &'a str) -> &'a str {
+        self.redirects
+            .get(local_id)
+            .map(String::as_str)
+            .unwrap_or(local_id)
+    }
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(
+    path: &Path,
+    hint: &'static str,
+) -> Result<Option<T>, StateError> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(source) => {
+            return Err(StateError::Io {
+                path: path.into(),
+                source,
+            });
+        }
+    };
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|source| StateError::Parse {
+            path: path.into(),
+            source,
+            hint,
+        })
+}
+
+fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
+    let mut bytes = serde_json::to_vec_pretty(value).map_err(|source| StateError::Parse {
+        path: path.into(),
+        source,
+        hint: "this is a bug in baton; please report it",
+    })?;
+    bytes.push(b'\n');
+    write_private(path, &bytes).map_err(|source| StateError::Io {
+        path: path.into(),
+        source,
+    })
+}
+
+fn temp_sibling(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let file = opts.open(&tmp)?;
+    Ok((tmp, file))
+}
+
+fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
+    let (tmp, mut file) = temp_sibling(path)?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(tmp)
+}
+
+/// Replace `path` atomically with `bytes` (temp file in the same directory,
+/// mode 0600, then `rename`), creating parent directories.
+pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = write_temp(path, bytes)?;
+    std::fs::rename(&tmp, path).inspect_err(|_| {
+        let _ = std::fs::remove_file(&tmp);
+    })
+}
+
+/// Create `path` with `bytes` (mode 0600) via a temp file and a no-clobber
+/// link; fails with `AlreadyExists` if `path` exists.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = write_temp(path, bytes)?;
+    let linked = std::fs::hard_link(&tmp, path);
+    let _ = std::fs::remove_file(&tmp);
+    linked
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn state_round_trips_and_resets_for_another_server() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut state = SyncState::new("http://a");
+        state.changes_since = 7;
+        state.redirects.insert("x".into(), "y".into());
+        state.save(dir.path()).unwrap();
+        let loaded = SyncState::load(dir.path(), "http://a").unwrap();
+        assert_eq!(loaded, state);
+        assert_eq!(loaded.remote_id("x"), "y");
+        assert_eq!(loaded.remote_id("z"), "z");
+        assert_eq!(
+            SyncState::load(dir.path(), "http://b").unwrap(),
+            SyncState::new("http://b")
+        );
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = std::fs::metadata(SyncState::path(dir.path()))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn damaged_files_say_what_to_do() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(SyncConfig::path(dir.path()), "{").unwrap();
+        let err = SyncConfig::load(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("baton login"), "{err}");
+        assert_eq!(
+            SyncConfig::load(tempfile::tempdir().unwrap().path()).unwrap(),
+            None
+        );
+    }
+}

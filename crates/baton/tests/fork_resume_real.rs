@@ -1,0 +1,309 @@
+//! Fork, resume, rehydrate and envelopes, proven with the real pinned CLIs
+//! against the scripted model server: what the model receives after baton
+//! touched a session is exactly the history we meant.
+
+use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, agents, run_ok};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `baton` with the agent env of `env` (HOME, CODEX_HOME, CLAUDE_CONFIG_DIR,
+/// model endpoints), its own `BATON_HOME`, and the pinned binaries.
+fn baton(env: &AgentEnv, agents: &Agents, baton_home: &Path, cwd: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.env_clear();
+    for agent_cmd in [env.codex(agents, cwd), env.claude(agents, cwd)] {
+        for (k, v) in agent_cmd.get_envs() {
+            if let Some(v) = v {
+                cmd.env(k, v);
+            }
+        }
+    }
+    cmd.env("BATON_HOME", baton_home)
+        .env("BATON_CODEX_BIN", &agents.codex)
+        .env("BATON_CLAUDE_BIN", &agents.claude)
+        .current_dir(cwd);
+    cmd
+}
+
+fn json_out(cmd: &mut Command) -> Value {
+    let out = run_ok(cmd);
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
+}
+
+fn last_turn(server: &ModelServer) -> RecordedRequest {
+    server
+        .turn_requests()
+        .pop()
+        .expect("the agent called the model")
+}
+
+/// A 3-prompt Codex session (exec + 2 × exec resume); returns its id.
+fn codex_session(env: &AgentEnv, agents: &Agents, cwd: &Path, prompts: &[&str]) -> String {
+    run_ok(
+        env.codex(agents, cwd)
+            .args(["exec", "--skip-git-repo-check", prompts[0]]),
+    );
+    let id = env.codex_session_ids().pop().expect("a rollout");
+    for p in &prompts[1..] {
+        run_ok(
+            env.codex(agents, cwd)
+                .args(["exec", "--skip-git-repo-check", "resume", &id, p]),
+        );
+    }
+    id
+}
+
+/// A Claude session (-p + n × -p --resume); returns its id.
+fn claude_session(env: &AgentEnv, agents: &Agents, cwd: &Path, prompts: &[&str]) -> String {
+    run_ok(env.claude(agents, cwd).args(["-p", prompts[0]]));
+    let id = env.claude_session_ids().pop().expect("a transcript");
+    for p in &prompts[1..] {
+        run_ok(env.claude(agents, cwd).args(["-p", "--resume", &id, p]));
+    }
+    id
+}
+
+#[test]
+fn codex_fork_drop_last_resumes_with_the_real_cli() {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let env = AgentEnv::new(&server);
+    let project = env.dir("project");
+    let bhome = env.dir("baton");
+    let id = codex_session(
+        &env,
+        &agents,
+        &project,
+        &["p1 alpha", "p2 beta", "p3 gamma"],
+    );
+    let parent = env.codex_rollout(&id).unwrap();
+    let parent_before = std::fs::read(&parent).unwrap();
+
+    let fork = json_out(baton(&env, &agents, &bhome, &project).args([
+        "fork",
+        &id,
+        "--drop-last",
+        "1",
+        "--json",
+    ]));
+    let fork_id = fork["id"].as_str().unwrap().to_string();
+    assert_eq!(fork["agent"], "codex");
+    assert_eq!(fork["forked_from"], id.as_str());
+    let fork_path = PathBuf::from(fork["path"].as_str().unwrap());
+    assert!(
+        fork_path.starts_with(&env.codex_home),
+        "fork lives next to its source"
+    );
+    let fork_before = std::fs::read(&fork_path).unwrap();
+
+    server.clear();
+    run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &fork_id, "--prompt", "new"]));
+    let req = last_turn(&server);
+    assert_eq!(req.user_texts(), ["p1 alpha", "p2 beta", "new"]);
+    assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
+    assert_eq!(
+        std::fs::read(&parent).unwrap(),
+        parent_before,
+        "parent untouched"
+    );
+    let fork_after = std::fs::read(&fork_path).unwrap();
+    assert!(
+        fork_after.len() > fork_before.len() && fork_after.starts_with(&fork_before),
+        "codex appended to baton's fork file"
+    );
+    assert_eq!(
+        env.codex_session_ids().len(),
+        2,
+        "no third session appeared"
+    );
+}
+
+#[test]
+fn claude_fork_drop_last_resumes_with_the_real_cli() {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let env = AgentEnv::new(&server);
+    let project = env.dir("project");
+    let bhome = env.dir("baton");
+    let id = claude_session(
+        &env,
+        &agents,
+        &project,
+        &["p1 alpha", "p2 beta", "p3 gamma"],
+    );
+    let parent = env.claude_transcript(&id).unwrap();
+    let parent_before = std::fs::read(&parent).unwrap();
+
+    let fork = json_out(baton(&env, &agents, &bhome, &project).args([
+        "fork",
+        &id,
+        "--drop-last",
+        "1",
+        "--json",
+    ]));
+    let fork_id = fork["id"].as_str().unwrap().to_string();
+    assert_eq!(fork["agent"], "claude");
+    let fork_path = PathBuf::from(fork["path"].as_str().unwrap());
+    assert_eq!(fork_path.parent(), parent.parent(), "same project folder");
+    let fork_before = std::fs::read(&fork_path).unwrap();
+
+    // The catalog infers the lineage from the copied uuids.
+    let shown = json_out(baton(&env, &agents, &bhome, &project).args(["list", "--json"]));
+    let listed = shown
+        .as_array()
+        .or_else(|| shown["sessions"].as_array())
+        .expect("list --json is an array or {sessions}");
+    let row = listed
+        .iter()
+        .find(|r| r["id"] == fork_id.as_str())
+        .expect("fork listed");
+    assert_eq!(row["forked_from"], id.as_str());
+
+    server.clear();
+    run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &fork_id, "--prompt", "new"]));
+    let req = last_turn(&server);
+    assert_eq!(req.user_texts(), ["p1 alpha", "p2 beta", "new"]);
+    assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
+    assert_eq!(
+        std::fs::read(&parent).unwrap(),
+        parent_before,
+        "parent untouched"
+    );
+    let fork_after = std::fs::read(&fork_path).unwrap();
+    assert!(
+        fork_after.len() > fork_before.len() && fork_after.starts_with(&fork_before),
+        "claude appended to baton's fork file"
+    );
+    assert_eq!(
+        env.claude_session_ids().len(),
+        2,
+        "no third session appeared"
+    );
+}
+
+#[test]
+fn fork_of_a_codex_paginated_fork_is_self_contained() {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let env = AgentEnv::new(&server);
+    let project = env.dir("project");
+    let bhome = env.dir("baton");
+    let root = codex_session(&env, &agents, &project, &["a1 root", "a2 root"]);
+    run_ok(env.codex(&agents, &project).args([
+        "exec",
+        "--skip-git-repo-check",
+        "fork",
+        &root,
+        "f1 forked",
+    ]));
+    let child = env
+        .codex_session_ids()
+        .into_iter()
+        .find(|i| *i != root)
+        .expect("codex made a fork");
+    let child_path = env.codex_rollout(&child).unwrap();
+    let head = std::fs::read_to_string(&child_path).unwrap();
+    assert!(
+        head.lines().next().unwrap().contains("history_base"),
+        "codex referenced its parent"
+    );
+
+    let fork = json_out(baton(&env, &agents, &bhome, &project).args(["fork", &child, "--json"]));
+    let fork_id = fork["id"].as_str().unwrap().to_string();
+    std::fs::remove_file(env.codex_rollout(&root).unwrap()).unwrap();
+    std::fs::remove_file(&child_path).unwrap();
+
+    server.clear();
+    run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &fork_id, "--prompt", "after"]));
+    let req = last_turn(&server);
+    assert_eq!(
+        req.user_texts(),
+        ["a1 root", "a2 root", "f1 forked", "after"]
+    );
+    assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
+}
+
+/// Export on machine 1, import on an empty machine 2 with another project
+/// directory, rehydrate with --map-path, resume with the real CLI.
+fn envelope_round_trip(agent: &str) {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let one = AgentEnv::new(&server);
+    let p1 = one.dir("old-project");
+    let b1 = one.dir("baton");
+    let prompts = ["x1 first", "x2 second"];
+    let id = match agent {
+        "codex" => codex_session(&one, &agents, &p1, &prompts),
+        _ => claude_session(&one, &agents, &p1, &prompts),
+    };
+    let file = one.root.join("session.baton");
+    run_ok(baton(&one, &agents, &b1, &p1).args([
+        "export",
+        &id,
+        "--format",
+        "envelope",
+        "-o",
+        file.to_str().unwrap(),
+    ]));
+
+    let two = AgentEnv::new(&server);
+    let p2 = two.dir("new place");
+    let b2 = two.dir("baton");
+    let imported =
+        json_out(baton(&two, &agents, &b2, &p2).args(["import", file.to_str().unwrap(), "--json"]));
+    assert_eq!(imported["id"], id.as_str());
+    assert_eq!(imported["files"][0]["outcome"], "created");
+    assert!(
+        imported["files"][0]["path"]
+            .as_str()
+            .unwrap()
+            .starts_with(b2.join("library").to_str().unwrap()),
+        "imported into baton's library"
+    );
+    assert!(two.codex_session_ids().is_empty() && two.claude_session_ids().is_empty());
+
+    let map = format!("{}={}", p1.display(), p2.display());
+    let re = json_out(baton(&two, &agents, &b2, &p2).args([
+        "rehydrate",
+        &id,
+        "--map-path",
+        &map,
+        "--json",
+    ]));
+    assert_eq!(re["cwd"], p2.to_str().unwrap());
+    let written = PathBuf::from(re["files"][0]["path"].as_str().unwrap());
+    let home = if agent == "codex" {
+        &two.codex_home
+    } else {
+        &two.claude_dir
+    };
+    assert!(
+        written.starts_with(home),
+        "{} not in the agent home",
+        written.display()
+    );
+    let before = std::fs::read(&written).unwrap();
+
+    server.clear();
+    run_ok(baton(&two, &agents, &b2, &p2).args(["resume", &id, "--prompt", "there"]));
+    let req = last_turn(&server);
+    assert_eq!(req.user_texts(), ["x1 first", "x2 second", "there"]);
+    assert_eq!(req.session_id().as_deref(), Some(id.as_str()));
+    let after = std::fs::read(&written).unwrap();
+    assert!(
+        after.len() > before.len() && after.starts_with(&before),
+        "resumed in place"
+    );
+}
+
+#[test]
+fn codex_envelope_moves_to_a_fresh_machine() {
+    envelope_round_trip("codex");
+}
+
+#[test]
+fn claude_envelope_moves_to_a_fresh_machine() {
+    envelope_round_trip("claude");
+}
