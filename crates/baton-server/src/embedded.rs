@@ -609,7 +609,8 @@ fn sessions_where(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]
 /// An FTS5 query matching every whitespace-separated term literally (so no
 /// user input is ever an FTS syntax error); `None` when there is no term.
 fn fts_query(q: &str) -> Option<String> {
-    let terms: Vec<String> = q
+    let cleaned: String = q.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let terms: Vec<String> = cleaned
         .split_whitespace()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
         .collect();

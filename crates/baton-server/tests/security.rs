@@ -213,7 +213,7 @@ async fn malformed_ids_traversal_and_garbage_are_400() {
         assert_eq!(r.status(), 400, "{q}");
     }
     // FTS syntax in a query is just text.
-    for q in ["\"", "a OR", "NEAR(", "*", "a\"b", "-x", "%", "_"] {
+    for q in ["\"", "a OR", "NEAR(", "*", "a\"b", "-x", "%", "_", "\u{1b}\u{c1}s\u{5}b7\u{0}", "\u{0}"] {
         let r = s.http.get(s.url("/search")).query(&[("q", q)]).bearer_auth(&s.a).send().await.unwrap();
         assert_eq!(r.status(), 200, "search {q:?}");
         let r = s.http.get(s.url("/sessions")).query(&[("q", q)]).bearer_auth(&s.a).send().await.unwrap();

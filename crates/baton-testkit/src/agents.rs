@@ -567,3 +567,131 @@ fn describe(cmd: &Command) -> String {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    /// A fake `node_modules/.bin` whose binaries print the given versions.
+    fn fake_install(codex: &str, claude: &str) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let bin = dir.path().join("node_modules/.bin");
+        std::fs::create_dir_all(&bin).unwrap();
+        for (name, version) in [("codex", codex), ("claude", claude)] {
+            let path = bin.join(name);
+            std::fs::write(&path, format!("#!/bin/sh\necho '{version}'\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        dir
+    }
+
+    #[test]
+    fn check_install_accepts_only_the_pinned_versions() {
+        let good = fake_install("codex-cli 0.169.0", "2.1.330 (Claude Code)");
+        let agents = check_install(good.path()).unwrap();
+        assert!(agents.codex.ends_with("node_modules/.bin/codex"));
+        let old = fake_install("codex-cli 0.58.0", "2.1.330 (Claude Code)");
+        let err = check_install(old.path()).unwrap_err();
+        assert!(err.contains("expected 0.169.0"), "{err}");
+        let empty = tempfile::tempdir().unwrap();
+        assert!(
+            check_install(empty.path())
+                .unwrap_err()
+                .contains("not found")
+        );
+    }
+
+    #[test]
+    fn ids_are_parsed_from_file_names() {
+        let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+        let p = |s: &str| PathBuf::from(s);
+        assert_eq!(
+            codex_id_of(&p(&format!("/x/rollout-2026-11-21T19-20-28-{id}.jsonl"))).as_deref(),
+            Some(id)
+        );
+        assert_eq!(
+            codex_id_of(&p(&format!(
+                "rollout-2026-11-21T19-20-28-{id}_seg.jsonl.zst"
+            )))
+            .as_deref(),
+            Some(id)
+        );
+        assert_eq!(codex_id_of(&p("rollout-short.jsonl")), None);
+        assert_eq!(codex_id_of(&p(&format!("{id}.jsonl"))), None);
+        assert_eq!(
+            claude_id_of(&p(&format!("/p/{id}.jsonl"))).as_deref(),
+            Some(id)
+        );
+        assert_eq!(claude_id_of(&p("/p/ünïcødé.jsonl")), None);
+        assert_eq!(claude_id_of(&p(&format!("/p/{id}.json"))), None);
+    }
+
+    #[test]
+    fn dedup_keeps_the_last_position() {
+        let ids = ["a", "b", "a", "c"].map(String::from);
+        assert_eq!(dedup_keep_last(ids.into_iter()), ["b", "a", "c"]);
+    }
+
+    #[test]
+    fn run_within_captures_output_and_status() {
+        let out = run_within(
+            Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]),
+            Duration::from_secs(10),
+        );
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        let ok = run_ok(Command::new("sh").args(["-c", "printf hi"]));
+        assert_eq!(ok.stdout, b"hi");
+    }
+
+    #[test]
+    fn run_ok_panics_with_the_output_on_failure() {
+        let err = std::panic::catch_unwind(|| {
+            run_ok(
+                Command::new("sh").args(["-c", "echo visible-out; echo visible-err >&2; exit 1"]),
+            )
+        })
+        .unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            msg.contains("visible-out") && msg.contains("visible-err"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn run_within_kills_the_whole_group_on_timeout() {
+        let started = Instant::now();
+        let err = std::panic::catch_unwind(|| {
+            // The grandchild `sleep` keeps the pipes open; it must be killed too.
+            run_within(
+                Command::new("sh").args(["-c", "echo partial; sleep 30 & sleep 30"]),
+                Duration::from_millis(300),
+            )
+        })
+        .unwrap_err();
+        let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+        assert!(
+            msg.contains("timed out") && msg.contains("partial"),
+            "{msg}"
+        );
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[test]
+    fn agent_env_layout() {
+        let server = ModelServer::start();
+        let env = AgentEnv::new(&server);
+        assert!(env.home.starts_with(&env.root));
+        assert_eq!(env.codex_home, env.home.join(".codex"));
+        assert_eq!(env.claude_dir, env.home.join(".claude"));
+        assert!(env.codex_home.join("config.toml").is_file());
+        let project = env.dir("project");
+        assert!(project.is_dir());
+        let root = env.root.clone();
+        drop(env);
+        assert!(!root.exists(), "the temp dir is removed on drop");
+    }
+}
