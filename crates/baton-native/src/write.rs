@@ -203,11 +203,8 @@ impl CodexWriterLock {
             .truncate(false)
             .open(&path)
             .map_err(io_err(&path))?;
-        // `File::try_lock` (flock on Unix, like Codex) needs Rust 1.89; the
-        // workspace's let-chains already need 1.88.
-        #[allow(clippy::incompatible_msrv)]
-        let locked = file.try_lock();
-        match locked {
+        // `File::try_lock` is flock on Unix, the same lock Codex takes.
+        match file.try_lock() {
             Ok(()) => Ok(Self { _file: file, path }),
             Err(TryLockError::WouldBlock) => Err(WriteError::Locked {
                 id: thread_id.to_string(),
