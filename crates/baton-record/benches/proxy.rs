@@ -49,9 +49,10 @@ async fn sse_upstream() -> std::io::Result<SocketAddr> {
             Some((Ok::<_, std::io::Error>(Bytes::from(chunk)), i + 1))
         });
         let mut response = Response::new(Body::from_stream(events));
-        response
-            .headers_mut()
-            .insert("content-type", HeaderValue::from_static("text/event-stream"));
+        response.headers_mut().insert(
+            "content-type",
+            HeaderValue::from_static("text/event-stream"),
+        );
         response
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
@@ -76,12 +77,7 @@ async fn ttfb(client: &reqwest::Client, url: &str, body: &[u8]) -> Result<Durati
     if first.is_none() {
         return Err("empty response".into());
     }
-    while response
-        .chunk()
-        .await
-        .map_err(|e| e.to_string())?
-        .is_some()
-    {}
+    while response.chunk().await.map_err(|e| e.to_string())?.is_some() {}
     Ok(elapsed)
 }
 
@@ -143,7 +139,10 @@ async fn bench() -> Result<(), String> {
     );
     println!("{:<22} {:>10} {:>10}", "", "p50 ms", "p99 ms");
     println!("{:<22} {:>10.3} {:>10.3}", "direct (baseline)", d50, d99);
-    println!("{:<22} {:>10.3} {:>10.3}", "through capture proxy", p50, p99);
+    println!(
+        "{:<22} {:>10.3} {:>10.3}",
+        "through capture proxy", p50, p99
+    );
     println!(
         "{:<22} {:>10.3} {:>10.3}   target: p50 overhead < 2 ms -> {}",
         "overhead",

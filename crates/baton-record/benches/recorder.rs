@@ -153,7 +153,7 @@ fn main() {
     println!();
     println!("== baton append-only (Flush) vs seed-000 rewrite-whole-file, one update per item ==");
     println!(
-        "{:>8} {:>14} {:>24} {:>10}",
+        "{:>8} {:>14} {:>36} {:>10}",
         "items", "baton", "seed-000 rewrite", "speed-up"
     );
     for n in [1_000usize, 10_000, 100_000] {
@@ -169,7 +169,7 @@ fn main() {
             )
         };
         println!(
-            "{:>8} {:>14} {:>24} {:>9.0}x",
+            "{:>8} {:>14} {:>36} {:>9.0}x",
             n,
             fmt_secs(baton),
             format!("{}{note}", fmt_secs(rewrite)),

@@ -668,8 +668,8 @@ mod tests {
     use super::*;
     use crate::session_dir::{META_FILE, RAW_API_FILE};
     use axum::http::HeaderName;
-    use std::path::Path;
     use axum::routing::post;
+    use std::path::Path;
     use std::sync::Mutex;
 
     const SECRET: &str = "sk-capture-unit-SECRET-7f3a";
@@ -715,7 +715,10 @@ mod tests {
             redact_path("/v1/models?key=abc&alt=sse&access_token=t"),
             "/v1/models?key=[REDACTED]&alt=sse&access_token=[REDACTED]"
         );
-        assert_eq!(redact_path("/v1/messages?beta=true"), "/v1/messages?beta=true");
+        assert_eq!(
+            redact_path("/v1/messages?beta=true"),
+            "/v1/messages?beta=true"
+        );
     }
 
     #[test]
@@ -734,7 +737,10 @@ mod tests {
         );
         assert_eq!(session_of(&header_map(&[("session-id", "../etc")])), None);
         assert_eq!(session_of(&header_map(&[("session-id", "..")])), None);
-        assert_eq!(session_of(&header_map(&[("session-id", UNATTRIBUTED)])), None);
+        assert_eq!(
+            session_of(&header_map(&[("session-id", UNATTRIBUTED)])),
+            None
+        );
         assert_eq!(session_of(&HeaderMap::new()), None);
     }
 
@@ -771,9 +777,10 @@ mod tests {
                         }
                     });
                     let mut response = Response::new(Body::from_stream(events));
-                    response
-                        .headers_mut()
-                        .insert("content-type", HeaderValue::from_static("text/event-stream"));
+                    response.headers_mut().insert(
+                        "content-type",
+                        HeaderValue::from_static("text/event-stream"),
+                    );
                     response
                         .headers_mut()
                         .insert("set-cookie", HeaderValue::from_static("sid=SECRETCOOKIE"));
@@ -799,7 +806,9 @@ mod tests {
         let mut text = String::new();
         for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
             if entry.file_type().is_file() {
-                text.push_str(&String::from_utf8_lossy(&std::fs::read(entry.path()).unwrap()));
+                text.push_str(&String::from_utf8_lossy(
+                    &std::fs::read(entry.path()).unwrap(),
+                ));
             }
         }
         text
@@ -851,7 +860,10 @@ mod tests {
         // Credentials reach the upstream untouched; accept-encoding is dropped.
         {
             let seen = seen.lock().unwrap();
-            assert_eq!(seen[0]["authorization"], format!("Bearer {SECRET}").as_str());
+            assert_eq!(
+                seen[0]["authorization"],
+                format!("Bearer {SECRET}").as_str()
+            );
             assert!(!seen[0].contains_key("accept-encoding"));
         }
 
@@ -874,7 +886,10 @@ mod tests {
         assert_eq!(exchange.request_headers["session-id"], "sess-1");
         assert_eq!(exchange.record.status, Some(200));
         assert!(exchange.complete);
-        assert_eq!(exchange.response_headers.as_ref().unwrap()["set-cookie"], REDACTED);
+        assert_eq!(
+            exchange.response_headers.as_ref().unwrap()["set-cookie"],
+            REDACTED
+        );
         assert_eq!(
             exchange.record.response_body,
             "event: e0\ndata: {\"n\":0}\n\nevent: e1\ndata: {\"n\":1}\n\nevent: e2\ndata: {\"n\":2}\n\n"

@@ -34,7 +34,7 @@ pub use session_dir::{
     SessionLogLayer, SessionLogRouter, TRANSCRIPT_FILE, resolve_debug_log,
 };
 pub use types::{
-    BaseInstructions, ContentItem, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE,
-    ResponseItem, SessionMeta, StateSnapshot, now_timestamp,
+    BaseInstructions, ContentItem, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem,
+    SessionMeta, StateSnapshot, now_timestamp,
 };
 pub use writer::{AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability};

@@ -122,7 +122,10 @@ mod tests {
         let err = SessionLock::acquire(home.path(), "abc").unwrap_err();
         let msg = err.to_string();
         assert!(
-            msg.contains(&format!("session abc is being written by pid {}", std::process::id())),
+            msg.contains(&format!(
+                "session abc is being written by pid {}",
+                std::process::id()
+            )),
             "{msg}"
         );
         drop(held);

@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use crate::error::{RecordError, Result};
 use crate::recorder::{Recorder, RecorderConfig, SESSIONS_SUBDIR, blocking, id_from_path};
-use crate::types::{KIND_RESPONSE_ITEM, KIND_SESSION_META, ResponseItem, SessionMeta, StateSnapshot};
+use crate::types::{
+    KIND_RESPONSE_ITEM, KIND_SESSION_META, ResponseItem, SessionMeta, StateSnapshot,
+};
 
 /// What a conversation starts from.
 #[derive(Debug, Clone, PartialEq)]
@@ -195,9 +197,17 @@ impl ConversationManager {
         &self.config
     }
 
-    async fn register(&self, recorder: Recorder, history: Vec<ResponseItem>, state: Option<StateSnapshot>) -> Arc<Conversation> {
+    async fn register(
+        &self,
+        recorder: Recorder,
+        history: Vec<ResponseItem>,
+        state: Option<StateSnapshot>,
+    ) -> Arc<Conversation> {
         let conv = Arc::new(Conversation::new(recorder, history, state));
-        self.conversations.write().await.insert(conv.id(), conv.clone());
+        self.conversations
+            .write()
+            .await
+            .insert(conv.id(), conv.clone());
         conv
     }
 
@@ -230,7 +240,12 @@ impl ConversationManager {
 
     /// Start a new session from `history` minus its last `drop_last_n` prompts
     /// (see [`fork_history`]). The kept prefix is copied into the new rollout.
-    pub async fn fork(&self, history: Vec<ResponseItem>, drop_last_n: usize, config: &RecorderConfig) -> Result<NewConversation> {
+    pub async fn fork(
+        &self,
+        history: Vec<ResponseItem>,
+        drop_last_n: usize,
+        config: &RecorderConfig,
+    ) -> Result<NewConversation> {
         let initial_history = fork_history(history, drop_last_n);
         let recorder = Recorder::create(config).await?;
         let items = match &initial_history {
@@ -261,9 +276,8 @@ impl ConversationManager {
     pub async fn list(&self) -> Result<Vec<ConversationSummary>> {
         let root = self.config.codex_home.join(SESSIONS_SUBDIR);
         blocking(move || {
-            let mut out: Vec<ConversationSummary> = rollout_files(&root)
-                .filter_map(|p| summarize(&p))
-                .collect();
+            let mut out: Vec<ConversationSummary> =
+                rollout_files(&root).filter_map(|p| summarize(&p)).collect();
             out.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then(b.path.cmp(&a.path)));
             out
         })
@@ -283,7 +297,8 @@ fn rollout_files(root: &Path) -> impl Iterator<Item = PathBuf> {
 /// Find the rollout of session `id` under `<codex_home>/sessions/`.
 pub async fn find_rollout(codex_home: &Path, id: Uuid) -> Result<PathBuf> {
     let root = codex_home.join(SESSIONS_SUBDIR);
-    let found = blocking(move || rollout_files(&root).find(|p| id_from_path(p) == Some(id))).await?;
+    let found =
+        blocking(move || rollout_files(&root).find(|p| id_from_path(p) == Some(id))).await?;
     found.ok_or_else(|| RecordError::NotFound {
         id: id.to_string(),
         home: codex_home.to_path_buf(),

@@ -18,8 +18,8 @@ use crate::load::{LoadedSession, load};
 use crate::lock::SessionLock;
 use crate::session_dir::{SessionDir, SessionLogRouter};
 use crate::types::{
-    BaseInstructions, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem,
-    SessionMeta, StateSnapshot, now_timestamp,
+    BaseInstructions, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem, SessionMeta,
+    StateSnapshot, now_timestamp,
 };
 use crate::writer::{AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability, Line, SpawnOptions};
 
@@ -81,7 +81,10 @@ pub fn rollout_path(codex_home: &Path, id: Uuid, at: &jiff::Zoned) -> PathBuf {
         .join(at.strftime("%Y").to_string())
         .join(at.strftime("%m").to_string())
         .join(at.strftime("%d").to_string())
-        .join(format!("rollout-{}-{id}.jsonl", at.strftime("%Y-%m-%dT%H-%M-%S")))
+        .join(format!(
+            "rollout-{}-{id}.jsonl",
+            at.strftime("%Y-%m-%dT%H-%M-%S")
+        ))
 }
 
 /// Session id encoded in a rollout file name (`rollout-<ts>-<uuid>.jsonl`).
@@ -135,7 +138,10 @@ impl Recorder {
     }
 
     /// [`Recorder::create`] with extra `session_meta` fields (e.g. `forked_from_id`).
-    pub async fn create_with(config: &RecorderConfig, extra: Map<String, Value>) -> Result<Recorder> {
+    pub async fn create_with(
+        config: &RecorderConfig,
+        extra: Map<String, Value>,
+    ) -> Result<Recorder> {
         let id = Uuid::now_v7();
         let now = jiff::Zoned::now();
         let path = rollout_path(&config.codex_home, id, &now);
@@ -308,7 +314,11 @@ impl Recorder {
     }
 }
 
-fn spawn_options(cfg: &RecorderConfig, next_ordinal: Option<u64>, lock: SessionLock) -> SpawnOptions {
+fn spawn_options(
+    cfg: &RecorderConfig,
+    next_ordinal: Option<u64>,
+    lock: SessionLock,
+) -> SpawnOptions {
     SpawnOptions {
         durability: cfg.durability,
         capacity: cfg.channel_capacity,

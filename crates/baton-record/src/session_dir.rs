@@ -52,12 +52,13 @@ pub struct RawApiRecord {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub status: Option<u16>,
     /// Request body (JSON when it parsed, else a string).
-    #[ts(type = "JsonValue")]
+    #[ts(as = "Value")]
     pub request_body: Value,
     /// Response body (JSON, SSE text as a string, or null).
-    #[ts(type = "JsonValue")]
+    #[ts(as = "Value")]
     pub response_body: Value,
     /// Milliseconds from sending the request to the end of the response.
+    #[ts(type = "number")]
     pub duration_ms: u64,
 }
 
@@ -83,7 +84,7 @@ pub struct MetaRecord {
     /// Kind of event.
     pub kind: MetaKind,
     /// Free-form details (command, call id, message, ...).
-    #[ts(type = "JsonValue")]
+    #[ts(as = "Value")]
     pub detail: Value,
 }
 
@@ -150,7 +151,9 @@ impl SessionDir {
         if std::fs::read_link(&link).ok().as_deref() == Some(rollout) {
             return Ok(());
         }
-        let tmp = self.dir.join(format!(".{TRANSCRIPT_FILE}.{}", std::process::id()));
+        let tmp = self
+            .dir
+            .join(format!(".{TRANSCRIPT_FILE}.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         symlink(rollout, &tmp).map_err(|e| RecordError::io(&tmp, e))?;
         std::fs::rename(&tmp, &link).map_err(|e| RecordError::io(&link, e))
@@ -317,12 +320,7 @@ where
                 .find_map(|span| span.extensions().get::<SessionTag>().map(|t| t.0.clone()))
         });
         let Some(sid) = sid else { return };
-        let Some(log) = self
-            .routes
-            .read()
-            .ok()
-            .and_then(|r| r.get(&sid).cloned())
-        else {
+        let Some(log) = self.routes.read().ok().and_then(|r| r.get(&sid).cloned()) else {
             return;
         };
         let meta = event.metadata();
@@ -384,7 +382,10 @@ mod tests {
         let p = dir.path();
         let log = std::fs::read_to_string(p.join(SESSION_LOG_FILE)).unwrap();
         assert_eq!(log.lines().count(), 1, "{log}");
-        assert!(log.contains("INFO") && log.contains("approved exec call=3"), "{log}");
+        assert!(
+            log.contains("INFO") && log.contains("approved exec call=3"),
+            "{log}"
+        );
         let log2 = std::fs::read_to_string(other.path().join(SESSION_LOG_FILE)).unwrap();
         assert!(log2.contains("explicit other session"), "{log2}");
         let raw = std::fs::read_to_string(p.join(RAW_API_FILE)).unwrap();
@@ -399,7 +400,10 @@ mod tests {
         dir.link_transcript(&rollout).unwrap();
         assert_eq!(std::fs::read(p.join(TRANSCRIPT_FILE)).unwrap(), b"{}\n");
 
-        assert_eq!(dir.resolve_debug_log(Path::new("debug.log")), p.join("debug.log"));
+        assert_eq!(
+            dir.resolve_debug_log(Path::new("debug.log")),
+            p.join("debug.log")
+        );
         assert_eq!(
             resolve_debug_log(None, Path::new("/default"), Path::new("d.log")),
             Path::new("/default/d.log")

@@ -230,7 +230,11 @@ impl ResponseItem {
         match self {
             ResponseItem::Message { role, content, .. } => Some((
                 role.clone(),
-                content.iter().map(ContentItem::text).collect::<Vec<_>>().join(""),
+                content
+                    .iter()
+                    .map(ContentItem::text)
+                    .collect::<Vec<_>>()
+                    .join(""),
             )),
             ResponseItem::Other(v) if v.get("type").and_then(Value::as_str) == Some("message") => {
                 let role = v.get("role")?.as_str()?.to_string();
@@ -293,7 +297,8 @@ mod tests {
 
     #[test]
     fn typed_items_round_trip_and_unknown_fields_stay_raw() {
-        let v = json!({"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]});
+        let v =
+            json!({"type":"message","role":"user","content":[{"type":"input_text","text":"hi"}]});
         let item: ResponseItem = serde_json::from_value(v.clone()).unwrap();
         assert!(matches!(item, ResponseItem::Message { .. }));
         assert_eq!(serde_json::to_value(&item).unwrap(), v);

@@ -80,7 +80,9 @@ pub struct AppendLog {
 
 impl std::fmt::Debug for AppendLog {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AppendLog").field("path", &self.path).finish()
+        f.debug_struct("AppendLog")
+            .field("path", &self.path)
+            .finish()
     }
 }
 
@@ -129,7 +131,11 @@ impl AppendLog {
             path: path.clone(),
             durability: opts.durability,
             next_ordinal: opts.next_ordinal,
-            buf: if needs_newline { vec![b'\n'] } else { Vec::new() },
+            buf: if needs_newline {
+                vec![b'\n']
+            } else {
+                Vec::new()
+            },
             unsynced: false,
             failed: failed.clone(),
             guard: opts.guard,
@@ -301,9 +307,11 @@ impl WriterState {
                     payload,
                 } => {
                     self.buf.extend_from_slice(b"{\"timestamp\":");
-                    self.buf.extend_from_slice(json_string(&timestamp).as_bytes());
+                    self.buf
+                        .extend_from_slice(json_string(&timestamp).as_bytes());
                     if let Some(n) = self.next_ordinal.as_mut() {
-                        self.buf.extend_from_slice(format!(",\"ordinal\":{n}").as_bytes());
+                        self.buf
+                            .extend_from_slice(format!(",\"ordinal\":{n}").as_bytes());
                         *n += 1;
                     }
                     self.buf.extend_from_slice(b",\"type\":");
@@ -327,9 +335,8 @@ impl WriterState {
         let Some(file) = self.file.as_mut() else {
             return;
         };
-        let write_now = forced
-            || self.durability != Durability::Buffered
-            || self.buf.len() >= BUFFER_CAP;
+        let write_now =
+            forced || self.durability != Durability::Buffered || self.buf.len() >= BUFFER_CAP;
         if write_now && !self.buf.is_empty() {
             if let Err(e) = file.write_all(&self.buf) {
                 return self.fail("write", e);

@@ -101,11 +101,19 @@ fn acknowledged_records_survive_sigkill() {
         child.kill().unwrap(); // SIGKILL
         child.wait().unwrap();
         let mut out = String::new();
-        child.stdout.take().unwrap().read_to_string(&mut out).unwrap();
+        child
+            .stdout
+            .take()
+            .unwrap()
+            .read_to_string(&mut out)
+            .unwrap();
         for line in out.lines() {
             // libtest prints "test crash_child ... " before the child's first line.
             let line = line.trim_start_matches("test crash_child ... ");
-            assert!(!line.starts_with("error "), "run {run}: child failed: {line}");
+            assert!(
+                !line.starts_with("error "),
+                "run {run}: child failed: {line}"
+            );
             if line == "ready" {
                 ready_runs += 1;
             }
@@ -122,10 +130,20 @@ fn acknowledged_records_survive_sigkill() {
             .filter_map(|i| i.message_text().map(|(_, t)| t))
             .collect();
         let lost: Vec<&String> = acked.difference(&present).collect();
-        assert!(lost.is_empty(), "run {run}: acknowledged records lost: {lost:?}");
+        assert!(
+            lost.is_empty(),
+            "run {run}: acknowledged records lost: {lost:?}"
+        );
     }
-    assert!(ready_runs >= KILLS / 4, "most children got to record ({ready_runs})");
-    assert!(acked.len() > KILLS, "children acknowledged records ({})", acked.len());
+    assert!(
+        ready_runs >= KILLS / 4,
+        "most children got to record ({ready_runs})"
+    );
+    assert!(
+        acked.len() > KILLS,
+        "children acknowledged records ({})",
+        acked.len()
+    );
     eprintln!(
         "{KILLS} kills, {} acknowledged records all present, {torn_seen} torn tails repaired, {:?}",
         acked.len(),

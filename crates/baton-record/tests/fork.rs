@@ -64,7 +64,10 @@ fn dropping_every_prompt_or_more_yields_new() {
 fn prompt_at_index_zero_being_cut_yields_new() {
     let items = vec![user("u1"), asst("a1")];
     assert_eq!(fork_history(items.clone(), 1), InitialHistory::New);
-    assert_eq!(fork_history(items.clone(), 0), InitialHistory::Forked(items));
+    assert_eq!(
+        fork_history(items.clone(), 0),
+        InitialHistory::Forked(items)
+    );
 }
 
 #[test]

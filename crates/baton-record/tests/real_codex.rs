@@ -62,8 +62,13 @@ fn codex_resumes_a_baton_recorded_session_in_the_same_file() {
 
     // While baton holds the session, codex refuses to write it.
     let out = run_within(
-        env.codex(&agents, &project)
-            .args(["exec", "--skip-git-repo-check", "resume", &id, "blocked"]),
+        env.codex(&agents, &project).args([
+            "exec",
+            "--skip-git-repo-check",
+            "resume",
+            &id,
+            "blocked",
+        ]),
         Duration::from_secs(120),
     );
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -74,10 +79,13 @@ fn codex_resumes_a_baton_recorded_session_in_the_same_file() {
     assert!(server.turn_requests().is_empty());
     rt.block_on(recorder.shutdown()).unwrap();
 
-    run_ok(
-        env.codex(&agents, &project)
-            .args(["exec", "--skip-git-repo-check", "resume", &id, "next"]),
-    );
+    run_ok(env.codex(&agents, &project).args([
+        "exec",
+        "--skip-git-repo-check",
+        "resume",
+        &id,
+        "next",
+    ]));
 
     // The model received the recorded conversation, then the new prompt.
     let turns = server.turn_requests();
@@ -91,7 +99,9 @@ fn codex_resumes_a_baton_recorded_session_in_the_same_file() {
     assert!(kinds.contains(&"function_call"), "{kinds:?}");
     assert!(kinds.contains(&"function_call_output"), "{kinds:?}");
     assert!(
-        input.iter().any(|i| i.get("call_id").and_then(Value::as_str) == Some("call_baton_1")),
+        input
+            .iter()
+            .any(|i| i.get("call_id").and_then(Value::as_str) == Some("call_baton_1")),
         "the recorded call id reached the model"
     );
     assert!(
@@ -103,8 +113,8 @@ fn codex_resumes_a_baton_recorded_session_in_the_same_file() {
     );
 
     // Codex appended to baton's file: same id, no new rollout, our bytes untouched.
-    assert_eq!(env.codex_session_ids(), [id.clone()]);
-    assert_eq!(env.codex_rollouts(), [path.clone()]);
+    assert_eq!(env.codex_session_ids(), std::slice::from_ref(&id));
+    assert_eq!(env.codex_rollouts(), std::slice::from_ref(&path));
     let after = std::fs::read(&path).unwrap();
     assert!(after.len() > recorded.len());
     assert_eq!(&after[..recorded.len()], &recorded[..]);
@@ -113,7 +123,10 @@ fn codex_resumes_a_baton_recorded_session_in_the_same_file() {
     assert!(loaded.issues.is_empty(), "{:?}", loaded.issues);
     assert_eq!(loaded.meta.id, id);
     assert_eq!(
-        loaded.state.as_ref().and_then(|s| s.previous_response_id.as_deref()),
+        loaded
+            .state
+            .as_ref()
+            .and_then(|s| s.previous_response_id.as_deref()),
         Some("resp_recorded")
     );
     let prompts: Vec<String> = loaded

@@ -53,7 +53,14 @@ async fn records_a_codex_layout_rollout_and_loads_it_back() {
     assert_eq!(first["type"], "session_meta");
     assert_eq!(first["payload"]["id"], rec.id().to_string());
     assert_eq!(first["payload"]["base_instructions"]["text"], "be brief");
-    for key in ["timestamp", "cwd", "originator", "cli_version", "source", "model_provider"] {
+    for key in [
+        "timestamp",
+        "cwd",
+        "originator",
+        "cli_version",
+        "source",
+        "model_provider",
+    ] {
         assert!(first["payload"][key].is_string(), "missing {key}");
     }
 
@@ -95,15 +102,21 @@ async fn resume_repairs_a_torn_tail_and_keeps_unknown_lines() {
     let home = tempfile::tempdir().unwrap();
     let cfg = config(home.path());
     let rec = Recorder::create(&cfg).await.unwrap();
-    rec.record_items(&[ResponseItem::user_text("one")]).await.unwrap();
+    rec.record_items(&[ResponseItem::user_text("one")])
+        .await
+        .unwrap();
     rec.shutdown().await.unwrap();
     let path = rec.path().to_path_buf();
     {
         use std::io::Write;
-        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         f.write_all(b"{\"timestamp\":\"t\",\"type\":\"event_msg\",\"payload\":{\"type\":\"x\"}}\n")
             .unwrap();
-        f.write_all(b"{\"timestamp\":\"t\",\"type\":\"response_item\",\"payl").unwrap();
+        f.write_all(b"{\"timestamp\":\"t\",\"type\":\"response_item\",\"payl")
+            .unwrap();
     }
     let torn = load(&path).unwrap();
     assert!(torn.torn_tail);
@@ -114,15 +127,24 @@ async fn resume_repairs_a_torn_tail_and_keeps_unknown_lines() {
     let (rec2, loaded) = Recorder::resume(&cfg, &path).await.unwrap();
     assert_eq!(rec2.id(), rec.id());
     assert_eq!(loaded.items, vec![ResponseItem::user_text("one")]);
-    rec2.record_items(&[ResponseItem::user_text("two")]).await.unwrap();
+    rec2.record_items(&[ResponseItem::user_text("two")])
+        .await
+        .unwrap();
     rec2.shutdown().await.unwrap();
 
     let after = load(&path).unwrap();
     assert!(!after.torn_tail);
-    assert_eq!(after.issues.len(), 1, "the torn fragment became its own bad line");
+    assert_eq!(
+        after.issues.len(),
+        1,
+        "the torn fragment became its own bad line"
+    );
     assert_eq!(
         after.items,
-        vec![ResponseItem::user_text("one"), ResponseItem::user_text("two")]
+        vec![
+            ResponseItem::user_text("one"),
+            ResponseItem::user_text("two")
+        ]
     );
 }
 
@@ -146,13 +168,19 @@ async fn resuming_a_paginated_file_continues_ordinals() {
     // Unknown fields keep the item raw, and it still counts as a prompt.
     assert!(matches!(loaded.items[0], ResponseItem::Other(_)));
     assert_eq!(loaded.prompt_count(), 1);
-    rec.record_items(&[ResponseItem::assistant_text("yo")]).await.unwrap();
+    rec.record_items(&[ResponseItem::assistant_text("yo")])
+        .await
+        .unwrap();
     rec.record_state(&StateSnapshot::default()).await.unwrap();
     rec.shutdown().await.unwrap();
     let text = std::fs::read_to_string(&path).unwrap();
     let ordinals: Vec<u64> = text
         .lines()
-        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["ordinal"].as_u64().unwrap())
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["ordinal"]
+                .as_u64()
+                .unwrap()
+        })
         .collect();
     assert_eq!(ordinals, [0, 1, 2, 3]);
 }
@@ -233,11 +261,17 @@ async fn manager_resumes_in_place_forks_lists_and_removes() {
 
     // Fork: drop the last prompt; the prefix is copied into a new session.
     let fork = manager.fork(conv.history(), 1, &cfg).await.unwrap();
-    assert_eq!(fork.initial_history, InitialHistory::Forked(items[..3].to_vec()));
+    assert_eq!(
+        fork.initial_history,
+        InitialHistory::Forked(items[..3].to_vec())
+    );
     let fork_id = fork.conversation.id();
     assert_ne!(fork_id, id);
     fork.conversation.recorder().flush().await.unwrap();
-    assert_eq!(load(fork.conversation.path()).unwrap().items, items[..3].to_vec());
+    assert_eq!(
+        load(fork.conversation.path()).unwrap().items,
+        items[..3].to_vec()
+    );
     let gone = manager.fork(conv.history(), 5, &cfg).await.unwrap();
     assert_eq!(gone.initial_history, InitialHistory::New);
     assert!(gone.conversation.history().is_empty());
@@ -258,7 +292,12 @@ async fn manager_resumes_in_place_forks_lists_and_removes() {
         }
     );
     assert_eq!(
-        resumed.conversation.state().unwrap().previous_response_id.as_deref(),
+        resumed
+            .conversation
+            .state()
+            .unwrap()
+            .previous_response_id
+            .as_deref(),
         Some("r9")
     );
     resumed
@@ -291,11 +330,15 @@ async fn persistence_collects_the_session_in_its_directory() {
     let mut cfg = config(home.path());
     cfg.persistence = Some(data.path().to_path_buf());
     cfg.log_router = Some(router.clone());
-    let _guard = tracing::subscriber::set_default(tracing_subscriber::registry().with(router.layer()));
+    let _guard =
+        tracing::subscriber::set_default(tracing_subscriber::registry().with(router.layer()));
 
     let rec = Recorder::create(&cfg).await.unwrap();
     let dir = rec.session_dir().expect("session dir").clone();
-    assert_eq!(dir.path(), data.path().join("sessions").join(rec.id().to_string()));
+    assert_eq!(
+        dir.path(),
+        data.path().join("sessions").join(rec.id().to_string())
+    );
     tracing::info!(session_id = %rec.id(), "turn started");
     rec.record_items(&[ResponseItem::Message {
         id: None,
@@ -326,7 +369,9 @@ async fn persistence_collects_the_session_in_its_directory() {
     cfg3.persistence = Some(bad.path().to_path_buf());
     let rec3 = Recorder::create(&cfg3).await.unwrap();
     assert!(rec3.session_dir().is_none());
-    rec3.record_items(&[ResponseItem::user_text("still works")]).await.unwrap();
+    rec3.record_items(&[ResponseItem::user_text("still works")])
+        .await
+        .unwrap();
     rec3.shutdown().await.unwrap();
     assert_eq!(load(rec3.path()).unwrap().items.len(), 1);
 }
@@ -344,10 +389,8 @@ fn any_item() -> impl Strategy<Value = ResponseItem> {
                 call_id,
             }
         }),
-        (text, "[a-z0-9_]{1,12}").prop_map(|(output, call_id)| ResponseItem::FunctionCallOutput {
-            call_id,
-            output
-        }),
+        (text, "[a-z0-9_]{1,12}")
+            .prop_map(|(output, call_id)| ResponseItem::FunctionCallOutput { call_id, output }),
         text.prop_map(|t| ResponseItem::Other(json!({"type": "reasoning", "summary": [t]}))),
     ]
 }

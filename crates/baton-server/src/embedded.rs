@@ -925,7 +925,7 @@ fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
                 f.first_prompt,
                 f.started_at,
                 f.updated_at,
-                f.forked_from,
+                f.forked_from.as_ref().or(f.fork_hint.as_ref()),
                 f.user_turns as i64,
                 f.message_count as i64,
                 session.pk

@@ -1,0 +1,358 @@
+//! Two machines on one host share sessions through `baton serve`: A records
+//! Codex and Claude sessions with the real CLIs and pushes them, B pulls and
+//! resumes them (the model sees the whole history), then both continue the
+//! same sessions and `baton sync` keeps both continuations.
+
+use baton_sync::client::Client;
+use baton_sync::protocol::SessionInfo;
+use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, agents, run_ok};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// A `baton serve` child process, killed when dropped.
+struct Serve {
+    child: Child,
+    url: String,
+    token: String,
+    _home: tempfile::TempDir,
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn serve_command(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("BATON_HOME", home.join("baton"))
+        .env("CODEX_HOME", home.join(".codex"))
+        .env("CLAUDE_CONFIG_DIR", home.join(".claude"));
+    cmd
+}
+
+fn start_serve() -> Serve {
+    let home = tempfile::tempdir().expect("temp dir");
+    let user = run_ok(serve_command(home.path()).args(["serve", "user", "add", "alice", "--json"]));
+    let user: Value = serde_json::from_slice(&user.stdout).expect("user JSON");
+    let token = user["token"].as_str().expect("token").to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let child = serve_command(home.path())
+        .args(["serve", "--listen", &addr, "--no-catalog"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("baton serve starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "baton serve did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serve {
+        child,
+        url: format!("http://{addr}"),
+        token,
+        _home: home,
+    }
+}
+
+/// One machine: its agent homes and its own `BATON_HOME`.
+struct Machine {
+    env: AgentEnv,
+    baton_home: PathBuf,
+    project: PathBuf,
+}
+
+impl Machine {
+    fn new(model: &ModelServer, project: Option<&Path>) -> Machine {
+        let env = AgentEnv::new(model);
+        let baton_home = env.dir("baton");
+        let project = project
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| env.dir("project"));
+        Machine {
+            env,
+            baton_home,
+            project,
+        }
+    }
+
+    /// `baton` with this machine's environment and the pinned agent binaries.
+    fn baton(&self, agents: &Agents) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+        cmd.env_clear();
+        for agent_cmd in [
+            self.env.codex(agents, &self.project),
+            self.env.claude(agents, &self.project),
+        ] {
+            for (k, v) in agent_cmd.get_envs() {
+                if let Some(v) = v {
+                    cmd.env(k, v);
+                }
+            }
+        }
+        cmd.env("BATON_HOME", &self.baton_home)
+            .env("BATON_CODEX_BIN", &agents.codex)
+            .env("BATON_CLAUDE_BIN", &agents.claude)
+            .current_dir(&self.project);
+        cmd
+    }
+
+    fn json(&self, agents: &Agents, args: &[&str]) -> Value {
+        let out = run_ok(self.baton(agents).args(args));
+        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
+            panic!(
+                "`baton {}` printed no JSON ({e}): {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stdout)
+            )
+        })
+    }
+
+    fn text(&self, agents: &Agents, args: &[&str]) -> String {
+        let out = run_ok(self.baton(agents).args(args));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn resume(
+        &self,
+        agents: &Agents,
+        model: &ModelServer,
+        id: &str,
+        prompt: &str,
+    ) -> RecordedRequest {
+        model.clear();
+        run_ok(self.baton(agents).args(["resume", id, "--prompt", prompt]));
+        model
+            .turn_requests()
+            .pop()
+            .expect("the agent called the model")
+    }
+
+    /// Every library file below `$BATON_HOME/library` holding `needle`.
+    fn library_files_with(&self, needle: &str) -> Vec<PathBuf> {
+        let mut out = Vec::new();
+        let mut stack = vec![self.baton_home.join("library")];
+        while let Some(dir) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if std::fs::read_to_string(&p).is_ok_and(|t| t.contains(needle)) {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+}
+
+fn server_sessions(serve: &Serve) -> Vec<SessionInfo> {
+    let client = Client::new(&serve.url, &serve.token).expect("client");
+    tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(client.all_sessions())
+        .expect("GET /api/v1/sessions")
+}
+
+fn server_text(serve: &Serve, id: &str) -> String {
+    let client = Client::new(&serve.url, &serve.token).expect("client");
+    let read = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(client.read_stream(id, "main", 0))
+        .expect("read stream");
+    String::from_utf8_lossy(&read.bytes).into_owned()
+}
+
+fn ids_of(report: &Value, key: &str) -> Vec<String> {
+    report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{key}` in {report}"))
+        .iter()
+        .map(|r| r["id"].as_str().expect("id").to_owned())
+        .collect()
+}
+
+#[test]
+fn two_machines_push_pull_resume_and_keep_both_continuations() {
+    let Some(agents) = agents() else {
+        eprintln!(
+            "SKIPPED two_machines_push_pull_resume_and_keep_both_continuations: the pinned codex/claude CLIs are not installed"
+        );
+        return;
+    };
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    // Same host: B works in the same project directory.
+    let b = Machine::new(&model, Some(&a.project));
+
+    // A records one session per agent with the real CLIs.
+    run_ok(a.env.codex(&agents, &a.project).args([
+        "exec",
+        "--skip-git-repo-check",
+        "a1 codex hello",
+    ]));
+    let codex_id = a.env.codex_session_ids().pop().expect("a codex rollout");
+    run_ok(
+        a.env
+            .claude(&agents, &a.project)
+            .args(["-p", "a1 claude hello"]),
+    );
+    let claude_id = a
+        .env
+        .claude_session_ids()
+        .pop()
+        .expect("a claude transcript");
+
+    for m in [&a, &b] {
+        let login = m.json(&agents, &["login", &serve.url, &serve.token, "--json"]);
+        assert_eq!(login["url"], serve.url.as_str());
+        assert_eq!(login["encrypt"], false);
+    }
+
+    let pushed = a.json(&agents, &["push", "--all", "--json"]);
+    let pushed_ids = ids_of(&pushed, "pushed");
+    assert!(
+        pushed_ids.contains(&codex_id) && pushed_ids.contains(&claude_id),
+        "{pushed}"
+    );
+    assert!(
+        pushed["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "pushed")
+    );
+    // Pushing again sends nothing.
+    let again = a.json(&agents, &["push", "--all", "--json"]);
+    assert!(
+        again["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "up_to_date"),
+        "{again}"
+    );
+
+    // B pulls everything into its library and resumes both sessions.
+    let pulled = b.json(&agents, &["pull", "--all", "--json"]);
+    let pulled_ids = ids_of(&pulled, "pulled");
+    assert!(
+        pulled_ids.contains(&codex_id) && pulled_ids.contains(&claude_id),
+        "{pulled}"
+    );
+    for f in pulled["pulled"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r["files"].as_array().unwrap())
+    {
+        assert!(
+            Path::new(f.as_str().unwrap()).starts_with(b.baton_home.join("library")),
+            "pull writes only into baton's library: {f}"
+        );
+    }
+    assert!(b.env.codex_session_ids().is_empty() && b.env.claude_session_ids().is_empty());
+    let listed = b.json(&agents, &["list", "--json"]);
+    assert!(
+        listed.to_string().contains(&codex_id),
+        "pulled sessions are in the catalog: {listed}"
+    );
+
+    let req = b.resume(&agents, &model, &codex_id, "b2 codex");
+    assert_eq!(req.user_texts(), ["a1 codex hello", "b2 codex"]);
+    let req = b.resume(&agents, &model, &claude_id, "b2 claude");
+    assert_eq!(req.user_texts(), ["a1 claude hello", "b2 claude"]);
+
+    // Both machines continue the same sessions.
+    let req = a.resume(&agents, &model, &codex_id, "a3 codex");
+    assert_eq!(req.user_texts(), ["a1 codex hello", "a3 codex"]);
+    let req = a.resume(&agents, &model, &claude_id, "a3 claude");
+    assert_eq!(req.user_texts(), ["a1 claude hello", "a3 claude"]);
+    let req = b.resume(&agents, &model, &codex_id, "b3 codex");
+    assert_eq!(req.user_texts(), ["a1 codex hello", "b2 codex", "b3 codex"]);
+    let req = b.resume(&agents, &model, &claude_id, "b3 claude");
+    assert_eq!(
+        req.user_texts(),
+        ["a1 claude hello", "b2 claude", "b3 claude"]
+    );
+
+    // A syncs first: its continuations go to the original sessions.
+    let synced_a = a.json(&agents, &["sync", "--json"]);
+    assert!(
+        synced_a["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "pushed"),
+        "{synced_a}"
+    );
+    // B syncs: its continuations diverged and are kept as new sessions.
+    let out_b = b.text(&agents, &["sync"]);
+    for id in [&codex_id, &claude_id] {
+        assert!(
+            out_b.contains(&format!("session {id} diverged: your copy was kept as ")),
+            "divergence is reported plainly:\n{out_b}"
+        );
+    }
+    let sessions = server_sessions(&serve);
+    assert_eq!(sessions.len(), 4, "{sessions:#?}");
+    for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
+        let copy = sessions
+            .iter()
+            .find(|s| s.diverged_from.as_deref() == Some(id.as_str()))
+            .unwrap_or_else(|| panic!("a diverged copy of {id} on the server: {sessions:#?}"));
+        assert_eq!(copy.agent.as_str(), agent);
+        // Nothing lost: A's turns in the original, B's in the copy.
+        let original = server_text(&serve, id);
+        assert!(
+            original.contains(&format!("a3 {agent}")) && !original.contains(&format!("b3 {agent}"))
+        );
+        let kept = server_text(&serve, &copy.id);
+        assert!(kept.contains(&format!("b2 {agent}")) && kept.contains(&format!("b3 {agent}")));
+        assert!(!kept.contains(&format!("a3 {agent}")));
+        // B's library now also holds A's continuation.
+        assert!(
+            !b.library_files_with(&format!("a3 {agent}")).is_empty(),
+            "B pulled A's continuation of {id}"
+        );
+    }
+
+    // A syncs again and gets B's continuations; then everything is quiet.
+    let synced_a = a.json(&agents, &["sync", "--json"]);
+    assert!(
+        synced_a["errors"].as_array().unwrap().is_empty(),
+        "{synced_a}"
+    );
+    for agent in ["codex", "claude"] {
+        assert!(
+            !a.library_files_with(&format!("b3 {agent}")).is_empty(),
+            "A pulled B's continuation ({agent}): {synced_a}"
+        );
+    }
+    for m in [&a, &b] {
+        let quiet = m.text(&agents, &["sync"]);
+        assert!(quiet.contains("everything is up to date"), "{quiet}");
+    }
+    // Each agent's own files were never touched by pull on the other machine.
+    assert_eq!(a.env.codex_session_ids(), [codex_id.clone()]);
+    assert_eq!(a.env.claude_session_ids(), [claude_id.clone()]);
+}
