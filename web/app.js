@@ -109,9 +109,14 @@ function messageNode(m, results) {
       out ? el("details", { open: "" }, el("summary", {}, "output"), el("pre", {}, out.text))
           : el("div", { class: "meta" }, "(no output recorded)"));
   }
-  return el("div", { class: "msg " + m.kind },
-    el("div", { class: "who" }, label + (m.timestamp ? " · " + when(m.timestamp) : "")),
-    el("div", { class: "text" }, m.text));
+  const who = el("div", { class: "who" }, label + (m.timestamp ? " · " + when(m.timestamp) : ""));
+  if (m.kind === "context" || m.kind === "other") {
+    // Harness-injected context is long and rarely read: collapsed, first line as summary.
+    const first = m.text.split("\n", 1)[0].slice(0, 120);
+    return el("div", { class: "msg " + m.kind }, who,
+      el("details", {}, el("summary", {}, first), el("div", { class: "text" }, m.text)));
+  }
+  return el("div", { class: "msg " + m.kind }, who, el("div", { class: "text" }, m.text));
 }
 
 async function loadSession(id) {

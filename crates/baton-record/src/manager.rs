@@ -271,8 +271,9 @@ impl ConversationManager {
         self.conversations.write().await.remove(&id)
     }
 
-    /// Every rollout under `<codex_home>/sessions/`, newest first. Files that
-    /// cannot be read are skipped.
+    /// Every rollout under `<codex_home>/sessions/`, newest first, as found
+    /// on disk (records still queued in a writer are not seen; `flush()` first).
+    /// Files that cannot be read are skipped.
     pub async fn list(&self) -> Result<Vec<ConversationSummary>> {
         let root = self.config.codex_home.join(SESSIONS_SUBDIR);
         blocking(move || {

@@ -254,6 +254,8 @@ async fn manager_resumes_in_place_forks_lists_and_removes() {
     assert_eq!(conv.history(), items);
     assert!(Arc::ptr_eq(&manager.get(id).await.unwrap(), &conv));
 
+    // `list` reads the files: flush so the writer thread has written them.
+    conv.recorder().flush().await.unwrap();
     let list = manager.list().await.unwrap();
     assert_eq!(list.len(), 1);
     assert_eq!(list[0].conversation_id, id.to_string());
@@ -275,6 +277,7 @@ async fn manager_resumes_in_place_forks_lists_and_removes() {
     let gone = manager.fork(conv.history(), 5, &cfg).await.unwrap();
     assert_eq!(gone.initial_history, InitialHistory::New);
     assert!(gone.conversation.history().is_empty());
+    gone.conversation.recorder().flush().await.unwrap();
 
     // Remove, shut down, resume by id: same file, same id, history intact.
     let path = conv.path().to_path_buf();

@@ -143,7 +143,16 @@ fn main() {
         let until = health_until + Duration::from_secs(seconds);
         let token = Arc::new(server.local_token.clone());
         let tasks: Vec<_> = (0..clients)
-            .map(|i| tokio::spawn(client(http.clone(), base.clone(), (*token).clone(), i, health_until, until)))
+            .map(|i| {
+                tokio::spawn(client(
+                    http.clone(),
+                    base.clone(),
+                    (*token).clone(),
+                    i,
+                    health_until,
+                    until,
+                ))
+            })
             .collect();
         let mut all = Samples::default();
         for t in tasks {
@@ -154,7 +163,9 @@ fn main() {
                 all.errors += s.errors;
             }
         }
-        println!("baton-server load: {clients} clients, baseline {baseline_secs} s, mixed {seconds} s");
+        println!(
+            "baton-server load: {clients} clients, baseline {baseline_secs} s, mixed {seconds} s"
+        );
         report("baseline GET /healthz", all.health, baseline_secs as f64);
         report("append (POST stream)", all.append, seconds as f64);
         report("read (GET stream)", all.read, seconds as f64);

@@ -143,7 +143,8 @@ impl FromRequestParts<Arc<AppState>> for Auth {
         parts: &mut axum::http::request::Parts,
         state: &Arc<AppState>,
     ) -> Result<Self, Self::Rejection> {
-        let unauthorized = |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, m);
+        let unauthorized =
+            |m: &str| ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::Unauthorized, m);
         let value = parts
             .headers
             .get(header::AUTHORIZATION)
@@ -157,7 +158,9 @@ impl FromRequestParts<Arc<AppState>> for Auth {
             .ok_or_else(|| unauthorized("the Authorization header must be `Bearer <token>`"))?;
         match state.storage.authenticate(token).await? {
             Some(acct) => Ok(Auth(acct)),
-            None => Err(unauthorized("unknown token; create one with `baton serve user add NAME`")),
+            None => Err(unauthorized(
+                "unknown token; create one with `baton serve user add NAME`",
+            )),
         }
     }
 }
@@ -195,7 +198,8 @@ fn json<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> Api
 }
 
 fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
-    q.map(|Query(v)| v).map_err(|e| ApiError::bad(e.body_text()))
+    q.map(|Query(v)| v)
+        .map_err(|e| ApiError::bad(e.body_text()))
 }
 
 fn parse_num(name: &str, v: Option<&str>) -> ApiResult<Option<u64>> {
@@ -212,7 +216,9 @@ fn parse_limit(v: Option<&str>) -> ApiResult<u32> {
     match parse_num("limit", v)? {
         None => Ok(DEFAULT_LIMIT),
         Some(n) if (1..=MAX_LIMIT as u64).contains(&n) => Ok(n as u32),
-        Some(_) => Err(ApiError::bad(format!("`limit` must be between 1 and {MAX_LIMIT}"))),
+        Some(_) => Err(ApiError::bad(format!(
+            "`limit` must be between 1 and {MAX_LIMIT}"
+        ))),
     }
 }
 
@@ -254,7 +260,11 @@ async fn me(Auth(acct): Auth) -> Json<WhoAmI> {
     Json(WhoAmI { user: acct.name })
 }
 
-async fn list(State(st): St, Auth(acct): Auth, q: Result<Query<ListParams>, QueryRejection>) -> ApiResult<Response> {
+async fn list(
+    State(st): St,
+    Auth(acct): Auth,
+    q: Result<Query<ListParams>, QueryRejection>,
+) -> ApiResult<Response> {
     let p = query(q)?;
     let list = st
         .storage
@@ -270,14 +280,19 @@ async fn list(State(st): St, Auth(acct): Auth, q: Result<Query<ListParams>, Quer
     Ok(Json(list).into_response())
 }
 
-async fn get_session(State(st): St, Auth(acct): Auth, p: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+async fn get_session(
+    State(st): St,
+    Auth(acct): Auth,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
     let id = session_id(p)?;
     Ok(Json(st.storage.session(acct.id, &id).await?).into_response())
 }
 
 fn check_optional_id(field: &str, v: &Option<String>) -> ApiResult<()> {
     if let Some(id) = v {
-        protocol::validate_session_id(id).map_err(|e| ApiError::bad(format!("`{field}`: {}", e.0)))?;
+        protocol::validate_session_id(id)
+            .map_err(|e| ApiError::bad(format!("`{field}`: {}", e.0)))?;
     }
     Ok(())
 }
@@ -294,7 +309,11 @@ async fn put_session(
     Ok(Json(st.storage.put_session(acct.id, &id, meta).await?).into_response())
 }
 
-async fn messages(State(st): St, Auth(acct): Auth, p: Result<Path<String>, PathRejection>) -> ApiResult<Response> {
+async fn messages(
+    State(st): St,
+    Auth(acct): Auth,
+    p: Result<Path<String>, PathRejection>,
+) -> ApiResult<Response> {
     let id = session_id(p)?;
     let session = st.storage.session(acct.id, &id).await?;
     if session.encrypted {
@@ -326,7 +345,9 @@ async fn messages(State(st): St, Auth(acct): Auth, p: Result<Path<String>, PathR
     .into_response())
 }
 
-async fn collect(mut body: futures::stream::BoxStream<'static, Result<Bytes, StorageError>>) -> ApiResult<Vec<u8>> {
+async fn collect(
+    mut body: futures::stream::BoxStream<'static, Result<Bytes, StorageError>>,
+) -> ApiResult<Vec<u8>> {
     let mut out = Vec::new();
     while let Some(piece) = body.next().await {
         out.extend_from_slice(&piece?);
@@ -344,7 +365,11 @@ async fn checkpoints(
     let stream = query(q)?.stream.unwrap_or_else(|| MAIN_STREAM.to_string());
     protocol::validate_stream_name(&stream).map_err(|e| ApiError::bad(e.0))?;
     let checkpoints = st.storage.checkpoints(acct.id, &id, &stream).await?;
-    Ok(Json(protocol::CheckpointList { stream, checkpoints }).into_response())
+    Ok(Json(protocol::CheckpointList {
+        stream,
+        checkpoints,
+    })
+    .into_response())
 }
 
 async fn fork(
@@ -355,18 +380,27 @@ async fn fork(
 ) -> ApiResult<Response> {
     let id = session_id(p)?;
     let req: ForkRequest = json(b)?;
-    protocol::validate_session_id(&req.new_id).map_err(|e| ApiError::bad(format!("`new_id`: {}", e.0)))?;
+    protocol::validate_session_id(&req.new_id)
+        .map_err(|e| ApiError::bad(format!("`new_id`: {}", e.0)))?;
     if req.new_id == id {
-        return Err(ApiError::bad("`new_id` must differ from the session being forked"));
+        return Err(ApiError::bad(
+            "`new_id` must differ from the session being forked",
+        ));
     }
     let mut names = std::collections::HashSet::new();
     for s in &req.streams {
         protocol::validate_stream_name(&s.name).map_err(|e| ApiError::bad(e.0))?;
         if s.sha256.len() != 64 || !s.sha256.bytes().all(|c| c.is_ascii_hexdigit()) {
-            return Err(ApiError::bad(format!("stream `{}`: `sha256` must be 64 hex digits", s.name)));
+            return Err(ApiError::bad(format!(
+                "stream `{}`: `sha256` must be 64 hex digits",
+                s.name
+            )));
         }
         if !names.insert(s.name.clone()) {
-            return Err(ApiError::bad(format!("stream `{}` is listed twice", s.name)));
+            return Err(ApiError::bad(format!(
+                "stream `{}` is listed twice",
+                s.name
+            )));
         }
     }
     let info = st.storage.fork(acct.id, &id, req).await?;
@@ -391,14 +425,22 @@ fn decode_body(encoding: Option<&str>, raw: Bytes, limit: usize) -> ApiResult<By
         Some("zstd") => {
             use std::io::Read;
             let decoder = zstd::stream::read::Decoder::new(&raw[..]).map_err(|e| {
-                ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedEncoding, format!("bad zstd body: {e}"))
+                ApiError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::UnsupportedEncoding,
+                    format!("bad zstd body: {e}"),
+                )
             })?;
             let mut out = Vec::new();
             decoder
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
                 .map_err(|e| {
-                    ApiError::new(StatusCode::UNSUPPORTED_MEDIA_TYPE, ErrorCode::UnsupportedEncoding, format!("bad zstd body: {e}"))
+                    ApiError::new(
+                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        ErrorCode::UnsupportedEncoding,
+                        format!("bad zstd body: {e}"),
+                    )
                 })?;
             if out.len() > limit {
                 return Err(ApiError::new(
@@ -430,12 +472,19 @@ async fn push(
     let prefix = match header_str(&headers, HEADER_PREFIX_SHA256)? {
         Some(h) => {
             let mut out = [0u8; 32];
-            hex::decode_to_slice(h, &mut out)
-                .map_err(|_| ApiError::bad(format!("header `{HEADER_PREFIX_SHA256}` must be 64 hex digits")))?;
+            hex::decode_to_slice(h, &mut out).map_err(|_| {
+                ApiError::bad(format!(
+                    "header `{HEADER_PREFIX_SHA256}` must be 64 hex digits"
+                ))
+            })?;
             out
         }
         None if offset == 0 => crate::hash::RunningSha256::new().digest(),
-        None => return Err(ApiError::bad(format!("header `{HEADER_PREFIX_SHA256}` is required when `{HEADER_OFFSET}` is not 0"))),
+        None => {
+            return Err(ApiError::bad(format!(
+                "header `{HEADER_PREFIX_SHA256}` is required when `{HEADER_OFFSET}` is not 0"
+            )));
+        }
     };
     let encoding = header_str(&headers, header::CONTENT_ENCODING.as_str())?.map(str::to_string);
     let raw = body(b)?;
@@ -447,7 +496,10 @@ async fn push(
     } else {
         raw
     };
-    let result = st.storage.append(acct.id, &id, &name, offset, prefix, data).await?;
+    let result = st
+        .storage
+        .append(acct.id, &id, &name, offset, prefix, data)
+        .await?;
     if name == MAIN_STREAM {
         st.index_wake.notify_one();
     }
@@ -477,18 +529,22 @@ async fn pull(
 ) -> ApiResult<Response> {
     let (id, name) = id_and_stream(p)?;
     let from = parse_num("from", query(q)?.from.as_deref())?.unwrap_or(0);
-    let read = st.storage.read(acct.id, &id, &name, from).await.map_err(|e| match e {
-        StorageError::OffsetAhead { len } => ApiError(
-            StatusCode::RANGE_NOT_SATISFIABLE,
-            ErrorBody {
-                error: ErrorCode::OffsetAhead,
-                message: format!("the stream has only {len} bytes"),
-                len: Some(len),
-                sha256: None,
-            },
-        ),
-        other => other.into(),
-    })?;
+    let read = st
+        .storage
+        .read(acct.id, &id, &name, from)
+        .await
+        .map_err(|e| match e {
+            StorageError::OffsetAhead { len } => ApiError(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                ErrorBody {
+                    error: ErrorCode::OffsetAhead,
+                    message: format!("the stream has only {len} bytes"),
+                    len: Some(len),
+                    sha256: None,
+                },
+            ),
+            other => other.into(),
+        })?;
     let mut builder = Response::builder()
         .status(StatusCode::OK)
         .header(header::CONTENT_TYPE, "application/octet-stream")
@@ -511,14 +567,25 @@ async fn pull(
         .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))
 }
 
-async fn search(State(st): St, Auth(acct): Auth, q: Result<Query<SearchParams>, QueryRejection>) -> ApiResult<Response> {
+async fn search(
+    State(st): St,
+    Auth(acct): Auth,
+    q: Result<Query<SearchParams>, QueryRejection>,
+) -> ApiResult<Response> {
     let p = query(q)?;
     let limit = parse_limit(p.limit.as_deref())?;
-    let hits = st.storage.search(acct.id, p.q.as_deref().unwrap_or(""), limit).await?;
+    let hits = st
+        .storage
+        .search(acct.id, p.q.as_deref().unwrap_or(""), limit)
+        .await?;
     Ok(Json(SearchResults { hits }).into_response())
 }
 
-async fn changes(State(st): St, Auth(acct): Auth, q: Result<Query<ChangesParams>, QueryRejection>) -> ApiResult<Response> {
+async fn changes(
+    State(st): St,
+    Auth(acct): Auth,
+    q: Result<Query<ChangesParams>, QueryRejection>,
+) -> ApiResult<Response> {
     let p = query(q)?;
     let since = parse_num("since", p.since.as_deref())?.unwrap_or(0);
     let limit = parse_limit(p.limit.as_deref())?;
@@ -538,7 +605,11 @@ async fn healthz() -> &'static str {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route; see /api/v1/openapi.json")
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        ErrorCode::NotFound,
+        "no such route; see /api/v1/openapi.json",
+    )
 }
 
 /// Reject paths with `.`/`..` segments (also percent-encoded) or backslashes before routing.
@@ -551,7 +622,8 @@ async fn reject_traversal(req: Request, next: Next) -> Response {
             lower == "." || lower == ".."
         });
     if bad {
-        return ApiError::bad("path segments must not be `.`, `..` or contain backslashes").into_response();
+        return ApiError::bad("path segments must not be `.`, `..` or contain backslashes")
+            .into_response();
     }
     next.run(req).await
 }
@@ -592,7 +664,12 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(DefaultBodyLimit::max(state.limits.max_json))
         .layer(axum::middleware::from_fn(reject_traversal))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
-            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ErrorCode::Internal, "internal error").into_response()
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorCode::Internal,
+                "internal error",
+            )
+            .into_response()
         }))
         .with_state(state)
 }

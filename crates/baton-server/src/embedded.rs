@@ -272,9 +272,8 @@ fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
 impl Embedded {
     /// Open (creating if needed) the data directory and start the writer thread.
     pub fn open(dir: &Path) -> StorageResult<Self> {
-        std::fs::create_dir_all(dir.join("blobs").join("tmp")).map_err(|e| {
-            StorageError::Internal(format!("cannot create {}: {e}", dir.display()))
-        })?;
+        std::fs::create_dir_all(dir.join("blobs").join("tmp"))
+            .map_err(|e| StorageError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let db_path = dir.join("baton.db");
         let conn = open_conn(&db_path).map_err(internal)?;
         conn.execute_batch(SCHEMA).map_err(internal)?;
@@ -406,7 +405,11 @@ fn stream_row(conn: &Connection, session_pk: i64, name: &str) -> StorageResult<O
         .prepare_cached("SELECT pk, len, state FROM streams WHERE session_pk = ?1 AND name = ?2")
         .map_err(internal)?
         .query_row(params![session_pk, name], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })
         .optional()
         .map_err(internal)?;
@@ -453,7 +456,12 @@ fn chunk_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<ChunkRow> {
 }
 
 /// Chunks overlapping `[from, to)`, in order.
-fn chunks_between(conn: &Connection, stream_pk: i64, from: u64, to: u64) -> StorageResult<Vec<ChunkRow>> {
+fn chunks_between(
+    conn: &Connection,
+    stream_pk: i64,
+    from: u64,
+    to: u64,
+) -> StorageResult<Vec<ChunkRow>> {
     let mut stmt = conn
         .prepare_cached(
             "SELECT start, len, data, blob, blob_off, state_after FROM chunks
@@ -470,7 +478,13 @@ fn chunks_between(conn: &Connection, stream_pk: i64, from: u64, to: u64) -> Stor
 }
 
 /// The stored bytes `[from, to)` of a stream.
-fn read_range(conn: &Connection, blobs: &BlobDir, stream_pk: i64, from: u64, to: u64) -> StorageResult<Vec<u8>> {
+fn read_range(
+    conn: &Connection,
+    blobs: &BlobDir,
+    stream_pk: i64,
+    from: u64,
+    to: u64,
+) -> StorageResult<Vec<u8>> {
     let mut out = Vec::with_capacity((to - from) as usize);
     for chunk in chunks_between(conn, stream_pk, from, to)? {
         let end = chunk.start + chunk.len;
@@ -483,13 +497,20 @@ fn read_range(conn: &Connection, blobs: &BlobDir, stream_pk: i64, from: u64, to:
         out.extend_from_slice(&bytes[lo..hi]);
     }
     if out.len() as u64 != to - from {
-        return Err(StorageError::Internal("stream chunks do not cover the range".into()));
+        return Err(StorageError::Internal(
+            "stream chunks do not cover the range".into(),
+        ));
     }
     Ok(out)
 }
 
 /// Hash state after `[0, offset)` of a stream (`offset` ≤ its length).
-fn prefix_state(conn: &Connection, blobs: &BlobDir, stream_pk: i64, offset: u64) -> StorageResult<RunningSha256> {
+fn prefix_state(
+    conn: &Connection,
+    blobs: &BlobDir,
+    stream_pk: i64,
+    offset: u64,
+) -> StorageResult<RunningSha256> {
     if offset == 0 {
         return Ok(RunningSha256::new());
     }
@@ -527,7 +548,11 @@ fn stream_infos(conn: &Connection, session_pk: i64) -> StorageResult<Vec<StreamI
         .map_err(internal)?;
     let rows = stmt
         .query_map(params![session_pk], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
         })
         .map_err(internal)?;
     let mut out = Vec::new();
@@ -595,7 +620,11 @@ fn session_info_by_pk(conn: &Connection, pk: i64) -> StorageResult<SessionInfo> 
     }
 }
 
-fn sessions_where(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]) -> StorageResult<Vec<SessionInfo>> {
+fn sessions_where(
+    conn: &Connection,
+    clause: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> StorageResult<Vec<SessionInfo>> {
     let sql = format!("SELECT {INFO_COLUMNS} FROM sessions WHERE {clause}");
     let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
     let mut rows = stmt.query(args).map_err(internal)?;
@@ -609,7 +638,10 @@ fn sessions_where(conn: &Connection, clause: &str, args: &[&dyn rusqlite::ToSql]
 /// An FTS5 query matching every whitespace-separated term literally (so no
 /// user input is ever an FTS syntax error); `None` when there is no term.
 fn fts_query(q: &str) -> Option<String> {
-    let cleaned: String = q.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
+    let cleaned: String = q
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
     let terms: Vec<String> = cleaned
         .split_whitespace()
         .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
@@ -618,7 +650,10 @@ fn fts_query(q: &str) -> Option<String> {
 }
 
 fn like_pattern(q: &str) -> String {
-    let escaped = q.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
     format!("%{escaped}%")
 }
 
@@ -910,7 +945,9 @@ fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
         .prepare_cached("INSERT INTO msg_fts(text, session_pk) VALUES (?1, ?2)")
         .map_err(internal)?;
     for text in &update.texts {
-        insert.execute(params![text, session.pk]).map_err(internal)?;
+        insert
+            .execute(params![text, session.pk])
+            .map_err(internal)?;
     }
     drop(insert);
     let f = &state.facts;
@@ -943,13 +980,22 @@ impl Storage for Embedded {
             self.write(move |w| {
                 let taken: bool = w
                     .conn
-                    .query_row("SELECT EXISTS(SELECT 1 FROM users WHERE name = ?1)", params![name], |r| r.get(0))
+                    .query_row(
+                        "SELECT EXISTS(SELECT 1 FROM users WHERE name = ?1)",
+                        params![name],
+                        |r| r.get(0),
+                    )
                     .map_err(internal)?;
                 if taken {
-                    return Err(StorageError::Invalid(format!("user `{name}` already exists")));
+                    return Err(StorageError::Invalid(format!(
+                        "user `{name}` already exists"
+                    )));
                 }
                 w.conn
-                    .execute("INSERT INTO users(name, created_at) VALUES (?1, ?2)", params![name, now()])
+                    .execute(
+                        "INSERT INTO users(name, created_at) VALUES (?1, ?2)",
+                        params![name, now()],
+                    )
                     .map_err(internal)?;
                 let user_id = w.conn.last_insert_rowid();
                 let token = new_token();
@@ -1022,7 +1068,12 @@ impl Storage for Embedded {
         })
     }
 
-    fn put_session(&self, user: i64, id: &str, meta: SessionMeta) -> BoxFuture<'_, StorageResult<SessionInfo>> {
+    fn put_session(
+        &self,
+        user: i64,
+        id: &str,
+        meta: SessionMeta,
+    ) -> BoxFuture<'_, StorageResult<SessionInfo>> {
         let id = id.to_string();
         Box::pin(self.write(move |w| put_in(w, user, &id, meta)))
     }
@@ -1044,17 +1095,22 @@ impl Storage for Embedded {
                 )?,
                 Some(text) => {
                     let like = like_pattern(text);
-                    let fts = fts_query(text).unwrap_or_default();
-                    sessions_where(
-                        conn,
+                    // Without a searchable term (only control characters) the FTS part is left out.
+                    let fts = fts_query(text);
+                    let fts_clause = if fts.is_some() {
+                        "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?5)"
+                    } else {
+                        "OR ?5 IS NOT NULL"
+                    };
+                    let clause = format!(
                         "user_id = ?1 AND updated_seq < ?2 AND (
                            id LIKE ?4 ESCAPE '\\' OR COALESCE(d_title, title, '') LIKE ?4 ESCAPE '\\'
                            OR COALESCE(d_first_prompt, first_prompt, '') LIKE ?4 ESCAPE '\\'
                            OR COALESCE(d_cwd, cwd, '') LIKE ?4 ESCAPE '\\'
-                           OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?5))
-                         ORDER BY updated_seq DESC LIMIT ?3",
-                        &[&user, &before, &limit, &like, &fts],
-                    )?
+                           {fts_clause})
+                         ORDER BY updated_seq DESC LIMIT ?3"
+                    );
+                    sessions_where(conn, &clause, &[&user, &before, &limit, &like, &fts])?
                 }
             };
             let next_cursor = (sessions.len() as i64 == limit)
@@ -1075,14 +1131,25 @@ impl Storage for Embedded {
             let more = sessions.len() as i64 > limit;
             sessions.truncate(limit as usize);
             let next_since = sessions.last().map(|s| s.updated_seq).unwrap_or(since);
-            Ok(Changes { sessions, next_since, more })
+            Ok(Changes {
+                sessions,
+                next_since,
+                more,
+            })
         }))
     }
 
-    fn search(&self, user: i64, q: &str, limit: u32) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>> {
+    fn search(
+        &self,
+        user: i64,
+        q: &str,
+        limit: u32,
+    ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>> {
         let q = q.to_string();
         Box::pin(self.read_with(move |conn, _| {
-            let Some(fts) = fts_query(&q) else { return Ok(Vec::new()) };
+            let Some(fts) = fts_query(&q) else {
+                return Ok(Vec::new());
+            };
             let mut stmt = conn
                 .prepare_cached(
                     "SELECT m.session_pk, snippet(msg_fts, 0, '[', ']', '…', 12)
@@ -1103,7 +1170,10 @@ impl Storage for Embedded {
                     break;
                 }
                 if seen.insert(pk) {
-                    hits.push(SearchHit { session: session_info_by_pk(conn, pk)?, snippet });
+                    hits.push(SearchHit {
+                        session: session_info_by_pk(conn, pk)?,
+                        snippet,
+                    });
                 }
             }
             Ok(hits)
@@ -1140,7 +1210,13 @@ impl Storage for Embedded {
         })
     }
 
-    fn read(&self, user: i64, id: &str, stream: &str, from: u64) -> BoxFuture<'_, StorageResult<StreamRead>> {
+    fn read(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+        from: u64,
+    ) -> BoxFuture<'_, StorageResult<StreamRead>> {
         let id = id.to_string();
         let stream = stream.to_string();
         Box::pin(async move {
@@ -1158,26 +1234,36 @@ impl Storage for Embedded {
                 })
                 .await?;
             let blobs = self.inner.blobs.clone();
-            let body = futures::stream::iter(chunks.into_iter().filter(move |c| c.start + c.len > from))
-                .then(move |c| {
-                    let blobs = blobs.clone();
-                    async move {
-                        let lo = from.saturating_sub(c.start) as usize;
-                        let bytes = match c.data {
-                            Some(d) => d,
-                            None => tokio::task::spawn_blocking(move || c.bytes(&blobs))
-                                .await
-                                .map_err(internal)??,
-                        };
-                        Ok(Bytes::from(bytes).slice(lo..))
-                    }
-                });
+            let body =
+                futures::stream::iter(chunks.into_iter().filter(move |c| c.start + c.len > from))
+                    .then(move |c| {
+                        let blobs = blobs.clone();
+                        async move {
+                            let lo = from.saturating_sub(c.start) as usize;
+                            let bytes = match c.data {
+                                Some(d) => d,
+                                None => tokio::task::spawn_blocking(move || c.bytes(&blobs))
+                                    .await
+                                    .map_err(internal)??,
+                            };
+                            Ok(Bytes::from(bytes).slice(lo..))
+                        }
+                    });
             use futures::StreamExt;
-            Ok(StreamRead { len, sha256, body: body.boxed() })
+            Ok(StreamRead {
+                len,
+                sha256,
+                body: body.boxed(),
+            })
         })
     }
 
-    fn checkpoints(&self, user: i64, id: &str, stream: &str) -> BoxFuture<'_, StorageResult<Vec<Checkpoint>>> {
+    fn checkpoints(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+    ) -> BoxFuture<'_, StorageResult<Vec<Checkpoint>>> {
         let id = id.to_string();
         let stream = stream.to_string();
         Box::pin(self.read_with(move |conn, _| {
@@ -1206,7 +1292,12 @@ impl Storage for Embedded {
         }))
     }
 
-    fn fork(&self, user: i64, id: &str, req: ForkRequest) -> BoxFuture<'_, StorageResult<SessionInfo>> {
+    fn fork(
+        &self,
+        user: i64,
+        id: &str,
+        req: ForkRequest,
+    ) -> BoxFuture<'_, StorageResult<SessionInfo>> {
         let id = id.to_string();
         Box::pin(self.write(move |w| fork_in(w, user, &id, req)))
     }

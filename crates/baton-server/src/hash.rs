@@ -128,15 +128,24 @@ mod tests {
         for split in [0usize, 1, 55, 56, 63, 64, 65, 127, 128, 500, 999, 1000] {
             let mut h = RunningSha256::new();
             h.update(&data[..split]);
-            assert_eq!(h.digest().as_slice(), sha2::Sha256::digest(&data[..split]).as_slice());
+            assert_eq!(
+                h.digest().as_slice(),
+                sha2::Sha256::digest(&data[..split]).as_slice()
+            );
             let mut resumed = RunningSha256::from_bytes(&h.to_bytes()).unwrap();
             for piece in data[split..].chunks(37) {
                 resumed.update(piece);
             }
-            assert_eq!(resumed.digest().as_slice(), sha2::Sha256::digest(&data).as_slice());
+            assert_eq!(
+                resumed.digest().as_slice(),
+                sha2::Sha256::digest(&data).as_slice()
+            );
             assert_eq!(resumed.len(), 1000);
         }
-        assert_eq!(RunningSha256::new().hex(), baton_sync::protocol::EMPTY_SHA256);
+        assert_eq!(
+            RunningSha256::new().hex(),
+            baton_sync::protocol::EMPTY_SHA256
+        );
         assert!(RunningSha256::from_bytes(&[0; 39]).is_none());
         assert!(RunningSha256::from_bytes(&[0; 41]).is_none());
     }

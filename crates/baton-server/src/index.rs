@@ -18,7 +18,11 @@ use tokio::sync::Notify;
 pub struct MessagesError(pub String);
 
 /// Feed `bytes` to a reader (new, or resumed from `state`), never panicking.
-pub fn feed(agent: Agent, state: Option<ReaderState>, bytes: &[u8]) -> Result<(Chunk, ReaderState), MessagesError> {
+pub fn feed(
+    agent: Agent,
+    state: Option<ReaderState>,
+    bytes: &[u8],
+) -> Result<(Chunk, ReaderState), MessagesError> {
     std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut reader = match state {
             Some(s) => FileReader::resume(s),
@@ -60,7 +64,10 @@ pub async fn index_pending(storage: &dyn Storage) -> usize {
     let n = jobs.len();
     for job in jobs {
         let from = job.state.as_ref().map(|s| s.consumed).unwrap_or(0);
-        let read = match storage.read(job.user_id, &job.session_id, MAIN_STREAM, from).await {
+        let read = match storage
+            .read(job.user_id, &job.session_id, MAIN_STREAM, from)
+            .await
+        {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!("indexer: cannot read session {}: {e}", job.session_id);
@@ -98,7 +105,10 @@ pub async fn index_pending(storage: &dyn Storage) -> usize {
             _ => {
                 // Mark the bytes seen so a transcript the reader cannot handle
                 // is not retried in a loop; the next append retries it.
-                tracing::warn!("indexer: the transcript reader failed on session {}", job.session_id);
+                tracing::warn!(
+                    "indexer: the transcript reader failed on session {}",
+                    job.session_id
+                );
                 IndexUpdate {
                     user_id: job.user_id,
                     session_id: job.session_id.clone(),

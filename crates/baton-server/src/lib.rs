@@ -138,7 +138,12 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     let local_account = storage.ensure_user_token(LOCAL_USER, &token).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
-        .map_err(|e| ServerError::Io(format!("cannot listen on {}: {e}; pick another address with --listen", config.listen)))?;
+        .map_err(|e| {
+            ServerError::Io(format!(
+                "cannot listen on {}: {e}; pick another address with --listen",
+                config.listen
+            ))
+        })?;
     let addr = listener
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;

@@ -148,7 +148,11 @@ impl Mirror {
         let size = if file.compressed {
             None
         } else {
-            Some(std::fs::metadata(&file.path).map_err(|e| e.to_string())?.len())
+            Some(
+                std::fs::metadata(&file.path)
+                    .map_err(|e| e.to_string())?
+                    .len(),
+            )
         };
         if let (Some(m), Some(size)) = (self.files.get(&file.path), size) {
             if m.hash.len() == size || m.stuck_at_len == Some(size) {
@@ -184,7 +188,14 @@ impl Mirror {
         for piece in bytes[skip.min(bytes.len())..].chunks(PIECE) {
             let res = self
                 .storage
-                .append(self.user, &id, &stream, hash.len(), hash.digest(), Bytes::copy_from_slice(piece))
+                .append(
+                    self.user,
+                    &id,
+                    &stream,
+                    hash.len(),
+                    hash.digest(),
+                    Bytes::copy_from_slice(piece),
+                )
                 .await;
             match res {
                 Ok(_) => {

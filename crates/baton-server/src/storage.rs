@@ -153,11 +153,14 @@ pub trait Storage: Send + Sync + 'static {
     /// A page of sessions, most recently changed first.
     fn list_sessions(&self, user: i64, q: ListQuery) -> BoxFuture<'_, StorageResult<SessionList>>;
     /// Sessions changed after `since`, oldest change first.
-    fn changes(&self, user: i64, since: u64, limit: u32)
-    -> BoxFuture<'_, StorageResult<Changes>>;
+    fn changes(&self, user: i64, since: u64, limit: u32) -> BoxFuture<'_, StorageResult<Changes>>;
     /// Full-text search over the account's indexed messages, best first, one hit per session.
-    fn search(&self, user: i64, q: &str, limit: u32)
-    -> BoxFuture<'_, StorageResult<Vec<SearchHit>>>;
+    fn search(
+        &self,
+        user: i64,
+        q: &str,
+        limit: u32,
+    ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>>;
     /// Append to a stream following the push rules of [`baton_sync::protocol`].
     fn append(
         &self,

@@ -45,7 +45,10 @@ async fn push_pull_round_trip_with_hash_equality_and_zstd_both_ways() {
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<AppendResult>().await.unwrap().len, p2 as u64);
     let r = s.push(&s.a, "s1", "main", &data, p2, &data[p2..]).await;
-    assert_eq!(r.json::<AppendResult>().await.unwrap().sha256, sha256_hex(&data));
+    assert_eq!(
+        r.json::<AppendResult>().await.unwrap().sha256,
+        sha256_hex(&data)
+    );
 
     // Plain pull of everything, and from an offset inside a chunk.
     let r = s.pull(&s.a, "s1", "main", 0).await;
@@ -81,7 +84,10 @@ async fn push_pull_round_trip_with_hash_equality_and_zstd_both_ways() {
     // Pulling beyond the end is 416 offset_ahead.
     let r = s.pull(&s.a, "s1", "main", data.len() as u64 + 1).await;
     assert_eq!(r.status(), 416);
-    assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::OffsetAhead);
+    assert_eq!(
+        r.json::<ErrorBody>().await.unwrap().error,
+        ErrorCode::OffsetAhead
+    );
 }
 
 #[tokio::test]
@@ -126,7 +132,12 @@ async fn offset_ahead_tells_the_client_where_to_resume() {
 #[tokio::test]
 async fn divergence_is_409_then_fork_keeps_both_with_lineage() {
     let s = start().await;
-    s.put(&s.a, "d1", serde_json::json!({"agent":"claude","title":"shared"})).await;
+    s.put(
+        &s.a,
+        "d1",
+        serde_json::json!({"agent":"claude","title":"shared"}),
+    )
+    .await;
     let common = lines(40, "common");
     let mut mine = common.clone();
     mine.extend(lines(10, "machine-one"));
@@ -134,52 +145,128 @@ async fn divergence_is_409_then_fork_keeps_both_with_lineage() {
     theirs.extend(lines(12, "machine-two"));
 
     // Machine one pushes in two appends (a checkpoint at the common prefix).
-    s.push(&s.a, "d1", "main", &mine, 0, &mine[..common.len()]).await;
-    let r = s.push(&s.a, "d1", "main", &mine, common.len(), &mine[common.len()..]).await;
+    s.push(&s.a, "d1", "main", &mine, 0, &mine[..common.len()])
+        .await;
+    let r = s
+        .push(
+            &s.a,
+            "d1",
+            "main",
+            &mine,
+            common.len(),
+            &mine[common.len()..],
+        )
+        .await;
     assert_eq!(r.status(), 200);
 
     // Machine two believes the server has only the common part, then pushes its own tail.
-    let r = s.push(&s.a, "d1", "main", &theirs, common.len(), &theirs[common.len()..]).await;
+    let r = s
+        .push(
+            &s.a,
+            "d1",
+            "main",
+            &theirs,
+            common.len(),
+            &theirs[common.len()..],
+        )
+        .await;
     assert_eq!(r.status(), 409);
     let e: ErrorBody = r.json().await.unwrap();
     assert_eq!(e.error, ErrorCode::Diverged);
     assert_eq!(e.len, Some(mine.len() as u64));
     assert_eq!(e.sha256.as_deref(), Some(sha256_hex(&mine).as_str()));
     // A wrong prefix hash is also divergence.
-    let r = s.push(&s.a, "d1", "main", &theirs, mine.len().min(theirs.len()), b"x").await;
+    let r = s
+        .push(
+            &s.a,
+            "d1",
+            "main",
+            &theirs,
+            mine.len().min(theirs.len()),
+            b"x",
+        )
+        .await;
     assert_eq!(r.status(), 409);
 
     // Find the longest common checkpoint, fork, push the rest.
-    let (_, cps) = s.get_json(&s.a, "/sessions/d1/checkpoints?stream=main").await;
+    let (_, cps) = s
+        .get_json(&s.a, "/sessions/d1/checkpoints?stream=main")
+        .await;
     let cps: CheckpointList = serde_json::from_value(cps).unwrap();
     let best = cps
         .checkpoints
         .iter()
-        .filter(|c| (c.offset as usize) <= theirs.len() && sha256_hex(&theirs[..c.offset as usize]) == c.sha256)
+        .filter(|c| {
+            (c.offset as usize) <= theirs.len()
+                && sha256_hex(&theirs[..c.offset as usize]) == c.sha256
+        })
         .map(|c| c.offset)
         .max()
         .unwrap();
     assert_eq!(best, common.len() as u64);
     let fork_req = serde_json::json!({"new_id":"d1-two","streams":[{"name":"main","len":best,"sha256":sha256_hex(&common)}]});
     for _ in 0..2 {
-        let r = s.http.post(s.url("/sessions/d1/fork")).bearer_auth(&s.a).json(&fork_req).send().await.unwrap();
+        let r = s
+            .http
+            .post(s.url("/sessions/d1/fork"))
+            .bearer_auth(&s.a)
+            .json(&fork_req)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "fork is idempotent");
         let info: SessionInfo = r.json().await.unwrap();
         assert_eq!(info.diverged_from.as_deref(), Some("d1"));
         assert_eq!(info.streams[0].len, best);
     }
-    let r = s.push(&s.a, "d1-two", "main", &theirs, best as usize, &theirs[best as usize..]).await;
+    let r = s
+        .push(
+            &s.a,
+            "d1-two",
+            "main",
+            &theirs,
+            best as usize,
+            &theirs[best as usize..],
+        )
+        .await;
     assert_eq!(r.status(), 200);
-    assert_eq!(&s.pull(&s.a, "d1", "main", 0).await.bytes().await.unwrap()[..], &mine[..]);
-    assert_eq!(&s.pull(&s.a, "d1-two", "main", 0).await.bytes().await.unwrap()[..], &theirs[..]);
+    assert_eq!(
+        &s.pull(&s.a, "d1", "main", 0).await.bytes().await.unwrap()[..],
+        &mine[..]
+    );
+    assert_eq!(
+        &s.pull(&s.a, "d1-two", "main", 0)
+            .await
+            .bytes()
+            .await
+            .unwrap()[..],
+        &theirs[..]
+    );
 
     // A fork whose prefix is not the server's is refused; new_id taken by another session is `exists`.
     let bad = serde_json::json!({"new_id":"d1-three","streams":[{"name":"main","len":best,"sha256":sha256_hex(b"other")}]});
-    let r = s.http.post(s.url("/sessions/d1/fork")).bearer_auth(&s.a).json(&bad).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/sessions/d1/fork"))
+        .bearer_auth(&s.a)
+        .json(&bad)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 409);
     s.put(&s.a, "taken", codex_meta()).await;
-    let r = s.http.post(s.url("/sessions/d1/fork")).bearer_auth(&s.a).json(&serde_json::json!({"new_id":"taken"})).send().await.unwrap();
-    assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::Exists);
+    let r = s
+        .http
+        .post(s.url("/sessions/d1/fork"))
+        .bearer_auth(&s.a)
+        .json(&serde_json::json!({"new_id":"taken"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.json::<ErrorBody>().await.unwrap().error,
+        ErrorCode::Exists
+    );
 }
 
 #[tokio::test]
@@ -187,21 +274,40 @@ async fn large_appends_use_blob_files_and_fork_can_cut_inside_one() {
     let s = start().await;
     s.put(&s.a, "big", codex_meta()).await;
     let data: Vec<u8> = (0..700_000u32).map(|i| (i % 251) as u8).collect();
-    let r = s.push(&s.a, "big", "main", &data, 0, &data[..500_000]).await;
+    let r = s
+        .push(&s.a, "big", "main", &data, 0, &data[..500_000])
+        .await;
     assert_eq!(r.status(), 200);
-    let r = s.push(&s.a, "big", "main", &data, 500_000, &data[500_000..]).await;
-    assert_eq!(r.json::<AppendResult>().await.unwrap().sha256, sha256_hex(&data));
+    let r = s
+        .push(&s.a, "big", "main", &data, 500_000, &data[500_000..])
+        .await;
+    assert_eq!(
+        r.json::<AppendResult>().await.unwrap().sha256,
+        sha256_hex(&data)
+    );
     let blobs = walk_count(&s.dir.path().join("server/blobs"));
     assert!(blobs >= 2, "expected blob files, found {blobs}");
     let cut = 123_457usize;
     let req = serde_json::json!({"new_id":"big2","streams":[{"name":"main","len":cut,"sha256":sha256_hex(&data[..cut])}]});
-    let r = s.http.post(s.url("/sessions/big/fork")).bearer_auth(&s.a).json(&req).send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/sessions/big/fork"))
+        .bearer_auth(&s.a)
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let got = s.pull(&s.a, "big2", "main", 0).await.bytes().await.unwrap();
     assert_eq!(&got[..], &data[..cut]);
     // The fork continues from the cut with the right prefix hash.
-    let r = s.push(&s.a, "big2", "main", &data, cut, &data[cut..cut + 10]).await;
-    assert_eq!(r.json::<AppendResult>().await.unwrap().sha256, sha256_hex(&data[..cut + 10]));
+    let r = s
+        .push(&s.a, "big2", "main", &data, cut, &data[cut..cut + 10])
+        .await;
+    assert_eq!(
+        r.json::<AppendResult>().await.unwrap().sha256,
+        sha256_hex(&data[..cut + 10])
+    );
 }
 
 fn walk_count(dir: &std::path::Path) -> usize {
@@ -231,13 +337,22 @@ async fn changes_feed_and_list_paging() {
     assert!(ch.more);
     let ids: Vec<_> = ch.sessions.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["c0", "c1", "c2"]);
-    let (_, v) = s.get_json(&s.a, &format!("/changes?since={}", ch.next_since)).await;
+    let (_, v) = s
+        .get_json(&s.a, &format!("/changes?since={}", ch.next_since))
+        .await;
     let ch2: Changes = serde_json::from_value(v).unwrap();
     assert_eq!(ch2.sessions.len(), 2);
     assert!(!ch2.more);
     // Touching c0 moves it to the end of the feed.
-    s.put(&s.a, "c0", serde_json::json!({"agent":"codex","title":"renamed"})).await;
-    let (_, v) = s.get_json(&s.a, &format!("/changes?since={}", ch2.next_since)).await;
+    s.put(
+        &s.a,
+        "c0",
+        serde_json::json!({"agent":"codex","title":"renamed"}),
+    )
+    .await;
+    let (_, v) = s
+        .get_json(&s.a, &format!("/changes?since={}", ch2.next_since))
+        .await;
     let ch3: Changes = serde_json::from_value(v).unwrap();
     assert_eq!(ch3.sessions.len(), 1);
     assert_eq!(ch3.sessions[0].title.as_deref(), Some("renamed"));
@@ -246,7 +361,9 @@ async fn changes_feed_and_list_paging() {
     let page: baton_sync::protocol::SessionList = serde_json::from_value(v).unwrap();
     assert_eq!(page.sessions[0].id, "c0");
     let cursor = page.next_cursor.unwrap();
-    let (_, v) = s.get_json(&s.a, &format!("/sessions?limit=10&cursor={cursor}")).await;
+    let (_, v) = s
+        .get_json(&s.a, &format!("/sessions?limit=10&cursor={cursor}"))
+        .await;
     let rest: baton_sync::protocol::SessionList = serde_json::from_value(v).unwrap();
     assert_eq!(rest.sessions.len(), 3);
     assert!(rest.next_cursor.is_none());
@@ -265,7 +382,12 @@ async fn plaintext_sessions_are_indexed_encrypted_ones_are_not() {
     let r = s.push(&s.a, id, "main", &bytes, 0, &bytes).await;
     assert_eq!(r.status(), 200);
 
-    s.put(&s.a, "secret", serde_json::json!({"agent":"codex","encrypted":true,"title":"opaque"})).await;
+    s.put(
+        &s.a,
+        "secret",
+        serde_json::json!({"agent":"codex","encrypted":true,"title":"opaque"}),
+    )
+    .await;
     s.push(&s.a, "secret", "main", &bytes, 0, &bytes).await;
 
     // The indexer runs in the background; wait for it.
@@ -288,31 +410,138 @@ async fn plaintext_sessions_are_indexed_encrypted_ones_are_not() {
     let (_, v) = s.get_json(&s.a, &format!("/sessions/{id}/messages")).await;
     let list: MessageList = serde_json::from_value(v).unwrap();
     assert!(!list.encrypted);
-    let prompts: Vec<_> = list.messages.iter().filter(|m| m.kind == baton_native::MessageKind::Prompt).map(|m| m.text.as_str()).collect();
-    assert_eq!(prompts, ["RUN: echo pub-tool-output-beta", "pub second prompt beta ünïcødé ✓", "pub third prompt beta"]);
-    assert!(list.messages.iter().any(|m| m.kind == baton_native::MessageKind::ToolResult && m.text.contains("pub-tool-output-beta")));
+    let prompts: Vec<_> = list
+        .messages
+        .iter()
+        .filter(|m| m.kind == baton_native::MessageKind::Prompt)
+        .map(|m| m.text.as_str())
+        .collect();
+    assert_eq!(
+        prompts,
+        [
+            "RUN: echo pub-tool-output-beta",
+            "pub second prompt beta ünïcødé ✓",
+            "pub third prompt beta"
+        ]
+    );
+    assert!(
+        list.messages
+            .iter()
+            .any(|m| m.kind == baton_native::MessageKind::ToolResult
+                && m.text.contains("pub-tool-output-beta"))
+    );
 
     let (_, v) = s.get_json(&s.a, "/sessions/secret/messages").await;
     let list: MessageList = serde_json::from_value(v).unwrap();
     assert!(list.encrypted);
     assert!(list.messages.is_empty());
     assert_eq!(list.session.title.as_deref(), Some("opaque"));
-    let r = s.put(&s.a, "secret", serde_json::json!({"agent":"codex","encrypted":false})).await;
+    let r = s
+        .put(
+            &s.a,
+            "secret",
+            serde_json::json!({"agent":"codex","encrypted":false}),
+        )
+        .await;
     assert_eq!(r.status(), 409);
 }
 
 #[tokio::test]
 async fn subagent_streams_round_trip() {
     let s = start().await;
-    s.put(&s.a, "p", serde_json::json!({"agent":"claude"})).await;
+    s.put(&s.a, "p", serde_json::json!({"agent":"claude"}))
+        .await;
     let data = lines(5, "sub");
-    let r = s.push(&s.a, "p", "subagents/agent-x.jsonl", &data, 0, &data).await;
+    let r = s
+        .push(&s.a, "p", "subagents/agent-x.jsonl", &data, 0, &data)
+        .await;
     assert_eq!(r.status(), 200);
-    let got = s.pull(&s.a, "p", "subagents/agent-x.jsonl", 0).await.bytes().await.unwrap();
+    let got = s
+        .pull(&s.a, "p", "subagents/agent-x.jsonl", 0)
+        .await
+        .bytes()
+        .await
+        .unwrap();
     assert_eq!(&got[..], &data[..]);
     // Encoded slash works the same.
     let got = s.pull(&s.a, "p", "subagents%2Fagent-x.jsonl", 0).await;
     assert_eq!(got.status(), 200);
     let (_, v) = s.get_json(&s.a, "/sessions/p").await;
     assert_eq!(v["streams"][0]["name"], "subagents/agent-x.jsonl");
+}
+
+#[tokio::test]
+async fn openapi_spec_describes_every_route_and_auth() {
+    let s = start().await;
+    let spec: serde_json::Value = s
+        .http
+        .get(s.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(spec["openapi"], "3.0.3");
+    assert_eq!(
+        spec["components"]["securitySchemes"]["bearer"]["scheme"],
+        "bearer"
+    );
+    let mut paths: Vec<&str> = spec["paths"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    paths.sort();
+    assert_eq!(
+        paths,
+        [
+            "/changes",
+            "/me",
+            "/openapi.json",
+            "/search",
+            "/sessions",
+            "/sessions/{id}",
+            "/sessions/{id}/checkpoints",
+            "/sessions/{id}/fork",
+            "/sessions/{id}/messages",
+            "/sessions/{id}/streams/{name}",
+        ]
+    );
+    let push = &spec["paths"]["/sessions/{id}/streams/{name}"]["post"]["responses"];
+    for code in ["200", "400", "401", "404", "409", "413", "415"] {
+        assert!(push.get(code).is_some(), "push documents {code}");
+    }
+    // Every documented route answers 401 without a token, except the spec itself.
+    for p in paths.iter().filter(|p| **p != "/openapi.json") {
+        let url = s.url(&p.replace("{id}", "x").replace("{name}", "main"));
+        let r = s.http.get(url).send().await.unwrap();
+        assert!(
+            matches!(r.status().as_u16(), 401 | 405),
+            "{p}: {}",
+            r.status()
+        );
+    }
+    // The UI is served from the binary.
+    let html = s
+        .http
+        .get(format!("{}/", s.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(html.contains("/app.js"));
+    let js = s
+        .http
+        .get(format!("{}/app.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
 }

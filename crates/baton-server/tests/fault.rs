@@ -87,7 +87,12 @@ async fn push_rest(
 async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
     let dir = tempfile::tempdir().unwrap();
     let data: Vec<u8> = (0..60_000u32)
-        .map(|i| format!("{{\"type\":\"event_msg\",\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat((i % 97) as usize)))
+        .map(|i| {
+            format!(
+                "{{\"type\":\"event_msg\",\"n\":{i},\"pad\":\"{}\"}}\n",
+                "x".repeat((i % 97) as usize)
+            )
+        })
         .collect::<String>()
         .into_bytes();
     assert!(data.len() > 5_000_000);
@@ -108,7 +113,11 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         // The server's copy after the previous crash is an exact prefix.
         let (len, sha) = server_stream(&http, &base, &token).await;
         assert!(len as usize <= data.len());
-        assert_eq!(Some(&sha), hashes.get(&(len as usize)), "round {round}: prefix hash");
+        assert_eq!(
+            Some(&sha),
+            hashes.get(&(len as usize)),
+            "round {round}: prefix hash"
+        );
         if len > 0 {
             progressed += 1;
         }
@@ -124,7 +133,9 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
     }
     // Final run: no kill, the push completes, and the bytes are identical.
     let (mut child, base, token) = spawn(dir.path());
-    push_rest(&http, &base, &token, &data, &hashes).await.unwrap();
+    push_rest(&http, &base, &token, &data, &hashes)
+        .await
+        .unwrap();
     let (len, sha) = server_stream(&http, &base, &token).await;
     assert_eq!(len as usize, data.len(), "no duplicates, nothing lost");
     assert_eq!(sha, hashes[&data.len()]);
@@ -141,5 +152,8 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(progressed > 0, "some pushes were committed before a kill");
-    assert!(interrupted >= 15, "only {interrupted} of 20 kills hit a push in flight");
+    assert!(
+        interrupted >= 15,
+        "only {interrupted} of 20 kills hit a push in flight"
+    );
 }

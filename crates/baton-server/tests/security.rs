@@ -13,12 +13,28 @@ fn routes(id: &str) -> Vec<(Method, String, Option<&'static str>)> {
         (Method::GET, "/me".into(), None),
         (Method::GET, "/sessions".into(), None),
         (Method::GET, format!("/sessions/{id}"), None),
-        (Method::PUT, format!("/sessions/{id}"), Some(r#"{"agent":"codex"}"#)),
+        (
+            Method::PUT,
+            format!("/sessions/{id}"),
+            Some(r#"{"agent":"codex"}"#),
+        ),
         (Method::GET, format!("/sessions/{id}/messages"), None),
-        (Method::GET, format!("/sessions/{id}/checkpoints?stream=main"), None),
-        (Method::POST, format!("/sessions/{id}/fork"), Some(r#"{"new_id":"zz"}"#)),
+        (
+            Method::GET,
+            format!("/sessions/{id}/checkpoints?stream=main"),
+            None,
+        ),
+        (
+            Method::POST,
+            format!("/sessions/{id}/fork"),
+            Some(r#"{"new_id":"zz"}"#),
+        ),
         (Method::GET, format!("/sessions/{id}/streams/main"), None),
-        (Method::POST, format!("/sessions/{id}/streams/main"), Some("x")),
+        (
+            Method::POST,
+            format!("/sessions/{id}/streams/main"),
+            Some("x"),
+        ),
         (Method::GET, "/search?q=x".into(), None),
         (Method::GET, "/changes?since=0".into(), None),
     ]
@@ -28,8 +44,16 @@ fn routes(id: &str) -> Vec<(Method, String, Option<&'static str>)> {
 async fn no_or_unknown_token_is_401_everywhere() {
     let s = start().await;
     for (m, path, body) in routes("s") {
-        for auth in [None, Some("Bearer nope"), Some("Basic abc"), Some("Bearer ")] {
-            let mut req = s.http.request(m.clone(), s.url(&path)).header(HEADER_OFFSET, "0");
+        for auth in [
+            None,
+            Some("Bearer nope"),
+            Some("Basic abc"),
+            Some("Bearer "),
+        ] {
+            let mut req = s
+                .http
+                .request(m.clone(), s.url(&path))
+                .header(HEADER_OFFSET, "0");
             if let Some(a) = auth {
                 req = req.header("Authorization", a);
             }
@@ -38,7 +62,10 @@ async fn no_or_unknown_token_is_401_everywhere() {
             }
             let r = req.send().await.unwrap();
             assert_eq!(r.status(), 401, "{m} {path} with {auth:?}");
-            assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::Unauthorized);
+            assert_eq!(
+                r.json::<ErrorBody>().await.unwrap().error,
+                ErrorCode::Unauthorized
+            );
         }
     }
     // The spec is public.
@@ -56,7 +83,11 @@ async fn another_accounts_session_is_404_on_every_route() {
         if !path.contains("mine") || m == Method::PUT {
             continue;
         }
-        let mut req = s.http.request(m.clone(), s.url(&path)).bearer_auth(&s.b).header(HEADER_OFFSET, "0");
+        let mut req = s
+            .http
+            .request(m.clone(), s.url(&path))
+            .bearer_auth(&s.b)
+            .header(HEADER_OFFSET, "0");
         if let Some(b) = body {
             req = req.body(b);
         }
@@ -64,7 +95,12 @@ async fn another_accounts_session_is_404_on_every_route() {
         assert_eq!(r.status(), 404, "{m} {path}");
     }
     // Ids are per account: bob's PUT creates bob's own session and leaves alice's alone.
-    assert_eq!(s.put(&s.b, "mine", serde_json::json!({"agent":"claude"})).await.status(), 200);
+    assert_eq!(
+        s.put(&s.b, "mine", serde_json::json!({"agent":"claude"}))
+            .await
+            .status(),
+        200
+    );
     let (_, v) = s.get_json(&s.a, "/sessions/mine").await;
     assert_eq!(v["agent"], "codex");
     assert_eq!(v["streams"][0]["len"], data.len());
@@ -74,7 +110,13 @@ async fn another_accounts_session_is_404_on_every_route() {
     let (_, v) = s.get_json(&s.b, "/changes?since=0").await;
     assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
     let (_, v) = s.get_json(&s.b, "/sessions").await;
-    assert!(v["sessions"].as_array().unwrap().iter().all(|x| x["agent"] == "claude"));
+    assert!(
+        v["sessions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|x| x["agent"] == "claude")
+    );
 }
 
 #[tokio::test]
@@ -84,7 +126,10 @@ async fn oversize_bodies_are_413() {
     let big = vec![b'a'; MAX_APPEND + 1];
     let r = s.push(&s.a, "big", "main", &big, 0, &big).await;
     assert_eq!(r.status(), 413);
-    assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::TooLarge);
+    assert_eq!(
+        r.json::<ErrorBody>().await.unwrap().error,
+        ErrorCode::TooLarge
+    );
     // A small zstd body that decodes beyond the limit.
     let bomb = zstd::bulk::compress(&vec![0u8; MAX_APPEND * 4], 19).unwrap();
     assert!(bomb.len() < MAX_APPEND);
@@ -101,7 +146,13 @@ async fn oversize_bodies_are_413() {
     assert_eq!(r.status(), 413);
     // JSON bodies have their own (smaller) limit.
     let huge_title = "t".repeat(100 * 1024);
-    let r = s.put(&s.a, "big", serde_json::json!({"agent":"codex","title":huge_title})).await;
+    let r = s
+        .put(
+            &s.a,
+            "big",
+            serde_json::json!({"agent":"codex","title":huge_title}),
+        )
+        .await;
     assert_eq!(r.status(), 413);
     // Unsupported encodings and broken zstd are 415.
     for (enc, body) in [("gzip", b"x".to_vec()), ("zstd", b"not zstd".to_vec())] {
@@ -166,7 +217,13 @@ async fn malformed_ids_traversal_and_garbage_are_400() {
         }
     }
     let long = "x".repeat(200);
-    let r = s.http.get(s.url(&format!("/sessions/{long}"))).bearer_auth(&s.a).send().await.unwrap();
+    let r = s
+        .http
+        .get(s.url(&format!("/sessions/{long}")))
+        .bearer_auth(&s.a)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
 
     // Garbage JSON, wrong shapes, unknown fields, bad ids inside bodies.
@@ -178,7 +235,14 @@ async fn malformed_ids_traversal_and_garbage_are_400() {
         r#"{"agent":"codex","forked_from":"../x"}"#,
         "[1,2]",
     ] {
-        let r = s.http.put(s.url("/sessions/ok")).bearer_auth(&s.a).body(body).send().await.unwrap();
+        let r = s
+            .http
+            .put(s.url("/sessions/ok"))
+            .bearer_auth(&s.a)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "PUT {body}");
     }
     for body in [
@@ -188,7 +252,14 @@ async fn malformed_ids_traversal_and_garbage_are_400() {
         r#"{"new_id":"n","streams":[{"name":"../main","len":0,"sha256":"e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"}]}"#,
         r#"{"new_id":"n","streams":[{"name":"main","len":0,"sha256":"zz"}]}"#,
     ] {
-        let r = s.http.post(s.url("/sessions/ok/fork")).bearer_auth(&s.a).body(body).send().await.unwrap();
+        let r = s
+            .http
+            .post(s.url("/sessions/ok/fork"))
+            .bearer_auth(&s.a)
+            .body(body)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 400, "fork {body}");
     }
     // Bad headers and queries.
@@ -206,22 +277,66 @@ async fn malformed_ids_traversal_and_garbage_are_400() {
             .unwrap();
         assert_eq!(r.status(), 400, "offset {off:?} sha {sha:?}");
     }
-    let r = s.http.post(s.url("/sessions/ok/streams/main")).bearer_auth(&s.a).body("x").send().await.unwrap();
+    let r = s
+        .http
+        .post(s.url("/sessions/ok/streams/main"))
+        .bearer_auth(&s.a)
+        .body("x")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400, "missing offset");
-    for q in ["/sessions?limit=0", "/sessions?limit=x", "/sessions?cursor=-3", "/changes?since=abc", "/sessions/ok/streams/main?from=-1", "/search?limit=100000"] {
+    for q in [
+        "/sessions?limit=0",
+        "/sessions?limit=x",
+        "/sessions?cursor=-3",
+        "/changes?since=abc",
+        "/sessions/ok/streams/main?from=-1",
+        "/search?limit=100000",
+    ] {
         let r = s.http.get(s.url(q)).bearer_auth(&s.a).send().await.unwrap();
         assert_eq!(r.status(), 400, "{q}");
     }
     // FTS syntax in a query is just text.
-    for q in ["\"", "a OR", "NEAR(", "*", "a\"b", "-x", "%", "_", "\u{1b}\u{c1}s\u{5}b7\u{0}", "\u{0}"] {
-        let r = s.http.get(s.url("/search")).query(&[("q", q)]).bearer_auth(&s.a).send().await.unwrap();
+    for q in [
+        "\"",
+        "a OR",
+        "NEAR(",
+        "*",
+        "a\"b",
+        "-x",
+        "%",
+        "_",
+        "\u{1b}\u{c1}s\u{5}b7\u{0}",
+        "\u{0}",
+        "\u{6}",
+        " \u{1} ",
+    ] {
+        let r = s
+            .http
+            .get(s.url("/search"))
+            .query(&[("q", q)])
+            .bearer_auth(&s.a)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "search {q:?}");
-        let r = s.http.get(s.url("/sessions")).query(&[("q", q)]).bearer_auth(&s.a).send().await.unwrap();
+        let r = s
+            .http
+            .get(s.url("/sessions"))
+            .query(&[("q", q)])
+            .bearer_auth(&s.a)
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200, "list q {q:?}");
     }
     // Still healthy, and the valid session is intact.
     let data = b"{}\n";
     let r = s.push(&s.a, "ok", "main", data, 0, data).await;
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["sha256"], sha256_hex(data));
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["sha256"],
+        sha256_hex(data)
+    );
 }

@@ -75,6 +75,7 @@ CREATE TABLE sessions (
 ) WITHOUT ROWID;
 CREATE INDEX sessions_updated ON sessions(updated_at, agent, id);
 CREATE INDEX sessions_id ON sessions(id);
+CREATE INDEX sessions_forked_from ON sessions(agent, forked_from) WHERE forked_from IS NOT NULL;
 
 CREATE TABLE names (
     agent TEXT NOT NULL,

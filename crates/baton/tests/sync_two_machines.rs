@@ -353,6 +353,135 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
         assert!(quiet.contains("everything is up to date"), "{quiet}");
     }
     // Each agent's own files were never touched by pull on the other machine.
-    assert_eq!(a.env.codex_session_ids(), [codex_id.clone()]);
-    assert_eq!(a.env.claude_session_ids(), [claude_id.clone()]);
+    assert_eq!(a.env.codex_session_ids(), std::slice::from_ref(&codex_id));
+    assert_eq!(a.env.claude_session_ids(), std::slice::from_ref(&claude_id));
+}
+
+/// The native file of session `id` under a machine's agent homes.
+fn agent_file(m: &Machine, id: &str) -> PathBuf {
+    m.env
+        .codex_rollout(id)
+        .or_else(|| m.env.claude_transcript(id))
+        .unwrap_or_else(|| panic!("no native file for {id}"))
+}
+
+#[test]
+fn encrypted_sync_keeps_the_server_blind_and_round_trips() {
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, None);
+    let fixtures = baton_testkit::fixtures_dir();
+    baton_testkit::copy_tree(&fixtures.join("codex"), &a.env.codex_home).expect("copy codex");
+    baton_testkit::copy_tree(&fixtures.join("claude").join(".claude"), &a.env.claude_dir)
+        .expect("copy claude");
+    let ids: Vec<String> = a
+        .env
+        .codex_session_ids()
+        .into_iter()
+        .chain(a.env.claude_session_ids())
+        .collect();
+    assert!(
+        ids.len() >= 4,
+        "fixtures hold sessions of both agents: {ids:?}"
+    );
+    // The scripted agents are not needed here: `baton` only reads files.
+    let no_agents = Agents {
+        codex: PathBuf::from("codex-not-used"),
+        claude: PathBuf::from("claude-not-used"),
+    };
+
+    let key = a.env.dir("keys").join("baton.key");
+    let login = a.json(
+        &no_agents,
+        &[
+            "login",
+            &serve.url,
+            &serve.token,
+            "--encrypt",
+            "--key-file",
+            key.to_str().unwrap(),
+            "--json",
+        ],
+    );
+    assert_eq!(login["encrypt"], true);
+    assert!(key.is_file(), "login --encrypt --key-file creates the key");
+    let pushed = a.json(&no_agents, &["push", "--all", "--json"]);
+    let mut pushed_ids = ids_of(&pushed, "pushed");
+    pushed_ids.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(
+        pushed_ids, want,
+        "every session (fork parents included) is pushed"
+    );
+
+    for s in server_sessions(&serve) {
+        assert!(s.encrypted, "{} is stored encrypted", s.id);
+        assert_eq!(s.cwd, None);
+        let raw = server_text(&serve, &s.id);
+        assert!(
+            !raw.contains("\"type\"") && !raw.contains("prompt"),
+            "server sees ciphertext only"
+        );
+    }
+
+    // B without the key cannot read them, and is told what to do.
+    let out = b
+        .baton(&no_agents)
+        .args(["login", &serve.url, &serve.token])
+        .output()
+        .expect("login");
+    assert!(out.status.success());
+    let out = b
+        .baton(&no_agents)
+        .args(["pull", "--all"])
+        .output()
+        .expect("pull");
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--key-file"));
+
+    // With the key file, B gets byte-identical sessions in its library.
+    let b_key = b.env.dir("keys").join("baton.key");
+    std::fs::copy(&key, &b_key).expect("copy key");
+    let key_arg = b_key.to_str().unwrap();
+    b.json(
+        &no_agents,
+        &[
+            "login",
+            &serve.url,
+            &serve.token,
+            "--encrypt",
+            "--key-file",
+            key_arg,
+            "--json",
+        ],
+    );
+    let pulled = b.json(&no_agents, &["pull", "--all", "--json"]);
+    assert!(pulled["errors"].as_array().unwrap().is_empty(), "{pulled}");
+    for r in pulled["pulled"].as_array().unwrap() {
+        let id = r["id"].as_str().unwrap();
+        let files = r["files"].as_array().unwrap();
+        assert_eq!(files.len(), 1, "{r}");
+        let got = std::fs::read(files[0].as_str().unwrap()).unwrap();
+        assert_eq!(
+            got,
+            std::fs::read(agent_file(&a, id)).unwrap(),
+            "{id} round-trips"
+        );
+    }
+    let listed = b.json(&no_agents, &["list", "--json"]).to_string();
+    for id in &ids {
+        assert!(listed.contains(id.as_str()), "{id} is in B's catalog");
+    }
+    // A second pull and a sync move nothing.
+    let again = b.json(&no_agents, &["sync", "--json"]);
+    assert!(
+        again["pulled"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["bytes_received"] == 0),
+        "{again}"
+    );
 }

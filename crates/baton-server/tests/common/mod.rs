@@ -26,8 +26,12 @@ pub async fn start() -> Srv {
         max_json: 64 * 1024,
     };
     let server = baton_server::start(cfg).await.unwrap();
-    let a = baton_server::add_user(&dir.path().join("server"), "alice").await.unwrap();
-    let b = baton_server::add_user(&dir.path().join("server"), "bob").await.unwrap();
+    let a = baton_server::add_user(&dir.path().join("server"), "alice")
+        .await
+        .unwrap();
+    let b = baton_server::add_user(&dir.path().join("server"), "bob")
+        .await
+        .unwrap();
     Srv {
         base: format!("http://{}", server.addr),
         a: a.token,
@@ -54,7 +58,15 @@ impl Srv {
     }
 
     /// Push `body` at `offset`, with the prefix hash of `full[..offset]`.
-    pub async fn push(&self, token: &str, id: &str, stream: &str, full: &[u8], offset: usize, body: &[u8]) -> Response {
+    pub async fn push(
+        &self,
+        token: &str,
+        id: &str,
+        stream: &str,
+        full: &[u8],
+        offset: usize,
+        body: &[u8],
+    ) -> Response {
         self.http
             .post(self.url(&format!("/sessions/{id}/streams/{stream}")))
             .bearer_auth(token)
@@ -76,7 +88,13 @@ impl Srv {
     }
 
     pub async fn get_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
-        let r = self.http.get(self.url(path)).bearer_auth(token).send().await.unwrap();
+        let r = self
+            .http
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
         let status = r.status().as_u16();
         (status, r.json().await.unwrap_or(serde_json::Value::Null))
     }

@@ -318,7 +318,7 @@ pub fn generate(fixtures: &Path, out: &Path, sessions: u64, bytes: u64, seed: u6
     let codex_home = out.join("codex");
     let claude_dir = out.join("claude");
     let mut stats = CorpusStats::default();
-    let mut write = |path: PathBuf, data: &[u8], codex: bool, stats: &mut CorpusStats| -> std::io::Result<()> {
+    let write = |path: PathBuf, data: &[u8], codex: bool, stats: &mut CorpusStats| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }

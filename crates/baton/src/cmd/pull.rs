@@ -1,6 +1,6 @@
 //! `baton pull`: fetch sessions from the sync server into baton's library.
 
-use crate::cmd::sync::{CryptoArgs, connect, finish, print_pulls, pull_infos, runtime};
+use crate::cmd::sync::{CryptoArgs, connect, finish, print_pulls, pull_infos};
 use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, bail};
@@ -37,8 +37,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         bail!("name the sessions to pull (ids or unique prefixes), or pass --all");
     }
     let remote = connect(ctx, &args.crypto)?;
-    let rt = runtime()?;
-    let all = rt.block_on(remote.client.all_sessions())?;
+    let all = remote.rt.block_on(remote.client.all_sessions())?;
     let infos = if args.all {
         all
     } else {

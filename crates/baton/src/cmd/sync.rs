@@ -52,10 +52,13 @@ pub struct Remote {
     pub keyring: Option<Keyring>,
     /// Encrypt sessions new on the server.
     pub encrypt: bool,
+    /// The one runtime every request of this command runs on (the client's
+    /// pooled connections belong to it).
+    pub rt: tokio::runtime::Runtime,
 }
 
 /// A single-threaded runtime for the async client.
-pub fn runtime() -> Result<tokio::runtime::Runtime> {
+fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -147,6 +150,7 @@ pub fn connect(ctx: &Context, args: &CryptoArgs) -> Result<Remote> {
         client,
         keyring,
         encrypt,
+        rt: runtime()?,
     })
 }
 
@@ -341,7 +345,7 @@ pub fn push_rows(
         .collect();
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
     let bar = progress_bar(sessions.len(), "pushing");
-    let rt = runtime()?;
+    let rt = &remote.rt;
     let mut reports = Vec::new();
     let mut failures = Vec::new();
     let home = ctx.baton_home.clone();
@@ -461,7 +465,7 @@ pub fn pull_infos(
     let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
     let sources = sources_by_remote(ctx, catalog, &state)?;
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
-    let rt = runtime()?;
+    let rt = &remote.rt;
     // Forks need their parents: fetch any missing ancestor first.
     let mut queue: Vec<SessionInfo> = Vec::new();
     let mut known: BTreeSet<String> = infos.iter().map(|i| i.id.clone()).collect();
@@ -579,7 +583,7 @@ pub fn finish(failures: &[Failure]) -> Result<()> {
 /// Every server session changed since the last sync (advancing the cursor
 /// kept in the sync state).
 fn changed_on_server(ctx: &Context, remote: &Remote) -> Result<Vec<SessionInfo>> {
-    let rt = runtime()?;
+    let rt = &remote.rt;
     let mut state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
     let mut out: BTreeMap<String, SessionInfo> = BTreeMap::new();
     let mut since = state.changes_since;
@@ -661,7 +665,7 @@ pub fn fetch_for_resume(ctx: &Context, id_or_prefix: &str) -> Result<bool> {
         return Ok(false);
     }
     let remote = connect(ctx, &CryptoArgs::default())?;
-    let rt = runtime()?;
+    let rt = &remote.rt;
     let info = match rt.block_on(remote.client.session(id_or_prefix))? {
         Some(info) => info,
         None => {

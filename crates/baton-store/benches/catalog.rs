@@ -1,0 +1,204 @@
+//! Catalog benchmark on a synthetic corpus templated from the fixtures.
+//!
+//! `cargo bench -p baton-store --bench catalog -- [--sessions N] [--bytes SIZE] [--corpus DIR]`
+//! (defaults: 2000 sessions, 100M). Prints, in one run: cold index MB/s,
+//! no-change re-index time, incremental index after appending to 1% of the
+//! files, `list` first page p50, `search` p50, and `rg -l -i` over the same
+//! files as a baseline. `--corpus DIR` reuses (or creates) a corpus there.
+
+#[path = "../examples/corpus/mod.rs"]
+mod corpus;
+
+use baton_store::{Catalog, ListQuery, Roots, SearchQuery};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+fn p50(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut sessions, mut bytes) = (2000u64, 100u64 << 20);
+    let mut corpus_dir: Option<PathBuf> = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sessions" => sessions = args.next().and_then(|v| v.parse().ok()).unwrap_or(sessions),
+            "--bytes" => bytes = args.next().and_then(|v| corpus::parse_size(&v)).unwrap_or(bytes),
+            "--corpus" => corpus_dir = args.next().map(PathBuf::from),
+            _ => {} // `--bench` and friends from cargo
+        }
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let corpus_root = corpus_dir.unwrap_or_else(|| tmp.path().join("corpus"));
+    let stats_line;
+    if corpus_root.join("codex").exists() || corpus_root.join("claude").exists() {
+        stats_line = format!("reusing corpus at {}", corpus_root.display());
+    } else {
+        let t = Instant::now();
+        let s = corpus::generate(&baton_testkit::fixtures_dir(), &corpus_root, sessions, bytes, 42)
+            .expect("generate corpus");
+        stats_line = format!(
+            "generated {} sessions, {} files, {:.1} MiB in {:.1}s",
+            s.sessions,
+            s.files,
+            s.bytes as f64 / 1048576.0,
+            t.elapsed().as_secs_f64()
+        );
+    }
+    println!("corpus: {stats_line}");
+    let roots = Roots {
+        codex_homes: vec![corpus_root.join("codex")],
+        claude_dirs: vec![corpus_root.join("claude")],
+    };
+    let home = tmp.path().join("baton-home");
+    let mut cat = Catalog::open(&home).expect("open catalog");
+
+    // Cold index.
+    let t = Instant::now();
+    let cold = cat.refresh(&roots, &|_| {}).expect("cold refresh");
+    let cold_t = t.elapsed();
+    let mb = cold.bytes_read as f64 / 1e6;
+    println!(
+        "cold index:            {:>10.1} MB/s  ({:.1} MB, {} files, {} sessions, {} messages in {:.2}s; {} issues)",
+        mb / cold_t.as_secs_f64(),
+        mb,
+        cold.files_seen,
+        cold.sessions_total,
+        cold.messages_added,
+        cold_t.as_secs_f64(),
+        cold.issues.len()
+    );
+    for i in cold.issues.iter().take(3) {
+        println!("  issue: {i}");
+    }
+    let db_size: u64 = ["catalog.sqlite", "catalog.sqlite-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(home.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    println!("catalog size:          {:>10.1} MB", db_size as f64 / 1e6);
+
+    // No-change re-index (best of 3 after one warm-up, p50 reported).
+    let runs: Vec<Duration> = (0..3)
+        .map(|_| {
+            let t = Instant::now();
+            let r = cat.refresh(&roots, &|_| {}).expect("no-op refresh");
+            assert_eq!(r.bytes_read, 0, "no-change refresh read bytes");
+            t.elapsed()
+        })
+        .collect();
+    println!("no-change re-index:    {:>10}  (p50 of 3, {} files stat'ed)", ms(p50(runs)), cold.files_seen);
+
+    // Incremental: append one line to 1% of the files.
+    let mut files: Vec<(PathBuf, bool)> = Vec::new();
+    for (root, codex) in [(corpus_root.join("codex"), true), (corpus_root.join("claude"), false)] {
+        for e in walkdir::WalkDir::new(&root).into_iter().filter_map(Result::ok) {
+            if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "jsonl") {
+                files.push((e.into_path(), codex));
+            }
+        }
+    }
+    files.sort();
+    let step = 100.max(1);
+    let mut appended = 0u64;
+    for (i, (path, codex)) in files.iter().enumerate().filter(|(i, _)| i % step == 0) {
+        let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open for append");
+        f.write_all(corpus::appended_line(*codex, i as u64).as_bytes()).expect("append");
+        appended += 1;
+    }
+    let t = Instant::now();
+    let inc = cat.refresh(&roots, &|_| {}).expect("incremental refresh");
+    println!(
+        "incremental (1%):      {:>10}  ({} files appended, {} bytes read, {} sessions updated)",
+        ms(t.elapsed()),
+        inc.files_appended,
+        inc.bytes_read,
+        inc.sessions_updated
+    );
+    assert_eq!(inc.files_appended, appended);
+
+    // list first page.
+    let list_runs: Vec<Duration> = (0..50)
+        .map(|_| {
+            let t = Instant::now();
+            let page = cat.list(&ListQuery::default()).expect("list");
+            assert!(!page.sessions.is_empty());
+            t.elapsed()
+        })
+        .collect();
+    let cwd_runs: Vec<Duration> = (0..20)
+        .map(|_| {
+            let t = Instant::now();
+            cat.list(&ListQuery {
+                cwd: Some("/home/dev/src".into()),
+                agent: Some(baton_native::Agent::Claude),
+                ..Default::default()
+            })
+            .expect("list");
+            t.elapsed()
+        })
+        .collect();
+    println!(
+        "list first page p50:   {:>10}  (with --agent --cwd: {})",
+        ms(p50(list_runs)),
+        ms(p50(cwd_runs))
+    );
+
+    // search p50 over a few terms of different frequency, then rg on the same terms.
+    let terms = ["flamegraph", "reducer", "terraform", "checksum", "cipher"];
+    let mut search_runs = Vec::new();
+    let mut hits_total = 0;
+    for term in terms {
+        for _ in 0..10 {
+            let t = Instant::now();
+            let hits = cat
+                .search(&SearchQuery {
+                    query: term.into(),
+                    ..Default::default()
+                })
+                .expect("search");
+            search_runs.push(t.elapsed());
+            hits_total += hits.len();
+        }
+    }
+    let search_p50 = p50(search_runs);
+    println!(
+        "search p50:            {:>10}  ({} terms x 10, {} hits per run on average)",
+        ms(search_p50),
+        terms.len(),
+        hits_total / (terms.len() * 10)
+    );
+    rg_baseline(&corpus_root, &terms, search_p50);
+}
+
+fn rg_baseline(root: &Path, terms: &[&str], search_p50: Duration) {
+    let probe = std::process::Command::new("rg").arg("--version").output();
+    if probe.is_err() {
+        println!("rg baseline:           skipped (rg is not installed)");
+        return;
+    }
+    let mut runs = Vec::new();
+    for term in terms {
+        let t = Instant::now();
+        let out = std::process::Command::new("rg")
+            .args(["-l", "-i", term])
+            .arg(root)
+            .output()
+            .expect("run rg");
+        runs.push(t.elapsed());
+        let _ = out;
+    }
+    let rg = p50(runs);
+    println!(
+        "rg -l -i p50:          {:>10}  (search is {:.0}x faster)",
+        ms(rg),
+        rg.as_secs_f64() / search_p50.as_secs_f64().max(1e-9)
+    );
+}
