@@ -9,7 +9,7 @@
 #[path = "../examples/corpus/mod.rs"]
 mod corpus;
 
-use baton_store::{Catalog, ListQuery, Roots, SearchQuery};
+use baton_store::{Catalog, ListQuery, ProgressPhase, Roots, SearchQuery};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -60,10 +60,19 @@ fn main() {
     let home = tmp.path().join("baton-home");
     let mut cat = Catalog::open(&home).expect("open catalog");
 
-    // Cold index.
+    // Cold index, with the time spent in each phase.
     let t = Instant::now();
-    let cold = cat.refresh(&roots, &|_| {}).expect("cold refresh");
+    let marks = std::cell::RefCell::new(Vec::<(ProgressPhase, Duration)>::new());
+    let cold = cat
+        .refresh(&roots, &|p| {
+            let mut m = marks.borrow_mut();
+            if m.last().is_none_or(|(ph, _)| *ph != p.phase) {
+                m.push((p.phase, t.elapsed()));
+            }
+        })
+        .expect("cold refresh");
     let cold_t = t.elapsed();
+    let marks = marks.into_inner();
     let mb = cold.bytes_read as f64 / 1e6;
     println!(
         "cold index:            {:>10.1} MB/s  ({:.1} MB, {} files, {} sessions, {} messages in {:.2}s; {} issues)",
@@ -74,6 +83,13 @@ fn main() {
         cold.messages_added,
         cold_t.as_secs_f64(),
         cold.issues.len()
+    );
+    let at = |ph: ProgressPhase| marks.iter().find(|(p, _)| *p == ph).map_or(cold_t, |m| m.1);
+    println!(
+        "  phases: scan {}, parse+write {}, sessions {}",
+        ms(at(ProgressPhase::Scan)),
+        ms(at(ProgressPhase::Sessions) - at(ProgressPhase::Scan)),
+        ms(cold_t - at(ProgressPhase::Sessions))
     );
     for i in cold.issues.iter().take(3) {
         println!("  issue: {i}");

@@ -15,7 +15,7 @@ use crate::protocol::{
     ErrorCode, ForkRequest, HEADER_LENGTH, HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256,
     SessionInfo, SessionList, SessionMeta, StreamInfo, StreamPrefix, WhoAmI, sha256_hex,
 };
-use crate::state::{RemoteSession, StreamState, SyncState, Tracked};
+use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -93,6 +93,16 @@ pub enum ClientError {
     /// The server kept changing while pushing.
     #[error("session {0} kept changing on the server while pushing; run the command again")]
     Busy(String),
+    /// A diverged copy's inner id cannot be rewritten without moving bytes.
+    #[error(
+        "session {id} holds the id {inner} inside its bytes, and the two ids differ in length, so baton cannot give the library copy its own id; pull it with `baton export`/`baton import` on the machine that pushed it instead"
+    )]
+    IdLength {
+        /// Server session id.
+        id: String,
+        /// The id inside its native bytes.
+        inner: String,
+    },
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
@@ -525,7 +535,47 @@ fn tracked(path: &Path, local: &[u8], plain_len: u64, remote_len: u64, sha: &str
         plain_sha256: sha256_hex(&local[..plain_len as usize]),
         remote_len,
         remote_sha256: sha.to_owned(),
+        rewrite: None,
     }
+}
+
+/// The session id written inside native bytes: Codex `session_meta.payload.id`
+/// of the first line, Claude the first record's `sessionId` (a subagent
+/// transcript carries its parent's).
+pub fn native_session_id(agent: baton_native::Agent, bytes: &[u8]) -> Option<String> {
+    let mut lines = bytes
+        .split(|&b| b == b'\n')
+        .take(50)
+        .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok());
+    match agent {
+        baton_native::Agent::Codex => {
+            let first = lines.next()?;
+            (first.get("type")?.as_str()? == "session_meta")
+                .then(|| first.pointer("/payload/id")?.as_str().map(str::to_owned))
+                .flatten()
+        }
+        baton_native::Agent::Claude => {
+            lines.find_map(|v| v.get("sessionId")?.as_str().map(str::to_owned))
+        }
+    }
+}
+
+/// The rewrite a library copy of server session `info` needs: `None` when
+/// the id inside its bytes (`raw`, the stream's first bytes) is the server
+/// id, else the same-length rewrite to the server id.
+fn id_rewrite(info: &SessionInfo, raw: &[u8]) -> Result<Option<IdRewrite>, ClientError> {
+    let Some(inner) = native_session_id(info.agent, raw) else {
+        return Ok(None);
+    };
+    if inner == info.id {
+        return Ok(None);
+    }
+    IdRewrite::new(&inner, &info.id)
+        .map(Some)
+        .ok_or_else(|| ClientError::IdLength {
+            id: info.id.clone(),
+            inner,
+        })
 }
 
 /// What happened to one session during a push.
@@ -622,6 +672,7 @@ impl<'a> Syncer<'a> {
         prev: Option<&Tracked>,
         server: Option<&StreamInfo>,
         codec: Codec<'_>,
+        rewrite: Option<&IdRewrite>,
     ) -> Result<Reconciled, ClientError> {
         let plain = matches!(codec, Codec::Plain);
         let done = |relation, at: Tracked| Reconciled {
@@ -644,6 +695,7 @@ impl<'a> Syncer<'a> {
             ));
         };
         if plain
+            && rewrite.is_none()
             && local.len() as u64 >= server.len
             && sha256_hex(&local[..server.len as usize]) == server.sha256
         {
@@ -679,6 +731,15 @@ impl<'a> Syncer<'a> {
                 .into_iter()
                 .map(|f| (f.plain, f.sealed_len))
                 .collect(),
+        };
+        // A rewritten library copy is compared with the server's bytes as
+        // they look after the rewrite (same length, so positions agree).
+        let segments: Vec<(Vec<u8>, u64)> = match rewrite {
+            Some(rw) => segments
+                .into_iter()
+                .map(|(seg, n)| (rw.apply(&seg), n))
+                .collect(),
+            None => segments,
         };
         let (mut p, mut r) = (start.plain_len, start.remote_len);
         let mut shared = vec![(r, p)];

@@ -99,6 +99,54 @@ pub struct Tracked {
     pub remote_len: u64,
     /// Hex sha256 of the server stream's first `remote_len` bytes.
     pub remote_sha256: String,
+    /// For a library copy whose ids were rewritten on pull (a diverged copy
+    /// still carrying its original id inside): the rewrite that maps the
+    /// server's bytes to the local ones. Same-length, so positions agree.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rewrite: Option<IdRewrite>,
+}
+
+/// A same-length session id rewrite applied to pulled bytes: every JSON
+/// string whose whole value is `from` (`"from"`, quotes included) becomes
+/// `to`. Used when a server session's id differs from the id inside its
+/// native bytes (a diverged copy), so the library copy is indexed and
+/// resumed under the server id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdRewrite {
+    /// The id inside the server's bytes.
+    pub from: String,
+    /// The id the library copy carries (the server session id).
+    pub to: String,
+}
+
+impl IdRewrite {
+    /// A rewrite of `from` to `to`; `None` when the ids differ in length
+    /// (byte positions could then not be shared with the server).
+    pub fn new(from: &str, to: &str) -> Option<Self> {
+        (from.len() == to.len() && !from.is_empty()).then(|| Self {
+            from: from.to_owned(),
+            to: to.to_owned(),
+        })
+    }
+
+    /// `bytes` with every quoted `from` replaced by quoted `to`. The result
+    /// always has the same length as `bytes`.
+    pub fn apply(&self, bytes: &[u8]) -> Vec<u8> {
+        let needle = format!("\"{}\"", self.from).into_bytes();
+        let with = format!("\"{}\"", self.to).into_bytes();
+        let mut out = Vec::with_capacity(bytes.len());
+        let mut i = 0;
+        while i < bytes.len() {
+            if bytes[i..].starts_with(&needle) {
+                out.extend_from_slice(&with);
+                i += needle.len();
+            } else {
+                out.push(bytes[i]);
+                i += 1;
+            }
+        }
+        out
+    }
 }
 
 /// The local files one server stream is synced with.
