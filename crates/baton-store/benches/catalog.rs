@@ -30,28 +30,38 @@ fn main() {
     while let Some(a) = args.next() {
         match a.as_str() {
             "--sessions" => sessions = args.next().and_then(|v| v.parse().ok()).unwrap_or(sessions),
-            "--bytes" => bytes = args.next().and_then(|v| corpus::parse_size(&v)).unwrap_or(bytes),
+            "--bytes" => {
+                bytes = args
+                    .next()
+                    .and_then(|v| corpus::parse_size(&v))
+                    .unwrap_or(bytes)
+            }
             "--corpus" => corpus_dir = args.next().map(PathBuf::from),
             _ => {} // `--bench` and friends from cargo
         }
     }
     let tmp = tempfile::tempdir().expect("temp dir");
     let corpus_root = corpus_dir.unwrap_or_else(|| tmp.path().join("corpus"));
-    let stats_line;
-    if corpus_root.join("codex").exists() || corpus_root.join("claude").exists() {
-        stats_line = format!("reusing corpus at {}", corpus_root.display());
+    let stats_line = if corpus_root.join("codex").exists() || corpus_root.join("claude").exists() {
+        format!("reusing corpus at {}", corpus_root.display())
     } else {
         let t = Instant::now();
-        let s = corpus::generate(&baton_testkit::fixtures_dir(), &corpus_root, sessions, bytes, 42)
-            .expect("generate corpus");
-        stats_line = format!(
+        let s = corpus::generate(
+            &baton_testkit::fixtures_dir(),
+            &corpus_root,
+            sessions,
+            bytes,
+            42,
+        )
+        .expect("generate corpus");
+        format!(
             "generated {} sessions, {} files, {:.1} MiB in {:.1}s",
             s.sessions,
             s.files,
             s.bytes as f64 / 1048576.0,
             t.elapsed().as_secs_f64()
-        );
-    }
+        )
+    };
     println!("corpus: {stats_line}");
     let roots = Roots {
         codex_homes: vec![corpus_root.join("codex")],
@@ -110,23 +120,36 @@ fn main() {
             t.elapsed()
         })
         .collect();
-    println!("no-change re-index:    {:>10}  (p50 of 3, {} files stat'ed)", ms(p50(runs)), cold.files_seen);
+    println!(
+        "no-change re-index:    {:>10}  (p50 of 3, {} files stat'ed)",
+        ms(p50(runs)),
+        cold.files_seen
+    );
 
     // Incremental: append one line to 1% of the files.
     let mut files: Vec<(PathBuf, bool)> = Vec::new();
-    for (root, codex) in [(corpus_root.join("codex"), true), (corpus_root.join("claude"), false)] {
-        for e in walkdir::WalkDir::new(&root).into_iter().filter_map(Result::ok) {
+    for (root, codex) in [
+        (corpus_root.join("codex"), true),
+        (corpus_root.join("claude"), false),
+    ] {
+        for e in walkdir::WalkDir::new(&root)
+            .into_iter()
+            .filter_map(Result::ok)
+        {
             if e.file_type().is_file() && e.path().extension().is_some_and(|x| x == "jsonl") {
                 files.push((e.into_path(), codex));
             }
         }
     }
     files.sort();
-    let step = 100.max(1);
     let mut appended = 0u64;
-    for (i, (path, codex)) in files.iter().enumerate().filter(|(i, _)| i % step == 0) {
-        let mut f = std::fs::OpenOptions::new().append(true).open(path).expect("open for append");
-        f.write_all(corpus::appended_line(*codex, i as u64).as_bytes()).expect("append");
+    for (i, (path, codex)) in files.iter().enumerate().filter(|(i, _)| i % 100 == 0) {
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .expect("open for append");
+        f.write_all(corpus::appended_line(*codex, i as u64).as_bytes())
+            .expect("append");
         appended += 1;
     }
     let t = Instant::now();

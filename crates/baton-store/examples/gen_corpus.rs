@@ -23,7 +23,9 @@ fn main() -> ExitCode {
             "--seed" => seed = value(&mut args).parse().unwrap_or(seed),
             _ if out.is_none() && !a.starts_with('-') => out = Some(PathBuf::from(a)),
             other => {
-                eprintln!("error: unexpected argument `{other}`\nusage: gen_corpus OUT_DIR [--sessions N] [--bytes SIZE] [--seed S]");
+                eprintln!(
+                    "error: unexpected argument `{other}`\nusage: gen_corpus OUT_DIR [--sessions N] [--bytes SIZE] [--seed S]"
+                );
                 return ExitCode::from(2);
             }
         }
@@ -45,7 +47,10 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("error: cannot write the corpus under {}: {e}", out.display());
+            eprintln!(
+                "error: cannot write the corpus under {}: {e}",
+                out.display()
+            );
             ExitCode::from(1)
         }
     }

@@ -9,7 +9,9 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// A SQLite call failed.
-    #[error("catalog {path}: {source} (the catalog is a cache: delete it and run `baton index` to rebuild)")]
+    #[error(
+        "catalog {path}: {source} (the catalog is a cache: delete it and run `baton index` to rebuild)"
+    )]
     Sqlite {
         /// The catalog file.
         path: PathBuf,
@@ -38,11 +40,15 @@ pub enum Error {
         candidates: Vec<String>,
     },
     /// A `--cursor` value that `list` did not produce.
-    #[error("invalid cursor `{0}`: pass the `next_cursor` value printed by a previous `baton list`")]
+    #[error(
+        "invalid cursor `{0}`: pass the `next_cursor` value printed by a previous `baton list`"
+    )]
     InvalidCursor(String),
     /// [`crate::Catalog::ingest_chunk`] got bytes that do not start where the
     /// previous chunk of that file ended.
-    #[error("chunk of `{key}` starts at byte {offset}, but the catalog has consumed {expected} bytes of it: resend from byte {expected} (or from 0 to replace it)")]
+    #[error(
+        "chunk of `{key}` starts at byte {offset}, but the catalog has consumed {expected} bytes of it: resend from byte {expected} (or from 0 to replace it)"
+    )]
     OffsetMismatch {
         /// The file key.
         key: String,

@@ -186,9 +186,14 @@ pub(crate) struct Parsed {
 enum Outcome {
     Parsed(Box<Parsed>),
     /// The file disappeared between the walk and the read.
-    Vanished { key: String, issue: Issue },
+    Vanished {
+        key: String,
+        issue: Issue,
+    },
     /// The file could not be read; its row (if any) is kept as it was.
-    Failed { issue: Issue },
+    Failed {
+        issue: Issue,
+    },
 }
 
 /// Kinds that go into the full-text index (injected context does not).
@@ -276,12 +281,8 @@ fn parse_file(work: Work) -> Outcome {
                 if bytes.len() >= line_len && digest_hex(&bytes[..line_len]) == digest {
                     let reader = FileReader::resume(p.state.clone());
                     let rest = &bytes[line_len..];
-                    let (state, chunk, digest, digest_off) = feed(
-                        reader,
-                        rest,
-                        p.state.consumed,
-                        Some((digest, p.digest_off)),
-                    );
+                    let (state, chunk, digest, digest_off) =
+                        feed(reader, rest, p.state.consumed, Some((digest, p.digest_off)));
                     return Outcome::Parsed(Box::new(Parsed {
                         key,
                         agent: file.agent,
@@ -307,12 +308,17 @@ fn parse_file(work: Work) -> Outcome {
                     key,
                 };
             }
-            Err(e) => return Outcome::Failed { issue: issue_at(&key, &e) },
+            Err(e) => {
+                return Outcome::Failed {
+                    issue: issue_at(&key, &e),
+                };
+            }
         }
     }
     match read_from(&file.path, 0, file.compressed) {
         Ok(bytes) => {
-            let (state, chunk, digest, digest_off) = feed(FileReader::new(file.agent), &bytes, 0, None);
+            let (state, chunk, digest, digest_off) =
+                feed(FileReader::new(file.agent), &bytes, 0, None);
             Outcome::Parsed(Box::new(Parsed {
                 key,
                 agent: file.agent,
@@ -392,7 +398,10 @@ fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<(
 fn remove_file(tx: &Transaction, db: &Path, key: &str, affected: &mut Affected) -> Result<bool> {
     let row: Option<(i64, String, Option<String>)> = tx
         .prepare_cached("SELECT id, agent, session_id FROM files WHERE path = ?1")
-        .and_then(|mut s| s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?))).optional())
+        .and_then(|mut s| {
+            s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                .optional()
+        })
         .at(db)?;
     let Some((id, agent, session)) = row else {
         return Ok(false);
@@ -409,10 +418,18 @@ fn remove_file(tx: &Transaction, db: &Path, key: &str, affected: &mut Affected) 
 
 /// Write one parsed file: the single write path shared by refresh and
 /// [`Catalog::ingest_chunk`]. Returns the number of messages added.
-pub(crate) fn apply(tx: &Transaction, db: &Path, p: &Parsed, affected: &mut Affected) -> Result<u64> {
+pub(crate) fn apply(
+    tx: &Transaction,
+    db: &Path,
+    p: &Parsed,
+    affected: &mut Affected,
+) -> Result<u64> {
     let old: Option<(i64, Option<String>)> = tx
         .prepare_cached("SELECT id, session_id FROM files WHERE path = ?1")
-        .and_then(|mut s| s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .and_then(|mut s| {
+            s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()
+        })
         .at(db)?;
     let agent = p.agent.as_str();
     if let Some((id, old_session)) = &old {
@@ -424,7 +441,10 @@ pub(crate) fn apply(tx: &Transaction, db: &Path, p: &Parsed, affected: &mut Affe
         }
     }
     let facts = &p.state.facts;
-    let sidechain_of = p.sidechain_of.clone().or_else(|| facts.sidechain_of.clone());
+    let sidechain_of = p
+        .sidechain_of
+        .clone()
+        .or_else(|| facts.sidechain_of.clone());
     let own_id = facts.id.clone().or_else(|| p.id_hint.clone());
     let (session_id, sidechain) = match &sidechain_of {
         Some(parent) => (Some(parent.clone()), true),
@@ -572,7 +592,9 @@ impl Catalog {
         let known: HashMap<String, Known> = {
             let mut stmt = self
                 .conn
-                .prepare("SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk FROM files")
+                .prepare(
+                    "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk FROM files",
+                )
                 .at(&db)?;
             let rows = stmt
                 .query_map([], |r| {
@@ -612,7 +634,9 @@ impl Catalog {
                 Ok(st) => {
                     present.insert(key.as_str());
                     match known.get(key) {
-                        Some(k) if k.stat == *st && k.compressed == file.compressed && k.on_disk => {
+                        Some(k)
+                            if k.stat == *st && k.compressed == file.compressed && k.on_disk =>
+                        {
                             report.files_unchanged += 1;
                         }
                         k => to_read.push((file.clone(), key.clone(), *st, k.map(|k| k.id))),
@@ -703,7 +727,7 @@ impl Catalog {
             }
         }
         // Largest first keeps both cores busy until the end.
-        works.sort_by(|a, b| b.stat.size.cmp(&a.stat.size));
+        works.sort_by_key(|w| std::cmp::Reverse(w.stat.size));
         let files_total = works.len() as u64;
         let bytes_total: u64 = works
             .iter()
@@ -732,11 +756,9 @@ impl Catalog {
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Outcome>(256);
         std::thread::scope(|scope| -> Result<()> {
             scope.spawn(move || {
-                works
-                    .into_par_iter()
-                    .for_each_with(sender, |s, w| {
-                        let _ = s.send(parse_file(w));
-                    });
+                works.into_par_iter().for_each_with(sender, |s, w| {
+                    let _ = s.send(parse_file(w));
+                });
             });
             let mut done = 0u64;
             let mut bytes_done = 0u64;
@@ -815,7 +837,13 @@ impl Catalog {
     /// was indexed under this key) or the `state.consumed` of the previous
     /// outcome for this key. A trailing partial line is not consumed: send it
     /// again, completed, in the next chunk. Refresh never removes these rows.
-    pub fn ingest_chunk(&mut self, file_key: &str, agent: Agent, offset: u64, bytes: &[u8]) -> Result<ChunkOutcome> {
+    pub fn ingest_chunk(
+        &mut self,
+        file_key: &str,
+        agent: Agent,
+        offset: u64,
+        bytes: &[u8],
+    ) -> Result<ChunkOutcome> {
         let db = self.path.clone();
         let prior = if offset == 0 {
             None
@@ -876,7 +904,9 @@ impl Catalog {
     pub fn file_state(&self, file_key: &str) -> Result<Option<ReaderState>> {
         let json: Option<String> = self
             .conn
-            .query_row("SELECT state FROM files WHERE path = ?1", [file_key], |r| r.get(0))
+            .query_row("SELECT state FROM files WHERE path = ?1", [file_key], |r| {
+                r.get(0)
+            })
             .optional()
             .at(&self.path)?;
         json.map(|j| {

@@ -108,7 +108,8 @@ pub struct Segment {
     pub on_disk: bool,
 }
 
-const SESSION_COLS: &str = "id, agent, cwd, title, first_prompt, started_at, updated_at, user_turns,
+const SESSION_COLS: &str =
+    "id, agent, cwd, title, first_prompt, started_at, updated_at, user_turns,
     message_count, model, git_branch, forked_from, paths, bytes";
 
 fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
@@ -184,7 +185,12 @@ fn cwd_prefix(cwd: &Option<String>) -> Option<String> {
 }
 
 fn encode_cursor(row: &SessionRow) -> String {
-    let raw = format!("{}\u{1f}{}\u{1f}{}", row.updated_at, row.agent.as_str(), row.id);
+    let raw = format!(
+        "{}\u{1f}{}\u{1f}{}",
+        row.updated_at,
+        row.agent.as_str(),
+        row.id
+    );
     hex::encode(raw.as_bytes())
 }
 
@@ -400,8 +406,11 @@ impl Catalog {
             }
             let bytes = baton_native::discover::read_native_path(&seg.path, seg.compressed, 0)
                 .map_err(|e| Error::io(&seg.path, e))?;
-            let end = seg.end.map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
-            out.write_all(&bytes[..end]).map_err(|e| Error::io(&seg.path, e))?;
+            let end = seg
+                .end
+                .map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
+            out.write_all(&bytes[..end])
+                .map_err(|e| Error::io(&seg.path, e))?;
             written += end as u64;
         }
         Ok(written)

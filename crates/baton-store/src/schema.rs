@@ -1,7 +1,7 @@
 //! Opening the SQLite file, pragmas and the schema.
 
-use crate::error::{Result, SqlContext};
 use crate::SCHEMA_VERSION;
+use crate::error::{Result, SqlContext};
 use rusqlite::Connection;
 use std::path::Path;
 
@@ -99,7 +99,10 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
             ..
         }) if e.code == rusqlite::ErrorCode::NotADatabase => {
             // Not a database (or corrupted beyond use): it is only a cache.
-            tracing::warn!("{}: not a SQLite database; rebuilding the catalog", path.display());
+            tracing::warn!(
+                "{}: not a SQLite database; rebuilding the catalog",
+                path.display()
+            );
             for suffix in ["", "-wal", "-shm"] {
                 let mut p = path.as_os_str().to_owned();
                 p.push(suffix);
@@ -113,7 +116,8 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
 
 fn try_open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).at(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10)).at(path)?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .at(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
@@ -142,7 +146,10 @@ fn try_open(path: &Path) -> Result<Connection> {
         let mut sql = String::from("BEGIN;");
         for (kind, name) in tables {
             let kind = if kind == "view" { "VIEW" } else { "TABLE" };
-            sql.push_str(&format!("DROP {kind} IF EXISTS \"{}\";", name.replace('"', "\"\"")));
+            sql.push_str(&format!(
+                "DROP {kind} IF EXISTS \"{}\";",
+                name.replace('"', "\"\"")
+            ));
         }
         sql.push_str(DDL);
         sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));

@@ -81,9 +81,10 @@ fn expand(tx: &Transaction, db: &Path, affected: Affected) -> Result<Affected> {
         .at(db)?;
     let mut uuids = tx
         .prepare_cached(
-            "SELECT DISTINCT f2.session_id FROM files f1 JOIN files f2 ON f2.first_uuid = f1.first_uuid
-             WHERE f1.agent = 'claude' AND f1.session_id = ?1 AND f1.sidechain = 0
-               AND f2.agent = 'claude' AND f2.sidechain = 0 AND f2.session_id IS NOT NULL",
+            "SELECT DISTINCT session_id FROM files
+             WHERE first_uuid IN (SELECT first_uuid FROM files
+                                  WHERE agent = 'claude' AND session_id = ?1 AND sidechain = 0)
+               AND +agent = 'claude' AND sidechain = 0 AND +session_id IS NOT NULL",
         )
         .at(db)?;
     while let Some((agent, id)) = work.pop() {
@@ -125,7 +126,12 @@ fn start_key(facts: &SessionFacts, id: &str) -> (String, bool, String) {
 /// Claude: the parent is the session that also holds this session's first
 /// chain uuid (`--fork-session` copies the chain) and started earliest;
 /// the `requestSessionId` hint picks among several, and is the fallback.
-fn infer_claude_parent(tx: &Transaction, db: &Path, id: &str, facts: &SessionFacts) -> Result<Option<String>> {
+fn infer_claude_parent(
+    tx: &Transaction,
+    db: &Path,
+    id: &str,
+    facts: &SessionFacts,
+) -> Result<Option<String>> {
     if let Some(parent) = &facts.forked_from {
         return Ok(Some(parent.clone()));
     }
@@ -140,7 +146,9 @@ fn infer_claude_parent(tx: &Transaction, db: &Path, id: &str, facts: &SessionFac
         )
         .at(db)?;
     let rows: Vec<(String, String, String)> = stmt
-        .query_map(params![first_uuid, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_map(params![first_uuid, id], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })
         .at(db)?
         .collect::<Result<_, _>>()
         .at(db)?;
@@ -255,9 +263,8 @@ fn write_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool>
     } else {
         facts.forked_from.clone()
     };
-    let inherited = |f: fn(&SessionFacts) -> Option<String>| {
-        f(facts).or_else(|| ancestors.iter().find_map(f))
-    };
+    let inherited =
+        |f: fn(&SessionFacts) -> Option<String>| f(facts).or_else(|| ancestors.iter().find_map(f));
     let model = inherited(|f| f.model.clone());
     let git_branch = inherited(|f| f.git_branch.clone());
     let cwd = facts.cwd.clone().or_else(|| facts.latest_cwd.clone());
@@ -268,8 +275,10 @@ fn write_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool>
              WHERE agent = ?1 AND session_id = ?2 AND sidechain = 1 ORDER BY path",
         )
         .and_then(|mut s| {
-            s.query_map(params![agent, id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect()
+            s.query_map(params![agent, id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            })?
+            .collect()
         })
         .at(db)?;
     let mut updated_at = String::new();

@@ -90,7 +90,11 @@ fn fixtures_are_listed_shown_and_searchable() {
         let row = page.sessions.iter().find(|s| s.id == id).expect(id);
         assert_eq!(row.agent.as_str(), m["agent"].as_str().unwrap(), "{id}");
         assert_eq!(row.cwd.as_deref(), m["cwd"].as_str(), "{id}");
-        assert_eq!(row.forked_from.as_deref(), m["forked_from"].as_str(), "{id}");
+        assert_eq!(
+            row.forked_from.as_deref(),
+            m["forked_from"].as_str(),
+            "{id}"
+        );
         let prompts: Vec<&str> = m["prompts"]
             .as_array()
             .unwrap()
@@ -119,7 +123,11 @@ fn fixtures_are_listed_shown_and_searchable() {
         }
     }
     // Newest first.
-    let times: Vec<&str> = page.sessions.iter().map(|s| s.updated_at.as_str()).collect();
+    let times: Vec<&str> = page
+        .sessions
+        .iter()
+        .map(|s| s.updated_at.as_str())
+        .collect();
     let mut sorted = times.clone();
     sorted.sort_by(|a, b| b.cmp(a));
     assert_eq!(times, sorted);
@@ -161,7 +169,9 @@ fn no_change_reads_nothing_and_appends_read_only_new_bytes() {
     assert_eq!(hits.len(), 1);
     assert_eq!(hits[0].session_id, row.id);
     // Newest first: the appended session now leads the list.
-    let first = cat.list(&ListQuery::default()).unwrap().sessions[0].id.clone();
+    let first = cat.list(&ListQuery::default()).unwrap().sessions[0]
+        .id
+        .clone();
     assert_eq!(first, row.id);
 }
 
@@ -189,12 +199,20 @@ fn replaced_or_shrunk_files_are_reread_and_vanished_ones_removed() {
     assert_eq!(cat.resolve("01a1ff8d-92a0").unwrap().user_turns, 2);
     // No duplicated messages after the re-read.
     let (_, msgs) = cat.show("01a1ff8d-92a0").unwrap();
-    assert_eq!(msgs.iter().filter(|m| m.kind == MessageKind::Prompt).count(), 2);
+    assert_eq!(
+        msgs.iter()
+            .filter(|m| m.kind == MessageKind::Prompt)
+            .count(),
+        2
+    );
 
     std::fs::remove_file(&legacy).unwrap();
     let r = refresh(&mut cat, &env.roots);
     assert_eq!(r.files_removed, 1);
-    assert!(matches!(cat.resolve("01a1ff8d-92a0"), Err(Error::UnknownSession(_))));
+    assert!(matches!(
+        cat.resolve("01a1ff8d-92a0"),
+        Err(Error::UnknownSession(_))
+    ));
     assert_eq!(cat.count_sessions().unwrap(), 6);
 }
 
@@ -226,7 +244,11 @@ fn bad_input_is_reported_and_isolated() {
     let bad = projects.join("aaaaaaaa-0000-4000-8000-000000000001.jsonl");
     std::fs::write(&bad, &bytes).unwrap();
     // An empty file.
-    std::fs::write(projects.join("aaaaaaaa-0000-4000-8000-000000000002.jsonl"), b"").unwrap();
+    std::fs::write(
+        projects.join("aaaaaaaa-0000-4000-8000-000000000002.jsonl"),
+        b"",
+    )
+    .unwrap();
     // A dangling symlink and a directory named like a transcript are not transcripts.
     std::os::unix::fs::symlink(
         "/nonexistent/baton-test",
@@ -245,9 +267,14 @@ fn bad_input_is_reported_and_isolated() {
     let r = refresh(&mut cat, &roots);
     let text: Vec<String> = r.issues.iter().map(|i| i.to_string()).collect();
     let bad_s = bad.to_string_lossy();
-    for (line, what) in [(2, "invalid JSON"), (3, "invalid UTF-8"), (4, "invalid JSON")] {
+    for (line, what) in [
+        (2, "invalid JSON"),
+        (3, "invalid UTF-8"),
+        (4, "invalid JSON"),
+    ] {
         assert!(
-            text.iter().any(|t| t.starts_with(&format!("{bad_s}:{line}: {what}"))),
+            text.iter()
+                .any(|t| t.starts_with(&format!("{bad_s}:{line}: {what}"))),
             "line {line} ({what}) reported: {text:#?}"
         );
     }
@@ -356,7 +383,10 @@ fn prefixes_resolve_or_explain() {
     match cat.resolve("01a1ff8d") {
         Err(e @ Error::AmbiguousPrefix { .. }) => {
             let msg = e.to_string();
-            assert!(msg.contains("codex:01a1ff8d-8a8a-7740-8c02-49607e66ddfa"), "{msg}");
+            assert!(
+                msg.contains("codex:01a1ff8d-8a8a-7740-8c02-49607e66ddfa"),
+                "{msg}"
+            );
             assert!(msg.contains("type more characters"), "{msg}");
         }
         other => panic!("expected ambiguity, got {other:?}"),
@@ -376,8 +406,19 @@ fn any_query_text_is_safe() {
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     for q in [
-        "\"", "AND", "OR NOT", "(", "a:b", "pub-tool-output-beta*", "NEAR(x y)", "* ", "'; DROP TABLE x",
-        "ünïcødé", "col:umn \"quoted", "^start", "-",
+        "\"",
+        "AND",
+        "OR NOT",
+        "(",
+        "a:b",
+        "pub-tool-output-beta*",
+        "NEAR(x y)",
+        "* ",
+        "'; DROP TABLE x",
+        "ünïcødé",
+        "col:umn \"quoted",
+        "^start",
+        "-",
     ] {
         let r = cat.search(&SearchQuery {
             query: q.into(),
@@ -413,8 +454,14 @@ fn any_query_text_is_safe() {
             ..Default::default()
         })
         .unwrap();
-    assert!(own.iter().any(|h| h.session_id == "f941a4bf-28d9-46f3-adde-1c9978a0988d"));
-    assert_eq!(baton_store::fts_query("a\"b c*"), Some("\"a\"\"b\" \"c\"*".into()));
+    assert!(
+        own.iter()
+            .any(|h| h.session_id == "f941a4bf-28d9-46f3-adde-1c9978a0988d")
+    );
+    assert_eq!(
+        baton_store::fts_query("a\"b c*"),
+        Some("\"a\"\"b\" \"c\"*".into())
+    );
     assert_eq!(baton_store::fts_query(" -- * "), None);
 }
 
@@ -425,7 +472,9 @@ fn pushed_chunks_share_the_ingest_path() {
     let fx = find(&baton_testkit::fixtures_dir().join("codex"), "8a8a");
     let bytes = std::fs::read(fx).unwrap();
     let (a, b) = bytes.split_at(bytes.len() / 2);
-    let first = cat.ingest_chunk("laptop/alpha", Agent::Codex, 0, a).unwrap();
+    let first = cat
+        .ingest_chunk("laptop/alpha", Agent::Codex, 0, a)
+        .unwrap();
     assert!(first.state.consumed <= a.len() as u64);
     let rest = &bytes[first.state.consumed as usize..];
     let bad = cat.ingest_chunk("laptop/alpha", Agent::Codex, 7, rest);

@@ -851,12 +851,31 @@ impl<'a> Syncer<'a> {
                 .iter()
                 .map(|(name, _, _)| entry.streams.get(name).and_then(|s| s.source.clone()))
                 .collect();
+            // A rehydrated diverged copy carries the server id where the
+            // server's bytes carry the original one: compare and push
+            // through the pull's rewrite.
+            let rewrites: Vec<Option<IdRewrite>> = locals
+                .iter()
+                .map(|(name, _, _)| mirror_rewrite(entry, name))
+                .collect();
             let mut recs = Vec::new();
-            for ((name, path, bytes), prev) in locals.iter().zip(&prevs) {
+            for (((name, path, bytes), prev), rw) in locals.iter().zip(&prevs).zip(&rewrites) {
                 let server = info.streams.iter().find(|s| &s.name == name);
-                let rec = self
-                    .reconcile(&remote_id, name, path, bytes, prev.as_ref(), server, codec)
+                let mut rec = self
+                    .reconcile(
+                        &remote_id,
+                        name,
+                        path,
+                        bytes,
+                        prev.as_ref(),
+                        server,
+                        codec,
+                        rw.as_ref(),
+                    )
                     .await?;
+                if let Some(at) = rec.at.as_mut() {
+                    at.rewrite = rw.clone();
+                }
                 recs.push(rec);
             }
             if recs
@@ -1013,6 +1032,7 @@ impl<'a> Syncer<'a> {
                 .get(&stream.name)
                 .cloned()
                 .unwrap_or_default();
+            let rewrite = mirror_rewrite(&prev_state, &stream.name);
             if let Some((_, path)) = sources.iter().find(|(n, _)| n == &stream.name)
                 && let Some(bytes) = read_native(path)?
             {
@@ -1025,11 +1045,13 @@ impl<'a> Syncer<'a> {
                         prev.source.as_ref(),
                         Some(stream),
                         codec,
+                        rewrite.as_ref(),
                     )
                     .await?;
                 match rec.relation {
                     Relation::InSync | Relation::LocalAhead => {
-                        if let Some(at) = rec.at {
+                        if let Some(mut at) = rec.at {
+                            at.rewrite = rewrite;
                             set_source(&mut self.state, &info.id, &stream.name, at);
                         }
                         continue;
@@ -1051,6 +1073,10 @@ impl<'a> Syncer<'a> {
         Ok(report)
     }
 
+    /// Bring the library copy of one stream up to the server: create it,
+    /// append the server's new bytes, or replace a copy the server no longer
+    /// matches. A diverged copy (server id differs from the id inside its
+    /// bytes) is written with its ids rewritten to the server id.
     async fn pull_mirror(
         &mut self,
         info: &SessionInfo,
@@ -1065,8 +1091,11 @@ impl<'a> Syncer<'a> {
             Some(t) => read_native(&t.path)?.map(|b| (t.path.clone(), b)),
             None => None,
         };
-        let (path, local, prev) = match known {
-            Some((path, bytes)) => (path, bytes, prev),
+        let (path, local, prev, rewrite) = match known {
+            Some((path, bytes)) => {
+                let rewrite = prev.as_ref().and_then(|t| t.rewrite.clone());
+                (path, bytes, prev, rewrite)
+            }
             None => {
                 let rec = self
                     .reconcile(
@@ -1077,16 +1106,43 @@ impl<'a> Syncer<'a> {
                         None,
                         Some(stream),
                         codec,
+                        None,
                     )
                     .await?;
-                let Relation::RemoteAhead { tail, .. } = &rec.relation else {
+                let Relation::RemoteAhead {
+                    tail,
+                    remote_len,
+                    remote_sha256,
+                } = rec.relation
+                else {
                     return Ok(());
                 };
-                let path = mirror_path(info, name, tail);
+                let rewrite = id_rewrite(info, &tail)?;
+                let path = mirror_path(info, name, &tail);
                 match read_native(&path)? {
-                    Some(existing) => (path, existing, None),
+                    Some(existing) => (path, existing, None, rewrite),
                     None => {
-                        return self.create_mirror(info, name, &path, rec, report);
+                        let (bytes, at) = self
+                            .settle(
+                                info,
+                                name,
+                                &path,
+                                &[],
+                                tail,
+                                remote_len,
+                                remote_sha256,
+                                rewrite,
+                                codec,
+                            )
+                            .await?;
+                        if bytes.is_empty() {
+                            return Ok(());
+                        }
+                        crate::state::write_new_private(&path, &bytes).map_err(io_err(&path))?;
+                        set_mirror(&mut self.state, info, name, at);
+                        report.bytes_received += bytes.len() as u64;
+                        report.files.push(path);
+                        return Ok(());
                     }
                 }
             }
@@ -1100,11 +1156,13 @@ impl<'a> Syncer<'a> {
                 prev.as_ref(),
                 Some(stream),
                 codec,
+                rewrite.as_ref(),
             )
             .await?;
         match rec.relation {
             Relation::InSync => {
-                if let Some(at) = rec.at {
+                if let Some(mut at) = rec.at {
+                    at.rewrite = rewrite;
                     set_mirror(&mut self.state, info, name, at);
                 }
                 Ok(())
@@ -1115,6 +1173,22 @@ impl<'a> Syncer<'a> {
                 remote_sha256,
             } => {
                 use std::io::Write;
+                let (tail, at) = self
+                    .settle(
+                        info,
+                        name,
+                        &path,
+                        &local,
+                        tail,
+                        remote_len,
+                        remote_sha256,
+                        rewrite,
+                        codec,
+                    )
+                    .await?;
+                if tail.is_empty() {
+                    return Ok(());
+                }
                 let mut file = std::fs::OpenOptions::new()
                     .append(true)
                     .open(&path)
@@ -1122,9 +1196,6 @@ impl<'a> Syncer<'a> {
                 file.write_all(&tail)
                     .and_then(|()| file.sync_all())
                     .map_err(io_err(&path))?;
-                let mut all = local;
-                all.extend_from_slice(&tail);
-                let at = tracked(&path, &all, all.len() as u64, remote_len, &remote_sha256);
                 set_mirror(&mut self.state, info, name, at);
                 report.bytes_received += tail.len() as u64;
                 report.files.push(path);
@@ -1142,6 +1213,7 @@ impl<'a> Syncer<'a> {
                         None,
                         Some(stream),
                         codec,
+                        None,
                     )
                     .await?;
                 if let Relation::RemoteAhead {
@@ -1150,10 +1222,23 @@ impl<'a> Syncer<'a> {
                     remote_sha256,
                 } = fresh.relation
                 {
-                    crate::state::write_private(&path, &tail).map_err(io_err(&path))?;
-                    let at = tracked(&path, &tail, tail.len() as u64, remote_len, &remote_sha256);
+                    let rewrite = id_rewrite(info, &tail)?;
+                    let (bytes, at) = self
+                        .settle(
+                            info,
+                            name,
+                            &path,
+                            &[],
+                            tail,
+                            remote_len,
+                            remote_sha256,
+                            rewrite,
+                            codec,
+                        )
+                        .await?;
+                    crate::state::write_private(&path, &bytes).map_err(io_err(&path))?;
                     set_mirror(&mut self.state, info, name, at);
-                    report.bytes_received += tail.len() as u64;
+                    report.bytes_received += bytes.len() as u64;
                     report.files.push(path);
                 }
                 Ok(())
@@ -1162,28 +1247,48 @@ impl<'a> Syncer<'a> {
         }
     }
 
-    fn create_mirror(
-        &mut self,
+    /// What to write after `local` given the server's new bytes `tail`
+    /// (ending at `remote_len` with prefix hash `remote_sha256`), and the
+    /// position that reaches. With a rewrite, `tail` is rewritten and, for
+    /// plain streams, a torn last line is held back until it is complete (a
+    /// rewrite must see whole ids); the held-back position's server hash is
+    /// then computed from the server's bytes.
+    #[allow(clippy::too_many_arguments)]
+    async fn settle(
+        &self,
         info: &SessionInfo,
         name: &str,
         path: &Path,
-        rec: Reconciled,
-        report: &mut PullReport,
-    ) -> Result<(), ClientError> {
-        let Relation::RemoteAhead {
-            tail,
-            remote_len,
-            remote_sha256,
-        } = rec.relation
-        else {
-            return Ok(());
+        local: &[u8],
+        tail: Vec<u8>,
+        remote_len: u64,
+        remote_sha256: String,
+        rewrite: Option<IdRewrite>,
+        codec: Codec<'_>,
+    ) -> Result<(Vec<u8>, Tracked), ClientError> {
+        let Some(rw) = rewrite else {
+            let mut all = local.to_vec();
+            all.extend_from_slice(&tail);
+            let at = tracked(path, &all, all.len() as u64, remote_len, &remote_sha256);
+            return Ok((tail, at));
         };
-        crate::state::write_new_private(path, &tail).map_err(io_err(path))?;
-        let at = tracked(path, &tail, tail.len() as u64, remote_len, &remote_sha256);
-        set_mirror(&mut self.state, info, name, at);
-        report.bytes_received += tail.len() as u64;
-        report.files.push(path.to_path_buf());
-        Ok(())
+        // The reconcile of a known copy already rewrote `tail`; rewriting
+        // again is harmless (the old id no longer occurs in it).
+        let mut tail = rw.apply(&tail);
+        let (mut remote_len, mut remote_sha256) = (remote_len, remote_sha256);
+        if matches!(codec, Codec::Plain) && tail.last().is_some_and(|&b| b != b'\n') {
+            let keep = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
+            remote_len -= (tail.len() - keep) as u64;
+            tail.truncate(keep);
+            let whole = self.client.read_stream(&info.id, name, 0).await?;
+            let end = (remote_len as usize).min(whole.bytes.len());
+            remote_sha256 = sha256_hex(&whole.bytes[..end]);
+        }
+        let mut all = local.to_vec();
+        all.extend_from_slice(&tail);
+        let mut at = tracked(path, &all, all.len() as u64, remote_len, &remote_sha256);
+        at.rewrite = Some(rw);
+        Ok((tail, at))
     }
 }
 
@@ -1205,11 +1310,24 @@ async fn push_stream(
     hasher.update(&local[..at.plain_len as usize]);
     while (at.plain_len as usize) < local.len() {
         let from = at.plain_len as usize;
-        let to = (from + CHUNK_SIZE).min(local.len());
+        let mut to = (from + CHUNK_SIZE).min(local.len());
+        // Undo a rewrite on whole lines only, so no id is split.
+        let back = at.rewrite.as_ref().map(|rw| IdRewrite {
+            from: rw.to.clone(),
+            to: rw.from.clone(),
+        });
+        if back.is_some()
+            && to < local.len()
+            && let Some(nl) = local[from..to].iter().rposition(|&b| b == b'\n')
+        {
+            to = from + nl + 1;
+        }
         let chunk = &local[from..to];
+        let wire = back.map(|b| b.apply(chunk));
+        let wire = wire.as_deref().unwrap_or(chunk);
         let (body, zstd) = match codec {
-            Codec::Plain => (chunk.to_vec(), true),
-            Codec::Sealed(k) => (k.seal(name, at.plain_len, chunk)?, false),
+            Codec::Plain => (wire.to_vec(), true),
+            Codec::Sealed(k) => (k.seal(name, at.plain_len, wire)?, false),
         };
         let outcome = client
             .append(id, name, at.remote_len, &at.remote_sha256, &body, zstd)
@@ -1224,11 +1342,17 @@ async fn push_stream(
             plain_sha256: hex::encode(hasher.clone().finalize()),
             remote_len: result.len,
             remote_sha256: result.sha256,
+            rewrite: at.rewrite.clone(),
         };
         *sent += body.len() as u64;
         on_ack(name, &at, body.len() as u64);
     }
     Ok(Some(at))
+}
+
+/// The id rewrite of the library copy of stream `name`, if pull rewrote it.
+fn mirror_rewrite(session: &RemoteSession, name: &str) -> Option<IdRewrite> {
+    session.streams.get(name)?.mirror.as_ref()?.rewrite.clone()
 }
 
 fn set_source(state: &mut SyncState, remote_id: &str, name: &str, at: Tracked) {

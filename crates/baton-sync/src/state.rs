@@ -350,6 +350,25 @@ mod tests {
     }
 
     #[test]
+    fn id_rewrites_keep_lengths_and_touch_only_whole_quoted_ids() {
+        let x = "24618527-ae46-4f6d-902b-96792270f328";
+        let y = "9b2c7a10-0000-4000-8000-000000000001";
+        let rw = IdRewrite::new(x, y).unwrap();
+        let src = format!(
+            "{{\"sessionId\":\"{x}\",\"text\":\"see {x} here\"}}\n{{\"thread_id\":\"{x}\"}}\n"
+        );
+        let out = String::from_utf8(rw.apply(src.as_bytes())).unwrap();
+        assert_eq!(out.len(), src.len());
+        assert_eq!(
+            out,
+            format!(
+                "{{\"sessionId\":\"{y}\",\"text\":\"see {x} here\"}}\n{{\"thread_id\":\"{y}\"}}\n"
+            )
+        );
+        assert_eq!(IdRewrite::new("abc", "abcd"), None);
+    }
+
+    #[test]
     fn damaged_files_say_what_to_do() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(SyncConfig::path(dir.path()), "{").unwrap();

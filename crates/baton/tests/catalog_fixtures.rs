@@ -73,7 +73,10 @@ fn find(root: &Path, needle: &str) -> PathBuf {
 }
 
 fn find_in(root: &Path, needle: &str) -> Option<PathBuf> {
-    let mut entries: Vec<PathBuf> = std::fs::read_dir(root).ok()?.map(|e| e.unwrap().path()).collect();
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(root)
+        .ok()?
+        .map(|e| e.unwrap().path())
+        .collect();
     entries.sort();
     entries.into_iter().find_map(|p| {
         if p.is_dir() {

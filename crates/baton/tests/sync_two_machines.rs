@@ -355,6 +355,167 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
     // Each agent's own files were never touched by pull on the other machine.
     assert_eq!(a.env.codex_session_ids(), std::slice::from_ref(&codex_id));
     assert_eq!(a.env.claude_session_ids(), std::slice::from_ref(&claude_id));
+
+    // The diverged copies carry their own id on A: listed and resumable as Y.
+    let listed = a.json(&agents, &["list", "--json"]).to_string();
+    for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
+        let copy = sessions
+            .iter()
+            .find(|s| s.diverged_from.as_deref() == Some(id.as_str()))
+            .expect("diverged copy");
+        assert!(listed.contains(&copy.id), "A lists {}: {listed}", copy.id);
+        let files = a.library_files_with(&copy.id);
+        assert!(
+            files.iter().any(|f| f.to_string_lossy().contains(&copy.id)),
+            "A's library file of {} is named by its id: {files:?}",
+            copy.id
+        );
+        for f in &files {
+            let text = std::fs::read_to_string(f).unwrap();
+            if f.to_string_lossy().contains(&copy.id) {
+                assert!(
+                    !text.contains(&format!("\"{id}\"")),
+                    "the copy's ids were rewritten"
+                );
+            }
+        }
+        let req = a.resume(&agents, &model, &copy.id, &format!("a4 {agent}"));
+        assert_eq!(
+            req.user_texts(),
+            [
+                format!("a1 {agent} hello"),
+                format!("b2 {agent}"),
+                format!("b3 {agent}"),
+                format!("a4 {agent}")
+            ]
+        );
+        // On B the copy is its own continuation of X: resuming Y resumes it.
+        let req = b.resume(&agents, &model, &copy.id, &format!("b5 {agent}"));
+        assert_eq!(
+            req.user_texts(),
+            [
+                format!("a1 {agent} hello"),
+                format!("b2 {agent}"),
+                format!("b3 {agent}"),
+                format!("b5 {agent}")
+            ]
+        );
+    }
+    // A's continuation of the copy goes to the copy on the server (through
+    // the id rewrite), not to yet another diverged session.
+    let synced_a = a.json(&agents, &["sync", "--json"]);
+    assert!(
+        synced_a["errors"].as_array().unwrap().is_empty()
+            && synced_a["pushed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|r| r["status"] != "diverged"),
+        "{synced_a}"
+    );
+    let after = server_sessions(&serve);
+    for agent in ["codex", "claude"] {
+        let copy = after
+            .iter()
+            .find(|s| server_text(&serve, &s.id).contains(&format!("a4 {agent}")))
+            .unwrap_or_else(|| panic!("A's a4 {agent} reached the server: {after:#?}"));
+        assert!(copy.diverged_from.is_some(), "{copy:#?}");
+    }
+}
+
+/// B continues a session A also has, A pulls it: `baton resume X` on A
+/// continues the newest history in a full-copy fork and leaves A's own file
+/// byte-identical.
+#[test]
+fn resume_after_the_other_machine_continued_forks_the_newest_history() {
+    let Some(agents) = agents() else {
+        eprintln!(
+            "SKIPPED resume_after_the_other_machine_continued_forks_the_newest_history: the pinned codex/claude CLIs are not installed"
+        );
+        return;
+    };
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, Some(&a.project));
+    run_ok(a.env.codex(&agents, &a.project).args([
+        "exec",
+        "--skip-git-repo-check",
+        "a1 codex hello",
+    ]));
+    run_ok(
+        a.env
+            .claude(&agents, &a.project)
+            .args(["-p", "a1 claude hello"]),
+    );
+    let codex_id = a.env.codex_session_ids().pop().expect("a codex rollout");
+    let claude_id = a.env.claude_session_ids().pop().expect("a transcript");
+    for m in [&a, &b] {
+        m.json(&agents, &["login", &serve.url, &serve.token, "--json"]);
+    }
+    a.json(&agents, &["push", "--all", "--json"]);
+    b.json(&agents, &["pull", "--all", "--json"]);
+    for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
+        b.resume(&agents, &model, id, &format!("b2 {agent}"));
+    }
+    let synced_b = b.json(&agents, &["sync", "--json"]);
+    assert!(
+        synced_b["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "pushed"),
+        "B's continuation extends the server's session: {synced_b}"
+    );
+    a.json(&agents, &["sync", "--json"]);
+
+    for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
+        let original = agent_file(&a, id);
+        let before = std::fs::read(&original).unwrap();
+        model.clear();
+        let out = run_ok(a.baton(&agents).args(["resume", id, "--prompt", "more"]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("pulled from {}", serve.url))
+                && stderr.contains("newer bytes from another machine")
+                && stderr.contains(&format!(
+                    "your local file {} was not modified",
+                    original.display()
+                )),
+            "{stderr}"
+        );
+        let req = model
+            .turn_requests()
+            .pop()
+            .expect("the agent called the model");
+        assert_eq!(
+            req.user_texts(),
+            [
+                format!("a1 {agent} hello"),
+                format!("b2 {agent}"),
+                "more".to_owned()
+            ]
+        );
+        assert_eq!(
+            std::fs::read(&original).unwrap(),
+            before,
+            "A's own {agent} file is byte-identical"
+        );
+        // The continuation is a new session forked from X.
+        let new_id = stderr
+            .split("as new session ")
+            .nth(1)
+            .and_then(|r| r.split_whitespace().next())
+            .expect("new id printed")
+            .to_owned();
+        assert_ne!(&new_id, id);
+        let shown = a.json(&agents, &["list", "--json"]).to_string();
+        assert!(shown.contains(&new_id), "{shown}");
+        // --print makes the same decision and names the fork it resumes.
+        let printed = run_ok(a.baton(&agents).args(["resume", id, "--print"]));
+        let line = String::from_utf8_lossy(&printed.stdout);
+        assert!(!line.contains(id.as_str()), "{line}");
+    }
 }
 
 /// The native file of session `id` under a machine's agent homes.

@@ -25,8 +25,6 @@ pub struct CorpusStats {
     pub files: u64,
     /// Bytes written.
     pub bytes: u64,
-    /// Every file written, with its agent (`true` = Codex).
-    pub paths: Vec<(PathBuf, bool)>,
 }
 
 /// A piece of a template: literal bytes or a value chosen per session.
@@ -75,14 +73,20 @@ impl Needles {
             fixed.push((tool.as_bytes().to_vec(), Piece::Tool));
         }
         for (i, name) in ["alpha", "beta"].iter().enumerate() {
-            fixed.push((format!("/srv/corpus/work-pub/{name}").into_bytes(), Piece::Cwd(i)));
-            fixed.push((format!("-srv-corpus-work-pub-{name}").into_bytes(), Piece::Slug(i)));
+            fixed.push((
+                format!("/srv/corpus/work-pub/{name}").into_bytes(),
+                Piece::Cwd(i),
+            ));
+            fixed.push((
+                format!("-srv-corpus-work-pub-{name}").into_bytes(),
+                Piece::Slug(i),
+            ));
         }
         fixed.push((b"2026-11-21T19:20".to_vec(), Piece::TimeColon));
         fixed.push((b"2026-11-21T19-20".to_vec(), Piece::TimeDash));
         fixed.push((b"\"end_byte_offset\":51158".to_vec(), Piece::EndByteOffset));
         // Longest first so no needle shadows a longer one.
-        fixed.sort_by(|a, b| b.0.len().cmp(&a.0.len()));
+        fixed.sort_by_key(|f| std::cmp::Reverse(f.0.len()));
         Needles { fixed }
     }
 }
@@ -110,7 +114,9 @@ impl Template {
                 if !lit.is_empty() {
                     pieces.push(Piece::Lit(std::mem::take(&mut lit)));
                 }
-                pieces.push(Piece::Uuid(String::from_utf8_lossy(&bytes[i..i + 36]).into_owned()));
+                pieces.push(Piece::Uuid(
+                    String::from_utf8_lossy(&bytes[i..i + 36]).into_owned(),
+                ));
                 i += 36;
                 continue;
             }
@@ -147,20 +153,150 @@ struct Family {
 }
 
 const WORDS: &[&str] = &[
-    "refactor", "parser", "index", "cache", "thread", "socket", "buffer", "token", "schema", "migration",
-    "handler", "router", "request", "response", "stream", "future", "channel", "mutex", "lock", "queue",
-    "worker", "scheduler", "timeout", "retry", "backoff", "config", "logger", "metrics", "trace", "span",
-    "vector", "matrix", "tensor", "kernel", "shader", "texture", "mesh", "camera", "sprite", "physics",
-    "database", "query", "join", "cursor", "transaction", "commit", "rollback", "snapshot", "replica", "shard",
-    "compile", "linker", "macro", "trait", "generic", "lifetime", "borrow", "closure", "iterator", "slice",
-    "deploy", "docker", "cluster", "pod", "service", "ingress", "secret", "volume", "helm", "terraform",
-    "frontend", "component", "render", "state", "props", "hook", "effect", "reducer", "selector", "style",
-    "test", "fixture", "mock", "assert", "coverage", "benchmark", "profile", "flamegraph", "regression", "flaky",
-    "auth", "session", "cookie", "jwt", "oauth", "password", "hash", "salt", "cipher", "signature",
-    "upload", "download", "chunk", "offset", "checksum", "digest", "archive", "compress", "decode", "encode",
-    "error", "panic", "unwrap", "result", "option", "variant", "enum", "struct", "field", "method",
-    "please", "fix", "the", "bug", "in", "add", "support", "for", "why", "does", "this", "fail", "when",
-    "explain", "how", "to", "make", "faster", "write", "tests", "rename", "function", "module", "crate",
+    "refactor",
+    "parser",
+    "index",
+    "cache",
+    "thread",
+    "socket",
+    "buffer",
+    "token",
+    "schema",
+    "migration",
+    "handler",
+    "router",
+    "request",
+    "response",
+    "stream",
+    "future",
+    "channel",
+    "mutex",
+    "lock",
+    "queue",
+    "worker",
+    "scheduler",
+    "timeout",
+    "retry",
+    "backoff",
+    "config",
+    "logger",
+    "metrics",
+    "trace",
+    "span",
+    "vector",
+    "matrix",
+    "tensor",
+    "kernel",
+    "shader",
+    "texture",
+    "mesh",
+    "camera",
+    "sprite",
+    "physics",
+    "database",
+    "query",
+    "join",
+    "cursor",
+    "transaction",
+    "commit",
+    "rollback",
+    "snapshot",
+    "replica",
+    "shard",
+    "compile",
+    "linker",
+    "macro",
+    "trait",
+    "generic",
+    "lifetime",
+    "borrow",
+    "closure",
+    "iterator",
+    "slice",
+    "deploy",
+    "docker",
+    "cluster",
+    "pod",
+    "service",
+    "ingress",
+    "secret",
+    "volume",
+    "helm",
+    "terraform",
+    "frontend",
+    "component",
+    "render",
+    "state",
+    "props",
+    "hook",
+    "effect",
+    "reducer",
+    "selector",
+    "style",
+    "test",
+    "fixture",
+    "mock",
+    "assert",
+    "coverage",
+    "benchmark",
+    "profile",
+    "flamegraph",
+    "regression",
+    "flaky",
+    "auth",
+    "session",
+    "cookie",
+    "jwt",
+    "oauth",
+    "password",
+    "hash",
+    "salt",
+    "cipher",
+    "signature",
+    "upload",
+    "download",
+    "chunk",
+    "offset",
+    "checksum",
+    "digest",
+    "archive",
+    "compress",
+    "decode",
+    "encode",
+    "error",
+    "panic",
+    "unwrap",
+    "result",
+    "option",
+    "variant",
+    "enum",
+    "struct",
+    "field",
+    "method",
+    "please",
+    "fix",
+    "the",
+    "bug",
+    "in",
+    "add",
+    "support",
+    "for",
+    "why",
+    "does",
+    "this",
+    "fail",
+    "when",
+    "explain",
+    "how",
+    "to",
+    "make",
+    "faster",
+    "write",
+    "tests",
+    "rename",
+    "function",
+    "module",
+    "crate",
 ];
 
 fn words(rng: &mut StdRng, n: usize) -> String {
@@ -177,8 +313,16 @@ fn words(rng: &mut StdRng, n: usize) -> String {
 
 fn fresh_uuid(rng: &mut StdRng) -> String {
     let b: [u8; 16] = rng.random();
-    let h = |r: std::ops::Range<usize>| -> String { b[r].iter().map(|x| format!("{x:02x}")).collect() };
-    format!("{}-{}-{}-{}-{}", h(0..4), h(4..6), h(6..8), h(8..10), h(10..16))
+    let h =
+        |r: std::ops::Range<usize>| -> String { b[r].iter().map(|x| format!("{x:02x}")).collect() };
+    format!(
+        "{}-{}-{}-{}-{}",
+        h(0..4),
+        h(4..6),
+        h(6..8),
+        h(8..10),
+        h(10..16)
+    )
 }
 
 impl Family {
@@ -194,9 +338,12 @@ impl Family {
                 .collect()
         });
         // Spread over a year before 2026-11-21.
-        let base = jiff::Timestamp::from_second(1_763_700_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
+        let base =
+            jiff::Timestamp::from_second(1_763_700_000).unwrap_or(jiff::Timestamp::UNIX_EPOCH);
         let t = base
-            .checked_sub(jiff::SignedDuration::from_secs(rng.random_range(0..365 * 86_400)))
+            .checked_sub(jiff::SignedDuration::from_secs(
+                rng.random_range(0..365 * 86_400),
+            ))
             .unwrap_or(base);
         let prompts = (0..9)
             .map(|_| {
@@ -227,7 +374,10 @@ impl Family {
             match p {
                 Piece::Lit(b) => out.extend_from_slice(b),
                 Piece::Uuid(u) => {
-                    let new = self.uuids.entry(u.clone()).or_insert_with(|| fresh_uuid(rng));
+                    let new = self
+                        .uuids
+                        .entry(u.clone())
+                        .or_insert_with(|| fresh_uuid(rng));
                     out.extend_from_slice(new.as_bytes());
                 }
                 Piece::Prompt(i) => out.extend_from_slice(self.prompts[*i].as_bytes()),
@@ -237,7 +387,8 @@ impl Family {
                 Piece::TimeColon => out.extend_from_slice(self.time_colon.as_bytes()),
                 Piece::TimeDash => out.extend_from_slice(self.time_dash.as_bytes()),
                 Piece::EndByteOffset => {
-                    write!(out, "\"end_byte_offset\":{}", self.end_byte_offset).expect("write to Vec");
+                    write!(out, "\"end_byte_offset\":{}", self.end_byte_offset)
+                        .expect("write to Vec");
                 }
             }
         }
@@ -310,7 +461,13 @@ const CLAUDE_AVG: f64 = 147_000.0;
 /// Write about `sessions` sessions totalling about `bytes` bytes under `out`
 /// (`out/codex` is a Codex home, `out/claude` a Claude config dir).
 /// Deterministic for a given `seed`.
-pub fn generate(fixtures: &Path, out: &Path, sessions: u64, bytes: u64, seed: u64) -> std::io::Result<CorpusStats> {
+pub fn generate(
+    fixtures: &Path,
+    out: &Path,
+    sessions: u64,
+    bytes: u64,
+    seed: u64,
+) -> std::io::Result<CorpusStats> {
     let t = Templates::load(fixtures)?;
     let mut rng = StdRng::seed_from_u64(seed);
     let avg = bytes as f64 / sessions.max(1) as f64;
@@ -318,14 +475,13 @@ pub fn generate(fixtures: &Path, out: &Path, sessions: u64, bytes: u64, seed: u6
     let codex_home = out.join("codex");
     let claude_dir = out.join("claude");
     let mut stats = CorpusStats::default();
-    let write = |path: PathBuf, data: &[u8], codex: bool, stats: &mut CorpusStats| -> std::io::Result<()> {
+    let write = |path: PathBuf, data: &[u8], stats: &mut CorpusStats| -> std::io::Result<()> {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir)?;
         }
         std::fs::write(&path, data)?;
         stats.files += 1;
         stats.bytes += data.len() as u64;
-        stats.paths.push((path, codex));
         Ok(())
     };
     let mut n = 0u64;
@@ -344,12 +500,12 @@ pub fn generate(fixtures: &Path, out: &Path, sessions: u64, bytes: u64, seed: u6
             let new_id = fam.map(id, &mut rng);
             let slug_idx = usize::from(id == CLAUDE_TOOL);
             let dir = claude_dir.join("projects").join(&fam.slugs[slug_idx]);
-            write(dir.join(format!("{new_id}.jsonl")), &data, false, &mut stats)?;
+            write(dir.join(format!("{new_id}.jsonl")), &data, &mut stats)?;
             stats.sessions += 1;
             if with_fork {
                 let data = fam.render(&t.claude_fork, &mut rng);
                 let fork_id = fam.map(CLAUDE_FORK, &mut rng);
-                write(dir.join(format!("{fork_id}.jsonl")), &data, false, &mut stats)?;
+                write(dir.join(format!("{fork_id}.jsonl")), &data, &mut stats)?;
                 stats.sessions += 1;
             }
         } else {
@@ -366,13 +522,13 @@ pub fn generate(fixtures: &Path, out: &Path, sessions: u64, bytes: u64, seed: u6
             let dir = codex_home.join("sessions").join(&day);
             let name = format!("rollout-{}-{}-{new_id}.jsonl", fam.time_dash, 28 + n % 30);
             fam.end_byte_offset = data.len() as u64;
-            write(dir.join(name), &data, true, &mut stats)?;
+            write(dir.join(name), &data, &mut stats)?;
             stats.sessions += 1;
             if with_fork {
                 let data = fam.render(&t.codex_fork, &mut rng);
                 let fork_id = fam.map(CODEX_FORK, &mut rng);
                 let name = format!("rollout-{}-{}-{fork_id}.jsonl", fam.time_dash, 30 + n % 29);
-                write(dir.join(name), &data, true, &mut stats)?;
+                write(dir.join(name), &data, &mut stats)?;
                 stats.sessions += 1;
             }
         }
@@ -383,7 +539,10 @@ pub fn generate(fixtures: &Path, out: &Path, sessions: u64, bytes: u64, seed: u6
 /// One extra line that makes a file grow like a resumed session would: a
 /// new user message (Codex `response_item`, Claude `user` record).
 pub fn appended_line(codex: bool, n: u64) -> String {
-    let text = format!("appended follow up {n} please {}", WORDS[(n as usize) % WORDS.len()]);
+    let text = format!(
+        "appended follow up {n} please {}",
+        WORDS[(n as usize) % WORDS.len()]
+    );
     let line = if codex {
         serde_json::json!({"timestamp":"2026-11-30T10:00:00.000Z","type":"response_item",
             "payload":{"type":"message","role":"user","content":[{"type":"input_text","text": text}]}})
@@ -404,5 +563,8 @@ pub fn parse_size(s: &str) -> Option<u64> {
         (i, 'K' | 'k') => (&s[..i], 1 << 10),
         _ => (s, 1),
     };
-    num.trim().parse::<f64>().ok().map(|v| (v * mult as f64) as u64)
+    num.trim()
+        .parse::<f64>()
+        .ok()
+        .map(|v| (v * mult as f64) as u64)
 }

@@ -5,6 +5,7 @@ use crate::{catalog, output};
 use anyhow::{Result, bail};
 use baton_native::Agent;
 use baton_store::{ListQuery, SessionRow};
+use std::fmt::Write as _;
 
 /// Options of `baton list`.
 #[derive(Debug, clap::Args)]
@@ -43,7 +44,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if args.json {
         return output::print_json(&page);
     }
-    print_table(&page.sessions);
+    write_stdout(&table(&page.sessions)?)?;
     if let Some(cursor) = &page.next_cursor {
         eprintln!("more sessions: baton list --cursor {cursor}");
     }
@@ -118,10 +119,12 @@ pub fn short_time(ts: &str) -> String {
         .unwrap_or_else(|| ts.to_string())
 }
 
-fn print_table(rows: &[SessionRow]) {
+/// The human table of `rows` (empty, with a hint on stderr, when there are none).
+fn table(rows: &[SessionRow]) -> Result<String> {
+    let mut buf = String::new();
     if rows.is_empty() {
         eprintln!("no sessions found (check --codex-home / --claude-dir, or run `baton index`)");
-        return;
+        return Ok(buf);
     }
     let color = output::color_enabled();
     let header = ["ID", "AGENT", "UPDATED", "TURNS", "CWD", "TITLE"];
@@ -159,12 +162,23 @@ fn print_table(rows: &[SessionRow]) {
     };
     let head = line(&header.map(String::from));
     if color {
-        println!("\x1b[1m{head}\x1b[0m");
+        writeln!(buf, "\x1b[1m{head}\x1b[0m")?;
     } else {
-        println!("{head}");
+        writeln!(buf, "{head}")?;
     }
     for row in &cells {
-        println!("{}", line(row));
+        writeln!(buf, "{}", line(row))?;
+    }
+    Ok(buf)
+}
+
+/// Write `text` to stdout; a closed pipe (`baton list | head`) is not an error.
+pub fn write_stdout(text: &str) -> Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
     }
 }
 

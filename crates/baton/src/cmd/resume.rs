@@ -36,6 +36,9 @@ pub struct Located {
     pub home: PathBuf,
     /// True when `home` is baton's library rather than a home the agent reads.
     pub in_library: bool,
+    /// When `path` is in an agent home: the session's copy in baton's
+    /// library too, if there is one (e.g. pulled from the sync server).
+    pub library_copy: Option<PathBuf>,
 }
 
 /// baton's library root for an agent, laid out like that agent's home
@@ -89,13 +92,22 @@ pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
                 agent,
                 id: row.id.clone(),
                 in_library: home.starts_with(&library),
+                library_copy: None,
                 path,
                 home,
             })
         })
         .collect();
     candidates.sort_by_key(|c| c.in_library);
-    candidates.into_iter().next().with_context(|| {
+    let library_copy = candidates
+        .iter()
+        .find(|c| c.in_library)
+        .map(|c| c.path.clone());
+    let mut best = candidates.into_iter().next();
+    if let Some(best) = best.as_mut().filter(|b| !b.in_library) {
+        best.library_copy = library_copy;
+    }
+    best.with_context(|| {
         format!(
             "session {} is in the catalog but its native file is gone from this machine; \
              import its envelope with `baton import FILE`, or run `baton index` to refresh",
@@ -109,11 +121,34 @@ pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
 pub fn locate_or_fetch(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
     match locate(ctx, id_or_prefix) {
         Ok(found) => Ok(found),
+        // This machine's own continuation, kept on the server under a new id
+        // after it diverged: that is the local session.
+        Err(_) if let Some(local) = diverged_alias(ctx, id_or_prefix) => {
+            eprintln!(
+                "session {id_or_prefix} is this machine's continuation of {local} (kept on the server under the new id); resuming {local}"
+            );
+            locate(ctx, &local)
+        }
         // Not here: pull it from the logged-in sync server, if it has it.
         Err(err) => match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix)? {
             true => locate(ctx, id_or_prefix),
             false => Err(err),
         },
+    }
+}
+
+/// The local session whose divergent continuation the sync server keeps as
+/// `id_or_prefix` (the sync state's redirects), if any.
+fn diverged_alias(ctx: &Context, id_or_prefix: &str) -> Option<String> {
+    let config = baton_sync::state::SyncConfig::load(&ctx.baton_home).ok()??;
+    let state = baton_sync::state::SyncState::load(&ctx.baton_home, &config.url).ok()?;
+    let mut hits = state
+        .redirects
+        .iter()
+        .filter(|(_, remote)| remote.starts_with(id_or_prefix));
+    match (hits.next(), hits.next()) {
+        (Some((local, _)), None) => Some(local.clone()),
+        _ => None,
     }
 }
 
@@ -255,9 +290,117 @@ fn shell_quote(s: &std::ffi::OsStr) -> String {
     }
 }
 
+/// How the library copy of a session relates to its agent-home file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Newer {
+    /// No library copy, or it holds nothing the agent-home file lacks.
+    No,
+    /// The library copy strictly extends the agent-home file by this many bytes.
+    Extends(u64),
+    /// Neither is a prefix of the other.
+    Diverged,
+}
+
+/// Compare the agent-home bytes `home` with the library copy `library`.
+pub fn compare_copies(home: &[u8], library: &[u8]) -> Newer {
+    if library.len() > home.len() && library.starts_with(home) {
+        Newer::Extends((library.len() - home.len()) as u64)
+    } else if home.starts_with(library) {
+        Newer::No
+    } else {
+        Newer::Diverged
+    }
+}
+
+/// The sync server's URL for messages ("the sync server" when not logged in).
+fn server_name(ctx: &Context) -> String {
+    baton_sync::state::SyncConfig::load(&ctx.baton_home)
+        .ok()
+        .flatten()
+        .map(|c| c.url)
+        .unwrap_or_else(|| "the sync server".to_owned())
+}
+
+/// Write a full copy of `source` (Cut keeping everything) as a new session
+/// with a fresh id into the agent home `home`; returns the new id and file.
+pub fn fork_full_copy(source: &NativeSession, home: &Path) -> Result<(String, PathBuf)> {
+    use baton_native::fork::{Cut, fork, new_session_id};
+    use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
+    let new_id = new_session_id(source.agent);
+    let forked = fork(source, Cut::DropLast(0), &new_id, jiff::Timestamp::now())?;
+    let placed = match forked.agent {
+        Agent::Codex => {
+            place_codex_session(home, &forked.id, Path::new(&forked.name), &forked.bytes)?
+        }
+        Agent::Claude => {
+            let folder = forked.name.split('/').nth(1).unwrap_or("-");
+            place_claude_session(home, &forked.id, folder, &forked.bytes)?
+        }
+    };
+    if placed.outcome != WriteOutcome::Created {
+        bail!(
+            "a session with the fresh id {} already exists at {}; run the command again",
+            forked.id,
+            placed.path.display()
+        );
+    }
+    Ok((forked.id, placed.path))
+}
+
+/// When the sync server's copy (in baton's library) continues the agent-home
+/// file of `located`, continue that newest history instead: write a full-copy
+/// fork into the agent home (the agent's own file is never modified) and
+/// return it as the session to resume. When the two copies diverged, say so
+/// and keep the agent-home copy.
+fn prefer_newest(ctx: &Context, located: Located) -> Result<Located> {
+    let Some(library) = located.library_copy.clone().filter(|_| !located.in_library) else {
+        return Ok(located);
+    };
+    let read = |p: &Path| {
+        baton_sync::client::read_native(p)
+            .with_context(|| format!("cannot read {}", p.display()))?
+            .with_context(|| format!("{} disappeared while reading it", p.display()))
+    };
+    let (mine, theirs) = (read(&located.path)?, read(&library)?);
+    match compare_copies(&mine, &theirs) {
+        Newer::No => Ok(located),
+        Newer::Diverged => {
+            eprintln!(
+                "note: {} has a different continuation of session {}; resuming your local copy {}. \
+                 Run `baton sync` to keep both (it prints the id of the divergence copy), then resume that id to continue the other one",
+                server_name(ctx),
+                located.id,
+                located.path.display()
+            );
+            Ok(located)
+        }
+        Newer::Extends(n) => {
+            let source = NativeSession::load(located.agent, &library, &codex_roots(ctx))?;
+            let (id, path) = fork_full_copy(&source, &located.home)?;
+            eprintln!(
+                "the copy of session {} pulled from {} has {n} newer bytes from another machine; \
+                 your local file {} was not modified.\ncontinuing the newest history as new session {id} (forked from {}): {}",
+                located.id,
+                server_name(ctx),
+                located.path.display(),
+                located.id,
+                path.display()
+            );
+            Ok(Located {
+                agent: located.agent,
+                id,
+                path,
+                home: located.home,
+                in_library: false,
+                library_copy: None,
+            })
+        }
+    }
+}
+
 /// Run `baton resume`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let located = locate_or_fetch(ctx, &args.id)?;
+    let located = prefer_newest(ctx, locate_or_fetch(ctx, &args.id)?)?;
     let (home, path) = ensure_in_agent_home(ctx, &located)?;
     let session = NativeSession::load(located.agent, &path, &codex_roots(ctx))?;
     let cwd = match session.cwd() {
@@ -305,6 +448,14 @@ mod tests {
             home_of(Agent::Claude, Path::new("/h/.claude/projects/-a/id.jsonl")),
             Some(PathBuf::from("/h/.claude"))
         );
+    }
+
+    #[test]
+    fn copies_compare_by_verified_prefix() {
+        assert_eq!(compare_copies(b"a\n", b"a\nb\n"), Newer::Extends(2));
+        assert_eq!(compare_copies(b"a\nb\n", b"a\nb\n"), Newer::No);
+        assert_eq!(compare_copies(b"a\nb\n", b"a\n"), Newer::No);
+        assert_eq!(compare_copies(b"a\nc\n", b"a\nb\nd\n"), Newer::Diverged);
     }
 
     #[test]

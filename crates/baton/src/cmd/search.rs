@@ -7,6 +7,7 @@ use anyhow::Result;
 use baton_native::Agent;
 use baton_store::SearchQuery;
 use serde_json::json;
+use std::fmt::Write as _;
 
 /// Options of `baton search`.
 #[derive(Debug, clap::Args)]
@@ -59,6 +60,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return Ok(());
     }
     let color = output::color_enabled();
+    let mut buf = String::new();
     for h in &hits {
         let when = h.timestamp.as_deref().map(short_time).unwrap_or_default();
         let kind = serde_json::to_value(h.kind)
@@ -68,15 +70,16 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         let head = format!("{}  {}  {kind}  {when}", h.session_id, h.agent);
         let snippet = h.snippet.replace(['\n', '\r'], " ");
         if color {
-            println!("\x1b[1m{head}\x1b[0m");
-            println!(
+            writeln!(buf, "\x1b[1m{head}\x1b[0m")?;
+            writeln!(
+                buf,
                 "    {}",
                 snippet.replace('«', "\x1b[1;31m").replace('»', "\x1b[0m")
-            );
+            )?;
         } else {
-            println!("{head}");
-            println!("    {snippet}");
+            writeln!(buf, "{head}")?;
+            writeln!(buf, "    {snippet}")?;
         }
     }
-    Ok(())
+    crate::cmd::list::write_stdout(&buf)
 }

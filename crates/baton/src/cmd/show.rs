@@ -6,6 +6,7 @@ use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::{Message, MessageKind};
 use serde_json::json;
+use std::fmt::Write as _;
 
 /// Options of `baton show`.
 #[derive(Debug, clap::Args)]
@@ -25,6 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return output::print_json(&json!({ "session": session, "messages": messages }));
     }
     let color = output::color_enabled();
+    let mut buf = String::new();
     let bold = |s: &str| {
         if color {
             format!("\x1b[1m{s}\x1b[0m")
@@ -39,42 +41,49 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             s.to_string()
         }
     };
-    println!("{}", bold(session.title.as_deref().unwrap_or(&session.id)));
-    println!("id:       {} ({})", session.id, session.agent);
+    writeln!(
+        buf,
+        "{}",
+        bold(session.title.as_deref().unwrap_or(&session.id))
+    )?;
+    writeln!(buf, "id:       {} ({})", session.id, session.agent)?;
     if let Some(cwd) = &session.cwd {
-        println!("cwd:      {cwd}");
+        writeln!(buf, "cwd:      {cwd}")?;
     }
-    println!(
+    writeln!(
+        buf,
         "time:     {} → {}",
         short_time(&session.started_at),
         short_time(&session.updated_at)
-    );
+    )?;
     if let Some(parent) = &session.forked_from {
-        println!("forked:   from {parent}");
+        writeln!(buf, "forked:   from {parent}")?;
     }
-    println!(
+    writeln!(
+        buf,
         "turns:    {} prompts, {} messages",
         session.user_turns, session.message_count
-    );
+    )?;
     for m in &messages {
-        println!();
+        writeln!(buf)?;
         let label = label(m);
         let when = m.timestamp.as_deref().map(short_time).unwrap_or_default();
         if m.kind == MessageKind::Context {
             let first = crate::cmd::list::one_line(&m.text, 70);
-            println!(
+            writeln!(
+                buf,
                 "{}",
                 dim(&format!(
                     "[{label}] {first} ({} chars)",
                     m.text.chars().count()
                 ))
-            );
+            )?;
             continue;
         }
-        println!("{}  {}", bold(&format!("── {label}")), dim(&when));
-        println!("{}", m.text.trim_end());
+        writeln!(buf, "{}  {}", bold(&format!("── {label}")), dim(&when))?;
+        writeln!(buf, "{}", m.text.trim_end())?;
     }
-    Ok(())
+    crate::cmd::list::write_stdout(&buf)
 }
 
 /// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...
