@@ -141,16 +141,40 @@ async function loadSession(id) {
       "Pull it with `baton pull` on a machine that holds the key."));
     return;
   }
+  if (!res.messages.length) root.append(el("p", { class: "meta" }, "No messages yet (the server may still be indexing)."));
+  const list = el("div", {});
+  const footer = el("div", {});
+  root.append(list, footer);
+  renderPage(id, res, list, footer);
+}
+
+// Messages arrive in pages (`next_offset`); a tool result on a later page than
+// its call is shown on its own.
+function renderPage(id, res, list, footer) {
   const results = new Map();
   for (const m of res.messages) if (m.kind === "tool_result" && m.call_id) results.set(m.call_id, m);
   const paired = new Set();
   for (const m of res.messages) if (m.kind === "tool_call" && m.call_id && results.has(m.call_id)) paired.add(m.call_id);
   for (const m of res.messages) {
     if (m.kind === "tool_result" && m.call_id && paired.has(m.call_id)) continue;
-    root.append(messageNode(m, results));
+    list.append(messageNode(m, results));
   }
-  if (!res.messages.length) root.append(el("p", { class: "meta" }, "No messages yet (the server may still be indexing)."));
-  if (res.skipped_lines) root.append(el("p", { class: "meta" }, `${res.skipped_lines} unreadable line(s) skipped.`));
+  footer.replaceChildren();
+  if (res.skipped_lines) footer.append(el("p", { class: "meta" }, `${res.skipped_lines} unreadable line(s) skipped so far.`));
+  if (res.next_offset != null) {
+    const more = el("button", {}, "More messages");
+    more.addEventListener("click", async () => {
+      more.disabled = true;
+      try {
+        const next = await api("/sessions/" + encodeURIComponent(id) + "/messages?offset=" + res.next_offset);
+        renderPage(id, next, list, footer);
+      } catch (e) {
+        more.disabled = false;
+        footer.append(el("p", { class: "error" }, "Error: " + e.message));
+      }
+    });
+    footer.append(more);
+  }
 }
 
 async function route() {

@@ -16,10 +16,17 @@ session: SessionInfo,
  */
 encrypted: boolean, 
 /**
- * Messages in file order (tool calls are paired with results by `call_id`).
+ * One page of messages in file order: message number `offset` (the
+ * query parameter, default 0) and up to `limit` more (default
+ * [`DEFAULT_MESSAGES_LIMIT`], at most [`MAX_MESSAGES_LIMIT`]). Tool calls
+ * are paired with results by `call_id`, possibly across pages.
  */
 messages: Array<Message>, 
 /**
- * Native lines the server could not read (reported, skipped).
+ * Native lines the server could not read (reported, skipped) up to the end of this page.
  */
-skipped_lines: number, };
+skipped_lines: number, 
+/**
+ * Pass as `offset=` to get the next page; absent on the last page.
+ */
+next_offset?: number, };

@@ -236,27 +236,30 @@ pub(crate) fn read_line(
         "summary" => Some((1, r.summary.get())),
         _ => None,
     };
-    if let Some((rank, Some(t))) = title {
-        if rank >= state.title_rank {
-            state.title_rank = rank;
-            facts.title = Some(t.to_owned());
-        }
+    if let Some((rank, Some(t))) = title
+        && rank >= state.title_rank
+    {
+        state.title_rank = rank;
+        facts.title = Some(t.to_owned());
     }
+    let first_chain_record = r.uuid.get().is_some() && facts.first_uuid.is_none();
     if let Some(sid) = r.session_id.get() {
-        if r.is_sidechain.0 {
-            // A subagent transcript carries its parent's sessionId; its own
-            // identity is the agentId.
-            let parent = facts.sidechain_of.get_or_insert_with(|| sid.to_owned());
-            if facts.id.is_none() || facts.id.as_deref() == Some(parent.as_str()) {
+        if r.is_sidechain.0 && first_chain_record {
+            // A subagent transcript starts with a sidechain record carrying
+            // its parent's sessionId; its own identity is the agentId. A
+            // sidechain record later in a main transcript changes nothing.
+            facts.sidechain_of = Some(sid.to_owned());
+            if facts.id.is_none() || facts.id.as_deref() == Some(sid) {
                 facts.id = r.agent_id.get().map(str::to_owned);
             }
         } else if facts.id.is_none() && facts.sidechain_of.is_none() {
             facts.id = Some(sid.to_owned());
         }
-        if let Some(req) = r.request_session_id.get() {
-            if req != sid && facts.fork_hint.is_none() {
-                facts.fork_hint = Some(req.to_owned());
-            }
+        if let Some(req) = r.request_session_id.get()
+            && req != sid
+            && facts.fork_hint.is_none()
+        {
+            facts.fork_hint = Some(req.to_owned());
         }
     }
     if let Some(from) = r.forked_from.0.as_ref().and_then(|f| f.session_id.get()) {
@@ -276,13 +279,13 @@ pub(crate) fn read_line(
             facts.latest_cwd = Some(cwd.to_owned());
         }
     }
-    if let Some(b) = r.git_branch.get() {
-        if facts.git_branch.as_deref() != Some(b) {
-            facts.git_branch = Some(b.to_owned());
-        }
+    if let Some(b) = r.git_branch.get()
+        && facts.git_branch.as_deref() != Some(b)
+    {
+        facts.git_branch = Some(b.to_owned());
     }
 
-    let parent_raw = r.parent_uuid.get().or(r.logical_parent_uuid.get());
+    let parent_raw = chain_parent(r.parent_uuid.get(), r.logical_parent_uuid.get());
     let parent = parent_raw.and_then(|p| match state.ancestors.get(p) {
         Some(ancestor) => ancestor.clone(),
         None => Some(p.to_owned()),
@@ -345,10 +348,11 @@ pub(crate) fn read_line(
             }
         }
         ("assistant", Some(msg)) => {
-            if let Some(model) = msg.model.get() {
-                if model != "<synthetic>" && state.facts.model.as_deref() != Some(model) {
-                    state.facts.model = Some(model.to_owned());
-                }
+            if let Some(model) = msg.model.get()
+                && model != "<synthetic>"
+                && state.facts.model.as_deref() != Some(model)
+            {
+                state.facts.model = Some(model.to_owned());
             }
             if let Some(text) = &msg.content.text {
                 state.emit(
@@ -402,6 +406,17 @@ pub(crate) fn read_line(
     Ok(())
 }
 
+/// The parent a chain record hangs from: its `parentUuid`, or across a
+/// compaction boundary (whose `parentUuid` is null) its `logicalParentUuid`,
+/// so the pre-compaction history stays on the chain (§2.5). The reader and
+/// the fork chain both use this rule, so prompts count the same in both.
+pub(crate) fn chain_parent<'a>(
+    parent_uuid: Option<&'a str>,
+    logical_parent_uuid: Option<&'a str>,
+) -> Option<&'a str> {
+    parent_uuid.or(logical_parent_uuid)
+}
+
 /// The indices of `messages` that form the conversation, in tree order.
 ///
 /// Works like Claude's resume: the leaf is the terminal message (no other
@@ -410,6 +425,14 @@ pub(crate) fn read_line(
 /// at a parent not in the slice or at a cycle) and the path reversed. Every
 /// message sharing a uuid on the path is included, in slice order. Messages
 /// without uuids (Codex) are returned in slice order.
+///
+/// Then, like Claude's recovery pass, parallel tool calls are re-attached:
+/// Claude writes each `tool_use` of one model reply as its own record chained
+/// to the previous one, and each result points at its own caller, so the
+/// single-parent walk keeps only one branch. At the first tool-call record of
+/// the path, every tool-call-only record chained below it follows (in slice
+/// order), then every record that is a child of one of those calls and holds
+/// a result for one of them.
 pub fn chain_order(messages: &[Message]) -> Vec<usize> {
     let mut by_uuid: HashMap<&str, Vec<usize>> = HashMap::new();
     for (i, m) in messages.iter().enumerate() {
@@ -420,6 +443,13 @@ pub fn chain_order(messages: &[Message]) -> Vec<usize> {
     if by_uuid.is_empty() {
         return (0..messages.len()).collect();
     }
+    let parent_of = |u: &str| -> Option<&str> {
+        by_uuid
+            .get(u)?
+            .iter()
+            .find_map(|&i| messages[i].parent_uuid.as_deref())
+            .filter(|p| *p != u)
+    };
     let parents: HashSet<&str> = messages
         .iter()
         .filter_map(|m| m.parent_uuid.as_deref())
@@ -449,18 +479,82 @@ pub fn chain_order(messages: &[Message]) -> Vec<usize> {
     let mut seen: HashSet<&str> = HashSet::new();
     let mut cur = messages[leaf].uuid.as_deref();
     while let Some(u) = cur {
-        let Some(idxs) = by_uuid.get(u) else { break };
-        if !seen.insert(u) {
+        if !by_uuid.contains_key(u) || !seen.insert(u) {
             break;
         }
         path.push(u);
-        cur = idxs
-            .iter()
-            .find_map(|&i| messages[i].parent_uuid.as_deref())
-            .filter(|p| *p != u);
+        cur = parent_of(u);
     }
-    path.iter()
-        .rev()
+    path.reverse();
+
+    // Recovery of parallel tool calls and their results.
+    let kinds = |u: &str| by_uuid[u].iter().map(|&i| messages[i].kind);
+    let has_call = |u: &str| kinds(u).any(|k| k == MessageKind::ToolCall);
+    let only_calls = |u: &str| kinds(u).all(|k| k == MessageKind::ToolCall);
+    let mut children: HashMap<&str, Vec<&str>> = HashMap::new();
+    if by_uuid.keys().any(|u| has_call(u)) {
+        let mut listed: HashSet<&str> = HashSet::new();
+        for m in messages {
+            if let Some(u) = m.uuid.as_deref()
+                && listed.insert(u)
+                && let Some(p) = parent_of(u)
+            {
+                children.entry(p).or_default().push(u);
+            }
+        }
+    }
+    let first_index = |u: &str| by_uuid[u][0];
+    let mut order: Vec<&str> = Vec::with_capacity(path.len());
+    let mut done: HashSet<&str> = HashSet::new();
+    for &u in &path {
+        if !done.insert(u) {
+            continue;
+        }
+        order.push(u);
+        if !has_call(u) {
+            continue;
+        }
+        let mut group = vec![u];
+        let mut stack = vec![u];
+        while let Some(g) = stack.pop() {
+            for &c in children.get(g).into_iter().flatten() {
+                if !done.contains(c) && !group.contains(&c) && only_calls(c) {
+                    group.push(c);
+                    stack.push(c);
+                }
+            }
+        }
+        group[1..].sort_by_key(|g| first_index(g));
+        let calls: HashSet<&str> = group
+            .iter()
+            .flat_map(|g| by_uuid[g].iter())
+            .filter(|&&i| messages[i].kind == MessageKind::ToolCall)
+            .filter_map(|&i| messages[i].call_id.as_deref())
+            .collect();
+        let mut results: Vec<&str> = group
+            .iter()
+            .flat_map(|g| children.get(g).into_iter().flatten().copied())
+            .filter(|r| !done.contains(r) && !group.contains(r))
+            .filter(|r| {
+                by_uuid[r].iter().any(|&i| {
+                    messages[i].kind == MessageKind::ToolResult
+                        && messages[i]
+                            .call_id
+                            .as_deref()
+                            .is_some_and(|c| calls.contains(c))
+                })
+            })
+            .collect();
+        results.sort_by_key(|r| first_index(r));
+        results.dedup();
+        for g in group.into_iter().skip(1).chain(results) {
+            if done.insert(g) {
+                order.push(g);
+            }
+        }
+    }
+    order
+        .iter()
         .flat_map(|u| by_uuid[u].iter().copied())
         .collect()
 }
@@ -535,5 +629,60 @@ mod tests {
         assert_eq!(base36(35), "z");
         assert_eq!(base36(36), "10");
         assert_eq!(base36(2_147_483_648), "zik0zk");
+    }
+
+    fn read(recs: &[Value]) -> (ReaderState, Vec<Message>) {
+        let bytes: Vec<u8> = recs.iter().flat_map(crate::rehydrate::to_line).collect();
+        let mut r = crate::FileReader::new(crate::Agent::Claude);
+        let chunk = r.feed(&bytes);
+        assert!(chunk.issues.is_empty());
+        (r.state().clone(), chunk.messages)
+    }
+
+    #[test]
+    fn show_order_reattaches_parallel_tool_results() {
+        let (_, msgs) = read(&crate::fork::tests::parallel_calls());
+        let shown: Vec<(MessageKind, Option<&str>)> = chain_order(&msgs)
+            .into_iter()
+            .map(|i| (msgs[i].kind, msgs[i].call_id.as_deref()))
+            .collect();
+        use MessageKind::*;
+        assert_eq!(
+            shown,
+            [
+                (Prompt, None),
+                (ToolCall, Some("t1")),
+                (ToolCall, Some("t2")),
+                (ToolResult, Some("t2")),
+                (ToolResult, Some("t1")),
+                (Reply, None),
+                (Prompt, None),
+                (Reply, None),
+            ]
+        );
+    }
+
+    #[test]
+    fn only_a_leading_sidechain_record_makes_a_subagent_transcript() {
+        use crate::fork::tests::{parallel_calls, rec};
+        // A main transcript with one sidechain record later on stays itself.
+        let mut recs = parallel_calls();
+        let mut side = rec("user", "x", Some("u0"), 9, Value::from("sub task"));
+        side["isSidechain"] = true.into();
+        side["agentId"] = "ag1".into();
+        recs.insert(3, side.clone());
+        let (state, _) = read(&recs);
+        assert_eq!(state.facts.id.as_deref(), Some("src"));
+        assert_eq!(state.facts.sidechain_of, None);
+        // A file whose first chain record is a sidechain is a subagent's,
+        // even after a bookkeeping line carrying the parent's sessionId.
+        let mode = serde_json::json!({"type": "mode", "mode": "normal", "sessionId": "src"});
+        let (state, _) = read(&[
+            mode,
+            side,
+            rec("assistant", "y", Some("x"), 10, Value::from("hi")),
+        ]);
+        assert_eq!(state.facts.id.as_deref(), Some("ag1"));
+        assert_eq!(state.facts.sidechain_of.as_deref(), Some("src"));
     }
 }

@@ -309,10 +309,10 @@ pub(crate) fn read_line(
 
 /// Overwrites `slot` with `value` when present.
 fn set_latest(slot: &mut Option<String>, value: Option<&str>) {
-    if let Some(v) = value {
-        if slot.as_deref() != Some(v) {
-            *slot = Some(v.to_owned());
-        }
+    if let Some(v) = value
+        && slot.as_deref() != Some(v)
+    {
+        *slot = Some(v.to_owned());
     }
 }
 
@@ -430,10 +430,10 @@ pub fn read_thread_names(codex_home: &Path) -> HashMap<String, String> {
     let mut with_newline = bytes;
     with_newline.push(b'\n');
     for line in crate::jsonl::Lines::new(&with_newline, 0, 0) {
-        if let Ok(e) = line.parse::<Entry<'_>>() {
-            if let (Some(id), Some(name)) = (e.id.get(), e.thread_name.get()) {
-                names.insert(id.to_owned(), name.to_owned());
-            }
+        if let Ok(e) = line.parse::<Entry<'_>>()
+            && let (Some(id), Some(name)) = (e.id.get(), e.thread_name.get())
+        {
+            names.insert(id.to_owned(), name.to_owned());
         }
     }
     names

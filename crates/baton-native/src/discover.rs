@@ -73,10 +73,10 @@ fn codex_id_from_name(stem: &str) -> Option<String> {
         let cand = s.get(start..)?;
         uuid::Uuid::parse_str(cand).ok().map(|_| cand.to_owned())
     };
-    if let Some((head, seg)) = stem.rsplit_once('_') {
-        if let (Some(thread), Some(_)) = (tail(head), tail(seg)) {
-            return Some(thread);
-        }
+    if let Some((head, seg)) = stem.rsplit_once('_')
+        && let (Some(thread), Some(_)) = (tail(head), tail(seg))
+    {
+        return Some(thread);
     }
     tail(stem)
 }

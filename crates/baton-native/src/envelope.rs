@@ -1,13 +1,14 @@
 //! The baton envelope: one portable, self-describing file carrying a
-//! session's native bytes (its whole lineage), its agent, some metadata and
-//! content hashes.
+//! session's native bytes (its whole lineage, and for Claude the subagent
+//! transcripts and tool outputs of its session folder), its agent, some
+//! metadata and content hashes.
 //!
-//! Layout (version 1): a single zstd frame whose decompressed content is
+//! Layout: a single zstd frame whose decompressed content is
 //!
 //! ```text
 //! {"format":"baton-envelope","version":1,"agent":"codex","id":"…","meta":{…},
 //!  "lineage":["<oldest ancestor id>",…,"<id>"],
-//!  "files":[{"role":"ancestor"|"session","id":"…","name":"sessions/…jsonl","bytes":N,"sha256":"…"},…],
+//!  "files":[{"role":"ancestor"|"session"|"subagent"|"tool-result","id":"…","name":"sessions/…jsonl","bytes":N,"sha256":"…"},…],
 //!  "sha256":"…"}\n
 //! <bytes of files[0]><bytes of files[1]>…
 //! ```
@@ -16,21 +17,35 @@
 //! header order, each exactly `bytes` long. `sha256` (lowercase hex) is the
 //! hash of each file's bytes, and the top-level `sha256` is the hash of all
 //! file bytes concatenated in order: the envelope's content hash.
+//!
+//! Names are paths inside the agent home and must have the agent's layout:
+//! Codex `sessions/YYYY/MM/DD/rollout-<…>-<id>.jsonl` or
+//! `archived_sessions/rollout-<…>-<id>.jsonl`; Claude
+//! `projects/<slug>/<id>.jsonl`, then (version 2) `subagent` entries
+//! `projects/<slug>/<id>/subagents/agent-<…>.jsonl|.meta.json` and
+//! `tool-result` entries `projects/<slug>/<id>/tool-results/<name>`, whose
+//! `id` is the session id. Version 1 is written when there are no such
+//! entries, so older readers still read those envelopes.
 
 use crate::model::Agent;
-use crate::rehydrate::{LineageFile, NativeSession, is_safe_id};
+use crate::rehydrate::{
+    ExtraKind, LineageFile, NativeSession, SessionExtra, is_safe_extra_name, is_safe_id,
+};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 
 /// The `format` value of every envelope header.
 pub const FORMAT: &str = "baton-envelope";
-/// The envelope version this build writes and reads.
-pub const VERSION: u32 = 1;
+/// The newest envelope version this build writes and reads (it reads 1 too).
+pub const VERSION: u32 = 2;
+/// The largest decompressed envelope [`Envelope::read_from`] accepts (4 GiB).
+pub const MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
 
 /// Descriptive session metadata carried in the header (all optional).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 #[serde(default)]
+#[ts(optional_fields)]
 pub struct EnvelopeMeta {
     /// Directory the session started in.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -53,36 +68,52 @@ pub struct EnvelopeMeta {
 }
 
 /// Role of a file inside an envelope.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
+#[serde(rename_all = "kebab-case")]
 pub enum FileRole {
     /// A parent the session's history references (Codex `history_base`).
     Ancestor,
-    /// The session's own file (always last).
+    /// The session's own file (last of the lineage files).
     Session,
+    /// Claude: a subagent transcript or its `.meta.json` (version 2).
+    Subagent,
+    /// Claude: a large tool output from `tool-results/` (version 2).
+    ToolResult,
+}
+
+impl FileRole {
+    /// The extra-file kind of a `subagent`/`tool-result` entry.
+    fn extra_kind(self) -> Option<ExtraKind> {
+        match self {
+            FileRole::Ancestor | FileRole::Session => None,
+            FileRole::Subagent => Some(ExtraKind::Subagent),
+            FileRole::ToolResult => Some(ExtraKind::ToolResult),
+        }
+    }
 }
 
 /// One file entry of the header.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct FileEntry {
-    /// Ancestor or the session itself.
+    /// Ancestor, the session itself, or a file of the session's folder.
     pub role: FileRole,
-    /// Session id of the file.
+    /// Session id of the file (the owning session for extra files).
     pub id: String,
     /// Path relative to the agent home.
     pub name: String,
     /// Length in bytes.
+    #[ts(type = "number")]
     pub bytes: u64,
     /// SHA-256 of the bytes, lowercase hex.
     pub sha256: String,
 }
 
 /// The envelope's first line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
 pub struct EnvelopeHeader {
     /// Always [`FORMAT`].
     pub format: String,
-    /// [`VERSION`] when written by this build.
+    /// 1, or 2 when the envelope holds `subagent`/`tool-result` files.
     pub version: u32,
     /// Which agent the native bytes belong to.
     pub agent: Agent,
@@ -91,9 +122,9 @@ pub struct EnvelopeHeader {
     /// Descriptive metadata.
     #[serde(default)]
     pub meta: EnvelopeMeta,
-    /// Session ids of the files, oldest ancestor first, the session last.
+    /// Session ids of the lineage files, oldest ancestor first, the session last.
     pub lineage: Vec<String>,
-    /// The files, in payload order.
+    /// The files, in payload order: the lineage, then the extra files.
     pub files: Vec<FileEntry>,
     /// SHA-256 of all file bytes concatenated (the content hash).
     pub sha256: String,
@@ -102,7 +133,7 @@ pub struct EnvelopeHeader {
 /// A session packed for transport: native bytes plus metadata.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Envelope {
-    /// The native bytes (whole lineage).
+    /// The native bytes (whole lineage and extra files).
     pub session: NativeSession,
     /// Descriptive metadata.
     pub meta: EnvelopeMeta,
@@ -118,11 +149,19 @@ pub enum EnvelopeError {
     Corrupt(String),
     /// Written by a newer baton.
     #[error(
-        "envelope version {found} is not supported (this baton reads version {VERSION}); upgrade baton"
+        "envelope version {found} is not supported (this baton reads versions 1 to {VERSION}); upgrade baton"
     )]
     Version {
         /// The version found.
         found: u32,
+    },
+    /// Decompresses to more than the allowed size.
+    #[error(
+        "envelope decompresses to more than {limit} bytes; it is corrupt or not a session envelope (nothing was written)"
+    )]
+    TooLarge {
+        /// The limit in bytes.
+        limit: u64,
     },
     /// Bytes do not match the recorded hashes.
     #[error(
@@ -149,50 +188,79 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
+/// The payload ranges of `files`, in order; `None` when a size overflows.
+fn ranges(files: &[FileEntry]) -> Option<Vec<std::ops::Range<usize>>> {
+    let mut pos = 0usize;
+    files
+        .iter()
+        .map(|f| {
+            let end = pos.checked_add(usize::try_from(f.bytes).ok()?)?;
+            let r = pos..end;
+            pos = end;
+            Some(r)
+        })
+        .collect()
+}
+
 impl Envelope {
-    /// Pack a session's native files (ancestors first, the session last).
+    /// Pack a session's native files (ancestors first, the session last,
+    /// then its extra files).
     pub fn from_files(session: NativeSession, meta: EnvelopeMeta) -> Envelope {
         Envelope { session, meta }
     }
 
+    /// Every payload part in order: lineage files, then extras.
+    fn parts(&self) -> Vec<&[u8]> {
+        let files = self.session.files.iter().map(|f| f.bytes.as_slice());
+        let extras = self.session.extras.iter().map(|x| x.bytes.as_slice());
+        files.chain(extras).collect()
+    }
+
     /// The content hash: SHA-256 over all file bytes in order.
     pub fn sha256(&self) -> String {
-        let parts: Vec<&[u8]> = self
-            .session
-            .files
-            .iter()
-            .map(|f| f.bytes.as_slice())
-            .collect();
-        sha256_hex(&parts)
+        sha256_hex(&self.parts())
     }
 
     /// The header this envelope is written with.
     pub fn header(&self) -> EnvelopeHeader {
-        let last = self.session.files.len().saturating_sub(1);
+        let s = &self.session;
+        let last = s.files.len().saturating_sub(1);
+        let entry = |role, id: &str, name: String, bytes: &[u8]| FileEntry {
+            role,
+            id: id.to_string(),
+            name,
+            bytes: bytes.len() as u64,
+            sha256: sha256_hex(&[bytes]),
+        };
+        let lineage = s.files.iter().enumerate().map(|(i, f)| {
+            let role = if i == last {
+                FileRole::Session
+            } else {
+                FileRole::Ancestor
+            };
+            entry(role, &f.id, f.name.clone(), &f.bytes)
+        });
+        let folder = s.session_file().name.trim_end_matches(".jsonl");
+        let extras = s.extras.iter().map(|x| {
+            let role = match x.kind {
+                ExtraKind::Subagent => FileRole::Subagent,
+                ExtraKind::ToolResult => FileRole::ToolResult,
+            };
+            entry(
+                role,
+                &s.id,
+                format!("{folder}/{}", x.relative_path()),
+                &x.bytes,
+            )
+        });
         EnvelopeHeader {
             format: FORMAT.to_string(),
-            version: VERSION,
-            agent: self.session.agent,
-            id: self.session.id.clone(),
+            version: if s.extras.is_empty() { 1 } else { VERSION },
+            agent: s.agent,
+            id: s.id.clone(),
             meta: self.meta.clone(),
-            lineage: self.session.files.iter().map(|f| f.id.clone()).collect(),
-            files: self
-                .session
-                .files
-                .iter()
-                .enumerate()
-                .map(|(i, f)| FileEntry {
-                    role: if i == last {
-                        FileRole::Session
-                    } else {
-                        FileRole::Ancestor
-                    },
-                    id: f.id.clone(),
-                    name: f.name.clone(),
-                    bytes: f.bytes.len() as u64,
-                    sha256: sha256_hex(&[&f.bytes]),
-                })
-                .collect(),
+            lineage: s.files.iter().map(|f| f.id.clone()).collect(),
+            files: lineage.chain(extras).collect(),
             sha256: self.sha256(),
         }
     }
@@ -204,36 +272,62 @@ impl Envelope {
             .map_err(|e| EnvelopeError::Corrupt(format!("cannot encode header: {e}")))?;
         header.push(b'\n');
         enc.write_all(&header)?;
-        for f in &self.session.files {
-            enc.write_all(&f.bytes)?;
+        for part in self.parts() {
+            enc.write_all(part)?;
         }
         enc.finish()?.flush()?;
         Ok(())
     }
 
-    /// Read and verify an envelope: format, version, names, ids and every hash.
-    pub fn read_from(mut r: impl Read) -> Result<Envelope, EnvelopeError> {
-        let mut compressed = Vec::new();
-        r.read_to_end(&mut compressed)?;
-        let raw = zstd::decode_all(compressed.as_slice())
-            .map_err(|e| EnvelopeError::Corrupt(format!("zstd: {e}")))?;
+    /// Read and verify an envelope: format, version, names, ids and every
+    /// hash; at most [`MAX_DECOMPRESSED_BYTES`] are decompressed.
+    pub fn read_from(r: impl Read) -> Result<Envelope, EnvelopeError> {
+        Self::read_from_limited(r, MAX_DECOMPRESSED_BYTES)
+    }
+
+    /// [`Envelope::read_from`] decompressing at most `limit` bytes
+    /// ([`EnvelopeError::TooLarge`] beyond).
+    pub fn read_from_limited(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
+        let zstd_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
+        let dec = zstd::stream::read::Decoder::new(r).map_err(zstd_err)?;
+        let mut raw = Vec::new();
+        dec.take(limit.saturating_add(1))
+            .read_to_end(&mut raw)
+            .map_err(zstd_err)?;
+        if raw.len() as u64 > limit {
+            return Err(EnvelopeError::TooLarge { limit });
+        }
         let (header, payload) = Self::verify(&raw)?;
-        let mut files = Vec::with_capacity(header.files.len());
-        let mut pos = 0usize;
-        for entry in &header.files {
-            let end = pos + entry.bytes as usize;
-            files.push(LineageFile {
-                id: entry.id.clone(),
-                name: entry.name.clone(),
-                bytes: payload[pos..end].to_vec(),
-            });
-            pos = end;
+        let corrupt = || EnvelopeError::Corrupt("file sizes do not fit the payload".into());
+        let ranges = ranges(&header.files).ok_or_else(corrupt)?;
+        let mut files = Vec::with_capacity(header.lineage.len());
+        let mut extras = Vec::new();
+        for (entry, range) in header.files.iter().zip(ranges) {
+            let bytes = payload.get(range).ok_or_else(corrupt)?.to_vec();
+            match entry.role.extra_kind() {
+                None => files.push(LineageFile {
+                    id: entry.id.clone(),
+                    name: entry.name.clone(),
+                    bytes,
+                }),
+                Some(kind) => extras.push(SessionExtra {
+                    kind,
+                    file_name: entry
+                        .name
+                        .rsplit('/')
+                        .next()
+                        .unwrap_or_default()
+                        .to_string(),
+                    bytes,
+                }),
+            }
         }
         Ok(Envelope {
             session: NativeSession {
                 agent: header.agent,
                 id: header.id,
                 files,
+                extras,
             },
             meta: header.meta,
         })
@@ -256,7 +350,7 @@ impl Envelope {
             .get("version")
             .and_then(|v| v.as_u64())
             .ok_or_else(|| EnvelopeError::Corrupt("header has no version".into()))?;
-        if found != u64::from(VERSION) {
+        if !(1..=u64::from(VERSION)).contains(&found) {
             return Err(EnvelopeError::Version {
                 found: u32::try_from(found).unwrap_or(u32::MAX),
             });
@@ -265,17 +359,24 @@ impl Envelope {
             .map_err(|e| EnvelopeError::Corrupt(format!("bad header: {e}")))?;
         let payload = &raw[nl + 1..];
         Self::check_header(&header)?;
-        let total: u64 = header.files.iter().map(|f| f.bytes).sum();
-        if total != payload.len() as u64 {
+        let total = header
+            .files
+            .iter()
+            .try_fold(0u64, |sum, f| sum.checked_add(f.bytes));
+        if total != Some(payload.len() as u64) {
             return Err(EnvelopeError::Corrupt(format!(
-                "header announces {total} bytes of session data but {} follow",
+                "header announces {} bytes of session data but {} follow",
+                total.map_or_else(|| "more than 2^64".to_string(), |t| t.to_string()),
                 payload.len()
             )));
         }
-        let mut pos = 0usize;
-        for entry in &header.files {
-            let end = pos + entry.bytes as usize;
-            let actual = sha256_hex(&[&payload[pos..end]]);
+        let ranges = ranges(&header.files)
+            .ok_or_else(|| EnvelopeError::Corrupt("file sizes do not fit the payload".into()))?;
+        for (entry, range) in header.files.iter().zip(ranges) {
+            let bytes = payload.get(range).ok_or_else(|| {
+                EnvelopeError::Corrupt(format!("{} extends past the payload", entry.name))
+            })?;
+            let actual = sha256_hex(&[bytes]);
             if actual != entry.sha256 {
                 return Err(EnvelopeError::HashMismatch {
                     what: entry.name.clone(),
@@ -283,7 +384,6 @@ impl Envelope {
                     actual,
                 });
             }
-            pos = end;
         }
         let actual = sha256_hex(&[payload]);
         if actual != header.sha256 {
@@ -301,30 +401,100 @@ impl Envelope {
         if !is_safe_id(&h.id) {
             return bad(format!("unsafe session id `{}`", h.id));
         }
-        let Some(last) = h.files.last() else {
+        let lineage_len = h
+            .files
+            .iter()
+            .position(|f| f.role.extra_kind().is_some())
+            .unwrap_or(h.files.len());
+        let (lineage, extras) = h.files.split_at(lineage_len);
+        let Some((last, ancestors)) = lineage.split_last() else {
             return bad("no files".into());
         };
-        if last.id != h.id || last.role != FileRole::Session {
-            return bad("the last file is not the session's own file".into());
+        if last.id != h.id
+            || last.role != FileRole::Session
+            || ancestors.iter().any(|f| f.role != FileRole::Ancestor)
+        {
+            return bad("the last lineage file is not the session's own file".into());
         }
-        if h.lineage != h.files.iter().map(|f| f.id.clone()).collect::<Vec<_>>() {
+        if h.lineage != lineage.iter().map(|f| f.id.clone()).collect::<Vec<_>>() {
             return bad("lineage does not match the files".into());
         }
-        if h.agent == Agent::Claude && h.files.len() != 1 {
-            return bad("a Claude envelope holds exactly one file".into());
+        if !extras.is_empty() && (h.agent != Agent::Claude || h.version < 2) {
+            return bad(
+                "only a version 2 Claude envelope holds subagent or tool-result files".into(),
+            );
         }
-        for f in &h.files {
-            let safe_name = !f.name.starts_with('/')
-                && !f.name.contains('\\')
-                && f.name
-                    .split('/')
-                    .all(|c| !c.is_empty() && c != "." && c != "..")
-                && f.name.ends_with(&format!("{}.jsonl", f.id));
-            if !is_safe_id(&f.id) || !safe_name {
-                return bad(format!("unsafe file entry `{}` ({})", f.name, f.id));
+        if h.agent == Agent::Claude && lineage.len() != 1 {
+            return bad("a Claude envelope holds exactly one session transcript".into());
+        }
+        for f in lineage {
+            if !is_safe_id(&f.id) || !lineage_name_ok(h.agent, &f.name, &f.id) {
+                return bad(format!(
+                    "unsafe file entry `{}` ({}); expected {}",
+                    f.name,
+                    f.id,
+                    match h.agent {
+                        Agent::Codex =>
+                            "sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl or archived_sessions/rollout-<time>-<id>.jsonl",
+                        Agent::Claude => "projects/<project>/<id>.jsonl",
+                    }
+                ));
+            }
+        }
+        let folder = last.name.trim_end_matches(".jsonl");
+        for f in extras {
+            let ok = f.id == h.id
+                && f.role.extra_kind().is_some_and(|kind| {
+                    f.name
+                        .strip_prefix(folder)
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .and_then(|rest| rest.strip_prefix(kind.folder()))
+                        .and_then(|rest| rest.strip_prefix('/'))
+                        .is_some_and(|name| is_safe_extra_name(kind, name))
+                });
+            if !ok {
+                return bad(format!(
+                    "unsafe file entry `{}` ({}); expected {folder}/subagents/agent-<id>.jsonl|.meta.json or {folder}/tool-results/<name>",
+                    f.name, f.id
+                ));
             }
         }
         Ok(())
+    }
+}
+
+/// Whether `name` is where the agent keeps the lineage file of session `id`:
+/// Codex `sessions/YYYY/MM/DD/rollout-<…>-<id>.jsonl` or
+/// `archived_sessions/rollout-<…>-<id>.jsonl`, Claude
+/// `projects/<project>/<id>.jsonl` (the project one safe component).
+fn lineage_name_ok(agent: Agent, name: &str, id: &str) -> bool {
+    let parts: Vec<&str> = name.split('/').collect();
+    let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
+    let rollout = |file: &str| {
+        file.strip_prefix("rollout-")
+            .and_then(|rest| rest.strip_suffix(&format!("-{id}.jsonl")))
+            .is_some_and(|stamp| {
+                !stamp.is_empty()
+                    && stamp.bytes().all(|b| {
+                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.')
+                    })
+            })
+    };
+    match (agent, parts.as_slice()) {
+        (Agent::Codex, ["sessions", y, m, d, file]) => {
+            digits(y, 4) && digits(m, 2) && digits(d, 2) && rollout(file)
+        }
+        (Agent::Codex, ["archived_sessions", file]) => rollout(file),
+        (Agent::Claude, ["projects", project, file]) => {
+            *file == format!("{id}.jsonl")
+                && !project.is_empty()
+                && *project != "."
+                && *project != ".."
+                && project
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        }
+        _ => false,
     }
 }
 
@@ -349,6 +519,7 @@ mod tests {
                         bytes: "{\"c\":\"ünï\"}\n".as_bytes().to_vec(),
                     },
                 ],
+                extras: Vec::new(),
             },
             EnvelopeMeta {
                 cwd: Some("/w".into()),
@@ -402,5 +573,185 @@ mod tests {
             Envelope::verify(short).unwrap_err(),
             EnvelopeError::Corrupt(_)
         ));
+    }
+
+    /// Decompressed envelope bytes for `header` (as JSON) and `payload`.
+    fn raw_with(header: &serde_json::Value, payload: &[u8]) -> Vec<u8> {
+        let mut raw = serde_json::to_vec(header).unwrap();
+        raw.push(b'\n');
+        raw.extend_from_slice(payload);
+        raw
+    }
+
+    fn header_json(env: &Envelope) -> serde_json::Value {
+        serde_json::to_value(env.header()).unwrap()
+    }
+
+    #[test]
+    fn huge_or_overflowing_sizes_are_errors() {
+        let env = sample();
+        let payload: Vec<u8> = env.parts().concat();
+        for sizes in [
+            [u64::MAX, 1],
+            [u64::MAX / 2 + 1, u64::MAX / 2 + 1],
+            [1 << 40, 0],
+            [0, payload.len() as u64 + 1],
+        ] {
+            let mut h = header_json(&env);
+            h["files"][0]["bytes"] = sizes[0].into();
+            h["files"][1]["bytes"] = sizes[1].into();
+            let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+            assert!(matches!(err, EnvelopeError::Corrupt(_)), "{err}");
+        }
+    }
+
+    #[test]
+    fn decompression_is_capped() {
+        let mut buf = Vec::new();
+        sample().write_to(&mut buf).unwrap();
+        let err = Envelope::read_from_limited(buf.as_slice(), 64).unwrap_err();
+        assert!(
+            matches!(err, EnvelopeError::TooLarge { limit: 64 }),
+            "{err}"
+        );
+        assert!(Envelope::read_from_limited(buf.as_slice(), 1 << 20).is_ok());
+    }
+
+    #[test]
+    fn names_outside_the_agent_layout_are_rejected() {
+        let env = sample();
+        let payload: Vec<u8> = env.parts().concat();
+        let child = "rollout-2026-01-02T00-00-00-child.jsonl";
+        for name in [
+            format!("notes/{child}"),
+            format!("sessions/2026/01/{child}"),
+            format!("sessions/2026/1/02/{child}"),
+            format!("projects/-w/{child}"),
+            format!("archived_sessions/x/{child}"),
+            "sessions/2026/01/02/child.jsonl".to_string(),
+            "sessions/2026/01/02/rollout-x-other.jsonl".to_string(),
+        ] {
+            let mut h = header_json(&env);
+            h["files"][1]["name"] = name.clone().into();
+            let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+            assert!(
+                err.to_string().contains("unsafe file entry"),
+                "{name}: {err}"
+            );
+        }
+        let mut h = header_json(&env);
+        h["files"][1]["name"] = format!("archived_sessions/{child}").into();
+        assert!(Envelope::verify(&raw_with(&h, &payload)).is_ok());
+        // Claude: only projects/<slug>/<id>.jsonl and the session folder's files.
+        let claude = claude_sample();
+        let payload: Vec<u8> = claude.parts().concat();
+        for (i, name) in [
+            (0, "sessions/2026/01/01/s1.jsonl"),
+            (0, "projects/a/b/s1.jsonl"),
+            (1, "projects/-w/s1/subagents/evil.sh"),
+            (1, "projects/-w/other/subagents/agent-a.jsonl"),
+            (2, "projects/-w/s1/tool-results/../x"),
+            (2, "projects/-w/s1/x.txt"),
+        ] {
+            let mut h = header_json(&claude);
+            h["files"][i]["name"] = name.into();
+            let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+            assert!(
+                err.to_string().contains("unsafe file entry"),
+                "{name}: {err}"
+            );
+        }
+        let mut h = header_json(&claude);
+        h["version"] = 1.into();
+        let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+        assert!(err.to_string().contains("version 2"), "{err}");
+    }
+
+    fn claude_sample() -> Envelope {
+        let extra = |kind, name: &str, bytes: &[u8]| SessionExtra {
+            kind,
+            file_name: name.into(),
+            bytes: bytes.to_vec(),
+        };
+        Envelope::from_files(
+            NativeSession {
+                agent: Agent::Claude,
+                id: "s1".into(),
+                files: vec![LineageFile {
+                    id: "s1".into(),
+                    name: "projects/-w/s1.jsonl".into(),
+                    bytes: b"{\"cwd\":\"/w\"}\n".to_vec(),
+                }],
+                extras: vec![
+                    extra(
+                        ExtraKind::Subagent,
+                        "agent-a.jsonl",
+                        b"{\"isSidechain\":true}\n",
+                    ),
+                    extra(ExtraKind::ToolResult, "toolu_1.txt", b"big output"),
+                ],
+            },
+            EnvelopeMeta::default(),
+        )
+    }
+
+    #[test]
+    fn claude_extras_round_trip_as_version_2() {
+        let env = claude_sample();
+        let (header, _) = Envelope::verify(&raw_of(&env)).unwrap();
+        assert_eq!(header.version, 2);
+        let roles: Vec<(FileRole, &str)> = header
+            .files
+            .iter()
+            .map(|f| (f.role, f.name.as_str()))
+            .collect();
+        assert_eq!(
+            roles,
+            [
+                (FileRole::Session, "projects/-w/s1.jsonl"),
+                (FileRole::Subagent, "projects/-w/s1/subagents/agent-a.jsonl"),
+                (
+                    FileRole::ToolResult,
+                    "projects/-w/s1/tool-results/toolu_1.txt"
+                ),
+            ]
+        );
+        let mut buf = Vec::new();
+        env.write_to(&mut buf).unwrap();
+        assert_eq!(Envelope::read_from(buf.as_slice()).unwrap(), env);
+        // Without extras the envelope stays version 1.
+        assert_eq!(sample().header().version, 1);
+    }
+
+    proptest::proptest! {
+        /// Random headers, sizes and byte flips never panic `verify` or `read_from`.
+        #[test]
+        fn mutated_envelopes_never_panic(
+            sizes in proptest::collection::vec(proptest::prelude::any::<u64>(), 0..4),
+            roles in proptest::collection::vec(0u8..4, 0..4),
+            flips in proptest::collection::vec((proptest::prelude::any::<usize>(), proptest::prelude::any::<u8>()), 0..8),
+            cut in proptest::prelude::any::<usize>(),
+        ) {
+            let env = claude_sample();
+            let mut h = header_json(&env);
+            for (i, size) in sizes.iter().enumerate() {
+                if let Some(f) = h["files"].get_mut(i) {
+                    f["bytes"] = (*size).into();
+                }
+            }
+            for (i, role) in roles.iter().enumerate() {
+                if let Some(f) = h["files"].get_mut(i) {
+                    f["role"] = ["ancestor", "session", "subagent", "tool-result"][*role as usize].into();
+                }
+            }
+            let mut raw = raw_with(&h, &env.parts().concat());
+            for (at, byte) in flips {
+                let n = raw.len();
+                raw[at % n] = byte;
+            }
+            raw.truncate(cut % (raw.len() + 1));
+            let _ = Envelope::verify(&raw);
+            let _ = Envelope::read_from(zstd::encode_all(raw.as_slice(), 1).unwrap().as_slice());
+        }
     }
 }

@@ -292,32 +292,56 @@ fn tool_ids<'a>(rec: &'a Value, block_type: &str, key: &str) -> Vec<&'a str> {
 }
 
 /// Indices of `recs` on the main chain (root to the leaf Claude resumes),
-/// chosen by [`crate::claude::chain_order`].
+/// chosen by [`crate::claude::chain_order`] over one stub per chain record
+/// (one per `tool_use`/`tool_result` block, so parallel tool calls are
+/// re-attached), parents bridged by [`crate::claude::chain_parent`] exactly
+/// as the reader does, so prompts are counted as `show` counts them.
 fn claude_main_chain(recs: &[Value]) -> Vec<usize> {
     let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
-    let (index, stubs): (Vec<usize>, Vec<Message>) = recs
-        .iter()
-        .enumerate()
-        .filter(|(_, r)| r.get("uuid").and_then(Value::as_str).is_some())
-        .map(|(i, r)| {
-            let stub = Message {
-                role: Role::System,
-                kind: MessageKind::Other,
-                text: String::new(),
-                tool_name: None,
-                call_id: None,
-                timestamp: text(r, "timestamp"),
-                offset: 0,
-                uuid: text(r, "uuid"),
-                parent_uuid: text(r, "parentUuid"),
-            };
-            (i, stub)
-        })
-        .unzip();
-    crate::claude::chain_order(&stubs)
+    let mut index = Vec::new();
+    let mut stubs = Vec::new();
+    for (i, r) in recs.iter().enumerate() {
+        let Some(uuid) = text(r, "uuid") else {
+            continue;
+        };
+        let parent = crate::claude::chain_parent(
+            r.get("parentUuid").and_then(Value::as_str),
+            r.get("logicalParentUuid").and_then(Value::as_str),
+        );
+        let stub = |kind, call_id: Option<&str>| Message {
+            role: Role::System,
+            kind,
+            text: String::new(),
+            tool_name: None,
+            call_id: call_id.map(str::to_string),
+            timestamp: text(r, "timestamp"),
+            offset: 0,
+            uuid: Some(uuid.clone()),
+            parent_uuid: parent.map(str::to_string),
+        };
+        let (kind, ids) = match r.get("type").and_then(Value::as_str) {
+            Some("assistant") => (MessageKind::ToolCall, tool_ids(r, "tool_use", "id")),
+            Some("user") => (
+                MessageKind::ToolResult,
+                tool_ids(r, "tool_result", "tool_use_id"),
+            ),
+            _ => (MessageKind::Other, Vec::new()),
+        };
+        if ids.is_empty() {
+            stubs.push(stub(MessageKind::Other, None));
+            index.push(i);
+        }
+        for id in ids {
+            stubs.push(stub(kind, Some(id)));
+            index.push(i);
+        }
+    }
+    let mut chain: Vec<usize> = crate::claude::chain_order(&stubs)
         .into_iter()
         .map(|i| index[i])
-        .collect()
+        .collect();
+    chain.dedup();
+    chain
 }
 
 fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked, NativeError> {
@@ -372,22 +396,15 @@ fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked
             if obj.contains_key("sessionId") {
                 obj.insert("sessionId".into(), Value::from(new_id));
             }
-            if rtype == "assistant" && !obj.contains_key("requestSessionId") {
+            // The back-pointer names the direct source, as `--fork-session`
+            // does, so a fork of a fork is credited to its own parent.
+            if rtype == "assistant" {
                 obj.insert("requestSessionId".into(), Value::from(session.id.clone()));
             }
         }
         out.extend(to_line(&rec));
     }
-    let folder = match session.cwd() {
-        Some(cwd) => crate::claude::project_slug(&cwd),
-        None => session
-            .session_file()
-            .name
-            .split('/')
-            .nth(1)
-            .unwrap_or("-")
-            .to_string(),
-    };
+    let folder = session.claude_project_folder();
     Ok(Forked {
         agent: Agent::Claude,
         id: new_id.to_string(),
@@ -402,16 +419,7 @@ fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::path::PathBuf;
-
-    /// The shared fixtures (`BATON_FIXTURES_DIR`, default `../shared/fixtures/agents-v1`).
-    pub(crate) fn fixtures() -> PathBuf {
-        std::env::var_os("BATON_FIXTURES_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| {
-                PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/agents-v1")
-            })
-    }
+    use baton_testkit::fixtures_dir as fixtures;
 
     pub(crate) fn codex_session(id_part: &str) -> NativeSession {
         let home = fixtures().join("codex");
@@ -496,7 +504,9 @@ pub(crate) mod tests {
             f.name
                 .starts_with("sessions/2027/02/03/rollout-2027-02-03T04-05-06-new-id")
         );
-        assert!(!String::from_utf8_lossy(&f.bytes).contains(&src.id.replace('-', "_")));
+        // The source id survives only as the fork back-pointer.
+        let text = String::from_utf8_lossy(&f.bytes);
+        assert_eq!(text.matches(src.id.as_str()).count(), 1, "{text}");
     }
 
     #[test]
@@ -559,6 +569,7 @@ pub(crate) mod tests {
                 name: "sessions/2026/01/01/rollout-2026-01-01T00-00-00-s.jsonl".into(),
                 bytes: (lines.join("\n") + "\n").into_bytes(),
             }],
+            extras: Vec::new(),
         };
         let f = fork(&src, Cut::DropLast(1), "n", now()).unwrap();
         let recs = records(&f.bytes);
@@ -604,5 +615,174 @@ pub(crate) mod tests {
         assert_eq!(f.name, "projects/-srv-corpus-work-pub-beta/c-new.jsonl");
         let err = fork(&src, Cut::DropLast(2), "x", now()).unwrap_err();
         assert!(err.to_string().contains("nothing would remain"));
+    }
+
+    /// A Claude session of the given chain records (as JSON) with id `id`.
+    pub(crate) fn synthetic_claude(id: &str, recs: &[Value]) -> NativeSession {
+        let bytes: Vec<u8> = recs.iter().flat_map(to_line).collect();
+        NativeSession {
+            agent: Agent::Claude,
+            id: id.into(),
+            files: vec![crate::rehydrate::LineageFile {
+                id: id.into(),
+                name: format!("projects/-w/{id}.jsonl"),
+                bytes,
+            }],
+            extras: Vec::new(),
+        }
+    }
+
+    /// One chain record: `kind` user/assistant/system, `content` its message
+    /// content, at second `n`.
+    pub(crate) fn rec(
+        kind: &str,
+        uuid: &str,
+        parent: Option<&str>,
+        n: u32,
+        content: Value,
+    ) -> Value {
+        let mut r = serde_json::json!({
+            "parentUuid": parent, "isSidechain": false, "type": kind, "uuid": uuid,
+            "timestamp": format!("2026-01-01T00:00:{n:02}.000Z"), "sessionId": "src",
+            "cwd": "/w",
+        });
+        if kind != "system" {
+            r["message"] =
+                serde_json::json!({"role": kind, "id": format!("m{n}"), "content": content});
+        }
+        r
+    }
+
+    fn tool_use(id: &str) -> Value {
+        serde_json::json!([{"type": "tool_use", "id": id, "name": "Bash", "input": {"command": id}}])
+    }
+
+    fn tool_result(id: &str) -> Value {
+        serde_json::json!([{"type": "tool_result", "tool_use_id": id, "content": format!("out {id}")}])
+    }
+
+    /// Two parallel tool calls, each its own assistant record (the second
+    /// chained to the first), each result pointing at its own caller; the
+    /// conversation continues from the first result, so the plain parent
+    /// walk misses the second call and its result.
+    pub(crate) fn parallel_calls() -> Vec<Value> {
+        vec![
+            rec("user", "u0", None, 0, Value::from("run both")),
+            rec("assistant", "a1", Some("u0"), 1, tool_use("t1")),
+            rec("assistant", "a2", Some("a1"), 2, tool_use("t2")),
+            rec("user", "r2", Some("a2"), 3, tool_result("t2")),
+            rec("user", "r1", Some("a1"), 4, tool_result("t1")),
+            rec(
+                "assistant",
+                "a3",
+                Some("r1"),
+                5,
+                serde_json::json!([{"type":"text","text":"both done"}]),
+            ),
+            rec("user", "u4", Some("a3"), 6, Value::from("second prompt")),
+            rec(
+                "assistant",
+                "a5",
+                Some("u4"),
+                7,
+                serde_json::json!([{"type":"text","text":"ok"}]),
+            ),
+        ]
+    }
+
+    fn uuids(bytes: &[u8]) -> Vec<String> {
+        records(bytes)
+            .iter()
+            .filter_map(|r| r["uuid"].as_str().map(str::to_string))
+            .collect()
+    }
+
+    #[test]
+    fn claude_fork_keeps_parallel_tool_calls_and_results() {
+        let src = synthetic_claude("src", &parallel_calls());
+        let f = fork(&src, Cut::DropLast(1), "f1", now()).unwrap();
+        assert_eq!(uuids(&f.bytes), ["u0", "a1", "a2", "r2", "r1", "a3"]);
+        assert_eq!((f.prompts_kept, f.prompts_total), (1, 2));
+        // Cutting before the second prompt counts prompts the same way.
+        let b = fork(&src, Cut::BeforePrompt(2), "f2", now()).unwrap();
+        assert_eq!(uuids(&b.bytes), uuids(&f.bytes));
+    }
+
+    #[test]
+    fn claude_fork_bridges_compaction_like_the_reader() {
+        let mut boundary = rec("system", "c", None, 2, Value::Null);
+        boundary["subtype"] = "compact_boundary".into();
+        boundary["logicalParentUuid"] = "a1".into();
+        let mut summary = rec(
+            "user",
+            "s",
+            Some("c"),
+            3,
+            Value::from("This session is being continued"),
+        );
+        summary["isCompactSummary"] = true.into();
+        let recs = vec![
+            rec("user", "u0", None, 0, Value::from("one")),
+            rec(
+                "assistant",
+                "a1",
+                Some("u0"),
+                1,
+                serde_json::json!([{"type":"text","text":"r1"}]),
+            ),
+            boundary,
+            summary,
+            rec("user", "u2", Some("s"), 4, Value::from("two")),
+            rec(
+                "assistant",
+                "a3",
+                Some("u2"),
+                5,
+                serde_json::json!([{"type":"text","text":"r2"}]),
+            ),
+        ];
+        let src = synthetic_claude("src", &recs);
+        // The reader (`show`) sees two prompts.
+        let mut reader = crate::FileReader::new(Agent::Claude);
+        let msgs = reader.feed(&src.session_file().bytes).messages;
+        let shown: Vec<&str> = crate::claude::chain_order(&msgs)
+            .into_iter()
+            .filter(|&i| msgs[i].kind == MessageKind::Prompt)
+            .map(|i| msgs[i].text.as_str())
+            .collect();
+        assert_eq!(shown, ["one", "two"]);
+        let f = fork(&src, Cut::BeforePrompt(2), "f", now()).unwrap();
+        assert_eq!((f.prompts_kept, f.prompts_total), (1, 2));
+        assert_eq!(uuids(&f.bytes), ["u0", "a1", "c", "s"]);
+    }
+
+    #[test]
+    fn claude_fork_of_a_fork_names_its_direct_source() {
+        let src = synthetic_claude("src", &parallel_calls());
+        let f1 = fork(&src, Cut::DropLast(0), "f1", now()).unwrap();
+        let mid = NativeSession {
+            files: vec![crate::rehydrate::LineageFile {
+                id: "f1".into(),
+                name: f1.name.clone(),
+                bytes: f1.bytes.clone(),
+            }],
+            ..synthetic_claude("f1", &[])
+        };
+        let f2 = fork(&mid, Cut::DropLast(0), "f2", now()).unwrap();
+        let assistants: Vec<Value> = records(&f2.bytes)
+            .into_iter()
+            .filter(|r| r["type"] == "assistant")
+            .collect();
+        assert_eq!(assistants.len(), 4);
+        assert!(
+            assistants.iter().all(|r| r["requestSessionId"] == "f1"),
+            "{assistants:?}"
+        );
+        assert!(
+            records(&f1.bytes)
+                .iter()
+                .filter(|r| r["type"] == "assistant")
+                .all(|r| r["requestSessionId"] == "src")
+        );
     }
 }

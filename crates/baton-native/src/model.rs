@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 /// Which coding agent wrote a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
-#[ts(export)]
 pub enum Agent {
     /// OpenAI Codex CLI (`$CODEX_HOME/sessions/**/rollout-*.jsonl`).
     Codex,
@@ -39,7 +38,9 @@ impl std::str::FromStr for Agent {
         match s {
             "codex" => Ok(Agent::Codex),
             "claude" => Ok(Agent::Claude),
-            other => Err(format!("unknown agent `{other}` (expected `codex` or `claude`)")),
+            other => Err(format!(
+                "unknown agent `{other}` (expected `codex` or `claude`)"
+            )),
         }
     }
 }
@@ -47,7 +48,6 @@ impl std::str::FromStr for Agent {
 /// Who produced a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "lowercase")]
-#[ts(export)]
 pub enum Role {
     /// The human, or context the harness injected on the user's behalf.
     User,
@@ -62,7 +62,6 @@ pub enum Role {
 /// What a message is, independent of who produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export)]
 pub enum MessageKind {
     /// A prompt the user typed.
     Prompt,
@@ -80,7 +79,6 @@ pub enum MessageKind {
 
 /// One normalized conversation item, with where it came from in the native file.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ts_rs::TS)]
-#[ts(export)]
 pub struct Message {
     /// Who produced it.
     pub role: Role,
@@ -119,8 +117,8 @@ pub struct HistoryBase {
     pub end_byte_offset: u64,
 }
 
-/// Session-level facts gathered from one native file. Later facts (from
-/// appended bytes) are merged with [`SessionFacts::merge`].
+/// Session-level facts gathered from one native file (the reader keeps
+/// updating them as appended bytes are fed).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct SessionFacts {
     /// Session id (Codex thread id, Claude `sessionId`).
@@ -159,59 +157,4 @@ pub struct SessionFacts {
     pub paginated: bool,
     /// Codex: last ordinal seen (paginated files).
     pub last_ordinal: Option<u64>,
-}
-
-impl SessionFacts {
-    /// Fold in facts read from later bytes of the same file (or a later
-    /// segment of the same session): identity and origin fields keep the
-    /// first value seen, "latest" fields take the later value, times widen,
-    /// counts add up.
-    pub fn merge(&mut self, later: &SessionFacts) {
-        fn first(slot: &mut Option<String>, v: &Option<String>) {
-            if slot.is_none() {
-                slot.clone_from(v);
-            }
-        }
-        fn latest<T: Clone>(slot: &mut Option<T>, v: &Option<T>) {
-            if v.is_some() {
-                slot.clone_from(v);
-            }
-        }
-        first(&mut self.id, &later.id);
-        first(&mut self.cwd, &later.cwd);
-        first(&mut self.first_prompt, &later.first_prompt);
-        first(&mut self.forked_from, &later.forked_from);
-        first(&mut self.fork_hint, &later.fork_hint);
-        first(&mut self.first_uuid, &later.first_uuid);
-        first(&mut self.sidechain_of, &later.sidechain_of);
-        if self.history_base.is_none() {
-            self.history_base.clone_from(&later.history_base);
-        }
-        latest(&mut self.latest_cwd, &later.latest_cwd);
-        latest(&mut self.title, &later.title);
-        latest(&mut self.model, &later.model);
-        latest(&mut self.git_branch, &later.git_branch);
-        latest(&mut self.last_ordinal, &later.last_ordinal);
-        if let Some(t) = &later.started_at {
-            if self
-                .started_at
-                .as_ref()
-                .is_none_or(|s| crate::reader::compare_times(t, s).is_lt())
-            {
-                self.started_at = Some(t.clone());
-            }
-        }
-        if let Some(t) = &later.updated_at {
-            if self
-                .updated_at
-                .as_ref()
-                .is_none_or(|s| crate::reader::compare_times(t, s).is_gt())
-            {
-                self.updated_at = Some(t.clone());
-            }
-        }
-        self.user_turns += later.user_turns;
-        self.message_count += later.message_count;
-        self.paginated |= later.paginated;
-    }
 }

@@ -154,11 +154,6 @@ impl FileReader {
         self.state.lines = lines.line_count();
         chunk
     }
-
-    /// Consume the reader, returning its state.
-    pub fn into_state(self) -> ReaderState {
-        self.state
-    }
 }
 
 /// A message of the given role/kind/text located at `line`.

@@ -21,9 +21,67 @@ pub struct LineageFile {
     pub bytes: Vec<u8>,
 }
 
+/// A file kept in a Claude session's own folder `projects/<slug>/<id>/`
+/// (§2.1): a subagent transcript or its `.meta.json`, or a large tool output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionExtra {
+    /// What the file is.
+    pub kind: ExtraKind,
+    /// The file name inside `subagents/` or `tool-results/` (one safe path
+    /// component, see [`is_safe_extra_name`]).
+    pub file_name: String,
+    /// The file's bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// Which sub-folder of a Claude session folder an extra file lives in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExtraKind {
+    /// `subagents/agent-<agentId>.jsonl` or `subagents/agent-<agentId>.meta.json`.
+    Subagent,
+    /// `tool-results/<name>`.
+    ToolResult,
+}
+
+impl ExtraKind {
+    /// The sub-folder name (`subagents`, `tool-results`).
+    pub fn folder(self) -> &'static str {
+        match self {
+            ExtraKind::Subagent => "subagents",
+            ExtraKind::ToolResult => "tool-results",
+        }
+    }
+}
+
+impl SessionExtra {
+    /// The path relative to the session folder, e.g. `subagents/agent-a.jsonl`.
+    pub fn relative_path(&self) -> String {
+        format!("{}/{}", self.kind.folder(), self.file_name)
+    }
+}
+
+/// Whether `name` may be used as an extra file's name: one path component of
+/// ASCII letters, digits, `-`, `_` and `.`, not starting with `.`; subagent
+/// files must also be `agent-*.jsonl` or `agent-*.meta.json`.
+pub fn is_safe_extra_name(kind: ExtraKind, name: &str) -> bool {
+    let safe = !name.is_empty()
+        && name.len() <= 255
+        && !name.starts_with('.')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    safe && match kind {
+        ExtraKind::Subagent => {
+            name.starts_with("agent-") && (name.ends_with(".jsonl") || name.ends_with(".meta.json"))
+        }
+        ExtraKind::ToolResult => true,
+    }
+}
+
 /// A session's native bytes: its own file last, preceded by the ancestors it
 /// references (oldest first). Claude sessions and non-fork Codex sessions have
-/// exactly one file.
+/// exactly one file; a Claude session also carries the subagent transcripts
+/// and tool outputs of its session folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NativeSession {
     /// Which agent wrote it.
@@ -32,6 +90,9 @@ pub struct NativeSession {
     pub id: String,
     /// Ancestors first, the session's own file last. Never empty.
     pub files: Vec<LineageFile>,
+    /// Claude: files of `projects/<slug>/<id>/` (`subagents/`,
+    /// `tool-results/`), sorted by relative path. Empty for Codex.
+    pub extras: Vec<SessionExtra>,
 }
 
 /// Why a session could not be loaded, forked or rehydrated.
@@ -152,6 +213,43 @@ pub fn find_codex_session(roots: &[PathBuf], thread_id: &str) -> Option<PathBuf>
     })
 }
 
+/// The subagent transcripts (with their `.meta.json`) and tool outputs in a
+/// Claude session folder `dir` (`projects/<slug>/<id>/`), sorted by relative
+/// path. A missing folder has none; files with unexpected names are skipped.
+fn load_claude_extras(dir: &Path) -> Result<Vec<SessionExtra>, NativeError> {
+    let mut extras = Vec::new();
+    for kind in [ExtraKind::Subagent, ExtraKind::ToolResult] {
+        let sub = dir.join(kind.folder());
+        let entries = match std::fs::read_dir(&sub) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(source) => return Err(NativeError::Read { path: sub, source }),
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let Some(name) = entry.file_name().to_str().map(str::to_string) else {
+                continue;
+            };
+            if !path.is_file() || !is_safe_extra_name(kind, &name) {
+                continue;
+            }
+            let bytes = match std::fs::read(&path) {
+                Ok(b) => b,
+                // Claude's retention sweep may delete it meanwhile.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(source) => return Err(NativeError::Read { path, source }),
+            };
+            extras.push(SessionExtra {
+                kind,
+                file_name: name,
+                bytes,
+            });
+        }
+    }
+    extras.sort_by_key(SessionExtra::relative_path);
+    Ok(extras)
+}
+
 impl NativeSession {
     /// Load the session stored at `path`. For a Codex paginated fork, every
     /// ancestor named by `history_base` is looked up in `codex_roots` (Codex
@@ -183,6 +281,7 @@ impl NativeSession {
             .and_then(|n| n.to_str())
             .unwrap_or("-")
             .to_string();
+        let extras = load_claude_extras(&path.with_file_name(&id))?;
         Ok(Self {
             agent: Agent::Claude,
             id: id.clone(),
@@ -191,6 +290,7 @@ impl NativeSession {
                 id,
                 bytes,
             }],
+            extras,
         })
     }
 
@@ -256,6 +356,7 @@ impl NativeSession {
             agent: Agent::Codex,
             id,
             files,
+            extras: Vec::new(),
         })
     }
 
@@ -275,24 +376,20 @@ impl NativeSession {
         }
     }
 
-    /// When the session started (Codex `session_meta.timestamp`, Claude the
-    /// first record's `timestamp`), RFC 3339.
-    pub fn started_at(&self) -> Option<String> {
-        let bytes = &self.session_file().bytes;
-        match self.agent {
-            Agent::Codex => codex_meta(bytes)?
-                .get("timestamp")?
-                .as_str()
-                .map(str::to_string),
-            Agent::Claude => crate::jsonl::Lines::new(bytes, 0, 0)
-                .filter_map(|l| l.value().ok())
-                .find_map(|v| v.get("timestamp")?.as_str().map(str::to_string)),
+    /// The Claude project folder the session belongs in: the slug of its
+    /// cwd (§2.1), or the folder its file name carries when no record has a
+    /// cwd.
+    pub(crate) fn claude_project_folder(&self) -> String {
+        match self.cwd() {
+            Some(cwd) => crate::claude::project_slug(&cwd),
+            None => self
+                .session_file()
+                .name
+                .split('/')
+                .nth(1)
+                .unwrap_or("-")
+                .to_string(),
         }
-    }
-
-    /// Total bytes over all files.
-    pub fn total_bytes(&self) -> u64 {
-        self.files.iter().map(|f| f.bytes.len() as u64).sum()
     }
 }
 
@@ -443,21 +540,22 @@ impl NativeSession {
         if maps.is_empty() {
             return self.clone();
         }
+        let claude_cwd = |v: &mut Value| match v.get_mut("cwd") {
+            Some(Value::String(s)) => match map_path(s, maps) {
+                Some(new) => {
+                    *s = new;
+                    true
+                }
+                None => false,
+            },
+            _ => false,
+        };
         let mut files = Vec::with_capacity(self.files.len());
         let mut parent_ends: Option<HashMap<u64, u64>> = None;
         for file in &self.files {
             let agent = self.agent;
             let (bytes, ends) = rewrite_lines(&file.bytes, |v| match agent {
-                Agent::Claude => match v.get_mut("cwd") {
-                    Some(Value::String(s)) => match map_path(s, maps) {
-                        Some(new) => {
-                            *s = new;
-                            true
-                        }
-                        None => false,
-                    },
-                    _ => false,
-                },
+                Agent::Claude => claude_cwd(v),
                 Agent::Codex => {
                     if v.get("type").and_then(Value::as_str) == Some("response_item") {
                         return false;
@@ -485,10 +583,23 @@ impl NativeSession {
                 bytes,
             });
         }
+        // Subagent transcripts ran in the session's directory too.
+        let extras = self
+            .extras
+            .iter()
+            .map(|x| match x.kind {
+                ExtraKind::Subagent if x.file_name.ends_with(".jsonl") => SessionExtra {
+                    bytes: rewrite_lines(&x.bytes, claude_cwd).0,
+                    ..x.clone()
+                },
+                _ => x.clone(),
+            })
+            .collect();
         NativeSession {
             agent: self.agent,
             id: self.id.clone(),
             files,
+            extras,
         }
     }
 }
@@ -505,36 +616,48 @@ pub struct RehydratedFile {
 /// Write `session` (whole lineage) into the agent home `home` where the
 /// real CLI looks for it: Codex `sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`
 /// (under the writer lock), Claude `projects/<slug of cwd>/<id>.jsonl` (every
-/// project folder is checked for the id first). Files already holding the
-/// same bytes, or those bytes plus what the agent appended, are left alone;
-/// any other existing content is refused before anything is written.
+/// project folder is checked for the id first) with its subagent transcripts
+/// and tool outputs in the `<id>/` folder beside the transcript. Files already
+/// holding the same bytes (a Codex `.jsonl.zst` counts, decompressed), or
+/// those bytes plus what the agent appended, are left alone; any other
+/// existing content is refused before anything is written. The returned list
+/// has the lineage files first, then the extras.
 pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedFile>, NativeError> {
     let claude_folder = match session.agent {
-        Agent::Claude => Some(match session.cwd() {
-            Some(cwd) => crate::claude::project_slug(&cwd),
-            None => session
-                .session_file()
-                .name
-                .split('/')
-                .nth(1)
-                .unwrap_or("-")
-                .to_string(),
-        }),
+        Agent::Claude => Some(session.claude_project_folder()),
         Agent::Codex => None,
     };
     // Pre-flight: refuse conflicts before writing anything.
+    let refuse_conflict = |path: PathBuf, ours: &[u8]| -> Result<(), NativeError> {
+        if read_native(&path)?.starts_with(ours) {
+            Ok(())
+        } else {
+            Err(WriteError::Conflict { path }.into())
+        }
+    };
+    let mut transcript = None;
     for file in &session.files {
         let existing = match session.agent {
-            Agent::Codex => find_codex_session(&[home.to_path_buf()], &file.id)
-                .filter(|p| p.extension().is_some_and(|e| e == "jsonl")),
+            Agent::Codex => find_codex_session(&[home.to_path_buf()], &file.id),
             Agent::Claude => write::find_claude_transcripts(home, &file.id)
                 .into_iter()
                 .next(),
         };
+        transcript.clone_from(&existing);
         if let Some(path) = existing {
-            let bytes = read_native(&path)?;
-            if !bytes.starts_with(&file.bytes) {
-                return Err(WriteError::Conflict { path }.into());
+            refuse_conflict(path, &file.bytes)?;
+        }
+    }
+    // Extras go beside the transcript: the existing one, or the new one.
+    let session_dir = claude_folder.as_ref().map(|folder| match &transcript {
+        Some(path) => path.with_file_name(&session.id),
+        None => home.join("projects").join(folder).join(&session.id),
+    });
+    if let Some(dir) = &session_dir {
+        for extra in &session.extras {
+            let path = dir.join(extra.relative_path());
+            if path.exists() {
+                refuse_conflict(path, &extra.bytes)?;
             }
         }
     }
@@ -551,6 +674,16 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
             id: file.id.clone(),
             placed,
         });
+    }
+    if let Some(dir) = &session_dir {
+        for extra in &session.extras {
+            let path = dir.join(extra.relative_path());
+            let outcome = write::write_new_file(&path, &extra.bytes)?;
+            written.push(RehydratedFile {
+                id: session.id.clone(),
+                placed: Placed { path, outcome },
+            });
+        }
     }
     Ok(written)
 }
@@ -680,5 +813,114 @@ mod tests {
             unmapped.to_string().contains("different content"),
             "no duplicate file: {unmapped}"
         );
+    }
+
+    #[test]
+    fn an_existing_compressed_rollout_is_not_shadowed() {
+        let src = crate::fork::tests::codex_session("8c3d");
+        let file = src.session_file();
+        let home = tempfile::tempdir().unwrap();
+        let zst = home.path().join(format!("{}.zst", file.name));
+        std::fs::create_dir_all(zst.parent().unwrap()).unwrap();
+        let put = |bytes: &[u8]| std::fs::write(&zst, zstd::encode_all(bytes, 3).unwrap()).unwrap();
+        put(&file.bytes);
+        let written = rehydrate(&src, home.path()).unwrap();
+        assert_eq!(written[0].placed.path, zst);
+        assert_eq!(written[0].placed.outcome, WriteOutcome::Unchanged);
+        assert!(!home.path().join(&file.name).exists(), "no plain copy");
+        let mut longer = file.bytes.clone();
+        longer.extend_from_slice(b"{\"type\":\"more\"}\n");
+        put(&longer);
+        let written = rehydrate(&src, home.path()).unwrap();
+        assert_eq!(
+            written[0].placed.outcome,
+            WriteOutcome::Continued { extra_bytes: 16 }
+        );
+        put(b"{}\n");
+        let err = rehydrate(&src, home.path()).unwrap_err();
+        assert!(err.to_string().contains("different content"), "{err}");
+        assert!(!home.path().join(&file.name).exists(), "no plain copy");
+    }
+
+    #[test]
+    fn claude_subagents_and_tool_results_travel_with_the_session() {
+        let src = tempfile::tempdir().unwrap();
+        let proj = src.path().join("projects/-w");
+        let sid = "0b5e2d3a-0000-4000-8000-000000000001";
+        let folder = proj.join(sid);
+        std::fs::create_dir_all(folder.join("subagents")).unwrap();
+        std::fs::create_dir_all(folder.join("tool-results")).unwrap();
+        let main = format!(
+            "{{\"type\":\"user\",\"uuid\":\"u\",\"parentUuid\":null,\"sessionId\":\"{sid}\",\"cwd\":\"/old/w\",\"message\":{{\"role\":\"user\",\"content\":\"hi\"}}}}\n"
+        );
+        std::fs::write(proj.join(format!("{sid}.jsonl")), &main).unwrap();
+        let sub = format!(
+            "{{\"type\":\"user\",\"uuid\":\"x\",\"isSidechain\":true,\"agentId\":\"a1\",\"sessionId\":\"{sid}\",\"cwd\":\"/old/w\"}}\n"
+        );
+        std::fs::write(folder.join("subagents/agent-a1.jsonl"), &sub).unwrap();
+        std::fs::write(
+            folder.join("subagents/agent-a1.meta.json"),
+            "{\"agentType\":\"x\"}",
+        )
+        .unwrap();
+        std::fs::write(folder.join("subagents/notes.txt"), "not a subagent file").unwrap();
+        std::fs::write(folder.join("tool-results/toolu_1.txt"), "big output").unwrap();
+
+        let loaded =
+            NativeSession::load(Agent::Claude, &proj.join(format!("{sid}.jsonl")), &[]).unwrap();
+        let names: Vec<String> = loaded
+            .extras
+            .iter()
+            .map(SessionExtra::relative_path)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "subagents/agent-a1.jsonl",
+                "subagents/agent-a1.meta.json",
+                "tool-results/toolu_1.txt"
+            ]
+        );
+        // Through an envelope, moved to a new directory, into a fresh home.
+        let mut buf = Vec::new();
+        crate::envelope::Envelope::from_files(loaded, Default::default())
+            .write_to(&mut buf)
+            .unwrap();
+        let imported = crate::envelope::Envelope::read_from(buf.as_slice())
+            .unwrap()
+            .session;
+        let moved = imported.map_paths(&["/old/w=/new/w".parse::<PathMap>().unwrap()]);
+        let home = tempfile::tempdir().unwrap();
+        let written = rehydrate(&moved, home.path()).unwrap();
+        assert_eq!(written.len(), 4);
+        assert!(
+            written
+                .iter()
+                .all(|w| w.placed.outcome == WriteOutcome::Created)
+        );
+        let dir = home.path().join("projects/-new-w").join(sid);
+        assert!(
+            home.path()
+                .join(format!("projects/-new-w/{sid}.jsonl"))
+                .is_file()
+        );
+        let sub_back = std::fs::read_to_string(dir.join("subagents/agent-a1.jsonl")).unwrap();
+        assert!(sub_back.contains("\"cwd\":\"/new/w\""), "{sub_back}");
+        assert_eq!(
+            std::fs::read(dir.join("tool-results/toolu_1.txt")).unwrap(),
+            b"big output"
+        );
+        assert!(dir.join("subagents/agent-a1.meta.json").is_file());
+        assert!(!dir.join("subagents/notes.txt").exists());
+        let again = rehydrate(&moved, home.path()).unwrap();
+        assert!(
+            again
+                .iter()
+                .all(|w| w.placed.outcome == WriteOutcome::Unchanged)
+        );
+        // A different tool output already there is refused before writing.
+        std::fs::write(dir.join("tool-results/toolu_1.txt"), "other").unwrap();
+        let err = rehydrate(&moved, home.path()).unwrap_err();
+        assert!(err.to_string().contains("different content"), "{err}");
     }
 }

@@ -2,8 +2,9 @@
 //!
 //! baton only ever *creates* session files; it never rewrites one. A new file
 //! is written to a temporary file in the target directory, fsynced, and then
-//! linked into place with a no-clobber link (so a file that appeared in the
-//! meantime is never overwritten), after which the temporary name is removed.
+//! moved into place with a no-replace rename (`renameat2`), or a hard link
+//! where that is unsupported, so a file that appeared in the meantime is
+//! never overwritten. A refused write creates nothing, not even directories.
 //!
 //! When the target already exists:
 //! - same bytes → nothing is written ([`WriteOutcome::Unchanged`]);
@@ -97,9 +98,11 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     }
 }
 
-/// Compare an existing file with the bytes we wanted to write.
+/// Compare an existing file (a `.zst` one decompressed) with the bytes we
+/// wanted to write.
 fn compare_existing(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
-    let existing = fs::read(path).map_err(io_err(path))?;
+    let compressed = path.extension().is_some_and(|e| e == "zst");
+    let existing = crate::discover::read_native_path(path, compressed, 0).map_err(io_err(path))?;
     if existing == bytes {
         Ok(WriteOutcome::Unchanged)
     } else if existing.starts_with(bytes) {
@@ -171,22 +174,83 @@ fn write_temp(tmp: &Path, bytes: &[u8]) -> io::Result<()> {
     f.sync_all()
 }
 
-/// Link `tmp` to `target`, failing with `AlreadyExists` rather than replacing.
-/// Falls back to a checked rename on filesystems without hard links.
+/// Move `tmp` to `target`, failing with `AlreadyExists` rather than
+/// replacing a file that appeared in the meantime: `renameat2` with
+/// `RENAME_NOREPLACE` on Linux, a hard link (the caller removes `tmp`) where
+/// that is unsupported. There is no check-then-rename fallback: when neither
+/// works the write fails.
 fn link_no_clobber(tmp: &Path, target: &Path) -> io::Result<()> {
+    let rename_err = match rename_no_replace(tmp, target) {
+        Ok(()) => return Ok(()),
+        Err(e) if !is_unsupported(&e) => return Err(e),
+        Err(e) => e,
+    };
     match fs::hard_link(tmp, target) {
         Ok(()) => Ok(()),
         Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Err(e),
-        Err(_) if !target.exists() => fs::rename(tmp, target),
-        Err(e) => Err(e),
+        Err(link_err) => Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "this filesystem supports neither a no-replace rename ({rename_err}) nor hard links ({link_err}), \
+                 so the file cannot be created without risking overwriting another; use an agent home on a local filesystem"
+            ),
+        )),
     }
+}
+
+/// Whether a no-replace rename failed because the kernel or filesystem does
+/// not support it (rather than because the target exists or I/O failed).
+fn is_unsupported(e: &io::Error) -> bool {
+    #[cfg(target_os = "linux")]
+    if matches!(
+        e.raw_os_error(),
+        Some(libc::EINVAL | libc::ENOSYS | libc::ENOTSUP)
+    ) {
+        return true;
+    }
+    e.kind() == io::ErrorKind::Unsupported
+}
+
+/// `rename(from, to)` that fails with `AlreadyExists` instead of replacing `to`.
+#[cfg(target_os = "linux")]
+fn rename_no_replace(from: &Path, to: &Path) -> io::Result<()> {
+    use std::ffi::CString;
+    use std::os::unix::ffi::OsStrExt;
+    let from = CString::new(from.as_os_str().as_bytes())?;
+    let to = CString::new(to.as_os_str().as_bytes())?;
+    // SAFETY: both pointers are valid NUL-terminated strings that outlive the
+    // call; the raw syscall works whatever the C library version.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_renameat2,
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::RENAME_NOREPLACE,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// `rename(from, to)` that fails instead of replacing `to`: not available
+/// here, so the hard-link path is used.
+#[cfg(not(target_os = "linux"))]
+fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
+    Err(io::Error::new(
+        io::ErrorKind::Unsupported,
+        "no-replace rename is not available on this platform",
+    ))
 }
 
 /// An exclusive hold on Codex's writer lock for one thread; released on drop.
 #[derive(Debug)]
 pub struct CodexWriterLock {
     _file: File,
-    path: PathBuf,
 }
 
 impl CodexWriterLock {
@@ -205,18 +269,13 @@ impl CodexWriterLock {
             .map_err(io_err(&path))?;
         // `File::try_lock` is flock on Unix, the same lock Codex takes.
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file, path }),
+            Ok(()) => Ok(Self { _file: file }),
             Err(TryLockError::WouldBlock) => Err(WriteError::Locked {
                 id: thread_id.to_string(),
                 lock: path,
             }),
             Err(TryLockError::Error(source)) => Err(WriteError::Io { path, source }),
         }
-    }
-
-    /// The lock file's path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 }
 
@@ -268,8 +327,9 @@ pub fn find_claude_transcripts(claude_dir: &Path, session_id: &str) -> Vec<PathB
 }
 
 /// Place a Codex rollout for `thread_id` under `codex_home`, holding the
-/// thread's writer lock. If a rollout for the id already exists anywhere in
-/// the home it is compared with `bytes` instead (see [`WriteOutcome`]);
+/// thread's writer lock. If a rollout for the id (plain or `.jsonl.zst`)
+/// already exists anywhere in the home it is compared with `bytes` instead
+/// (see [`WriteOutcome`]);
 /// otherwise the file is created at `codex_home/relative`.
 pub fn place_codex_session(
     codex_home: &Path,
@@ -277,21 +337,19 @@ pub fn place_codex_session(
     relative: &Path,
     bytes: &[u8],
 ) -> Result<Placed, WriteError> {
-    let target = codex_home.join(relative);
-    if let Some(dir) = target.parent() {
-        ensure_dir(dir)?;
+    let existing = || crate::rehydrate::find_codex_session(&[codex_home.to_path_buf()], thread_id);
+    // Checked before the lock too, so a refused write creates nothing (not
+    // even the lock file); checked again under the lock before writing.
+    if let Some(path) = existing() {
+        let outcome = compare_existing(&path, bytes)?;
+        return Ok(Placed { path, outcome });
     }
     let _lock = CodexWriterLock::acquire(codex_home, thread_id)?;
-    if let Some(existing) = find_codex_rollouts(codex_home, thread_id)
-        .into_iter()
-        .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-    {
-        let outcome = compare_existing(&existing, bytes)?;
-        return Ok(Placed {
-            path: existing,
-            outcome,
-        });
+    if let Some(path) = existing() {
+        let outcome = compare_existing(&path, bytes)?;
+        return Ok(Placed { path, outcome });
     }
+    let target = codex_home.join(relative);
     let outcome = write_new_file(&target, bytes)?;
     Ok(Placed {
         path: target,
@@ -309,8 +367,6 @@ pub fn place_claude_session(
     project_folder: &str,
     bytes: &[u8],
 ) -> Result<Placed, WriteError> {
-    let dir = claude_dir.join("projects").join(project_folder);
-    ensure_dir(&dir)?;
     if let Some(existing) = find_claude_transcripts(claude_dir, session_id)
         .into_iter()
         .next()
@@ -321,7 +377,10 @@ pub fn place_claude_session(
             outcome,
         });
     }
-    let target = dir.join(format!("{session_id}.jsonl"));
+    let target = claude_dir
+        .join("projects")
+        .join(project_folder)
+        .join(format!("{session_id}.jsonl"));
     let outcome = write_new_file(&target, bytes)?;
     Ok(Placed {
         path: target,
@@ -415,5 +474,82 @@ mod tests {
         assert!(!dir.path().join("projects/-new/s1.jsonl").exists());
         let placed = place_claude_session(dir.path(), "s2", "-new", b"ours\n").unwrap();
         assert_eq!(placed.path, dir.path().join("projects/-new/s2.jsonl"));
+    }
+
+    /// Every path below `root`, sorted.
+    fn tree(root: &Path) -> Vec<PathBuf> {
+        let mut all: Vec<PathBuf> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .flatten()
+            .map(|e| e.into_path())
+            .collect();
+        all.sort();
+        all
+    }
+
+    #[test]
+    fn refused_writes_leave_the_home_tree_unchanged() {
+        let home = tempfile::tempdir().unwrap();
+        let old = home
+            .path()
+            .join("sessions/2030/01/01/rollout-2030-01-01T00-00-00-t3.jsonl");
+        fs::create_dir_all(old.parent().unwrap()).unwrap();
+        fs::write(&old, b"theirs\n").unwrap();
+        let claude = home.path().join("projects/-old/s3.jsonl");
+        fs::create_dir_all(claude.parent().unwrap()).unwrap();
+        fs::write(&claude, b"theirs\n").unwrap();
+        let before = tree(home.path());
+        let rel = Path::new("sessions/2026/05/06/rollout-2026-05-06T00-00-00-t3.jsonl");
+        let err = place_codex_session(home.path(), "t3", rel, b"ours\n").unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        let err = place_claude_session(home.path(), "s3", "-new", b"ours\n").unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert_eq!(tree(home.path()), before);
+        // A held lock refuses without creating the target's directories.
+        let held = CodexWriterLock::acquire(home.path(), "t4").unwrap();
+        let before = tree(home.path());
+        let rel = Path::new("sessions/2026/07/08/rollout-2026-07-08T00-00-00-t4.jsonl");
+        let err = place_codex_session(home.path(), "t4", rel, b"x\n").unwrap_err();
+        assert!(matches!(err, WriteError::Locked { .. }), "{err}");
+        assert_eq!(tree(home.path()), before);
+        drop(held);
+    }
+
+    #[test]
+    fn no_clobber_move_never_replaces_an_existing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tmp, target) = (dir.path().join(".tmp"), dir.path().join("t.jsonl"));
+        fs::write(&tmp, b"new").unwrap();
+        fs::write(&target, b"old").unwrap();
+        let err = link_no_clobber(&tmp, &target).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::AlreadyExists);
+        assert_eq!(fs::read(&target).unwrap(), b"old");
+        fs::remove_file(&target).unwrap();
+        link_no_clobber(&tmp, &target).unwrap();
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+    }
+
+    #[test]
+    fn a_compressed_rollout_counts_as_existing() {
+        let home = tempfile::tempdir().unwrap();
+        let zst = home
+            .path()
+            .join("sessions/2030/01/01/rollout-2030-01-01T00-00-00-t5.jsonl.zst");
+        fs::create_dir_all(zst.parent().unwrap()).unwrap();
+        fs::write(&zst, zstd::encode_all(&b"one\ntwo\n"[..], 3).unwrap()).unwrap();
+        let rel = Path::new("sessions/2030/01/01/rollout-2030-01-01T00-00-00-t5.jsonl");
+        let placed = place_codex_session(home.path(), "t5", rel, b"one\ntwo\n").unwrap();
+        assert_eq!(
+            (placed.path.as_path(), placed.outcome),
+            (zst.as_path(), WriteOutcome::Unchanged)
+        );
+        let placed = place_codex_session(home.path(), "t5", rel, b"one\n").unwrap();
+        assert_eq!(placed.outcome, WriteOutcome::Continued { extra_bytes: 4 });
+        let err = place_codex_session(home.path(), "t5", rel, b"other\n").unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert!(
+            !home.path().join(rel).exists(),
+            "no plain copy shadows the .zst"
+        );
     }
 }

@@ -6,11 +6,8 @@ use baton_native::{
 };
 use proptest::prelude::*;
 use serde_json::Value;
-use std::path::{Path, PathBuf};
 
-fn fixtures() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/agents-v1")
-}
+use baton_testkit::fixtures_dir as fixtures;
 
 struct Manifest {
     agent: Agent,
@@ -514,7 +511,7 @@ fn feed_in_pieces(agent: Agent, bytes: &[u8], cuts: &[usize]) -> (ReaderState, V
         assert!(r.state().consumed == 0 || bytes[r.state().consumed as usize - 1] == b'\n');
         msgs.extend(chunk.messages);
     }
-    (r.into_state(), msgs)
+    (r.state().clone(), msgs)
 }
 
 proptest! {
@@ -753,10 +750,23 @@ fn discovery_layouts_and_compressed_reads() {
     assert_eq!(discover_codex(&tmp.path().join("none")), (vec![], vec![]));
 }
 
+/// An unreadable directory is an issue, not an abort. Tests run as root,
+/// which ignores permission bits, so the discovery then runs in a copy of this
+/// test binary as `nobody` (`setpriv`); without setpriv it is skipped loudly.
 #[cfg(unix)]
 #[test]
 fn unreadable_directories_are_issues() {
     use std::os::unix::fs::PermissionsExt;
+    const PROBE: &str = "BATON_NATIVE_UNREADABLE_PROBE";
+    if let Some(home) = std::env::var_os(PROBE) {
+        // Child mode (as nobody): report what discovery saw.
+        let (files, issues) = discover_codex(std::path::Path::new(&home));
+        println!(
+            "PROBE {}",
+            serde_json::json!({"files": files.len(), "issues": issues})
+        );
+        return;
+    }
     let tmp = tempfile::tempdir().unwrap();
     let locked = tmp.path().join("sessions/2026");
     std::fs::create_dir_all(&locked).unwrap();
@@ -768,14 +778,55 @@ fn unreadable_directories_are_issues() {
     )
     .unwrap();
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).unwrap();
-    if std::fs::read_dir(&locked).is_ok() {
-        // Running as root: permissions are not enforced, nothing to test.
-        return;
-    }
-    let (files, issues) = discover_codex(tmp.path());
+    let (files, issues) = if std::fs::read_dir(&locked).is_err() {
+        let (f, i) = discover_codex(tmp.path());
+        (f.len() as u64, i)
+    } else {
+        let setpriv = std::path::Path::new("/usr/bin/setpriv");
+        if !setpriv.exists() {
+            eprintln!(
+                "SKIPPED unreadable_directories_are_issues: running as root without /usr/bin/setpriv, \
+                 so permissions cannot be enforced"
+            );
+            std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
+            return;
+        }
+        for dir in [tmp.path(), &tmp.path().join("sessions")] {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let out = std::process::Command::new(setpriv)
+            .args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+            .arg(std::env::current_exe().unwrap())
+            .args([
+                "--exact",
+                "unreadable_directories_are_issues",
+                "--nocapture",
+            ])
+            .env(PROBE, tmp.path())
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let line = stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("PROBE "))
+            .unwrap_or_else(|| {
+                panic!(
+                    "probe printed nothing: {stdout}\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                )
+            });
+        let v: Value = serde_json::from_str(line).unwrap();
+        let issues = v["issues"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| i.as_str().unwrap().to_owned())
+            .collect();
+        (v["files"].as_u64().unwrap(), issues)
+    };
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).unwrap();
-    assert_eq!(files.len(), 1);
-    assert_eq!(issues.len(), 1);
+    assert_eq!(files, 1);
+    assert_eq!(issues.len(), 1, "{issues:?}");
     assert!(issues[0].contains("sessions/2026"), "{issues:?}");
 }
 
@@ -792,42 +843,4 @@ fn thread_names_last_entry_wins() {
     assert_eq!(names.len(), 2);
     assert_eq!(names["a"], "two");
     assert_eq!(names["b"], "bee");
-}
-
-#[test]
-fn facts_merge_keeps_first_identity_and_latest_state() {
-    use baton_native::SessionFacts;
-    let mut a = SessionFacts {
-        id: Some("s".into()),
-        cwd: Some("/a".into()),
-        latest_cwd: Some("/a".into()),
-        started_at: Some("2026-01-01T00:00:01.000Z".into()),
-        updated_at: Some("2026-01-01T00:00:02.000Z".into()),
-        user_turns: 1,
-        message_count: 3,
-        model: Some("m1".into()),
-        ..Default::default()
-    };
-    let b = SessionFacts {
-        id: Some("other".into()),
-        cwd: Some("/b".into()),
-        latest_cwd: Some("/b".into()),
-        started_at: Some("2026-01-01T00:00:00.5Z".into()),
-        updated_at: Some("2026-01-01T00:00:09.000Z".into()),
-        user_turns: 2,
-        message_count: 4,
-        last_ordinal: Some(7),
-        ..Default::default()
-    };
-    a.merge(&b);
-    assert_eq!(a.id.as_deref(), Some("s"));
-    assert_eq!(a.cwd.as_deref(), Some("/a"));
-    assert_eq!(a.latest_cwd.as_deref(), Some("/b"));
-    assert_eq!(a.model.as_deref(), Some("m1"));
-    assert_eq!(a.started_at.as_deref(), Some("2026-01-01T00:00:00.5Z"));
-    assert_eq!(a.updated_at.as_deref(), Some("2026-01-01T00:00:09.000Z"));
-    assert_eq!(
-        (a.user_turns, a.message_count, a.last_ordinal),
-        (3, 7, Some(7))
-    );
 }

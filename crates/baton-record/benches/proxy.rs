@@ -96,10 +96,10 @@ async fn bench() -> Result<(), String> {
         .unwrap_or(DEFAULT_SAMPLES);
     let upstream = sse_upstream().await.map_err(|e| e.to_string())?;
     let data = tempfile::tempdir().map_err(|e| e.to_string())?;
-    let proxy = CaptureProxy::start(CaptureConfig {
-        upstream: format!("http://{upstream}/v1"),
-        data_dir: data.path().to_path_buf(),
-    })
+    let proxy = CaptureProxy::start(CaptureConfig::new(
+        format!("http://{upstream}/v1"),
+        data.path(),
+    ))
     .await
     .map_err(|e| e.to_string())?;
     let direct_url = format!("http://{upstream}/v1/responses");

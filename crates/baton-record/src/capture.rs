@@ -33,6 +33,7 @@ use futures::{Stream, StreamExt as _};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use tokio::sync::mpsc;
+use ts_rs::TS;
 
 use crate::error::RecordError;
 use crate::session_dir::{MetaKind, MetaRecord, RawApiRecord, SessionDir};
@@ -109,7 +110,7 @@ pub enum CaptureError {
 /// The fields of [`RawApiRecord`] come first (flattened, so any reader of
 /// `RawApiRecord` reads these lines too); the proxy adds headers, session,
 /// completeness and finer timing.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
 pub struct CapturedExchange {
     /// Time, method, upstream URL (secret query values redacted), status,
     /// request body, response body (SSE as the full event-stream text) and
@@ -138,6 +139,7 @@ pub struct CapturedExchange {
     /// Why the exchange did not complete normally (connection failure, stream
     /// cut, agent gone), if it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
     pub error: Option<String>,
 }
 
@@ -150,13 +152,41 @@ pub struct CaptureSummary {
     pub sessions: Vec<String>,
 }
 
+/// Called with each session directory the moment the proxy first opens it,
+/// before its first exchange is written (attach a [`crate::SessionLogRouter`],
+/// link a transcript, ...).
+pub type SessionHook = Arc<dyn Fn(&SessionDir) + Send + Sync>;
+
 /// Settings of a [`CaptureProxy`].
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct CaptureConfig {
     /// Where the agent's requests go, e.g. `https://api.openai.com/v1`.
     pub upstream: String,
     /// baton data directory; captures go to `<data_dir>/sessions/<id>/`.
     pub data_dir: PathBuf,
+    /// Told about every session directory as it opens.
+    pub on_session: Option<SessionHook>,
+}
+
+impl std::fmt::Debug for CaptureConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaptureConfig")
+            .field("upstream", &self.upstream)
+            .field("data_dir", &self.data_dir)
+            .field("on_session", &self.on_session.is_some())
+            .finish()
+    }
+}
+
+impl CaptureConfig {
+    /// Forward to `upstream`, capture under `data_dir`, report no sessions.
+    pub fn new(upstream: impl Into<String>, data_dir: impl Into<PathBuf>) -> Self {
+        CaptureConfig {
+            upstream: upstream.into(),
+            data_dir: data_dir.into(),
+            on_session: None,
+        }
+    }
 }
 
 /// A running capture proxy on `127.0.0.1`.
@@ -184,7 +214,7 @@ impl CaptureProxy {
             .map_err(CaptureError::Bind)?;
         let addr = listener.local_addr().map_err(CaptureError::Bind)?;
         let (sender, receiver) = mpsc::unbounded_channel();
-        let writer = tokio::spawn(write_loop(config.data_dir, receiver));
+        let writer = tokio::spawn(write_loop(config.data_dir, config.on_session, receiver));
         let state = Arc::new(ProxyState {
             client,
             origin: origin_of(&upstream),
@@ -492,7 +522,10 @@ fn fail(
     status: StatusCode,
     message: String,
 ) -> Response {
-    tracing::warn!("{message}");
+    match &exchange.session_id {
+        Some(id) => tracing::warn!(session_id = %id, "{message}"),
+        None => tracing::warn!("{message}"),
+    }
     exchange.total_ms = millis(started);
     exchange.record.duration_ms = exchange.total_ms as u64;
     exchange.error = Some(message.clone());
@@ -602,14 +635,23 @@ impl Drop for Tap {
 
 /// Append every captured exchange to its session directory until all senders
 /// are gone, then flush. An exchange without a response also gets an `error`
-/// line in `meta.jsonl`.
+/// line in `meta.jsonl`. The first write failure is returned (for the caller
+/// to report once); later exchanges that cannot be saved are dropped quietly.
 async fn write_loop(
     data_dir: PathBuf,
+    on_session: Option<SessionHook>,
     mut receiver: mpsc::UnboundedReceiver<CapturedExchange>,
 ) -> Result<CaptureSummary, CaptureError> {
     let mut dirs: HashMap<String, SessionDir> = HashMap::new();
     let mut summary = CaptureSummary::default();
     let mut first_error: Option<RecordError> = None;
+    let mut note_error = |key: &str, err: RecordError| {
+        if first_error.is_none() {
+            // Debug only: `shutdown` returns the error for the caller to report once.
+            tracing::debug!("cannot record traffic of session {key}: {err}");
+            first_error = Some(err);
+        }
+    };
     while let Some(exchange) = receiver.recv().await {
         let key = exchange
             .session_id
@@ -621,11 +663,13 @@ async fn write_loop(
                 Ok(dir) => {
                     dirs.insert(key.clone(), dir.clone());
                     summary.sessions.push(key.clone());
+                    if let Some(hook) = &on_session {
+                        hook(&dir);
+                    }
                     dir
                 }
                 Err(err) => {
-                    tracing::error!("cannot record traffic of session {key}: {err}");
-                    first_error.get_or_insert(err);
+                    note_error(&key, err);
                     continue;
                 }
             },
@@ -645,16 +689,23 @@ async fn write_loop(
             result = dir.append_meta(&event).await;
         }
         match result {
-            Ok(()) => summary.exchanges += 1,
-            Err(err) => {
-                tracing::error!("cannot record traffic of session {key}: {err}");
-                first_error.get_or_insert(err);
+            Ok(()) => {
+                summary.exchanges += 1;
+                tracing::info!(
+                    session_id = %key,
+                    status = exchange.record.status,
+                    total_ms = exchange.total_ms,
+                    "captured {} {}",
+                    exchange.record.method,
+                    exchange.path
+                );
             }
+            Err(err) => note_error(&key, err),
         }
     }
-    for dir in dirs.values() {
+    for (key, dir) in &dirs {
         if let Err(err) = dir.flush().await {
-            first_error.get_or_insert(err);
+            note_error(key, err);
         }
     }
     match first_error {
@@ -820,9 +871,14 @@ mod tests {
         let seen = Arc::new(Mutex::new(Vec::new()));
         let upstream = sse_upstream(gate.clone(), seen.clone()).await;
         let data = tempfile::tempdir().unwrap();
+        let opened = Arc::new(Mutex::new(Vec::new()));
+        let seen_dirs = opened.clone();
+        let hook: SessionHook = Arc::new(move |dir: &SessionDir| {
+            seen_dirs.lock().unwrap().push(dir.id().to_string());
+        });
         let proxy = CaptureProxy::start(CaptureConfig {
-            upstream: format!("http://{upstream}/v1"),
-            data_dir: data.path().to_path_buf(),
+            on_session: Some(hook),
+            ..CaptureConfig::new(format!("http://{upstream}/v1"), data.path())
         })
         .await
         .unwrap();
@@ -870,6 +926,8 @@ mod tests {
         let summary = proxy.shutdown().await.unwrap();
         assert_eq!(summary.exchanges, 1);
         assert_eq!(summary.sessions, vec!["sess-1".to_string()]);
+        // The session directory was reported once, when it was opened.
+        assert_eq!(*opened.lock().unwrap(), vec!["sess-1".to_string()]);
         let lines = read_lines(&data.path().join("sessions/sess-1").join(RAW_API_FILE));
         assert_eq!(lines.len(), 1);
         // Readers of the plain `RawApiRecord` read the line too.
@@ -913,12 +971,9 @@ mod tests {
             .local_addr()
             .unwrap();
         let data = tempfile::tempdir().unwrap();
-        let proxy = CaptureProxy::start(CaptureConfig {
-            upstream: format!("http://{dead}"),
-            data_dir: data.path().to_path_buf(),
-        })
-        .await
-        .unwrap();
+        let proxy = CaptureProxy::start(CaptureConfig::new(format!("http://{dead}"), data.path()))
+            .await
+            .unwrap();
         let client = reqwest::Client::new();
         let ws = client
             .get(format!("{}/v1/responses", proxy.base_url()))

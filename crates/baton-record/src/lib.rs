@@ -10,6 +10,30 @@
 //!   ([`fork_history`]) and lists sessions.
 //! * [`SessionDir`] collects a session's transcript link, `session.log`,
 //!   `raw_api.jsonl` and `meta.jsonl` under `<data>/sessions/<id>/`.
+//!
+//! ```no_run
+//! use baton_record::{ConversationManager, Durability, Recorder, RecorderConfig, ResponseItem, load};
+//!
+//! async fn record() -> baton_record::Result<()> {
+//!     let mut config = RecorderConfig::new("/home/me/.codex", "/work/project");
+//!     config.durability = Durability::Fsync;
+//!     config.persistence = Some("/home/me/.baton".into()); // optional session directory
+//!
+//!     let rec = Recorder::create(&config).await?; // writes session_meta
+//!     rec.record_items(&[ResponseItem::user_text("fix the tests")]).await?;
+//!     rec.record_items(&[ResponseItem::assistant_text("done")]).await?;
+//!     rec.flush().await?; // durable as `Fsync` promises
+//!     let loaded = load(rec.path())?; // meta, items, latest state
+//!     assert_eq!(loaded.items.len(), 2);
+//!     rec.shutdown().await?; // closes the file, releases the lock
+//!
+//!     let manager = ConversationManager::new(config.clone());
+//!     let resumed = manager.resume(rec.id()).await?; // same file, same id
+//!     let history = resumed.conversation.history();
+//!     let _fork = manager.fork(rec.id(), history, 1, &config).await?; // minus the last prompt
+//!     Ok(())
+//! }
+//! ```
 
 pub mod capture;
 mod error;
@@ -25,8 +49,8 @@ pub use error::{RecordError, Result};
 pub use load::{LineIssue, LoadedSession, OtherLine, load, parse};
 pub use lock::{LOCK_DIR, SessionLock, baton_lock_path, codex_lock_path};
 pub use manager::{
-    Conversation, ConversationManager, ConversationSummary, InitialHistory, NewConversation,
-    ResumeTarget, find_rollout, fork_history,
+    Conversation, ConversationManager, ConversationSummary, FORKED_FROM_ID, InitialHistory,
+    NewConversation, ResumeTarget, find_rollout, fork_history,
 };
 pub use recorder::{Recorder, RecorderConfig, SESSIONS_SUBDIR, id_from_path, rollout_path};
 pub use session_dir::{

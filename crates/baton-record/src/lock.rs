@@ -5,9 +5,11 @@
 //!
 //! * `<id>.baton.lock`: baton's own lock; its holder writes its pid into it
 //!   so a second writer can say who is in the way;
-//! * `<id>.lock`: the lock a running `codex` holds on the thread it writes.
-//!   Taking it keeps `codex resume` away while baton appends, and failing to
-//!   take it means a codex process is appending to the same rollout.
+//! * `<id>.lock`: the lock a running `codex` holds on the thread it writes,
+//!   taken with [`baton_native::write::CodexWriterLock`] (the same lock
+//!   baton's fork and rehydrate writers take). Holding it keeps `codex resume`
+//!   away while baton appends; failing to take it means a codex process is
+//!   appending to the same rollout.
 //!
 //! The locks are released when the process exits, however it exits. Lock
 //! files are never deleted (deleting a lock file while another process has it
@@ -16,6 +18,8 @@
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+
+use baton_native::write::{CodexWriterLock, WriteError};
 
 use crate::error::{RecordError, Result};
 
@@ -26,7 +30,7 @@ pub const LOCK_DIR: &str = "thread-writer-locks";
 #[derive(Debug)]
 pub struct SessionLock {
     _baton: File,
-    _codex: File,
+    _codex: CodexWriterLock,
 }
 
 /// Path of baton's lock file for session `id`.
@@ -66,21 +70,22 @@ impl SessionLock {
         }
         write_pid(&mut baton).map_err(|e| RecordError::io(&baton_path, e))?;
 
-        let codex_path = codex_lock_path(codex_home, id);
-        let codex = open_lock_file(&codex_path)?;
-        match codex.try_lock() {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                return Err(RecordError::Locked {
-                    id: id.to_string(),
-                    holder: format!(
-                        "another process holding {} (a running codex?)",
-                        codex_path.display()
-                    ),
-                });
+        let codex = CodexWriterLock::acquire(codex_home, id).map_err(|e| match e {
+            WriteError::Locked { lock, .. } => RecordError::Locked {
+                id: id.to_string(),
+                holder: format!(
+                    "another process holding {} (a running codex?)",
+                    lock.display()
+                ),
+            },
+            WriteError::Io { path, source } | WriteError::CreateDir { path, source } => {
+                RecordError::io(path, source)
             }
-            Err(TryLockError::Error(e)) => return Err(RecordError::io(&codex_path, e)),
-        }
+            other => RecordError::io(
+                codex_lock_path(codex_home, id),
+                std::io::Error::other(other.to_string()),
+            ),
+        })?;
         Ok(SessionLock {
             _baton: baton,
             _codex: codex,
@@ -130,6 +135,22 @@ mod tests {
         );
         drop(held);
         SessionLock::acquire(home.path(), "abc").unwrap();
+    }
+
+    #[test]
+    fn baton_and_native_writers_share_the_codex_lock() {
+        // One implementation: the lock baton-native's fork/rehydrate writers
+        // take is the one the recorder takes, in both directions.
+        let home = tempfile::tempdir().unwrap();
+        let held = SessionLock::acquire(home.path(), "t2").unwrap();
+        assert!(matches!(
+            CodexWriterLock::acquire(home.path(), "t2"),
+            Err(WriteError::Locked { .. })
+        ));
+        drop(held);
+        let _native = CodexWriterLock::acquire(home.path(), "t2").unwrap();
+        let err = SessionLock::acquire(home.path(), "t2").unwrap_err();
+        assert!(err.to_string().contains("a running codex"), "{err}");
     }
 
     #[test]

@@ -176,6 +176,9 @@ pub struct ConversationSummary {
     pub preview: Option<String>,
 }
 
+/// `session_meta` field naming the session a fork was made from (Codex's name).
+pub const FORKED_FROM_ID: &str = "forked_from_id";
+
 /// Creates and tracks conversations recorded under one Codex home.
 #[derive(Debug)]
 pub struct ConversationManager {
@@ -238,16 +241,21 @@ impl ConversationManager {
         })
     }
 
-    /// Start a new session from `history` minus its last `drop_last_n` prompts
-    /// (see [`fork_history`]). The kept prefix is copied into the new rollout.
+    /// Start a new session from `history` (the items of session `parent`)
+    /// minus its last `drop_last_n` prompts (see [`fork_history`]). The kept
+    /// prefix is copied into the new rollout, whose `session_meta` records
+    /// `forked_from_id: parent` as Codex does, so catalogs show the lineage.
     pub async fn fork(
         &self,
+        parent: Uuid,
         history: Vec<ResponseItem>,
         drop_last_n: usize,
         config: &RecorderConfig,
     ) -> Result<NewConversation> {
         let initial_history = fork_history(history, drop_last_n);
-        let recorder = Recorder::create(config).await?;
+        let mut lineage = serde_json::Map::new();
+        lineage.insert(FORKED_FROM_ID.into(), Value::String(parent.to_string()));
+        let recorder = Recorder::create_with(config, lineage).await?;
         let items = match &initial_history {
             InitialHistory::Forked(items) => items.clone(),
             _ => Vec::new(),

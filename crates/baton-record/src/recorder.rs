@@ -21,7 +21,10 @@ use crate::types::{
     BaseInstructions, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem, SessionMeta,
     StateSnapshot, now_timestamp,
 };
-use crate::writer::{AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability, Line, SpawnOptions};
+use crate::writer::{
+    AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability, Line, SpawnOptions, create_dirs,
+    sync_new_entry,
+};
 
 /// Folder under the Codex home holding rollouts.
 pub const SESSIONS_SUBDIR: &str = "sessions";
@@ -165,7 +168,7 @@ impl Recorder {
         let log = blocking(move || {
             let lock = SessionLock::acquire(&cfg.codex_home, &id.to_string())?;
             if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir).map_err(|e| RecordError::io(dir, e))?;
+                create_dirs(dir, cfg.durability)?;
             }
             let file = OpenOptions::new()
                 .create_new(true)
@@ -173,6 +176,8 @@ impl Recorder {
                 .append(true)
                 .open(&p)
                 .map_err(|e| RecordError::io(&p, e))?;
+            // Under Fsync the new entry is durable before session_meta is written.
+            sync_new_entry(&p, cfg.durability)?;
             AppendLog::spawn(file, p, spawn_options(&cfg, None, lock))
         })
         .await??;
@@ -228,9 +233,10 @@ impl Recorder {
     async fn finish(config: &RecorderConfig, id: Uuid, path: PathBuf, log: AppendLog) -> Recorder {
         let sid = id.to_string();
         let data = config.persistence.clone();
+        let durability = config.durability;
         let rollout = path.clone();
         let session_dir = blocking(move || {
-            let dir = SessionDir::prepare(data.as_deref(), &sid)?;
+            let dir = SessionDir::prepare(data.as_deref(), &sid, durability)?;
             if let Err(e) = dir.link_transcript(&rollout) {
                 tracing::warn!(session_id = %sid, "cannot link the transcript into the session directory: {e}");
             }

@@ -27,7 +27,7 @@ use tracing_subscriber::registry::LookupSpan;
 use ts_rs::TS;
 
 use crate::error::{RecordError, Result};
-use crate::writer::{AppendLog, Durability};
+use crate::writer::{AppendLog, Durability, create_dirs, sync_new_entry};
 
 /// Name of the transcript symlink inside a session directory.
 pub const TRANSCRIPT_FILE: &str = "transcript.jsonl";
@@ -96,6 +96,7 @@ pub struct SessionDir {
     log: AppendLog,
     raw_api: AppendLog,
     meta: AppendLog,
+    durability: Durability,
 }
 
 impl SessionDir {
@@ -104,25 +105,43 @@ impl SessionDir {
         data_dir.join("sessions").join(session_id)
     }
 
-    /// Create (or reopen) `<data_dir>/sessions/<session_id>/` and its log files.
+    /// Create (or reopen) `<data_dir>/sessions/<session_id>/` and its log
+    /// files, appended with [`Durability::Flush`].
     pub fn open(data_dir: &Path, session_id: &str) -> Result<SessionDir> {
+        Self::open_with(data_dir, session_id, Durability::Flush)
+    }
+
+    /// [`SessionDir::open`] with the given durability for every log; under
+    /// [`Durability::Fsync`] new directories and files are fsynced into
+    /// their parents too.
+    pub fn open_with(
+        data_dir: &Path,
+        session_id: &str,
+        durability: Durability,
+    ) -> Result<SessionDir> {
         let dir = Self::path_for(data_dir, session_id);
-        std::fs::create_dir_all(&dir).map_err(|e| RecordError::io(&dir, e))?;
+        create_dirs(&dir, durability)?;
         Ok(SessionDir {
             id: session_id.to_string(),
-            log: AppendLog::open(dir.join(SESSION_LOG_FILE), Durability::Flush)?,
-            raw_api: AppendLog::open(dir.join(RAW_API_FILE), Durability::Flush)?,
-            meta: AppendLog::open(dir.join(META_FILE), Durability::Flush)?,
+            log: AppendLog::open(dir.join(SESSION_LOG_FILE), durability)?,
+            raw_api: AppendLog::open(dir.join(RAW_API_FILE), durability)?,
+            meta: AppendLog::open(dir.join(META_FILE), durability)?,
             dir,
+            durability,
         })
     }
 
-    /// [`SessionDir::open`] for a persistence setting: `None` (persistence off)
-    /// does nothing; a failure (permissions, full disk) logs one warning and
-    /// returns `None` so the caller keeps its default locations.
-    pub fn prepare(persistence: Option<&Path>, session_id: &str) -> Option<SessionDir> {
+    /// [`SessionDir::open_with`] for a persistence setting: `None`
+    /// (persistence off) does nothing; a failure (permissions, full disk)
+    /// logs one warning and returns `None` so the caller keeps its default
+    /// locations.
+    pub fn prepare(
+        persistence: Option<&Path>,
+        session_id: &str,
+        durability: Durability,
+    ) -> Option<SessionDir> {
         let data_dir = persistence?;
-        match Self::open(data_dir, session_id) {
+        match Self::open_with(data_dir, session_id, durability) {
             Ok(d) => Some(d),
             Err(e) => {
                 tracing::warn!(
@@ -145,7 +164,8 @@ impl SessionDir {
     }
 
     /// Point `transcript.jsonl` at `rollout` (a symlink; an existing link is
-    /// replaced atomically).
+    /// replaced atomically, and under [`Durability::Fsync`] the directory is
+    /// synced afterwards).
     pub fn link_transcript(&self, rollout: &Path) -> Result<()> {
         let link = self.dir.join(TRANSCRIPT_FILE);
         if std::fs::read_link(&link).ok().as_deref() == Some(rollout) {
@@ -156,7 +176,8 @@ impl SessionDir {
             .join(format!(".{TRANSCRIPT_FILE}.{}", std::process::id()));
         let _ = std::fs::remove_file(&tmp);
         symlink(rollout, &tmp).map_err(|e| RecordError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &link).map_err(|e| RecordError::io(&link, e))
+        std::fs::rename(&tmp, &link).map_err(|e| RecordError::io(&link, e))?;
+        sync_new_entry(&link, self.durability)
     }
 
     /// Resolve a `--debug-log` style path: relative paths land inside this directory.
@@ -189,7 +210,8 @@ impl SessionDir {
         self.meta.append_json(record).await
     }
 
-    /// Wait until everything appended to the three logs reached the OS.
+    /// Wait until everything appended to the three logs is as durable as
+    /// their [`Durability`] promises.
     pub async fn flush(&self) -> Result<()> {
         self.log.flush().await?;
         self.raw_api.flush().await?;
@@ -419,7 +441,7 @@ mod tests {
         // A file where the `sessions` folder should be fails for every user, root included.
         let data = tempfile::tempdir().unwrap();
         std::fs::write(data.path().join("sessions"), b"").unwrap();
-        assert!(SessionDir::prepare(Some(data.path()), "s").is_none());
-        assert!(SessionDir::prepare(None, "s").is_none());
+        assert!(SessionDir::prepare(Some(data.path()), "s", Durability::Fsync).is_none());
+        assert!(SessionDir::prepare(None, "s", Durability::Flush).is_none());
     }
 }

@@ -33,6 +33,7 @@ pub struct BaseInstructions {
 /// rollout. Any other field found in a file (`history_mode`, `forked_from_id`,
 /// `git`, ...) is kept in [`SessionMeta::extra`] and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+#[ts(rename = "RolloutSessionMeta")]
 pub struct SessionMeta {
     /// Session (thread) id: a UUID, v7 for sessions created by baton.
     pub id: String,
@@ -128,7 +129,10 @@ pub enum ResponseItem {
     Other(Value),
 }
 
-/// Private twin of the typed variants, used to parse before the lossless check.
+/// The typed variants of [`ResponseItem`] without the catch-all, parsed
+/// strictly before the lossless check. (One derive on `ResponseItem` would
+/// need serde's `remote = "Self"`, which ts-rs cannot parse and warns about
+/// on every build.)
 #[derive(Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
 enum TypedItem {
@@ -182,17 +186,6 @@ impl<'de> Deserialize<'de> for ResponseItem {
         Ok(ResponseItem::from_value(raw))
     }
 }
-
-/// Text prefixes of user-role messages a harness injects (not typed by a person).
-const INJECTED_PREFIXES: &[&str] = &[
-    "<environment_context>",
-    "<user_instructions>",
-    "# AGENTS.md",
-    "<permissions",
-    "<collaboration_mode>",
-    "<skills_instructions>",
-    "<turn_aborted>",
-];
 
 impl ResponseItem {
     /// Parse a raw item: typed when the typed form re-serializes to exactly
@@ -255,15 +248,16 @@ impl ResponseItem {
         }
     }
 
-    /// True for a prompt a person typed: a `user` message whose text is not
-    /// a harness-injected block such as `<environment_context>`.
+    /// True for a prompt a person typed: the catalog's typed-prompt rule
+    /// ([`baton_native::codex::is_typed_prompt`]) applied to this item as a
+    /// `response_item` line, so injected blocks such as `<environment_context>`
+    /// or `<user_shell_command>` are never prompts.
     pub fn is_typed_user_prompt(&self) -> bool {
-        match self.message_text() {
-            Some((role, text)) if role == "user" => {
-                let t = text.trim_start();
-                !INJECTED_PREFIXES.iter().any(|p| t.starts_with(p))
-            }
-            _ => false,
+        match serde_json::to_value(self) {
+            Ok(payload) => baton_native::codex::is_typed_prompt(
+                &serde_json::json!({"type": KIND_RESPONSE_ITEM, "payload": payload}),
+            ),
+            Err(_) => false,
         }
     }
 }
@@ -322,6 +316,14 @@ mod tests {
             !ResponseItem::user_text("<environment_context>\n<cwd>/</cwd>").is_typed_user_prompt()
         );
         assert!(!ResponseItem::assistant_text("hello").is_typed_user_prompt());
+        // The catalog's list, not a drifted copy: shell-command echoes are injected too.
+        assert!(
+            !ResponseItem::user_text("<user_shell_command>\nls\n</user_shell_command>")
+                .is_typed_user_prompt()
+        );
+        for prefix in baton_native::codex::INJECTED_PREFIXES {
+            assert!(!ResponseItem::user_text(format!("{prefix} x")).is_typed_user_prompt());
+        }
     }
 
     #[test]

@@ -37,9 +37,12 @@ pub enum Durability {
     #[default]
     Flush,
     /// Every batch is written and then `fdatasync`ed before the writer takes
-    /// the next one; records enqueued concurrently share one sync. After
-    /// `flush()` returns everything recorded before it is on stable storage and
-    /// survives power loss (to the extent the disk honours flushes).
+    /// the next one; records enqueued concurrently share one sync. A file (and
+    /// any directory) created under this policy has its directory entry
+    /// fsynced before the first record is written, so a new rollout cannot
+    /// vanish with its parent folder. After `flush()` returns everything
+    /// recorded before it is on stable storage and survives power loss (to
+    /// the extent the disk honours flushes).
     Fsync,
 }
 
@@ -101,14 +104,20 @@ impl AppendLog {
     ///
     /// If the file ends in a torn line (no trailing newline), a newline is
     /// written before the first new record so the fragment stays its own line.
+    /// Under [`Durability::Fsync`] a newly created file's directory entry is
+    /// fsynced before the log starts.
     pub fn open(path: impl Into<PathBuf>, durability: Durability) -> Result<AppendLog> {
         let path = path.into();
+        let existed = path.exists();
         let file = OpenOptions::new()
             .create(true)
             .read(true)
             .append(true)
             .open(&path)
             .map_err(|e| RecordError::io(&path, e))?;
+        if !existed {
+            sync_new_entry(&path, durability)?;
+        }
         Self::spawn(
             file,
             path,
@@ -222,6 +231,55 @@ impl AppendLog {
             }),
             Err(_) => Err(self.closed()),
         }
+    }
+}
+
+/// Create `dir` and its missing ancestors. Under [`Durability::Fsync`] the
+/// parent of every directory created is fsynced, so the new entries survive
+/// power loss; returns the directories that were synced (in that order).
+pub(crate) fn create_dirs(dir: &Path, durability: Durability) -> Result<Vec<PathBuf>> {
+    let missing: Vec<&Path> = dir.ancestors().take_while(|d| !d.exists()).collect();
+    std::fs::create_dir_all(dir).map_err(|e| RecordError::io(dir, e))?;
+    let mut synced = Vec::new();
+    if durability == Durability::Fsync {
+        // Outermost first: each parent's entry is durable before its child's.
+        for created in missing.iter().rev() {
+            if let Some(parent) = created.parent() {
+                sync_dir(parent)?;
+                synced.push(parent.to_path_buf());
+            }
+        }
+    }
+    Ok(synced)
+}
+
+/// Under [`Durability::Fsync`], fsync the directory holding the just-created
+/// file `path` so its entry survives power loss.
+pub(crate) fn sync_new_entry(path: &Path, durability: Durability) -> Result<()> {
+    match path.parent() {
+        Some(dir) if durability == Durability::Fsync => sync_dir(dir),
+        _ => Ok(()),
+    }
+}
+
+/// fsync a directory (its entries). A no-op where directories cannot be
+/// opened as files (Windows).
+fn sync_dir(dir: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        let parent = if dir.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            dir
+        };
+        File::open(parent)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| RecordError::io(parent, e))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
     }
 }
 
@@ -387,6 +445,26 @@ mod tests {
             text,
             "{\"a\":1}\n{\"torn\n{\"d\":\"Buffered\"}\n{\"d\":\"Flush\"}\n{\"d\":\"Fsync\"}\n"
         );
+    }
+
+    #[test]
+    fn fsync_syncs_the_parent_of_every_created_directory() {
+        let root = tempfile::tempdir().unwrap();
+        let deep = root.path().join("a/b/c");
+        assert!(create_dirs(&deep, Durability::Flush).unwrap().is_empty());
+        assert!(deep.is_dir());
+        let deeper = deep.join("d/e");
+        assert_eq!(
+            create_dirs(&deeper, Durability::Fsync).unwrap(),
+            vec![deep.clone(), deep.join("d")]
+        );
+        // Nothing created, nothing to sync.
+        assert!(create_dirs(&deeper, Durability::Fsync).unwrap().is_empty());
+        sync_new_entry(&deeper.join("f.jsonl"), Durability::Fsync).unwrap();
+        // A new file under Fsync: its directory is synced, the log works.
+        let log_path = deeper.join("new.jsonl");
+        let opened = AppendLog::open(&log_path, Durability::Fsync);
+        assert!(opened.is_ok() && log_path.exists());
     }
 
     #[tokio::test]

@@ -3,9 +3,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use baton_native::{Agent, FileReader};
 use baton_record::{
-    ContentItem, ConversationManager, Durability, InitialHistory, RecordError, Recorder,
-    RecorderConfig, ResponseItem, SESSION_LOG_FILE, SessionLogRouter, StateSnapshot,
+    ContentItem, ConversationManager, Durability, FORKED_FROM_ID, InitialHistory, RecordError,
+    Recorder, RecorderConfig, ResponseItem, SESSION_LOG_FILE, SessionLogRouter, StateSnapshot,
     TRANSCRIPT_FILE, load,
 };
 use proptest::prelude::*;
@@ -262,7 +263,7 @@ async fn manager_resumes_in_place_forks_lists_and_removes() {
     assert_eq!(list[0].preview.as_deref(), Some("first"));
 
     // Fork: drop the last prompt; the prefix is copied into a new session.
-    let fork = manager.fork(conv.history(), 1, &cfg).await.unwrap();
+    let fork = manager.fork(id, conv.history(), 1, &cfg).await.unwrap();
     assert_eq!(
         fork.initial_history,
         InitialHistory::Forked(items[..3].to_vec())
@@ -270,11 +271,21 @@ async fn manager_resumes_in_place_forks_lists_and_removes() {
     let fork_id = fork.conversation.id();
     assert_ne!(fork_id, id);
     fork.conversation.recorder().flush().await.unwrap();
+    let forked = load(fork.conversation.path()).unwrap();
+    assert_eq!(forked.items, items[..3].to_vec());
+    // Lineage: the fork's session_meta names its parent, and the catalog's
+    // reader reports it.
     assert_eq!(
-        load(fork.conversation.path()).unwrap().items,
-        items[..3].to_vec()
+        forked.meta.extra.get(FORKED_FROM_ID),
+        Some(&json!(id.to_string()))
     );
-    let gone = manager.fork(conv.history(), 5, &cfg).await.unwrap();
+    let mut reader = FileReader::new(Agent::Codex);
+    reader.feed(&std::fs::read(fork.conversation.path()).unwrap());
+    assert_eq!(
+        reader.state().facts.forked_from.as_deref(),
+        Some(id.to_string().as_str())
+    );
+    let gone = manager.fork(id, conv.history(), 5, &cfg).await.unwrap();
     assert_eq!(gone.initial_history, InitialHistory::New);
     assert!(gone.conversation.history().is_empty());
     gone.conversation.recorder().flush().await.unwrap();

@@ -3,7 +3,7 @@
 //! Semantics of every route are documented in [`baton_sync::protocol`]; the
 //! OpenAPI description is served at `/api/v1/openapi.json`.
 
-use crate::index::{self, MessagesError};
+use crate::index;
 use crate::storage::{Account, ListQuery, Storage, StorageError};
 use axum::body::Body;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
@@ -14,12 +14,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use baton_sync::protocol::{
-    self, DEFAULT_LIMIT, ErrorBody, ErrorCode, ForkRequest, HEADER_LENGTH, HEADER_OFFSET,
-    HEADER_PREFIX_SHA256, HEADER_SHA256, MAIN_STREAM, MAX_LIMIT, MessageList, SearchResults,
-    SessionMeta, WhoAmI,
+    self, DEFAULT_LIMIT, DEFAULT_MESSAGES_LIMIT, ErrorBody, ErrorCode, ForkRequest, HEADER_LENGTH,
+    HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256, MAIN_STREAM, MAX_LIMIT, MAX_MESSAGES_LIMIT,
+    MessageList, SearchResults, SessionMeta, WhoAmI,
 };
 use bytes::Bytes;
 use futures::StreamExt;
+use futures::stream::BoxStream;
 use serde::Deserialize;
 use std::sync::Arc;
 use tokio::sync::Notify;
@@ -212,12 +213,12 @@ fn parse_num(name: &str, v: Option<&str>) -> ApiResult<Option<u64>> {
     }
 }
 
-fn parse_limit(v: Option<&str>) -> ApiResult<u32> {
+fn parse_limit(v: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
     match parse_num("limit", v)? {
-        None => Ok(DEFAULT_LIMIT),
-        Some(n) if (1..=MAX_LIMIT as u64).contains(&n) => Ok(n as u32),
+        None => Ok(default),
+        Some(n) if (1..=max as u64).contains(&n) => Ok(n as u32),
         Some(_) => Err(ApiError::bad(format!(
-            "`limit` must be between 1 and {MAX_LIMIT}"
+            "`limit` must be between 1 and {max}"
         ))),
     }
 }
@@ -241,6 +242,13 @@ struct SearchParams {
 #[derive(Debug, Deserialize)]
 struct ChangesParams {
     since: Option<String>,
+    limit: Option<String>,
+}
+
+/// Query of `GET /messages`.
+#[derive(Debug, Deserialize)]
+struct MessagesParams {
+    offset: Option<String>,
     limit: Option<String>,
 }
 
@@ -272,7 +280,7 @@ async fn list(
             acct.id,
             ListQuery {
                 before_seq: parse_num("cursor", p.cursor.as_deref())?,
-                limit: parse_limit(p.limit.as_deref())?,
+                limit: parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
                 q: p.q,
             },
         )
@@ -313,8 +321,16 @@ async fn messages(
     State(st): St,
     Auth(acct): Auth,
     p: Result<Path<String>, PathRejection>,
+    q: Result<Query<MessagesParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let id = session_id(p)?;
+    let params = query(q)?;
+    let offset = parse_num("offset", params.offset.as_deref())?.unwrap_or(0);
+    let limit = parse_limit(
+        params.limit.as_deref(),
+        DEFAULT_MESSAGES_LIMIT,
+        MAX_MESSAGES_LIMIT,
+    )?;
     let session = st.storage.session(acct.id, &id).await?;
     if session.encrypted {
         return Ok(Json(MessageList {
@@ -322,37 +338,61 @@ async fn messages(
             encrypted: true,
             messages: Vec::new(),
             skipped_lines: 0,
+            next_offset: None,
         })
         .into_response());
     }
-    let bytes = if session.streams.iter().any(|s| s.name == MAIN_STREAM) {
+    let page = if session.streams.iter().any(|s| s.name == MAIN_STREAM) {
         let read = st.storage.read(acct.id, &id, MAIN_STREAM, 0).await?;
-        collect(read.body).await?
+        index::page_messages(session.agent, read.body, offset, limit as usize).await?
     } else {
-        Vec::new()
+        index::MessagePage::default()
     };
-    let agent = session.agent;
-    let chunk = tokio::task::spawn_blocking(move || index::read_all(agent, &bytes))
-        .await
-        .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))?
-        .map_err(|MessagesError(m)| ApiError::from(StorageError::Internal(m)))?;
+    let next_offset = page.more.then(|| offset + page.messages.len() as u64);
     Ok(Json(MessageList {
         session,
         encrypted: false,
-        messages: chunk.messages,
-        skipped_lines: chunk.issues.len() as u64,
+        messages: page.messages,
+        skipped_lines: page.skipped_lines,
+        next_offset,
     })
     .into_response())
 }
 
-async fn collect(
-    mut body: futures::stream::BoxStream<'static, Result<Bytes, StorageError>>,
-) -> ApiResult<Vec<u8>> {
-    let mut out = Vec::new();
-    while let Some(piece) = body.next().await {
-        out.extend_from_slice(&piece?);
-    }
-    Ok(out)
+/// Compress a stream's pieces into one zstd frame as they arrive, holding
+/// one piece and its compressed form in memory at a time.
+fn zstd_stream(
+    body: BoxStream<'static, Result<Bytes, StorageError>>,
+) -> impl futures::Stream<Item = std::io::Result<Bytes>> + Send + 'static {
+    type Enc = zstd::stream::write::Encoder<'static, Vec<u8>>;
+    let start = zstd::stream::write::Encoder::new(Vec::new(), 3).map(|enc| (body, enc));
+    futures::stream::unfold(Some(start), |state| async move {
+        let (mut body, enc) = match state? {
+            Ok(s) => s,
+            Err(e) => return Some((Err(e), None)),
+        };
+        let next = body.next().await;
+        let (piece, last) = match next {
+            Some(Ok(piece)) => (piece, false),
+            Some(Err(e)) => return Some((Err(std::io::Error::other(e)), None)),
+            None => (Bytes::new(), true),
+        };
+        let step = move || -> std::io::Result<(Option<Enc>, Vec<u8>)> {
+            use std::io::Write;
+            let mut enc: Enc = enc;
+            if last {
+                return Ok((None, enc.finish()?));
+            }
+            enc.write_all(&piece)?;
+            let out = std::mem::take(enc.get_mut());
+            Ok((Some(enc), out))
+        };
+        match tokio::task::spawn_blocking(step).await {
+            Ok(Ok((enc, out))) => Some((Ok(Bytes::from(out)), enc.map(|enc| Ok((body, enc))))),
+            Ok(Err(e)) => Some((Err(e), None)),
+            Err(e) => Some((Err(std::io::Error::other(e)), None)),
+        }
+    })
 }
 
 async fn checkpoints(
@@ -552,13 +592,8 @@ async fn pull(
         .header(HEADER_SHA256, read.sha256.clone())
         .header(header::VARY, HeaderValue::from_static("accept-encoding"));
     let body = if accepts_zstd(&headers) {
-        let plain = collect(read.body).await?;
-        let compressed = tokio::task::spawn_blocking(move || zstd::bulk::compress(&plain, 3))
-            .await
-            .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))?
-            .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))?;
         builder = builder.header(header::CONTENT_ENCODING, "zstd");
-        Body::from(compressed)
+        Body::from_stream(zstd_stream(read.body))
     } else {
         Body::from_stream(read.body.map(|r| r.map_err(std::io::Error::other)))
     };
@@ -573,7 +608,7 @@ async fn search(
     q: Result<Query<SearchParams>, QueryRejection>,
 ) -> ApiResult<Response> {
     let p = query(q)?;
-    let limit = parse_limit(p.limit.as_deref())?;
+    let limit = parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let hits = st
         .storage
         .search(acct.id, p.q.as_deref().unwrap_or(""), limit)
@@ -588,7 +623,7 @@ async fn changes(
 ) -> ApiResult<Response> {
     let p = query(q)?;
     let since = parse_num("since", p.since.as_deref())?.unwrap_or(0);
-    let limit = parse_limit(p.limit.as_deref())?;
+    let limit = parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(Json(st.storage.changes(acct.id, since, limit).await?).into_response())
 }
 

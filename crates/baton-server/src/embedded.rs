@@ -22,7 +22,10 @@
 //! after the commit is durable. Blob files are written (temp file, fsync,
 //! rename, fsync of the directory) before the request that references them
 //! is queued: after a crash an unreferenced blob is harmless and an append is
-//! either wholly visible or not at all. Reads use a small pool of read-only
+//! either wholly visible or not at all. A large push is checked before its
+//! blob is written, a blob of a rejected append is deleted unless another
+//! append or chunk uses it, and [`Embedded::sweep_blobs`] (run at start-up)
+//! removes what a crash left behind. Reads use a small pool of read-only
 //! connections on the blocking thread pool.
 
 use crate::hash::RunningSha256;
@@ -90,6 +93,7 @@ CREATE TABLE IF NOT EXISTS chunks(
   blob_off INTEGER NOT NULL DEFAULT 0,
   state_after BLOB NOT NULL,
   PRIMARY KEY(stream_pk, start));
+CREATE INDEX IF NOT EXISTS chunks_by_blob ON chunks(blob) WHERE blob IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS msg_fts USING fts5(text, session_pk UNINDEXED);
 "#;
 
@@ -132,22 +136,113 @@ fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 #[derive(Debug, Clone)]
 struct BlobDir {
     root: PathBuf,
+    /// Blobs that appends in flight rely on (name → how many); a pinned blob
+    /// is never deleted, even before the chunk referencing it is committed.
+    pins: Arc<Mutex<HashMap<String, usize>>>,
+}
+
+/// A blob written (or found) for an append that has not finished yet; dropping it unpins.
+struct BlobPin {
+    dir: BlobDir,
+    hex: Option<String>,
+}
+
+impl BlobPin {
+    fn hex(&self) -> &str {
+        self.hex.as_deref().unwrap_or_default()
+    }
+
+    /// The append was rejected: unpin, and delete the file when no other
+    /// append is using it and no chunk references it.
+    fn discard(mut self, conn: &Connection) {
+        let Some(hex) = self.hex.take() else { return };
+        let mut pins = self.dir.lock_pins();
+        if self.dir.unpin(&mut pins, &hex) == 0 {
+            self.dir.remove_if_unreferenced(conn, &hex);
+        }
+    }
+}
+
+impl Drop for BlobPin {
+    fn drop(&mut self) {
+        if let Some(hex) = self.hex.take() {
+            let mut pins = self.dir.lock_pins();
+            self.dir.unpin(&mut pins, &hex);
+        }
+    }
 }
 
 impl BlobDir {
-    fn path(&self, hex: &str) -> PathBuf {
-        self.root.join(&hex[..2]).join(&hex[2..])
+    fn new(root: PathBuf) -> Self {
+        Self {
+            root,
+            pins: Arc::default(),
+        }
     }
 
-    /// Write bytes durably under their sha256; returns the hex name.
-    fn put(&self, bytes: &[u8]) -> std::io::Result<String> {
+    fn path(&self, hex: &str) -> PathBuf {
+        match (hex.get(..2), hex.get(2..)) {
+            (Some(shard), Some(rest)) if !rest.is_empty() => self.root.join(shard).join(rest),
+            _ => self.root.join(hex),
+        }
+    }
+
+    fn lock_pins(&self) -> std::sync::MutexGuard<'_, HashMap<String, usize>> {
+        self.pins.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Drop one pin of `hex`; how many remain.
+    fn unpin(&self, pins: &mut HashMap<String, usize>, hex: &str) -> usize {
+        match pins.get_mut(hex) {
+            Some(n) if *n > 1 => {
+                *n -= 1;
+                *n
+            }
+            _ => {
+                pins.remove(hex);
+                0
+            }
+        }
+    }
+
+    /// Delete a blob file no chunk references (the caller holds the pin lock
+    /// and has checked nothing pins it). Failures are logged: an unreferenced
+    /// blob is harmless, and the next start-up sweep retries.
+    fn remove_if_unreferenced(&self, conn: &Connection, hex: &str) {
+        let referenced = conn
+            .prepare_cached("SELECT EXISTS(SELECT 1 FROM chunks WHERE blob = ?1)")
+            .and_then(|mut stmt| stmt.query_row(params![hex], |r| r.get::<_, bool>(0)));
+        match referenced {
+            Ok(true) => {}
+            Ok(false) => match std::fs::remove_file(self.path(hex)) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => tracing::warn!("cannot delete unused blob {hex}: {e}"),
+            },
+            Err(e) => tracing::warn!("cannot check whether blob {hex} is used: {e}"),
+        }
+    }
+
+    /// Write bytes durably under their sha256, pinned until the append finishes.
+    fn put(&self, bytes: &[u8]) -> std::io::Result<BlobPin> {
         let hex = hex::encode(sha2::Sha256::digest(bytes));
+        *self.lock_pins().entry(hex.clone()).or_default() += 1;
+        let pin = BlobPin {
+            dir: self.clone(),
+            hex: Some(hex.clone()),
+        };
         let path = self.path(&hex);
         if path.exists() {
-            return Ok(hex);
+            return Ok(pin);
         }
         let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        std::fs::create_dir_all(&dir)?;
+        if !dir.is_dir() {
+            match std::fs::create_dir(&dir) {
+                Ok(()) => std::fs::File::open(&self.root)?.sync_all()?,
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(e),
+            }
+        }
         let tmp_dir = self.root.join("tmp");
         std::fs::create_dir_all(&tmp_dir)?;
         let tmp = tmp_dir.join(format!("{hex}.{:016x}", rand::random::<u64>()));
@@ -157,14 +252,60 @@ impl BlobDir {
         drop(file);
         std::fs::rename(&tmp, &path)?;
         std::fs::File::open(&dir)?.sync_all()?;
-        Ok(hex)
+        Ok(pin)
+    }
+
+    /// Delete temp files and blob files no chunk references, skipping files
+    /// modified at or after `before` (they may belong to appends in flight).
+    fn sweep(&self, conn: &Connection, before: std::time::SystemTime) -> std::io::Result<usize> {
+        let old = |entry: &std::fs::DirEntry| {
+            entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t < before)
+        };
+        let mut removed = 0;
+        for shard in std::fs::read_dir(&self.root)?.flatten() {
+            let shard_name = shard.file_name().to_string_lossy().into_owned();
+            let Ok(entries) = std::fs::read_dir(shard.path()) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                if !old(&entry) {
+                    continue;
+                }
+                if shard_name == "tmp" {
+                    if std::fs::remove_file(entry.path()).is_ok() {
+                        removed += 1;
+                    }
+                    continue;
+                }
+                let hex = format!("{shard_name}{}", entry.file_name().to_string_lossy());
+                let pins = self.lock_pins();
+                if pins.contains_key(&hex) {
+                    continue;
+                }
+                self.remove_if_unreferenced(conn, &hex);
+                drop(pins);
+                if !entry.path().exists() {
+                    removed += 1;
+                }
+            }
+        }
+        Ok(removed)
     }
 
     fn read(&self, hex: &str, off: u64, len: u64) -> std::io::Result<Vec<u8>> {
         let mut file = std::fs::File::open(self.path(hex))?;
         file.seek(SeekFrom::Start(off))?;
-        let mut buf = vec![0; len as usize];
-        file.read_exact(&mut buf)?;
+        let mut buf = Vec::new();
+        file.take(len).read_to_end(&mut buf)?;
+        if buf.len() as u64 != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                format!("the blob holds fewer than {len} bytes from offset {off}"),
+            ));
+        }
         Ok(buf)
     }
 }
@@ -188,7 +329,14 @@ struct TypedJob<T> {
 impl<T: Send> Job for TypedJob<T> {
     fn run(&mut self, w: &mut Writer) -> bool {
         let Some(f) = self.f.take() else { return false };
-        let res = f(w);
+        // A panicking job fails alone: its savepoint is rolled back and the
+        // writer thread keeps serving every other request.
+        let res =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(w))).unwrap_or_else(|_| {
+                Err(StorageError::Internal(
+                    "a database write failed unexpectedly; see the server log".into(),
+                ))
+            });
         let ok = res.is_ok();
         self.res = Some(res);
         ok
@@ -278,15 +426,7 @@ impl Embedded {
         let conn = open_conn(&db_path).map_err(internal)?;
         conn.execute_batch(SCHEMA).map_err(internal)?;
         let seq = max_seq(&conn).map_err(internal)?;
-        let blobs = BlobDir {
-            root: dir.join("blobs"),
-        };
-        // Leftover temp files of a crash are never referenced.
-        if let Ok(entries) = std::fs::read_dir(blobs.root.join("tmp")) {
-            for entry in entries.flatten() {
-                let _ = std::fs::remove_file(entry.path());
-            }
-        }
+        let blobs = BlobDir::new(dir.join("blobs"));
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let writer = Writer {
             conn,
@@ -306,6 +446,18 @@ impl Embedded {
                 auth_cache: RwLock::new(HashMap::new()),
             }),
         })
+    }
+
+    /// Delete leftover temp files and blob files no chunk references (left
+    /// by a crash or a failed commit), skipping files modified at or after
+    /// `before`; returns how many files were removed.
+    pub async fn sweep_blobs(&self, before: std::time::SystemTime) -> StorageResult<usize> {
+        self.read_with(move |conn, blobs| {
+            blobs
+                .sweep(conn, before)
+                .map_err(|e| StorageError::Internal(format!("cannot sweep unused blobs: {e}")))
+        })
+        .await
     }
 
     async fn write<T: Send + 'static>(
@@ -494,7 +646,7 @@ fn read_range(
         let bytes = chunk.bytes(blobs)?;
         let lo = from.saturating_sub(chunk.start) as usize;
         let hi = (to.min(end) - chunk.start) as usize;
-        out.extend_from_slice(&bytes[lo..hi]);
+        out.extend_from_slice(chunk_slice(&bytes, lo, hi)?);
     }
     if out.len() as u64 != to - from {
         return Err(StorageError::Internal(
@@ -536,8 +688,19 @@ fn prefix_state(
         None => RunningSha256::new(),
     };
     let bytes = last.bytes(blobs)?;
-    state.update(&bytes[..(offset - last.start) as usize]);
+    state.update(chunk_slice(&bytes, 0, (offset - last.start) as usize)?);
     Ok(state)
+}
+
+/// `bytes[lo..hi]` of a stored chunk, or a storage error when the chunk row
+/// claims more bytes than are stored (a corrupt database).
+fn chunk_slice(bytes: &[u8], lo: usize, hi: usize) -> StorageResult<&[u8]> {
+    bytes.get(lo..hi).ok_or_else(|| {
+        StorageError::Internal(format!(
+            "a stored chunk holds {} bytes but its row needs bytes {lo}..{hi}; the server database is corrupt (restore it from a backup)",
+            bytes.len()
+        ))
+    })
 }
 
 fn stream_infos(conn: &Connection, session_pk: i64) -> StorageResult<Vec<StreamInfo>> {
@@ -681,17 +844,44 @@ struct Incoming {
     blob: Option<String>,
 }
 
-fn append_in(
-    w: &mut Writer,
+/// What an append will do, once its session, offset, prefix and overlap are checked.
+struct AppendPlan {
+    session_pk: i64,
+    existing: Option<StreamRow>,
+    /// Bytes at the start of the body the stream already holds.
+    overlap: u64,
+}
+
+impl AppendPlan {
+    /// The stream's state before the append.
+    fn state(&self) -> RunningSha256 {
+        self.existing
+            .as_ref()
+            .map(|s| s.state.clone())
+            .unwrap_or_default()
+    }
+
+    /// True when the append adds bytes (or creates the stream).
+    fn writes(&self, body_len: usize) -> bool {
+        self.existing.is_none() || (self.overlap as usize) < body_len
+    }
+}
+
+/// Check an append against the stored stream without changing anything
+/// (used by the writer, and before a large body is written to a blob file).
+#[allow(clippy::too_many_arguments)]
+fn plan_append(
+    conn: &Connection,
+    blobs: &BlobDir,
     user: i64,
     id: &str,
     name: &str,
     offset: u64,
     prefix: [u8; 32],
-    incoming: Incoming,
-) -> StorageResult<AppendResult> {
-    let session = session_row(&w.conn, user, id)?;
-    let existing = stream_row(&w.conn, session.pk, name)?;
+    data: &[u8],
+) -> StorageResult<AppendPlan> {
+    let session = session_row(conn, user, id)?;
+    let existing = stream_row(conn, session.pk, name)?;
     let (len, state) = match &existing {
         Some(s) => (s.len, s.state.clone()),
         None => (0, RunningSha256::new()),
@@ -704,23 +894,45 @@ fn append_in(
         sha256: state.hex(),
     };
     let at_offset = match &existing {
-        Some(s) if offset < len => prefix_state(&w.conn, &w.blobs, s.pk, offset)?,
+        Some(s) if offset < len => prefix_state(conn, blobs, s.pk, offset)?,
         _ => state.clone(),
     };
     if at_offset.digest() != prefix {
         return Err(diverged());
     }
-    let data = &incoming.bytes;
     let overlap = (len - offset).min(data.len() as u64);
     if overlap > 0 {
         let Some(s) = &existing else {
             return Err(diverged());
         };
-        let stored = read_range(&w.conn, &w.blobs, s.pk, offset, offset + overlap)?;
+        let stored = read_range(conn, blobs, s.pk, offset, offset + overlap)?;
         if stored[..] != data[..overlap as usize] {
             return Err(diverged());
         }
     }
+    Ok(AppendPlan {
+        session_pk: session.pk,
+        existing,
+        overlap,
+    })
+}
+
+fn append_in(
+    w: &mut Writer,
+    user: i64,
+    id: &str,
+    name: &str,
+    offset: u64,
+    prefix: [u8; 32],
+    incoming: Incoming,
+) -> StorageResult<AppendResult> {
+    let data = &incoming.bytes;
+    let plan = plan_append(&w.conn, &w.blobs, user, id, name, offset, prefix, data)?;
+    let state = plan.state();
+    let overlap = plan.overlap;
+    let existing = plan.existing;
+    let session_pk = plan.session_pk;
+    let len = state.len();
     let new = &data[overlap as usize..];
     if new.is_empty() && existing.is_some() {
         return Ok(AppendResult {
@@ -730,7 +942,7 @@ fn append_in(
     }
     let stream_pk = match &existing {
         Some(s) => s.pk,
-        None => insert_stream(&w.conn, session.pk, name)?,
+        None => insert_stream(&w.conn, session_pk, name)?,
     };
     let mut state = state;
     if !new.is_empty() {
@@ -762,7 +974,7 @@ fn append_in(
             .execute(params![state.len() as i64, state_bytes, stream_pk])
             .map_err(internal)?;
     }
-    bump(w, session.pk)?;
+    bump(w, session_pk)?;
     Ok(AppendResult {
         len: state.len(),
         sha256: state.hex(),
@@ -895,7 +1107,10 @@ fn fork_in(w: &mut Writer, user: i64, id: &str, req: ForkRequest) -> StorageResu
             .find(|c| c.start < len && c.start + c.len > len);
         if let Some(c) = straddling {
             let keep = len - c.start;
-            let data = c.data.as_ref().map(|d| d[..keep as usize].to_vec());
+            let data = match &c.data {
+                Some(d) => Some(chunk_slice(d, 0, keep as usize)?.to_vec()),
+                None => None,
+            };
             w.conn
                 .execute(
                     "INSERT INTO chunks(stream_pk, start, len, data, blob, blob_off, state_after)
@@ -924,6 +1139,14 @@ fn fork_in(w: &mut Writer, user: i64, id: &str, req: ForkRequest) -> StorageResu
 
 fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
     let session = session_row(&w.conn, update.user_id, &update.session_id)?;
+    let indexed_before: i64 = w
+        .conn
+        .query_row(
+            "SELECT COALESCE(MAX(indexed_len), 0) FROM streams WHERE session_pk = ?1 AND name = ?2",
+            params![session.pk, MAIN_STREAM],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
     w.conn
         .execute(
             "UPDATE streams SET indexed_len = MAX(indexed_len, ?1) WHERE session_pk = ?2 AND name = ?3",
@@ -940,6 +1163,16 @@ fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
             params![state_json, session.pk, MAIN_STREAM],
         )
         .map_err(internal)?;
+    if update.from == 0 && indexed_before > 0 {
+        // Re-indexed from the start (the saved reader state was unusable):
+        // the new texts replace the earlier ones instead of doubling them.
+        w.conn
+            .execute(
+                "DELETE FROM msg_fts WHERE session_pk = ?1",
+                params![session.pk],
+            )
+            .map_err(internal)?;
+    }
     let mut insert = w
         .conn
         .prepare_cached("INSERT INTO msg_fts(text, session_pk) VALUES (?1, ?2)")
@@ -951,11 +1184,14 @@ fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
     }
     drop(insert);
     let f = &state.facts;
-    w.conn
+    let changed = w
+        .conn
         .execute(
             "UPDATE sessions SET d_cwd = ?1, d_title = ?2, d_first_prompt = ?3, d_started_at = ?4,
                d_updated_at = ?5, d_forked_from = ?6, d_user_turns = ?7, d_message_count = ?8
-             WHERE pk = ?9",
+             WHERE pk = ?9 AND (d_cwd IS NOT ?1 OR d_title IS NOT ?2 OR d_first_prompt IS NOT ?3
+               OR d_started_at IS NOT ?4 OR d_updated_at IS NOT ?5 OR d_forked_from IS NOT ?6
+               OR d_user_turns IS NOT ?7 OR d_message_count IS NOT ?8)",
             params![
                 f.cwd,
                 f.title,
@@ -969,6 +1205,10 @@ fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
             ],
         )
         .map_err(internal)?;
+    if changed > 0 {
+        // The listed metadata changed: the `changes` feed must report it.
+        bump(w, session.pk)?;
+    }
     Ok(())
 }
 
@@ -1192,21 +1432,57 @@ impl Storage for Embedded {
         let id = id.to_string();
         let stream = stream.to_string();
         Box::pin(async move {
-            let blob = if bytes.len() > INLINE_MAX {
-                let blobs = self.inner.blobs.clone();
-                let data = bytes.clone();
-                Some(
-                    tokio::task::spawn_blocking(move || blobs.put(&data))
-                        .await
-                        .map_err(internal)?
-                        .map_err(|e| StorageError::Internal(format!("cannot write blob: {e}")))?,
-                )
+            let pin = if bytes.len() > INLINE_MAX {
+                // Check first, so a push that would be rejected never leaves a blob file.
+                let (id, stream, data) = (id.clone(), stream.clone(), bytes.clone());
+                let writes = self
+                    .read_with(move |conn, blobs| {
+                        let plan = plan_append(
+                            conn,
+                            blobs,
+                            user,
+                            &id,
+                            &stream,
+                            offset,
+                            prefix_sha256,
+                            &data,
+                        )?;
+                        Ok(plan.writes(data.len()))
+                    })
+                    .await?;
+                if writes {
+                    let blobs = self.inner.blobs.clone();
+                    let data = bytes.clone();
+                    Some(
+                        tokio::task::spawn_blocking(move || blobs.put(&data))
+                            .await
+                            .map_err(internal)?
+                            .map_err(|e| {
+                                StorageError::Internal(format!("cannot write blob: {e}"))
+                            })?,
+                    )
+                } else {
+                    None
+                }
             } else {
                 None
             };
-            let incoming = Incoming { bytes, blob };
-            self.write(move |w| append_in(w, user, &id, &stream, offset, prefix_sha256, incoming))
-                .await
+            let incoming = Incoming {
+                bytes,
+                blob: pin.as_ref().map(|p| p.hex().to_string()),
+            };
+            let res = self
+                .write(move |w| append_in(w, user, &id, &stream, offset, prefix_sha256, incoming))
+                .await;
+            if let (Err(_), Some(pin)) = (&res, pin) {
+                // Another append may have changed the stream since the check.
+                self.read_with(move |conn, _| {
+                    pin.discard(conn);
+                    Ok(())
+                })
+                .await?;
+            }
+            res
         })
     }
 
@@ -1246,6 +1522,8 @@ impl Storage for Embedded {
                                     .await
                                     .map_err(internal)??,
                             };
+                            let hi = bytes.len();
+                            chunk_slice(&bytes, lo, hi)?;
                             Ok(Bytes::from(bytes).slice(lo..))
                         }
                     });

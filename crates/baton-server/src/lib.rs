@@ -133,7 +133,17 @@ pub async fn add_user(data_dir: &Path, name: &str) -> Result<NewUser, ServerErro
 
 /// Bind, start the background tasks and serve in a spawned task.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
-    let storage: Arc<dyn Storage> = Arc::new(open_storage(&config.data_dir)?);
+    let started = std::time::SystemTime::now();
+    let embedded = open_storage(&config.data_dir)?;
+    let sweeper = embedded.clone();
+    tokio::spawn(async move {
+        match sweeper.sweep_blobs(started).await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!("removed {n} unused blob file(s)"),
+            Err(e) => tracing::warn!("{e}"),
+        }
+    });
+    let storage: Arc<dyn Storage> = Arc::new(embedded);
     let token = local_token(&config.data_dir)?;
     let local_account = storage.ensure_user_token(LOCAL_USER, &token).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)
@@ -148,7 +158,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         .local_addr()
         .map_err(|e| ServerError::Io(e.to_string()))?;
     let wake = Arc::new(Notify::new());
-    tokio::spawn(index::run(storage.clone(), wake.clone()));
+    tokio::spawn(index::Indexer::new(storage.clone()).run(wake.clone()));
     if let Some(sources) = config.local.clone() {
         let mirror = local::Mirror::new(storage.clone(), local_account.id, sources);
         tokio::spawn(mirror.run(config.rescan_every, wake.clone()));

@@ -124,6 +124,9 @@ pub struct IndexUpdate {
     pub user_id: i64,
     /// Session id.
     pub session_id: String,
+    /// Offset this pass started reading at; 0 re-indexes the session from
+    /// scratch, replacing the texts of earlier passes.
+    pub from: u64,
     /// Stream length this pass read up to.
     pub seen_len: u64,
     /// Reader state to resume from next time (its facts describe the session);

@@ -545,3 +545,129 @@ async fn openapi_spec_describes_every_route_and_auth() {
         "text/javascript; charset=utf-8"
     );
 }
+
+/// Every string schema in the spec whose pattern describes stream names.
+fn stream_name_schemas(v: &serde_json::Value, out: &mut Vec<serde_json::Value>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            if m.get("pattern")
+                .and_then(|p| p.as_str())
+                .is_some_and(|p| p.contains("{0,254}"))
+            {
+                out.push(v.clone());
+            }
+            m.values().for_each(|x| stream_name_schemas(x, out));
+        }
+        serde_json::Value::Array(a) => a.iter().for_each(|x| stream_name_schemas(x, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn openapi_stream_name_schemas_agree_with_the_server() {
+    let spec: serde_json::Value = serde_json::from_str(baton_server::OPENAPI_JSON).unwrap();
+    let mut schemas = Vec::new();
+    stream_name_schemas(&spec, &mut schemas);
+    assert_eq!(
+        schemas.len(),
+        3,
+        "fork body, checkpoints query, stream path"
+    );
+    let long_segment = "a".repeat(255);
+    let nine_segments = ["a"; 9].join("/");
+    let samples = [
+        "main",
+        "subagents/agent-x.jsonl",
+        "a/b/c/d/e/f/g/h",
+        nine_segments.as_str(),
+        long_segment.as_str(),
+        "a/../b",
+        "../x",
+        ".x",
+        "a//b",
+        "/a",
+        "a/",
+        "a\\b",
+        "",
+    ];
+    for schema in &schemas {
+        let re = regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+        let max = schema["maxLength"].as_u64().unwrap() as usize;
+        for name in samples {
+            let spec_ok = re.is_match(name) && name.len() <= max;
+            assert_eq!(
+                spec_ok,
+                baton_sync::protocol::validate_stream_name(name).is_ok(),
+                "{name:?} against {schema}"
+            );
+        }
+    }
+}
+
+#[tokio::test]
+async fn messages_come_in_pages() {
+    let s = start().await;
+    s.put(&s.a, "m", codex_meta()).await;
+    let rollout = std::fs::read(baton_testkit::fixtures_dir().join(
+        "codex/sessions/2026/11/21/rollout-2026-11-21T19-20-28-01a1ff8d-8a8a-7740-8c02-49607e66ddfa.jsonl",
+    ))
+    .unwrap();
+    // Several appends, so the reader sees lines split across pieces.
+    let cuts = [0, rollout.len() / 3, rollout.len() / 2 + 7, rollout.len()];
+    for w in cuts.windows(2) {
+        let r = s
+            .push(&s.a, "m", "main", &rollout, w[0], &rollout[w[0]..w[1]])
+            .await;
+        assert_eq!(r.status(), 200);
+    }
+    let (status, all) = s.get_json(&s.a, "/sessions/m/messages?limit=5000").await;
+    assert_eq!(status, 200);
+    let all = all["messages"].as_array().unwrap().clone();
+    assert!(all.len() > 3, "the fixture has several messages");
+    assert!(all.iter().any(|m| m["text"] == "pub first prompt alpha"));
+    let mut paged = Vec::new();
+    let mut offset = 0;
+    loop {
+        let (status, page) = s
+            .get_json(
+                &s.a,
+                &format!("/sessions/m/messages?offset={offset}&limit=2"),
+            )
+            .await;
+        assert_eq!(status, 200);
+        let msgs = page["messages"].as_array().unwrap();
+        assert!(msgs.len() <= 2);
+        paged.extend(msgs.iter().cloned());
+        match page["next_offset"].as_u64() {
+            Some(next) => {
+                assert_eq!(next, offset + 2);
+                offset = next;
+            }
+            None => break,
+        }
+    }
+    assert_eq!(paged, all);
+    for bad in ["limit=0", "limit=5001", "offset=-1"] {
+        let (status, _) = s
+            .get_json(&s.a, &format!("/sessions/m/messages?{bad}"))
+            .await;
+        assert_eq!(status, 400, "{bad}");
+    }
+    // Beyond the end: an empty last page.
+    let (_, page) = s.get_json(&s.a, "/sessions/m/messages?offset=100000").await;
+    assert_eq!(page["messages"].as_array().unwrap().len(), 0);
+    assert!(page.get("next_offset").is_none());
+
+    // A zstd pull is compressed piece by piece into one frame.
+    let r = s
+        .http
+        .get(s.url("/sessions/m/streams/main?from=5"))
+        .bearer_auth(&s.a)
+        .header("Accept-Encoding", "zstd")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-encoding"], "zstd");
+    let body = r.bytes().await.unwrap();
+    assert_eq!(zstd::decode_all(&body[..]).unwrap(), &rollout[5..]);
+}

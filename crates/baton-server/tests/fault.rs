@@ -1,8 +1,12 @@
-//! Crash safety: kill -9 the server at random moments during a large chunked
-//! push, 20 times; after each restart the server's bytes are a prefix of the
-//! client's (hash-equal), and the push resumes to completion without duplicates.
+//! Crash safety: kill -9 the server at random moments while baton's own sync
+//! client (`baton_sync::client::Syncer`) pushes a large session in pieces, 20
+//! times; after each restart the server's bytes are a prefix of the client's
+//! (hash-equal), and the push resumes to completion without duplicates.
 
-use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, SessionInfo, sha256_hex};
+use baton_native::Agent;
+use baton_sync::client::{Client, LocalSession, Syncer};
+use baton_sync::protocol::{SessionMeta, sha256_hex};
+use baton_sync::state::SyncState;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -10,7 +14,8 @@ use std::time::Duration;
 /// Larger than the inline limit, so pieces take the blob-file path.
 const PIECE: usize = 160 * 1024;
 
-fn spawn(dir: &std::path::Path) -> (Child, String, String) {
+/// A fresh server process on `dir`, and a client for it.
+fn spawn(dir: &std::path::Path) -> (Child, Client) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_baton-server-testbin"))
         .arg(dir)
         .stdout(Stdio::piped())
@@ -24,63 +29,15 @@ fn spawn(dir: &std::path::Path) -> (Child, String, String) {
     let mut parts = line.split_whitespace();
     let addr = parts.next().unwrap().to_string();
     let token = parts.next().unwrap().to_string();
-    (child, format!("http://{addr}/api/v1"), token)
+    let client = Client::new(&format!("http://{addr}"), &token).unwrap();
+    (child, client)
 }
 
-async fn server_stream(http: &reqwest::Client, base: &str, token: &str) -> (u64, String) {
-    let info: SessionInfo = http
-        .get(format!("{base}/sessions/big"))
-        .bearer_auth(token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    info.streams
-        .first()
-        .map(|s| (s.len, s.sha256.clone()))
+/// The server's length and hash of the session's `main` stream.
+async fn server_stream(client: &Client) -> (u64, String) {
+    let info = client.session("big").await.unwrap();
+    info.and_then(|i| i.streams.first().map(|s| (s.len, s.sha256.clone())))
         .unwrap_or((0, sha256_hex(b"")))
-}
-
-/// sha256 of `data[..k * PIECE]` for every k (and of the whole), in one pass.
-fn piece_hashes(data: &[u8]) -> std::collections::HashMap<usize, String> {
-    let mut h = baton_server::hash::RunningSha256::new();
-    let mut out = std::collections::HashMap::new();
-    out.insert(0, h.hex());
-    for piece in data.chunks(PIECE) {
-        h.update(piece);
-        out.insert(h.len() as usize, h.hex());
-    }
-    out
-}
-
-/// Push from the server's length to the end; stops at the first transport error.
-async fn push_rest(
-    http: &reqwest::Client,
-    base: &str,
-    token: &str,
-    data: &[u8],
-    hashes: &std::collections::HashMap<usize, String>,
-) -> Result<(), reqwest::Error> {
-    let (mut len, _) = server_stream(http, base, token).await;
-    while (len as usize) < data.len() {
-        let off = len as usize;
-        let end = (off + PIECE).min(data.len());
-        let r = http
-            .post(format!("{base}/sessions/big/streams/main"))
-            .bearer_auth(token)
-            .header(HEADER_OFFSET, off.to_string())
-            .header(HEADER_PREFIX_SHA256, hashes[&off].as_str())
-            .body(data[off..end].to_vec())
-            .send()
-            .await?;
-        assert_eq!(r.status(), 200, "push at {off}");
-        let v: serde_json::Value = r.json().await?;
-        len = v["len"].as_u64().unwrap();
-        assert_eq!(len as usize, end);
-    }
-    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -96,26 +53,36 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         .collect::<String>()
         .into_bytes();
     assert!(data.len() > 5_000_000);
-    let hashes = piece_hashes(&data);
-    let http = reqwest::Client::new();
+    let file = dir.path().join("big.jsonl");
+    std::fs::write(&file, &data).unwrap();
+    let session = LocalSession {
+        id: "big".into(),
+        meta: SessionMeta {
+            agent: Agent::Codex,
+            cwd: None,
+            title: None,
+            first_prompt: None,
+            started_at: None,
+            updated_at: None,
+            forked_from: None,
+            encrypted: false,
+        },
+        streams: vec![("main".into(), file)],
+    };
+    let server_dir = dir.path().join("server");
+    // The client's memory of acknowledged positions survives the kills, as
+    // `sync-state.json` would.
+    let mut state = SyncState::new("fault-test");
     let mut progressed = 0;
     let mut interrupted = 0;
     for round in 0..20 {
-        let (mut child, base, token) = spawn(dir.path());
-        let r = http
-            .put(format!("{base}/sessions/big"))
-            .bearer_auth(&token)
-            .json(&serde_json::json!({"agent":"codex"}))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200);
+        let (mut child, client) = spawn(&server_dir);
         // The server's copy after the previous crash is an exact prefix.
-        let (len, sha) = server_stream(&http, &base, &token).await;
+        let (len, sha) = server_stream(&client).await;
         assert!(len as usize <= data.len());
         assert_eq!(
-            Some(&sha),
-            hashes.get(&(len as usize)),
+            sha,
+            sha256_hex(&data[..len as usize]),
             "round {round}: prefix hash"
         );
         if len > 0 {
@@ -123,32 +90,30 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         }
         // Kill at a random moment within the next few pieces.
         let delay = Duration::from_micros(rand::random::<u64>() % 25_000);
-        let push = push_rest(&http, &base, &token, &data, &hashes);
+        let mut syncer = Syncer::new(&client, None, state).with_chunk_size(PIECE);
+        let (mut progress, mut save) = (|_| {}, |_: &SyncState| {});
         tokio::select! {
-            _ = push => {}
+            pushed = syncer.push_session(&session, &mut progress, &mut save) => {
+                pushed.unwrap();
+            }
             _ = tokio::time::sleep(delay) => interrupted += 1,
         }
+        state = syncer.state;
         child.kill().unwrap();
         child.wait().unwrap();
     }
     // Final run: no kill, the push completes, and the bytes are identical.
-    let (mut child, base, token) = spawn(dir.path());
-    push_rest(&http, &base, &token, &data, &hashes)
+    let (mut child, client) = spawn(&server_dir);
+    let mut syncer = Syncer::new(&client, None, state).with_chunk_size(PIECE);
+    syncer
+        .push_session(&session, &mut |_| {}, &mut |_| {})
         .await
         .unwrap();
-    let (len, sha) = server_stream(&http, &base, &token).await;
+    let (len, sha) = server_stream(&client).await;
     assert_eq!(len as usize, data.len(), "no duplicates, nothing lost");
-    assert_eq!(sha, hashes[&data.len()]);
-    let body = http
-        .get(format!("{base}/sessions/big/streams/main"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .bytes()
-        .await
-        .unwrap();
-    assert_eq!(&body[..], &data[..]);
+    assert_eq!(sha, sha256_hex(&data));
+    let body = client.read_stream("big", "main", 0).await.unwrap();
+    assert_eq!(body.bytes, data);
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(progressed > 0, "some pushes were committed before a kill");

@@ -3,7 +3,7 @@
 mod common;
 
 use baton_sync::protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
-use common::{MAX_APPEND, codex_meta, start};
+use common::{MAX_APPEND, MAX_JSON, codex_meta, start};
 use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -117,6 +117,20 @@ async fn another_accounts_session_is_404_on_every_route() {
             .iter()
             .all(|x| x["agent"] == "claude")
     );
+}
+
+#[tokio::test]
+async fn pushes_use_their_own_limit_not_the_json_one() {
+    let s = start().await;
+    s.put(&s.a, "big", codex_meta()).await;
+    // Larger than the JSON limit and than axum's 2 MiB default, within the push limit.
+    let len = 2 * 1024 * 1024 + 1024;
+    assert!(len > MAX_JSON && len < MAX_APPEND);
+    let data: Vec<u8> = (0..len as u32).map(|i| (i % 251) as u8).collect();
+    let r = s.push(&s.a, "big", "main", &data, 0, &data).await;
+    assert_eq!(r.status(), 200);
+    let got = s.pull(&s.a, "big", "main", 0).await.bytes().await.unwrap();
+    assert_eq!(sha256_hex(&got), sha256_hex(&data));
 }
 
 #[tokio::test]

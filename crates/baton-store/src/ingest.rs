@@ -17,6 +17,17 @@ pub struct Roots {
     pub codex_homes: Vec<PathBuf>,
     /// Claude Code config dirs (`$CLAUDE_CONFIG_DIR` layouts: `projects/<slug>/*.jsonl`).
     pub claude_dirs: Vec<PathBuf>,
+    /// baton-owned directories (baton's library, also listed above as a home
+    /// or config dir): native files under them may have a
+    /// `<file>.baton.json` [`crate::Sidecar`] naming their parent.
+    pub library: Vec<PathBuf>,
+}
+
+impl Roots {
+    /// Every Codex home and Claude config dir, Codex first.
+    pub(crate) fn all(&self) -> impl Iterator<Item = &PathBuf> {
+        self.codex_homes.iter().chain(&self.claude_dirs)
+    }
 }
 
 /// Which stage of a refresh a [`Progress`] report is about.
@@ -78,7 +89,7 @@ pub struct RefreshReport {
     pub files_appended: u64,
     /// Files re-read from the start (shrunk, replaced, or compressed and changed).
     pub files_reread: u64,
-    /// Rows removed because their file vanished.
+    /// Rows removed because their file vanished from a root that was read.
     pub files_removed: u64,
     /// Bytes read from native files (uncompressed).
     pub bytes_read: u64,
@@ -145,6 +156,7 @@ struct Known {
     stat: Stat,
     compressed: bool,
     on_disk: bool,
+    sidecar: Option<String>,
 }
 
 /// Stored state needed to resume reading a file.
@@ -162,6 +174,16 @@ struct Work {
     key: String,
     stat: Stat,
     prior: Option<Prior>,
+    /// Fingerprint of the file's sidecar, when it has one.
+    sidecar: Option<String>,
+}
+
+/// A file's sidecar as read for ingest.
+pub(crate) struct SidecarSeen {
+    /// Size, mtime and inode of the sidecar, for change detection.
+    pub fingerprint: String,
+    /// Its `forked_from` (`None` when absent or unreadable).
+    pub forked_from: Option<String>,
 }
 
 /// Messages and state parsed from one file's bytes, ready to be written.
@@ -173,6 +195,10 @@ pub(crate) struct Parsed {
     pub stat: Stat,
     /// Existing rows of this file must be dropped first (re-read from scratch).
     pub fresh: bool,
+    /// `state.consumed` the parse resumed from (`None`: from scratch). The
+    /// write is skipped when the stored state no longer ends there (another
+    /// process appended these bytes meanwhile).
+    pub base: Option<u64>,
     pub state: ReaderState,
     pub messages: Vec<Message>,
     pub issues: Vec<LineIssue>,
@@ -181,6 +207,9 @@ pub(crate) struct Parsed {
     pub id_hint: Option<String>,
     pub sidechain_of: Option<String>,
     pub bytes_read: u64,
+    pub sidecar: Option<SidecarSeen>,
+    /// A sidecar that could not be read or decoded.
+    pub sidecar_issue: Option<Issue>,
 }
 
 enum Outcome {
@@ -264,7 +293,32 @@ fn parse_file(work: Work) -> Outcome {
         key,
         stat,
         prior,
+        sidecar,
     } = work;
+    let (sidecar, sidecar_issue) = match sidecar {
+        None => (None, None),
+        Some(fingerprint) => {
+            let path = crate::sidecar::sidecar_path(&file.path);
+            let (forked_from, issue) = match crate::sidecar::read(&path) {
+                Ok(s) => (s.forked_from, None),
+                Err(message) => (
+                    None,
+                    Some(Issue {
+                        path: key_of(&path),
+                        line: None,
+                        message,
+                    }),
+                ),
+            };
+            (
+                Some(SidecarSeen {
+                    fingerprint,
+                    forked_from,
+                }),
+                issue,
+            )
+        }
+    };
     let append = prior.as_ref().and_then(|p| {
         let same_file = p.stat.ino == stat.ino && p.stat.dev == stat.dev;
         let grew_or_same = stat.size >= p.stat.size;
@@ -290,6 +344,7 @@ fn parse_file(work: Work) -> Outcome {
                         compressed: false,
                         stat,
                         fresh: false,
+                        base: Some(p.state.consumed),
                         state,
                         messages: chunk.messages,
                         issues: chunk.issues,
@@ -298,6 +353,8 @@ fn parse_file(work: Work) -> Outcome {
                         id_hint: file.id_hint,
                         sidechain_of: file.sidechain_of,
                         bytes_read: rest.len() as u64,
+                        sidecar,
+                        sidecar_issue,
                     }));
                 }
                 // Replaced in place: fall through to a full re-read.
@@ -326,6 +383,7 @@ fn parse_file(work: Work) -> Outcome {
                 compressed: file.compressed,
                 stat,
                 fresh: true,
+                base: None,
                 state,
                 messages: chunk.messages,
                 issues: chunk.issues,
@@ -334,6 +392,8 @@ fn parse_file(work: Work) -> Outcome {
                 id_hint: file.id_hint,
                 sidechain_of: file.sidechain_of,
                 bytes_read: bytes.len() as u64,
+                sidecar,
+                sidecar_issue,
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Vanished {
@@ -416,23 +476,60 @@ fn remove_file(tx: &Transaction, db: &Path, key: &str, affected: &mut Affected) 
     Ok(true)
 }
 
+/// What [`apply`] did.
+pub(crate) enum Applied {
+    /// Written; this many messages were added.
+    Added(u64),
+    /// Nothing written: the stored state of the file no longer ends where
+    /// the parse started (another process wrote these bytes meanwhile, or
+    /// removed the file's row); it ends at `consumed`.
+    Stale {
+        /// Where the stored state ends (0 when the file has no row).
+        consumed: u64,
+    },
+}
+
+/// Key that identifies a record copied into a fork: Claude's `uuid`; for a
+/// Codex searchable message, a hash of role, kind, text and timestamp (Codex
+/// forks copy records verbatim, and records carry no id the reader exposes).
+fn dedupe_key(agent: Agent, m: &Message, timestamp: Option<&str>) -> Option<String> {
+    if let Some(uuid) = &m.uuid {
+        return Some(uuid.clone());
+    }
+    let ts = timestamp.filter(|_| agent == Agent::Codex && searchable(m.kind))?;
+    let mut h = Sha256::new();
+    for part in [role_str(m.role), kind_str(m.kind), m.text.as_str(), ts] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    Some(hex::encode(&h.finalize()[..16]))
+}
+
 /// Write one parsed file: the single write path shared by refresh and
-/// [`Catalog::ingest_chunk`]. Returns the number of messages added.
+/// [`Catalog::ingest_chunk`]. Must run in an immediate (write-locked)
+/// transaction: the stored state is re-read here, and a parse that resumed
+/// from a state another writer has since moved past is not written.
 pub(crate) fn apply(
     tx: &Transaction,
     db: &Path,
     p: &Parsed,
     affected: &mut Affected,
-) -> Result<u64> {
-    let old: Option<(i64, Option<String>)> = tx
-        .prepare_cached("SELECT id, session_id FROM files WHERE path = ?1")
+) -> Result<Applied> {
+    let old: Option<(i64, Option<String>, i64)> = tx
+        .prepare_cached("SELECT id, session_id, consumed FROM files WHERE path = ?1")
         .and_then(|mut s| {
-            s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?)))
+            s.query_row([&p.key], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
                 .optional()
         })
         .at(db)?;
+    if let Some(base) = p.base {
+        let stored = old.as_ref().map_or(0, |o| o.2 as u64);
+        if old.is_none() || stored != base {
+            return Ok(Applied::Stale { consumed: stored });
+        }
+    }
     let agent = p.agent.as_str();
-    if let Some((id, old_session)) = &old {
+    if let Some((id, old_session, _)) = &old {
         if p.fresh {
             delete_file_messages(tx, db, *id)?;
         }
@@ -450,6 +547,12 @@ pub(crate) fn apply(
         Some(parent) => (Some(parent.clone()), true),
         None => (own_id, false),
     };
+    let forked_from = facts.forked_from.clone().or_else(|| {
+        p.sidecar
+            .as_ref()
+            .and_then(|s| s.forked_from.clone())
+            .filter(|parent| session_id.as_ref() != Some(parent))
+    });
     let state_json = serde_json::to_string(&p.state).map_err(|e| Error::Corrupt {
         what: format!("files.state of {}", p.key),
         message: e.to_string(),
@@ -457,12 +560,14 @@ pub(crate) fn apply(
     let file_id: i64 = tx
         .prepare_cached(
             "INSERT INTO files (path, agent, on_disk, compressed, size, mtime_ns, ino, dev, state,
-                                digest, digest_off, session_id, sidechain, first_uuid, forked_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
+                                consumed, sidecar, digest, digest_off, session_id, sidechain,
+                                first_uuid, forked_from)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
              ON CONFLICT(path) DO UPDATE SET
                 agent = excluded.agent, on_disk = excluded.on_disk, compressed = excluded.compressed,
                 size = excluded.size, mtime_ns = excluded.mtime_ns, ino = excluded.ino,
-                dev = excluded.dev, state = excluded.state, digest = excluded.digest,
+                dev = excluded.dev, state = excluded.state, consumed = excluded.consumed,
+                sidecar = excluded.sidecar, digest = excluded.digest,
                 digest_off = excluded.digest_off, session_id = excluded.session_id,
                 sidechain = excluded.sidechain, first_uuid = excluded.first_uuid,
                 forked_from = excluded.forked_from
@@ -480,12 +585,14 @@ pub(crate) fn apply(
                     p.stat.ino as i64,
                     p.stat.dev as i64,
                     state_json,
+                    p.state.consumed as i64,
+                    p.sidecar.as_ref().map(|s| s.fingerprint.as_str()),
                     p.digest,
                     p.digest_off as i64,
                     session_id,
                     sidechain,
                     if sidechain { None } else { facts.first_uuid.clone() },
-                    facts.forked_from,
+                    forked_from,
                 ],
                 |r| r.get(0),
             )
@@ -496,19 +603,25 @@ pub(crate) fn apply(
     }
     let mut insert = tx
         .prepare_cached(
-            "INSERT INTO messages (file_id, offset, role, kind, text, tool_name, call_id, timestamp, uuid, parent_uuid)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            "INSERT INTO messages (file_id, offset, ordinal, role, kind, text, tool_name, call_id,
+                                   timestamp, uuid, parent_uuid, dkey)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+             ON CONFLICT(file_id, offset, ordinal) DO NOTHING",
         )
         .at(db)?;
     let mut insert_fts = tx
         .prepare_cached("INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)")
         .at(db)?;
+    let mut ordinals: HashMap<u64, i64> = HashMap::new();
+    let mut added = 0;
     for m in &p.messages {
+        let ordinal = ordinals.entry(m.offset).or_insert(0);
         let ts = m.timestamp.as_deref().and_then(crate::timefmt::normalize);
-        insert
+        let inserted = insert
             .execute(params![
                 file_id,
                 m.offset as i64,
+                *ordinal,
                 role_str(m.role),
                 kind_str(m.kind),
                 m.text,
@@ -517,20 +630,51 @@ pub(crate) fn apply(
                 ts,
                 m.uuid,
                 m.parent_uuid,
+                dedupe_key(p.agent, m, ts.as_deref()),
             ])
             .at(db)?;
+        *ordinal += 1;
+        if inserted == 0 {
+            // Already stored (the same line written twice): never duplicated.
+            continue;
+        }
+        added += 1;
         if searchable(m.kind) && !m.text.is_empty() {
             let rowid = tx.last_insert_rowid();
             insert_fts.execute(params![rowid, m.text]).at(db)?;
         }
     }
-    Ok(p.messages.len() as u64)
+    Ok(Applied::Added(added))
 }
 
-/// Discover every native file under the roots (missing roots are skipped).
-fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> Vec<NativeFile> {
+/// A root that a refresh walked.
+struct Walked {
+    root: PathBuf,
+    /// The walk met no unreadable directory, so a known file under this root
+    /// that was not found is gone.
+    complete: bool,
+}
+
+/// Discover every native file under the roots (missing roots are skipped),
+/// and say which roots were walked.
+fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<NativeFile>, Vec<Walked>) {
     let mut found = Vec::new();
-    let mut push = |(files, errs): (Vec<NativeFile>, Vec<String>)| {
+    let mut walked = Vec::new();
+    let homes = roots.codex_homes.iter().map(|h| (h, true));
+    let dirs = roots.claude_dirs.iter().map(|d| (d, false));
+    for (root, codex) in homes.chain(dirs) {
+        if !root.is_dir() {
+            continue;
+        }
+        let (files, errs) = if codex {
+            baton_native::discover_codex(root)
+        } else {
+            baton_native::discover_claude(root)
+        };
+        walked.push(Walked {
+            root: root.clone(),
+            complete: errs.is_empty(),
+        });
         found.extend(files);
         issues.extend(errs.into_iter().map(|message| {
             // Discovery messages already name their path ("path: reason").
@@ -547,21 +691,29 @@ fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> Vec<NativeFile> {
                 },
             }
         }));
-    };
-    for home in &roots.codex_homes {
-        if home.exists() {
-            push(baton_native::discover_codex(home));
-        }
-    }
-    for dir in &roots.claude_dirs {
-        if dir.exists() {
-            push(baton_native::discover_claude(dir));
-        }
     }
     // The same file reached through two roots is indexed once.
     let mut seen = HashSet::new();
     found.retain(|f| seen.insert(f.path.clone()));
-    found
+    (found, walked)
+}
+
+/// Whether a known file that discovery did not return is gone: it lies under
+/// a root that was walked, and that walk was complete or the file is missing.
+/// Files of roots not read this time keep their rows.
+fn is_gone(path: &Path, walked: &[Walked]) -> bool {
+    walked.iter().any(|w| {
+        path.starts_with(&w.root)
+            && (w.complete
+                || matches!(std::fs::symlink_metadata(path), Err(e) if e.kind() == std::io::ErrorKind::NotFound))
+    })
+}
+
+/// Change-detection fingerprint of a sidecar (`None`: there is none).
+fn sidecar_fingerprint(native: &Path) -> Option<String> {
+    let meta = std::fs::metadata(crate::sidecar::sidecar_path(native)).ok()?;
+    let s = Stat::of(&meta);
+    Some(format!("{}:{}:{}:{}", s.size, s.mtime_ns, s.ino, s.dev))
 }
 
 /// Key of a file on disk in the `files` table.
@@ -578,22 +730,28 @@ impl Catalog {
     ///
     /// Only new bytes of grown files are read. Files that shrank, were
     /// replaced (inode change or last-line digest mismatch) or are `.zst` and
-    /// changed are re-read from scratch; rows of files no longer found under
-    /// the roots are removed (bytes pushed with [`Catalog::ingest_chunk`] are
-    /// kept). Bad lines, unreadable or vanished files and unreadable
+    /// changed are re-read from scratch; rows of files that vanished from a
+    /// root read this time are removed. Rows of other roots are kept (a run
+    /// over other homes does not empty the catalog), but from now on this
+    /// catalog's queries show only sessions with a file under `roots` (or
+    /// pushed with [`Catalog::ingest_chunk`]). Several processes may refresh
+    /// the same catalog at once: bytes another one wrote meanwhile are not
+    /// written twice. Bad lines, unreadable or vanished files and unreadable
     /// directories are returned as [`Issue`]s and never stop the run.
     pub fn refresh(&mut self, roots: &Roots, progress: &dyn Fn(Progress)) -> Result<RefreshReport> {
         let started = Instant::now();
         let db = self.path.clone();
         let mut report = RefreshReport::default();
-        let files = discover(roots, &mut report.issues);
+        self.set_scope(roots)?;
+        let (files, walked) = discover(roots, &mut report.issues);
         report.files_seen = files.len() as u64;
 
         let known: HashMap<String, Known> = {
             let mut stmt = self
                 .conn
                 .prepare(
-                    "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk FROM files",
+                    "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk, sidecar
+                     FROM files",
                 )
                 .at(&db)?;
             let rows = stmt
@@ -610,6 +768,7 @@ impl Catalog {
                             },
                             compressed: r.get(6)?,
                             on_disk: r.get(7)?,
+                            sidecar: r.get(8)?,
                         },
                     ))
                 })
@@ -618,28 +777,41 @@ impl Catalog {
         };
 
         // Stat in parallel; compare with what the catalog knows.
-        let stats: Vec<(NativeFile, String, std::io::Result<Stat>)> = files
+        type Seen = (NativeFile, String, std::io::Result<Stat>, Option<String>);
+        let stats: Vec<Seen> = files
             .into_par_iter()
             .map(|f| {
                 let key = key_of(&f.path);
                 let st = std::fs::metadata(&f.path).map(|m| Stat::of(&m));
-                (f, key, st)
+                let in_library = roots.library.iter().any(|l| f.path.starts_with(l));
+                let sidecar = in_library.then(|| sidecar_fingerprint(&f.path)).flatten();
+                (f, key, st, sidecar)
             })
             .collect();
         let mut present: HashSet<&str> = HashSet::with_capacity(stats.len());
-        let mut to_read: Vec<(NativeFile, String, Stat, Option<i64>)> = Vec::new();
+        type ToRead = (NativeFile, String, Stat, Option<i64>, Option<String>);
+        let mut to_read: Vec<ToRead> = Vec::new();
         let mut gone: Vec<String> = Vec::new();
-        for (file, key, st) in &stats {
+        for (file, key, st, sidecar) in &stats {
             match st {
                 Ok(st) => {
                     present.insert(key.as_str());
                     match known.get(key) {
                         Some(k)
-                            if k.stat == *st && k.compressed == file.compressed && k.on_disk =>
+                            if k.stat == *st
+                                && k.compressed == file.compressed
+                                && k.on_disk
+                                && k.sidecar == *sidecar =>
                         {
                             report.files_unchanged += 1;
                         }
-                        k => to_read.push((file.clone(), key.clone(), *st, k.map(|k| k.id))),
+                        k => to_read.push((
+                            file.clone(),
+                            key.clone(),
+                            *st,
+                            k.map(|k| k.id),
+                            sidecar.clone(),
+                        )),
                     }
                 }
                 Err(e) => {
@@ -654,7 +826,7 @@ impl Catalog {
             }
         }
         for (key, k) in &known {
-            if k.on_disk && !present.contains(key.as_str()) {
+            if k.on_disk && !present.contains(key.as_str()) && is_gone(Path::new(key), &walked) {
                 gone.push(key.clone());
             }
         }
@@ -686,7 +858,7 @@ impl Catalog {
                      FROM files WHERE id = ?1",
                 )
                 .at(&db)?;
-            for (file, key, stat, id) in to_read {
+            for (file, key, stat, id, sidecar) in to_read {
                 let prior = match id {
                     None => None,
                     Some(id) => stmt
@@ -723,6 +895,7 @@ impl Catalog {
                     key,
                     stat,
                     prior,
+                    sidecar,
                 });
             }
         }
@@ -774,13 +947,19 @@ impl Catalog {
                     done += 1;
                     match outcome {
                         Outcome::Parsed(p) => {
+                            let Applied::Added(added) = apply(&tx, &db, &p, &mut affected)? else {
+                                // Another process indexed these bytes first.
+                                report.files_unchanged += 1;
+                                continue;
+                            };
                             report.issues.extend(line_issues(&p.key, &p.issues));
+                            report.issues.extend(p.sidecar_issue.clone());
                             match (p.fresh, known.contains_key(&p.key)) {
                                 (false, _) => report.files_appended += 1,
                                 (true, true) => report.files_reread += 1,
                                 (true, false) => report.files_new += 1,
                             }
-                            report.messages_added += apply(&tx, &db, &p, &mut affected)?;
+                            report.messages_added += added;
                             report.bytes_read += p.bytes_read;
                             bytes_done += p.bytes_read;
                             batch_bytes += p.bytes_read;
@@ -876,6 +1055,7 @@ impl Catalog {
                 ..Stat::default()
             },
             fresh,
+            base: (!fresh).then_some(offset),
             state,
             messages: chunk.messages,
             issues: chunk.issues,
@@ -884,13 +1064,25 @@ impl Catalog {
             id_hint: None,
             sidechain_of: None,
             bytes_read: bytes.len() as u64,
+            sidecar: None,
+            sidecar_issue: None,
         };
         let mut affected = Affected::new();
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&db)?;
-        let messages_added = apply(&tx, &db, &parsed, &mut affected)?;
+        let messages_added = match apply(&tx, &db, &parsed, &mut affected)? {
+            Applied::Added(n) => n,
+            Applied::Stale { consumed } => {
+                // Another writer appended to this key since its state was read.
+                return Err(Error::OffsetMismatch {
+                    key: file_key.to_string(),
+                    offset,
+                    expected: consumed,
+                });
+            }
+        };
         sessions::recompute(&tx, &db, affected)?;
         tx.commit().at(&db)?;
         Ok(ChunkOutcome {
@@ -988,6 +1180,7 @@ mod tests {
             },
             stat: Stat::default(),
             prior: None,
+            sidecar: None,
         }
     }
 

@@ -6,7 +6,9 @@
 //! native file and ingests **only new bytes** of files that grew; files that
 //! shrank, were replaced or are compressed and changed are re-read from
 //! scratch, and rows of vanished files are removed. A refresh where nothing
-//! changed costs one `stat` per file and one query.
+//! changed costs one `stat` per file and one query. Rows of roots that a
+//! refresh did not read are kept (and hidden from its queries), so a run over
+//! other homes does not purge the catalog.
 //!
 //! Sessions are keyed by (agent, id). Session-level facts are updatable rows
 //! recomputed whenever one of their files (or an ancestor's) changes;
@@ -22,27 +24,33 @@ mod ingest;
 mod query;
 mod schema;
 mod sessions;
+mod sidecar;
 mod timefmt;
 
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
-pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, fts_query};
+pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, check_cursor, fts_query};
+pub use sidecar::{SIDECAR_SUFFIX, Sidecar, sidecar_path};
 
 use rusqlite::Connection;
 use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";
 
 /// An open catalog (one SQLite connection). Not shared between threads;
-/// open one per thread or process, SQLite WAL handles concurrent readers.
+/// open one per thread or process, SQLite WAL handles concurrent readers and
+/// refreshes. Until its first [`Catalog::refresh`] a catalog shows every
+/// cataloged session; after it, only those of the roots that refresh read.
 pub struct Catalog {
     conn: Connection,
     path: PathBuf,
+    /// Queries are limited to the roots of the last refresh (`temp.scope_roots`).
+    scoped: bool,
 }
 
 impl std::fmt::Debug for Catalog {
@@ -59,7 +67,11 @@ impl Catalog {
         std::fs::create_dir_all(baton_home).map_err(|e| Error::io(baton_home, e))?;
         let path = baton_home.join(CATALOG_FILE);
         let conn = schema::open(&path)?;
-        Ok(Catalog { conn, path })
+        Ok(Catalog {
+            conn,
+            path,
+            scoped: false,
+        })
     }
 
     /// Path of the SQLite file.

@@ -1,7 +1,7 @@
 //! Reading the catalog: list, resolve, show, search, native bytes.
 
-use crate::Catalog;
 use crate::error::{Error, Result, SqlContext};
+use crate::{Catalog, Roots};
 use baton_native::{Agent, Message, MessageKind, Role};
 use rusqlite::{OptionalExtension, Row, ToSql, params};
 use serde::Serialize;
@@ -194,6 +194,12 @@ fn encode_cursor(row: &SessionRow) -> String {
     hex::encode(raw.as_bytes())
 }
 
+/// Check that `cursor` is a `next_cursor` that [`Catalog::list`] produced
+/// (for validating `--cursor` before doing any work).
+pub fn check_cursor(cursor: &str) -> Result<()> {
+    decode_cursor(cursor).map(|_| ())
+}
+
 fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
     let bad = || Error::InvalidCursor(cursor.to_string());
     let raw = hex::decode(cursor).map_err(|_| bad())?;
@@ -205,11 +211,54 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
     }
 }
 
+/// `path/` prefix of a root, as stored file keys under it start.
+fn root_prefix(root: &std::path::Path) -> String {
+    let text = root.to_string_lossy();
+    let trimmed = text.trim_end_matches('/');
+    format!("{trimmed}/")
+}
+
 impl Catalog {
+    /// From now on show only sessions with a file under `roots` (or bytes
+    /// pushed with [`Catalog::ingest_chunk`]).
+    pub(crate) fn set_scope(&mut self, roots: &Roots) -> Result<()> {
+        self.conn
+            .execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS scope_roots (prefix TEXT PRIMARY KEY);
+                 DELETE FROM temp.scope_roots;",
+            )
+            .at(&self.path)?;
+        let mut insert = self
+            .conn
+            .prepare("INSERT OR IGNORE INTO temp.scope_roots (prefix) VALUES (?1)")
+            .at(&self.path)?;
+        for root in roots.all() {
+            insert.execute([root_prefix(root)]).at(&self.path)?;
+        }
+        self.scoped = true;
+        Ok(())
+    }
+
+    /// SQL condition (starting with ` AND`) keeping sessions `alias` of the
+    /// current scope; empty before the first refresh.
+    fn in_scope(&self, alias: &str) -> String {
+        if !self.scoped {
+            return String::new();
+        }
+        format!(
+            " AND EXISTS (SELECT 1 FROM files sf WHERE sf.agent = {alias}.agent AND sf.session_id = {alias}.id
+                 AND (sf.on_disk = 0 OR EXISTS (SELECT 1 FROM temp.scope_roots r
+                      WHERE substr(sf.path, 1, length(r.prefix)) = r.prefix)))"
+        )
+    }
+
     /// Sessions newest first, filtered and paged with an opaque keyset cursor.
     pub fn list(&self, q: &ListQuery) -> Result<Page> {
         let limit = if q.limit == 0 { 50 } else { q.limit };
-        let mut sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE 1=1");
+        let mut sql = format!(
+            "SELECT {SESSION_COLS} FROM sessions s WHERE 1=1{}",
+            self.in_scope("s")
+        );
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         if let Some(agent) = q.agent {
             sql.push_str(" AND agent = ?");
@@ -259,7 +308,9 @@ impl Catalog {
         if key.is_empty() {
             return Err(Error::UnknownSession(id_or_prefix.to_string()));
         }
-        let sql = format!("SELECT {SESSION_COLS} FROM sessions WHERE id = ?1 ORDER BY agent");
+        let scope = self.in_scope("s");
+        let sql =
+            format!("SELECT {SESSION_COLS} FROM sessions s WHERE id = ?1{scope} ORDER BY agent");
         let exact: Vec<SessionRow> = self
             .conn
             .prepare_cached(&sql)
@@ -268,7 +319,7 @@ impl Catalog {
         let rows = if exact.is_empty() {
             // Range scan on the id index: every id starting with `key`.
             let sql = format!(
-                "SELECT {SESSION_COLS} FROM sessions WHERE id >= ?1 AND id < ?1 || char(1114111)
+                "SELECT {SESSION_COLS} FROM sessions s WHERE id >= ?1 AND id < ?1 || char(1114111){scope}
                  ORDER BY id, agent LIMIT 11"
             );
             let by_prefix: Vec<SessionRow> = self
@@ -280,7 +331,8 @@ impl Catalog {
                 // UUIDv7 ids of one day share their first block: accept any
                 // unique part (`9126` for `01a1ff8d-9126-...`).
                 let sql = format!(
-                    "SELECT {SESSION_COLS} FROM sessions WHERE instr(id, ?1) > 0 ORDER BY id, agent LIMIT 11"
+                    "SELECT {SESSION_COLS} FROM sessions s WHERE instr(id, ?1) > 0{scope}
+                     ORDER BY id, agent LIMIT 11"
                 );
                 self.conn
                     .prepare_cached(&sql)
@@ -417,22 +469,29 @@ impl Catalog {
     }
 
     /// Full-text search over prompts, replies and tool input/output, best
-    /// (bm25) first. Any query text is safe; see [`fts_query`]. Records a
-    /// Claude fork copied from its parent are attributed to the parent only.
+    /// (bm25) first. Any query text is safe; see [`fts_query`]. Subagent
+    /// transcripts are searched and attributed to their parent session. A
+    /// record a fork copied from its parent (Claude: same `uuid`; Codex: same
+    /// role, kind, text and timestamp), found anywhere in the parent's
+    /// lineage, is a hit of the parent only, so of the oldest ancestor.
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>> {
         let fts = fts_query(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
-        let mut sql = String::from(
+        let mut sql = format!(
             "SELECT f.session_id, f.agent, m.role, m.kind,
                     snippet(messages_fts, 0, '«', '»', '…', 16), m.timestamp
              FROM messages_fts
              JOIN messages m ON m.id = messages_fts.rowid
              JOIN files f ON f.id = m.file_id
              JOIN sessions s ON s.agent = f.agent AND s.id = f.session_id
-             WHERE messages_fts MATCH ? AND (f.sidechain = 1 OR f.id = s.file_id)
-               AND NOT (m.uuid IS NOT NULL AND s.forked_from IS NOT NULL AND EXISTS (
-                   SELECT 1 FROM sessions ps JOIN messages pm ON pm.file_id = ps.file_id
-                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.uuid = m.uuid))",
+             WHERE messages_fts MATCH ? AND (f.sidechain = 1 OR f.id = s.file_id){}
+               AND NOT (m.dkey IS NOT NULL AND s.forked_from IS NOT NULL AND f.sidechain = 0
+                 AND EXISTS (
+                   SELECT 1 FROM sessions ps, json_each(ps.lineage) l
+                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
+                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))",
+            self.in_scope("s"),
+            self.in_scope("ps"),
         );
         let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(fts)];
         if let Some(agent) = q.agent {
@@ -465,22 +524,27 @@ impl Catalog {
         Ok(hits)
     }
 
-    /// Number of sessions in the catalog.
+    /// Number of sessions in the catalog (of the last refresh's roots).
     pub fn count_sessions(&self) -> Result<u64> {
+        let sql = format!(
+            "SELECT count(*) FROM sessions s WHERE 1=1{}",
+            self.in_scope("s")
+        );
         self.conn
-            .query_row("SELECT count(*) FROM sessions", [], |r| r.get::<_, i64>(0))
+            .query_row(&sql, [], |r| r.get::<_, i64>(0))
             .map(|n| n as u64)
             .at(&self.path)
     }
 
-    /// Whether a session with exactly this agent and id is cataloged.
+    /// Whether a session with exactly this agent and id is cataloged (under
+    /// the last refresh's roots).
     pub fn contains(&self, agent: Agent, id: &str) -> Result<bool> {
+        let sql = format!(
+            "SELECT 1 FROM sessions s WHERE agent = ?1 AND id = ?2{}",
+            self.in_scope("s")
+        );
         self.conn
-            .query_row(
-                "SELECT 1 FROM sessions WHERE agent = ?1 AND id = ?2",
-                params![agent.as_str(), id],
-                |_| Ok(()),
-            )
+            .query_row(&sql, params![agent.as_str(), id], |_| Ok(()))
             .optional()
             .map(|o| o.is_some())
             .at(&self.path)

@@ -6,9 +6,13 @@ use rusqlite::Connection;
 use std::path::Path;
 
 /// Tables of the catalog. `files` holds one row per native file (or pushed
-/// file key) with its reader state; `messages` the immutable normalized
-/// messages; `messages_fts` an external-content FTS5 index over the
-/// searchable messages; `sessions` the updatable per-session facts.
+/// file key) with its reader state (`consumed` mirrors `state.consumed`, so a
+/// writer can check that nobody appended since it parsed); `messages` the
+/// immutable normalized messages, unique per (file, line offset, ordinal in
+/// the line), with `dkey` identifying a record copied into a fork (Claude
+/// `uuid`; Codex a hash of role, kind, text and timestamp); `messages_fts` an
+/// external-content FTS5 index over the searchable messages; `sessions` the
+/// updatable per-session facts.
 const DDL: &str = r#"
 CREATE TABLE files (
     id          INTEGER PRIMARY KEY,
@@ -21,6 +25,8 @@ CREATE TABLE files (
     ino         INTEGER NOT NULL,
     dev         INTEGER NOT NULL,
     state       TEXT NOT NULL,
+    consumed    INTEGER NOT NULL DEFAULT 0,
+    sidecar     TEXT,
     digest      TEXT,
     digest_off  INTEGER NOT NULL DEFAULT 0,
     session_id  TEXT,
@@ -36,6 +42,7 @@ CREATE TABLE messages (
     id          INTEGER PRIMARY KEY,
     file_id     INTEGER NOT NULL,
     offset      INTEGER NOT NULL,
+    ordinal     INTEGER NOT NULL,
     role        TEXT NOT NULL,
     kind        TEXT NOT NULL,
     text        TEXT NOT NULL,
@@ -43,9 +50,11 @@ CREATE TABLE messages (
     call_id     TEXT,
     timestamp   TEXT,
     uuid        TEXT,
-    parent_uuid TEXT
+    parent_uuid TEXT,
+    dkey        TEXT
 );
-CREATE INDEX messages_file ON messages(file_id, offset);
+CREATE UNIQUE INDEX messages_file ON messages(file_id, offset, ordinal);
+CREATE INDEX messages_dkey ON messages(dkey) WHERE dkey IS NOT NULL;
 
 CREATE VIRTUAL TABLE messages_fts USING fts5(
     text,
@@ -126,9 +135,30 @@ fn try_open(path: &Path) -> Result<Connection> {
          PRAGMA mmap_size = 268435456;",
     )
     .at(path)?;
-    let version: i64 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .at(path)?;
+    let version = |conn: &Connection| -> Result<i64> {
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .at(path)
+    };
+    if version(&conn)? == SCHEMA_VERSION {
+        return Ok(conn);
+    }
+    // Another process may be creating the schema right now: take the write
+    // lock, then look again.
+    conn.execute_batch("BEGIN IMMEDIATE").at(path)?;
+    let created = create_schema(&conn, path, version(&conn)?);
+    let end = if created.is_ok() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    conn.execute_batch(end).at(path)?;
+    created?;
+    Ok(conn)
+}
+
+/// Drop whatever the file holds and create the current schema, unless it
+/// is already at [`SCHEMA_VERSION`]. Runs inside the caller's transaction.
+fn create_schema(conn: &Connection, path: &Path, version: i64) -> Result<()> {
     if version != SCHEMA_VERSION {
         let tables: Vec<(String, String)> = {
             let mut stmt = conn
@@ -143,7 +173,7 @@ fn try_open(path: &Path) -> Result<Connection> {
                 .collect::<Result<_, _>>()
                 .at(path)?
         };
-        let mut sql = String::from("BEGIN;");
+        let mut sql = String::new();
         for (kind, name) in tables {
             let kind = if kind == "view" { "VIEW" } else { "TABLE" };
             sql.push_str(&format!(
@@ -152,8 +182,8 @@ fn try_open(path: &Path) -> Result<Connection> {
             ));
         }
         sql.push_str(DDL);
-        sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION}; COMMIT;"));
+        sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION};"));
         conn.execute_batch(&sql).at(path)?;
     }
-    Ok(conn)
+    Ok(())
 }

@@ -16,6 +16,8 @@ struct MainFile {
     mtime_ns: i64,
     compressed: bool,
     facts: SessionFacts,
+    /// The file's parent: its native one, else its sidecar's.
+    forked_from: Option<String>,
 }
 
 fn decode_state(path: &str, json: &str) -> Result<ReaderState> {
@@ -29,7 +31,7 @@ fn decode_state(path: &str, json: &str) -> Result<ReaderState> {
 fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<MainFile>> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT id, path, size, mtime_ns, compressed, state FROM files
+            "SELECT id, path, size, mtime_ns, compressed, state, forked_from FROM files
              WHERE agent = ?1 AND session_id = ?2 AND sidechain = 0",
         )
         .at(db)?;
@@ -42,12 +44,13 @@ fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<
                 r.get::<_, i64>(3)?,
                 r.get::<_, bool>(4)?,
                 r.get::<_, String>(5)?,
+                r.get::<_, Option<String>>(6)?,
             ))
         })
         .at(db)?;
     let mut files = Vec::new();
     for row in rows {
-        let (id, path, size, mtime_ns, compressed, state) = row.at(db)?;
+        let (id, path, size, mtime_ns, compressed, state, forked_from) = row.at(db)?;
         let facts = decode_state(&path, &state)?.facts;
         files.push(MainFile {
             id,
@@ -56,6 +59,7 @@ fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<
             mtime_ns,
             compressed,
             facts,
+            forked_from,
         });
     }
     // A plain file beats a compressed copy; then the longest; then by path.
@@ -123,16 +127,21 @@ fn start_key(facts: &SessionFacts, id: &str) -> (String, bool, String) {
     )
 }
 
-/// Claude: the parent is the session that also holds this session's first
-/// chain uuid (`--fork-session` copies the chain) and started earliest;
-/// the `requestSessionId` hint picks among several, and is the fallback.
+/// Claude: the parent is a session that also holds this session's first
+/// chain uuid (`--fork-session` copies the chain), started earlier and does
+/// not itself name this session as its source (`requestSessionId`). Among
+/// several (a fork of a fork shares its first records with every ancestor),
+/// the one holding the most of this session's records wins, i.e. the one the
+/// deepest copied record came from; then the `requestSessionId` hint; then
+/// the earliest. The hint alone is the fallback.
 fn infer_claude_parent(
     tx: &Transaction,
     db: &Path,
     id: &str,
-    facts: &SessionFacts,
+    primary: &MainFile,
 ) -> Result<Option<String>> {
-    if let Some(parent) = &facts.forked_from {
+    let facts = &primary.facts;
+    if let Some(parent) = &primary.forked_from {
         return Ok(Some(parent.clone()));
     }
     let Some(first_uuid) = &facts.first_uuid else {
@@ -141,33 +150,50 @@ fn infer_claude_parent(
     let mine = start_key(facts, id);
     let mut stmt = tx
         .prepare_cached(
-            "SELECT session_id, path, state FROM files
+            "SELECT session_id, id, path, state FROM files
              WHERE agent = 'claude' AND first_uuid = ?1 AND sidechain = 0 AND session_id != ?2",
         )
         .at(db)?;
-    let rows: Vec<(String, String, String)> = stmt
+    let rows: Vec<(String, i64, String, String)> = stmt
         .query_map(params![first_uuid, id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
         })
         .at(db)?
         .collect::<Result<_, _>>()
         .at(db)?;
-    let mut candidates = Vec::new();
-    for (sid, path, state) in rows {
-        let key = start_key(&decode_state(&path, &state)?.facts, &sid);
-        if key < mine {
-            candidates.push(key);
+    let mut shared = tx
+        .prepare_cached(
+            "SELECT count(*) FROM messages m WHERE m.file_id = ?1 AND m.dkey IS NOT NULL
+               AND EXISTS (SELECT 1 FROM messages pm WHERE pm.dkey = m.dkey AND pm.file_id = ?2)",
+        )
+        .at(db)?;
+    let mut best: Option<(i64, bool, std::cmp::Reverse<(String, bool, String)>)> = None;
+    for (sid, file_id, path, state) in rows {
+        let theirs = decode_state(&path, &state)?.facts;
+        let key = start_key(&theirs, &sid);
+        // Copied records keep their times, so a fork of a fork ties with its
+        // parent: then the one naming the other as its source is the child.
+        let older = match (&key.0, key.1).cmp(&(&mine.0, mine.1)) {
+            std::cmp::Ordering::Less => true,
+            std::cmp::Ordering::Greater => false,
+            std::cmp::Ordering::Equal => {
+                facts.fork_hint.as_deref() == Some(sid.as_str()) || key.2 < mine.2
+            }
+        };
+        if !older || theirs.fork_hint.as_deref() == Some(id) {
+            continue;
+        }
+        let copied: i64 = shared
+            .query_row(params![primary.id, file_id], |r| r.get(0))
+            .at(db)?;
+        let hinted = facts.fork_hint.as_deref() == Some(sid.as_str());
+        let rank = (copied, hinted, std::cmp::Reverse(key));
+        if best.as_ref().is_none_or(|b| rank > *b) {
+            best = Some(rank);
         }
     }
-    if let Some(hint) = &facts.fork_hint
-        && candidates.iter().any(|k| &k.2 == hint)
-    {
-        return Ok(Some(hint.clone()));
-    }
-    Ok(candidates
-        .into_iter()
-        .min()
-        .map(|k| k.2)
+    Ok(best
+        .map(|(_, _, std::cmp::Reverse(key))| key.2)
         .or_else(|| facts.fork_hint.clone()))
 }
 
@@ -259,9 +285,9 @@ fn write_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool>
         .or_else(|| facts.title.clone().filter(|t| !t.trim().is_empty()))
         .or_else(|| first_prompt.clone());
     let forked_from = if agent == "claude" {
-        infer_claude_parent(tx, db, id, facts)?
+        infer_claude_parent(tx, db, id, primary)?
     } else {
-        facts.forked_from.clone()
+        primary.forked_from.clone()
     };
     let inherited =
         |f: fn(&SessionFacts) -> Option<String>| f(facts).or_else(|| ancestors.iter().find_map(f));

@@ -21,6 +21,7 @@ fn env() -> Env {
     let roots = Roots {
         codex_homes: vec![tmp.path().join("codex"), tmp.path().join("codex-legacy")],
         claude_dirs: vec![tmp.path().join("claude/.claude")],
+        library: Vec::new(),
     };
     Env {
         home: tmp.path().join("baton"),

@@ -13,7 +13,8 @@ use crate::crypto::{CryptoError, Keyring};
 use crate::protocol::{
     API_PREFIX, AppendResult, Changes, Checkpoint, CheckpointList, EMPTY_SHA256, ErrorBody,
     ErrorCode, ForkRequest, HEADER_LENGTH, HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256,
-    SessionInfo, SessionList, SessionMeta, StreamInfo, StreamPrefix, WhoAmI, sha256_hex,
+    InvalidName, SessionInfo, SessionList, SessionMeta, StreamInfo, StreamPrefix, WhoAmI,
+    sha256_hex, validate_session_id, validate_stream_name,
 };
 use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use sha2::{Digest, Sha256};
@@ -90,6 +91,22 @@ pub enum ClientError {
         "{0} already exists with different content; move it away and pull again (baton never overwrites a file it did not write)"
     )]
     Occupied(PathBuf),
+    /// The server named a session or stream in a way that is not safe as a
+    /// file name (a hostile or broken server).
+    #[error(
+        "the sync server sent an unsafe name ({0}); baton wrote nothing for it. Is the URL really your `baton serve`?"
+    )]
+    Unsafe(InvalidName),
+    /// A library copy baton pulled earlier no longer matches the server.
+    #[error(
+        "the server's session {id} no longer starts with the bytes of your library copy {path} (was the server reset or restored?); baton keeps your copy: move it out of the library and pull again to fetch the server's version"
+    )]
+    Conflict {
+        /// Server session id.
+        id: String,
+        /// The library copy, left as it is.
+        path: PathBuf,
+    },
     /// The server kept changing while pushing.
     #[error("session {0} kept changing on the server while pushing; run the command again")]
     Busy(String),
@@ -463,17 +480,29 @@ impl Client {
 
 /// Read a native file (decompressing `.zst`); a missing file reads as `None`.
 pub fn read_native(path: &Path) -> Result<Option<Vec<u8>>, ClientError> {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(io_err(path)(e)),
-    };
-    if path.extension().is_some_and(|e| e == "zst") {
-        return zstd::stream::decode_all(bytes.as_slice())
-            .map(Some)
-            .map_err(io_err(path));
+    let compressed = path.extension().is_some_and(|e| e == "zst");
+    match baton_native::discover::read_native_path(path, compressed, 0) {
+        Ok(bytes) => Ok(Some(bytes)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path)(e)),
     }
-    Ok(Some(bytes))
+}
+
+/// Check every name in a server's session answer that could end up in a
+/// file path or a request URL: the session id, its fork and divergence
+/// parents and its stream names. Run it before trusting `info`.
+pub fn check_session_info(info: &SessionInfo) -> Result<(), ClientError> {
+    validate_session_id(&info.id).map_err(ClientError::Unsafe)?;
+    for parent in [&info.forked_from, &info.diverged_from]
+        .into_iter()
+        .flatten()
+    {
+        validate_session_id(parent).map_err(ClientError::Unsafe)?;
+    }
+    for stream in &info.streams {
+        validate_stream_name(&stream.name).map_err(ClientError::Unsafe)?;
+    }
+    Ok(())
 }
 
 /// How a session's bytes are stored on the server.
@@ -639,6 +668,7 @@ pub struct LocalSession {
 pub struct Syncer<'a> {
     client: &'a Client,
     keyring: Option<&'a Keyring>,
+    chunk_size: usize,
     /// The client state (save it after each session).
     pub state: SyncState,
 }
@@ -649,8 +679,16 @@ impl<'a> Syncer<'a> {
         Self {
             client,
             keyring,
+            chunk_size: CHUNK_SIZE,
             state,
         }
+    }
+
+    /// Send at most `bytes` (at least 1) of plaintext per append request
+    /// instead of [`CHUNK_SIZE`]: smaller pieces lose less to a broken link.
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
     }
 
     fn codec(&self, id: &str, encrypted: bool) -> Result<Codec<'a>, ClientError> {
@@ -913,6 +951,7 @@ impl<'a> Syncer<'a> {
                                 bytes,
                                 at,
                                 codec,
+                                self.chunk_size,
                                 &mut sent,
                                 &mut on_ack,
                             )
@@ -1009,6 +1048,7 @@ impl<'a> Syncer<'a> {
         mirror_path: &(dyn Fn(&SessionInfo, &str, &[u8]) -> PathBuf + Sync),
         on_progress: &mut (dyn FnMut(u64) + Send),
     ) -> Result<PullReport, ClientError> {
+        check_session_info(info)?;
         let codec = self.codec(&info.id, info.encrypted)?;
         let mut report = PullReport {
             id: info.id.clone(),
@@ -1073,10 +1113,12 @@ impl<'a> Syncer<'a> {
         Ok(report)
     }
 
-    /// Bring the library copy of one stream up to the server: create it,
-    /// append the server's new bytes, or replace a copy the server no longer
-    /// matches. A diverged copy (server id differs from the id inside its
-    /// bytes) is written with its ids rewritten to the server id.
+    /// Bring the library copy of one stream up to the server: create it or
+    /// append the server's new bytes. A copy that extends the server's
+    /// stream is kept as it is; one the server no longer matches is never
+    /// replaced ([`ClientError::Conflict`]). A diverged copy (server id
+    /// differs from the id inside its bytes) is written with its ids
+    /// rewritten to the server id.
     async fn pull_mirror(
         &mut self,
         info: &SessionInfo,
@@ -1091,10 +1133,24 @@ impl<'a> Syncer<'a> {
             Some(t) => read_native(&t.path)?.map(|b| (t.path.clone(), b)),
             None => None,
         };
-        let (path, local, prev, rewrite) = match known {
+        // The library file (existing or not yet), its bytes, and how they
+        // relate to the server stream.
+        let (path, local, exists, prev, rewrite, rec) = match known {
             Some((path, bytes)) => {
                 let rewrite = prev.as_ref().and_then(|t| t.rewrite.clone());
-                (path, bytes, prev, rewrite)
+                let rec = self
+                    .reconcile(
+                        &info.id,
+                        name,
+                        &path,
+                        &bytes,
+                        prev.as_ref(),
+                        Some(stream),
+                        codec,
+                        rewrite.as_ref(),
+                    )
+                    .await?;
+                (path, bytes, true, prev, rewrite, rec)
             }
             None => {
                 let rec = self
@@ -1109,58 +1165,35 @@ impl<'a> Syncer<'a> {
                         None,
                     )
                     .await?;
-                let Relation::RemoteAhead {
-                    tail,
-                    remote_len,
-                    remote_sha256,
-                } = rec.relation
-                else {
+                let Relation::RemoteAhead { tail, .. } = &rec.relation else {
                     return Ok(());
                 };
-                let rewrite = id_rewrite(info, &tail)?;
-                let path = mirror_path(info, name, &tail);
+                let rewrite = id_rewrite(info, tail)?;
+                let path = mirror_path(info, name, tail);
                 match read_native(&path)? {
-                    Some(existing) => (path, existing, None, rewrite),
-                    None => {
-                        let (bytes, at) = self
-                            .settle(
-                                info,
+                    Some(existing) => {
+                        let rec = self
+                            .reconcile(
+                                &info.id,
                                 name,
                                 &path,
-                                &[],
-                                tail,
-                                remote_len,
-                                remote_sha256,
-                                rewrite,
+                                &existing,
+                                None,
+                                Some(stream),
                                 codec,
+                                rewrite.as_ref(),
                             )
                             .await?;
-                        if bytes.is_empty() {
-                            return Ok(());
-                        }
-                        crate::state::write_new_private(&path, &bytes).map_err(io_err(&path))?;
-                        set_mirror(&mut self.state, info, name, at);
-                        report.bytes_received += bytes.len() as u64;
-                        report.files.push(path);
-                        return Ok(());
+                        (path, existing, true, None, rewrite, rec)
                     }
+                    None => (path, Vec::new(), false, None, rewrite, rec),
                 }
             }
         };
-        let rec = self
-            .reconcile(
-                &info.id,
-                name,
-                &path,
-                &local,
-                prev.as_ref(),
-                Some(stream),
-                codec,
-                rewrite.as_ref(),
-            )
-            .await?;
         match rec.relation {
-            Relation::InSync => {
+            Relation::InSync | Relation::LocalAhead => {
+                // A copy longer than the server's stream (the server lost
+                // bytes) is kept whole: pull never shrinks a file.
                 if let Some(mut at) = rec.at {
                     at.rewrite = rewrite;
                     set_mirror(&mut self.state, info, name, at);
@@ -1172,7 +1205,6 @@ impl<'a> Syncer<'a> {
                 remote_len,
                 remote_sha256,
             } => {
-                use std::io::Write;
                 let (tail, at) = self
                     .settle(
                         info,
@@ -1189,61 +1221,21 @@ impl<'a> Syncer<'a> {
                 if tail.is_empty() {
                     return Ok(());
                 }
-                let mut file = std::fs::OpenOptions::new()
-                    .append(true)
-                    .open(&path)
-                    .map_err(io_err(&path))?;
-                file.write_all(&tail)
-                    .and_then(|()| file.sync_all())
-                    .map_err(io_err(&path))?;
+                if exists {
+                    append_synced(&path, &tail)?;
+                } else {
+                    crate::state::write_new_private(&path, &tail).map_err(io_err(&path))?;
+                }
                 set_mirror(&mut self.state, info, name, at);
                 report.bytes_received += tail.len() as u64;
                 report.files.push(path);
                 Ok(())
             }
-            Relation::LocalAhead | Relation::Diverged if prev.is_some() => {
-                // Our own library copy no longer matches the server (the
-                // server was reset): replace it with the server's bytes.
-                let fresh = self
-                    .reconcile(
-                        &info.id,
-                        name,
-                        Path::new(""),
-                        &[],
-                        None,
-                        Some(stream),
-                        codec,
-                        None,
-                    )
-                    .await?;
-                if let Relation::RemoteAhead {
-                    tail,
-                    remote_len,
-                    remote_sha256,
-                } = fresh.relation
-                {
-                    let rewrite = id_rewrite(info, &tail)?;
-                    let (bytes, at) = self
-                        .settle(
-                            info,
-                            name,
-                            &path,
-                            &[],
-                            tail,
-                            remote_len,
-                            remote_sha256,
-                            rewrite,
-                            codec,
-                        )
-                        .await?;
-                    crate::state::write_private(&path, &bytes).map_err(io_err(&path))?;
-                    set_mirror(&mut self.state, info, name, at);
-                    report.bytes_received += bytes.len() as u64;
-                    report.files.push(path);
-                }
-                Ok(())
-            }
-            Relation::LocalAhead | Relation::Diverged => Err(ClientError::Occupied(path)),
+            Relation::Diverged if prev.is_some() => Err(ClientError::Conflict {
+                id: info.id.clone(),
+                path,
+            }),
+            Relation::Diverged => Err(ClientError::Occupied(path)),
         }
     }
 
@@ -1292,7 +1284,19 @@ impl<'a> Syncer<'a> {
     }
 }
 
-/// Push `local[at.plain_len..]` in chunks; saves each acknowledged
+/// Append `bytes` to the baton-owned file `path` and flush them to disk.
+fn append_synced(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
+    use std::io::Write;
+    let mut file = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .map_err(io_err(path))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(io_err(path))
+}
+
+/// Push `local[at.plain_len..]` in pieces of `chunk_size`; saves each acknowledged
 /// position through `on_ack`. Returns `None` when the server moved
 /// (diverged or offset_ahead) and the caller must reconcile again.
 #[allow(clippy::too_many_arguments)]
@@ -1303,6 +1307,7 @@ async fn push_stream(
     local: &[u8],
     mut at: Tracked,
     codec: Codec<'_>,
+    chunk_size: usize,
     sent: &mut u64,
     on_ack: &mut (dyn FnMut(&str, &Tracked, u64) + Send),
 ) -> Result<Option<Tracked>, ClientError> {
@@ -1310,7 +1315,7 @@ async fn push_stream(
     hasher.update(&local[..at.plain_len as usize]);
     while (at.plain_len as usize) < local.len() {
         let from = at.plain_len as usize;
-        let mut to = (from + CHUNK_SIZE).min(local.len());
+        let mut to = (from + chunk_size).min(local.len());
         // Undo a rewrite on whole lines only, so no id is split.
         let back = at.rewrite.as_ref().map(|rw| IdRewrite {
             from: rw.to.clone(),

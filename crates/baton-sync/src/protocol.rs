@@ -29,7 +29,7 @@
 //! | `GET /api/v1/sessions?cursor=&limit=&q=` | → [`SessionList`] |
 //! | `GET /api/v1/sessions/{id}` | → [`SessionInfo`] |
 //! | `PUT /api/v1/sessions/{id}` | [`SessionMeta`] → [`SessionInfo`] (create or update) |
-//! | `GET /api/v1/sessions/{id}/messages` | → [`MessageList`] |
+//! | `GET /api/v1/sessions/{id}/messages?offset=&limit=` | → [`MessageList`] (one page) |
 //! | `GET /api/v1/sessions/{id}/checkpoints?stream=NAME` | → [`CheckpointList`] |
 //! | `POST /api/v1/sessions/{id}/fork` | [`ForkRequest`] → [`SessionInfo`] |
 //! | `POST /api/v1/sessions/{id}/streams/{name}` | raw bytes → [`AppendResult`] (push) |
@@ -142,10 +142,13 @@ pub const MAX_STREAM_NAME_LEN: usize = 255;
 pub const DEFAULT_LIMIT: u32 = 50;
 /// Largest page size accepted by list, search and changes routes.
 pub const MAX_LIMIT: u32 = 500;
+/// Default page size of `GET /sessions/{id}/messages`, in messages.
+pub const DEFAULT_MESSAGES_LIMIT: u32 = 500;
+/// Largest page size accepted by `GET /sessions/{id}/messages`.
+pub const MAX_MESSAGES_LIMIT: u32 = 5000;
 
 /// One named append-only byte stream of a session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct StreamInfo {
     /// Stream name: `main` or a relative path such as `subagents/agent-x.jsonl`.
     pub name: String,
@@ -158,7 +161,6 @@ pub struct StreamInfo {
 
 /// A session as the server knows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct SessionInfo {
     /// Session id (the agent's id, or the id a diverged copy was given).
     pub id: String,
@@ -198,7 +200,6 @@ pub struct SessionInfo {
 /// prompt, times, counts) take precedence over the values sent here.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
-#[ts(export)]
 pub struct SessionMeta {
     /// Which agent wrote it.
     pub agent: Agent,
@@ -233,7 +234,6 @@ pub struct SessionMeta {
 
 /// One page of `GET /api/v1/sessions`, most recently changed first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct SessionList {
     /// The sessions on this page.
     pub sessions: Vec<SessionInfo>,
@@ -243,7 +243,6 @@ pub struct SessionList {
 
 /// Successful push: the stream's state after the append.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct AppendResult {
     /// New stream length.
     #[ts(type = "number")]
@@ -255,7 +254,6 @@ pub struct AppendResult {
 /// Machine-readable error kind of an [`ErrorBody`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, TS)]
 #[serde(rename_all = "snake_case")]
-#[ts(export)]
 pub enum ErrorCode {
     /// 400: malformed id, stream name, header, query or body.
     BadRequest,
@@ -281,7 +279,6 @@ pub enum ErrorCode {
 
 /// Every error response body.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct ErrorBody {
     /// Error kind.
     pub error: ErrorCode,
@@ -300,7 +297,6 @@ pub struct ErrorBody {
 /// A prefix of one stream: its length and the sha256 of bytes `[0, len)`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
-#[ts(export)]
 pub struct StreamPrefix {
     /// Stream name.
     pub name: String,
@@ -315,7 +311,6 @@ pub struct StreamPrefix {
 /// session sharing a common prefix with `{id}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 #[serde(deny_unknown_fields)]
-#[ts(export)]
 pub struct ForkRequest {
     /// Id of the new session (must be unused, or an earlier identical fork).
     pub new_id: String,
@@ -326,7 +321,6 @@ pub struct ForkRequest {
 
 /// A point in a stream where an append ended, with the prefix hash there.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct Checkpoint {
     /// Byte offset (end of an append).
     #[ts(type = "number")]
@@ -338,7 +332,6 @@ pub struct Checkpoint {
 /// Answer of `GET /api/v1/sessions/{id}/checkpoints?stream=NAME`: ascending
 /// offsets, starting with `0` and ending with the stream's length.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct CheckpointList {
     /// Stream name.
     pub stream: String,
@@ -349,22 +342,27 @@ pub struct CheckpointList {
 /// Answer of `GET /api/v1/sessions/{id}/messages`: the normalized view of the
 /// main stream, for the web viewer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct MessageList {
     /// The session.
     pub session: SessionInfo,
     /// True when the session is encrypted: the server cannot read it, `messages` is empty.
     pub encrypted: bool,
-    /// Messages in file order (tool calls are paired with results by `call_id`).
+    /// One page of messages in file order: message number `offset` (the
+    /// query parameter, default 0) and up to `limit` more (default
+    /// [`DEFAULT_MESSAGES_LIMIT`], at most [`MAX_MESSAGES_LIMIT`]). Tool calls
+    /// are paired with results by `call_id`, possibly across pages.
     pub messages: Vec<Message>,
-    /// Native lines the server could not read (reported, skipped).
+    /// Native lines the server could not read (reported, skipped) up to the end of this page.
     #[ts(type = "number")]
     pub skipped_lines: u64,
+    /// Pass as `offset=` to get the next page; absent on the last page.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional, type = "number")]
+    pub next_offset: Option<u64>,
 }
 
 /// One search match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct SearchHit {
     /// The matching session.
     pub session: SessionInfo,
@@ -374,7 +372,6 @@ pub struct SearchHit {
 
 /// Answer of `GET /api/v1/search?q=`: best matches first, one per session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct SearchResults {
     /// Matches.
     pub hits: Vec<SearchHit>,
@@ -382,7 +379,6 @@ pub struct SearchResults {
 
 /// Answer of `GET /api/v1/changes?since=SEQ`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct Changes {
     /// Sessions changed after `since`, ascending by `updated_seq`.
     pub sessions: Vec<SessionInfo>,
@@ -395,7 +391,6 @@ pub struct Changes {
 
 /// Answer of `GET /api/v1/me`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct WhoAmI {
     /// Account name the token belongs to.
     pub user: String,
@@ -403,7 +398,6 @@ pub struct WhoAmI {
 
 /// Printed by `baton serve user add NAME --json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
-#[ts(export)]
 pub struct NewUser {
     /// Account name.
     pub user: String,

@@ -22,6 +22,8 @@ use std::path::{Path, PathBuf};
 pub const CONFIG_FILE: &str = "sync.json";
 /// File name of the sync state inside `$BATON_HOME`.
 pub const STATE_FILE: &str = "sync-state.json";
+/// File name of the lock held by a running `baton sync`, `push` or `pull`.
+pub const LOCK_FILE: &str = "sync.lock";
 const STATE_VERSION: u32 = 1;
 
 /// What can go wrong reading or writing client files.
@@ -236,6 +238,58 @@ impl SyncState {
     }
 }
 
+/// An exclusive lock on `$BATON_HOME/sync.lock`, held by one sync, push or
+/// pull at a time so two runs never append the same bytes to a library file
+/// or overwrite each other's state. Released when dropped (or when the
+/// process dies: it is an OS file lock, so no stale lock is left behind).
+#[derive(Debug)]
+pub struct SyncLock {
+    _file: std::fs::File,
+}
+
+impl SyncLock {
+    /// Where the lock lives.
+    pub fn path(baton_home: &Path) -> PathBuf {
+        baton_home.join(LOCK_FILE)
+    }
+
+    /// Take the lock, waiting for the run that holds it to finish; `waiting`
+    /// is called once, with that run's pid when known, before waiting.
+    pub fn acquire(
+        baton_home: &Path,
+        waiting: impl FnOnce(Option<u32>),
+    ) -> Result<Self, StateError> {
+        let path = Self::path(baton_home);
+        let io = |source| StateError::Io {
+            path: path.clone(),
+            source,
+        };
+        std::fs::create_dir_all(baton_home).map_err(io)?;
+        let mut file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                let holder = std::fs::read_to_string(&path)
+                    .ok()
+                    .and_then(|t| t.trim().parse().ok());
+                waiting(holder);
+                file.lock().map_err(io)?;
+            }
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+        }
+        file.set_len(0)
+            .and_then(|()| writeln!(file, "{}", std::process::id()))
+            .map_err(io)?;
+        Ok(Self { _file: file })
+    }
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(
     path: &Path,
     hint: &'static str,
@@ -366,6 +420,30 @@ mod tests {
             )
         );
         assert_eq!(IdRewrite::new("abc", "abcd"), None);
+    }
+
+    #[test]
+    fn the_sync_lock_is_exclusive_and_names_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let held = SyncLock::acquire(dir.path(), |_| panic!("nobody holds it")).unwrap();
+        let pid = std::fs::read_to_string(SyncLock::path(dir.path())).unwrap();
+        assert_eq!(pid.trim(), std::process::id().to_string());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let home = dir.path().to_path_buf();
+        let waiter = std::thread::spawn(move || {
+            let lock = SyncLock::acquire(&home, |holder| tx.send(holder).unwrap());
+            lock.map(drop).is_ok()
+        });
+        // The second run is told who holds the lock, and waits for it.
+        let holder = rx.recv().unwrap();
+        assert_eq!(holder, Some(std::process::id()));
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        assert!(!waiter.is_finished(), "the lock is exclusive");
+        drop(held);
+        assert!(
+            waiter.join().unwrap(),
+            "the waiter gets the lock once it is free"
+        );
     }
 
     #[test]

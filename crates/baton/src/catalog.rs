@@ -17,11 +17,13 @@ pub fn library_claude(ctx: &Context) -> PathBuf {
     ctx.baton_home.join("library").join("claude")
 }
 
-/// The roots a refresh reads: the agent homes of `ctx` plus baton's library.
+/// The roots a refresh reads: the agent homes of `ctx` plus baton's library
+/// (where native files may carry a `<file>.baton.json` sidecar).
 pub fn roots(ctx: &Context) -> Roots {
     let mut roots = Roots {
         codex_homes: ctx.codex_homes.clone(),
         claude_dirs: ctx.claude_dirs.clone(),
+        library: vec![ctx.baton_home.join("library")],
     };
     roots.codex_homes.push(library_codex(ctx));
     roots.claude_dirs.push(library_claude(ctx));

@@ -3,15 +3,78 @@
 use anyhow::{Context as _, Result};
 use std::path::{Path, PathBuf};
 
-/// Global options naming the agent homes to read.
+const CODEX_HELP: &str = "A Codex home to read (repeatable). Default: $CODEX_HOME or ~/.codex.";
+const CLAUDE_HELP: &str =
+    "A Claude Code config dir to read (repeatable). Default: $CLAUDE_CONFIG_DIR or ~/.claude.";
+
+/// Options naming the agent homes to read. Accepted before and after the
+/// subcommand; occurrences at every level add up (see [`with_root_args`]).
 #[derive(Debug, clap::Args)]
 pub struct RootArgs {
-    /// A Codex home to read (repeatable). Default: $CODEX_HOME or ~/.codex.
-    #[arg(long = "codex-home", value_name = "DIR", global = true)]
+    #[doc = "A Codex home to read (repeatable). Default: $CODEX_HOME or ~/.codex."]
+    #[arg(long = "codex-home", value_name = "DIR")]
     pub codex_homes: Vec<PathBuf>,
-    /// A Claude Code config dir to read (repeatable). Default: $CLAUDE_CONFIG_DIR or ~/.claude.
-    #[arg(long = "claude-dir", value_name = "DIR", global = true)]
+    #[doc = "A Claude Code config dir to read (repeatable). Default: $CLAUDE_CONFIG_DIR or ~/.claude."]
+    #[arg(long = "claude-dir", value_name = "DIR")]
     pub claude_dirs: Vec<PathBuf>,
+}
+
+/// Ids of the copies of `--codex-home` / `--claude-dir` on subcommands.
+const SUB_CODEX: &str = "baton_sub_codex_homes";
+const SUB_CLAUDE: &str = "baton_sub_claude_dirs";
+
+/// `cmd` with `--codex-home` and `--claude-dir` also accepted after every
+/// subcommand, at any depth. (clap's `global` args keep only the values of
+/// the deepest level, so `baton --codex-home A list --codex-home B` would
+/// lose `A`; these copies are collected by [`RootArgs::from_all_levels`].)
+pub fn with_root_args(cmd: clap::Command) -> clap::Command {
+    fn add(mut cmd: clap::Command) -> clap::Command {
+        for sub in cmd.get_subcommands_mut() {
+            let owned = std::mem::take(sub);
+            *sub = add(owned
+                .arg(root_arg(SUB_CODEX, "codex-home", CODEX_HELP))
+                .arg(root_arg(SUB_CLAUDE, "claude-dir", CLAUDE_HELP)));
+        }
+        cmd
+    }
+    add(cmd)
+}
+
+fn root_arg(id: &'static str, long: &'static str, help: &'static str) -> clap::Arg {
+    clap::Arg::new(id)
+        .long(long)
+        .value_name("DIR")
+        .help(help)
+        .action(clap::ArgAction::Append)
+        .value_parser(clap::value_parser!(PathBuf))
+}
+
+impl RootArgs {
+    /// `top` (parsed before the subcommand) plus every occurrence after the
+    /// subcommands in `matches` (of a command built with [`with_root_args`]),
+    /// in command-line order of the levels.
+    pub fn from_all_levels(top: RootArgs, matches: &clap::ArgMatches) -> RootArgs {
+        let RootArgs {
+            mut codex_homes,
+            mut claude_dirs,
+        } = top;
+        let mut level = matches.subcommand();
+        while let Some((_, m)) = level {
+            for (id, into) in [
+                (SUB_CODEX, &mut codex_homes),
+                (SUB_CLAUDE, &mut claude_dirs),
+            ] {
+                if let Ok(Some(values)) = m.try_get_many::<PathBuf>(id) {
+                    into.extend(values.cloned());
+                }
+            }
+            level = m.subcommand();
+        }
+        RootArgs {
+            codex_homes,
+            claude_dirs,
+        }
+    }
 }
 
 /// Resolved locations for one invocation.

@@ -5,7 +5,7 @@ mod cmd;
 mod context;
 mod output;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
 
 /// Catalog, fork, resume and sync Codex and Claude Code sessions.
@@ -54,8 +54,17 @@ enum Command {
     Completions(cmd::completions::Args),
 }
 
+/// Parse the command line; `--codex-home`/`--claude-dir` given before and
+/// after the subcommand add up.
+fn parse_cli(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<Cli, clap::Error> {
+    let matches = context::with_root_args(Cli::command()).try_get_matches_from(args)?;
+    let mut cli = Cli::from_arg_matches(&matches)?;
+    cli.roots = context::RootArgs::from_all_levels(cli.roots, &matches);
+    Ok(cli)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = parse_cli(std::env::args_os()).unwrap_or_else(|e| e.exit());
     output::init_tracing();
     let ctx = match context::Context::from_args(&cli.roots) {
         Ok(ctx) => ctx,
@@ -82,5 +91,36 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => output::report_error(&err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn roots(args: &[&str]) -> (Vec<String>, Vec<String>) {
+        let cli = parse_cli(args.iter().map(Into::into)).unwrap();
+        let show = |v: &[std::path::PathBuf]| v.iter().map(|p| p.display().to_string()).collect();
+        (show(&cli.roots.codex_homes), show(&cli.roots.claude_dirs))
+    }
+
+    #[test]
+    fn root_options_before_and_after_the_subcommand_add_up() {
+        let (codex, claude) = roots(&[
+            "baton",
+            "--codex-home",
+            "A",
+            "--claude-dir",
+            "C",
+            "list",
+            "--codex-home",
+            "B",
+            "--json",
+        ]);
+        assert_eq!(codex, ["A", "B"]);
+        assert_eq!(claude, ["C"]);
+        let (codex, claude) = roots(&["baton", "serve", "user", "add", "x", "--claude-dir", "D"]);
+        assert!(codex.is_empty());
+        assert_eq!(claude, ["D"]);
     }
 }

@@ -256,9 +256,12 @@ fn unknown_and_ambiguous_ids_explain_themselves() {
         stderr.contains("no session matches `nope-nope`"),
         "{stderr}"
     );
-    let err = env.cmd(&["list", "--since", "someday"]).assert().failure();
+    let err = env.cmd(&["list", "--since", "someday"]).assert().code(2);
     let stderr = String::from_utf8_lossy(&err.get_output().stderr).to_string();
-    assert!(stderr.contains("invalid --since"), "{stderr}");
+    assert!(
+        stderr.contains("invalid value 'someday' for '--since"),
+        "{stderr}"
+    );
     // Query syntax never leaks an FTS error.
     env.cmd(&["search", "\"(AND", "--json"]).assert().success();
 }

@@ -4,6 +4,7 @@
 
 use assert_cmd::Command;
 use baton_testkit::{copy_tree, fixtures_dir};
+use predicates::prelude::*;
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
 
@@ -186,15 +187,42 @@ fn claude_round_trip_and_print() {
     assert!(line.contains(dst.claude.to_str().unwrap()), "{line}");
     assert!(
         line.trim_end()
-            .ends_with(&format!("-p --resume {CLAUDE} 'hi there'")),
+            .ends_with(&format!("-p --resume {CLAUDE} -- 'hi there'")),
         "{line}"
     );
+    // The imported (unmoved) library copy is the same history as the moved
+    // agent-home copy: no talk of a different continuation.
+    let out = dst
+        .baton()
+        .args(["resume", CLAUDE, "--print"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("continuation"), "{stderr}");
+    // --print --json: the same command as data.
+    let cmd = dst.json(&["resume", CLAUDE, "--print", "--json", "--prompt", "-x"]);
+    assert_eq!(cmd["agent"], "claude");
+    assert_eq!(cmd["session_id"], CLAUDE);
+    assert_eq!(cmd["cwd"], "/w/beta");
+    assert_eq!(
+        cmd["env"]["CLAUDE_CONFIG_DIR"],
+        dst.claude.to_str().unwrap()
+    );
+    let argv: Vec<&str> = cmd["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    assert_eq!(argv, ["claude", "-p", "--resume", CLAUDE, "--", "-x"]);
     // /w/beta does not exist here: resume explains how to move the session.
     dst.baton()
         .args(["resume", CLAUDE, "--prompt", "x"])
         .assert()
         .code(1)
-        .stderr(contains("--map-path"));
+        .stderr(contains("--map-path").and(contains("resume the id it prints")));
 }
 
 #[test]
@@ -296,4 +324,253 @@ fn bad_input_fails_clearly_and_writes_nothing() {
         files(&dst.baton.join("library")).is_empty(),
         "nothing imported"
     );
+}
+
+/// Copy a machine's agent homes into a new scratch machine and append `line`
+/// to the native file of `id` there: the same session, continued.
+fn continued(src: &Machine, id: &str, line: &str) -> Machine {
+    let m = Machine::empty();
+    copy_tree(&src.codex, &m.codex).unwrap();
+    copy_tree(&src.claude, &m.claude).unwrap();
+    let path = files(&m.root)
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy().contains(id))
+        .unwrap();
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    std::io::Write::write_all(&mut f, line.as_bytes()).unwrap();
+    m
+}
+
+fn library_file(m: &Machine, id: &str) -> PathBuf {
+    files(&m.baton.join("library"))
+        .into_iter()
+        .find(|p| p.file_name().unwrap().to_string_lossy().contains(id))
+        .unwrap()
+}
+
+#[test]
+fn reimporting_a_continued_envelope_appends_and_divergence_is_refused() {
+    let v1 = Machine::with_fixtures();
+    for (id, extra, other) in [
+        (
+            CLAUDE,
+            "{\"type\":\"summary\",\"summary\":\"later on the laptop\",\"leafUuid\":\"x\"}\n",
+            "{\"type\":\"summary\",\"summary\":\"meanwhile elsewhere\",\"leafUuid\":\"y\"}\n",
+        ),
+        (
+            CODEX_FORK,
+            "{\"timestamp\":\"2026-11-21T19:30:00.000Z\",\"type\":\"event_msg\",\"payload\":{\"type\":\"agent_message\",\"message\":\"later\"}}\n",
+            "{\"timestamp\":\"2026-11-21T19:31:00.000Z\",\"type\":\"event_msg\",\"payload\":{\"type\":\"agent_message\",\"message\":\"elsewhere\"}}\n",
+        ),
+    ] {
+        let v2 = continued(&v1, id, extra);
+        let v3 = continued(&v1, id, other);
+        let (e1, e2, e3) = (export(&v1, id), export(&v2, id), export(&v3, id));
+        let dst = Machine::empty();
+        dst.json(&["import", e1.to_str().unwrap(), "--json"]);
+        let lib = library_file(&dst, id);
+        let before = std::fs::read(&lib).unwrap();
+
+        let out = dst.json(&["import", e2.to_str().unwrap(), "--json"]);
+        let own = out["files"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(own["outcome"], "updated", "{out}");
+        assert_eq!(own["added_bytes"], extra.len() as u64);
+        let after = std::fs::read(&lib).unwrap();
+        assert_eq!(after, [before.as_slice(), extra.as_bytes()].concat());
+        dst.baton()
+            .args(["import", e2.to_str().unwrap()])
+            .assert()
+            .success()
+            .stdout(contains("unchanged"));
+        // An older envelope is already contained: nothing changes.
+        dst.baton()
+            .args(["import", e1.to_str().unwrap()])
+            .assert()
+            .success();
+        assert_eq!(std::fs::read(&lib).unwrap(), after);
+
+        // A copy continued differently is refused, nothing written…
+        let library_before = files(&dst.baton.join("library"));
+        dst.baton()
+            .args(["import", e3.to_str().unwrap()])
+            .assert()
+            .code(1)
+            .stderr(contains("diverged").and(contains("--as-fork")));
+        assert_eq!(std::fs::read(&lib).unwrap(), after);
+        assert_eq!(files(&dst.baton.join("library")), library_before);
+        // …and --as-fork keeps it as a new session forked from the original.
+        let forked = dst.json(&["import", e3.to_str().unwrap(), "--as-fork", "--json"]);
+        let new_id = forked["id"].as_str().unwrap();
+        assert_ne!(new_id, id);
+        assert_eq!(forked["forked_from"], id);
+        assert_eq!(forked["files"][0]["outcome"], "created");
+        let path = forked["files"][0]["path"].as_str().unwrap();
+        assert!(Path::new(path).starts_with(dst.baton.join("library")));
+        assert!(std::fs::read_to_string(path).unwrap().contains("elsewhere"));
+        dst.baton().args(["show", new_id]).assert().success();
+    }
+}
+
+#[test]
+fn rehydrate_map_path_of_a_session_already_in_the_home_writes_a_new_id() {
+    let m = Machine::with_fixtures();
+    let moved = m.root.join("moved");
+    std::fs::create_dir_all(&moved).unwrap();
+    for (id, old) in [
+        (CLAUDE, "/srv/corpus/work-pub/beta"),
+        (CODEX_FORK, "/srv/corpus/work-pub/beta"),
+    ] {
+        let originals: Vec<(PathBuf, Vec<u8>)> = files(&m.root)
+            .into_iter()
+            .filter(|p| !p.starts_with(&m.baton))
+            .map(|p| {
+                let b = std::fs::read(&p).unwrap();
+                (p, b)
+            })
+            .collect();
+        let map = format!("{old}={}", moved.display());
+        let out = m.json(&["rehydrate", id, "--map-path", &map, "--json"]);
+        let new_id = out["id"].as_str().unwrap().to_owned();
+        assert_ne!(new_id, id, "{out}");
+        assert_eq!(out["forked_from"], id);
+        assert_eq!(out["cwd"], moved.to_str().unwrap());
+        let path = PathBuf::from(out["files"][0]["path"].as_str().unwrap());
+        assert_eq!(out["files"][0]["outcome"], "created");
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            text.contains(&format!("\"cwd\":\"{}\"", moved.display()))
+                && !text.contains("\"cwd\":\"/srv/corpus"),
+            "every cwd moved"
+        );
+        if id == CLAUDE {
+            assert_eq!(
+                path.parent()
+                    .unwrap()
+                    .file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap(),
+                baton_native::claude::project_slug(moved.to_str().unwrap()),
+                "Claude finds it in the new directory's project folder"
+            );
+        }
+        for (p, b) in &originals {
+            assert_eq!(&std::fs::read(p).unwrap(), b, "{} untouched", p.display());
+        }
+        // The new id resumes in the new directory.
+        let cmd = m.json(&["resume", &new_id, "--print", "--json"]);
+        assert_eq!(cmd["cwd"], moved.to_str().unwrap());
+        assert_eq!(cmd["session_id"], new_id.as_str());
+    }
+    // A rule that moves nothing leaves the session where it is.
+    m.baton()
+        .args(["rehydrate", CLAUDE, "--map-path", "/nowhere=/x"])
+        .assert()
+        .success()
+        .stdout(contains("unchanged"));
+}
+
+#[test]
+fn resume_prefers_the_newer_imported_copy_without_writing_on_print() {
+    let v1 = Machine::with_fixtures();
+    let extra = "{\"type\":\"summary\",\"summary\":\"later\",\"leafUuid\":\"x\"}\n";
+    let v2 = continued(&v1, CLAUDE, extra);
+    let (e1, e2) = (export(&v1, CLAUDE), export(&v2, CLAUDE));
+    let dst = Machine::empty();
+    let here = dst.root.join("here");
+    std::fs::create_dir_all(&here).unwrap();
+    dst.json(&["import", e1.to_str().unwrap(), "--json"]);
+    let map = format!("/srv/corpus/work-pub/beta={}", here.display());
+    let re = dst.json(&["rehydrate", CLAUDE, "--map-path", &map, "--json"]);
+    let local = PathBuf::from(re["files"][0]["path"].as_str().unwrap());
+    let local_bytes = std::fs::read(&local).unwrap();
+    dst.json(&["import", e2.to_str().unwrap(), "--json"]);
+
+    // --print explains and writes nothing.
+    let before = files(&dst.claude);
+    let out = dst
+        .baton()
+        .args(["resume", CLAUDE, "--print"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("imported into baton's library")
+            && stderr.contains(&format!("{} newer bytes", extra.len()))
+            && stderr.contains("writes nothing"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("sync server"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stdout).contains(CLAUDE));
+    assert_eq!(files(&dst.claude), before, "--print wrote nothing");
+
+    // A real resume continues the newest history, moved here, as a new id.
+    let out = dst
+        .baton()
+        .env("BATON_CLAUDE_BIN", "true")
+        .args(["resume", CLAUDE, "--prompt", "go"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let new_id = stderr
+        .split("as new session ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("{stderr}"));
+    let fork = local.with_file_name(format!("{new_id}.jsonl"));
+    let text = std::fs::read_to_string(&fork).unwrap();
+    assert!(text.contains("later") && !text.contains("\"cwd\":\"/srv/corpus"));
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        local_bytes,
+        "local untouched"
+    );
+}
+
+#[test]
+fn lookup_errors_stay_local_when_the_server_is_down() {
+    let m = Machine::with_fixtures();
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    std::fs::create_dir_all(&m.baton).unwrap();
+    std::fs::write(
+        m.baton.join("sync.json"),
+        format!("{{\"url\":\"http://127.0.0.1:{port}\",\"token\":\"t\"}}"),
+    )
+    .unwrap();
+    for cmd in ["resume", "fork", "rehydrate"] {
+        // An ambiguous prefix never goes to the server.
+        let out = m
+            .baton()
+            .args([cmd, "01a1ff8d"])
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("matches"), "{cmd}: {stderr}");
+        assert!(!stderr.contains(&port.to_string()), "{cmd}: {stderr}");
+        // An unknown id is still reported as unknown, plus one line on the server.
+        let out = m
+            .baton()
+            .args([cmd, "ffffffff-0000"])
+            .assert()
+            .code(1)
+            .get_output()
+            .clone();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("no session matches `ffffffff-0000`")
+                && stderr.contains(&format!(
+                    "looking for it on http://127.0.0.1:{port} failed too"
+                )),
+            "{cmd}: {stderr}"
+        );
+    }
 }

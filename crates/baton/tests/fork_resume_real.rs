@@ -307,3 +307,26 @@ fn codex_envelope_moves_to_a_fresh_machine() {
 fn claude_envelope_moves_to_a_fresh_machine() {
     envelope_round_trip("claude");
 }
+
+/// `baton resume --prompt` text starting with `-` reaches the model as a
+/// prompt (after `--`) instead of being read as a flag by the agent CLI.
+#[test]
+fn prompts_starting_with_a_dash_reach_the_model() {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let env = AgentEnv::new(&server);
+    let project = env.dir("project");
+    let bhome = env.dir("baton");
+    let prompt = "--version is not a flag here";
+    for agent in ["codex", "claude"] {
+        let id = match agent {
+            "codex" => codex_session(&env, &agents, &project, &["d1 first"]),
+            _ => claude_session(&env, &agents, &project, &["d1 first"]),
+        };
+        server.clear();
+        run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &id, "--prompt", prompt]));
+        let req = last_turn(&server);
+        assert_eq!(req.user_texts(), ["d1 first", prompt], "{agent}");
+        assert_eq!(req.session_id().as_deref(), Some(id.as_str()), "{agent}");
+    }
+}

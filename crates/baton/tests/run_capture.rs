@@ -22,6 +22,19 @@ fn via_baton(
     data: &Path,
     args: &[&str],
 ) -> Command {
+    via_baton_with(agent_cmd, agent, bin, upstream, data, &[], args)
+}
+
+/// [`via_baton`] with extra `baton run` options (before the `--`).
+fn via_baton_with(
+    agent_cmd: &Command,
+    agent: &str,
+    bin: &Path,
+    upstream: Option<&str>,
+    data: &Path,
+    options: &[&str],
+    args: &[&str],
+) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
     cmd.env_clear();
     for (key, value) in agent_cmd.get_envs() {
@@ -42,7 +55,7 @@ fn via_baton(
     if let Some(upstream) = upstream {
         cmd.args(["--upstream", upstream]);
     }
-    cmd.arg("--").args(args);
+    cmd.args(options).arg("--").args(args);
     cmd
 }
 
@@ -190,6 +203,13 @@ fn codex_turns_and_resume_are_captured_in_the_session_directory() {
         "a tool call and the answer after it: {first_turn}"
     );
     assert_capture_matches(&server, &data, id, "response.completed", "authorization");
+    // Without --persist-session there is no transcript link and no session log.
+    let session_dir = data.join("sessions").join(id);
+    assert!(std::fs::symlink_metadata(session_dir.join("transcript.jsonl")).is_err());
+    assert_eq!(
+        std::fs::read_to_string(session_dir.join("session.log")).unwrap(),
+        ""
+    );
     let tool_call = captured(&data)[id.as_str()][0]
         .record
         .response_body
@@ -302,4 +322,124 @@ fn run_points_the_agent_at_the_proxy_and_returns_its_exit_code() {
         .unwrap();
     assert_eq!(missing.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&missing.stderr).contains("--bin"));
+}
+
+#[test]
+fn persist_session_links_the_transcript_and_writes_the_logs() {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let env = AgentEnv::new(&server);
+    let project = env.dir("project");
+    let data = env.dir("baton-data");
+    let upstream = format!("{}/v1", server.url());
+
+    let out = run_ok(&mut via_baton_with(
+        &env.codex(&agents, &project),
+        "codex",
+        &agents.codex,
+        Some(&upstream),
+        &data,
+        &["--persist-session", "--debug-log", "debug.log"],
+        &["exec", "--skip-git-repo-check", "RUN: echo persist-x"],
+    ));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("ECHO"));
+    let ids = env.codex_session_ids();
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    let id = &ids[0];
+    let dir = data.join("sessions").join(id);
+
+    // transcript.jsonl is a link to the agent's own rollout.
+    let rollout = env.codex_rollouts().pop().unwrap();
+    let link = dir.join("transcript.jsonl");
+    assert_eq!(
+        std::fs::canonicalize(std::fs::read_link(&link).unwrap()).unwrap(),
+        std::fs::canonicalize(&rollout).unwrap()
+    );
+    assert_eq!(
+        std::fs::read(&link).unwrap(),
+        std::fs::read(&rollout).unwrap()
+    );
+
+    // baton's own lines about the session went to its session.log, one per exchange.
+    let log = std::fs::read_to_string(dir.join("session.log")).unwrap();
+    let exchanges = requests_of(&server, id).len();
+    assert_eq!(
+        log.lines()
+            .filter(|l| l.contains("captured POST /v1/responses"))
+            .count(),
+        exchanges,
+        "{log}"
+    );
+
+    // The relative debug log landed in the session directory, lines logged
+    // before the session was known included.
+    let debug = std::fs::read_to_string(dir.join("debug.log")).unwrap();
+    assert!(debug.contains("launching"), "{debug}");
+    assert!(debug.contains("captured POST /v1/responses"), "{debug}");
+    assert!(!data.join("debug.log").exists());
+    assert_absent_everywhere(&data, &[CODEX_KEY]);
+}
+
+/// `baton run claude --bin sh --data <data> -- -c <script>` with no
+/// `ANTHROPIC_BASE_URL` of its own.
+fn fake_agent(data: &Path, script: &str) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_baton"))
+        .args([
+            "run",
+            "claude",
+            "--bin",
+            "sh",
+            "--upstream",
+            "http://127.0.0.1:9",
+            "--data",
+        ])
+        .arg(data)
+        .args(["--", "-c", script])
+        .env("BATON_HOME", data)
+        .env_remove("ANTHROPIC_BASE_URL")
+        .env_remove("BATON_LOG")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn an_unwritable_data_dir_warns_once_and_keeps_the_agent_exit_code() {
+    // A data directory whose parent is a regular file: unusable for every user.
+    let scratch = tempfile::tempdir().unwrap();
+    let blocker = scratch.path().join("file");
+    std::fs::write(&blocker, b"").unwrap();
+    let out = fake_agent(
+        &blocker.join("data"),
+        "printf %s \"$ANTHROPIC_BASE_URL\"; exit 7",
+    );
+    assert_eq!(out.status.code(), Some(7), "the agent's exit code, not 1");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "the agent runs against its own upstream"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.matches("warning").count(), 1, "{stderr}");
+    assert!(stderr.contains("without capturing"), "{stderr}");
+
+    // The data directory works at the start but a session directory cannot be
+    // created: several failed exchanges still give one warning.
+    let data = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(data.path().join("sessions")).unwrap();
+    std::fs::write(data.path().join("sessions").join(UNATTRIBUTED), b"").unwrap();
+    let out = fake_agent(
+        data.path(),
+        "for i in 1 2 3; do curl -s -o /dev/null -X POST -d '{}' \"$ANTHROPIC_BASE_URL/v1/messages\"; done; exit 3",
+    );
+    assert_eq!(out.status.code(), Some(3));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let about_data: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains(UNATTRIBUTED))
+        .collect();
+    assert_eq!(about_data.len(), 1, "{stderr}");
+    assert!(
+        about_data[0].contains("baton: warning: the agent ran, but its traffic could not be saved"),
+        "{stderr}"
+    );
 }

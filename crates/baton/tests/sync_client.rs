@@ -342,3 +342,60 @@ async fn divergence_keeps_both_continuations() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_never_shrinks_or_replaces_a_library_copy() {
+    let fx = start().await;
+    let path = fx.root.join("s.jsonl");
+    append(&path, &lines("s", 0, 10));
+    let mut a = Syncer::new(&fx.client, None, SyncState::new(fx.client.url()));
+    push(&mut a, &session("s", &path, false)).await;
+    let mut b = Syncer::new(&fx.client, None, SyncState::new(fx.client.url()));
+    let lib = fx.root.join("lib-b");
+    let info = fx.client.session("s").await.unwrap().unwrap();
+    let copy = pull_into(&mut b, &info, &lib).await.unwrap().files[0].clone();
+
+    // The library copy holds more than the server (the server lost bytes):
+    // it is kept whole, not cut back to the server's length.
+    append(&copy, &lines("s", 10, 5));
+    let longer = std::fs::read(&copy).unwrap();
+    let report = pull_into(&mut b, &info, &lib).await.expect("pull");
+    assert!(report.files.is_empty(), "{report:?}");
+    assert_eq!(std::fs::read(&copy).unwrap(), longer);
+
+    // The server's bytes differ from the copy: a clear conflict, copy untouched.
+    let mut changed = longer.clone();
+    changed[20] ^= 0x01;
+    std::fs::write(&copy, &changed).unwrap();
+    let err = pull_into(&mut b, &info, &lib).await.unwrap_err();
+    assert!(matches!(err, ClientError::Conflict { .. }), "{err}");
+    assert!(err.to_string().contains("baton keeps your copy"), "{err}");
+    assert_eq!(std::fs::read(&copy).unwrap(), changed);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pull_refuses_unsafe_names_from_the_server() {
+    let fx = start().await;
+    let path = fx.root.join("ok.jsonl");
+    append(&path, &lines("ok", 0, 3));
+    let mut a = Syncer::new(&fx.client, None, SyncState::new(fx.client.url()));
+    push(&mut a, &session("ok", &path, false)).await;
+    let good = fx.client.session("ok").await.unwrap().unwrap();
+    let lib = fx.root.join("deep").join("lib");
+    let mut b = Syncer::new(&fx.client, None, SyncState::new(fx.client.url()));
+    let mut bad_id = good.clone();
+    bad_id.id = "../../escaped".into();
+    let mut bad_stream = good.clone();
+    bad_stream.streams[0].name = "../../escaped.jsonl".into();
+    let mut bad_parent = good.clone();
+    bad_parent.forked_from = Some("../x".into());
+    for info in [bad_id, bad_stream, bad_parent] {
+        let place = |info: &SessionInfo, stream: &str, _: &[u8]| lib.join(&info.id).join(stream);
+        let err = b
+            .pull_session(&info, &[], &place, &mut |_| {})
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ClientError::Unsafe(_)), "{err}");
+    }
+    assert!(!fx.root.join("escaped").exists() && !lib.exists());
+}

@@ -143,6 +143,39 @@ impl Machine {
             .expect("the agent called the model")
     }
 
+    /// Copy the recorded fixture sessions of both agents into this
+    /// machine's agent homes; their ids.
+    fn with_fixtures(&self) -> Vec<String> {
+        let fixtures = baton_testkit::fixtures_dir();
+        baton_testkit::copy_tree(&fixtures.join("codex"), &self.env.codex_home)
+            .expect("copy codex");
+        baton_testkit::copy_tree(
+            &fixtures.join("claude").join(".claude"),
+            &self.env.claude_dir,
+        )
+        .expect("copy claude");
+        let ids: Vec<String> = self
+            .env
+            .codex_session_ids()
+            .into_iter()
+            .chain(self.env.claude_session_ids())
+            .collect();
+        assert!(
+            ids.len() >= 4,
+            "fixtures hold sessions of both agents: {ids:?}"
+        );
+        ids
+    }
+
+    /// `baton ARGS` as a child, with `extra` environment; its output.
+    fn output(&self, extra: &[(&str, &str)], args: &[&str]) -> std::process::Output {
+        let mut cmd = self.baton(&no_agents());
+        for (k, v) in extra {
+            cmd.env(k, v);
+        }
+        cmd.args(args).output().expect("baton runs")
+    }
+
     /// Every library file below `$BATON_HOME/library` holding `needle`.
     fn library_files_with(&self, needle: &str) -> Vec<PathBuf> {
         let mut out = Vec::new();
@@ -164,6 +197,14 @@ impl Machine {
     }
 }
 
+/// For tests where `baton` only reads files: the agents are never started.
+fn no_agents() -> Agents {
+    Agents {
+        codex: PathBuf::from("codex-not-used"),
+        claude: PathBuf::from("claude-not-used"),
+    }
+}
+
 fn server_sessions(serve: &Serve) -> Vec<SessionInfo> {
     let client = Client::new(&serve.url, &serve.token).expect("client");
     tokio::runtime::Runtime::new()
@@ -179,6 +220,14 @@ fn server_text(serve: &Serve, id: &str) -> String {
         .block_on(client.read_stream(id, "main", 0))
         .expect("read stream");
     String::from_utf8_lossy(&read.bytes).into_owned()
+}
+
+/// The row of session `id` in `baton list --json`.
+fn listed_row<'a>(listed: &'a Value, id: &str) -> &'a Value {
+    listed["sessions"]
+        .as_array()
+        .and_then(|rows| rows.iter().find(|r| r["id"] == id))
+        .unwrap_or_else(|| panic!("{id} is not listed: {listed}"))
 }
 
 fn ids_of(report: &Value, key: &str) -> Vec<String> {
@@ -356,14 +405,22 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
     assert_eq!(a.env.codex_session_ids(), std::slice::from_ref(&codex_id));
     assert_eq!(a.env.claude_session_ids(), std::slice::from_ref(&claude_id));
 
-    // The diverged copies carry their own id on A: listed and resumable as Y.
-    let listed = a.json(&agents, &["list", "--json"]).to_string();
+    // The diverged copies carry their own id on A: listed as forks of X and
+    // resumable as Y.
+    let listed_json = a.json(&agents, &["list", "--json"]);
+    let listed = listed_json.to_string();
     for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
         let copy = sessions
             .iter()
             .find(|s| s.diverged_from.as_deref() == Some(id.as_str()))
             .expect("diverged copy");
         assert!(listed.contains(&copy.id), "A lists {}: {listed}", copy.id);
+        assert_eq!(
+            listed_row(&listed_json, &copy.id)["forked_from"],
+            id.as_str(),
+            "A lists {} as a fork of {id}: {listed}",
+            copy.id
+        );
         let files = a.library_files_with(&copy.id);
         assert!(
             files.iter().any(|f| f.to_string_lossy().contains(&copy.id)),
@@ -511,10 +568,22 @@ fn resume_after_the_other_machine_continued_forks_the_newest_history() {
         assert_ne!(&new_id, id);
         let shown = a.json(&agents, &["list", "--json"]).to_string();
         assert!(shown.contains(&new_id), "{shown}");
-        // --print makes the same decision and names the fork it resumes.
+        // --print explains the same decision but writes nothing: it prints
+        // the command for the local copy.
+        let sessions = a.env.codex_session_ids().len() + a.env.claude_session_ids().len();
         let printed = run_ok(a.baton(&agents).args(["resume", id, "--print"]));
         let line = String::from_utf8_lossy(&printed.stdout);
-        assert!(!line.contains(id.as_str()), "{line}");
+        let note = String::from_utf8_lossy(&printed.stderr);
+        assert!(line.contains(id.as_str()), "{line}");
+        assert!(
+            note.contains("newer bytes") && note.contains("writes nothing"),
+            "{note}"
+        );
+        assert_eq!(
+            a.env.codex_session_ids().len() + a.env.claude_session_ids().len(),
+            sessions,
+            "--print created no session"
+        );
     }
 }
 
@@ -532,25 +601,8 @@ fn encrypted_sync_keeps_the_server_blind_and_round_trips() {
     let serve = start_serve();
     let a = Machine::new(&model, None);
     let b = Machine::new(&model, None);
-    let fixtures = baton_testkit::fixtures_dir();
-    baton_testkit::copy_tree(&fixtures.join("codex"), &a.env.codex_home).expect("copy codex");
-    baton_testkit::copy_tree(&fixtures.join("claude").join(".claude"), &a.env.claude_dir)
-        .expect("copy claude");
-    let ids: Vec<String> = a
-        .env
-        .codex_session_ids()
-        .into_iter()
-        .chain(a.env.claude_session_ids())
-        .collect();
-    assert!(
-        ids.len() >= 4,
-        "fixtures hold sessions of both agents: {ids:?}"
-    );
-    // The scripted agents are not needed here: `baton` only reads files.
-    let no_agents = Agents {
-        codex: PathBuf::from("codex-not-used"),
-        claude: PathBuf::from("claude-not-used"),
-    };
+    let ids = a.with_fixtures();
+    let no_agents = no_agents();
 
     let key = a.env.dir("keys").join("baton.key");
     let login = a.json(
@@ -645,4 +697,256 @@ fn encrypted_sync_keeps_the_server_blind_and_round_trips() {
             .all(|r| r["bytes_received"] == 0),
         "{again}"
     );
+}
+
+/// A pull that fails (here: an encrypted session and no key yet) makes
+/// `baton sync --json` exit 1, and does not move the changes cursor past it:
+/// the next sync, with the key, pulls it.
+#[test]
+fn sync_retries_failed_pulls_and_exits_nonzero_on_errors() {
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, None);
+    let ids = a.with_fixtures();
+    let pass = [("BATON_PASSPHRASE", "correct horse")];
+    let login = ["login", &serve.url, &serve.token];
+    assert!(
+        a.output(&pass, &[&login[..], &["--encrypt"]].concat())
+            .status
+            .success()
+    );
+    assert!(a.output(&pass, &["push", "--all"]).status.success());
+    assert!(b.output(&[], &login).status.success());
+
+    let out = b.output(&[], &["sync", "--json"]);
+    assert_eq!(out.status.code(), Some(1), "errors make sync fail");
+    let report: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
+    assert_eq!(ids_of(&report, "errors").len(), ids.len(), "{report}");
+
+    let out = b.output(&pass, &["sync", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
+    let mut pulled = ids_of(&report, "pulled");
+    pulled.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(pulled, want, "the failed pulls are retried: {report}");
+}
+
+/// Sessions only baton holds (pulled or imported) are pushed from the
+/// library: a machine that pulled everything fills a new, empty server.
+#[test]
+fn push_sends_sessions_only_the_library_holds() {
+    let model = ModelServer::start();
+    let (first, second) = (start_serve(), start_serve());
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, None);
+    let ids = a.with_fixtures();
+    assert!(
+        a.output(&[], &["login", &first.url, &first.token])
+            .status
+            .success()
+    );
+    assert!(a.output(&[], &["push", "--all"]).status.success());
+    assert!(
+        b.output(&[], &["login", &first.url, &first.token])
+            .status
+            .success()
+    );
+    assert!(b.output(&[], &["pull", "--all"]).status.success());
+
+    assert!(
+        b.output(&[], &["login", &second.url, &second.token])
+            .status
+            .success()
+    );
+    let pushed = b.json(&no_agents(), &["push", "--all", "--json"]);
+    let mut pushed_ids = ids_of(&pushed, "pushed");
+    pushed_ids.sort();
+    let mut want = ids.clone();
+    want.sort();
+    assert_eq!(pushed_ids, want, "{pushed}");
+    for id in &ids {
+        assert_eq!(
+            server_text(&second, id).into_bytes(),
+            std::fs::read(agent_file(&a, id)).unwrap(),
+            "{id} reached the new server byte for byte"
+        );
+    }
+    // Nothing new since: a sync sends nothing.
+    let synced = b.json(&no_agents(), &["sync", "--json"]);
+    assert!(
+        synced["pushed"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["status"] == "up_to_date"),
+        "{synced}"
+    );
+}
+
+/// One sync, push or pull at a time per `BATON_HOME`: a second run says who
+/// holds the lock and waits; two pulls at once leave exact copies.
+#[test]
+fn concurrent_runs_wait_for_each_other() {
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, None);
+    let ids = a.with_fixtures();
+    for m in [&a, &b] {
+        assert!(
+            m.output(&[], &["login", &serve.url, &serve.token])
+                .status
+                .success()
+        );
+    }
+    assert!(a.output(&[], &["push", "--all"]).status.success());
+
+    let held =
+        baton_sync::state::SyncLock::acquire(&b.baton_home, |_| panic!("free")).expect("lock");
+    let mut child = b
+        .baton(&no_agents())
+        .args(["pull", "--all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("baton pull starts");
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
+            let _ = tx.send(line);
+        }
+    });
+    let waiting = format!(
+        "another baton sync, push or pull (pid {}) is running",
+        std::process::id()
+    );
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let line = rx.recv_timeout(left).expect("a waiting message");
+        if line.contains(&waiting) {
+            break;
+        }
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the pull waits for the lock"
+    );
+    drop(held);
+    assert!(child.wait().unwrap().success());
+
+    // Two pulls into a fresh machine at once: both succeed, copies are exact.
+    let c = Machine::new(&model, None);
+    assert!(
+        c.output(&[], &["login", &serve.url, &serve.token])
+            .status
+            .success()
+    );
+    let runs: Vec<Child> = (0..2)
+        .map(|_| {
+            c.baton(&no_agents())
+                .args(["pull", "--all"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("baton pull starts")
+        })
+        .collect();
+    for mut run in runs {
+        assert!(run.wait().unwrap().success());
+    }
+    for id in &ids {
+        let want = std::fs::read(agent_file(&a, id)).unwrap();
+        let copies = c.library_files_with(id);
+        assert!(!copies.is_empty(), "{id} pulled");
+        for f in copies
+            .iter()
+            .filter(|f| f.extension().is_some_and(|e| e == "jsonl"))
+        {
+            if f.to_string_lossy().contains(id.as_str())
+                && !f.to_string_lossy().contains("subagents")
+            {
+                assert_eq!(
+                    std::fs::read(f).unwrap(),
+                    want,
+                    "{} is an exact copy",
+                    f.display()
+                );
+            }
+        }
+    }
+}
+
+/// A session continued on two machines: the machine that continued first
+/// pulls the other's diverged copy Y of X, and lists Y as a fork of X
+/// (a lineage file next to the library copy), for both agents.
+#[test]
+fn pulled_diverged_copies_are_listed_as_forks() {
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, None);
+    let ids = a.with_fixtures();
+    for m in [&a, &b] {
+        assert!(
+            m.output(&[], &["login", &serve.url, &serve.token])
+                .status
+                .success()
+        );
+    }
+    assert!(a.output(&[], &["push", "--all"]).status.success());
+    assert!(b.output(&[], &["pull", "--all"]).status.success());
+    // Both continue the sessions differently; A syncs first.
+    for id in &ids {
+        append_line(&agent_file(&a, id), "from-a");
+        for f in b.library_files_with(id) {
+            if f.extension().is_some_and(|e| e == "jsonl")
+                && f.to_string_lossy().contains(id.as_str())
+                && !f.to_string_lossy().contains("subagents")
+            {
+                append_line(&f, "from-b");
+            }
+        }
+    }
+    assert!(a.output(&[], &["sync"]).status.success());
+    let synced = b.json(&no_agents(), &["sync", "--json"]);
+    let diverged: Vec<&Value> = synced["pushed"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["status"] == "diverged")
+        .collect();
+    assert!(!diverged.is_empty(), "{synced}");
+    assert!(a.output(&[], &["sync"]).status.success());
+    let listed = a.json(&no_agents(), &["list", "--json"]);
+    for r in diverged {
+        let (x, y) = (
+            r["diverged_from"].as_str().unwrap(),
+            r["remote_id"].as_str().unwrap(),
+        );
+        assert_eq!(listed_row(&listed, y)["forked_from"], x, "{listed}");
+    }
+}
+
+/// Append one JSON line (`{"type":"baton-test","text":TAG}`) to `path`.
+fn append_line(path: &Path, tag: &str) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(path)
+        .expect("open");
+    writeln!(f, "{{\"type\":\"baton-test\",\"text\":\"{tag}\"}}").expect("append");
 }

@@ -15,7 +15,12 @@ pub struct Srv {
     pub dir: tempfile::TempDir,
 }
 
-pub const MAX_APPEND: usize = 1024 * 1024;
+/// Push limit of the test server: above axum's 2 MiB default and far above
+/// [`MAX_JSON`], so a test pushing more than either proves the push route's
+/// own limit is the one applied.
+pub const MAX_APPEND: usize = 3 * 1024 * 1024;
+/// JSON body limit of the test server.
+pub const MAX_JSON: usize = 64 * 1024;
 
 pub async fn start() -> Srv {
     let dir = tempfile::tempdir().unwrap();
@@ -23,7 +28,7 @@ pub async fn start() -> Srv {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.limits = Limits {
         max_append: MAX_APPEND,
-        max_json: 64 * 1024,
+        max_json: MAX_JSON,
     };
     let server = baton_server::start(cfg).await.unwrap();
     let a = baton_server::add_user(&dir.path().join("server"), "alice")

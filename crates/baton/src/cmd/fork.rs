@@ -3,11 +3,12 @@
 
 use crate::cmd::resume::{load, locate_or_fetch};
 use crate::context::Context;
-use anyhow::Result;
+use anyhow::{Result, bail};
 use baton_native::Agent;
-use baton_native::fork::{Cut, fork, new_session_id};
+use baton_native::fork::{Cut, Forked, fork, new_session_id};
+use baton_native::rehydrate::NativeSession;
 use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Options of `baton fork`.
 #[derive(Debug, clap::Args)]
@@ -34,6 +35,40 @@ struct Output<'a> {
     forked_from: &'a str,
 }
 
+/// Fork `source` at `cut` into a new session with a fresh id and create its
+/// file in the home `home`: Codex under the writer lock, Claude in
+/// `claude_folder` (default: the project folder of the source's own file).
+/// Used by `fork`, by `import --as-fork`, and by `resume`/`rehydrate` for
+/// full copies (`Cut::DropLast(0)`).
+pub fn write_fork(
+    source: &NativeSession,
+    cut: Cut,
+    home: &Path,
+    claude_folder: Option<&str>,
+) -> Result<(Forked, PathBuf)> {
+    let new_id = new_session_id(source.agent);
+    let forked = fork(source, cut, &new_id, jiff::Timestamp::now())?;
+    let placed = match forked.agent {
+        Agent::Codex => {
+            place_codex_session(home, &forked.id, Path::new(&forked.name), &forked.bytes)?
+        }
+        Agent::Claude => {
+            let folder = claude_folder
+                .or_else(|| forked.name.split('/').nth(1))
+                .unwrap_or("-");
+            place_claude_session(home, &forked.id, folder, &forked.bytes)?
+        }
+    };
+    if placed.outcome != WriteOutcome::Created {
+        bail!(
+            "a session with the fresh id {} already exists at {}; run the command again",
+            forked.id,
+            placed.path.display()
+        );
+    }
+    Ok((forked, placed.path))
+}
+
 /// Run `baton fork`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let cut = match (args.drop_last, args.before_prompt) {
@@ -42,32 +77,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     };
     let located = locate_or_fetch(ctx, &args.id)?;
     let session = load(ctx, &located)?;
-    let new_id = new_session_id(located.agent);
-    let forked = fork(&session, cut, &new_id, jiff::Timestamp::now())?;
-    let placed = match forked.agent {
-        Agent::Codex => place_codex_session(
-            &located.home,
-            &forked.id,
-            Path::new(&forked.name),
-            &forked.bytes,
-        )?,
-        Agent::Claude => {
-            let folder = forked.name.split('/').nth(1).unwrap_or("-");
-            place_claude_session(&located.home, &forked.id, folder, &forked.bytes)?
-        }
-    };
-    if placed.outcome != WriteOutcome::Created {
-        anyhow::bail!(
-            "a session with the fresh id {} already exists at {}; run the fork again",
-            forked.id,
-            placed.path.display()
-        );
-    }
+    let (forked, path) = write_fork(&session, cut, &located.home, None)?;
     if args.json {
         return crate::output::print_json(&Output {
             id: &forked.id,
             agent: forked.agent,
-            path: &placed.path,
+            path: &path,
             forked_from: &forked.forked_from,
         });
     }
@@ -78,7 +93,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         forked.id,
         forked.prompts_kept,
         forked.prompts_total,
-        placed.path.display(),
+        path.display(),
         forked.id
     );
     Ok(())

@@ -1,14 +1,18 @@
 //! `baton import` (and the envelope half of `baton export`): move a session
 //! between machines as one verified envelope file.
 
-use crate::cmd::rehydrate::FileOut;
+use crate::cmd::fork::write_fork;
+use crate::cmd::rehydrate::{FileOut, print_outcome};
 use crate::cmd::resume::{home_of, library_root};
 use crate::context::Context;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
 use baton_native::envelope::{Envelope, EnvelopeMeta};
-use baton_native::rehydrate::{NativeSession, rehydrate};
+use baton_native::fork::Cut;
+use baton_native::rehydrate::{NativeSession, find_codex_session, rehydrate};
+use baton_native::write::{CodexWriterLock, find_claude_transcripts};
 use baton_store::{Catalog, SessionRow};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Options of `baton import`.
@@ -16,7 +20,13 @@ use std::path::{Path, PathBuf};
 pub struct Args {
     /// Envelope file written by `baton export --format envelope` (`-` for stdin).
     pub file: PathBuf,
-    /// Print `{"id","agent","sha256","files":[{"id","path","outcome"}]}` as JSON.
+    /// Import the session as a new session (fresh id, a full-copy fork of the
+    /// envelope's session) instead of under its own id: for an envelope whose
+    /// history diverged from the copy already in baton's library.
+    #[arg(long)]
+    pub as_fork: bool,
+    /// Print `{"id","agent","sha256","files":[{"id","path","outcome"}]}` (plus
+    /// `"forked_from"` with --as-fork) as JSON.
     #[arg(long)]
     pub json: bool,
 }
@@ -26,12 +36,16 @@ struct Output<'a> {
     id: &'a str,
     agent: Agent,
     sha256: String,
-    files: Vec<FileOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forked_from: Option<&'a str>,
+    files: &'a [FileOut],
 }
 
 /// Run `baton import`: verify the envelope, then store its native files in
 /// baton's library (`$BATON_HOME/library/<agent>`), where the catalog lists
-/// them and `rehydrate`/`resume` find them.
+/// them and `rehydrate`/`resume` find them. A library copy the envelope
+/// extends (the same session, continued elsewhere) gets the new bytes
+/// appended; one with history the envelope lacks is refused.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let envelope = if args.file == Path::new("-") {
         Envelope::read_from(std::io::stdin().lock())
@@ -41,28 +55,112 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         Envelope::read_from(std::io::BufReader::new(file))
     }
     .with_context(|| format!("cannot import {}", args.file.display()))?;
-    let library = library_root(ctx, envelope.session.agent);
-    let written = rehydrate(&envelope.session, &library)?;
-    if args.json {
-        return crate::output::print_json(&Output {
-            id: &envelope.session.id,
-            agent: envelope.session.agent,
-            sha256: envelope.sha256(),
-            files: FileOut::list(&written),
-        });
-    }
-    for w in &written {
-        println!(
-            "{:<9} {}",
-            w.placed.outcome.as_str(),
-            w.placed.path.display()
+    let session = &envelope.session;
+    let library = library_root(ctx, session.agent);
+    if args.as_fork {
+        let (forked, path) = write_fork(session, Cut::DropLast(0), &library, None)?;
+        let files = [FileOut::created(&forked.id, path)];
+        let summary = format!(
+            "imported {} session {} as new session {} (forked from {}); continue it with: baton resume {}",
+            session.agent, session.id, forked.id, session.id, forked.id
         );
+        let json = Output {
+            id: &forked.id,
+            agent: session.agent,
+            sha256: envelope.sha256(),
+            forked_from: Some(&session.id),
+            files: &files,
+        };
+        return print_outcome(args.json, &json, &files, &summary);
     }
-    println!(
+    let appended = extend_library_copies(session, &library, &args.file)?;
+    let mut files = FileOut::list(&rehydrate(session, &library)?);
+    for f in &mut files {
+        if let Some((_, n)) = appended.iter().find(|(id, _)| *id == f.id) {
+            f.outcome = "updated";
+            f.added_bytes = Some(*n);
+        }
+    }
+    let summary = format!(
         "imported {} session {}; continue it with: baton resume {} (move it with `baton rehydrate {} --map-path OLD=NEW` first if its directory differs here)",
-        envelope.session.agent, envelope.session.id, envelope.session.id, envelope.session.id
+        session.agent, session.id, session.id, session.id
     );
-    Ok(())
+    let json = Output {
+        id: &session.id,
+        agent: session.agent,
+        sha256: envelope.sha256(),
+        forked_from: None,
+        files: &files,
+    };
+    print_outcome(args.json, &json, &files, &summary)
+}
+
+/// The plain library file holding session `id`, if any.
+fn library_copy(agent: Agent, library: &Path, id: &str) -> Option<PathBuf> {
+    match agent {
+        Agent::Codex => find_codex_session(&[library.to_path_buf()], id)
+            .filter(|p| p.extension().is_some_and(|e| e == "jsonl")),
+        Agent::Claude => find_claude_transcripts(library, id).into_iter().next(),
+    }
+}
+
+/// Bring library copies the envelope extends up to date: a file of
+/// `session` already in `library` holding a strict prefix of the envelope's
+/// bytes gets the rest appended (baton owns its library), holding the
+/// session's lock (`<library>/thread-writer-locks/<id>.lock`) and checking
+/// the prefix again under it. A copy with bytes the envelope lacks is refused
+/// before anything is appended. Returns `(id, bytes appended)` per file grown.
+fn extend_library_copies(
+    session: &NativeSession,
+    library: &Path,
+    envelope: &Path,
+) -> Result<Vec<(String, u64)>> {
+    let read = |p: &Path| std::fs::read(p).with_context(|| format!("cannot read {}", p.display()));
+    let diverged = |id: &str, path: &Path| {
+        anyhow::anyhow!(
+            "session {id} is already in baton's library ({}) with history this envelope does not have \
+             (the two copies diverged); nothing was imported. To keep both, import this one as a new \
+             session forked from {id}: `baton import {} --as-fork`",
+            path.display(),
+            envelope.display()
+        )
+    };
+    let mut grow = Vec::new();
+    for file in &session.files {
+        let Some(path) = library_copy(session.agent, library, &file.id) else {
+            continue;
+        };
+        let existing = read(&path)?;
+        if existing.starts_with(&file.bytes) {
+            continue;
+        }
+        if !file.bytes.starts_with(&existing) {
+            return Err(diverged(&file.id, &path));
+        }
+        grow.push((file, path));
+    }
+    let mut appended = Vec::new();
+    for (file, path) in grow {
+        let _lock = CodexWriterLock::acquire(library, &file.id)?;
+        let existing = read(&path)?;
+        if existing.starts_with(&file.bytes) {
+            continue;
+        }
+        if !file.bytes.starts_with(&existing) {
+            return Err(diverged(&file.id, &path));
+        }
+        let tail = &file.bytes[existing.len()..];
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .and_then(|mut f| {
+                f.write_all(tail)?;
+                f.sync_all()
+            })
+            .with_context(|| format!("cannot append to {}", path.display()))?;
+        appended.push((file.id.clone(), tail.len() as u64));
+    }
+    Ok(appended)
 }
 
 /// The envelope of a catalogued session (`baton export --format envelope`):

@@ -17,13 +17,13 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<std::path::PathBuf>,
     /// Only sessions active since a date (`2026-11-21`, RFC 3339) or for a duration (`7d`, `12h`, `30m`, `2w`).
-    #[arg(long, value_name = "DATE|DURATION")]
+    #[arg(long, value_name = "DATE|DURATION", value_parser = since_arg)]
     pub since: Option<String>,
-    /// Sessions per page.
-    #[arg(long, default_value_t = 50)]
+    /// Sessions per page (at least 1).
+    #[arg(long, default_value_t = 50, value_parser = parse_limit)]
     pub limit: usize,
     /// Continue after a previous page (its `next_cursor`).
-    #[arg(long)]
+    #[arg(long, value_parser = cursor_arg)]
     pub cursor: Option<String>,
     /// Print JSON (see README "JSON output").
     #[arg(long)]
@@ -35,8 +35,8 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let query = ListQuery {
         agent: args.agent,
         cwd: args.cwd.as_deref().map(absolute_dir),
-        since: args.since.as_deref().map(parse_since).transpose()?,
-        limit: args.limit.max(1),
+        since: args.since,
+        limit: args.limit,
         cursor: args.cursor,
     };
     let cat = catalog::open_fresh(ctx)?;
@@ -57,6 +57,27 @@ pub fn absolute_dir(dir: &std::path::Path) -> String {
         .unwrap_or_else(|_| dir.to_path_buf())
         .to_string_lossy()
         .into_owned()
+}
+
+/// `--limit`: a page or hit count of at least 1.
+pub fn parse_limit(text: &str) -> Result<usize, String> {
+    match text.trim().parse::<usize>() {
+        Ok(0) => Err("must be at least 1".to_string()),
+        Ok(n) => Ok(n),
+        Err(_) => Err("expected a whole number of at least 1".to_string()),
+    }
+}
+
+/// `--since` for clap: the canonical UTC time it means.
+fn since_arg(text: &str) -> Result<String, String> {
+    parse_since(text).map_err(|e| e.to_string())
+}
+
+/// `--cursor` for clap: only a `next_cursor` that `baton list` printed.
+fn cursor_arg(text: &str) -> Result<String, String> {
+    baton_store::check_cursor(text)
+        .map(|()| text.to_string())
+        .map_err(|_| "not a cursor printed by `baton list`; pass its `next_cursor` value".into())
 }
 
 /// `--since`: a date, an RFC 3339 time, or a duration back from now.
@@ -88,7 +109,7 @@ pub fn parse_since(text: &str) -> Result<String> {
             Ok(canonical(ts))
         }
         _ => bail!(
-            "invalid --since `{text}`: use a date (2026-11-21), an RFC 3339 time, or a duration such as 30m, 12h, 7d, 2w"
+            "use a date (2026-11-21), an RFC 3339 time, or a duration such as 30m, 12h, 7d, 2w"
         ),
     }
 }

@@ -1,6 +1,6 @@
 //! `baton pull`: fetch sessions from the sync server into baton's library.
 
-use crate::cmd::sync::{CryptoArgs, connect, finish, print_pulls, pull_infos};
+use crate::cmd::sync::{SessionArgs, connect, finish, print_pulls, pull_infos};
 use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, bail};
@@ -12,17 +12,8 @@ use serde::Serialize;
     after_help = "Pulled sessions go into baton's library ($BATON_HOME/library/codex and $BATON_HOME/library/claude), never into an agent's home: `baton list`/`search`/`show` see them at once, and `baton resume ID` writes one where its agent looks. Only new bytes are fetched and appended."
 )]
 pub struct Args {
-    /// Server session ids or unique prefixes (a fork's parents come too).
-    #[arg(value_name = "ID")]
-    ids: Vec<String>,
-    /// Pull every session of your account.
-    #[arg(long, conflicts_with = "ids")]
-    all: bool,
     #[command(flatten)]
-    crypto: CryptoArgs,
-    /// Print a JSON report instead of text.
-    #[arg(long)]
-    json: bool,
+    sel: SessionArgs,
 }
 
 #[derive(Serialize)]
@@ -33,6 +24,7 @@ struct PullJson<'a> {
 
 /// Run `baton pull`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let args = args.sel;
     if args.ids.is_empty() && !args.all {
         bail!("name the sessions to pull (ids or unique prefixes), or pass --all");
     }

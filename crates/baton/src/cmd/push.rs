@@ -1,6 +1,6 @@
 //! `baton push`: send sessions to the sync server.
 
-use crate::cmd::sync::{CryptoArgs, connect, finish, print_pushes, push_rows, rows_for};
+use crate::cmd::sync::{SessionArgs, connect, finish, print_pushes, push_rows, rows_for};
 use crate::context::Context;
 use crate::output;
 use serde::Serialize;
@@ -8,20 +8,11 @@ use serde::Serialize;
 /// Options of `baton push`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Only bytes the server has not acknowledged are sent (4 MiB pieces, zstd on the wire); an interrupted push resumes where the server stopped. A session you continued here while it was also continued elsewhere is kept as a new server session (`diverged_from`), never overwritten.\n\nWith --encrypt the server stores ciphertext only: server-side search and the web viewer cannot show those sessions."
+    after_help = "Only bytes the server has not acknowledged are sent (4 MiB pieces, zstd on the wire); an interrupted push resumes where the server stopped. Sessions only baton holds (imported or pulled) are pushed from baton's library. A session you continued here while it was also continued elsewhere is kept as a new server session (`diverged_from`), never overwritten.\n\nWith --encrypt the server stores ciphertext only: server-side search and the web viewer cannot show those sessions."
 )]
 pub struct Args {
-    /// Session ids or unique prefixes (a fork's parents are pushed too).
-    #[arg(value_name = "ID")]
-    ids: Vec<String>,
-    /// Push every session on this machine.
-    #[arg(long, conflicts_with = "ids")]
-    all: bool,
     #[command(flatten)]
-    crypto: CryptoArgs,
-    /// Print a JSON report instead of text.
-    #[arg(long)]
-    json: bool,
+    sel: SessionArgs,
 }
 
 #[derive(Serialize)]
@@ -32,6 +23,7 @@ struct PushJson<'a> {
 
 /// Run `baton push`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
+    let args = args.sel;
     let remote = connect(ctx, &args.crypto)?;
     let catalog = crate::catalog::open_fresh(ctx)?;
     let rows = rows_for(&catalog, &args.ids, args.all)?;

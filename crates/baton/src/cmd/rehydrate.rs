@@ -1,11 +1,14 @@
 //! `baton rehydrate`: write a session (whole lineage) into the agent's home
 //! where the real CLI looks for it, optionally moving its working directory.
 
+use crate::cmd::fork::write_fork;
 use crate::cmd::resume::{agent_home, load, locate_or_fetch};
 use crate::context::Context;
 use anyhow::Result;
 use baton_native::Agent;
-use baton_native::rehydrate::{PathMap, RehydratedFile, rehydrate};
+use baton_native::fork::Cut;
+use baton_native::rehydrate::{NativeError, PathMap, RehydratedFile, rehydrate};
+use baton_native::write::WriteError;
 use std::path::{Path, PathBuf};
 
 /// Options of `baton rehydrate`.
@@ -15,36 +18,75 @@ pub struct Args {
     pub id: String,
     /// Move the session's working directory: cwd fields equal to OLD or below
     /// it are rewritten to NEW (repeatable; the first matching rule wins).
+    /// When the agent home already holds the session unmoved, the moved copy
+    /// is written as a new session (a full-copy fork) and its id printed.
     #[arg(long = "map-path", value_name = "OLD=NEW")]
     pub map_path: Vec<PathMap>,
-    /// Print `{"id","agent","home","cwd","files":[{"id","path","outcome"}]}` as JSON.
+    /// Print `{"id","agent","home","cwd","files":[{"id","path","outcome"}]}`
+    /// (plus `"forked_from"` when the moved copy got a new id) as JSON.
     #[arg(long)]
     pub json: bool,
 }
 
 /// One file in the JSON output of `rehydrate` and `import`.
 #[derive(Debug, serde::Serialize)]
-pub struct FileOut<'a> {
+pub struct FileOut {
     /// Session id of the file.
-    pub id: &'a str,
+    pub id: String,
     /// Where it is.
-    pub path: &'a Path,
-    /// `created`, `unchanged` or `continued`.
+    pub path: PathBuf,
+    /// `created`, `unchanged`, `continued` or (import) `updated`.
     pub outcome: &'static str,
+    /// For `updated`: how many bytes were appended to baton's library copy.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub added_bytes: Option<u64>,
 }
 
-impl<'a> FileOut<'a> {
+impl FileOut {
     /// The JSON view of written files.
-    pub fn list(written: &'a [RehydratedFile]) -> Vec<FileOut<'a>> {
+    pub fn list(written: &[RehydratedFile]) -> Vec<FileOut> {
         written
             .iter()
             .map(|w| FileOut {
-                id: &w.id,
-                path: &w.placed.path,
+                id: w.id.clone(),
+                path: w.placed.path.clone(),
                 outcome: w.placed.outcome.as_str(),
+                added_bytes: None,
             })
             .collect()
     }
+
+    /// A file baton just created.
+    pub fn created(id: &str, path: PathBuf) -> FileOut {
+        FileOut {
+            id: id.to_owned(),
+            path,
+            outcome: "created",
+            added_bytes: None,
+        }
+    }
+}
+
+/// Print the result of `rehydrate`/`import`: `json` as JSON, or one
+/// `outcome path` line per file followed by `summary`.
+pub fn print_outcome<T: serde::Serialize>(
+    as_json: bool,
+    json: &T,
+    files: &[FileOut],
+    summary: &str,
+) -> Result<()> {
+    if as_json {
+        return crate::output::print_json(json);
+    }
+    for f in files {
+        let outcome = match f.added_bytes {
+            Some(n) => format!("{} (+{n} bytes)", f.outcome),
+            None => f.outcome.to_owned(),
+        };
+        println!("{outcome:<9} {}", f.path.display());
+    }
+    println!("{summary}");
+    Ok(())
 }
 
 #[derive(Debug, serde::Serialize)]
@@ -53,37 +95,64 @@ struct Output<'a> {
     agent: Agent,
     home: &'a Path,
     cwd: Option<String>,
-    files: Vec<FileOut<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    forked_from: Option<&'a str>,
+    files: &'a [FileOut],
 }
 
 /// Run `baton rehydrate`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
-    let session = load(ctx, &located)?.map_paths(&args.map_path);
+    let original = load(ctx, &located)?;
+    let session = original.map_paths(&args.map_path);
     let home: PathBuf = agent_home(ctx, located.agent)?;
-    let written = rehydrate(&session, &home)?;
-    if args.json {
-        return crate::output::print_json(&Output {
-            id: &session.id,
-            agent: session.agent,
-            home: &home,
-            cwd: session.cwd(),
-            files: FileOut::list(&written),
-        });
-    }
-    for w in &written {
-        println!(
-            "{:<9} {}",
-            w.placed.outcome.as_str(),
-            w.placed.path.display()
-        );
-    }
-    println!(
-        "{} session {} is ready in {}; continue it with: baton resume {}",
-        session.agent,
-        session.id,
-        home.display(),
-        session.id
-    );
-    Ok(())
+    let (id, forked_from, files, summary) = match rehydrate(&session, &home) {
+        Ok(written) => (
+            session.id.clone(),
+            None,
+            FileOut::list(&written),
+            format!(
+                "{} session {} is ready in {}; continue it with: baton resume {}",
+                session.agent,
+                session.id,
+                home.display(),
+                session.id
+            ),
+        ),
+        // The home already holds the session where it was: keep that file
+        // and write the moved copy under a new id.
+        Err(NativeError::Write(WriteError::Conflict { path })) if session != original => {
+            let folder = (session.agent == Agent::Claude)
+                .then(|| {
+                    session
+                        .cwd()
+                        .map(|c| baton_native::claude::project_slug(&c))
+                })
+                .flatten();
+            let (forked, new_path) =
+                write_fork(&session, Cut::DropLast(0), &home, folder.as_deref())?;
+            let summary = format!(
+                "{} session {} is already in {} ({}) and stays as it is; the moved copy is new session {} (forked from {})\ncontinue it with: baton resume {}",
+                session.agent,
+                session.id,
+                home.display(),
+                path.display(),
+                forked.id,
+                session.id,
+                forked.id
+            );
+            let files = vec![FileOut::created(&forked.id, new_path)];
+            (forked.id, Some(session.id.as_str()), files, summary)
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let json = Output {
+        id: &id,
+        agent: session.agent,
+        home: &home,
+        cwd: session.cwd(),
+        forked_from,
+        files: &files,
+    };
+    print_outcome(args.json, &json, &files, &summary)
 }

@@ -5,7 +5,7 @@
 use crate::context::Context;
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
-use baton_native::rehydrate::{NativeSession, rehydrate};
+use baton_native::rehydrate::{NativeSession, PathMap, rehydrate};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -15,12 +15,16 @@ use std::process::Command;
 pub struct Args {
     /// Session id or unique id prefix.
     pub id: String,
-    /// Send this prompt non-interactively (`codex exec … resume` / `claude -p --resume`).
-    #[arg(long, value_name = "TEXT")]
+    /// Send this prompt non-interactively (`codex exec … resume` / `claude -p --resume`);
+    /// it may start with `-`.
+    #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub prompt: Option<String>,
     /// Print the command (with its environment) instead of running it.
     #[arg(long)]
     pub print: bool,
+    /// With --print: print `{"agent","cwd","env":{...},"argv":[...],"session_id"}` as JSON.
+    #[arg(long, requires = "print")]
+    pub json: bool,
 }
 
 /// A session found on this machine.
@@ -117,23 +121,38 @@ pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
 }
 
 /// [`locate`], the seam where a session unknown on this machine can be
-/// fetched from elsewhere (e.g. the sync server) before giving up.
+/// fetched from elsewhere (e.g. the sync server) before giving up. Only an
+/// unknown id goes to the server: an ambiguous prefix or a session whose file
+/// is gone is reported as is. When the server cannot be asked, the lookup
+/// error is kept and one line about the server is added.
 pub fn locate_or_fetch(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
-    match locate(ctx, id_or_prefix) {
-        Ok(found) => Ok(found),
-        // This machine's own continuation, kept on the server under a new id
-        // after it diverged: that is the local session.
-        Err(_) if let Some(local) = diverged_alias(ctx, id_or_prefix) => {
-            eprintln!(
-                "session {id_or_prefix} is this machine's continuation of {local} (kept on the server under the new id); resuming {local}"
-            );
-            locate(ctx, &local)
-        }
-        // Not here: pull it from the logged-in sync server, if it has it.
-        Err(err) => match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix)? {
-            true => locate(ctx, id_or_prefix),
-            false => Err(err),
-        },
+    let err = match locate(ctx, id_or_prefix) {
+        Ok(found) => return Ok(found),
+        Err(err) => err,
+    };
+    let unknown = matches!(
+        err.downcast_ref::<baton_store::Error>(),
+        Some(baton_store::Error::UnknownSession(_))
+    );
+    if !unknown {
+        return Err(err);
+    }
+    // This machine's own continuation, kept on the server under a new id
+    // after it diverged: that is the local session.
+    if let Some(local) = diverged_alias(ctx, id_or_prefix) {
+        eprintln!(
+            "session {id_or_prefix} is this machine's continuation of {local} (kept on the server under the new id); resuming {local}"
+        );
+        return locate(ctx, &local);
+    }
+    // Not here: pull it from the logged-in sync server, if it has it.
+    match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix) {
+        Ok(true) => locate(ctx, id_or_prefix),
+        Ok(false) => Err(err),
+        Err(fetch) => Err(anyhow::anyhow!(
+            "{err:#}\nlooking for it on {} failed too: {fetch}",
+            server_name(ctx)
+        )),
     }
 }
 
@@ -223,7 +242,7 @@ pub struct AgentCommand {
 
 impl AgentCommand {
     /// Build `codex resume <id>` / `claude --resume <id>` (or the
-    /// non-interactive forms with a prompt) for a session in `home`.
+    /// non-interactive forms with a prompt after `--`) for a session in `home`.
     pub fn new(agent: Agent, id: &str, home: &Path, cwd: PathBuf, prompt: Option<&str>) -> Self {
         let (bin_var, default, home_var) = match agent {
             Agent::Codex => ("BATON_CODEX_BIN", "codex", "CODEX_HOME"),
@@ -238,7 +257,11 @@ impl AgentCommand {
             (Agent::Claude, None) => vec!["--resume", id],
             (Agent::Claude, Some(_)) => vec!["-p", "--resume", id],
         };
-        args.extend(prompt);
+        if let Some(prompt) = prompt {
+            // `--` ends the options (both CLIs accept it), so a prompt
+            // starting with `-` is sent as text, not read as a flag.
+            args.extend(["--", prompt]);
+        }
         AgentCommand {
             program,
             args: args.into_iter().map(OsString::from).collect(),
@@ -258,6 +281,28 @@ impl AgentCommand {
         parts.push(shell_quote(&self.program));
         parts.extend(self.args.iter().map(|a| shell_quote(a)));
         parts.join(" ")
+    }
+
+    /// The `resume --print --json` view: `{"agent","cwd","env","argv","session_id"}`
+    /// (`argv[0]` is the program; non-UTF-8 bytes are replaced).
+    pub fn to_json(&self, agent: Agent, session_id: &str) -> serde_json::Value {
+        let text = |s: &std::ffi::OsStr| s.to_string_lossy().into_owned();
+        let env: serde_json::Map<String, serde_json::Value> = self
+            .env
+            .iter()
+            .map(|(k, v)| (k.clone(), text(v).into()))
+            .collect();
+        let argv: Vec<String> = std::iter::once(&self.program)
+            .chain(&self.args)
+            .map(|a| text(a))
+            .collect();
+        serde_json::json!({
+            "agent": agent,
+            "cwd": text(self.cwd.as_os_str()),
+            "env": env,
+            "argv": argv,
+            "session_id": session_id,
+        })
     }
 
     /// Run it with inherited stdio; returns the agent's exit code.
@@ -321,74 +366,187 @@ fn server_name(ctx: &Context) -> String {
         .unwrap_or_else(|| "the sync server".to_owned())
 }
 
-/// Write a full copy of `source` (Cut keeping everything) as a new session
-/// with a fresh id into the agent home `home`; returns the new id and file.
-pub fn fork_full_copy(source: &NativeSession, home: &Path) -> Result<(String, PathBuf)> {
-    use baton_native::fork::{Cut, fork, new_session_id};
-    use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
-    let new_id = new_session_id(source.agent);
-    let forked = fork(source, Cut::DropLast(0), &new_id, jiff::Timestamp::now())?;
-    let placed = match forked.agent {
-        Agent::Codex => {
-            place_codex_session(home, &forked.id, Path::new(&forked.name), &forked.bytes)?
-        }
-        Agent::Claude => {
-            let folder = forked.name.split('/').nth(1).unwrap_or("-");
-            place_claude_session(home, &forked.id, folder, &forked.bytes)?
-        }
-    };
-    if placed.outcome != WriteOutcome::Created {
-        bail!(
-            "a session with the fresh id {} already exists at {}; run the command again",
-            forked.id,
-            placed.path.display()
-        );
-    }
-    Ok((forked.id, placed.path))
+/// Where the library copy of a session came from, for messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Origin {
+    /// `baton pull`/`sync` keeps it as the mirror of a server stream.
+    Pulled(String),
+    /// Anything else in the library: `baton import`.
+    Imported,
 }
 
-/// When the sync server's copy (in baton's library) continues the agent-home
-/// file of `located`, continue that newest history instead: write a full-copy
-/// fork into the agent home (the agent's own file is never modified) and
-/// return it as the session to resume. When the two copies diverged, say so
-/// and keep the agent-home copy.
-fn prefer_newest(ctx: &Context, located: Located) -> Result<Located> {
+impl Origin {
+    /// Whether the sync state lists `library` as a pulled mirror.
+    fn of(ctx: &Context, library: &Path) -> Origin {
+        let Some(config) = baton_sync::state::SyncConfig::load(&ctx.baton_home)
+            .ok()
+            .flatten()
+        else {
+            return Origin::Imported;
+        };
+        let Ok(state) = baton_sync::state::SyncState::load(&ctx.baton_home, &config.url) else {
+            return Origin::Imported;
+        };
+        let same = |p: &Path| {
+            p == library
+                || p.canonicalize()
+                    .ok()
+                    .is_some_and(|c| Some(c) == library.canonicalize().ok())
+        };
+        let pulled = state
+            .sessions
+            .values()
+            .flat_map(|s| s.streams.values())
+            .filter_map(|st| st.mirror.as_ref())
+            .any(|m| same(&m.path));
+        if pulled {
+            Origin::Pulled(config.url)
+        } else {
+            Origin::Imported
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Origin::Pulled(url) => format!("pulled from {url}"),
+            Origin::Imported => "imported into baton's library".to_owned(),
+        }
+    }
+}
+
+/// The `--map-path` rules that would move a session from `from` to `to`:
+/// none when equal, else the exact working directory, then the widest rule
+/// (common trailing components dropped: `/old/x=/new/x` → `/old=/new`), as
+/// `baton rehydrate --map-path` is typically given one or the other.
+fn cwd_maps(from: &str, to: &str) -> Vec<Vec<PathMap>> {
+    if from == to {
+        return vec![Vec::new()];
+    }
+    let exact = PathMap {
+        from: from.to_owned(),
+        to: to.to_owned(),
+    };
+    let (mut f, mut t) = (Path::new(from), Path::new(to));
+    while f.file_name().is_some() && f.file_name() == t.file_name() {
+        match (f.parent(), t.parent()) {
+            (Some(fp), Some(tp)) if fp.parent().is_some() && tp.parent().is_some() => {
+                (f, t) = (fp, tp);
+            }
+            _ => break,
+        }
+    }
+    let wide = PathMap {
+        from: f.to_string_lossy().into_owned(),
+        to: t.to_string_lossy().into_owned(),
+    };
+    let mut out = vec![Vec::new(), vec![exact.clone()]];
+    if wide != exact {
+        out.push(vec![wide]);
+    }
+    out
+}
+
+/// Compare the local session file with the library copy moved to the local
+/// working directory (a session rehydrated with `--map-path` differs from
+/// its library copy only in those fields). Returns the relation and the
+/// library copy as moved.
+fn relate(local: &NativeSession, library: NativeSession) -> (Newer, NativeSession) {
+    let mine = &local.session_file().bytes;
+    let maps = match (library.cwd(), local.cwd()) {
+        (Some(from), Some(to)) => cwd_maps(&from, &to),
+        _ => vec![Vec::new()],
+    };
+    for map in maps {
+        let moved = library.map_paths(&map);
+        let relation = compare_copies(mine, &moved.session_file().bytes);
+        if relation != Newer::Diverged {
+            return (relation, moved);
+        }
+    }
+    (Newer::Diverged, library)
+}
+
+/// When the library copy (pulled from the sync server, or imported) continues
+/// the agent-home file of `located`, continue that newest history instead:
+/// write a full-copy fork into the agent home (the agent's own file is never
+/// modified) and return it as the session to resume. With `print` nothing is
+/// written: the decision is explained and the local copy is kept. When the
+/// two copies diverged, say so and keep the agent-home copy.
+fn prefer_newest(ctx: &Context, located: Located, print: bool) -> Result<Located> {
     let Some(library) = located.library_copy.clone().filter(|_| !located.in_library) else {
         return Ok(located);
     };
-    let read = |p: &Path| {
-        baton_sync::client::read_native(p)
-            .with_context(|| format!("cannot read {}", p.display()))?
-            .with_context(|| format!("{} disappeared while reading it", p.display()))
+    let roots = codex_roots(ctx);
+    let local = NativeSession::load(located.agent, &located.path, &roots)?;
+    let theirs = match NativeSession::load(located.agent, &library, &roots) {
+        Ok(theirs) => theirs,
+        Err(e) => {
+            eprintln!(
+                "note: not comparing with the library copy of session {} ({e}); resuming {}",
+                located.id,
+                located.path.display()
+            );
+            return Ok(located);
+        }
     };
-    let (mine, theirs) = (read(&located.path)?, read(&library)?);
-    match compare_copies(&mine, &theirs) {
+    let origin = Origin::of(ctx, &library);
+    let (relation, theirs) = relate(&local, theirs);
+    match relation {
         Newer::No => Ok(located),
         Newer::Diverged => {
+            let what = match &origin {
+                Origin::Pulled(url) => format!(
+                    "{url} has a different continuation of session {}; resuming your local copy {}. \
+                     Run `baton sync` to keep both (it prints the id of the divergence copy), then resume that id to continue the other one",
+                    located.id,
+                    located.path.display()
+                ),
+                Origin::Imported => format!(
+                    "the copy of session {} imported into baton's library ({}) has a different continuation; \
+                     resuming your local copy {}. To continue the imported one, import its envelope again with \
+                     `baton import FILE --as-fork` (it gets a new id)",
+                    located.id,
+                    library.display(),
+                    located.path.display()
+                ),
+            };
+            eprintln!("note: {what}");
+            Ok(located)
+        }
+        Newer::Extends(n) if print => {
             eprintln!(
-                "note: {} has a different continuation of session {}; resuming your local copy {}. \
-                 Run `baton sync` to keep both (it prints the id of the divergence copy), then resume that id to continue the other one",
-                server_name(ctx),
+                "note: the copy of session {} {} has {n} newer bytes from another machine; \
+                 `baton resume {}` (without --print) would continue them as a new session forked from {}, \
+                 leaving your local file {} as is. --print writes nothing, so the command below continues your local copy",
+                located.id,
+                origin.describe(),
+                located.id,
                 located.id,
                 located.path.display()
             );
             Ok(located)
         }
         Newer::Extends(n) => {
-            let source = NativeSession::load(located.agent, &library, &codex_roots(ctx))?;
-            let (id, path) = fork_full_copy(&source, &located.home)?;
+            let folder = local_claude_folder(&located);
+            let (forked, path) = crate::cmd::fork::write_fork(
+                &theirs,
+                baton_native::fork::Cut::DropLast(0),
+                &located.home,
+                folder.as_deref(),
+            )?;
             eprintln!(
-                "the copy of session {} pulled from {} has {n} newer bytes from another machine; \
-                 your local file {} was not modified.\ncontinuing the newest history as new session {id} (forked from {}): {}",
+                "the copy of session {} {} has {n} newer bytes from another machine; \
+                 your local file {} was not modified.\ncontinuing the newest history as new session {} (forked from {}): {}",
                 located.id,
-                server_name(ctx),
+                origin.describe(),
                 located.path.display(),
+                forked.id,
                 located.id,
                 path.display()
             );
             Ok(Located {
                 agent: located.agent,
-                id,
+                id: forked.id,
                 path,
                 home: located.home,
                 in_library: false,
@@ -398,16 +556,32 @@ fn prefer_newest(ctx: &Context, located: Located) -> Result<Located> {
     }
 }
 
+/// The Claude project folder of a located agent-home file (forks of it go
+/// next to it); `None` for Codex.
+fn local_claude_folder(located: &Located) -> Option<String> {
+    (located.agent == Agent::Claude)
+        .then(|| {
+            located
+                .path
+                .parent()?
+                .file_name()?
+                .to_str()
+                .map(str::to_owned)
+        })
+        .flatten()
+}
+
 /// Run `baton resume`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let located = prefer_newest(ctx, locate_or_fetch(ctx, &args.id)?)?;
+    let located = prefer_newest(ctx, locate_or_fetch(ctx, &args.id)?, args.print)?;
     let (home, path) = ensure_in_agent_home(ctx, &located)?;
     let session = NativeSession::load(located.agent, &path, &codex_roots(ctx))?;
     let cwd = match session.cwd() {
         Some(cwd) if args.print || Path::new(&cwd).is_dir() => PathBuf::from(cwd),
         Some(cwd) => bail!(
             "session {} ran in {cwd}, which does not exist on this machine; move it with \
-             `baton rehydrate {} --map-path {cwd}=NEW_DIR` and resume again",
+             `baton rehydrate {} --map-path {cwd}=NEW_DIR`, then resume the id it prints \
+             (a session already in the agent home is kept as is and the moved copy gets a new id)",
             located.id,
             located.id
         ),
@@ -421,6 +595,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         args.prompt.as_deref(),
     );
     if args.print {
+        if args.json {
+            return crate::output::print_json(&command.to_json(located.agent, &located.id));
+        }
         println!("{}", command.shell_line());
         return Ok(());
     }
@@ -459,6 +636,31 @@ mod tests {
     }
 
     #[test]
+    fn cwd_maps_try_exact_then_widest() {
+        let rules = |from: &str, to: &str| -> Vec<Vec<(String, String)>> {
+            cwd_maps(from, to)
+                .into_iter()
+                .map(|m| m.into_iter().map(|r| (r.from, r.to)).collect())
+                .collect()
+        };
+        let pair = |a: &str, b: &str| (a.to_owned(), b.to_owned());
+        assert_eq!(rules("/a/x", "/a/x"), vec![vec![]]);
+        assert_eq!(
+            rules("/srv/w/beta", "/home/me/beta"),
+            vec![
+                vec![],
+                vec![pair("/srv/w/beta", "/home/me/beta")],
+                vec![pair("/srv/w", "/home/me")],
+            ]
+        );
+        // Never widened to the root.
+        assert_eq!(
+            rules("/beta", "/x/beta"),
+            vec![vec![], vec![pair("/beta", "/x/beta")]]
+        );
+    }
+
+    #[test]
     fn commands_quote_and_carry_the_home() {
         let cmd = AgentCommand::new(
             Agent::Claude,
@@ -472,6 +674,9 @@ mod tests {
             line.starts_with("cd /w && CLAUDE_CONFIG_DIR='/h/my dir' "),
             "{line}"
         );
-        assert!(line.ends_with("-p --resume abc 'it'\\''s new'"), "{line}");
+        assert!(
+            line.ends_with("-p --resume abc -- 'it'\\''s new'"),
+            "{line}"
+        );
     }
 }

@@ -11,12 +11,27 @@
 //!   `-c model_providers.<id>.base_url="http://127.0.0.1:PORT<path of its base_url>"`.
 //!
 //! The default upstream is where the agent would have gone without baton.
+//!
+//! The session directory is always written (capturing is what `baton run` is
+//! for). `--persist-session` also links the agent's own transcript into it as
+//! `transcript.jsonl` and routes baton's log lines about the session to its
+//! `session.log`; `--debug-log` writes baton's debug log (a relative path
+//! lands inside the session directory). When the data directory cannot be
+//! written baton warns once and the agent runs uncaptured; `baton run` always
+//! exits with the agent's exit code.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result, bail};
-use baton_record::capture::{CaptureConfig, CaptureProxy};
+use baton_record::capture::{CaptureConfig, CaptureProxy, SessionHook, UNATTRIBUTED};
+use baton_record::{SessionDir, SessionLogRouter, resolve_debug_log};
+use tracing::Level;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::context::Context;
 
@@ -39,7 +54,7 @@ pub enum Agent {
 /// Options of `baton run`.
 #[derive(Debug, clap::Args)]
 #[command(
-    after_help = "Examples:\n  baton run codex -- exec \"fix the tests\"\n  baton run claude -- -p \"hi\"\n  baton run codex --upstream http://127.0.0.1:8080/v1"
+    after_help = "Examples:\n  baton run codex -- exec \"fix the tests\"\n  baton run claude -- -p \"hi\"\n  baton run codex --upstream http://127.0.0.1:8080/v1\n  baton run codex --persist-session --debug-log debug.log -- exec \"hi\""
 )]
 pub struct Args {
     /// The agent to launch.
@@ -53,6 +68,15 @@ pub struct Args {
     /// baton data directory receiving `sessions/<id>/raw_api.jsonl` (default: $BATON_HOME).
     #[arg(long, value_name = "DIR")]
     pub data: Option<PathBuf>,
+    /// Also link the agent's transcript into the session directory
+    /// (`transcript.jsonl`) and write baton's log lines about the session to
+    /// its `session.log`.
+    #[arg(long)]
+    pub persist_session: bool,
+    /// Write baton's debug log to PATH; a relative PATH lands inside the
+    /// session directory (inside the data directory when no session was seen).
+    #[arg(long, value_name = "PATH")]
+    pub debug_log: Option<PathBuf>,
     /// The agent executable (default: `codex` or `claude` on PATH).
     #[arg(long, value_name = "PATH")]
     pub bin: Option<PathBuf>,
@@ -78,12 +102,21 @@ struct Launch {
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let plan = Plan::new(ctx, &args)?;
     let data_dir = args.data.clone().unwrap_or_else(|| ctx.baton_home.clone());
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")?;
-    let code = runtime.block_on(run_agent(plan, &args, data_dir))?;
+    let logs = RunLogs::new(&args);
+    let dispatch = logs.dispatch();
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(2).enable_all();
+    if let Some(dispatch) = dispatch.clone() {
+        // Runtime threads live as long as the runtime: keep the default set.
+        builder
+            .on_thread_start(move || std::mem::forget(tracing::dispatcher::set_default(&dispatch)));
+    }
+    let runtime = builder.build().context("cannot start the async runtime")?;
+    let work = || runtime.block_on(run_agent(plan, &args, data_dir, &logs));
+    let code = match &dispatch {
+        Some(dispatch) => tracing::dispatcher::with_default(dispatch, work)?,
+        None => work()?,
+    };
     drop(runtime);
     if code != 0 {
         std::process::exit(code);
@@ -100,6 +133,8 @@ struct Plan {
     codex_provider: Option<String>,
     /// `CODEX_HOME` / `CLAUDE_CONFIG_DIR` to pass on, when not the agent default.
     home_env: Option<(String, PathBuf)>,
+    /// The agent home the agent writes its transcripts under.
+    home: PathBuf,
 }
 
 impl Plan {
@@ -120,6 +155,7 @@ impl Plan {
                     upstream,
                     codex_provider: target.provider,
                     home_env: home_env("CODEX_HOME", home, ".codex"),
+                    home: home.clone(),
                 })
             }
             Agent::Claude => {
@@ -138,16 +174,19 @@ impl Plan {
                     upstream,
                     codex_provider: None,
                     home_env: home_env("CLAUDE_CONFIG_DIR", dir, ".claude"),
+                    home: dir.clone(),
                 })
             }
         }
     }
 
-    /// Arguments and environment that point the agent at `base_url`.
-    fn launch(&self, base_url: &str) -> Launch {
+    /// Arguments and environment that point the agent at `base_url`
+    /// (`None`: the agent's own upstream, nothing captured).
+    fn launch(&self, base_url: Option<&str>) -> Launch {
         let mut launch = Launch::default();
-        match self.agent {
-            Agent::Codex => {
+        match (self.agent, base_url) {
+            (_, None) => {}
+            (Agent::Codex, Some(base_url)) => {
                 let key = match &self.codex_provider {
                     Some(id) => format!("model_providers.{id}.base_url"),
                     None => "openai_base_url".to_string(),
@@ -155,7 +194,7 @@ impl Plan {
                 let value = toml::Value::String(base_url.to_string());
                 launch.prefix_args = vec!["-c".to_string(), format!("{key}={value}")];
             }
-            Agent::Claude => {
+            (Agent::Claude, Some(base_url)) => {
                 launch
                     .env
                     .push(("ANTHROPIC_BASE_URL".to_string(), base_url.into()));
@@ -381,17 +420,30 @@ fn set_dotted(config: &mut toml::Value, key: &str, value: toml::Value) {
     }
 }
 
-async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf) -> Result<i32> {
-    let proxy = CaptureProxy::start(CaptureConfig {
-        upstream: plan.upstream.clone(),
-        data_dir: data_dir.clone(),
-    })
-    .await?;
-    let launch = plan.launch(&proxy.base_url());
+async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf, logs: &RunLogs) -> Result<i32> {
     let default_bin = match plan.agent {
         Agent::Codex => "codex",
         Agent::Claude => "claude",
     };
+    let sessions = data_dir.join("sessions");
+    let proxy = match std::fs::create_dir_all(&sessions) {
+        Ok(()) => Some(
+            CaptureProxy::start(CaptureConfig {
+                on_session: Some(logs.hook(&plan)),
+                ..CaptureConfig::new(plan.upstream.clone(), &data_dir)
+            })
+            .await?,
+        ),
+        Err(err) => {
+            eprintln!(
+                "baton: warning: cannot write session directories under {}: {err}; running {default_bin} without capturing its traffic (fix the permissions, free some space or pass --data DIR)",
+                sessions.display()
+            );
+            None
+        }
+    };
+    let base_url = proxy.as_ref().map(CaptureProxy::base_url);
+    let launch = plan.launch(base_url.as_deref());
     let bin = args
         .bin
         .clone()
@@ -403,7 +455,7 @@ async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf) -> Result<i32> {
     }
     tracing::debug!(
         upstream = %plan.upstream,
-        proxy = %proxy.base_url(),
+        proxy = ?base_url,
         "launching {}",
         bin.display()
     );
@@ -411,24 +463,250 @@ async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf) -> Result<i32> {
         Ok(child) => wait_forwarding_signals(child).await,
         Err(err) => Err(spawn_error(&bin, default_bin, err)),
     };
-    let summary = proxy.shutdown().await;
+    let summary = match proxy {
+        Some(proxy) => Some(proxy.shutdown().await),
+        None => None,
+    };
+    logs.finish(&plan, &data_dir).await;
     let code = status?;
-    let summary = summary.context("the agent ran, but its traffic could not be saved")?;
-    let sessions = data_dir.join("sessions");
-    if summary.exchanges == 0 {
-        eprintln!(
+    match summary {
+        None => {}
+        Some(Err(err)) => eprintln!(
+            "baton: warning: the agent ran, but its traffic could not be saved under {}: {err}; check the permissions and free space there, or pass --data DIR",
+            sessions.display()
+        ),
+        Some(Ok(summary)) if summary.exchanges == 0 => eprintln!(
             "baton: no model traffic went through the capture proxy (upstream {})",
             plan.upstream
-        );
-    } else {
-        eprintln!(
+        ),
+        Some(Ok(summary)) => eprintln!(
             "baton: recorded {} model request(s) for {} under {}",
             summary.exchanges,
             summary.sessions.join(", "),
             sessions.display()
-        );
+        ),
     }
     Ok(code)
+}
+
+/// What `--persist-session` and `--debug-log` add to a run.
+struct RunLogs {
+    /// `--persist-session` was given.
+    persist: bool,
+    /// Sends baton's events about a session to its `session.log`.
+    router: SessionLogRouter,
+    /// `--debug-log`.
+    debug: Option<DebugLog>,
+    /// Agent session directories opened so far.
+    dirs: Arc<Mutex<Vec<SessionDir>>>,
+}
+
+impl RunLogs {
+    fn new(args: &Args) -> Self {
+        let debug = args.debug_log.as_deref().map(DebugLog::new);
+        RunLogs {
+            persist: args.persist_session,
+            router: SessionLogRouter::new(),
+            debug,
+            dirs: Arc::default(),
+        }
+    }
+
+    /// The tracing subscriber of this run: the usual stderr log plus the
+    /// session router and the debug log; `None` (keep the global one) when
+    /// neither flag was given.
+    fn dispatch(&self) -> Option<tracing::Dispatch> {
+        if !self.persist && self.debug.is_none() {
+            return None;
+        }
+        let router = self
+            .persist
+            .then(|| self.router.layer().with_filter(LevelFilter::INFO));
+        let debug = self.debug.clone().map(|log| {
+            tracing_subscriber::fmt::layer()
+                .with_ansi(false)
+                .with_writer(log)
+                .with_filter(
+                    Targets::new()
+                        .with_target("baton", Level::DEBUG)
+                        .with_default(Level::INFO),
+                )
+        });
+        let subscriber = tracing_subscriber::registry()
+            .with(crate::output::stderr_log_layer())
+            .with(router)
+            .with(debug);
+        Some(tracing::Dispatch::new(subscriber))
+    }
+
+    /// Called by the proxy as each session directory opens, before its first
+    /// exchange is written.
+    fn hook(&self, plan: &Plan) -> SessionHook {
+        let persist = self.persist;
+        let router = self.router.clone();
+        let debug = self.debug.clone();
+        let dirs = self.dirs.clone();
+        let (agent, home) = (plan.agent, plan.home.clone());
+        Arc::new(move |dir: &SessionDir| {
+            if dir.id() == UNATTRIBUTED {
+                return;
+            }
+            if persist {
+                router.attach(dir);
+                link_native_transcript(agent, &home, dir);
+            }
+            if let Some(log) = &debug {
+                log.place(dir.path());
+            }
+            if let Ok(mut dirs) = dirs.lock() {
+                dirs.push(dir.clone());
+            }
+        })
+    }
+
+    /// After the agent exited: link transcripts that appeared late, open a
+    /// debug log no session claimed (in `data_dir`), flush `session.log`s.
+    async fn finish(&self, plan: &Plan, data_dir: &Path) {
+        if let Some(log) = &self.debug {
+            log.place(data_dir);
+        }
+        let dirs = self
+            .dirs
+            .lock()
+            .map(|mut d| std::mem::take(&mut *d))
+            .unwrap_or_default();
+        for dir in &dirs {
+            if self.persist {
+                link_native_transcript(plan.agent, &plan.home, dir);
+                self.router.detach(dir.id());
+            }
+            if let Err(err) = dir.flush().await {
+                eprintln!("baton: warning: {err}");
+            }
+        }
+    }
+}
+
+/// Point the session directory's `transcript.jsonl` at the agent's own
+/// transcript of that session, once the agent has created it.
+fn link_native_transcript(agent: Agent, home: &Path, dir: &SessionDir) {
+    let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
+    let found = match agent {
+        Agent::Codex => baton_native::write::find_codex_rollouts(&home, dir.id()),
+        Agent::Claude => baton_native::write::find_claude_transcripts(&home, dir.id()),
+    };
+    let Some(transcript) = found
+        .into_iter()
+        .rfind(|p| p.extension().is_some_and(|e| e == "jsonl"))
+    else {
+        tracing::debug!(
+            session_id = dir.id(),
+            "the agent has not written its transcript yet"
+        );
+        return;
+    };
+    match dir.link_transcript(&transcript) {
+        Ok(()) => tracing::debug!(
+            session_id = dir.id(),
+            "transcript.jsonl -> {}",
+            transcript.display()
+        ),
+        Err(err) => tracing::warn!(
+            session_id = dir.id(),
+            "cannot link the transcript into the session directory: {err}"
+        ),
+    }
+}
+
+/// Largest amount of debug log kept in memory until its file can be opened.
+const DEBUG_PENDING_CAP: usize = 1 << 20;
+
+/// `--debug-log`: an absolute path is opened at once; a relative one once the
+/// session directory is known, with earlier lines held in memory until then.
+#[derive(Clone)]
+struct DebugLog(Arc<Mutex<DebugSink>>);
+
+enum DebugSink {
+    /// Not opened yet: the path as given and what was logged so far.
+    Pending { path: PathBuf, buf: Vec<u8> },
+    /// Appending to this file.
+    Open(std::fs::File),
+    /// The file could not be opened (warned once); lines are dropped.
+    Off,
+}
+
+impl DebugLog {
+    fn new(path: &Path) -> Self {
+        let log = DebugLog(Arc::new(Mutex::new(DebugSink::Pending {
+            path: path.to_path_buf(),
+            buf: Vec::new(),
+        })));
+        if path.is_absolute() {
+            log.place(path);
+        }
+        log
+    }
+
+    /// Open the log, a relative path inside `dir` (see [`resolve_debug_log`]),
+    /// unless it is open already; lines held so far are written first. A
+    /// failure is reported once and the run goes on without the log.
+    fn place(&self, dir: &Path) {
+        let Ok(mut sink) = self.0.lock() else { return };
+        let DebugSink::Pending { path, buf } = &mut *sink else {
+            return;
+        };
+        let target = resolve_debug_log(None, dir, path);
+        let opened = target
+            .parent()
+            .map_or(Ok(()), std::fs::create_dir_all)
+            .and_then(|()| {
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&target)
+            })
+            .and_then(|mut file| file.write_all(buf).map(|()| file));
+        *sink = match opened {
+            Ok(file) => DebugSink::Open(file),
+            Err(err) => {
+                // Not `tracing`: this runs inside the log writer.
+                eprintln!(
+                    "baton: warning: cannot write the debug log {}: {err}; continuing without it",
+                    target.display()
+                );
+                DebugSink::Off
+            }
+        };
+    }
+}
+
+impl std::io::Write for DebugLog {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut sink) = self.0.lock() {
+            match &mut *sink {
+                DebugSink::Pending { buf, .. } => {
+                    if buf.len() + bytes.len() <= DEBUG_PENDING_CAP {
+                        buf.extend_from_slice(bytes);
+                    }
+                }
+                DebugSink::Open(file) => file.write_all(bytes)?,
+                DebugSink::Off => {}
+            }
+        }
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for DebugLog {
+    type Writer = DebugLog;
+
+    fn make_writer(&'a self) -> DebugLog {
+        self.clone()
+    }
 }
 
 fn spawn_error(bin: &Path, default_bin: &str, err: std::io::Error) -> anyhow::Error {
@@ -511,8 +789,9 @@ mod tests {
             upstream: target.upstream,
             codex_provider: target.provider,
             home_env: None,
+            home: home.path().to_path_buf(),
         };
-        let launch = plan.launch("http://127.0.0.1:5/v1");
+        let launch = plan.launch(Some("http://127.0.0.1:5/v1"));
         assert_eq!(
             launch.prefix_args,
             vec![
@@ -571,8 +850,9 @@ mod tests {
             upstream: ANTHROPIC_UPSTREAM.into(),
             codex_provider: None,
             home_env: None,
+            home: PathBuf::from("/claude"),
         };
-        let launch = plan.launch("http://127.0.0.1:7");
+        let launch = plan.launch(Some("http://127.0.0.1:7"));
         assert!(launch.prefix_args.is_empty());
         assert!(launch.env.contains(&(
             "ANTHROPIC_BASE_URL".to_string(),

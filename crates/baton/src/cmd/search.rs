@@ -2,6 +2,7 @@
 
 use crate::cmd::list::{absolute_dir, short_time};
 use crate::context::Context;
+use crate::output::UsageError;
 use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::Agent;
@@ -21,8 +22,8 @@ pub struct Args {
     /// Only sessions started in this directory or below it.
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<std::path::PathBuf>,
-    /// Maximum number of hits.
-    #[arg(long, default_value_t = 20)]
+    /// Maximum number of hits (at least 1).
+    #[arg(long, default_value_t = 20, value_parser = crate::cmd::list::parse_limit)]
     pub limit: usize,
     /// Print JSON (see README "JSON output").
     #[arg(long)]
@@ -35,8 +36,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         query: args.query.join(" "),
         agent: args.agent,
         cwd: args.cwd.as_deref().map(absolute_dir),
-        limit: args.limit.max(1),
+        limit: args.limit,
     };
+    if baton_store::fts_query(&query.query).is_none() {
+        return Err(UsageError(format!(
+            "nothing to search for in `{}`: give at least one word with a letter or digit",
+            query.query
+        ))
+        .into());
+    }
     let cat = catalog::open_fresh(ctx)?;
     let hits = cat.search(&query)?;
     if args.json {

@@ -7,10 +7,13 @@ use crate::output;
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
 use baton_store::{Catalog, ListQuery, SessionRow};
-use baton_sync::client::{Client, LocalSession, PullReport, PushReport, PushStatus, Syncer};
+use baton_sync::client::{
+    Client, ClientError, LocalSession, PullReport, PushReport, PushStatus, Syncer,
+    check_session_info,
+};
 use baton_sync::crypto::{self, Keyring};
 use baton_sync::protocol::{MAIN_STREAM, SessionInfo, SessionMeta, validate_stream_name};
-use baton_sync::state::{SyncConfig, SyncState};
+use baton_sync::state::{SyncConfig, SyncLock, SyncState};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -30,6 +33,23 @@ pub struct CryptoArgs {
     /// Copy it to your other machines.
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
+}
+
+/// Options shared by `baton push` and `baton pull`.
+#[derive(Debug, clap::Args)]
+pub struct SessionArgs {
+    /// Session ids or unique prefixes (a fork's parents come too).
+    #[arg(value_name = "ID")]
+    pub ids: Vec<String>,
+    /// Every session: all of this machine's (push) or of your account (pull).
+    #[arg(long, conflicts_with = "ids")]
+    pub all: bool,
+    /// Encryption options.
+    #[command(flatten)]
+    pub crypto: CryptoArgs,
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Options of `baton sync`.
@@ -55,6 +75,8 @@ pub struct Remote {
     /// The one runtime every request of this command runs on (the client's
     /// pooled connections belong to it).
     pub rt: tokio::runtime::Runtime,
+    /// Held while this command runs: one sync, push or pull at a time.
+    _lock: SyncLock,
 }
 
 /// A single-threaded runtime for the async client.
@@ -145,12 +167,20 @@ pub fn connect(ctx: &Context, args: &CryptoArgs) -> Result<Remote> {
     let client = Client::new(&config.url, &config.token)?;
     let keyring = keyring(ctx, &mut config, args, false)?;
     let encrypt = args.encrypt || config.encrypt;
+    let lock = SyncLock::acquire(&ctx.baton_home, |holder| {
+        let pid = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
+        eprintln!(
+            "another baton sync, push or pull{pid} is running on {}; waiting for it to finish",
+            ctx.baton_home.display()
+        );
+    })?;
     Ok(Remote {
         config,
         client,
         keyring,
         encrypt,
         rt: runtime()?,
+        _lock: lock,
     })
 }
 
@@ -204,27 +234,16 @@ fn stream_name(agent: Agent, id: &str, path: &Path) -> Option<String> {
     validate_stream_name(&name).ok().map(|()| name)
 }
 
-/// A catalog session as something to push: its agent-home files only
-/// (library copies are what pull wrote), `main` first.
+/// A catalog session as something to push, `main` first: its agent-home
+/// files when they hold its `main` stream, else (a session only baton holds:
+/// imported or pulled) its library files, which are native bytes too.
 fn local_session(ctx: &Context, row: &SessionRow, encrypt: bool) -> Option<LocalSession> {
-    let mut streams: Vec<(String, PathBuf)> = Vec::new();
-    for p in &row.paths {
-        let path = PathBuf::from(p);
-        if is_library(ctx, &path) {
-            continue;
-        }
-        let Some(name) = stream_name(row.agent, &row.id, &path) else {
-            tracing::warn!("not syncing {}: no stream name for it", path.display());
-            continue;
-        };
-        if !streams.iter().any(|(n, _)| n == &name) {
-            streams.push((name, path));
-        }
-    }
-    streams.sort_by_key(|(n, _)| n != MAIN_STREAM);
-    if streams.first().is_none_or(|(n, _)| n != MAIN_STREAM) {
-        return None;
-    }
+    let (library, own): (Vec<PathBuf>, Vec<PathBuf>) = row
+        .paths
+        .iter()
+        .map(PathBuf::from)
+        .partition(|p| is_library(ctx, p));
+    let streams = streams_of(row, own).or_else(|| streams_of(row, library))?;
     Some(LocalSession {
         id: row.id.clone(),
         meta: SessionMeta {
@@ -239,6 +258,25 @@ fn local_session(ctx: &Context, row: &SessionRow, encrypt: bool) -> Option<Local
         },
         streams,
     })
+}
+
+/// `paths` of `row` as named streams, `main` first; `None` without `main`.
+fn streams_of(row: &SessionRow, paths: Vec<PathBuf>) -> Option<Vec<(String, PathBuf)>> {
+    let mut streams: Vec<(String, PathBuf)> = Vec::new();
+    for path in paths {
+        let Some(name) = stream_name(row.agent, &row.id, &path) else {
+            tracing::warn!("not syncing {}: no stream name for it", path.display());
+            continue;
+        };
+        if !streams.iter().any(|(n, _)| n == &name) {
+            streams.push((name, path));
+        }
+    }
+    streams.sort_by_key(|(n, _)| n != MAIN_STREAM);
+    streams
+        .first()
+        .is_some_and(|(n, _)| n == MAIN_STREAM)
+        .then_some(streams)
 }
 
 /// Every session in the catalog.
@@ -290,18 +328,20 @@ fn select_rows(catalog: &Catalog, ids: &[String]) -> Result<Vec<SessionRow>> {
     Ok(out)
 }
 
-/// True when every stream of `session` is exactly as far as the server acknowledged.
+/// True when every stream of `session` is exactly as far as the server
+/// acknowledged (pushed from it, or pulled into it).
 fn unchanged(state: &SyncState, session: &LocalSession) -> bool {
     let Some(remote) = state.sessions.get(state.remote_id(&session.id)) else {
         return false;
     };
     session.streams.iter().all(|(name, path)| {
         let size = std::fs::metadata(path).map(|m| m.len()).ok();
-        remote
-            .streams
-            .get(name)
-            .and_then(|s| s.source.as_ref())
-            .is_some_and(|t| &t.path == path && Some(t.plain_len) == size)
+        remote.streams.get(name).is_some_and(|s| {
+            [&s.source, &s.mirror]
+                .into_iter()
+                .flatten()
+                .any(|t| &t.path == path && Some(t.plain_len) == size)
+        })
     })
 }
 
@@ -328,9 +368,51 @@ pub struct Failure {
     pub error: String,
 }
 
+/// Run `one` on each of `items` under a progress bar (`one` reports bytes
+/// moved so far through its third argument), saving the sync state after
+/// each; one failing item does not stop the others.
+fn each_session<'a, T, R>(
+    ctx: &Context,
+    syncer: &mut Syncer<'a>,
+    items: &[T],
+    verb: &str,
+    id_of: impl Fn(&T) -> &str,
+    mut one: impl FnMut(&mut Syncer<'a>, &T, &mut (dyn FnMut(u64) + Send)) -> Result<R, ClientError>,
+) -> Result<(Vec<R>, Vec<Failure>)> {
+    let bar = progress_bar(items.len(), verb);
+    let mut done = Vec::new();
+    let mut failures = Vec::new();
+    for item in items {
+        let id = id_of(item);
+        if let Some(bar) = &bar {
+            bar.set_message(id.to_owned());
+        }
+        let mut on_progress = |total: u64| {
+            if let Some(bar) = &bar {
+                bar.set_message(format!("{id} {}", indicatif::HumanBytes(total)));
+            }
+        };
+        match one(syncer, item, &mut on_progress) {
+            Ok(r) => done.push(r),
+            Err(e) => failures.push(Failure {
+                id: id.to_owned(),
+                error: e.to_string(),
+            }),
+        }
+        syncer.state.save(&ctx.baton_home)?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    Ok((done, failures))
+}
+
 /// Push `rows`; one failing session does not stop the others. With
 /// `only_changed`, sessions whose files did not grow since the last
-/// acknowledged push are skipped without asking the server.
+/// acknowledged push or pull are skipped without asking the server.
 pub fn push_rows(
     ctx: &Context,
     remote: &Remote,
@@ -344,43 +426,29 @@ pub fn push_rows(
         .filter(|s| !only_changed || !unchanged(&state, s))
         .collect();
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
-    let bar = progress_bar(sessions.len(), "pushing");
-    let rt = &remote.rt;
-    let mut reports = Vec::new();
-    let mut failures = Vec::new();
-    let home = ctx.baton_home.clone();
-    for session in &sessions {
-        if let Some(bar) = &bar {
-            bar.set_message(session.id.clone());
-        }
-        let mut sent = 0u64;
-        let mut on_progress = |n: u64| {
-            sent += n;
-            if let Some(bar) = &bar {
-                bar.set_message(format!("{} {}", session.id, indicatif::HumanBytes(sent)));
-            }
-        };
-        let mut save = |s: &SyncState| {
-            if let Err(e) = s.save(&home) {
-                tracing::warn!("{e}");
-            }
-        };
-        match rt.block_on(syncer.push_session(session, &mut on_progress, &mut save)) {
-            Ok(report) => reports.push(report),
-            Err(e) => failures.push(Failure {
-                id: session.id.clone(),
-                error: e.to_string(),
-            }),
-        }
-        syncer.state.save(&ctx.baton_home)?;
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
-    }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
-    }
-    Ok((reports, failures))
+    let home = &ctx.baton_home;
+    each_session(
+        ctx,
+        &mut syncer,
+        &sessions,
+        "pushing",
+        |s| &s.id,
+        |syncer, session, progress| {
+            let mut sent = 0u64;
+            let mut on_progress = |n: u64| {
+                sent += n;
+                progress(sent);
+            };
+            let mut save = |s: &SyncState| {
+                if let Err(e) = s.save(home) {
+                    tracing::warn!("{e}");
+                }
+            };
+            remote
+                .rt
+                .block_on(syncer.push_session(session, &mut on_progress, &mut save))
+        },
+    )
 }
 
 /// Where pull puts a stream of `info` in baton's library: Codex
@@ -447,7 +515,8 @@ fn sources_by_remote(
 ) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>> {
     let mut out = BTreeMap::new();
     for row in all_rows(catalog)? {
-        if let Some(local) = local_session(ctx, &row, false) {
+        if let Some(mut local) = local_session(ctx, &row, false) {
+            local.streams.retain(|(_, p)| !is_library(ctx, p));
             out.insert(state.remote_id(&local.id).to_owned(), local.streams);
         }
     }
@@ -466,12 +535,16 @@ pub fn pull_infos(
     let sources = sources_by_remote(ctx, catalog, &state)?;
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
     let rt = &remote.rt;
-    // Forks need their parents: fetch any missing ancestor first.
+    // Forks need their parents: fetch any missing ancestor first. A parent
+    // is only followed from an answer whose names are safe (the pull of an
+    // unsafe one fails on its own).
     let mut queue: Vec<SessionInfo> = Vec::new();
     let mut known: BTreeSet<String> = infos.iter().map(|i| i.id.clone()).collect();
     for info in infos {
         let mut chain = vec![info];
-        while let Some(parent) = chain.last().and_then(|i| i.forked_from.clone()) {
+        while let Some(last) = chain.last().filter(|i| check_session_info(i).is_ok())
+            && let Some(parent) = last.forked_from.clone()
+        {
             let local = catalog.contains(chain[0].agent, &parent).unwrap_or(false);
             if local || !known.insert(parent.clone()) {
                 break;
@@ -483,37 +556,57 @@ pub fn pull_infos(
         }
         queue.extend(chain.into_iter().rev());
     }
-    let bar = progress_bar(queue.len(), "pulling");
-    let mut reports = Vec::new();
-    let mut failures = Vec::new();
     let place =
         |info: &SessionInfo, stream: &str, bytes: &[u8]| mirror_path(ctx, info, stream, bytes);
-    for info in &queue {
-        if let Some(bar) = &bar {
-            bar.set_message(info.id.clone());
-        }
-        let srcs = sources.get(&info.id).cloned().unwrap_or_default();
-        let mut on_progress = |n: u64| {
-            if let Some(bar) = &bar {
-                bar.set_message(format!("{} {}", info.id, indicatif::HumanBytes(n)));
-            }
-        };
-        match rt.block_on(syncer.pull_session(info, &srcs, &place, &mut on_progress)) {
-            Ok(report) => reports.push(report),
-            Err(e) => failures.push(Failure {
-                id: info.id.clone(),
-                error: e.to_string(),
-            }),
-        }
-        syncer.state.save(&ctx.baton_home)?;
-        if let Some(bar) = &bar {
-            bar.inc(1);
-        }
+    each_session(
+        ctx,
+        &mut syncer,
+        &queue,
+        "pulling",
+        |i| &i.id,
+        |syncer, info, progress| {
+            let srcs = sources.get(&info.id).cloned().unwrap_or_default();
+            let report = rt.block_on(syncer.pull_session(info, &srcs, &place, progress))?;
+            write_lineage(&syncer.state, info)?;
+            Ok(report)
+        },
+    )
+}
+
+/// Next to the library copy of a diverged server session, record that it
+/// continues `diverged_from` (`<file>.baton.json`), so the catalog lists it
+/// as a fork of that session. Created once, atomically; an existing
+/// sidecar is left alone.
+fn write_lineage(state: &SyncState, info: &SessionInfo) -> Result<(), ClientError> {
+    let Some(parent) = &info.diverged_from else {
+        return Ok(());
+    };
+    let mirror = state
+        .sessions
+        .get(&info.id)
+        .and_then(|s| s.streams.get(MAIN_STREAM))
+        .and_then(|s| s.mirror.as_ref());
+    let Some(file) = mirror.map(|t| &t.path) else {
+        return Ok(());
+    };
+    let path = baton_store::sidecar_path(file);
+    if path.exists() {
+        return Ok(());
     }
-    if let Some(bar) = &bar {
-        bar.finish_and_clear();
+    let sidecar = baton_store::Sidecar {
+        forked_from: Some(parent.clone()),
+        relation: Some("diverged".to_owned()),
+    };
+    let io = |source| ClientError::Io {
+        path: path.clone(),
+        source,
+    };
+    let mut bytes = serde_json::to_vec(&sidecar).map_err(|e| io(e.into()))?;
+    bytes.push(b'\n');
+    match baton_sync::state::write_new_private(&path, &bytes) {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io(e)),
+        _ => Ok(()),
     }
-    Ok((reports, failures))
 }
 
 /// Print push reports as text.
@@ -580,11 +673,12 @@ pub fn finish(failures: &[Failure]) -> Result<()> {
     Ok(())
 }
 
-/// Every server session changed since the last sync (advancing the cursor
-/// kept in the sync state).
-fn changed_on_server(ctx: &Context, remote: &Remote) -> Result<Vec<SessionInfo>> {
+/// Every server session changed since the last sync, oldest change first,
+/// and the cursor that follows them. The cursor is not saved here: see
+/// [`save_cursor`].
+fn changed_on_server(ctx: &Context, remote: &Remote) -> Result<(Vec<SessionInfo>, u64)> {
     let rt = &remote.rt;
-    let mut state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
     let mut out: BTreeMap<String, SessionInfo> = BTreeMap::new();
     let mut since = state.changes_since;
     loop {
@@ -598,18 +692,40 @@ fn changed_on_server(ctx: &Context, remote: &Remote) -> Result<Vec<SessionInfo>>
         }
         since = page.next_since;
     }
-    state.changes_since = since;
-    state.save(&ctx.baton_home)?;
     let mut infos: Vec<SessionInfo> = out.into_values().collect();
     infos.sort_by_key(|i| i.updated_seq);
-    Ok(infos)
+    Ok((infos, since))
+}
+
+/// After the pulls, advance the changes cursor to `next` but keep it below
+/// the lowest change whose pull failed, so the next sync tries it again (a
+/// failed parent that was not itself a change holds the cursor where it was).
+fn save_cursor(
+    ctx: &Context,
+    remote: &Remote,
+    infos: &[SessionInfo],
+    next: u64,
+    failures: &[Failure],
+) -> Result<()> {
+    let mut state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let mut since = next;
+    for f in failures {
+        let held = match infos.iter().find(|i| i.id == f.id) {
+            Some(info) => info.updated_seq.saturating_sub(1),
+            None => state.changes_since,
+        };
+        since = since.min(held);
+    }
+    state.changes_since = since.max(state.changes_since);
+    state.save(&ctx.baton_home)?;
+    Ok(())
 }
 
 #[derive(Serialize)]
 struct SyncJson<'a> {
     pushed: &'a [PushReport],
     pulled: &'a [PullReport],
-    errors: Vec<Failure>,
+    errors: &'a [Failure],
 }
 
 /// Run `baton sync`.
@@ -618,8 +734,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let catalog = crate::catalog::open_fresh(ctx)?;
     let rows = select_rows(&catalog, &[])?;
     let (pushed, mut failures) = push_rows(ctx, &remote, &rows, true)?;
-    let infos = changed_on_server(ctx, &remote)?;
-    let (pulled, pull_failures) = pull_infos(ctx, &remote, &catalog, infos)?;
+    let (infos, next) = changed_on_server(ctx, &remote)?;
+    let (pulled, pull_failures) = pull_infos(ctx, &remote, &catalog, infos.clone())?;
+    save_cursor(ctx, &remote, &infos, next, &pull_failures)?;
     failures.extend(pull_failures);
     if !pulled.iter().all(|p| p.files.is_empty()) {
         crate::catalog::open_fresh(ctx)?;
@@ -628,9 +745,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         output::print_json(&SyncJson {
             pushed: &pushed,
             pulled: &pulled,
-            errors: failures,
+            errors: &failures,
         })?;
-        return Ok(());
+        return finish(&failures);
     }
     let changed_pushes: Vec<PushReport> = pushed
         .into_iter()
