@@ -43,7 +43,7 @@ async fn server_stream(client: &Client) -> (u64, String) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
     let dir = tempfile::tempdir().unwrap();
-    let data: Vec<u8> = (0..60_000u32)
+    let data: Vec<u8> = (0..120_000u32)
         .map(|i| {
             format!(
                 "{{\"type\":\"event_msg\",\"n\":{i},\"pad\":\"{}\"}}\n",
@@ -52,7 +52,7 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         })
         .collect::<String>()
         .into_bytes();
-    assert!(data.len() > 5_000_000);
+    assert!(data.len() > 10_000_000);
     let file = dir.path().join("big.jsonl");
     std::fs::write(&file, &data).unwrap();
     let session = LocalSession {
@@ -88,15 +88,29 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         if len > 0 {
             progressed += 1;
         }
-        // Kill at a random moment within the next few pieces.
+        // Kill at a random moment after one or two more acknowledged pieces
+        // (so the kill lands inside a later piece whatever the disk speed).
+        let acks = 1 + rand::random::<u32>() % 2;
         let delay = Duration::from_micros(rand::random::<u64>() % 25_000);
+        let (acked, mut on_ack) = tokio::sync::mpsc::unbounded_channel();
+        let kill = async {
+            for _ in 0..acks {
+                on_ack.recv().await;
+            }
+            tokio::time::sleep(delay).await;
+        };
         let mut syncer = Syncer::new(&client, None, state).with_chunk_size(PIECE);
-        let (mut progress, mut save) = (|_| {}, |_: &SyncState| {});
+        let mut progress = |n: u64| {
+            if n > 0 {
+                let _ = acked.send(());
+            }
+        };
+        let mut save = |_: &SyncState| {};
         tokio::select! {
             pushed = syncer.push_session(&session, &mut progress, &mut save) => {
                 pushed.unwrap();
             }
-            _ = tokio::time::sleep(delay) => interrupted += 1,
+            _ = kill => interrupted += 1,
         }
         state = syncer.state;
         child.kill().unwrap();

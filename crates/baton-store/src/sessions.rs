@@ -114,8 +114,12 @@ fn expand(tx: &Transaction, db: &Path, affected: Affected) -> Result<Affected> {
     Ok(all)
 }
 
+/// Order key for Claude fork inference: who started first (start time,
+/// whether it names a source session, id).
+type StartKey = (String, bool, String);
+
 /// Order key for Claude fork inference: who started first.
-fn start_key(facts: &SessionFacts, id: &str) -> (String, bool, String) {
+fn start_key(facts: &SessionFacts, id: &str) -> StartKey {
     (
         facts
             .started_at
@@ -167,7 +171,8 @@ fn infer_claude_parent(
                AND EXISTS (SELECT 1 FROM messages pm WHERE pm.dkey = m.dkey AND pm.file_id = ?2)",
         )
         .at(db)?;
-    let mut best: Option<(i64, bool, std::cmp::Reverse<(String, bool, String)>)> = None;
+    // (records shared, named by the hint, earliest start) of the best so far.
+    let mut best: Option<(i64, bool, std::cmp::Reverse<StartKey>)> = None;
     for (sid, file_id, path, state) in rows {
         let theirs = decode_state(&path, &state)?.facts;
         let key = start_key(&theirs, &sid);
