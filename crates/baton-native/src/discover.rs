@@ -189,22 +189,72 @@ pub fn read_native(file: &NativeFile, from: u64) -> io::Result<Vec<u8>> {
 
 /// [`read_native`] for a bare path.
 pub fn read_native_path(path: &Path, compressed: bool, from: u64) -> io::Result<Vec<u8>> {
-    let mut f = std::fs::File::open(path)?;
     let mut out = Vec::new();
+    open_native_path(path, compressed, from)?.read_to_end(&mut out)?;
+    Ok(out)
+}
+
+/// A reader over a native file's bytes from uncompressed offset `from` on,
+/// for reading in bounded pieces; `.zst` files are decompressed (the bytes
+/// before `from` are decompressed and dropped), plain files are seeked.
+pub fn open_native_path(
+    path: &Path,
+    compressed: bool,
+    from: u64,
+) -> io::Result<Box<dyn Read + Send>> {
+    let mut f = std::fs::File::open(path)?;
     if compressed {
         let mut dec = zstd::stream::read::Decoder::new(f)?;
         io::copy(&mut (&mut dec).take(from), &mut io::sink())?;
-        dec.read_to_end(&mut out)?;
+        Ok(Box::new(dec))
     } else {
-        let len = f.metadata()?.len();
-        if from >= len {
-            return Ok(out);
-        }
         f.seek(SeekFrom::Start(from))?;
-        out.reserve((len - from) as usize);
-        f.read_to_end(&mut out)?;
+        Ok(Box::new(f))
     }
-    Ok(out)
+}
+
+/// What a file looked like when last stat'ed, for change detection: size,
+/// mtime and identity (inode and device; both 0 where the platform has none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FileStat {
+    /// Size in bytes (of the file on disk, compressed or not).
+    pub size: u64,
+    /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
+    pub mtime_ns: i64,
+    /// Inode number.
+    pub ino: u64,
+    /// Device number.
+    pub dev: u64,
+}
+
+impl FileStat {
+    /// The stat of `meta`.
+    pub fn of(meta: &std::fs::Metadata) -> FileStat {
+        let mtime_ns = meta
+            .modified()
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map(|d| d.as_nanos() as i64)
+            .unwrap_or(0);
+        #[cfg(unix)]
+        let (ino, dev) = {
+            use std::os::unix::fs::MetadataExt;
+            (meta.ino(), meta.dev())
+        };
+        #[cfg(not(unix))]
+        let (ino, dev) = (0, 0);
+        FileStat {
+            size: meta.len(),
+            mtime_ns,
+            ino,
+            dev,
+        }
+    }
+
+    /// True when both stats name the same file (same inode on the same device).
+    pub fn same_file(&self, other: &FileStat) -> bool {
+        self.ino == other.ino && self.dev == other.dev
+    }
 }
 
 #[cfg(test)]

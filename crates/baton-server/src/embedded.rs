@@ -5,7 +5,7 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts
+//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, mirror_files
 //! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by sha256
 //! blobs/tmp/                temp files of blobs being written
 //! ```
@@ -30,9 +30,11 @@
 
 use crate::hash::RunningSha256;
 use crate::storage::{
-    Account, IndexJob, IndexUpdate, ListQuery, Storage, StorageError, StorageResult, StreamRead,
+    Account, IndexJob, IndexUpdate, ListQuery, MirrorFile, Storage, StorageError, StorageResult,
+    StreamRead,
 };
 use baton_native::Agent;
+use baton_native::discover::FileStat;
 use baton_sync::protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, MAIN_STREAM, NewUser, SearchHit, SessionInfo,
     SessionList, SessionMeta, StreamInfo,
@@ -95,6 +97,16 @@ CREATE TABLE IF NOT EXISTS chunks(
   PRIMARY KEY(stream_pk, start));
 CREATE INDEX IF NOT EXISTS chunks_by_blob ON chunks(blob) WHERE blob IS NOT NULL;
 CREATE VIRTUAL TABLE IF NOT EXISTS msg_fts USING fts5(text, session_pk UNINDEXED);
+CREATE TABLE IF NOT EXISTS mirror_files(
+  user_id INTEGER NOT NULL REFERENCES users(id),
+  path TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  mtime_ns INTEGER NOT NULL,
+  ino INTEGER NOT NULL,
+  dev INTEGER NOT NULL,
+  state BLOB NOT NULL,
+  diverged INTEGER NOT NULL,
+  PRIMARY KEY(user_id, path)) WITHOUT ROWID;
 "#;
 
 /// The embedded backend (see the module docs).
@@ -1618,5 +1630,84 @@ impl Storage for Embedded {
 
     fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>> {
         Box::pin(self.write(move |w| save_index_in(w, update)))
+    }
+
+    fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>> {
+        Box::pin(self.read_with(move |conn, _| {
+            let mut stmt = conn
+                .prepare_cached(
+                    "SELECT path, size, mtime_ns, ino, dev, state, diverged
+                     FROM mirror_files WHERE user_id = ?1",
+                )
+                .map_err(internal)?;
+            let rows = stmt
+                .query_map(params![user], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        FileStat {
+                            size: r.get::<_, i64>(1)? as u64,
+                            mtime_ns: r.get(2)?,
+                            ino: r.get::<_, i64>(3)? as u64,
+                            dev: r.get::<_, i64>(4)? as u64,
+                        },
+                        r.get::<_, Vec<u8>>(5)?,
+                        r.get::<_, i64>(6)? != 0,
+                    ))
+                })
+                .map_err(internal)?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (path, stat, state, diverged) = row.map_err(internal)?;
+                // A row whose hash state does not parse is dropped: the mirror
+                // then checks that file against the server copy from scratch.
+                if let Some(mirrored) = RunningSha256::from_bytes(&state) {
+                    out.push(MirrorFile {
+                        path,
+                        stat,
+                        mirrored,
+                        diverged,
+                    });
+                }
+            }
+            Ok(out)
+        }))
+    }
+
+    fn save_mirror_files(
+        &self,
+        user: i64,
+        save: Vec<MirrorFile>,
+        forget: Vec<String>,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(self.write(move |w| {
+            let mut put = w
+                .conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO mirror_files(user_id, path, size, mtime_ns, ino, dev, state, diverged)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(internal)?;
+            for f in &save {
+                put.execute(params![
+                    user,
+                    f.path,
+                    f.stat.size as i64,
+                    f.stat.mtime_ns,
+                    f.stat.ino as i64,
+                    f.stat.dev as i64,
+                    f.mirrored.to_bytes(),
+                    f.diverged as i64
+                ])
+                .map_err(internal)?;
+            }
+            let mut del = w
+                .conn
+                .prepare_cached("DELETE FROM mirror_files WHERE user_id = ?1 AND path = ?2")
+                .map_err(internal)?;
+            for path in &forget {
+                del.execute(params![user, path]).map_err(internal)?;
+            }
+            Ok(())
+        }))
     }
 }

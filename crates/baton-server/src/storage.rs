@@ -26,6 +26,8 @@
 //! Methods return boxed futures so the trait stays object-safe
 //! (`Arc<dyn Storage>`).
 
+use crate::hash::RunningSha256;
+use baton_native::discover::FileStat;
 use baton_native::{Agent, ReaderState};
 use baton_sync::protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
@@ -136,6 +138,23 @@ pub struct IndexUpdate {
     pub texts: Vec<String>,
 }
 
+/// What the local mirror ([`crate::local`]) last saw of one of this
+/// machine's native files, kept so a restart costs one stat per unchanged file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MirrorFile {
+    /// The file's path (lossy UTF-8); unique per account.
+    pub path: String,
+    /// The file when last read: size on disk, mtime, inode and device.
+    pub stat: FileStat,
+    /// Hash state of the file's first bytes the server stream holds: its
+    /// length is the server stream length they correspond to, its digest the
+    /// stream's sha256. Only meaningful while `diverged` is false.
+    pub mirrored: RunningSha256,
+    /// The file no longer extends the server stream (it was rewritten or
+    /// truncated); it is left alone while it stays the same file and does not shrink.
+    pub diverged: bool,
+}
+
 /// Persistence for the sync server (see the module docs for the contract).
 pub trait Storage: Send + Sync + 'static {
     /// Create an account and its first token; fails with `Invalid` if the name is taken.
@@ -200,4 +219,13 @@ pub trait Storage: Send + Sync + 'static {
     fn index_backlog(&self, limit: u32) -> BoxFuture<'_, StorageResult<Vec<IndexJob>>>;
     /// Record an indexing pass.
     fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>>;
+    /// The local mirror's saved file states for an account.
+    fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>>;
+    /// Insert or replace the given file states and drop those of `forget` (paths), atomically.
+    fn save_mirror_files(
+        &self,
+        user: i64,
+        save: Vec<MirrorFile>,
+        forget: Vec<String>,
+    ) -> BoxFuture<'_, StorageResult<()>>;
 }

@@ -899,7 +899,9 @@ fn pulled_diverged_copies_are_listed_as_forks() {
     let serve = start_serve();
     let a = Machine::new(&model, None);
     let b = Machine::new(&model, None);
+    // Both machines hold the same sessions, then continue them differently.
     let ids = a.with_fixtures();
+    b.with_fixtures();
     for m in [&a, &b] {
         assert!(
             m.output(&[], &["login", &serve.url, &serve.token])
@@ -908,18 +910,9 @@ fn pulled_diverged_copies_are_listed_as_forks() {
         );
     }
     assert!(a.output(&[], &["push", "--all"]).status.success());
-    assert!(b.output(&[], &["pull", "--all"]).status.success());
-    // Both continue the sessions differently; A syncs first.
     for id in &ids {
         append_line(&agent_file(&a, id), "from-a");
-        for f in b.library_files_with(id) {
-            if f.extension().is_some_and(|e| e == "jsonl")
-                && f.to_string_lossy().contains(id.as_str())
-                && !f.to_string_lossy().contains("subagents")
-            {
-                append_line(&f, "from-b");
-            }
-        }
+        append_line(&agent_file(&b, id), "from-b");
     }
     assert!(a.output(&[], &["sync"]).status.success());
     let synced = b.json(&no_agents(), &["sync", "--json"]);
@@ -929,8 +922,13 @@ fn pulled_diverged_copies_are_listed_as_forks() {
         .iter()
         .filter(|r| r["status"] == "diverged")
         .collect();
-    assert!(!diverged.is_empty(), "{synced}");
-    assert!(a.output(&[], &["sync"]).status.success());
+    assert_eq!(diverged.len(), ids.len(), "{synced}");
+    let out = a.output(&[], &["sync"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let listed = a.json(&no_agents(), &["list", "--json"]);
     for r in diverged {
         let (x, y) = (
