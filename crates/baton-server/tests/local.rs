@@ -1,6 +1,9 @@
 //! This machine's sessions appear in the built-in `local` account.
 
+use baton_server::local::Mirror;
+use baton_server::storage::Storage;
 use baton_sync::protocol::{SessionList, sha256_hex};
+use std::sync::Arc;
 use std::time::Duration;
 
 #[tokio::test]
@@ -98,4 +101,224 @@ async fn local_sessions_are_mirrored_and_follow_appends() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(sha, sha256_hex(&bytes));
+}
+
+/// A mirror over copies of the fixture homes (one Codex rollout stored as
+/// `.jsonl.zst`), backed by the storage in `data_dir`.
+struct Homes {
+    tmp: tempfile::TempDir,
+    sources: baton_server::local::LocalSources,
+}
+
+const ROLLOUT: &str =
+    "sessions/2026/11/21/rollout-2026-11-21T19-20-28-01a1ff8d-8a8a-7740-8c02-49607e66ddfa.jsonl";
+const ROLLOUT_ID: &str = "01a1ff8d-8a8a-7740-8c02-49607e66ddfa";
+const ZST_ROLLOUT: &str =
+    "sessions/2026/11/21/rollout-2026-11-21T19-20-28-01a1ff8d-8c3d-7551-b270-db431e8a8997.jsonl";
+const EXTRA: &[u8] = b"{\"timestamp\":\"2026-11-21T19:30:00.000Z\",\"type\":\"event_msg\",\"payload\":{\"type\":\"agent_message\",\"message\":\"later\"}}\n";
+
+impl Homes {
+    fn new() -> Homes {
+        let tmp = tempfile::tempdir().unwrap();
+        let fx = baton_testkit::fixtures_dir();
+        let codex = tmp.path().join("codex");
+        let claude = tmp.path().join("claude");
+        baton_testkit::copy_tree(&fx.join("codex"), &codex).unwrap();
+        baton_testkit::copy_tree(&fx.join("claude/.claude"), &claude).unwrap();
+        let plain = codex.join(ZST_ROLLOUT);
+        let packed = zstd::encode_all(&std::fs::read(&plain).unwrap()[..], 3).unwrap();
+        std::fs::write(plain.with_extension("jsonl.zst"), packed).unwrap();
+        std::fs::remove_file(&plain).unwrap();
+        let sources = baton_server::local::LocalSources {
+            codex_homes: vec![codex],
+            claude_dirs: vec![claude],
+        };
+        Homes { tmp, sources }
+    }
+
+    fn rollout(&self) -> std::path::PathBuf {
+        self.sources.codex_homes[0].join(ROLLOUT)
+    }
+
+    fn data_dir(&self) -> std::path::PathBuf {
+        self.tmp.path().join("server")
+    }
+
+    /// Uncompressed bytes of every mirrored file.
+    fn total_bytes(&self) -> u64 {
+        let mut total = 0;
+        let mut stack = vec![self.tmp.path().to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    if !path.ends_with("server") {
+                        stack.push(path);
+                    }
+                } else if path.to_string_lossy().ends_with(".zst") {
+                    total += zstd::decode_all(&std::fs::read(&path).unwrap()[..])
+                        .unwrap()
+                        .len() as u64;
+                } else if path.extension().is_some_and(|e| e == "jsonl") {
+                    total += std::fs::metadata(&path).unwrap().len();
+                }
+            }
+        }
+        total
+    }
+
+    /// A mirror as a freshly started server makes it: new storage handle, no state in memory.
+    async fn start(&self) -> (Arc<dyn Storage>, i64, Mirror) {
+        let storage: Arc<dyn Storage> =
+            Arc::new(baton_server::open_storage(&self.data_dir()).unwrap());
+        let user = storage
+            .ensure_user_token(baton_server::LOCAL_USER, &"t".repeat(64))
+            .await
+            .unwrap()
+            .id;
+        let mirror = Mirror::new(storage.clone(), user, self.sources.clone());
+        (storage, user, mirror)
+    }
+}
+
+async fn stream_of(storage: &Arc<dyn Storage>, user: i64, id: &str) -> (u64, String) {
+    let info = storage.session(user, id).await.unwrap();
+    let main = info.streams.iter().find(|s| s.name == "main").unwrap();
+    (main.len, main.sha256.clone())
+}
+
+fn append(path: &std::path::Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
+    f.write_all(bytes).unwrap();
+}
+
+#[tokio::test]
+async fn a_restart_reads_nothing_and_an_append_reads_only_the_new_bytes() {
+    let homes = Homes::new();
+    let (storage, user, mut mirror) = homes.start().await;
+    let first = mirror.scan().await;
+    assert_eq!(first.issues, Vec::<String>::new());
+    assert_eq!(first.updated, 6);
+    assert_eq!(first.bytes_read, homes.total_bytes());
+    let zst_id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+    let plain =
+        zstd::decode_all(
+            &std::fs::read(homes.sources.codex_homes[0].join(format!("{ZST_ROLLOUT}.zst")))
+                .unwrap()[..],
+        )
+        .unwrap();
+    assert_eq!(
+        stream_of(&storage, user, zst_id).await,
+        (plain.len() as u64, sha256_hex(&plain))
+    );
+    drop((storage, mirror));
+
+    // Restart with unchanged files: one stat each, no byte read.
+    let (storage, user, mut mirror) = homes.start().await;
+    let again = mirror.scan().await;
+    assert_eq!((again.updated, again.bytes_read), (0, 0), "{again:?}");
+    assert!(again.issues.is_empty(), "{again:?}");
+
+    // The agent appends a line: only that line is read and sent.
+    append(&homes.rollout(), EXTRA);
+    let grown = mirror.scan().await;
+    assert_eq!((grown.updated, grown.bytes_read), (1, EXTRA.len() as u64));
+    let bytes = std::fs::read(homes.rollout()).unwrap();
+    assert_eq!(
+        stream_of(&storage, user, ROLLOUT_ID).await,
+        (bytes.len() as u64, sha256_hex(&bytes))
+    );
+    drop((storage, mirror));
+
+    // The state saved after the append holds too.
+    let (_storage, _user, mut mirror) = homes.start().await;
+    let after = mirror.scan().await;
+    assert_eq!((after.updated, after.bytes_read), (0, 0), "{after:?}");
+}
+
+#[tokio::test]
+async fn a_lost_state_is_checked_against_the_server_copy_without_pushing() {
+    let homes = Homes::new();
+    let (storage, user, mut mirror) = homes.start().await;
+    assert_eq!(mirror.scan().await.updated, 6);
+    let before = storage.session(user, ROLLOUT_ID).await.unwrap();
+    let since = storage.changes(user, 0, 100).await.unwrap().next_since;
+    drop((storage, mirror));
+    let db = rusqlite::Connection::open(homes.data_dir().join("baton.db")).unwrap();
+    assert_eq!(db.execute("DELETE FROM mirror_files", []).unwrap(), 6);
+    drop(db);
+    append(&homes.rollout(), EXTRA);
+
+    let (storage, user, mut mirror) = homes.start().await;
+    let report = mirror.scan().await;
+    // Every file is hashed once (streaming) and compared; only the new line is pushed.
+    assert_eq!(report.issues, Vec::<String>::new());
+    assert_eq!(
+        (report.updated, report.bytes_read),
+        (1, homes.total_bytes())
+    );
+    let after = storage.session(user, ROLLOUT_ID).await.unwrap();
+    assert_eq!(
+        after.streams[0].len,
+        before.streams[0].len + EXTRA.len() as u64
+    );
+    let list = storage.changes(user, since, 100).await.unwrap();
+    assert_eq!(
+        list.sessions
+            .iter()
+            .map(|c| c.id.as_str())
+            .collect::<Vec<_>>(),
+        vec![ROLLOUT_ID],
+        "no other session was touched"
+    );
+    assert_eq!(mirror.scan().await.bytes_read, 0);
+}
+
+#[tokio::test]
+async fn a_rewritten_or_truncated_file_never_changes_the_server_copy() {
+    let homes = Homes::new();
+    let (storage, user, mut mirror) = homes.start().await;
+    assert_eq!(mirror.scan().await.updated, 6);
+    let original = std::fs::read(homes.rollout()).unwrap();
+    let kept = (original.len() as u64, sha256_hex(&original));
+
+    // Rewritten (a new file in its place) with an edited first line and more bytes.
+    let mut edited = original.clone();
+    edited[2] ^= 0x20;
+    edited.extend_from_slice(EXTRA);
+    let tmp = homes.rollout().with_extension("tmp");
+    std::fs::write(&tmp, &edited).unwrap();
+    std::fs::rename(&tmp, homes.rollout()).unwrap();
+    let report = mirror.scan().await;
+    assert_eq!(report.updated, 0);
+    assert_eq!(report.issues.len(), 1, "{report:?}");
+    assert!(
+        report.issues[0].contains(ROLLOUT_ID) && report.issues[0].contains("no longer extends")
+    );
+    assert_eq!(stream_of(&storage, user, ROLLOUT_ID).await, kept);
+    // Reported once; later appends to the same file are left alone, also after a restart.
+    append(&homes.rollout(), EXTRA);
+    let quiet = mirror.scan().await;
+    assert_eq!((quiet.issues.len(), quiet.bytes_read), (0, 0), "{quiet:?}");
+    drop((storage, mirror));
+    let (storage, user, mut mirror) = homes.start().await;
+    let quiet = mirror.scan().await;
+    assert_eq!((quiet.issues.len(), quiet.bytes_read), (0, 0), "{quiet:?}");
+
+    // Truncated in place: the server keeps the longer copy.
+    let claude = homes.sources.claude_dirs[0]
+        .join("projects/-srv-corpus-work-pub-alpha/dcf5c926-1018-40a3-9c1e-6e73eeca4da9.jsonl");
+    let claude_id = "dcf5c926-1018-40a3-9c1e-6e73eeca4da9";
+    let full = stream_of(&storage, user, claude_id).await;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&claude)
+        .unwrap()
+        .set_len(full.0 / 2)
+        .unwrap();
+    let report = mirror.scan().await;
+    assert_eq!(report.issues.len(), 1, "{report:?}");
+    assert!(report.issues[0].contains(claude_id));
+    assert_eq!(stream_of(&storage, user, claude_id).await, full);
 }

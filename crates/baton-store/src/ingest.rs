@@ -118,37 +118,7 @@ pub struct ChunkOutcome {
 }
 
 /// File metadata used for change detection.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub(crate) struct Stat {
-    pub size: u64,
-    pub mtime_ns: i64,
-    pub ino: u64,
-    pub dev: u64,
-}
-
-impl Stat {
-    fn of(meta: &std::fs::Metadata) -> Stat {
-        let mtime_ns = meta
-            .modified()
-            .ok()
-            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
-            .map(|d| d.as_nanos() as i64)
-            .unwrap_or(0);
-        #[cfg(unix)]
-        let (ino, dev) = {
-            use std::os::unix::fs::MetadataExt;
-            (meta.ino(), meta.dev())
-        };
-        #[cfg(not(unix))]
-        let (ino, dev) = (0, 0);
-        Stat {
-            size: meta.len(),
-            mtime_ns,
-            ino,
-            dev,
-        }
-    }
-}
+pub(crate) use baton_native::discover::FileStat as Stat;
 
 /// What the catalog remembers about a file, for change detection.
 struct Known {
