@@ -127,6 +127,7 @@ struct Known {
     compressed: bool,
     on_disk: bool,
     sidecar: Option<String>,
+    library: bool,
 }
 
 /// Stored state needed to resume reading a file.
@@ -146,6 +147,8 @@ struct Work {
     prior: Option<Prior>,
     /// Fingerprint of the file's sidecar, when it has one.
     sidecar: Option<String>,
+    /// The file lies under baton's library.
+    library: bool,
 }
 
 /// A file's sidecar as read for ingest.
@@ -180,6 +183,8 @@ pub(crate) struct Parsed {
     pub sidecar: Option<SidecarSeen>,
     /// A sidecar that could not be read or decoded.
     pub sidecar_issue: Option<Issue>,
+    /// The file lies under baton's library.
+    pub library: bool,
 }
 
 enum Outcome {
@@ -264,6 +269,7 @@ fn parse_file(work: Work) -> Outcome {
         stat,
         prior,
         sidecar,
+        library,
     } = work;
     let (sidecar, sidecar_issue) = match sidecar {
         None => (None, None),
@@ -325,6 +331,7 @@ fn parse_file(work: Work) -> Outcome {
                         bytes_read: rest.len() as u64,
                         sidecar,
                         sidecar_issue,
+                        library,
                     }));
                 }
                 // Replaced in place: fall through to a full re-read.
@@ -364,6 +371,7 @@ fn parse_file(work: Work) -> Outcome {
                 bytes_read: bytes.len() as u64,
                 sidecar,
                 sidecar_issue,
+                library,
             }))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Vanished {
@@ -517,12 +525,15 @@ pub(crate) fn apply(
         Some(parent) => (Some(parent.clone()), true),
         None => (own_id, false),
     };
-    let forked_from = facts.forked_from.clone().or_else(|| {
-        p.sidecar
-            .as_ref()
-            .and_then(|s| s.forked_from.clone())
-            .filter(|parent| session_id.as_ref() != Some(parent))
-    });
+    // A sidecar is baton's statement about this very file: it beats a parent
+    // named in the bytes (a diverged copy of a fork still carries the fork's
+    // own `forked_from_id`).
+    let forked_from = p
+        .sidecar
+        .as_ref()
+        .and_then(|s| s.forked_from.clone())
+        .filter(|parent| session_id.as_ref() != Some(parent))
+        .or_else(|| facts.forked_from.clone());
     let state_json = serde_json::to_string(&p.state).map_err(|e| Error::Corrupt {
         what: format!("files.state of {}", p.key),
         message: e.to_string(),
@@ -531,8 +542,9 @@ pub(crate) fn apply(
         .prepare_cached(
             "INSERT INTO files (path, agent, on_disk, compressed, size, mtime_ns, ino, dev, state,
                                 consumed, sidecar, digest, digest_off, session_id, sidechain,
-                                first_uuid, forked_from)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                                first_uuid, forked_from, library)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
+                     ?18)
              ON CONFLICT(path) DO UPDATE SET
                 agent = excluded.agent, on_disk = excluded.on_disk, compressed = excluded.compressed,
                 size = excluded.size, mtime_ns = excluded.mtime_ns, ino = excluded.ino,
@@ -540,7 +552,7 @@ pub(crate) fn apply(
                 sidecar = excluded.sidecar, digest = excluded.digest,
                 digest_off = excluded.digest_off, session_id = excluded.session_id,
                 sidechain = excluded.sidechain, first_uuid = excluded.first_uuid,
-                forked_from = excluded.forked_from
+                forked_from = excluded.forked_from, library = excluded.library
              RETURNING id",
         )
         .and_then(|mut s| {
@@ -563,6 +575,7 @@ pub(crate) fn apply(
                     sidechain,
                     if sidechain { None } else { facts.first_uuid.clone() },
                     forked_from,
+                    p.library,
                 ],
                 |r| r.get(0),
             )
@@ -720,7 +733,8 @@ impl Catalog {
             let mut stmt = self
                 .conn
                 .prepare(
-                    "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk, sidecar
+                    "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk, sidecar,
+                            library
                      FROM files",
                 )
                 .at(&db)?;
@@ -739,6 +753,7 @@ impl Catalog {
                             compressed: r.get(6)?,
                             on_disk: r.get(7)?,
                             sidecar: r.get(8)?,
+                            library: r.get(9)?,
                         },
                     ))
                 })
@@ -747,7 +762,13 @@ impl Catalog {
         };
 
         // Stat in parallel; compare with what the catalog knows.
-        type Seen = (NativeFile, String, std::io::Result<Stat>, Option<String>);
+        type Seen = (
+            NativeFile,
+            String,
+            std::io::Result<Stat>,
+            Option<String>,
+            bool,
+        );
         let stats: Vec<Seen> = files
             .into_par_iter()
             .map(|f| {
@@ -755,14 +776,14 @@ impl Catalog {
                 let st = std::fs::metadata(&f.path).map(|m| Stat::of(&m));
                 let in_library = roots.library.iter().any(|l| f.path.starts_with(l));
                 let sidecar = in_library.then(|| sidecar_fingerprint(&f.path)).flatten();
-                (f, key, st, sidecar)
+                (f, key, st, sidecar, in_library)
             })
             .collect();
         let mut present: HashSet<&str> = HashSet::with_capacity(stats.len());
-        type ToRead = (NativeFile, String, Stat, Option<i64>, Option<String>);
+        type ToRead = (NativeFile, String, Stat, Option<i64>, Option<String>, bool);
         let mut to_read: Vec<ToRead> = Vec::new();
         let mut gone: Vec<String> = Vec::new();
-        for (file, key, st, sidecar) in &stats {
+        for (file, key, st, sidecar, library) in &stats {
             match st {
                 Ok(st) => {
                     present.insert(key.as_str());
@@ -771,7 +792,8 @@ impl Catalog {
                             if k.stat == *st
                                 && k.compressed == file.compressed
                                 && k.on_disk
-                                && k.sidecar == *sidecar =>
+                                && k.sidecar == *sidecar
+                                && k.library == *library =>
                         {
                             report.files_unchanged += 1;
                         }
@@ -781,6 +803,7 @@ impl Catalog {
                             *st,
                             k.map(|k| k.id),
                             sidecar.clone(),
+                            *library,
                         )),
                     }
                 }
@@ -828,7 +851,7 @@ impl Catalog {
                      FROM files WHERE id = ?1",
                 )
                 .at(&db)?;
-            for (file, key, stat, id, sidecar) in to_read {
+            for (file, key, stat, id, sidecar, library) in to_read {
                 let prior = match id {
                     None => None,
                     Some(id) => stmt
@@ -866,6 +889,7 @@ impl Catalog {
                     stat,
                     prior,
                     sidecar,
+                    library,
                 });
             }
         }
@@ -1036,6 +1060,7 @@ impl Catalog {
             bytes_read: bytes.len() as u64,
             sidecar: None,
             sidecar_issue: None,
+            library: false,
         };
         let mut affected = Affected::new();
         let tx = self
@@ -1151,6 +1176,7 @@ mod tests {
             stat: Stat::default(),
             prior: None,
             sidecar: None,
+            library: false,
         }
     }
 

@@ -7,7 +7,9 @@ use std::path::Path;
 
 /// Tables of the catalog. `files` holds one row per native file (or pushed
 /// file key) with its reader state (`consumed` mirrors `state.consumed`, so a
-/// writer can check that nobody appended since it parsed); `messages` the
+/// writer can check that nobody appended since it parsed, `library` set for
+/// files under baton's library, whose copies yield to an agent's own file in
+/// fork inference); `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
 /// the line), with `dkey` identifying a record copied into a fork (Claude
 /// `uuid`; Codex a hash of role, kind, text and timestamp); `messages_fts` an
@@ -27,6 +29,7 @@ CREATE TABLE files (
     state       TEXT NOT NULL,
     consumed    INTEGER NOT NULL DEFAULT 0,
     sidecar     TEXT,
+    library     INTEGER NOT NULL DEFAULT 0,
     digest      TEXT,
     digest_off  INTEGER NOT NULL DEFAULT 0,
     session_id  TEXT,

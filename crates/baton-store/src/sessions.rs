@@ -16,8 +16,10 @@ struct MainFile {
     mtime_ns: i64,
     compressed: bool,
     facts: SessionFacts,
-    /// The file's parent: its native one, else its sidecar's.
+    /// The file's explicit parent: its sidecar's, else its native one.
     forked_from: Option<String>,
+    /// The file lies under baton's library.
+    library: bool,
 }
 
 fn decode_state(path: &str, json: &str) -> Result<ReaderState> {
@@ -31,7 +33,7 @@ fn decode_state(path: &str, json: &str) -> Result<ReaderState> {
 fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<MainFile>> {
     let mut stmt = tx
         .prepare_cached(
-            "SELECT id, path, size, mtime_ns, compressed, state, forked_from FROM files
+            "SELECT id, path, size, mtime_ns, compressed, state, forked_from, library FROM files
              WHERE agent = ?1 AND session_id = ?2 AND sidechain = 0",
         )
         .at(db)?;
@@ -45,12 +47,13 @@ fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<
                 r.get::<_, bool>(4)?,
                 r.get::<_, String>(5)?,
                 r.get::<_, Option<String>>(6)?,
+                r.get::<_, bool>(7)?,
             ))
         })
         .at(db)?;
     let mut files = Vec::new();
     for row in rows {
-        let (id, path, size, mtime_ns, compressed, state, forked_from) = row.at(db)?;
+        let (id, path, size, mtime_ns, compressed, state, forked_from, library) = row.at(db)?;
         let facts = decode_state(&path, &state)?.facts;
         files.push(MainFile {
             id,
@@ -60,6 +63,7 @@ fn main_files(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<Vec<
             compressed,
             facts,
             forked_from,
+            library,
         });
     }
     // A plain file beats a compressed copy; then the longest; then by path.
@@ -115,11 +119,12 @@ fn expand(tx: &Transaction, db: &Path, affected: Affected) -> Result<Affected> {
 }
 
 /// Order key for Claude fork inference: who started first (start time,
-/// whether it names a source session, id).
-type StartKey = (String, bool, String);
+/// whether it names a source session, whether it is only a copy in baton's
+/// library, id).
+type StartKey = (String, bool, bool, String);
 
 /// Order key for Claude fork inference: who started first.
-fn start_key(facts: &SessionFacts, id: &str) -> StartKey {
+fn start_key(facts: &SessionFacts, library: bool, id: &str) -> StartKey {
     (
         facts
             .started_at
@@ -127,40 +132,84 @@ fn start_key(facts: &SessionFacts, id: &str) -> StartKey {
             .and_then(timefmt::normalize)
             .unwrap_or_default(),
         facts.fork_hint.is_some(),
+        library,
         id.to_string(),
     )
 }
 
-/// Claude: the parent is a session that also holds this session's first
-/// chain uuid (`--fork-session` copies the chain), started earlier and does
-/// not itself name this session as its source (`requestSessionId`). Among
-/// several (a fork of a fork shares its first records with every ancestor),
-/// the one holding the most of this session's records wins, i.e. the one the
-/// deepest copied record came from; then the `requestSessionId` hint; then
-/// the earliest. The hint alone is the fallback.
+/// The explicit parent of a session: the first one its main files (primary
+/// first) name through a sidecar or a native field.
+fn explicit_parent(files: &[MainFile]) -> Option<String> {
+    files.iter().find_map(|f| f.forked_from.clone())
+}
+
+/// Whether `ancestor` is the Claude session `id` or one of its ancestors,
+/// following the parents its main files name and the parents already
+/// cataloged for it. Inference must not make a session the child of its own
+/// descendant (e.g. an original the child of the diverged copy pulled from
+/// sync, which shares every record with it).
+fn descends_from(tx: &Transaction, db: &Path, id: &str, ancestor: &str) -> Result<bool> {
+    let mut parents = tx
+        .prepare_cached(
+            "SELECT forked_from FROM files
+             WHERE agent = 'claude' AND session_id = ?1 AND sidechain = 0 AND forked_from IS NOT NULL
+             UNION SELECT forked_from FROM sessions
+             WHERE agent = 'claude' AND id = ?1 AND forked_from IS NOT NULL",
+        )
+        .at(db)?;
+    let mut seen = HashSet::new();
+    let mut work = vec![id.to_string()];
+    while let Some(session) = work.pop() {
+        if session == ancestor {
+            return Ok(true);
+        }
+        if seen.insert(session.clone()) {
+            let found: Vec<String> = parents
+                .query_map([&session], |r| r.get(0))
+                .at(db)?
+                .collect::<Result<_, _>>()
+                .at(db)?;
+            work.extend(found);
+        }
+    }
+    Ok(false)
+}
+
+/// Claude: an explicit parent (sidecar, native `forkedFrom`) decides.
+/// Otherwise the parent is a session that also holds this session's first
+/// chain uuid (`--fork-session` copies the chain), started earlier (on a
+/// tie, a file in an agent home before a copy in baton's library) and does
+/// not itself name this session as its source (`requestSessionId`) or
+/// descend from it. Among several (a fork of a fork shares its first records
+/// with every ancestor), the one holding the most of this session's records
+/// wins, i.e. the one the deepest copied record came from; then the
+/// `requestSessionId` hint; then the earliest. The hint alone is the fallback.
 fn infer_claude_parent(
     tx: &Transaction,
     db: &Path,
     id: &str,
-    primary: &MainFile,
+    files: &[MainFile],
 ) -> Result<Option<String>> {
+    let Some(primary) = files.first() else {
+        return Ok(None);
+    };
     let facts = &primary.facts;
-    if let Some(parent) = &primary.forked_from {
-        return Ok(Some(parent.clone()));
+    if let Some(parent) = explicit_parent(files) {
+        return Ok(Some(parent));
     }
     let Some(first_uuid) = &facts.first_uuid else {
         return Ok(facts.fork_hint.clone());
     };
-    let mine = start_key(facts, id);
+    let mine = start_key(facts, files.iter().all(|f| f.library), id);
     let mut stmt = tx
         .prepare_cached(
-            "SELECT session_id, id, path, state FROM files
+            "SELECT session_id, id, path, state, library FROM files
              WHERE agent = 'claude' AND first_uuid = ?1 AND sidechain = 0 AND session_id != ?2",
         )
         .at(db)?;
-    let rows: Vec<(String, i64, String, String)> = stmt
+    let rows: Vec<(String, i64, String, String, bool)> = stmt
         .query_map(params![first_uuid, id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
         })
         .at(db)?
         .collect::<Result<_, _>>()
@@ -173,19 +222,21 @@ fn infer_claude_parent(
         .at(db)?;
     // (records shared, named by the hint, earliest start) of the best so far.
     let mut best: Option<(i64, bool, std::cmp::Reverse<StartKey>)> = None;
-    for (sid, file_id, path, state) in rows {
+    for (sid, file_id, path, state, library) in rows {
         let theirs = decode_state(&path, &state)?.facts;
-        let key = start_key(&theirs, &sid);
+        let key = start_key(&theirs, library, &sid);
         // Copied records keep their times, so a fork of a fork ties with its
-        // parent: then the one naming the other as its source is the child.
+        // parent: then the one naming the other as its source is the child,
+        // and a library copy yields to a file in an agent home.
         let older = match (&key.0, key.1).cmp(&(&mine.0, mine.1)) {
             std::cmp::Ordering::Less => true,
             std::cmp::Ordering::Greater => false,
             std::cmp::Ordering::Equal => {
-                facts.fork_hint.as_deref() == Some(sid.as_str()) || key.2 < mine.2
+                facts.fork_hint.as_deref() == Some(sid.as_str())
+                    || (key.2, &key.3) < (mine.2, &mine.3)
             }
         };
-        if !older || theirs.fork_hint.as_deref() == Some(id) {
+        if !older || theirs.fork_hint.as_deref() == Some(id) || descends_from(tx, db, &sid, id)? {
             continue;
         }
         let copied: i64 = shared
@@ -198,7 +249,7 @@ fn infer_claude_parent(
         }
     }
     Ok(best
-        .map(|(_, _, std::cmp::Reverse(key))| key.2)
+        .map(|(_, _, std::cmp::Reverse(key))| key.3)
         .or_else(|| facts.fork_hint.clone()))
 }
 
@@ -290,9 +341,9 @@ fn write_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool>
         .or_else(|| facts.title.clone().filter(|t| !t.trim().is_empty()))
         .or_else(|| first_prompt.clone());
     let forked_from = if agent == "claude" {
-        infer_claude_parent(tx, db, id, primary)?
+        infer_claude_parent(tx, db, id, &files)?
     } else {
-        primary.forked_from.clone()
+        explicit_parent(&files)
     };
     let inherited =
         |f: fn(&SessionFacts) -> Option<String>| f(facts).or_else(|| ancestors.iter().find_map(f));

@@ -4,8 +4,9 @@
 //! library copy of a diverged session pulled from sync, whose Codex bytes
 //! cannot gain a `forked_from_id` without changing line lengths:
 //! `{"forked_from": "<id>", "relation": "diverged"}`. The catalog reads it
-//! during ingest (also when only the sidecar changed) and uses its
-//! `forked_from` when the native file names no parent.
+//! during ingest (also when only the sidecar changed). Its `forked_from` is
+//! the file's parent, before any parent named in the native bytes (a copy of
+//! a fork still names the fork's parent) or inferred from shared records.
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};

@@ -497,3 +497,168 @@ fn a_library_sidecar_gives_a_diverged_copy_its_lineage() {
     cat.refresh(&roots, &|_| {}).unwrap();
     assert_eq!(cat.resolve(BETA).unwrap().forked_from, None);
 }
+
+const EPSILON: &str = "dcf5c926-1018-40a3-9c1e-6e73eeca4da9";
+const FORK_OF_BETA: &str = "01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b";
+
+/// Roots of `env` plus baton's library (`baton/library/{codex,claude}`).
+fn with_library(env: &Env) -> (Roots, PathBuf) {
+    let library = env.tmp.path().join("baton/library");
+    let mut roots = env.roots.clone();
+    roots.codex_homes.push(library.join("codex"));
+    roots.claude_dirs.push(library.join("claude"));
+    roots.library.push(library.clone());
+    (roots, library)
+}
+
+/// Write into `root` (a Codex home or Claude config dir) the file `src` of
+/// session `x` as sync's pull writes a diverged copy Y of it: every quoted
+/// `"x"` rewritten to `"y"` (same length), at the same path relative to
+/// `src_root` with `x` replaced by `y` in the name. With `sidecar`, also
+/// the lineage file naming `x`. The copy's path.
+fn diverged_copy(
+    src_root: &Path,
+    src: &Path,
+    x: &str,
+    y: &str,
+    root: &Path,
+    sidecar: bool,
+) -> PathBuf {
+    let rel = src
+        .strip_prefix(src_root)
+        .unwrap()
+        .to_string_lossy()
+        .replace(x, y);
+    let copy = root.join(rel);
+    std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
+    let text = std::fs::read_to_string(src).unwrap();
+    std::fs::write(
+        &copy,
+        text.replace(&format!("\"{x}\""), &format!("\"{y}\"")),
+    )
+    .unwrap();
+    if sidecar {
+        write_sidecar(&copy, x);
+    }
+    copy
+}
+
+fn write_sidecar(copy: &Path, parent: &str) {
+    let sidecar = Sidecar {
+        forked_from: Some(parent.into()),
+        relation: Some("diverged".into()),
+    };
+    std::fs::write(sidecar_path(copy), serde_json::to_vec(&sidecar).unwrap()).unwrap();
+}
+
+fn parent_of(cat: &Catalog, id: &str) -> Option<String> {
+    cat.resolve(id).unwrap().forked_from
+}
+
+/// Machine A pulled diverged copies Y of its own Claude sessions X (each Y
+/// sorting before its X, sharing every chain uuid and timestamp): Y is a
+/// fork of X, and X keeps its own lineage, whether or not the sidecars are
+/// there yet.
+#[test]
+fn a_pulled_claude_copy_never_becomes_the_parent_of_its_original() {
+    let env = Env::new();
+    let (roots, library) = with_library(&env);
+    let home = &env.roots.claude_dirs[0];
+    let lib_claude = library.join("claude");
+    // (X, Y, X's own parent)
+    let cases = [
+        (EPSILON, "0420f214-1018-40a3-9c1e-6e73eeca4da9", None),
+        (ZETA, "04618527-ae46-4f6d-902b-96792270f328", None),
+        (
+            ZETA_FORK,
+            "0941a4bf-28d9-46f3-adde-1c9978a0988d",
+            Some(ZETA),
+        ),
+    ];
+    let copies: Vec<PathBuf> = cases
+        .iter()
+        .map(|(x, y, _)| diverged_copy(home, &find(home, x), x, y, &lib_claude, false))
+        .collect();
+    let mut cat = env.open();
+    let check = |cat: &Catalog, stage: &str| {
+        for (x, y, parent) in &cases {
+            assert_eq!(
+                parent_of(cat, y).as_deref(),
+                Some(*x),
+                "{stage}: {y} is a fork of {x}"
+            );
+            assert_eq!(
+                parent_of(cat, x).as_deref(),
+                *parent,
+                "{stage}: {x} keeps its parent"
+            );
+        }
+    };
+    // Without lineage files the copy in the agent home is the origin.
+    cat.refresh(&roots, &|_| {}).unwrap();
+    check(&cat, "no sidecars");
+    for (copy, (x, _, _)) in copies.iter().zip(&cases) {
+        write_sidecar(copy, x);
+    }
+    cat.refresh(&roots, &|_| {}).unwrap();
+    check(&cat, "sidecars");
+    // From scratch, with the sidecars already there.
+    let fresh = Catalog::open(&env.tmp.path().join("baton2")).unwrap();
+    let mut fresh = fresh;
+    fresh.refresh(&roots, &|_| {}).unwrap();
+    check(&fresh, "fresh catalog");
+}
+
+/// When both X and its diverged copy Y are library files (nothing breaks
+/// the tie between them), Y's sidecar decides: X is never Y's child.
+#[test]
+fn a_session_a_sidecar_names_as_parent_is_never_inferred_as_the_child() {
+    let env = Env::new();
+    let (mut roots, library) = with_library(&env);
+    let home = env.roots.claude_dirs[0].clone();
+    roots.claude_dirs.retain(|d| *d != home);
+    let lib_claude = library.join("claude");
+    let y = "0420f214-1018-40a3-9c1e-6e73eeca4da9";
+    let src = find(&home, EPSILON);
+    // X itself, as pulled into the library (unchanged bytes), and Y.
+    diverged_copy(&home, &src, EPSILON, EPSILON, &lib_claude, false);
+    diverged_copy(&home, &src, EPSILON, y, &lib_claude, true);
+    let mut cat = env.open();
+    cat.refresh(&roots, &|_| {}).unwrap();
+    assert_eq!(parent_of(&cat, y).as_deref(), Some(EPSILON));
+    assert_eq!(parent_of(&cat, EPSILON), None);
+}
+
+/// A diverged copy Y of a Codex fork X carries X's native `forked_from_id`
+/// (its parent P) in its bytes; its sidecar names X and wins.
+#[test]
+fn a_sidecar_beats_the_native_parent_copied_into_a_diverged_copy() {
+    let env = Env::new();
+    let (roots, library) = with_library(&env);
+    let home = &env.roots.codex_homes[0];
+    let y = "01a1ff8d-9126-7cf2-9a5c-2fcdd99affff";
+    let copy = diverged_copy(
+        home,
+        &find(home, "9126"),
+        FORK_OF_BETA,
+        y,
+        &library.join("codex"),
+        true,
+    );
+    assert!(std::fs::read_to_string(&copy).unwrap().contains(BETA));
+    let cat = {
+        let mut cat = env.open();
+        cat.refresh(&roots, &|_| {}).unwrap();
+        cat
+    };
+    assert_eq!(parent_of(&cat, y).as_deref(), Some(FORK_OF_BETA));
+    assert_eq!(parent_of(&cat, FORK_OF_BETA).as_deref(), Some(BETA));
+    assert_eq!(
+        cat.show(y).unwrap().0.forked_from.as_deref(),
+        Some(FORK_OF_BETA)
+    );
+    // The copy still reads its history through BETA's bytes, as X does.
+    let (x_row, y_row) = (cat.resolve(FORK_OF_BETA).unwrap(), cat.resolve(y).unwrap());
+    assert_eq!(y_row.user_turns, x_row.user_turns);
+    assert_eq!(y_row.message_count, x_row.message_count);
+}

@@ -422,6 +422,12 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
             "A lists {} as a fork of {id}: {listed}",
             copy.id
         );
+        assert_ne!(
+            listed_row(&listed_json, id)["forked_from"],
+            copy.id.as_str(),
+            "A's own {id} is not a fork of its copy {}: {listed}",
+            copy.id
+        );
         let files = a.library_files_with(&copy.id);
         assert!(
             files.iter().any(|f| f.to_string_lossy().contains(&copy.id)),
@@ -931,8 +937,9 @@ fn pulled_diverged_copies_are_listed_as_forks() {
         String::from_utf8_lossy(&out.stderr)
     );
     let listed = a.json(&no_agents(), &["list", "--json"]);
-    // A copy of a session that is itself a fork names its parent natively;
-    // the lineage file speaks for the others.
+    // The lineage file wins over a parent the copy's bytes name (a copy of a
+    // fork still carries the fork's own parent), and the original X in A's
+    // agent home keeps its own parent: it never becomes a fork of its copy.
     let server = server_sessions(&serve);
     let mut checked = Vec::new();
     for r in diverged {
@@ -941,15 +948,22 @@ fn pulled_diverged_copies_are_listed_as_forks() {
             r["remote_id"].as_str().unwrap(),
         );
         let original = server.iter().find(|s| s.id == x).expect("X on the server");
-        if original.forked_from.is_none() {
-            assert_eq!(listed_row(&listed, y)["forked_from"], x, "{listed}");
-            checked.push(original.agent);
+        assert_eq!(listed_row(&listed, y)["forked_from"], x, "{listed}");
+        let x_parent = &listed_row(&listed, x)["forked_from"];
+        assert_ne!(x_parent, y, "{x} is not a fork of its copy {y}: {listed}");
+        assert_eq!(
+            x_parent.as_str(),
+            original.forked_from.as_deref(),
+            "{x} keeps its parent: {listed}"
+        );
+        checked.push((original.agent, original.forked_from.is_some()));
+    }
+    // Both agents, with copies of plain sessions and of forks.
+    for agent in [Agent::Codex, Agent::Claude] {
+        for fork in [false, true] {
+            assert!(checked.contains(&(agent, fork)), "{checked:?}");
         }
     }
-    assert!(
-        checked.contains(&Agent::Codex) && checked.contains(&Agent::Claude),
-        "{checked:?}"
-    );
 }
 
 /// Append one JSON line (`{"type":"baton-test","text":TAG}`) to `path`.
