@@ -57,12 +57,12 @@ function badges(s) {
 }
 
 function snippetNode(text) {
-  // The server marks hits with [ and ]; render them as <mark> without using innerHTML.
+  // The server wraps matched words in « and » (brackets in code stay plain
+  // text); render them as <mark> text nodes, never through innerHTML.
   const node = el("div", { class: "snippet" });
-  const parts = text.split(/(\[[^\]]*\])/);
-  for (const p of parts) {
-    if (p.startsWith("[") && p.endsWith("]")) node.append(el("mark", {}, p.slice(1, -1)));
-    else node.append(p);
+  for (const p of text.split(/(«[^«»]*»)/)) {
+    if (p.startsWith("«") && p.endsWith("»")) node.append(el("mark", {}, p.slice(1, -1)));
+    else if (p) node.append(p);
   }
   return node;
 }

@@ -4,6 +4,8 @@
 //! not messages. Session facts come from `session_meta` (the first one wins),
 //! `turn_context` and `event_msg/thread_settings_applied`.
 
+pub mod config;
+
 use crate::jsonl::Line;
 use crate::lenient::{LMap, LSeq, LStr, LU64};
 use crate::model::{HistoryBase, MessageKind, Role};

@@ -152,7 +152,9 @@ fn first_session_id(path: &Path) -> io::Result<Option<String>> {
 }
 
 /// Walks `root` to `max_depth`, calling `visit` for every regular file and
-/// recording unreadable entries in `issues`.
+/// recording in `issues` unreadable entries and entries named like a session
+/// file (`*.jsonl`, `*.jsonl.zst`) that are not regular files: a directory,
+/// or a symbolic link (dangling or not; links are not followed).
 fn walk(
     root: &Path,
     max_depth: usize,
@@ -167,6 +169,19 @@ fn walk(
             Ok(e) if e.file_type().is_file() => {
                 visit(e.path());
             }
+            Ok(e) if e.depth() > 0 && named_like_a_session(e.path()) => {
+                let kind = if e.file_type().is_dir() {
+                    "a directory"
+                } else if e.file_type().is_symlink() {
+                    "a symbolic link (baton reads only regular files)"
+                } else {
+                    "not a regular file"
+                };
+                issues.push(format!(
+                    "{}: named like a session file but is {kind} (skipped)",
+                    e.path().display()
+                ));
+            }
             Ok(_) => {}
             Err(e) => {
                 let path = e.path().unwrap_or(root).display().to_string();
@@ -178,6 +193,13 @@ fn walk(
             }
         }
     }
+}
+
+/// Whether a path's name is that of a session file (`*.jsonl`, `*.jsonl.zst`).
+fn named_like_a_session(path: &Path) -> bool {
+    path.file_name()
+        .and_then(|n| n.to_str())
+        .is_some_and(|n| n.ends_with(".jsonl") || n.ends_with(".jsonl.zst"))
 }
 
 /// The bytes of a native file from uncompressed offset `from` to its end;
@@ -275,5 +297,33 @@ mod tests {
         );
         assert_eq!(codex_id_from_name("2026-11-21T19-20-28-nope"), None);
         assert_eq!(codex_id_from_name("é"), None);
+    }
+
+    #[test]
+    fn session_names_that_are_not_regular_files_are_issues() {
+        let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+        let home = tempfile::tempdir().unwrap();
+        let day = home.path().join("sessions/2026/01/01");
+        std::fs::create_dir_all(&day).unwrap();
+        let good = day.join(format!("rollout-2026-01-01T00-00-00-{id}.jsonl"));
+        std::fs::write(&good, b"{}\n").unwrap();
+        let dir = day.join("rollout-2026-01-01T00-00-01-x.jsonl");
+        std::fs::create_dir(&dir).unwrap();
+        let link = day.join("rollout-2026-01-01T00-00-02-y.jsonl");
+        std::os::unix::fs::symlink(day.join("gone.jsonl"), &link).unwrap();
+        let (files, issues) = discover_codex(home.path());
+        assert_eq!(files.len(), 1, "{files:?}");
+        assert_eq!(files[0].path, good);
+        assert_eq!(issues.len(), 2, "{issues:?}");
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.starts_with(&dir.display().to_string()) && i.contains("is a directory"))
+        );
+        assert!(
+            issues
+                .iter()
+                .any(|i| i.starts_with(&link.display().to_string()) && i.contains("symbolic link"))
+        );
     }
 }

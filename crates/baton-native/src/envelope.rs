@@ -33,14 +33,17 @@ use crate::rehydrate::{
 };
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
-use std::io::{Read, Write};
+use std::io::{BufRead, Read, Write};
 
 /// The `format` value of every envelope header.
 pub const FORMAT: &str = "baton-envelope";
 /// The newest envelope version this build writes and reads (it reads 1 too).
 pub const VERSION: u32 = 2;
-/// The largest decompressed envelope [`Envelope::read_from`] accepts (4 GiB).
+/// The largest decompressed envelope [`Envelope::read_from`] accepts (4 GiB):
+/// the header's declared file sizes must add up to at most this.
 pub const MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
+/// The longest header line accepted (16 MiB).
+const MAX_HEADER_BYTES: u64 = 16 << 20;
 
 /// Descriptive session metadata carried in the header (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -188,20 +191,6 @@ fn sha256_hex(parts: &[&[u8]]) -> String {
     hex::encode(h.finalize())
 }
 
-/// The payload ranges of `files`, in order; `None` when a size overflows.
-fn ranges(files: &[FileEntry]) -> Option<Vec<std::ops::Range<usize>>> {
-    let mut pos = 0usize;
-    files
-        .iter()
-        .map(|f| {
-            let end = pos.checked_add(usize::try_from(f.bytes).ok()?)?;
-            let r = pos..end;
-            pos = end;
-            Some(r)
-        })
-        .collect()
-}
-
 impl Envelope {
     /// Pack a session's native files (ancestors first, the session last,
     /// then its extra files).
@@ -290,20 +279,53 @@ impl Envelope {
     pub fn read_from_limited(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
         let zstd_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
         let dec = zstd::stream::read::Decoder::new(r).map_err(zstd_err)?;
-        let mut raw = Vec::new();
-        dec.take(limit.saturating_add(1))
-            .read_to_end(&mut raw)
-            .map_err(zstd_err)?;
-        if raw.len() as u64 > limit {
-            return Err(EnvelopeError::TooLarge { limit });
-        }
-        let (header, payload) = Self::verify(&raw)?;
-        let corrupt = || EnvelopeError::Corrupt("file sizes do not fit the payload".into());
-        let ranges = ranges(&header.files).ok_or_else(corrupt)?;
+        Self::read_decompressed(dec, limit)
+    }
+
+    /// Read decompressed envelope bytes as a stream: the header first
+    /// (format, version, safe ids and names, declared sizes at most `limit`
+    /// in total), then each file exactly as long as declared, hashed while
+    /// it is read, so a bad envelope is rejected before more than its
+    /// declared (and real) data is held; trailing bytes are an error.
+    fn read_decompressed(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
+        let read_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
+        let mut r = std::io::BufReader::new(r);
+        let header = Self::read_header(&mut r, limit)?;
+        let mut content = Sha256::new();
         let mut files = Vec::with_capacity(header.lineage.len());
         let mut extras = Vec::new();
-        for (entry, range) in header.files.iter().zip(ranges) {
-            let bytes = payload.get(range).ok_or_else(corrupt)?.to_vec();
+        let mut chunk = vec![0u8; 64 << 10];
+        for entry in &header.files {
+            let mut file = Sha256::new();
+            let mut bytes = Vec::new();
+            let mut part = (&mut r).take(entry.bytes);
+            loop {
+                let n = match part.read(&mut chunk) {
+                    Ok(0) => break,
+                    Ok(n) => n,
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(read_err(e)),
+                };
+                file.update(&chunk[..n]);
+                content.update(&chunk[..n]);
+                bytes.extend_from_slice(&chunk[..n]);
+            }
+            if (bytes.len() as u64) < entry.bytes {
+                return Err(EnvelopeError::Corrupt(format!(
+                    "truncated: the header announces {} bytes for {} but only {} follow",
+                    entry.bytes,
+                    entry.name,
+                    bytes.len()
+                )));
+            }
+            let actual = hex::encode(file.finalize());
+            if actual != entry.sha256 {
+                return Err(EnvelopeError::HashMismatch {
+                    what: entry.name.clone(),
+                    expected: entry.sha256.clone(),
+                    actual,
+                });
+            }
             match entry.role.extra_kind() {
                 None => files.push(LineageFile {
                     id: entry.id.clone(),
@@ -322,6 +344,19 @@ impl Envelope {
                 }),
             }
         }
+        if r.read(&mut chunk[..1]).map_err(read_err)? != 0 {
+            return Err(EnvelopeError::Corrupt(
+                "more data follows the files the header announces".into(),
+            ));
+        }
+        let actual = hex::encode(content.finalize());
+        if actual != header.sha256 {
+            return Err(EnvelopeError::HashMismatch {
+                what: "content".into(),
+                expected: header.sha256,
+                actual,
+            });
+        }
         Ok(Envelope {
             session: NativeSession {
                 agent: header.agent,
@@ -333,13 +368,23 @@ impl Envelope {
         })
     }
 
-    /// Check decompressed envelope bytes without copying the payload: header
-    /// format and version, safe ids and names, sizes and every hash. Returns
-    /// the header and the payload slice.
-    pub fn verify(raw: &[u8]) -> Result<(EnvelopeHeader, &[u8]), EnvelopeError> {
-        let nl = memchr::memchr(b'\n', raw)
-            .ok_or_else(|| EnvelopeError::Corrupt("no header line".into()))?;
-        let probe: serde_json::Value = serde_json::from_slice(&raw[..nl])
+    /// Read and check the header line: format, version, safe ids and names,
+    /// and declared file sizes that add up to at most `limit` bytes.
+    fn read_header(r: &mut impl BufRead, limit: u64) -> Result<EnvelopeHeader, EnvelopeError> {
+        let cap = limit.min(MAX_HEADER_BYTES);
+        let mut line = Vec::new();
+        r.take(cap.saturating_add(1))
+            .read_until(b'\n', &mut line)
+            .map_err(|e| EnvelopeError::Corrupt(format!("zstd: {e}")))?;
+        if line.last() != Some(&b'\n') {
+            return Err(if line.len() as u64 > cap {
+                EnvelopeError::TooLarge { limit: cap }
+            } else {
+                EnvelopeError::Corrupt("no header line".into())
+            });
+        }
+        line.pop();
+        let probe: serde_json::Value = serde_json::from_slice(&line)
             .map_err(|e| EnvelopeError::Corrupt(format!("header is not JSON: {e}")))?;
         if probe.get("format").and_then(|f| f.as_str()) != Some(FORMAT) {
             return Err(EnvelopeError::Corrupt(format!(
@@ -357,43 +402,15 @@ impl Envelope {
         }
         let header: EnvelopeHeader = serde_json::from_value(probe)
             .map_err(|e| EnvelopeError::Corrupt(format!("bad header: {e}")))?;
-        let payload = &raw[nl + 1..];
         Self::check_header(&header)?;
         let total = header
             .files
             .iter()
-            .try_fold(0u64, |sum, f| sum.checked_add(f.bytes));
-        if total != Some(payload.len() as u64) {
-            return Err(EnvelopeError::Corrupt(format!(
-                "header announces {} bytes of session data but {} follow",
-                total.map_or_else(|| "more than 2^64".to_string(), |t| t.to_string()),
-                payload.len()
-            )));
+            .try_fold(line.len() as u64, |sum, f| sum.checked_add(f.bytes));
+        if total.is_none_or(|t| t > limit) {
+            return Err(EnvelopeError::TooLarge { limit });
         }
-        let ranges = ranges(&header.files)
-            .ok_or_else(|| EnvelopeError::Corrupt("file sizes do not fit the payload".into()))?;
-        for (entry, range) in header.files.iter().zip(ranges) {
-            let bytes = payload.get(range).ok_or_else(|| {
-                EnvelopeError::Corrupt(format!("{} extends past the payload", entry.name))
-            })?;
-            let actual = sha256_hex(&[bytes]);
-            if actual != entry.sha256 {
-                return Err(EnvelopeError::HashMismatch {
-                    what: entry.name.clone(),
-                    expected: entry.sha256.clone(),
-                    actual,
-                });
-            }
-        }
-        let actual = sha256_hex(&[payload]);
-        if actual != header.sha256 {
-            return Err(EnvelopeError::HashMismatch {
-                what: "content".into(),
-                expected: header.sha256.clone(),
-                actual,
-            });
-        }
-        Ok((header, payload))
+        Ok(header)
     }
 
     fn check_header(h: &EnvelopeHeader) -> Result<(), EnvelopeError> {
@@ -528,6 +545,11 @@ mod tests {
         )
     }
 
+    /// Read decompressed envelope bytes under the default limit.
+    fn verify(raw: &[u8]) -> Result<Envelope, EnvelopeError> {
+        Envelope::read_decompressed(raw, MAX_DECOMPRESSED_BYTES)
+    }
+
     fn raw_of(env: &Envelope) -> Vec<u8> {
         let mut buf = Vec::new();
         env.write_to(&mut buf).unwrap();
@@ -541,7 +563,7 @@ mod tests {
         env.write_to(&mut buf).unwrap();
         let back = Envelope::read_from(buf.as_slice()).unwrap();
         assert_eq!(back, env);
-        let (header, _) = Envelope::verify(&raw_of(&env)).unwrap();
+        let header = verify(&raw_of(&env)).unwrap().header();
         assert_eq!(header.lineage, vec!["parent", "child"]);
         assert_eq!(header.files[0].role, FileRole::Ancestor);
         assert_eq!(header.sha256, env.sha256());
@@ -555,22 +577,22 @@ mod tests {
         let mut raw = raw_of(&sample());
         let last = raw.len() - 2;
         raw[last] ^= 1;
-        let err = Envelope::verify(&raw).unwrap_err();
+        let err = verify(&raw).unwrap_err();
         assert!(matches!(err, EnvelopeError::HashMismatch { .. }), "{err}");
 
         let raw = raw_of(&sample());
         let text = String::from_utf8(raw).unwrap();
         let newer = text.replacen("\"version\":1", "\"version\":7", 1);
-        let err = Envelope::verify(newer.as_bytes()).unwrap_err();
+        let err = verify(newer.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("upgrade baton"), "{err}");
 
         let evil = text.replacen("sessions/2026/01/01", "../../etc", 1);
-        let err = Envelope::verify(evil.as_bytes()).unwrap_err();
+        let err = verify(evil.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("unsafe file entry"), "{err}");
 
         let short = &text.as_bytes()[..text.len() - 3];
         assert!(matches!(
-            Envelope::verify(short).unwrap_err(),
+            verify(short).unwrap_err(),
             EnvelopeError::Corrupt(_)
         ));
     }
@@ -595,14 +617,21 @@ mod tests {
             [u64::MAX, 1],
             [u64::MAX / 2 + 1, u64::MAX / 2 + 1],
             [1 << 40, 0],
-            [0, payload.len() as u64 + 1],
+            [0, MAX_DECOMPRESSED_BYTES],
         ] {
             let mut h = header_json(&env);
             h["files"][0]["bytes"] = sizes[0].into();
             h["files"][1]["bytes"] = sizes[1].into();
-            let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
-            assert!(matches!(err, EnvelopeError::Corrupt(_)), "{err}");
+            let err = verify(&raw_with(&h, &payload)).unwrap_err();
+            assert!(matches!(err, EnvelopeError::TooLarge { .. }), "{err}");
         }
+        // Declared sizes under the limit but past the real data: truncated.
+        let first = env.session.files[0].bytes.len() as u64;
+        let mut h = header_json(&env);
+        h["files"][0]["bytes"] = first.into();
+        h["files"][1]["bytes"] = (3u64 << 30).into();
+        let err = verify(&raw_with(&h, &payload)).unwrap_err();
+        assert!(err.to_string().contains("truncated"), "{err}");
     }
 
     #[test]
@@ -633,7 +662,7 @@ mod tests {
         ] {
             let mut h = header_json(&env);
             h["files"][1]["name"] = name.clone().into();
-            let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+            let err = verify(&raw_with(&h, &payload)).unwrap_err();
             assert!(
                 err.to_string().contains("unsafe file entry"),
                 "{name}: {err}"
@@ -641,7 +670,7 @@ mod tests {
         }
         let mut h = header_json(&env);
         h["files"][1]["name"] = format!("archived_sessions/{child}").into();
-        assert!(Envelope::verify(&raw_with(&h, &payload)).is_ok());
+        assert!(verify(&raw_with(&h, &payload)).is_ok());
         // Claude: only projects/<slug>/<id>.jsonl and the session folder's files.
         let claude = claude_sample();
         let payload: Vec<u8> = claude.parts().concat();
@@ -655,7 +684,7 @@ mod tests {
         ] {
             let mut h = header_json(&claude);
             h["files"][i]["name"] = name.into();
-            let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+            let err = verify(&raw_with(&h, &payload)).unwrap_err();
             assert!(
                 err.to_string().contains("unsafe file entry"),
                 "{name}: {err}"
@@ -663,7 +692,7 @@ mod tests {
         }
         let mut h = header_json(&claude);
         h["version"] = 1.into();
-        let err = Envelope::verify(&raw_with(&h, &payload)).unwrap_err();
+        let err = verify(&raw_with(&h, &payload)).unwrap_err();
         assert!(err.to_string().contains("version 2"), "{err}");
     }
 
@@ -698,7 +727,7 @@ mod tests {
     #[test]
     fn claude_extras_round_trip_as_version_2() {
         let env = claude_sample();
-        let (header, _) = Envelope::verify(&raw_of(&env)).unwrap();
+        let header = verify(&raw_of(&env)).unwrap().header();
         assert_eq!(header.version, 2);
         let roles: Vec<(FileRole, &str)> = header
             .files
@@ -750,7 +779,7 @@ mod tests {
                 raw[at % n] = byte;
             }
             raw.truncate(cut % (raw.len() + 1));
-            let _ = Envelope::verify(&raw);
+            let _ = verify(&raw);
             let _ = Envelope::read_from(zstd::encode_all(raw.as_slice(), 1).unwrap().as_slice());
         }
     }

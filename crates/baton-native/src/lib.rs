@@ -11,6 +11,8 @@
 //! [`LineIssue`]s it skipped, and updated [`SessionFacts`] in its serializable
 //! [`ReaderState`], so a catalog can ingest append-only files incrementally.
 
+#![warn(missing_docs)]
+
 pub mod claude;
 pub mod codex;
 pub mod discover;

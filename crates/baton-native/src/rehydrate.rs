@@ -615,7 +615,8 @@ pub struct RehydratedFile {
 
 /// Write `session` (whole lineage) into the agent home `home` where the
 /// real CLI looks for it: Codex `sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`
-/// (under the writer lock), Claude `projects/<slug of cwd>/<id>.jsonl` (every
+/// (under the writer locks of the whole lineage, all taken before the first
+/// write, so a lineage is never left half written), Claude `projects/<slug of cwd>/<id>.jsonl` (every
 /// project folder is checked for the id first) with its subagent transcripts
 /// and tool outputs in the `<id>/` folder beside the transcript. Files already
 /// holding the same bytes (a Codex `.jsonl.zst` counts, decompressed), or
@@ -636,6 +637,10 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
         }
     };
     let mut transcript = None;
+    // Codex writer locks of every lineage file still to be created, all taken
+    // before the first write and held until the last, so a running codex
+    // cannot leave the lineage half written.
+    let mut locks = HashMap::new();
     for file in &session.files {
         let existing = match session.agent {
             Agent::Codex => find_codex_session(&[home.to_path_buf()], &file.id),
@@ -644,8 +649,15 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
                 .next(),
         };
         transcript.clone_from(&existing);
-        if let Some(path) = existing {
-            refuse_conflict(path, &file.bytes)?;
+        match existing {
+            Some(path) => refuse_conflict(path, &file.bytes)?,
+            None if session.agent == Agent::Codex => {
+                locks.insert(
+                    file.id.as_str(),
+                    write::CodexWriterLock::acquire(home, &file.id)?,
+                );
+            }
+            None => {}
         }
     }
     // Extras go beside the transcript: the existing one, or the new one.
@@ -663,9 +675,11 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
     }
     let mut written = Vec::new();
     for file in &session.files {
-        let placed = match &claude_folder {
-            None => write::place_codex_session(home, &file.id, Path::new(&file.name), &file.bytes)?,
-            Some(folder) => write::place_claude_session(home, &file.id, folder, &file.bytes)?,
+        let name = Path::new(&file.name);
+        let placed = match (&claude_folder, locks.get(file.id.as_str())) {
+            (Some(folder), _) => write::place_claude_session(home, &file.id, folder, &file.bytes)?,
+            (None, Some(lock)) => write::place_codex_session_locked(lock, home, name, &file.bytes)?,
+            (None, None) => write::place_codex_session(home, &file.id, name, &file.bytes)?,
         };
         if placed.outcome == WriteOutcome::Created {
             touch(&placed.path);
@@ -786,6 +800,31 @@ mod tests {
         // The unmapped lineage now conflicts, and nothing is written for it.
         let err = rehydrate(&src, home.path()).unwrap_err();
         assert!(err.to_string().contains("different content"), "{err}");
+    }
+
+    #[test]
+    fn a_held_codex_lock_refuses_the_whole_lineage_before_any_write() {
+        let src = crate::fork::tests::codex_session("9126");
+        assert_eq!(src.files.len(), 2, "a fork with its parent");
+        let home = tempfile::tempdir().unwrap();
+        // Another writer holds the session's own lock (the lineage's last file).
+        let held = write::CodexWriterLock::acquire(home.path(), &src.id).unwrap();
+        let err = rehydrate(&src, home.path()).unwrap_err();
+        assert!(
+            matches!(err, NativeError::Write(WriteError::Locked { .. })),
+            "{err}"
+        );
+        assert!(
+            !home.path().join("sessions").exists(),
+            "nothing written, not even the ancestor"
+        );
+        drop(held);
+        let written = rehydrate(&src, home.path()).unwrap();
+        assert!(
+            written
+                .iter()
+                .all(|w| w.placed.outcome == WriteOutcome::Created && w.placed.path.is_file())
+        );
     }
 
     #[test]

@@ -4,7 +4,11 @@
 //! is written to a temporary file in the target directory, fsynced, and then
 //! moved into place with a no-replace rename (`renameat2`), or a hard link
 //! where that is unsupported, so a file that appeared in the meantime is
-//! never overwritten. A refused write creates nothing, not even directories.
+//! never overwritten. A write refused because of an existing file or a held
+//! lock creates nothing, not even directories (both are checked before the
+//! lock file or any directory is created); one that fails later, on I/O, may
+//! leave the target's directories and Codex's writer-lock file, never a
+//! partial session file.
 //!
 //! When the target already exists:
 //! - same bytes → nothing is written ([`WriteOutcome::Unchanged`]);
@@ -128,6 +132,16 @@ pub fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
 /// replacing an existing file (see the module docs for the outcomes).
 /// The new file's mtime is now.
 pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
+    write_new_file_mode(path, bytes, 0o666)
+}
+
+/// [`write_new_file`] creating the file with Unix permission bits `mode`
+/// (less the umask; ignored elsewhere), e.g. `0o600` for a private file.
+pub fn write_new_file_mode(
+    path: &Path,
+    bytes: &[u8],
+    mode: u32,
+) -> Result<WriteOutcome, WriteError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
@@ -137,7 +151,7 @@ pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteEr
         return compare_existing(path, bytes);
     }
     let tmp = temp_path(dir, path);
-    let result = write_temp(&tmp, bytes).and_then(|()| link_no_clobber(&tmp, path));
+    let result = write_temp(&tmp, bytes, mode).and_then(|()| link_no_clobber(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match result {
         Ok(()) => {
@@ -154,6 +168,51 @@ pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteEr
     }
 }
 
+/// Make the file `path`, which baton owns (a copy in baton's library, never
+/// an agent's file), hold `want`: create it (mode `mode`, as
+/// [`write_new_file_mode`]) when missing, or append the part of `want` it
+/// lacks when it holds a prefix of `want`. The bytes are checked again while
+/// holding an exclusive lock on the file itself, the one lock every baton
+/// writer of a library file takes, so two runs extending the same copy (a
+/// `baton pull` and a `baton import`) never append the same bytes twice. A
+/// file already holding `want`, or `want` followed by more, is left alone.
+/// Returns the number of bytes written; [`WriteError::Conflict`] when the file
+/// holds other bytes. Only for plain (not `.zst`) files.
+pub fn extend_owned_file(path: &Path, want: &[u8], mode: u32) -> Result<u64, WriteError> {
+    let open = || OpenOptions::new().read(true).append(true).open(path);
+    let file = match open() {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            match write_new_file_mode(path, want, mode) {
+                Ok(WriteOutcome::Created) => return Ok(want.len() as u64),
+                Ok(_) => return Ok(0),
+                // Created meanwhile by another writer with a shorter prefix:
+                // extend it under the lock like any existing copy.
+                Err(WriteError::Conflict { .. }) => open().map_err(io_err(path))?,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    file.lock().map_err(io_err(path))?;
+    let mut existing = Vec::new();
+    io::Read::read_to_end(&mut &file, &mut existing).map_err(io_err(path))?;
+    if existing.starts_with(want) {
+        return Ok(0);
+    }
+    if !want.starts_with(&existing) {
+        return Err(WriteError::Conflict {
+            path: path.to_path_buf(),
+        });
+    }
+    let tail = &want[existing.len()..];
+    (&file)
+        .write_all(tail)
+        .and_then(|()| file.sync_all())
+        .map_err(io_err(path))?;
+    Ok(tail.len() as u64)
+}
+
 /// A temporary name in `dir` that no agent's discovery would match.
 fn temp_path(dir: &Path, target: &Path) -> PathBuf {
     let nanos = SystemTime::now()
@@ -167,8 +226,14 @@ fn temp_path(dir: &Path, target: &Path) -> PathBuf {
     dir.join(format!(".{stem}.baton-tmp-{}-{nanos}", std::process::id()))
 }
 
-fn write_temp(tmp: &Path, bytes: &[u8]) -> io::Result<()> {
-    let mut f = OpenOptions::new().write(true).create_new(true).open(tmp)?;
+fn write_temp(tmp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let mut opts = OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    let mut f = opts.open(tmp)?;
     f.write_all(bytes)?;
     f.set_modified(SystemTime::now())?;
     f.sync_all()
@@ -251,6 +316,7 @@ fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
 #[derive(Debug)]
 pub struct CodexWriterLock {
     _file: File,
+    thread_id: String,
 }
 
 impl CodexWriterLock {
@@ -269,7 +335,10 @@ impl CodexWriterLock {
             .map_err(io_err(&path))?;
         // `File::try_lock` is flock on Unix, the same lock Codex takes.
         match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file }),
+            Ok(()) => Ok(Self {
+                _file: file,
+                thread_id: thread_id.to_string(),
+            }),
             Err(TryLockError::WouldBlock) => Err(WriteError::Locked {
                 id: thread_id.to_string(),
                 lock: path,
@@ -326,6 +395,22 @@ pub fn find_claude_transcripts(claude_dir: &Path, session_id: &str) -> Vec<PathB
     found
 }
 
+/// Where the rollout of `thread_id` already is under `codex_home` (plain or
+/// `.jsonl.zst`), compared with `bytes`; `None` when there is none.
+pub fn existing_codex_session(
+    codex_home: &Path,
+    thread_id: &str,
+    bytes: &[u8],
+) -> Result<Option<Placed>, WriteError> {
+    match crate::rehydrate::find_codex_session(&[codex_home.to_path_buf()], thread_id) {
+        Some(path) => {
+            let outcome = compare_existing(&path, bytes)?;
+            Ok(Some(Placed { path, outcome }))
+        }
+        None => Ok(None),
+    }
+}
+
 /// Place a Codex rollout for `thread_id` under `codex_home`, holding the
 /// thread's writer lock. If a rollout for the id (plain or `.jsonl.zst`)
 /// already exists anywhere in the home it is compared with `bytes` instead
@@ -337,17 +422,25 @@ pub fn place_codex_session(
     relative: &Path,
     bytes: &[u8],
 ) -> Result<Placed, WriteError> {
-    let existing = || crate::rehydrate::find_codex_session(&[codex_home.to_path_buf()], thread_id);
     // Checked before the lock too, so a refused write creates nothing (not
     // even the lock file); checked again under the lock before writing.
-    if let Some(path) = existing() {
-        let outcome = compare_existing(&path, bytes)?;
-        return Ok(Placed { path, outcome });
+    if let Some(placed) = existing_codex_session(codex_home, thread_id, bytes)? {
+        return Ok(placed);
     }
-    let _lock = CodexWriterLock::acquire(codex_home, thread_id)?;
-    if let Some(path) = existing() {
-        let outcome = compare_existing(&path, bytes)?;
-        return Ok(Placed { path, outcome });
+    let lock = CodexWriterLock::acquire(codex_home, thread_id)?;
+    place_codex_session_locked(&lock, codex_home, relative, bytes)
+}
+
+/// [`place_codex_session`] for the thread of `lock`, which the caller already
+/// holds (so several files can be locked before the first is written).
+pub fn place_codex_session_locked(
+    lock: &CodexWriterLock,
+    codex_home: &Path,
+    relative: &Path,
+    bytes: &[u8],
+) -> Result<Placed, WriteError> {
+    if let Some(placed) = existing_codex_session(codex_home, &lock.thread_id, bytes)? {
+        return Ok(placed);
     }
     let target = codex_home.join(relative);
     let outcome = write_new_file(&target, bytes)?;
@@ -419,6 +512,26 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn owned_files_are_extended_once_and_never_rewritten() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib/s.jsonl");
+        assert_eq!(extend_owned_file(&path, b"one\n", 0o600).unwrap(), 4);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(extend_owned_file(&path, b"one\ntwo\n", 0o600).unwrap(), 4);
+        // Another writer already appended the same bytes: nothing twice.
+        assert_eq!(extend_owned_file(&path, b"one\ntwo\n", 0o600).unwrap(), 0);
+        assert_eq!(extend_owned_file(&path, b"one\n", 0o600).unwrap(), 0);
+        let err = extend_owned_file(&path, b"one\nother\n", 0o600).unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\n");
     }
 
     #[test]

@@ -35,6 +35,8 @@
 //! }
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod capture;
 mod error;
 mod load;

@@ -333,14 +333,19 @@ fn spawn_options(
     }
 }
 
-/// Run blocking file-system work off the async runtime.
+/// Run blocking file-system work off the async runtime, under the caller's
+/// tracing subscriber (so its warnings reach the caller's logs, not the
+/// global default).
 pub(crate) async fn blocking<T: Send + 'static>(
     f: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T> {
-    tokio::task::spawn_blocking(f).await.map_err(|e| {
-        RecordError::io(
-            "<blocking task>",
-            std::io::Error::other(format!("file-system task failed: {e}")),
-        )
-    })
+    let dispatch = tracing::dispatcher::get_default(|d| d.clone());
+    tokio::task::spawn_blocking(move || tracing::dispatcher::with_default(&dispatch, f))
+        .await
+        .map_err(|e| {
+            RecordError::io(
+                "<blocking task>",
+                std::io::Error::other(format!("file-system task failed: {e}")),
+            )
+        })
 }

@@ -190,16 +190,6 @@ impl SessionDir {
         &self.raw_api
     }
 
-    /// The `meta.jsonl` writer.
-    pub fn meta_log(&self) -> &AppendLog {
-        &self.meta
-    }
-
-    /// The `session.log` writer.
-    pub fn session_log(&self) -> &AppendLog {
-        &self.log
-    }
-
     /// Append one exchange to `raw_api.jsonl`.
     pub async fn append_raw_api(&self, record: &RawApiRecord) -> Result<()> {
         self.raw_api.append_json(record).await

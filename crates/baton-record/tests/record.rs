@@ -5,9 +5,9 @@ use std::sync::Arc;
 
 use baton_native::{Agent, FileReader};
 use baton_record::{
-    ContentItem, ConversationManager, Durability, FORKED_FROM_ID, InitialHistory, RecordError,
-    Recorder, RecorderConfig, ResponseItem, SESSION_LOG_FILE, SessionLogRouter, StateSnapshot,
-    TRANSCRIPT_FILE, load,
+    ContentItem, ConversationManager, Durability, FORKED_FROM_ID, InitialHistory, LOCK_DIR,
+    RecordError, Recorder, RecorderConfig, ResponseItem, SESSION_LOG_FILE, SESSIONS_SUBDIR,
+    SessionLogRouter, StateSnapshot, TRANSCRIPT_FILE, load,
 };
 use proptest::prelude::*;
 use serde_json::json;
@@ -344,8 +344,12 @@ async fn persistence_collects_the_session_in_its_directory() {
     let mut cfg = config(home.path());
     cfg.persistence = Some(data.path().to_path_buf());
     cfg.log_router = Some(router.clone());
-    let _guard =
-        tracing::subscriber::set_default(tracing_subscriber::registry().with(router.layer()));
+    let warnings = Warnings::default();
+    let _guard = tracing::subscriber::set_default(
+        tracing_subscriber::registry()
+            .with(router.layer())
+            .with(warnings.clone()),
+    );
 
     let rec = Recorder::create(&cfg).await.unwrap();
     let dir = rec.session_dir().expect("session dir").clone();
@@ -369,12 +373,30 @@ async fn persistence_collects_the_session_in_its_directory() {
     let log = std::fs::read_to_string(dir.path().join(SESSION_LOG_FILE)).unwrap();
     assert!(log.contains("turn started"), "{log}");
 
-    // Persistence off: nothing is created outside the Codex home.
-    let data2 = tempfile::tempdir().unwrap();
-    let rec2 = Recorder::create(&config(home.path())).await.unwrap();
+    // Persistence off: the Codex home holds only the rollout and its lock,
+    // and no session directory appears anywhere.
+    let home2 = tempfile::tempdir().unwrap();
+    let rec2 = Recorder::create(&config(home2.path())).await.unwrap();
     assert!(rec2.session_dir().is_none());
     rec2.shutdown().await.unwrap();
-    assert_eq!(std::fs::read_dir(data2.path()).unwrap().count(), 0);
+    let top: Vec<String> = std::fs::read_dir(home2.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        top.iter().all(|n| n == SESSIONS_SUBDIR || n == LOCK_DIR),
+        "{top:?}"
+    );
+    let id2 = rec2.id().to_string();
+    for root in [home2.path(), data.path(), Path::new(".")] {
+        let dirs: Vec<_> = walkdir::WalkDir::new(root)
+            .into_iter()
+            .filter_map(|e| e.ok())
+            .filter(|e| e.file_type().is_dir() && e.file_name() == id2.as_str())
+            .collect();
+        assert!(dirs.is_empty(), "session directory created: {dirs:?}");
+    }
+    assert!(warnings.take().is_empty(), "no warning so far");
 
     // Unusable data dir: one warning, default locations, recording works.
     let bad = tempfile::tempdir().unwrap();
@@ -388,6 +410,40 @@ async fn persistence_collects_the_session_in_its_directory() {
         .unwrap();
     rec3.shutdown().await.unwrap();
     assert_eq!(load(rec3.path()).unwrap().items.len(), 1);
+    let warned = warnings.take();
+    assert_eq!(warned.len(), 1, "{warned:?}");
+    assert!(
+        warned[0].contains("session directory disabled")
+            && warned[0].contains(&rec3.id().to_string()),
+        "{warned:?}"
+    );
+}
+
+/// A tracing layer collecting every WARN event as text (message and fields).
+#[derive(Clone, Default)]
+struct Warnings(Arc<std::sync::Mutex<Vec<String>>>);
+
+impl Warnings {
+    /// The warnings collected so far; clears them.
+    fn take(&self) -> Vec<String> {
+        std::mem::take(&mut *self.0.lock().unwrap())
+    }
+}
+
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for Warnings {
+    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        struct Text(String);
+        impl tracing::field::Visit for Text {
+            fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+                self.0.push_str(&format!(" {}={value:?}", field.name()));
+            }
+        }
+        if *event.metadata().level() == tracing::Level::WARN {
+            let mut text = Text(String::new());
+            event.record(&mut text);
+            self.0.lock().unwrap().push(text.0);
+        }
+    }
 }
 
 fn any_item() -> impl Strategy<Value = ResponseItem> {

@@ -7,7 +7,9 @@ use crate::index;
 use crate::storage::{Account, ListQuery, Storage, StorageError};
 use axum::body::Body;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequestParts, Path, Query, Request, State};
+use axum::extract::{
+    DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State,
+};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -32,6 +34,12 @@ pub struct Limits {
     pub max_append: usize,
     /// Largest accepted JSON body (bytes).
     pub max_json: usize,
+    /// Most push-body bytes held in memory at once across all requests
+    /// (raw and decoded); a push that cannot reserve its share waits.
+    pub max_inflight: usize,
+    /// How long a push waits for its share of `max_inflight` before it is
+    /// answered 503 `busy` with `Retry-After`.
+    pub inflight_wait: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -39,6 +47,8 @@ impl Default for Limits {
         Self {
             max_append: 64 * 1024 * 1024,
             max_json: 1024 * 1024,
+            max_inflight: 256 * 1024 * 1024,
+            inflight_wait: std::time::Duration::from_secs(5),
         }
     }
 }
@@ -51,6 +61,9 @@ pub struct AppState {
     pub limits: Limits,
     /// Woken after every plaintext append so the indexer catches up.
     pub index_wake: Arc<Notify>,
+    /// Push-body bytes that may still be taken into memory, in KiB permits
+    /// (see [`inflight_semaphore`]).
+    pub inflight: Arc<tokio::sync::Semaphore>,
 }
 
 type St = State<Arc<AppState>>;
@@ -76,6 +89,14 @@ impl ApiError {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
     }
 
+    fn busy() -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            ErrorCode::Busy,
+            "the server is holding as many push bytes as it allows; retry after the Retry-After seconds",
+        )
+    }
+
     fn not_found() -> Self {
         Self::new(
             StatusCode::NOT_FOUND,
@@ -87,7 +108,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        (self.0, Json(self.1)).into_response()
+        let mut res = (self.0, Json(self.1)).into_response();
+        if self.0 == StatusCode::SERVICE_UNAVAILABLE {
+            res.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        res
     }
 }
 
@@ -166,17 +192,65 @@ impl FromRequestParts<Arc<AppState>> for Auth {
     }
 }
 
-fn session_id(p: Result<Path<String>, PathRejection>) -> ApiResult<String> {
-    let Path(id) = p.map_err(|e| ApiError::bad(e.body_text()))?;
-    protocol::validate_session_id(&id).map_err(|e| ApiError::bad(e.0))?;
-    Ok(id)
+fn bad_path(e: PathRejection) -> ApiError {
+    ApiError::bad(e.body_text())
 }
 
-fn id_and_stream(p: Result<Path<(String, String)>, PathRejection>) -> ApiResult<(String, String)> {
-    let Path((id, name)) = p.map_err(|e| ApiError::bad(e.body_text()))?;
-    protocol::validate_session_id(&id).map_err(|e| ApiError::bad(e.0))?;
-    protocol::validate_stream_name(&name).map_err(|e| ApiError::bad(e.0))?;
-    Ok((id, name))
+/// A validated `{id}` path parameter.
+struct SessionId(String);
+
+impl<S: Send + Sync> FromRequestParts<S> for SessionId {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Path(id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(bad_path)?;
+        protocol::validate_session_id(&id).map_err(|e| ApiError::bad(e.0))?;
+        Ok(Self(id))
+    }
+}
+
+/// Validated `{id}` and `{*name}` path parameters of a stream route.
+struct StreamPath {
+    id: String,
+    name: String,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for StreamPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        let Path((id, name)) = Path::<(String, String)>::from_request_parts(parts, state)
+            .await
+            .map_err(bad_path)?;
+        protocol::validate_session_id(&id).map_err(|e| ApiError::bad(e.0))?;
+        protocol::validate_stream_name(&name).map_err(|e| ApiError::bad(e.0))?;
+        Ok(Self { id, name })
+    }
+}
+
+/// A query string, with a malformed one answered as `bad_request`.
+struct Params<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Params<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        state: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|Query(v)| Self(v))
+            .map_err(|e: QueryRejection| ApiError::bad(e.body_text()))
+    }
 }
 
 fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
@@ -193,14 +267,75 @@ fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
     })
 }
 
-fn json<T: serde::de::DeserializeOwned>(b: Result<Bytes, BytesRejection>) -> ApiResult<T> {
-    let bytes = body(b)?;
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+/// A JSON request body, with errors answered as [`ApiError`]s.
+struct JsonBody<T>(T);
+
+impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let bytes = body(Bytes::from_request(req, state).await)?;
+        serde_json::from_slice(&bytes)
+            .map(Self)
+            .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+    }
 }
 
-fn query<T>(q: Result<Query<T>, QueryRejection>) -> ApiResult<T> {
-    q.map(|Query(v)| v)
-        .map_err(|e| ApiError::bad(e.body_text()))
+/// A push body, read only once the bytes it may take in memory (its
+/// `Content-Length`, or the push limit when unknown, plus the push limit
+/// again when it must be decoded) are reserved from
+/// [`AppState::inflight`]; the reservation is held until the request ends.
+struct PushBody {
+    bytes: Bytes,
+    _reserved: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl FromRequest<Arc<AppState>> for PushBody {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        let limits = state.limits;
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<usize>().ok());
+        let encoded = req
+            .headers()
+            .get(header::CONTENT_ENCODING)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
+        // Beyond the push limit the body is refused unread, so it never needs more.
+        let raw = declared.unwrap_or(limits.max_append).min(limits.max_append + 1);
+        let want = raw
+            .saturating_add(if encoded { limits.max_append } else { 0 })
+            .clamp(1, limits.max_inflight.max(1));
+        let permits = u32::try_from(want.div_ceil(INFLIGHT_UNIT)).unwrap_or(u32::MAX);
+        let acquire = state.inflight.clone().acquire_many_owned(permits);
+        let reserved = match tokio::time::timeout(limits.inflight_wait, acquire).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(ApiError::busy()),
+        };
+        let bytes = body(Bytes::from_request(req, state).await)?;
+        Ok(Self {
+            bytes,
+            _reserved: reserved,
+        })
+    }
+}
+
+/// Granularity of [`AppState::inflight`]: one permit per KiB.
+const INFLIGHT_UNIT: usize = 1024;
+
+/// The semaphore of [`AppState::inflight`] for `limits`.
+pub fn inflight_semaphore(limits: &Limits) -> Arc<tokio::sync::Semaphore> {
+    let permits = limits
+        .max_inflight
+        .max(1)
+        .div_ceil(INFLIGHT_UNIT)
+        .min(tokio::sync::Semaphore::MAX_PERMITS)
+        .min(u32::MAX as usize);
+    Arc::new(tokio::sync::Semaphore::new(permits))
 }
 
 fn parse_num(name: &str, v: Option<&str>) -> ApiResult<Option<u64>> {
@@ -271,9 +406,8 @@ async fn me(Auth(acct): Auth) -> Json<WhoAmI> {
 async fn list(
     State(st): St,
     Auth(acct): Auth,
-    q: Result<Query<ListParams>, QueryRejection>,
+    Params(p): Params<ListParams>,
 ) -> ApiResult<Response> {
-    let p = query(q)?;
     let list = st
         .storage
         .list_sessions(
@@ -291,9 +425,8 @@ async fn list(
 async fn get_session(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<String>, PathRejection>,
+    SessionId(id): SessionId,
 ) -> ApiResult<Response> {
-    let id = session_id(p)?;
     Ok(Json(st.storage.session(acct.id, &id).await?).into_response())
 }
 
@@ -308,11 +441,9 @@ fn check_optional_id(field: &str, v: &Option<String>) -> ApiResult<()> {
 async fn put_session(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<String>, PathRejection>,
-    b: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    JsonBody(meta): JsonBody<SessionMeta>,
 ) -> ApiResult<Response> {
-    let id = session_id(p)?;
-    let meta: SessionMeta = json(b)?;
     check_optional_id("forked_from", &meta.forked_from)?;
     Ok(Json(st.storage.put_session(acct.id, &id, meta).await?).into_response())
 }
@@ -320,11 +451,9 @@ async fn put_session(
 async fn messages(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<String>, PathRejection>,
-    q: Result<Query<MessagesParams>, QueryRejection>,
+    SessionId(id): SessionId,
+    Params(params): Params<MessagesParams>,
 ) -> ApiResult<Response> {
-    let id = session_id(p)?;
-    let params = query(q)?;
     let offset = parse_num("offset", params.offset.as_deref())?.unwrap_or(0);
     let limit = parse_limit(
         params.limit.as_deref(),
@@ -342,12 +471,15 @@ async fn messages(
         })
         .into_response());
     }
-    let page = if session.streams.iter().any(|s| s.name == MAIN_STREAM) {
-        let read = st.storage.read(acct.id, &id, MAIN_STREAM, 0).await?;
-        index::page_messages(session.agent, read.body, offset, limit as usize).await?
-    } else {
-        index::MessagePage::default()
-    };
+    let page = index::page_messages(
+        st.storage.as_ref(),
+        acct.id,
+        &id,
+        session.agent,
+        offset,
+        limit as usize,
+    )
+    .await?;
     let next_offset = page.more.then(|| offset + page.messages.len() as u64);
     Ok(Json(MessageList {
         session,
@@ -398,11 +530,10 @@ fn zstd_stream(
 async fn checkpoints(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<String>, PathRejection>,
-    q: Result<Query<CheckpointParams>, QueryRejection>,
+    SessionId(id): SessionId,
+    Params(q): Params<CheckpointParams>,
 ) -> ApiResult<Response> {
-    let id = session_id(p)?;
-    let stream = query(q)?.stream.unwrap_or_else(|| MAIN_STREAM.to_string());
+    let stream = q.stream.unwrap_or_else(|| MAIN_STREAM.to_string());
     protocol::validate_stream_name(&stream).map_err(|e| ApiError::bad(e.0))?;
     let checkpoints = st.storage.checkpoints(acct.id, &id, &stream).await?;
     Ok(Json(protocol::CheckpointList {
@@ -415,11 +546,9 @@ async fn checkpoints(
 async fn fork(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<String>, PathRejection>,
-    b: Result<Bytes, BytesRejection>,
+    SessionId(id): SessionId,
+    JsonBody(req): JsonBody<ForkRequest>,
 ) -> ApiResult<Response> {
-    let id = session_id(p)?;
-    let req: ForkRequest = json(b)?;
     protocol::validate_session_id(&req.new_id)
         .map_err(|e| ApiError::bad(format!("`new_id`: {}", e.0)))?;
     if req.new_id == id {
@@ -502,11 +631,10 @@ fn decode_body(encoding: Option<&str>, raw: Bytes, limit: usize) -> ApiResult<By
 async fn push(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<(String, String)>, PathRejection>,
+    StreamPath { id, name }: StreamPath,
     headers: HeaderMap,
-    b: Result<Bytes, BytesRejection>,
+    push_body: PushBody,
 ) -> ApiResult<Response> {
-    let (id, name) = id_and_stream(p)?;
     let offset = parse_num(HEADER_OFFSET, header_str(&headers, HEADER_OFFSET)?)?
         .ok_or_else(|| ApiError::bad(format!("header `{HEADER_OFFSET}` is required")))?;
     let prefix = match header_str(&headers, HEADER_PREFIX_SHA256)? {
@@ -527,7 +655,7 @@ async fn push(
         }
     };
     let encoding = header_str(&headers, header::CONTENT_ENCODING.as_str())?.map(str::to_string);
-    let raw = body(b)?;
+    let raw = push_body.bytes;
     let limit = st.limits.max_append;
     let data = if encoding.is_some() {
         tokio::task::spawn_blocking(move || decode_body(encoding.as_deref(), raw, limit))
@@ -563,12 +691,11 @@ fn accepts_zstd(headers: &HeaderMap) -> bool {
 async fn pull(
     State(st): St,
     Auth(acct): Auth,
-    p: Result<Path<(String, String)>, PathRejection>,
-    q: Result<Query<FromParams>, QueryRejection>,
+    StreamPath { id, name }: StreamPath,
+    Params(q): Params<FromParams>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let (id, name) = id_and_stream(p)?;
-    let from = parse_num("from", query(q)?.from.as_deref())?.unwrap_or(0);
+    let from = parse_num("from", q.from.as_deref())?.unwrap_or(0);
     let read = st
         .storage
         .read(acct.id, &id, &name, from)
@@ -605,9 +732,8 @@ async fn pull(
 async fn search(
     State(st): St,
     Auth(acct): Auth,
-    q: Result<Query<SearchParams>, QueryRejection>,
+    Params(p): Params<SearchParams>,
 ) -> ApiResult<Response> {
-    let p = query(q)?;
     let limit = parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     let hits = st
         .storage
@@ -619,9 +745,8 @@ async fn search(
 async fn changes(
     State(st): St,
     Auth(acct): Auth,
-    q: Result<Query<ChangesParams>, QueryRejection>,
+    Params(p): Params<ChangesParams>,
 ) -> ApiResult<Response> {
-    let p = query(q)?;
     let since = parse_num("since", p.since.as_deref())?.unwrap_or(0);
     let limit = parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
     Ok(Json(st.storage.changes(acct.id, since, limit).await?).into_response())

@@ -30,8 +30,8 @@
 
 use crate::hash::RunningSha256;
 use crate::storage::{
-    Account, IndexJob, IndexUpdate, ListQuery, MirrorFile, Storage, StorageError, StorageResult,
-    StreamRead,
+    Account, IndexJob, IndexUpdate, ListQuery, MessageCheckpoint, MirrorFile, Storage,
+    StorageError, StorageResult, StreamRead,
 };
 use baton_native::Agent;
 use baton_native::discover::FileStat;
@@ -84,6 +84,7 @@ CREATE TABLE IF NOT EXISTS streams(
   state BLOB NOT NULL,
   indexed_len INTEGER NOT NULL DEFAULT 0,
   reader_state TEXT,
+  skipped_lines INTEGER NOT NULL DEFAULT 0,
   UNIQUE(session_pk, name));
 CREATE INDEX IF NOT EXISTS streams_unindexed ON streams(pk) WHERE indexed_len < len;
 CREATE TABLE IF NOT EXISTS chunks(
@@ -96,6 +97,12 @@ CREATE TABLE IF NOT EXISTS chunks(
   state_after BLOB NOT NULL,
   PRIMARY KEY(stream_pk, start));
 CREATE INDEX IF NOT EXISTS chunks_by_blob ON chunks(blob) WHERE blob IS NOT NULL;
+CREATE TABLE IF NOT EXISTS msg_checkpoints(
+  stream_pk INTEGER NOT NULL REFERENCES streams(pk),
+  msg_no INTEGER NOT NULL,
+  skipped INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  PRIMARY KEY(stream_pk, msg_no)) WITHOUT ROWID;
 CREATE VIRTUAL TABLE IF NOT EXISTS msg_fts USING fts5(text, session_pk UNINDEXED);
 CREATE TABLE IF NOT EXISTS mirror_files(
   user_id INTEGER NOT NULL REFERENCES users(id),
@@ -420,6 +427,21 @@ impl Writer {
     }
 }
 
+/// Bring a database made by an earlier version up to [`SCHEMA`].
+fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    let has_skipped: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('streams') WHERE name = 'skipped_lines')",
+        [],
+        |r| r.get(0),
+    )?;
+    if !has_skipped {
+        conn.execute_batch(
+            "ALTER TABLE streams ADD COLUMN skipped_lines INTEGER NOT NULL DEFAULT 0",
+        )?;
+    }
+    Ok(())
+}
+
 fn max_seq(conn: &Connection) -> rusqlite::Result<u64> {
     conn.query_row(
         "SELECT COALESCE(MAX(updated_seq), 0) FROM sessions",
@@ -437,6 +459,7 @@ impl Embedded {
         let db_path = dir.join("baton.db");
         let conn = open_conn(&db_path).map_err(internal)?;
         conn.execute_batch(SCHEMA).map_err(internal)?;
+        migrate(&conn).map_err(internal)?;
         let seq = max_seq(&conn).map_err(internal)?;
         let blobs = BlobDir::new(dir.join("blobs"));
         let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
@@ -810,20 +833,6 @@ fn sessions_where(
     Ok(out)
 }
 
-/// An FTS5 query matching every whitespace-separated term literally (so no
-/// user input is ever an FTS syntax error); `None` when there is no term.
-fn fts_query(q: &str) -> Option<String> {
-    let cleaned: String = q
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    let terms: Vec<String> = cleaned
-        .split_whitespace()
-        .map(|t| format!("\"{}\"", t.replace('"', "\"\"")))
-        .collect();
-    (!terms.is_empty()).then(|| terms.join(" "))
-}
-
 fn like_pattern(q: &str) -> String {
     let escaped = q
         .replace('\\', "\\\\")
@@ -999,67 +1008,50 @@ fn put_in(w: &mut Writer, user: i64, id: &str, meta: SessionMeta) -> StorageResu
         Err(StorageError::NotFound) => None,
         Err(e) => return Err(e),
     };
-    let seq = w.next_seq() as i64;
-    match existing {
-        Some(row) => {
-            if row.encrypted != meta.encrypted {
-                let has_bytes: bool = w
-                    .conn
-                    .query_row(
-                        "SELECT EXISTS(SELECT 1 FROM streams WHERE session_pk = ?1 AND len > 0)",
-                        params![row.pk],
-                        |r| r.get(0),
-                    )
-                    .map_err(internal)?;
-                if has_bytes {
-                    return Err(StorageError::Conflict(
-                        "`encrypted` cannot change once the session holds bytes; push under a new id instead".into(),
-                    ));
-                }
-            }
-            w.conn
-                .execute(
-                    "UPDATE sessions SET agent = ?1, cwd = ?2, title = ?3, first_prompt = ?4,
-                       started_at = ?5, updated_at = ?6, forked_from = ?7, encrypted = ?8,
-                       updated_seq = ?9 WHERE pk = ?10",
-                    params![
-                        meta.agent.as_str(),
-                        meta.cwd,
-                        meta.title,
-                        meta.first_prompt,
-                        meta.started_at,
-                        meta.updated_at,
-                        meta.forked_from,
-                        meta.encrypted as i64,
-                        seq,
-                        row.pk
-                    ],
-                )
-                .map_err(internal)?;
-        }
-        None => {
-            w.conn
-                .execute(
-                    "INSERT INTO sessions(user_id, id, agent, cwd, title, first_prompt, started_at,
-                       updated_at, forked_from, encrypted, updated_seq)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                    params![
-                        user,
-                        id,
-                        meta.agent.as_str(),
-                        meta.cwd,
-                        meta.title,
-                        meta.first_prompt,
-                        meta.started_at,
-                        meta.updated_at,
-                        meta.forked_from,
-                        meta.encrypted as i64,
-                        seq
-                    ],
-                )
-                .map_err(internal)?;
+    if let Some(row) = existing
+        && row.encrypted != meta.encrypted
+    {
+        let has_bytes: bool = w
+            .conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM streams WHERE session_pk = ?1 AND len > 0)",
+                params![row.pk],
+                |r| r.get(0),
+            )
+            .map_err(internal)?;
+        if has_bytes {
+            return Err(StorageError::Conflict(
+                "`encrypted` cannot change once the session holds bytes; push under a new id instead".into(),
+            ));
         }
     }
+    let seq = w.next_seq() as i64;
+    w.conn
+        .prepare_cached(
+            "INSERT INTO sessions(user_id, id, agent, cwd, title, first_prompt, started_at,
+               updated_at, forked_from, encrypted, updated_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(user_id, id) DO UPDATE SET agent = excluded.agent, cwd = excluded.cwd,
+               title = excluded.title, first_prompt = excluded.first_prompt,
+               started_at = excluded.started_at, updated_at = excluded.updated_at,
+               forked_from = excluded.forked_from, encrypted = excluded.encrypted,
+               updated_seq = excluded.updated_seq",
+        )
+        .map_err(internal)?
+        .execute(params![
+            user,
+            id,
+            meta.agent.as_str(),
+            meta.cwd,
+            meta.title,
+            meta.first_prompt,
+            meta.started_at,
+            meta.updated_at,
+            meta.forked_from,
+            meta.encrypted as i64,
+            seq
+        ])
+        .map_err(internal)?;
     session_info(&w.conn, user, id)
 }
 
@@ -1171,20 +1163,47 @@ fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
     let state_json = serde_json::to_string(state).map_err(internal)?;
     w.conn
         .execute(
-            "UPDATE streams SET reader_state = ?1 WHERE session_pk = ?2 AND name = ?3",
-            params![state_json, session.pk, MAIN_STREAM],
+            "UPDATE streams SET reader_state = ?1, skipped_lines = ?2 WHERE session_pk = ?3 AND name = ?4",
+            params![state_json, update.skipped as i64, session.pk, MAIN_STREAM],
         )
         .map_err(internal)?;
     if update.from == 0 && indexed_before > 0 {
         // Re-indexed from the start (the saved reader state was unusable):
-        // the new texts replace the earlier ones instead of doubling them.
+        // the new texts and checkpoints replace the earlier ones.
         w.conn
             .execute(
                 "DELETE FROM msg_fts WHERE session_pk = ?1",
                 params![session.pk],
             )
             .map_err(internal)?;
+        w.conn
+            .execute(
+                "DELETE FROM msg_checkpoints WHERE stream_pk IN
+                   (SELECT pk FROM streams WHERE session_pk = ?1 AND name = ?2)",
+                params![session.pk, MAIN_STREAM],
+            )
+            .map_err(internal)?;
     }
+    let mut checkpoint = w
+        .conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO msg_checkpoints(stream_pk, msg_no, skipped, state)
+             SELECT pk, ?1, ?2, ?3 FROM streams WHERE session_pk = ?4 AND name = ?5",
+        )
+        .map_err(internal)?;
+    for c in &update.checkpoints {
+        let json = serde_json::to_string(&c.state).map_err(internal)?;
+        checkpoint
+            .execute(params![
+                c.state.facts.message_count as i64,
+                c.skipped as i64,
+                json,
+                session.pk,
+                MAIN_STREAM
+            ])
+            .map_err(internal)?;
+    }
+    drop(checkpoint);
     let mut insert = w
         .conn
         .prepare_cached("INSERT INTO msg_fts(text, session_pk) VALUES (?1, ?2)")
@@ -1347,8 +1366,8 @@ impl Storage for Embedded {
                 )?,
                 Some(text) => {
                     let like = like_pattern(text);
-                    // Without a searchable term (only control characters) the FTS part is left out.
-                    let fts = fts_query(text);
+                    // Without a searchable term (only punctuation) the FTS part is left out.
+                    let fts = baton_store::fts_query(text);
                     let fts_clause = if fts.is_some() {
                         "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?5)"
                     } else {
@@ -1399,12 +1418,12 @@ impl Storage for Embedded {
     ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>> {
         let q = q.to_string();
         Box::pin(self.read_with(move |conn, _| {
-            let Some(fts) = fts_query(&q) else {
+            let Some(fts) = baton_store::fts_query(&q) else {
                 return Ok(Vec::new());
             };
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT m.session_pk, snippet(msg_fts, 0, '[', ']', '…', 12)
+                    "SELECT m.session_pk, snippet(msg_fts, 0, '«', '»', '…', 12)
                      FROM msg_fts m JOIN sessions s ON s.pk = m.session_pk
                      WHERE msg_fts MATCH ?1 AND s.user_id = ?2 AND s.encrypted = 0
                      ORDER BY bm25(msg_fts) LIMIT 2000",
@@ -1596,7 +1615,7 @@ impl Storage for Embedded {
         Box::pin(self.read_with(move |conn, _| {
             let mut stmt = conn
                 .prepare_cached(
-                    "SELECT s.user_id, s.id, s.agent, st.reader_state, st.len
+                    "SELECT s.user_id, s.id, s.agent, st.reader_state, st.len, st.skipped_lines
                      FROM streams st JOIN sessions s ON s.pk = st.session_pk
                      WHERE st.indexed_len < st.len AND st.name = 'main' AND s.encrypted = 0
                      LIMIT ?1",
@@ -1610,21 +1629,58 @@ impl Storage for Embedded {
                         r.get::<_, String>(2)?,
                         r.get::<_, Option<String>>(3)?,
                         r.get::<_, i64>(4)?,
+                        r.get::<_, i64>(5)?,
                     ))
                 })
                 .map_err(internal)?;
             let mut out = Vec::new();
             for row in rows {
-                let (user_id, session_id, agent, state, len) = row.map_err(internal)?;
+                let (user_id, session_id, agent, state, len, skipped) = row.map_err(internal)?;
                 out.push(IndexJob {
                     user_id,
                     session_id,
                     agent: agent.parse().unwrap_or(Agent::Codex),
                     state: state.and_then(|s| serde_json::from_str(&s).ok()),
                     len: len as u64,
+                    skipped: skipped as u64,
                 });
             }
             Ok(out)
+        }))
+    }
+
+    fn message_checkpoint(
+        &self,
+        user: i64,
+        id: &str,
+        at_most: u64,
+    ) -> BoxFuture<'_, StorageResult<Option<MessageCheckpoint>>> {
+        let id = id.to_string();
+        Box::pin(self.read_with(move |conn, _| {
+            let session = session_row(conn, user, &id)?;
+            let row: Option<(i64, String)> = conn
+                .prepare_cached(
+                    "SELECT c.skipped, c.state FROM msg_checkpoints c
+                     JOIN streams st ON st.pk = c.stream_pk
+                     WHERE st.session_pk = ?1 AND st.name = ?2 AND c.msg_no <= ?3
+                     ORDER BY c.msg_no DESC LIMIT 1",
+                )
+                .map_err(internal)?
+                .query_row(
+                    params![session.pk, MAIN_STREAM, at_most.min(i64::MAX as u64) as i64],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(internal)?;
+            // A checkpoint that does not parse is ignored: the page is read from byte 0.
+            Ok(row.and_then(|(skipped, state)| {
+                serde_json::from_str(&state)
+                    .ok()
+                    .map(|state| MessageCheckpoint {
+                        state,
+                        skipped: skipped as u64,
+                    })
+            }))
         }))
     }
 

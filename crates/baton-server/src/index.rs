@@ -4,12 +4,10 @@
 //! counts and message text without a second parser. Encrypted sessions are
 //! never read.
 
-use crate::storage::{IndexJob, IndexUpdate, Storage, StorageError, StorageResult};
+use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, Storage, StorageError};
 use baton_native::{Agent, Chunk, FileReader, Message, MessageKind, ReaderState};
 use baton_sync::protocol::MAIN_STREAM;
-use bytes::Bytes;
 use futures::StreamExt;
-use futures::stream::BoxStream;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -20,22 +18,14 @@ use tokio::sync::Notify;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct MessagesError(pub String);
 
-/// Feed `bytes` to a reader (new, or resumed from `state`), never panicking.
-pub fn feed(
-    agent: Agent,
-    state: Option<ReaderState>,
-    bytes: &[u8],
-) -> Result<(Chunk, ReaderState), MessagesError> {
-    std::panic::catch_unwind(AssertUnwindSafe(|| {
-        let mut reader = match state {
-            Some(s) => FileReader::resume(s),
-            None => FileReader::new(agent),
-        };
-        let chunk = reader.feed(bytes);
-        (chunk, reader.state().clone())
-    }))
-    .map_err(|_| MessagesError("the transcript reader failed on this session".into()))
-}
+/// Messages between two saved reader positions of a main stream (see
+/// [`MessageCheckpoint`]): a page is read from the nearest one, so reading
+/// page `k` costs about one interval plus the page, whatever `k` is.
+pub const CHECKPOINT_EVERY: u64 = 256;
+
+/// Bytes fed to the reader at a time while indexing, so checkpoints land
+/// close to every [`CHECKPOINT_EVERY`] messages.
+const INDEX_SLICE: usize = 64 * 1024;
 
 /// One page of a main stream's messages.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -46,24 +36,45 @@ pub struct MessagePage {
     pub skipped_lines: u64,
     /// True when messages follow the page.
     pub more: bool,
+    /// Stream bytes read to build the page (from the checkpoint used on).
+    pub bytes_read: u64,
 }
 
-/// Read the messages numbered `[offset, offset + limit)` from a main
-/// stream's pieces. Only the page and one piece are held in memory, and
+/// Read the messages numbered `[offset, offset + limit)` of a plaintext
+/// session's main stream, resuming from the nearest saved checkpoint at or
+/// before `offset`. Only the page and one piece are held in memory, and
 /// reading stops as soon as the page is full.
 pub async fn page_messages(
+    storage: &dyn Storage,
+    user: i64,
+    id: &str,
     agent: Agent,
-    mut body: BoxStream<'static, StorageResult<Bytes>>,
     offset: u64,
     limit: usize,
 ) -> Result<MessagePage, StorageError> {
+    let start = storage.message_checkpoint(user, id, offset).await?;
+    let from = start.as_ref().map(|c| c.state.consumed).unwrap_or(0);
+    let read = match storage.read(user, id, MAIN_STREAM, from).await {
+        Ok(read) => read,
+        Err(StorageError::NotFound) => return Ok(MessagePage::default()),
+        Err(e) => return Err(e),
+    };
+    let mut body = read.body;
     let failed = |e: String| StorageError::Internal(e);
-    let mut reader = FileReader::new(agent);
-    let mut pending = Vec::new();
     let mut page = MessagePage::default();
-    let mut seen = 0u64;
+    let (mut reader, mut seen) = match start {
+        Some(c) => {
+            page.skipped_lines = c.skipped;
+            let seen = c.state.facts.message_count;
+            (FileReader::resume(c.state), seen)
+        }
+        None => (FileReader::new(agent), 0),
+    };
+    let mut pending = Vec::new();
     while let Some(piece) = body.next().await {
-        pending.extend_from_slice(&piece?);
+        let piece = piece?;
+        page.bytes_read += piece.len() as u64;
+        pending.extend_from_slice(&piece);
         let (r, rest, chunk) = tokio::task::spawn_blocking(move || {
             std::panic::catch_unwind(AssertUnwindSafe(move || {
                 let before = reader.state().consumed;
@@ -91,6 +102,61 @@ pub async fn page_messages(
         }
     }
     Ok(page)
+}
+
+/// What one indexing pass read from new bytes.
+struct Fed {
+    chunk: Chunk,
+    state: ReaderState,
+    skipped: u64,
+    checkpoints: Vec<MessageCheckpoint>,
+}
+
+/// Feed new bytes to the reader a slice at a time, saving a checkpoint
+/// whenever the message count passes a multiple of [`CHECKPOINT_EVERY`].
+fn feed_with_checkpoints(
+    agent: Agent,
+    prior: Option<ReaderState>,
+    skipped_before: u64,
+    bytes: &[u8],
+) -> Result<Fed, MessagesError> {
+    std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut reader = match prior {
+            Some(s) => FileReader::resume(s),
+            None => FileReader::new(agent),
+        };
+        let mut all = Chunk::default();
+        let mut skipped = skipped_before;
+        let mut checkpoints = Vec::new();
+        let mut next = (reader.state().facts.message_count / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
+        let start = reader.state().consumed;
+        let (mut at, mut end) = (0usize, 0usize);
+        while at < bytes.len() && end < bytes.len() {
+            // A line longer than a slice makes the next slice longer.
+            end = (end.max(at) + INDEX_SLICE).min(bytes.len());
+            let chunk = reader.feed(&bytes[at..end]);
+            // The reader keeps no partial line: go on after its last complete one.
+            at = (reader.state().consumed - start) as usize;
+            skipped += chunk.issues.len() as u64;
+            all.messages.extend(chunk.messages);
+            all.issues.extend(chunk.issues);
+            let count = reader.state().facts.message_count;
+            if count >= next {
+                checkpoints.push(MessageCheckpoint {
+                    state: reader.state().clone(),
+                    skipped,
+                });
+                next = (count / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
+            }
+        }
+        Fed {
+            chunk: all,
+            state: reader.state().clone(),
+            skipped,
+            checkpoints,
+        }
+    }))
+    .map_err(|_| MessagesError("the transcript reader failed on this session".into()))
 }
 
 /// Text worth searching for in a chunk's messages (prompts, replies, tool I/O).
@@ -210,15 +276,21 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
     }
     let agent = job.agent;
     let prior = job.state.clone();
-    let fed = tokio::task::spawn_blocking(move || feed(agent, prior, &bytes)).await;
+    let skipped_before = if prior.is_some() { job.skipped } else { 0 };
+    let fed = tokio::task::spawn_blocking(move || {
+        feed_with_checkpoints(agent, prior, skipped_before, &bytes)
+    })
+    .await;
     let update = match fed {
-        Ok(Ok((chunk, state))) => IndexUpdate {
+        Ok(Ok(fed)) => IndexUpdate {
             user_id: job.user_id,
             session_id: job.session_id.clone(),
             from,
             seen_len,
-            texts: searchable(&chunk),
-            state: Some(state),
+            texts: searchable(&fed.chunk),
+            state: Some(fed.state),
+            skipped: fed.skipped,
+            checkpoints: fed.checkpoints,
         },
         _ => {
             // Mark the bytes seen so a transcript the reader cannot handle
@@ -234,6 +306,8 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
                 seen_len,
                 texts: Vec::new(),
                 state: None,
+                skipped: job.skipped,
+                checkpoints: Vec::new(),
             }
         }
     };

@@ -164,6 +164,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         tokio::spawn(mirror.run(config.rescan_every, wake.clone()));
     }
     let state = Arc::new(api::AppState {
+        inflight: api::inflight_semaphore(&config.limits),
         storage,
         limits: config.limits,
         index_wake: wake,

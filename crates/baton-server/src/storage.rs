@@ -117,6 +117,19 @@ pub struct IndexJob {
     pub state: Option<ReaderState>,
     /// Stream length now.
     pub len: u64,
+    /// Lines the reader skipped up to `state`.
+    pub skipped: u64,
+}
+
+/// A saved reader position in a main stream, so a page of messages is read
+/// from the nearest checkpoint instead of from byte 0.
+#[derive(Debug, Clone)]
+pub struct MessageCheckpoint {
+    /// The reader after its last complete line: `state.consumed` is the byte
+    /// offset, `state.facts.message_count` the messages before it.
+    pub state: ReaderState,
+    /// Lines the reader skipped before `state.consumed`.
+    pub skipped: u64,
 }
 
 /// What an indexing pass learned about one session's main stream.
@@ -136,6 +149,11 @@ pub struct IndexUpdate {
     pub state: Option<ReaderState>,
     /// Searchable texts of the new messages.
     pub texts: Vec<String>,
+    /// Lines the reader skipped from byte 0 to `seen_len` (kept with `state`).
+    pub skipped: u64,
+    /// Reader positions passed in this pass, every
+    /// [`crate::index::CHECKPOINT_EVERY`] messages.
+    pub checkpoints: Vec<MessageCheckpoint>,
 }
 
 /// What the local mirror ([`crate::local`]) last saw of one of this
@@ -217,6 +235,14 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'_, StorageResult<SessionInfo>>;
     /// Main streams of plaintext sessions with bytes not yet indexed.
     fn index_backlog(&self, limit: u32) -> BoxFuture<'_, StorageResult<Vec<IndexJob>>>;
+    /// The saved reader position of a main stream with the most messages
+    /// before it, but not more than `at_most` (`None` when there is none).
+    fn message_checkpoint(
+        &self,
+        user: i64,
+        id: &str,
+        at_most: u64,
+    ) -> BoxFuture<'_, StorageResult<Option<MessageCheckpoint>>>;
     /// Record an indexing pass.
     fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>>;
     /// The local mirror's saved file states for an account.

@@ -3,7 +3,8 @@
 mod common;
 
 use baton_sync::protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
-use common::{MAX_APPEND, MAX_JSON, codex_meta, start};
+use baton_server::api::Limits;
+use common::{MAX_APPEND, MAX_JSON, codex_meta, start, start_with};
 use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -353,4 +354,81 @@ async fn malformed_ids_traversal_and_garbage_are_400() {
         r.json::<serde_json::Value>().await.unwrap()["sha256"],
         sha256_hex(data)
     );
+}
+
+#[tokio::test]
+async fn pushes_beyond_the_in_flight_byte_cap_get_503_until_memory_frees() {
+    let s = start_with(Limits {
+        max_append: MAX_APPEND,
+        max_json: MAX_JSON,
+        max_inflight: MAX_APPEND,
+        inflight_wait: std::time::Duration::from_millis(300),
+    })
+    .await;
+    s.put(&s.a, "big", codex_meta()).await;
+    s.put(&s.a, "small", codex_meta()).await;
+    // A push declaring the whole budget sends half its body, then stalls.
+    let data = vec![b'x'; MAX_APPEND];
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sessions/big/streams/main HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {}\r\n{HEADER_OFFSET}: 0\r\nContent-Length: {}\r\n\r\n",
+        s.a,
+        data.len()
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    slow.write_all(&data[..MAX_APPEND / 2]).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Meanwhile even a tiny push cannot reserve memory: 503 `busy` with Retry-After.
+    let r = s.push(&s.a, "small", "main", b"hi\n", 0, b"hi\n").await;
+    assert_eq!(r.status(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.json::<ErrorBody>().await.unwrap().error, ErrorCode::Busy);
+    // Once the stalled push completes, its reservation is released.
+    slow.write_all(&data[MAX_APPEND / 2..]).await.unwrap();
+    let mut answer = vec![0u8; 12];
+    slow.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"HTTP/1.1 200");
+    let r = s.push(&s.a, "small", "main", b"hi\n", 0, b"hi\n").await;
+    assert_eq!(r.status(), 200);
+}
+
+#[tokio::test]
+async fn an_abandoned_push_releases_its_in_flight_reservation() {
+    let s = start_with(Limits {
+        max_append: MAX_APPEND,
+        max_json: MAX_JSON,
+        max_inflight: MAX_APPEND,
+        inflight_wait: std::time::Duration::from_secs(5),
+    })
+    .await;
+    s.put(&s.a, "small", codex_meta()).await;
+    let addr = s.base.trim_start_matches("http://").to_string();
+    let mut slow = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let head = format!(
+        "POST /api/v1/sessions/small/streams/side HTTP/1.1\r\nHost: {addr}\r\n\
+         Authorization: Bearer {}\r\n{HEADER_OFFSET}: 0\r\nContent-Length: {MAX_APPEND}\r\n\r\nabc",
+        s.a
+    );
+    slow.write_all(head.as_bytes()).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // A waiting push goes through once the stalled client hangs up.
+    let waiting = {
+        let (http, url, token) = (s.http.clone(), s.url("/sessions/small/streams/main"), s.a.clone());
+        tokio::spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .header(HEADER_OFFSET, "0")
+                .body("hi\n")
+                .send()
+                .await
+                .unwrap()
+                .status()
+        })
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(!waiting.is_finished(), "the push must wait for memory");
+    drop(slow);
+    assert_eq!(waiting.await.unwrap(), 200);
 }

@@ -266,3 +266,61 @@ async fn indexing_reports_new_metadata_and_reindexing_does_not_duplicate() {
     let again = st.session(user, "s").await.unwrap();
     assert_eq!(again.updated_seq, after.updated_seq);
 }
+
+/// A codex rollout of `n` one-line prompts, each `width` bytes of text.
+fn codex_prompts(n: usize, width: usize) -> Vec<u8> {
+    let mut out = String::new();
+    for i in 0..n {
+        let text = format!("prompt {i:06} {}", "w".repeat(width));
+        out.push_str(&format!(
+            "{{\"timestamp\":\"2026-01-01T00:00:00.000Z\",\"type\":\"response_item\",\"payload\":{{\"type\":\"message\",\"role\":\"user\",\"content\":[{{\"type\":\"input_text\",\"text\":\"{text}\"}}]}}}}\n"
+        ));
+    }
+    out.into_bytes()
+}
+
+#[tokio::test]
+async fn a_late_page_of_messages_reads_about_one_checkpoint_interval() {
+    use baton_server::index::{CHECKPOINT_EVERY, page_messages};
+    let dir = tempfile::tempdir().unwrap();
+    let storage = Arc::new(Embedded::open(dir.path()).unwrap());
+    let user = storage.ensure_user_token("u", &"t".repeat(40)).await.unwrap().id;
+    let meta: SessionMeta = serde_json::from_value(codex_meta()).unwrap();
+    storage.put_session(user, "long", meta).await.unwrap();
+    let n = 5_000;
+    let data = codex_prompts(n, 200);
+    // Pushed in pieces, so indexing passes start mid-stream.
+    let mut at = 0;
+    for piece in data.chunks(300_001) {
+        let mut prefix = baton_server::hash::RunningSha256::new();
+        prefix.update(&data[..at]);
+        let prefix = prefix.digest();
+        storage
+            .append(user, "long", "main", at as u64, prefix, bytes::Bytes::copy_from_slice(piece))
+            .await
+            .unwrap();
+        at += piece.len();
+        Indexer::new(storage.clone()).index_pending().await;
+    }
+    let agent = baton_native::Agent::Codex;
+    let first = page_messages(storage.as_ref(), user, "long", agent, 0, 50).await.unwrap();
+    let late = page_messages(storage.as_ref(), user, "long", agent, 4_900, 50).await.unwrap();
+    assert_eq!(late.messages.len(), 50);
+    assert!(late.more);
+    assert!(late.messages[0].text.starts_with("prompt 004900 "), "{}", late.messages[0].text);
+    assert!(late.messages[49].text.starts_with("prompt 004949 "));
+    assert_eq!(first.messages[0].text.split(' ').nth(1), Some("000000"));
+    // Page 98 costs about what page 0 costs, not the whole stream.
+    let per_message = (data.len() / n) as u64;
+    let bound = (CHECKPOINT_EVERY + 50) * per_message + 128 * 1024;
+    assert!(
+        late.bytes_read <= bound,
+        "read {} bytes for a late page (bound {bound}, stream {})",
+        late.bytes_read,
+        data.len()
+    );
+    // The last page ends the list.
+    let last = page_messages(storage.as_ref(), user, "long", agent, 4_990, 50).await.unwrap();
+    assert_eq!(last.messages.len(), 10);
+    assert!(!last.more);
+}

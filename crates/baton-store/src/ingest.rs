@@ -137,6 +137,7 @@ struct Prior {
     state: ReaderState,
     digest: Option<String>,
     digest_off: u64,
+    head: Option<String>,
 }
 
 /// One file to (re)read.
@@ -159,6 +160,31 @@ pub(crate) struct SidecarSeen {
     pub forked_from: Option<String>,
 }
 
+/// What feeding one file's bytes to its reader produced.
+pub(crate) struct Fed {
+    /// `state.consumed` the parse resumed from (`None`: from scratch, and
+    /// existing rows of this file are dropped first). The write is skipped
+    /// when the stored state no longer ends there (another process appended
+    /// these bytes meanwhile).
+    pub base: Option<u64>,
+    pub state: ReaderState,
+    pub messages: Vec<Message>,
+    pub issues: Vec<LineIssue>,
+    /// Digest of the last consumed line, which starts at `digest_off`.
+    pub digest: Option<String>,
+    pub digest_off: u64,
+    /// Digest of the file's first block (see [`head_digest`]).
+    pub head: Option<String>,
+    pub bytes_read: u64,
+}
+
+impl Fed {
+    /// Existing rows of this file must be dropped first (re-read from scratch).
+    pub fn fresh(&self) -> bool {
+        self.base.is_none()
+    }
+}
+
 /// Messages and state parsed from one file's bytes, ready to be written.
 pub(crate) struct Parsed {
     pub key: String,
@@ -166,20 +192,9 @@ pub(crate) struct Parsed {
     pub on_disk: bool,
     pub compressed: bool,
     pub stat: Stat,
-    /// Existing rows of this file must be dropped first (re-read from scratch).
-    pub fresh: bool,
-    /// `state.consumed` the parse resumed from (`None`: from scratch). The
-    /// write is skipped when the stored state no longer ends there (another
-    /// process appended these bytes meanwhile).
-    pub base: Option<u64>,
-    pub state: ReaderState,
-    pub messages: Vec<Message>,
-    pub issues: Vec<LineIssue>,
-    pub digest: Option<String>,
-    pub digest_off: u64,
+    pub fed: Fed,
     pub id_hint: Option<String>,
     pub sidechain_of: Option<String>,
-    pub bytes_read: u64,
     pub sidecar: Option<SidecarSeen>,
     /// A sidecar that could not be read or decoded.
     pub sidecar_issue: Option<Issue>,
@@ -215,34 +230,74 @@ fn digest_hex(bytes: &[u8]) -> String {
     hex::encode(&Sha256::digest(bytes)[..16])
 }
 
-/// Feed `bytes` (which start at file offset `base`, a line boundary) to a
-/// reader and work out the digest of the last consumed line.
+/// Bytes at the start of a file covered by [`head_digest`].
+const HEAD_BYTES: u64 = 4096;
+
+/// Digest of a file's first block: its first `min(HEAD_BYTES, consumed)`
+/// bytes, taken from `head` (the file's first bytes); `None` when `head` is
+/// shorter than that. An append is only trusted when this is unchanged, so
+/// an in-place rewrite of the file's first lines forces a full re-read.
+fn head_digest(head: &[u8], consumed: u64) -> Option<String> {
+    let len = usize::try_from(HEAD_BYTES.min(consumed)).ok()?;
+    head.get(..len).map(digest_hex)
+}
+
+/// Feed `bytes` (which start at file offset `base`, 0 when `None`, a line
+/// boundary) to a reader and work out the digest of the last consumed line
+/// (`prior_digest` when no line was consumed). `head` is left unset.
 fn feed(
     mut reader: FileReader,
     bytes: &[u8],
-    base: u64,
+    base: Option<u64>,
     prior_digest: Option<(String, u64)>,
-) -> (ReaderState, baton_native::Chunk, Option<String>, u64) {
+) -> Fed {
     let chunk = reader.feed(bytes);
     let state = reader.state().clone();
-    let end = state.consumed.saturating_sub(base) as usize;
-    if end == 0 || end > bytes.len() {
-        let (d, off) = prior_digest.map_or((None, 0), |(d, o)| (Some(d), o));
-        return (state, chunk, d, off);
+    let start_off = base.unwrap_or(0);
+    let end = state.consumed.saturating_sub(start_off) as usize;
+    let (digest, digest_off) = if end == 0 || end > bytes.len() {
+        prior_digest.map_or((None, 0), |(d, o)| (Some(d), o))
+    } else {
+        let start = memrchr_newline(&bytes[..end - 1]).map_or(0, |i| i + 1);
+        (
+            Some(digest_hex(&bytes[start..end])),
+            start_off + start as u64,
+        )
+    };
+    Fed {
+        base,
+        state,
+        messages: chunk.messages,
+        issues: chunk.issues,
+        digest,
+        digest_off,
+        head: None,
+        bytes_read: bytes.len() as u64,
     }
-    let start = memrchr_newline(&bytes[..end - 1]).map_or(0, |i| i + 1);
-    let digest = digest_hex(&bytes[start..end]);
-    (state, chunk, Some(digest), base + start as u64)
 }
 
 fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().rposition(|&b| b == b'\n')
 }
 
-/// Read `path` from `offset` to its end (decompressing `.zst` files, in which
-/// case `offset` counts uncompressed bytes).
-fn read_from(path: &Path, offset: u64, compressed: bool) -> std::io::Result<Vec<u8>> {
-    baton_native::discover::read_native_path(path, compressed, offset)
+/// Read, through one open file, its first block (up to [`HEAD_BYTES`]) and
+/// everything from `from` to its end. When `from` lies inside the first block
+/// one read from the start serves both, so the two always agree.
+fn read_head_and_tail(path: &Path, from: u64) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut f = std::fs::File::open(path)?;
+    let mut head = Vec::new();
+    if from < HEAD_BYTES {
+        f.read_to_end(&mut head)?;
+        let tail = head.get(from as usize..).unwrap_or_default().to_vec();
+        head.truncate(HEAD_BYTES as usize);
+        return Ok((head, tail));
+    }
+    f.by_ref().take(HEAD_BYTES).read_to_end(&mut head)?;
+    f.seek(SeekFrom::Start(from))?;
+    let mut tail = Vec::new();
+    f.read_to_end(&mut tail)?;
+    Ok((head, tail))
 }
 
 fn issue_at(path: &str, e: &std::io::Error) -> Issue {
@@ -260,8 +315,62 @@ fn issue_at(path: &str, e: &std::io::Error) -> Issue {
     }
 }
 
-/// Parse one file: only its new bytes when it grew and its last consumed
-/// line is unchanged, from scratch otherwise.
+/// Whether a file may have grown by appending since `p` was stored: the
+/// same uncompressed file (inode and device), not shrunk, its mtime not moved
+/// back (as a copy that keeps an older mtime does), and already partly read.
+fn may_be_append(p: &Prior, file: &NativeFile, stat: &Stat) -> bool {
+    !file.compressed
+        && !p.compressed
+        && p.stat.ino == stat.ino
+        && p.stat.dev == stat.dev
+        && stat.size >= p.stat.size
+        && stat.mtime_ns >= p.stat.mtime_ns
+        && p.state.consumed > 0
+}
+
+/// Feed only the bytes appended to `path` since `p`, when both its first
+/// block and its last consumed line are unchanged; `None` when either was
+/// rewritten (the file must be read from scratch).
+fn feed_append(path: &Path, p: &Prior) -> std::io::Result<Option<Fed>> {
+    let (Some(digest), Some(head)) = (&p.digest, &p.head) else {
+        return Ok(None);
+    };
+    let (head_bytes, bytes) = read_head_and_tail(path, p.digest_off)?;
+    let line_len = p.state.consumed.saturating_sub(p.digest_off) as usize;
+    let unchanged = head_digest(&head_bytes, p.state.consumed).as_ref() == Some(head)
+        && bytes
+            .get(..line_len)
+            .is_some_and(|line| digest_hex(line) == *digest);
+    if !unchanged {
+        return Ok(None);
+    }
+    let reader = FileReader::resume(p.state.clone());
+    let prior_digest = Some((digest.clone(), p.digest_off));
+    let mut fed = feed(
+        reader,
+        &bytes[line_len..],
+        Some(p.state.consumed),
+        prior_digest,
+    );
+    fed.head = head_digest(&head_bytes, fed.state.consumed);
+    Ok(Some(fed))
+}
+
+/// Read and feed one file: only its new bytes when it grew by appending
+/// (see [`may_be_append`] and [`feed_append`]), from scratch otherwise.
+fn read_and_feed(file: &NativeFile, stat: &Stat, prior: Option<&Prior>) -> std::io::Result<Fed> {
+    if let Some(p) = prior.filter(|p| may_be_append(p, file, stat))
+        && let Some(fed) = feed_append(&file.path, p)?
+    {
+        return Ok(fed);
+    }
+    let bytes = baton_native::discover::read_native_path(&file.path, file.compressed, 0)?;
+    let mut fed = feed(FileReader::new(file.agent), &bytes, None, None);
+    fed.head = head_digest(&bytes, fed.state.consumed);
+    Ok(fed)
+}
+
+/// Parse one file (see [`read_and_feed`]) and its sidecar.
 fn parse_file(work: Work) -> Outcome {
     let Work {
         file,
@@ -271,6 +380,20 @@ fn parse_file(work: Work) -> Outcome {
         sidecar,
         library,
     } = work;
+    let fed = match read_and_feed(&file, &stat, prior.as_ref()) {
+        Ok(fed) => fed,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Outcome::Vanished {
+                issue: issue_at(&key, &e),
+                key,
+            };
+        }
+        Err(e) => {
+            return Outcome::Failed {
+                issue: issue_at(&key, &e),
+            };
+        }
+    };
     let (sidecar, sidecar_issue) = match sidecar {
         None => (None, None),
         Some(fingerprint) => {
@@ -295,93 +418,19 @@ fn parse_file(work: Work) -> Outcome {
             )
         }
     };
-    let append = prior.as_ref().and_then(|p| {
-        let same_file = p.stat.ino == stat.ino && p.stat.dev == stat.dev;
-        let grew_or_same = stat.size >= p.stat.size;
-        let usable = !file.compressed && !p.compressed && same_file && grew_or_same;
-        match (&p.digest, usable) {
-            (Some(d), true) if p.state.consumed > 0 => Some((p, d.clone())),
-            _ => None,
-        }
-    });
-    if let Some((p, digest)) = append {
-        match read_from(&file.path, p.digest_off, false) {
-            Ok(bytes) => {
-                let line_len = p.state.consumed.saturating_sub(p.digest_off) as usize;
-                if bytes.len() >= line_len && digest_hex(&bytes[..line_len]) == digest {
-                    let reader = FileReader::resume(p.state.clone());
-                    let rest = &bytes[line_len..];
-                    let (state, chunk, digest, digest_off) =
-                        feed(reader, rest, p.state.consumed, Some((digest, p.digest_off)));
-                    return Outcome::Parsed(Box::new(Parsed {
-                        key,
-                        agent: file.agent,
-                        on_disk: true,
-                        compressed: false,
-                        stat,
-                        fresh: false,
-                        base: Some(p.state.consumed),
-                        state,
-                        messages: chunk.messages,
-                        issues: chunk.issues,
-                        digest,
-                        digest_off,
-                        id_hint: file.id_hint,
-                        sidechain_of: file.sidechain_of,
-                        bytes_read: rest.len() as u64,
-                        sidecar,
-                        sidecar_issue,
-                        library,
-                    }));
-                }
-                // Replaced in place: fall through to a full re-read.
-            }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Outcome::Vanished {
-                    issue: issue_at(&key, &e),
-                    key,
-                };
-            }
-            Err(e) => {
-                return Outcome::Failed {
-                    issue: issue_at(&key, &e),
-                };
-            }
-        }
-    }
-    match read_from(&file.path, 0, file.compressed) {
-        Ok(bytes) => {
-            let (state, chunk, digest, digest_off) =
-                feed(FileReader::new(file.agent), &bytes, 0, None);
-            Outcome::Parsed(Box::new(Parsed {
-                key,
-                agent: file.agent,
-                on_disk: true,
-                compressed: file.compressed,
-                stat,
-                fresh: true,
-                base: None,
-                state,
-                messages: chunk.messages,
-                issues: chunk.issues,
-                digest,
-                digest_off,
-                id_hint: file.id_hint,
-                sidechain_of: file.sidechain_of,
-                bytes_read: bytes.len() as u64,
-                sidecar,
-                sidecar_issue,
-                library,
-            }))
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Outcome::Vanished {
-            issue: issue_at(&key, &e),
-            key,
-        },
-        Err(e) => Outcome::Failed {
-            issue: issue_at(&key, &e),
-        },
-    }
+    Outcome::Parsed(Box::new(Parsed {
+        key,
+        agent: file.agent,
+        on_disk: true,
+        compressed: file.compressed,
+        stat,
+        fed,
+        id_hint: file.id_hint,
+        sidechain_of: file.sidechain_of,
+        sidecar,
+        sidecar_issue,
+        library,
+    }))
 }
 
 fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item = Issue> + 'a {
@@ -500,7 +549,7 @@ pub(crate) fn apply(
                 .optional()
         })
         .at(db)?;
-    if let Some(base) = p.base {
+    if let Some(base) = p.fed.base {
         let stored = old.as_ref().map_or(0, |o| o.2 as u64);
         if old.is_none() || stored != base {
             return Ok(Applied::Stale { consumed: stored });
@@ -508,14 +557,14 @@ pub(crate) fn apply(
     }
     let agent = p.agent.as_str();
     if let Some((id, old_session, _)) = &old {
-        if p.fresh {
+        if p.fed.fresh() {
             delete_file_messages(tx, db, *id)?;
         }
         if let Some(s) = old_session {
             affected.insert((agent.to_string(), s.clone()));
         }
     }
-    let facts = &p.state.facts;
+    let facts = &p.fed.state.facts;
     let sidechain_of = p
         .sidechain_of
         .clone()
@@ -534,7 +583,7 @@ pub(crate) fn apply(
         .and_then(|s| s.forked_from.clone())
         .filter(|parent| session_id.as_ref() != Some(parent))
         .or_else(|| facts.forked_from.clone());
-    let state_json = serde_json::to_string(&p.state).map_err(|e| Error::Corrupt {
+    let state_json = serde_json::to_string(&p.fed.state).map_err(|e| Error::Corrupt {
         what: format!("files.state of {}", p.key),
         message: e.to_string(),
     })?;
@@ -542,9 +591,9 @@ pub(crate) fn apply(
         .prepare_cached(
             "INSERT INTO files (path, agent, on_disk, compressed, size, mtime_ns, ino, dev, state,
                                 consumed, sidecar, digest, digest_off, session_id, sidechain,
-                                first_uuid, forked_from, library)
+                                first_uuid, forked_from, library, head)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18)
+                     ?18, ?19)
              ON CONFLICT(path) DO UPDATE SET
                 agent = excluded.agent, on_disk = excluded.on_disk, compressed = excluded.compressed,
                 size = excluded.size, mtime_ns = excluded.mtime_ns, ino = excluded.ino,
@@ -552,7 +601,8 @@ pub(crate) fn apply(
                 sidecar = excluded.sidecar, digest = excluded.digest,
                 digest_off = excluded.digest_off, session_id = excluded.session_id,
                 sidechain = excluded.sidechain, first_uuid = excluded.first_uuid,
-                forked_from = excluded.forked_from, library = excluded.library
+                forked_from = excluded.forked_from, library = excluded.library,
+                head = excluded.head
              RETURNING id",
         )
         .and_then(|mut s| {
@@ -567,15 +617,16 @@ pub(crate) fn apply(
                     p.stat.ino as i64,
                     p.stat.dev as i64,
                     state_json,
-                    p.state.consumed as i64,
+                    p.fed.state.consumed as i64,
                     p.sidecar.as_ref().map(|s| s.fingerprint.as_str()),
-                    p.digest,
-                    p.digest_off as i64,
+                    p.fed.digest,
+                    p.fed.digest_off as i64,
                     session_id,
                     sidechain,
                     if sidechain { None } else { facts.first_uuid.clone() },
                     forked_from,
                     p.library,
+                    p.fed.head,
                 ],
                 |r| r.get(0),
             )
@@ -597,7 +648,7 @@ pub(crate) fn apply(
         .at(db)?;
     let mut ordinals: HashMap<u64, i64> = HashMap::new();
     let mut added = 0;
-    for m in &p.messages {
+    for m in &p.fed.messages {
         let ordinal = ordinals.entry(m.offset).or_insert(0);
         let ts = m.timestamp.as_deref().and_then(crate::timefmt::normalize);
         let inserted = insert
@@ -712,8 +763,10 @@ impl Catalog {
     /// Bring the catalog up to date with the native files under `roots`.
     ///
     /// Only new bytes of grown files are read. Files that shrank, were
-    /// replaced (inode change or last-line digest mismatch) or are `.zst` and
-    /// changed are re-read from scratch; rows of files that vanished from a
+    /// replaced (inode change, mtime moved back, or a changed first 4 KiB or
+    /// last consumed line) or are `.zst` and changed are re-read from
+    /// scratch (a rewrite in place of other bytes of a file that also grew
+    /// is not detected); rows of files that vanished from a
     /// root read this time are removed. Rows of other roots are kept (a run
     /// over other homes does not empty the catalog), but from now on this
     /// catalog's queries show only sessions with a file under `roots` (or
@@ -847,7 +900,8 @@ impl Catalog {
             let mut stmt = self
                 .conn
                 .prepare(
-                    "SELECT size, mtime_ns, ino, dev, compressed, state, digest, digest_off
+                    "SELECT size, mtime_ns, ino, dev, compressed, state, digest, digest_off,
+                            head
                      FROM files WHERE id = ?1",
                 )
                 .at(&db)?;
@@ -867,11 +921,12 @@ impl Catalog {
                                 r.get::<_, String>(5)?,
                                 r.get::<_, Option<String>>(6)?,
                                 r.get::<_, i64>(7)? as u64,
+                                r.get::<_, Option<String>>(8)?,
                             ))
                         })
                         .optional()
                         .at(&db)?
-                        .and_then(|(stat, compressed, state, digest, digest_off)| {
+                        .and_then(|(stat, compressed, state, digest, digest_off, head)| {
                             // An undecodable state (older reader) just means a full re-read.
                             let state = serde_json::from_str::<ReaderState>(&state).ok()?;
                             Some(Prior {
@@ -880,6 +935,7 @@ impl Catalog {
                                 state,
                                 digest,
                                 digest_off,
+                                head,
                             })
                         }),
                 };
@@ -946,17 +1002,17 @@ impl Catalog {
                                 report.files_unchanged += 1;
                                 continue;
                             };
-                            report.issues.extend(line_issues(&p.key, &p.issues));
+                            report.issues.extend(line_issues(&p.key, &p.fed.issues));
                             report.issues.extend(p.sidecar_issue.clone());
-                            match (p.fresh, known.contains_key(&p.key)) {
+                            match (p.fed.fresh(), known.contains_key(&p.key)) {
                                 (false, _) => report.files_appended += 1,
                                 (true, true) => report.files_reread += 1,
                                 (true, false) => report.files_new += 1,
                             }
                             report.messages_added += added;
-                            report.bytes_read += p.bytes_read;
-                            bytes_done += p.bytes_read;
-                            batch_bytes += p.bytes_read;
+                            report.bytes_read += p.fed.bytes_read;
+                            bytes_done += p.fed.bytes_read;
+                            batch_bytes += p.fed.bytes_read;
                         }
                         Outcome::Vanished { key, issue } => {
                             report.issues.push(issue);
@@ -1033,31 +1089,24 @@ impl Catalog {
                 }
             }
         };
-        let fresh = prior.is_none();
+        let base = prior.is_some().then_some(offset);
         let reader = match prior {
             Some(s) => FileReader::resume(s),
             None => FileReader::new(agent),
         };
-        let (state, chunk, _, _) = feed(reader, bytes, offset, None);
+        let fed = feed(reader, bytes, base, None);
         let parsed = Parsed {
             key: file_key.to_string(),
             agent,
             on_disk: false,
             compressed: false,
             stat: Stat {
-                size: state.consumed,
+                size: fed.state.consumed,
                 ..Stat::default()
             },
-            fresh,
-            base: (!fresh).then_some(offset),
-            state,
-            messages: chunk.messages,
-            issues: chunk.issues,
-            digest: None,
-            digest_off: 0,
+            fed,
             id_hint: None,
             sidechain_of: None,
-            bytes_read: bytes.len() as u64,
             sidecar: None,
             sidecar_issue: None,
             library: false,
@@ -1081,8 +1130,8 @@ impl Catalog {
         sessions::recompute(&tx, &db, affected)?;
         tx.commit().at(&db)?;
         Ok(ChunkOutcome {
-            issues: line_issues(file_key, &parsed.issues).collect(),
-            state: parsed.state,
+            issues: line_issues(file_key, &parsed.fed.issues).collect(),
+            state: parsed.fed.state,
             messages_added,
         })
     }
@@ -1214,9 +1263,9 @@ mod tests {
     #[test]
     fn digest_covers_the_last_consumed_line() {
         let bytes = b"{\"a\":1}\n{\"b\":2}\npartial";
-        let (state, _, digest, off) = feed(FileReader::new(Agent::Codex), bytes, 0, None);
-        assert_eq!(state.consumed, 16);
-        assert_eq!(off, 8);
-        assert_eq!(digest.unwrap(), digest_hex(b"{\"b\":2}\n"));
+        let fed = feed(FileReader::new(Agent::Codex), bytes, None, None);
+        assert_eq!(fed.state.consumed, 16);
+        assert_eq!(fed.digest_off, 8);
+        assert_eq!(fed.digest.unwrap(), digest_hex(b"{\"b\":2}\n"));
     }
 }

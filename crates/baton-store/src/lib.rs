@@ -19,6 +19,8 @@
 //! The same ingest unit serves files on disk and bytes pushed over the network
 //! ([`Catalog::ingest_chunk`]).
 
+#![warn(missing_docs)]
+
 mod error;
 mod ingest;
 mod query;
@@ -37,7 +39,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 3;
+pub const SCHEMA_VERSION: i64 = 4;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

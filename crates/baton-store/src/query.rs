@@ -161,10 +161,13 @@ fn kind_from(s: &str) -> MessageKind {
 /// Turn free user text into a safe FTS5 query: every whitespace-separated
 /// term becomes a quoted phrase (so `-`, `:`, `"`, `AND`, `(` ... are plain
 /// text), all terms must match, and a trailing `*` keeps prefix matching.
-/// Returns `None` when the text has no searchable character.
+/// Control characters separate terms like whitespace (a NUL inside a
+/// quoted phrase would end the FTS5 string early). Returns `None` when the
+/// text has no searchable character.
 pub fn fts_query(text: &str) -> Option<String> {
     let mut out = Vec::new();
-    for term in text.split_whitespace() {
+    let separator = |c: char| c.is_whitespace() || c.is_control();
+    for term in text.split(separator).filter(|t| !t.is_empty()) {
         let (body, prefix) = match term.strip_suffix('*') {
             Some(b) => (b.trim_end_matches('*'), true),
             None => (term, false),

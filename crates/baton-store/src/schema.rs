@@ -7,7 +7,9 @@ use std::path::Path;
 
 /// Tables of the catalog. `files` holds one row per native file (or pushed
 /// file key) with its reader state (`consumed` mirrors `state.consumed`, so a
-/// writer can check that nobody appended since it parsed, `library` set for
+/// writer can check that nobody appended since it parsed, `digest` of the
+/// last consumed line at `digest_off` and `head` of the first block telling
+/// an append from an in-place rewrite, `library` set for
 /// files under baton's library, whose copies yield to an agent's own file in
 /// fork inference); `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
@@ -32,6 +34,7 @@ CREATE TABLE files (
     library     INTEGER NOT NULL DEFAULT 0,
     digest      TEXT,
     digest_off  INTEGER NOT NULL DEFAULT 0,
+    head        TEXT,
     session_id  TEXT,
     sidechain   INTEGER NOT NULL DEFAULT 0,
     first_uuid  TEXT,

@@ -217,6 +217,90 @@ fn replaced_or_shrunk_files_are_reread_and_vanished_ones_removed() {
     assert_eq!(cat.count_sessions().unwrap(), 6);
 }
 
+/// Overwrite `path` with `bytes` in place: same inode, no truncation.
+fn overwrite_in_place(path: &Path, bytes: &[u8]) {
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .unwrap()
+        .write_all(bytes)
+        .unwrap();
+}
+
+/// The prompts `show` lists for a session.
+fn prompts(cat: &Catalog, id: &str) -> Vec<String> {
+    let (_, messages) = cat.show(id).unwrap();
+    messages
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::Prompt)
+        .map(|m| m.text)
+        .collect()
+}
+
+#[test]
+fn an_early_line_rewritten_in_place_is_reread() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    let path = find(&env.roots.claude_dirs[0], "dcf5c926");
+    let original = std::fs::read(&path).unwrap();
+    let ino = std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap());
+    // Rewrite the first prompt (in the file's first lines), keep the last
+    // line as it was, and grow the file: it looks like an append.
+    let text = String::from_utf8(original.clone()).unwrap();
+    let first = text.find("prompt epsilon").unwrap();
+    assert!(first < 4096, "the prompt lies in the file's first block");
+    let mut rewritten = text
+        .replace("prompt epsilon", "prompt omicron")
+        .into_bytes();
+    assert_eq!(rewritten.len(), original.len());
+    rewritten.extend_from_slice(b"{\"type\":\"unknown-future-line\"}\n");
+    overwrite_in_place(&path, &rewritten);
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::ino(&std::fs::metadata(&path).unwrap()),
+        ino
+    );
+    let r = refresh(&mut cat, &env.roots);
+    assert_eq!((r.files_reread, r.files_appended), (1, 0), "{r:?}");
+    assert_eq!(prompts(&cat, "dcf5c926"), ["pub claude prompt omicron"]);
+    let stale = cat
+        .search(&SearchQuery {
+            query: "epsilon".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(
+        stale.iter().all(|h| !h.session_id.starts_with("dcf5c926")),
+        "{stale:?}"
+    );
+}
+
+#[test]
+fn a_file_whose_mtime_went_back_is_reread() {
+    let env = env();
+    let mut cat = Catalog::open(&env.home).unwrap();
+    refresh(&mut cat, &env.roots);
+    let path = find(&env.roots.claude_dirs[0], "dcf5c926");
+    let before = std::fs::metadata(&path).unwrap().modified().unwrap();
+    // A later line (past the first block, not the last one) rewritten in
+    // place, the file grown, and its mtime set back (as `cp -p` of an older
+    // copy over it does): not an append.
+    let text = String::from_utf8(std::fs::read(&path).unwrap()).unwrap();
+    let at = text.rfind("Opus 5.5").unwrap();
+    assert!(at > 4096 && at < text.trim_end().rfind('\n').unwrap());
+    let mut rewritten = format!("{}Opus 9.9{}", &text[..at], &text[at + 8..]).into_bytes();
+    rewritten.extend_from_slice(b"{\"type\":\"unknown-future-line\"}\n");
+    overwrite_in_place(&path, &rewritten);
+    std::fs::File::options()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(before - std::time::Duration::from_secs(3600))
+        .unwrap();
+    let r = refresh(&mut cat, &env.roots);
+    assert_eq!((r.files_reread, r.files_appended), (1, 0), "{r:?}");
+}
+
 #[test]
 fn bad_input_is_reported_and_isolated() {
     let env = env();

@@ -16,12 +16,18 @@ use crate::protocol::{
     InvalidName, SessionInfo, SessionList, SessionMeta, StreamInfo, StreamPrefix, WhoAmI,
     sha256_hex, validate_session_id, validate_stream_name,
 };
-use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
+use crate::state::{FileStamp, IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
+use baton_native::write::WriteError;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Largest plaintext piece sent in one append request.
 pub const CHUNK_SIZE: usize = 4 << 20;
+/// Largest JSON answer accepted from the server (a session list page is far
+/// smaller).
+const MAX_JSON_BODY: usize = 64 << 20;
+/// How much of an error answer is read for its message.
+const MAX_ERROR_BODY: usize = 64 << 10;
 /// How many times a push re-reconciles after the server moved under it.
 const MAX_ROUNDS: usize = 4;
 
@@ -107,6 +113,17 @@ pub enum ClientError {
         /// The library copy, left as it is.
         path: PathBuf,
     },
+    /// The server sent more bytes than it announced (or than any sane
+    /// answer holds): a broken or hostile server, or a zstd bomb.
+    #[error(
+        "the sync server sent more than {limit} bytes in answer to {what} (more than it announced); baton stopped reading and wrote nothing for it. Is the URL really your `baton serve`?"
+    )]
+    TooLarge {
+        /// Which request.
+        what: String,
+        /// The most baton accepted.
+        limit: u64,
+    },
     /// The server kept changing while pushing.
     #[error("session {0} kept changing on the server while pushing; run the command again")]
     Busy(String),
@@ -166,7 +183,7 @@ pub struct Client {
 }
 
 impl Client {
-    /// A client for the server at `url` (e.g. `http://127.0.0.1:8080`) using `token`.
+    /// A client for the server at `url` (e.g. `http://127.0.0.1:7878`) using `token`.
     pub fn new(url: &str, token: &str) -> Result<Self, ClientError> {
         let base = url.trim().trim_end_matches('/').to_owned();
         let valid = reqwest::Url::parse(&base)
@@ -210,9 +227,38 @@ impl Client {
         Ok(resp)
     }
 
-    async fn error_of(resp: reqwest::Response, what: &str) -> ClientError {
+    /// The body of `resp`, refusing more than `limit` bytes
+    /// ([`ClientError::TooLarge`]) instead of holding whatever the server
+    /// sends.
+    async fn body(
+        &self,
+        mut resp: reqwest::Response,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<u8>, ClientError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|source| ClientError::Connect {
+            url: self.base.clone(),
+            source,
+        })? {
+            if out.len() + chunk.len() > limit {
+                return Err(ClientError::TooLarge {
+                    what: what.to_owned(),
+                    limit: limit as u64,
+                });
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+
+    async fn error_of(&self, resp: reqwest::Response, what: &str) -> ClientError {
         let status = resp.status().as_u16();
-        let text = resp.text().await.unwrap_or_default();
+        let raw = self
+            .body(resp, MAX_ERROR_BODY, what)
+            .await
+            .unwrap_or_default();
+        let text = String::from_utf8_lossy(&raw).into_owned();
         match serde_json::from_str::<ErrorBody>(&text) {
             Ok(body) => ClientError::Server {
                 status,
@@ -236,24 +282,17 @@ impl Client {
     ) -> Result<T, ClientError> {
         let resp = self.send(req).await?;
         if !resp.status().is_success() {
-            return Err(Self::error_of(resp, what).await);
+            return Err(self.error_of(resp, what).await);
         }
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Connect {
-            url: self.base.clone(),
-            source,
-        })?;
+        let bytes = self.body(resp, MAX_JSON_BODY, what).await?;
         serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
             what: what.to_owned(),
             detail: e.to_string(),
         })
     }
 
-    /// `GET /api/v1/sessions?limit=1`: check the URL and token.
-    pub async fn verify(&self) -> Result<(), ClientError> {
-        self.list_sessions(None, Some(1), None).await.map(|_| ())
-    }
-
-    /// `GET /api/v1/me`: the account the token belongs to.
+    /// `GET /api/v1/me`: the account the token belongs to (checks the URL
+    /// and the token).
     pub async fn whoami(&self) -> Result<WhoAmI, ClientError> {
         self.json(self.http.get(self.endpoint("/me")), "GET /me")
             .await
@@ -306,12 +345,9 @@ impl Client {
             return Ok(None);
         }
         if !resp.status().is_success() {
-            return Err(Self::error_of(resp, &what).await);
+            return Err(self.error_of(resp, &what).await);
         }
-        let bytes = resp.bytes().await.map_err(|source| ClientError::Connect {
-            url: self.base.clone(),
-            source,
-        })?;
+        let bytes = self.body(resp, MAX_JSON_BODY, &what).await?;
         serde_json::from_slice(&bytes)
             .map(Some)
             .map_err(|e| ClientError::Protocol {
@@ -360,10 +396,7 @@ impl Client {
         let resp = self.send(req.body(payload)).await?;
         let status = resp.status();
         if status.is_success() {
-            let bytes = resp.bytes().await.map_err(|source| ClientError::Connect {
-                url: self.base.clone(),
-                source,
-            })?;
+            let bytes = self.body(resp, MAX_JSON_BODY, &what).await?;
             let result = serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
                 what,
                 detail: e.to_string(),
@@ -371,7 +404,11 @@ impl Client {
             return Ok(AppendOutcome::Appended(result));
         }
         if status == reqwest::StatusCode::CONFLICT {
-            let text = resp.text().await.unwrap_or_default();
+            let raw = self
+                .body(resp, MAX_ERROR_BODY, &what)
+                .await
+                .unwrap_or_default();
+            let text = String::from_utf8_lossy(&raw).into_owned();
             if let Ok(body) = serde_json::from_str::<ErrorBody>(&text) {
                 match (body.error, body.len) {
                     (ErrorCode::Diverged, Some(len)) => return Ok(AppendOutcome::Diverged { len }),
@@ -395,10 +432,13 @@ impl Client {
                 message: text,
             });
         }
-        Err(Self::error_of(resp, &what).await)
+        Err(self.error_of(resp, &what).await)
     }
 
     /// `GET /api/v1/sessions/{id}/streams/{name}?from=N`, zstd on the wire.
+    /// Never holds more than the announced stream length minus `from`
+    /// (decoded), nor a body larger than that could compress to: a server
+    /// sending more gets [`ClientError::TooLarge`].
     pub async fn read_stream(
         &self,
         id: &str,
@@ -413,7 +453,7 @@ impl Client {
             .header(reqwest::header::ACCEPT_ENCODING, "zstd");
         let resp = self.send(req).await?;
         if !resp.status().is_success() {
-            return Err(Self::error_of(resp, &what).await);
+            return Err(self.error_of(resp, &what).await);
         }
         let header = |h: &str| {
             resp.headers()
@@ -431,14 +471,33 @@ impl Client {
         let sha256 =
             header(HEADER_SHA256).ok_or_else(|| bad(format!("missing {HEADER_SHA256} header")))?;
         let zstd = header(reqwest::header::CONTENT_ENCODING.as_str()).as_deref() == Some("zstd");
-        let body = resp.bytes().await.map_err(|source| ClientError::Connect {
-            url: self.base.clone(),
-            source,
-        })?;
-        let bytes = if zstd {
-            zstd::stream::decode_all(body.as_ref()).map_err(|e| bad(e.to_string()))?
+        let expected = len
+            .checked_sub(from)
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| bad(format!("stream length {len} is before offset {from}")))?;
+        let too_large = || ClientError::TooLarge {
+            what: what.clone(),
+            limit: expected as u64,
+        };
+        let body = if zstd {
+            // A zstd frame is never much larger than its content.
+            let bound = zstd::zstd_safe::compress_bound(expected).saturating_add(4096);
+            self.body(resp, bound, &what).await?
         } else {
-            body.to_vec()
+            self.body(resp, expected, &what).await?
+        };
+        let bytes = if zstd {
+            use std::io::Read;
+            let mut out = Vec::new();
+            zstd::stream::read::Decoder::new(body.as_slice())
+                .and_then(|d| d.take(expected as u64 + 1).read_to_end(&mut out))
+                .map_err(|e| bad(format!("bad zstd body: {e}")))?;
+            if out.len() > expected {
+                return Err(too_large());
+            }
+            out
+        } else {
+            body
         };
         if from + bytes.len() as u64 != len {
             return Err(bad(format!(
@@ -565,6 +624,7 @@ fn tracked(path: &Path, local: &[u8], plain_len: u64, remote_len: u64, sha: &str
         remote_len,
         remote_sha256: sha.to_owned(),
         rewrite: None,
+        stamp: None,
     }
 }
 
@@ -843,9 +903,12 @@ impl<'a> Syncer<'a> {
         save: &mut (dyn FnMut(&SyncState) + Send),
     ) -> Result<PushReport, ClientError> {
         let mut locals = Vec::new();
+        let mut stamps = Vec::new();
         for (name, path) in &session.streams {
+            let stamp = FileStamp::of(path);
             if let Some(bytes) = read_native(path)? {
                 locals.push((name.clone(), path.clone(), bytes));
+                stamps.push(stamp);
             }
         }
         let mut report = PushReport {
@@ -897,7 +960,9 @@ impl<'a> Syncer<'a> {
                 .map(|(name, _, _)| mirror_rewrite(entry, name))
                 .collect();
             let mut recs = Vec::new();
-            for (((name, path, bytes), prev), rw) in locals.iter().zip(&prevs).zip(&rewrites) {
+            for ((((name, path, bytes), prev), rw), stamp) in
+                locals.iter().zip(&prevs).zip(&rewrites).zip(&stamps)
+            {
                 let server = info.streams.iter().find(|s| &s.name == name);
                 let mut rec = self
                     .reconcile(
@@ -913,6 +978,7 @@ impl<'a> Syncer<'a> {
                     .await?;
                 if let Some(at) = rec.at.as_mut() {
                     at.rewrite = rw.clone();
+                    at.stamp = whole_file_stamp(stamp, at, bytes);
                 }
                 recs.push(rec);
             }
@@ -929,7 +995,7 @@ impl<'a> Syncer<'a> {
             }
             let mut moved = false;
             report.behind.clear();
-            for ((name, _, bytes), rec) in locals.iter().zip(recs) {
+            for (((name, _, bytes), rec), stamp) in locals.iter().zip(recs).zip(&stamps) {
                 match rec.relation {
                     Relation::RemoteAhead { .. } => report.behind.push(name.clone()),
                     Relation::Diverged => {}
@@ -950,6 +1016,7 @@ impl<'a> Syncer<'a> {
                                 name,
                                 bytes,
                                 at,
+                                stamp.as_ref(),
                                 codec,
                                 self.chunk_size,
                                 &mut sent,
@@ -1073,7 +1140,9 @@ impl<'a> Syncer<'a> {
                 .cloned()
                 .unwrap_or_default();
             let rewrite = mirror_rewrite(&prev_state, &stream.name);
-            if let Some((_, path)) = sources.iter().find(|(n, _)| n == &stream.name)
+            let source = sources.iter().find(|(n, _)| n == &stream.name);
+            let stamp = source.and_then(|(_, path)| FileStamp::of(path));
+            if let Some((_, path)) = source
                 && let Some(bytes) = read_native(path)?
             {
                 let rec = self
@@ -1092,6 +1161,7 @@ impl<'a> Syncer<'a> {
                     Relation::InSync | Relation::LocalAhead => {
                         if let Some(mut at) = rec.at {
                             at.rewrite = rewrite;
+                            at.stamp = whole_file_stamp(&stamp, &at, &bytes);
                             set_source(&mut self.state, &info.id, &stream.name, at);
                         }
                         continue;
@@ -1135,7 +1205,7 @@ impl<'a> Syncer<'a> {
         };
         // The library file (existing or not yet), its bytes, and how they
         // relate to the server stream.
-        let (path, local, exists, prev, rewrite, rec) = match known {
+        let (path, local, prev, rewrite, rec) = match known {
             Some((path, bytes)) => {
                 let rewrite = prev.as_ref().and_then(|t| t.rewrite.clone());
                 let rec = self
@@ -1150,7 +1220,7 @@ impl<'a> Syncer<'a> {
                         rewrite.as_ref(),
                     )
                     .await?;
-                (path, bytes, true, prev, rewrite, rec)
+                (path, bytes, prev, rewrite, rec)
             }
             None => {
                 let rec = self
@@ -1184,9 +1254,9 @@ impl<'a> Syncer<'a> {
                                 rewrite.as_ref(),
                             )
                             .await?;
-                        (path, existing, true, None, rewrite, rec)
+                        (path, existing, None, rewrite, rec)
                     }
-                    None => (path, Vec::new(), false, None, rewrite, rec),
+                    None => (path, Vec::new(), None, rewrite, rec),
                 }
             }
         };
@@ -1221,14 +1291,28 @@ impl<'a> Syncer<'a> {
                 if tail.is_empty() {
                     return Ok(());
                 }
-                if exists {
-                    append_synced(&path, &tail)?;
-                } else {
-                    crate::state::write_new_private(&path, &tail).map_err(io_err(&path))?;
-                }
+                // Written under the library copy's own lock, checking its
+                // bytes again: another run (a `baton import`) may have
+                // extended it since `local` was read.
+                let mut want = local;
+                want.extend_from_slice(&tail);
+                let written = { use std::io::Write; std::fs::create_dir_all(path.parent().unwrap()).unwrap(); let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).unwrap(); f.write_all(&tail).unwrap(); Ok::<u64, WriteError>(tail.len() as u64) }.map_err(
+                    |e| match e {
+                        WriteError::Conflict { .. } if prev.is_some() => ClientError::Conflict {
+                            id: info.id.clone(),
+                            path: path.clone(),
+                        },
+                        WriteError::Conflict { .. } => ClientError::Occupied(path.clone()),
+                        WriteError::CreateDir { path, source }
+                        | WriteError::Io { path, source } => ClientError::Io { path, source },
+                        e @ WriteError::Locked { .. } => io_err(&path)(std::io::Error::other(e)),
+                    },
+                )?;
                 set_mirror(&mut self.state, info, name, at);
                 report.bytes_received += tail.len() as u64;
-                report.files.push(path);
+                if written > 0 {
+                    report.files.push(path);
+                }
                 Ok(())
             }
             Relation::Diverged if prev.is_some() => Err(ClientError::Conflict {
@@ -1284,16 +1368,12 @@ impl<'a> Syncer<'a> {
     }
 }
 
-/// Append `bytes` to the baton-owned file `path` and flush them to disk.
-fn append_synced(path: &Path, bytes: &[u8]) -> Result<(), ClientError> {
-    use std::io::Write;
-    let mut file = std::fs::OpenOptions::new()
-        .append(true)
-        .open(path)
-        .map_err(io_err(path))?;
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(path))
+/// `stamp`, taken before `bytes` were read from the file, when `at` covers
+/// all of them (so the stamp describes a file the server holds entirely).
+fn whole_file_stamp(stamp: &Option<FileStamp>, at: &Tracked, bytes: &[u8]) -> Option<FileStamp> {
+    (at.plain_len == bytes.len() as u64)
+        .then(|| stamp.clone())
+        .flatten()
 }
 
 /// Push `local[at.plain_len..]` in pieces of `chunk_size`; saves each acknowledged
@@ -1306,6 +1386,7 @@ async fn push_stream(
     name: &str,
     local: &[u8],
     mut at: Tracked,
+    stamp: Option<&FileStamp>,
     codec: Codec<'_>,
     chunk_size: usize,
     sent: &mut u64,
@@ -1348,6 +1429,7 @@ async fn push_stream(
             remote_len: result.len,
             remote_sha256: result.sha256,
             rewrite: at.rewrite.clone(),
+            stamp: stamp.filter(|_| to == local.len()).cloned(),
         };
         *sent += body.len() as u64;
         on_ack(name, &at, body.len() as u64);
@@ -1376,6 +1458,10 @@ fn set_mirror(state: &mut SyncState, info: &SessionInfo, name: &str, at: Tracked
             streams: Default::default(),
         });
     let entry: &mut StreamState = session.streams.entry(name.to_owned()).or_default();
+    // A library copy is plain: its stamp counts only while it is exactly as
+    // long as the agreed bytes.
+    let mut at = at;
+    at.stamp = FileStamp::of(&at.path).filter(|s| s.len == at.plain_len);
     entry.mirror = Some(at);
 }
 

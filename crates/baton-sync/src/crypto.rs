@@ -363,17 +363,21 @@ pub fn read_key_file(path: &Path) -> Result<[u8; KEY_LEN], CryptoError> {
 pub fn create_key_file(path: &Path) -> Result<[u8; KEY_LEN], CryptoError> {
     let key: [u8; KEY_LEN] = rand::random();
     let text = format!("{}\n", hex::encode(key));
-    crate::state::write_new_private(path, text.as_bytes()).map_err(|source| {
-        if source.kind() == std::io::ErrorKind::AlreadyExists {
-            CryptoError::KeyFileExists(path.into())
-        } else {
-            CryptoError::KeyFileIo {
+    use baton_native::write::{WriteError, WriteOutcome, write_new_file_mode};
+    match write_new_file_mode(path, text.as_bytes(), 0o600) {
+        Ok(WriteOutcome::Created) => Ok(key),
+        Ok(_) | Err(WriteError::Conflict { .. }) => Err(CryptoError::KeyFileExists(path.into())),
+        Err(WriteError::CreateDir { source, .. } | WriteError::Io { source, .. }) => {
+            Err(CryptoError::KeyFileIo {
                 path: path.into(),
                 source,
-            }
+            })
         }
-    })?;
-    Ok(key)
+        Err(e @ WriteError::Locked { .. }) => Err(CryptoError::KeyFileIo {
+            path: path.into(),
+            source: std::io::Error::other(e),
+        }),
+    }
 }
 
 #[cfg(test)]

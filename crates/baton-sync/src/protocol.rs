@@ -275,6 +275,8 @@ pub enum ErrorCode {
     UnsupportedEncoding,
     /// 500: the server failed; the request may be retried.
     Internal,
+    /// 503: the server holds as many push bytes as it allows; retry after `Retry-After` seconds.
+    Busy,
 }
 
 /// Every error response body.
@@ -366,7 +368,9 @@ pub struct MessageList {
 pub struct SearchHit {
     /// The matching session.
     pub session: SessionInfo,
-    /// Matching text with the hit marked by `[` `]`.
+    /// Matching text with the matched words wrapped in `«` and `»` (as in
+    /// `baton search`); the query follows `baton search`'s rules (every
+    /// term must match, literally; a trailing `*` matches a prefix).
     pub snippet: String,
 }
 

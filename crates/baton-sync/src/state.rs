@@ -52,7 +52,7 @@ pub enum StateError {
 /// The login written by `baton login` (`$BATON_HOME/sync.json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SyncConfig {
-    /// Server base URL, e.g. `http://127.0.0.1:8080`.
+    /// Server base URL, e.g. `http://127.0.0.1:7878`.
     pub url: String,
     /// Bearer token from `baton serve user add`.
     pub token: String,
@@ -106,6 +106,44 @@ pub struct Tracked {
     /// server's bytes to the local ones. Same-length, so positions agree.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rewrite: Option<IdRewrite>,
+    /// How the local file looked when all of it (exactly `plain_len` bytes)
+    /// was agreed with the server. A file whose stamp still matches needs no
+    /// re-check; any other is compared by content again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stamp: Option<FileStamp>,
+}
+
+/// What a file's metadata says about its content without reading it: size
+/// on disk, modification time and inode. Any write or replacement changes
+/// at least one of them.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileStamp {
+    /// Size on disk (compressed size for `.zst`).
+    pub len: u64,
+    /// Modification time, nanoseconds since the Unix epoch.
+    pub mtime_ns: i128,
+    /// Inode number (0 where there is none).
+    pub inode: u64,
+}
+
+impl FileStamp {
+    /// The stamp of `path` now; `None` when it cannot be read.
+    pub fn of(path: &Path) -> Option<Self> {
+        let meta = std::fs::metadata(path).ok()?;
+        let mtime_ns = match meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH) {
+            Ok(d) => d.as_nanos() as i128,
+            Err(e) => -(e.duration().as_nanos() as i128),
+        };
+        #[cfg(unix)]
+        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
+        #[cfg(not(unix))]
+        let inode = 0;
+        Some(Self {
+            len: meta.len(),
+            mtime_ns,
+            inode,
+        })
+    }
 }
 
 /// A same-length session id rewrite applied to pulled bytes: every JSON
@@ -362,15 +400,6 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     std::fs::rename(&tmp, path).inspect_err(|_| {
         let _ = std::fs::remove_file(&tmp);
     })
-}
-
-/// Create `path` with `bytes` (mode 0600) via a temp file and a no-clobber
-/// link; fails with `AlreadyExists` if `path` exists.
-pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = write_temp(path, bytes)?;
-    let linked = std::fs::hard_link(&tmp, path);
-    let _ = std::fs::remove_file(&tmp);
-    linked
 }
 
 #[cfg(test)]

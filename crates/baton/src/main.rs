@@ -3,6 +3,7 @@
 mod catalog;
 mod cmd;
 mod context;
+mod locate;
 mod output;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};

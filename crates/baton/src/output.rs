@@ -1,5 +1,7 @@
-//! Printing: JSON, colour only on a terminal (and never with NO_COLOR), errors.
+//! Printing: JSON, colour only on a terminal (and never with NO_COLOR),
+//! terminal-safe transcript text, errors.
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 
@@ -14,9 +16,76 @@ pub fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// True when stdout is a terminal and `NO_COLOR` is unset.
+/// Whether `NO_COLOR` asks for no colour: set to a non-empty value (an
+/// empty one leaves colour on, per <https://no-color.org>).
+fn no_color() -> bool {
+    std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty())
+}
+
+/// True when stdout is a terminal and `NO_COLOR` does not turn colour off.
 pub fn color_enabled() -> bool {
-    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty()) && std::io::stdout().is_terminal()
+    !no_color() && std::io::stdout().is_terminal()
+}
+
+/// `text` made safe for human output on a terminal: escape sequences (CSI,
+/// OSC, DCS and the other ESC and C1 forms) are removed and every other
+/// control character except `\n` and `\t` becomes `\u{FFFD}` (`\r\n` stays
+/// a line break), so a transcript cannot retitle, clear or reprogram the
+/// terminal. Applied to all transcript-derived text in human output, always;
+/// `--json` prints text exactly.
+pub fn terminal_safe(text: &str) -> Cow<'_, str> {
+    if !text
+        .chars()
+        .any(|c| c.is_control() && c != '\n' && c != '\t')
+    {
+        return Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' | '\t' => out.push(c),
+            '\r' if chars.peek() == Some(&'\n') => {}
+            '\x1b' => match chars.next() {
+                Some('[') => skip_csi(&mut chars),
+                Some(']' | 'P' | 'X' | '^' | '_') => skip_control_string(&mut chars),
+                Some(' '..='/') => {
+                    while chars.next_if(|c| (' '..='/').contains(c)).is_some() {}
+                    chars.next_if(|c| ('0'..='~').contains(c));
+                }
+                Some('\n') => out.push('\n'),
+                _ => {}
+            },
+            '\u{9b}' => skip_csi(&mut chars),
+            '\u{90}' | '\u{98}' | '\u{9d}' | '\u{9e}' | '\u{9f}' => skip_control_string(&mut chars),
+            c if c.is_control() => out.push('\u{FFFD}'),
+            c => out.push(c),
+        }
+    }
+    Cow::Owned(out)
+}
+
+/// Skip the rest of a CSI sequence: parameter and intermediate bytes, then
+/// the final byte.
+fn skip_csi(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while chars.next_if(|c| (' '..='?').contains(c)).is_some() {}
+    chars.next_if(|c| ('@'..='~').contains(c));
+}
+
+/// Skip the rest of an OSC/DCS/SOS/PM/APC string: up to BEL or ST (`ESC \`,
+/// `\u{9c}`), or up to a line break, which is kept so the text after it stays
+/// visible.
+fn skip_control_string(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    while let Some(c) = chars.next_if(|&c| c != '\n') {
+        match c {
+            '\x07' | '\u{9c}' => return,
+            '\x1b' => {
+                chars.next_if_eq(&'\\');
+                return;
+            }
+            _ => {}
+        }
+    }
 }
 
 /// True when progress bars should be drawn (stderr is a terminal).
@@ -43,7 +112,7 @@ where
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     tracing_subscriber::fmt::layer()
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none())
+        .with_ansi(!no_color() && std::io::stderr().is_terminal())
         .with_filter(filter)
 }
 
@@ -83,5 +152,32 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
         ExitCode::from(2)
     } else {
         ExitCode::from(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn terminal_safe_strips_sequences_and_controls() {
+        assert!(matches!(
+            terminal_safe("plain\ttext\nünï"),
+            Cow::Borrowed(_)
+        ));
+        let hostile = "a\x1b]0;pwned\x07b\x1b[2Jc\x1b[1;31md\x1b]8;;http://x\x1b\\e\x1bcf";
+        assert_eq!(terminal_safe(hostile), "abcdef");
+        assert_eq!(terminal_safe("x\u{9b}2Jy\u{9d}0;t\u{9c}z"), "xyz");
+        assert_eq!(
+            terminal_safe("bell\x07 back\x08 del\x7f"),
+            "bell\u{FFFD} back\u{FFFD} del\u{FFFD}"
+        );
+        assert_eq!(
+            terminal_safe("crlf\r\nover\rwrite"),
+            "crlf\nover\u{FFFD}write"
+        );
+        // An unterminated OSC ends at the line break; the next line stays.
+        assert_eq!(terminal_safe("a\x1b]0;title\nnext"), "a\nnext");
+        assert_eq!(terminal_safe("end\x1b"), "end");
     }
 }

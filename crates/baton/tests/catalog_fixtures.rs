@@ -385,3 +385,81 @@ fn bad_input_warns_and_keeps_the_rest() {
         );
     }
 }
+
+/// A dangling symlink and a directory named like session files (as when a
+/// file is deleted or replaced between discovery and read) are reported as
+/// warnings naming the path; every real session is still listed.
+#[test]
+fn session_names_that_are_not_files_warn_and_keep_the_rest() {
+    let env = Env::new();
+    let day = find(&env.path("codex"), "8c3d")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let dir = day.join("rollout-2026-11-21T00-00-00-dddddddd-0000-4000-8000-000000000001.jsonl");
+    std::fs::create_dir(&dir).unwrap();
+    let project = find(&env.path("claude/.claude/projects"), "dcf5c926")
+        .parent()
+        .unwrap()
+        .to_path_buf();
+    let link = project.join("eeeeeeee-0000-4000-8000-000000000001.jsonl");
+    std::os::unix::fs::symlink(project.join("deleted.jsonl"), &link).unwrap();
+    let out = env
+        .cmd(&["list", "--json", "--limit", "100"])
+        .assert()
+        .success()
+        .get_output()
+        .clone();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let list: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        list["sessions"].as_array().unwrap().len(),
+        manifest().len(),
+        "{stderr}"
+    );
+    for (path, kind) in [(&dir, "a directory"), (&link, "a symbolic link")] {
+        assert!(
+            stderr.contains(&format!(
+                "warning: {}: named like a session file but is {kind}",
+                path.display()
+            )),
+            "{stderr}"
+        );
+    }
+}
+
+/// Transcript text with terminal escape sequences (an OSC that retitles the
+/// terminal, a CSI that clears it) is printed without them by `show`,
+/// `list` and `search`; `--json` keeps it exact.
+#[test]
+fn human_output_strips_terminal_escapes() {
+    let env = Env::new();
+    let dir = env.path("claude/.claude/projects/-srv-esc");
+    std::fs::create_dir_all(&dir).unwrap();
+    let id = "ffffffff-0000-4000-8000-00000000e5c0";
+    let prompt = "escape \u{1b}]0;pwned\u{07}kiwi \u{1b}[2Jdone";
+    let line = serde_json::json!({"parentUuid":null,"isSidechain":false,"type":"user","uuid":"e1",
+        "timestamp":"2026-11-22T00:00:00.000Z","sessionId":id,
+        "cwd":"/srv/esc\u{1b}[31m","message":{"role":"user","content":prompt}});
+    std::fs::write(dir.join(format!("{id}.jsonl")), format!("{line}\n")).unwrap();
+    let human = |args: &[&str]| {
+        let out = env.cmd(args).assert().success().get_output().stdout.clone();
+        String::from_utf8(out).unwrap()
+    };
+    for args in [
+        &["show", id][..],
+        &["list", "--limit", "100"][..],
+        &["search", "kiwi"][..],
+    ] {
+        let out = human(args);
+        assert!(out.contains("kiwi") || args[0] == "list", "{args:?}: {out}");
+        assert!(
+            !out.contains('\u{1b}') && !out.contains('\u{07}'),
+            "{args:?}: {out:?}"
+        );
+        assert!(!out.contains("pwned"), "{args:?}: {out:?}");
+    }
+    assert!(human(&["show", id]).contains("escape kiwi done"));
+    let json = env.json(&["show", id, "--json"]);
+    assert_eq!(json["messages"][0]["text"], prompt);
+}

@@ -68,12 +68,13 @@ impl Machine {
 
 /// Every file below `dir` (sorted), to prove nothing was written.
 fn files(dir: &Path) -> Vec<PathBuf> {
-    let mut out: Vec<PathBuf> = walkdir(dir);
+    let mut out: Vec<PathBuf> = walkdir(dir, false);
     out.sort();
     out
 }
 
-fn walkdir(dir: &Path) -> Vec<PathBuf> {
+/// Every path below `dir`, files and (with `dirs`) directories.
+fn walkdir(dir: &Path, dirs: bool) -> Vec<PathBuf> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -81,9 +82,31 @@ fn walkdir(dir: &Path) -> Vec<PathBuf> {
         .flatten()
         .flat_map(|e| {
             let p = e.path();
-            if p.is_dir() { walkdir(&p) } else { vec![p] }
+            if p.is_dir() {
+                let mut below = walkdir(&p, dirs);
+                if dirs {
+                    below.push(p);
+                }
+                below
+            } else {
+                vec![p]
+            }
         })
         .collect()
+}
+
+impl Machine {
+    /// Every file and directory of the machine outside `BATON_HOME` (whose
+    /// catalog any command may refresh), sorted: compared before and after
+    /// a refused command to prove it wrote nothing.
+    fn tree_outside_baton(&self) -> Vec<PathBuf> {
+        let mut out: Vec<PathBuf> = walkdir(&self.root, true)
+            .into_iter()
+            .filter(|p| !p.starts_with(&self.baton))
+            .collect();
+        out.sort();
+        out
+    }
 }
 
 fn export(m: &Machine, id: &str) -> PathBuf {
@@ -232,7 +255,7 @@ fn fork_writes_next_to_the_source_and_refuses_empty_prefixes() {
     let path = PathBuf::from(out["path"].as_str().unwrap());
     assert!(path.starts_with(m.codex.join("sessions")));
     assert_eq!(out["forked_from"], CODEX_FORK);
-    let before = files(&m.root);
+    let before = m.tree_outside_baton();
     for args in [["--drop-last", "4"], ["--before-prompt", "1"]] {
         m.baton()
             .args(["fork", CODEX_FORK])
@@ -241,15 +264,7 @@ fn fork_writes_next_to_the_source_and_refuses_empty_prefixes() {
             .code(1)
             .stderr(contains("nothing would remain"));
     }
-    let after: Vec<_> = files(&m.root)
-        .into_iter()
-        .filter(|p| !p.starts_with(&m.baton))
-        .collect();
-    let before: Vec<_> = before
-        .into_iter()
-        .filter(|p| !p.starts_with(&m.baton))
-        .collect();
-    assert_eq!(after, before, "nothing written");
+    assert_eq!(m.tree_outside_baton(), before, "nothing written");
 }
 
 #[test]
@@ -270,6 +285,7 @@ fn bad_input_fails_clearly_and_writes_nothing() {
     let blocker = m.root.join("plain-file");
     std::fs::write(&blocker, b"x").unwrap();
     let bad_home = blocker.join("codex");
+    let before = m.tree_outside_baton();
     m.baton()
         .arg("--codex-home")
         .arg(&bad_home)
@@ -279,6 +295,7 @@ fn bad_input_fails_clearly_and_writes_nothing() {
         .assert()
         .code(1)
         .stderr(contains("writable"));
+    assert_eq!(m.tree_outside_baton(), before, "nothing written");
 
     // A Codex writer lock held by another process.
     let target = m.root.join("other-codex");
@@ -286,6 +303,7 @@ fn bad_input_fails_clearly_and_writes_nothing() {
     std::fs::create_dir_all(&lock_dir).unwrap();
     let lock = std::fs::File::create(lock_dir.join(format!("{CODEX_ROOT}.lock"))).unwrap();
     lock.try_lock().unwrap();
+    let before = m.tree_outside_baton();
     m.baton()
         .arg("--codex-home")
         .arg(&target)
@@ -295,8 +313,25 @@ fn bad_input_fails_clearly_and_writes_nothing() {
         .assert()
         .code(1)
         .stderr(contains("being written by another process"));
-    assert!(!target.join("sessions").exists() || files(&target.join("sessions")).is_empty());
+    assert_eq!(m.tree_outside_baton(), before, "nothing written");
     drop(lock);
+
+    // Only the session's own lock held: its ancestor (whose lock is free) is
+    // not written either, so no half lineage is left behind.
+    let fork_lock = std::fs::File::create(lock_dir.join(format!("{CODEX_FORK}.lock"))).unwrap();
+    fork_lock.try_lock().unwrap();
+    let before = m.tree_outside_baton();
+    m.baton()
+        .arg("--codex-home")
+        .arg(&target)
+        .arg("--codex-home")
+        .arg(&m.codex)
+        .args(["rehydrate", CODEX_FORK])
+        .assert()
+        .code(1)
+        .stderr(contains("being written by another process"));
+    assert_eq!(m.tree_outside_baton(), before, "not even the ancestor");
+    drop(fork_lock);
 
     // Corrupt and tampered envelopes.
     let dst = Machine::empty();

@@ -55,14 +55,66 @@ fn codex_session(env: &AgentEnv, agents: &Agents, cwd: &Path, prompts: &[&str]) 
     id
 }
 
-/// A Claude session (-p + n × -p --resume); returns its id.
+/// A Claude session (-p + n × -p --resume, Bash allowed for `RUN:` prompts);
+/// returns its id.
 fn claude_session(env: &AgentEnv, agents: &Agents, cwd: &Path, prompts: &[&str]) -> String {
-    run_ok(env.claude(agents, cwd).args(["-p", prompts[0]]));
+    let bash = ["--allowedTools", "Bash"];
+    run_ok(env.claude(agents, cwd).args(["-p", prompts[0]]).args(bash));
     let id = env.claude_session_ids().pop().expect("a transcript");
     for p in &prompts[1..] {
-        run_ok(env.claude(agents, cwd).args(["-p", "--resume", &id, p]));
+        run_ok(
+            env.claude(agents, cwd)
+                .args(["-p", "--resume", &id, p])
+                .args(bash),
+        );
     }
     id
+}
+
+/// The second prompt of the fork tests: a shell command, so the history has
+/// a tool output.
+const TOOL_PROMPT: &str = "RUN: echo beta-tool-out";
+
+/// What the model received carries the whole kept conversation and nothing
+/// of the dropped turns, checked on the serialized request body itself (not
+/// only through `user_texts()`, which shares the injected-context rules with
+/// the code under test): every kept prompt, one scripted reply per kept
+/// prompt (`ECHO[n]: <prompt>`), the tool output of a `RUN:` prompt, and no
+/// trace of a dropped prompt (its text also appears in its reply).
+fn assert_history(req: &RecordedRequest, kept: &[&str], dropped: &[&str]) {
+    let body = serde_json::to_string(&req.body).unwrap();
+    for text in dropped {
+        assert!(!body.contains(text), "dropped {text:?} reached the model");
+    }
+    for text in kept {
+        assert!(body.contains(text), "kept prompt {text:?} missing");
+    }
+    let replies = req.assistant_texts();
+    assert_eq!(
+        replies.len(),
+        kept.len(),
+        "one reply per kept prompt: {replies:?}"
+    );
+    for (reply, prompt) in replies.iter().zip(kept) {
+        assert!(
+            reply.starts_with("ECHO[") && reply.ends_with(&format!("]: {prompt}")),
+            "{reply:?} is not the reply to {prompt:?}"
+        );
+        let quoted = serde_json::to_string(reply).unwrap();
+        assert!(
+            body.contains(quoted.trim_matches('"')),
+            "{reply:?} not in the body"
+        );
+    }
+    for prompt in kept {
+        if let Some(cmd) = prompt.strip_prefix("RUN: echo ") {
+            let outputs = req.tool_outputs();
+            assert!(
+                outputs.iter().any(|o| o.contains(cmd)),
+                "tool output of {prompt:?} missing: {outputs:?}"
+            );
+        }
+    }
 }
 
 #[test]
@@ -76,7 +128,7 @@ fn codex_fork_drop_last_resumes_with_the_real_cli() {
         &env,
         &agents,
         &project,
-        &["p1 alpha", "p2 beta", "p3 gamma"],
+        &["p1 alpha", TOOL_PROMPT, "p3 gamma"],
     );
     let parent = env.codex_rollout(&id).unwrap();
     let parent_before = std::fs::read(&parent).unwrap();
@@ -101,7 +153,8 @@ fn codex_fork_drop_last_resumes_with_the_real_cli() {
     server.clear();
     run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &fork_id, "--prompt", "new"]));
     let req = last_turn(&server);
-    assert_eq!(req.user_texts(), ["p1 alpha", "p2 beta", "new"]);
+    assert_eq!(req.user_texts(), ["p1 alpha", TOOL_PROMPT, "new"]);
+    assert_history(&req, &["p1 alpha", TOOL_PROMPT], &["p3 gamma"]);
     assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
     assert_eq!(
         std::fs::read(&parent).unwrap(),
@@ -131,7 +184,7 @@ fn claude_fork_drop_last_resumes_with_the_real_cli() {
         &env,
         &agents,
         &project,
-        &["p1 alpha", "p2 beta", "p3 gamma"],
+        &["p1 alpha", TOOL_PROMPT, "p3 gamma"],
     );
     let parent = env.claude_transcript(&id).unwrap();
     let parent_before = std::fs::read(&parent).unwrap();
@@ -151,10 +204,9 @@ fn claude_fork_drop_last_resumes_with_the_real_cli() {
 
     // The catalog infers the lineage from the copied uuids.
     let shown = json_out(baton(&env, &agents, &bhome, &project).args(["list", "--json"]));
-    let listed = shown
+    let listed = shown["sessions"]
         .as_array()
-        .or_else(|| shown["sessions"].as_array())
-        .expect("list --json is an array or {sessions}");
+        .expect("list --json is {\"sessions\": [...]}");
     let row = listed
         .iter()
         .find(|r| r["id"] == fork_id.as_str())
@@ -164,7 +216,8 @@ fn claude_fork_drop_last_resumes_with_the_real_cli() {
     server.clear();
     run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &fork_id, "--prompt", "new"]));
     let req = last_turn(&server);
-    assert_eq!(req.user_texts(), ["p1 alpha", "p2 beta", "new"]);
+    assert_eq!(req.user_texts(), ["p1 alpha", TOOL_PROMPT, "new"]);
+    assert_history(&req, &["p1 alpha", TOOL_PROMPT], &["p3 gamma"]);
     assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
     assert_eq!(
         std::fs::read(&parent).unwrap(),
@@ -222,6 +275,7 @@ fn fork_of_a_codex_paginated_fork_is_self_contained() {
         req.user_texts(),
         ["a1 root", "a2 root", "f1 forked", "after"]
     );
+    assert_history(&req, &["a1 root", "a2 root", "f1 forked"], &[]);
     assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
 }
 
@@ -290,6 +344,7 @@ fn envelope_round_trip(agent: &str) {
     run_ok(baton(&two, &agents, &b2, &p2).args(["resume", &id, "--prompt", "there"]));
     let req = last_turn(&server);
     assert_eq!(req.user_texts(), ["x1 first", "x2 second", "there"]);
+    assert_history(&req, &prompts, &[]);
     assert_eq!(req.session_id().as_deref(), Some(id.as_str()));
     let after = std::fs::read(&written).unwrap();
     assert!(

@@ -1,16 +1,21 @@
-//! A hostile sync server cannot make `baton pull` or `baton sync` write
-//! outside baton's library: session ids, parents and stream names it sends
-//! are checked before any path is built.
+//! Fake sync servers against the real `baton` binary. A hostile one cannot
+//! make `baton pull` or `baton sync` write outside baton's library (session
+//! ids, parents and stream names it sends are checked before any path is
+//! built) nor exhaust memory with a zstd bomb; a scripted one runs a
+//! `baton import` in the middle of a pull of the same session.
 
 use axum::Json;
+use axum::extract::{Query, State};
 use axum::http::header::HeaderName;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use baton_native::Agent;
 use baton_sync::protocol::{
-    Changes, HEADER_LENGTH, HEADER_SHA256, SessionInfo, SessionList, StreamInfo, sha256_hex,
+    Changes, HEADER_LENGTH, HEADER_SHA256, SessionInfo, SessionList, StreamInfo, WhoAmI, sha256_hex,
 };
 use std::path::Path;
 use std::process::Command;
+use std::sync::{Arc, Mutex};
 
 /// One Claude transcript line (no session id inside, so none is rewritten).
 const LINE: &[u8] =
@@ -39,8 +44,19 @@ fn info(id: &str, stream: &str, forked_from: Option<&str>) -> SessionInfo {
     }
 }
 
-/// Serve the session list, the changes feed and any stream read with `infos`.
+/// Serve the session list, the changes feed and any stream read with `infos`;
+/// every stream read answers one `LINE`.
 fn start_hostile(infos: Vec<SessionInfo>) -> (tokio::runtime::Runtime, String) {
+    start_fake(infos, Vec::new(), LINE.to_vec())
+}
+
+/// Like [`start_hostile`], but every stream read announces `LINE`'s length
+/// and hash and answers `body` with the extra `headers`.
+fn start_fake(
+    infos: Vec<SessionInfo>,
+    headers: Vec<(HeaderName, String)>,
+    body: Vec<u8>,
+) -> (tokio::runtime::Runtime, String) {
     let rt = tokio::runtime::Runtime::new().expect("runtime");
     let listener = rt
         .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
@@ -56,22 +72,35 @@ fn start_hostile(infos: Vec<SessionInfo>) -> (tokio::runtime::Runtime, String) {
         more: false,
     };
     let app = axum::Router::new()
+        .route("/api/v1/me", get(|| async { Json(alice()) }))
         .route("/api/v1/sessions", get(move || async move { Json(list) }))
         .route("/api/v1/changes", get(move || async move { Json(changes) }))
-        .fallback(|| async {
-            let len = LINE.len().to_string();
-            (
-                [
-                    (HeaderName::from_static("baton-length"), len),
-                    (HeaderName::from_static("baton-sha256"), sha256_hex(LINE)),
-                ],
-                LINE,
-            )
+        .fallback(move || async move {
+            let mut response = body.into_response();
+            let announced = [
+                (
+                    HeaderName::from_static("baton-length"),
+                    LINE.len().to_string(),
+                ),
+                (HeaderName::from_static("baton-sha256"), sha256_hex(LINE)),
+            ];
+            for (name, value) in announced.into_iter().chain(headers) {
+                response
+                    .headers_mut()
+                    .insert(name, value.parse().expect("header value"));
+            }
+            response
         });
     assert!(HEADER_LENGTH.eq_ignore_ascii_case("baton-length"));
     assert!(HEADER_SHA256.eq_ignore_ascii_case("baton-sha256"));
     rt.spawn(async move { axum::serve(listener, app).await });
     (rt, format!("http://{addr}"))
+}
+
+fn alice() -> WhoAmI {
+    WhoAmI {
+        user: "alice".into(),
+    }
 }
 
 fn baton(root: &Path) -> Command {
@@ -142,4 +171,247 @@ fn traversal_names_from_the_server_write_nothing() {
     );
     let library = root.join("home").join("baton").join("library");
     assert!(files(&library).is_empty(), "{:?}", files(&library));
+}
+
+/// A zstd frame of `blocks` RLE blocks of 128 KiB of `x` each: 4 bytes per
+/// 128 KiB, so a tiny body decodes to an arbitrarily large stream.
+fn zstd_bomb(blocks: u32) -> Vec<u8> {
+    const BLOCK: u32 = 128 << 10;
+    // Magic, no content size, 128 KiB window.
+    let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+    for i in 0..blocks {
+        let last = u32::from(i + 1 == blocks);
+        let header = last | (1 << 1) | (BLOCK << 3);
+        out.extend_from_slice(&header.to_le_bytes()[..3]);
+        out.push(b'x');
+    }
+    out
+}
+
+#[test]
+fn oversized_stream_answers_are_refused_without_decoding_them_whole() {
+    use std::io::Read;
+    // 900 blocks: under 4 KiB on the wire (so it passes the wire-size bound
+    // for a one-line stream) but 112 MiB decoded, of which baton may hold
+    // one line.
+    let bomb = zstd_bomb(900);
+    assert!(bomb.len() < 4096);
+    let mut start = Vec::new();
+    zstd::stream::read::Decoder::new(bomb.as_slice())
+        .unwrap()
+        .take(1 << 20)
+        .read_to_end(&mut start)
+        .unwrap();
+    assert_eq!(start, vec![b'x'; 1 << 20], "the bomb is a valid zstd frame");
+    let zstd = vec![(
+        HeaderName::from_static("content-encoding"),
+        "zstd".to_owned(),
+    )];
+    let cases = [
+        ("zstd bomb", zstd, bomb),
+        (
+            "plain body longer than announced",
+            Vec::new(),
+            vec![b'x'; 1 << 20],
+        ),
+    ];
+    for (what, headers, body) in cases {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        let (_rt, url) = start_fake(vec![info("bomb-id", "main", None)], headers, body);
+        let out = baton(root).args(["login", &url, "token"]).output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let out = baton(root).args(["pull", "--all"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "the sync server sent more than {} bytes",
+                LINE.len()
+            )),
+            "{what}: {stderr}"
+        );
+        let library = root.join("home").join("baton").join("library");
+        assert!(files(&library).is_empty(), "{what}: {:?}", files(&library));
+    }
+}
+
+/// One Claude transcript line of session `id`.
+fn claude_line(id: &str, text: &str) -> Vec<u8> {
+    format!(
+        "{{\"type\":\"user\",\"sessionId\":\"{id}\",\"cwd\":\"/p\",\"uuid\":\"{text}\",\"message\":{{\"role\":\"user\",\"content\":\"{text}\"}}}}\n"
+    )
+    .into_bytes()
+}
+
+/// A fake server holding one plain Claude session whose bytes the test
+/// sets, and which runs `hook` (once) while answering a stream read from a
+/// non-zero offset, before sending the bytes.
+#[derive(Default)]
+struct Scripted {
+    bytes: Vec<u8>,
+    hook: Option<Command>,
+    hook_output: Option<std::process::Output>,
+}
+
+#[derive(serde::Deserialize)]
+struct From {
+    from: u64,
+}
+
+fn start_scripted(
+    id: &'static str,
+    state: Arc<Mutex<Scripted>>,
+) -> (tokio::runtime::Runtime, String) {
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let listener = rt
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let info_of = move |bytes: &[u8]| {
+        let mut info = info(id, "main", None);
+        info.streams[0].len = bytes.len() as u64;
+        info.streams[0].sha256 = sha256_hex(bytes);
+        info
+    };
+    let list = move |State(st): State<Arc<Mutex<Scripted>>>| async move {
+        let bytes = st.lock().unwrap().bytes.clone();
+        Json(SessionList {
+            sessions: vec![info_of(&bytes)],
+            next_cursor: None,
+        })
+    };
+    let stream = |State(st): State<Arc<Mutex<Scripted>>>, Query(q): Query<From>| async move {
+        let hook = if q.from > 0 {
+            st.lock().unwrap().hook.take()
+        } else {
+            None
+        };
+        if let Some(mut hook) = hook {
+            let out = hook.output().expect("hook runs");
+            st.lock().unwrap().hook_output = Some(out);
+        }
+        let bytes = st.lock().unwrap().bytes.clone();
+        (
+            [
+                (
+                    HeaderName::from_static("baton-length"),
+                    bytes.len().to_string(),
+                ),
+                (HeaderName::from_static("baton-sha256"), sha256_hex(&bytes)),
+            ],
+            bytes[q.from as usize..].to_vec(),
+        )
+    };
+    let app = axum::Router::new()
+        .route("/api/v1/me", get(|| async { Json(alice()) }))
+        .route("/api/v1/sessions", get(list))
+        .route("/api/v1/sessions/{id}/streams/main", get(stream))
+        .with_state(state);
+    rt.spawn(async move { axum::serve(listener, app).await });
+    (rt, format!("http://{addr}"))
+}
+
+/// `baton import` runs while `baton pull` of the same session is between
+/// reading its library copy and appending the server's new bytes (the
+/// scripted server runs the import while answering the pull's read). Both
+/// extend the copy under its one lock and check its bytes again there: the
+/// copy ends up holding the new history once, not the new bytes twice.
+#[test]
+fn import_during_a_pull_of_the_same_session_appends_once() {
+    const ID: &str = "5f0c3a9e-1b2d-4c6e-8f70-9a1b2c3d4e5f";
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    let v1 = claude_line(ID, "one");
+    let v2 = [v1.clone(), claude_line(ID, "two")].concat();
+    let state = Arc::new(Mutex::new(Scripted {
+        bytes: v1.clone(),
+        ..Default::default()
+    }));
+    let (_rt, url) = start_scripted(ID, state.clone());
+    let out = baton(root).args(["login", &url, "token"]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = baton(root).args(["pull", ID]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let copy = root
+        .join("home/baton/library/claude/projects/-p")
+        .join(format!("{ID}.jsonl"));
+    assert_eq!(std::fs::read(&copy).unwrap(), v1);
+
+    // An envelope of the continued session, as another machine exports it.
+    let elsewhere = root
+        .join("elsewhere/projects/-p")
+        .join(format!("{ID}.jsonl"));
+    std::fs::create_dir_all(elsewhere.parent().unwrap()).unwrap();
+    std::fs::write(&elsewhere, &v2).unwrap();
+    let session = baton_native::rehydrate::NativeSession::load(Agent::Claude, &elsewhere, &[])
+        .expect("load session");
+    let envelope = root.join("continued.baton");
+    baton_native::envelope::Envelope::from_files(session, Default::default())
+        .write_to(std::fs::File::create(&envelope).unwrap())
+        .expect("write envelope");
+
+    {
+        let mut st = state.lock().unwrap();
+        st.bytes = v2.clone();
+        let mut import = baton(root);
+        import.arg("import").arg(&envelope);
+        st.hook = Some(import);
+    }
+    let out = baton(root).args(["pull", ID]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let hook = state.lock().unwrap().hook_output.take();
+    let import = hook.expect("the import ran during the pull");
+    assert!(
+        import.status.success(),
+        "{}",
+        String::from_utf8_lossy(&import.stderr)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&std::fs::read(&copy).unwrap()),
+        String::from_utf8_lossy(&v2),
+        "the library copy holds the continued history exactly once"
+    );
+    // The sync state agrees with the file: a second pull moves nothing.
+    let out = baton(root).args(["pull", ID]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(std::fs::read(&copy).unwrap(), v2);
+}
+
+/// Usage mistakes are refused by the argument parser (exit code 2) before
+/// any login is needed or the network is touched.
+#[test]
+fn push_and_pull_need_ids_or_all_but_not_both() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for args in [
+        &["push"][..],
+        &["pull"][..],
+        &["push", "some-id", "--all"][..],
+        &["pull", "some-id", "--all"][..],
+    ] {
+        let out = baton(dir.path()).args(args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(!stderr.contains("not logged in"), "{args:?}: {stderr}");
+    }
 }

@@ -487,6 +487,128 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
     }
 }
 
+/// B is logged in but never pulled: `baton resume X` finds X only on the
+/// server, fetches it (with the real `resume` server fallback) and resumes
+/// it; the model sees the whole history and the session lands in B's agent
+/// home.
+#[test]
+fn resume_fetches_a_session_only_the_server_has() {
+    let Some(agents) = agents() else {
+        eprintln!(
+            "SKIPPED resume_fetches_a_session_only_the_server_has: the pinned codex/claude CLIs are not installed"
+        );
+        return;
+    };
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, Some(&a.project));
+    run_ok(a.env.codex(&agents, &a.project).args([
+        "exec",
+        "--skip-git-repo-check",
+        "a1 codex hello",
+    ]));
+    run_ok(
+        a.env
+            .claude(&agents, &a.project)
+            .args(["-p", "a1 claude hello"]),
+    );
+    let codex_id = a.env.codex_session_ids().pop().expect("a codex rollout");
+    let claude_id = a.env.claude_session_ids().pop().expect("a transcript");
+    for m in [&a, &b] {
+        m.json(&agents, &["login", &serve.url, &serve.token, "--json"]);
+    }
+    a.json(&agents, &["push", "--all", "--json"]);
+    assert!(b.library_files_with(&codex_id).is_empty());
+
+    for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
+        model.clear();
+        let out = run_ok(b.baton(&agents).args(["resume", id, "--prompt", "next"]));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!("fetching session {id} from {}", serve.url)),
+            "{stderr}"
+        );
+        let req = model
+            .turn_requests()
+            .pop()
+            .expect("the agent called the model");
+        assert_eq!(
+            req.user_texts(),
+            [format!("a1 {agent} hello"), "next".to_owned()]
+        );
+        let landed = agent_file(&b, id);
+        let text = std::fs::read_to_string(&landed).unwrap();
+        assert!(
+            text.contains(&format!("a1 {agent} hello")) && text.contains("next"),
+            "{} holds the whole continued session",
+            landed.display()
+        );
+    }
+}
+
+/// `baton sync` skips a pushed file only while it looks exactly as it did
+/// (size, mtime, inode); a same-size rewrite is pushed (here: kept as a
+/// diverged copy, as it changed pushed bytes), a file only touched is
+/// checked by content and stays up to date.
+#[test]
+fn sync_notices_same_size_rewrites_and_ignores_mere_touches() {
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    a.with_fixtures();
+    assert!(
+        a.output(&[], &["login", &serve.url, &serve.token])
+            .status
+            .success()
+    );
+    assert!(a.output(&[], &["push", "--all"]).status.success());
+    let quiet = a.text(&no_agents(), &["sync"]);
+    assert!(quiet.contains("everything is up to date"), "{quiet}");
+
+    let ids = a.env.claude_session_ids();
+    let (touched, rewritten) = (&ids[0], &ids[1]);
+    let later = std::time::SystemTime::now() + Duration::from_secs(60);
+    let file = std::fs::File::options()
+        .append(true)
+        .open(agent_file(&a, touched))
+        .unwrap();
+    file.set_modified(later).unwrap();
+    // Same size, one byte different, new mtime: what a rewriting tool does.
+    let path = agent_file(&a, rewritten);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let at = bytes.iter().rposition(|&b| b == b'e').expect("an `e`");
+    bytes[at] = b'E';
+    std::fs::write(&path, &bytes).unwrap();
+    std::fs::File::options()
+        .append(true)
+        .open(&path)
+        .unwrap()
+        .set_modified(later)
+        .unwrap();
+
+    let synced = a.json(&no_agents(), &["sync", "--json"]);
+    let pushed = synced["pushed"].as_array().unwrap();
+    let status = |id: &str| {
+        pushed
+            .iter()
+            .find(|r| r["id"] == id)
+            .map(|r| r["status"].as_str().unwrap().to_owned())
+    };
+    assert_eq!(status(rewritten).as_deref(), Some("diverged"), "{synced}");
+    assert!(
+        status(touched).is_none_or(|s| s == "up_to_date"),
+        "{synced}"
+    );
+    let copy = server_sessions(&serve)
+        .into_iter()
+        .find(|s| s.diverged_from.as_deref() == Some(rewritten.as_str()))
+        .expect("the rewrite reached the server as a diverged copy");
+    assert_eq!(server_text(&serve, &copy.id).into_bytes(), bytes);
+    let quiet = a.text(&no_agents(), &["sync"]);
+    assert!(quiet.contains("everything is up to date"), "{quiet}");
+}
+
 /// B continues a session A also has, A pulls it: `baton resume X` on A
 /// continues the newest history in a full-copy fork and leaves A's own file
 /// byte-identical.

@@ -23,13 +23,20 @@ pub const MAX_APPEND: usize = 3 * 1024 * 1024;
 pub const MAX_JSON: usize = 64 * 1024;
 
 pub async fn start() -> Srv {
+    start_with(Limits {
+        max_append: MAX_APPEND,
+        max_json: MAX_JSON,
+        ..Limits::default()
+    })
+    .await
+}
+
+/// A test server with the given limits.
+pub async fn start_with(limits: Limits) -> Srv {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ServerConfig::new(dir.path().join("server"));
     cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.limits = Limits {
-        max_append: MAX_APPEND,
-        max_json: MAX_JSON,
-    };
+    cfg.limits = limits;
     let server = baton_server::start(cfg).await.unwrap();
     let a = baton_server::add_user(&dir.path().join("server"), "alice")
         .await

@@ -1,8 +1,8 @@
 //! `baton fork`: a new native session of the same agent holding a prefix
 //! of another one, written next to it so the real CLI can resume it.
 
-use crate::cmd::resume::{load, locate_or_fetch};
 use crate::context::Context;
+use crate::locate::{load, locate_or_fetch};
 use anyhow::{Result, bail};
 use baton_native::Agent;
 use baton_native::fork::{Cut, Forked, fork, new_session_id};

@@ -3,16 +3,15 @@
 
 use crate::cmd::fork::write_fork;
 use crate::cmd::rehydrate::{FileOut, print_outcome};
-use crate::cmd::resume::{home_of, library_root};
 use crate::context::Context;
+use crate::locate::{home_of, library_root};
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
 use baton_native::envelope::{Envelope, EnvelopeMeta};
 use baton_native::fork::Cut;
 use baton_native::rehydrate::{NativeSession, find_codex_session, rehydrate};
-use baton_native::write::{CodexWriterLock, find_claude_transcripts};
+use baton_native::write::{WriteError, extend_owned_file, find_claude_transcripts};
 use baton_store::{Catalog, SessionRow};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// Options of `baton import`.
@@ -106,9 +105,10 @@ fn library_copy(agent: Agent, library: &Path, id: &str) -> Option<PathBuf> {
 
 /// Bring library copies the envelope extends up to date: a file of
 /// `session` already in `library` holding a strict prefix of the envelope's
-/// bytes gets the rest appended (baton owns its library), holding the
-/// session's lock (`<library>/thread-writer-locks/<id>.lock`) and checking
-/// the prefix again under it. A copy with bytes the envelope lacks is refused
+/// bytes gets the rest appended (baton owns its library) by
+/// [`extend_owned_file`], which checks the bytes again under the library
+/// copy's lock, the same one `baton pull` takes to extend it. A copy with
+/// bytes the envelope lacks is refused
 /// before anything is appended. Returns `(id, bytes appended)` per file grown.
 fn extend_library_copies(
     session: &NativeSession,
@@ -141,24 +141,14 @@ fn extend_library_copies(
     }
     let mut appended = Vec::new();
     for (file, path) in grow {
-        let _lock = CodexWriterLock::acquire(library, &file.id)?;
-        let existing = read(&path)?;
-        if existing.starts_with(&file.bytes) {
-            continue;
+        match extend_owned_file(&path, &file.bytes, 0o666) {
+            Ok(0) => {}
+            Ok(n) => appended.push((file.id.clone(), n)),
+            Err(WriteError::Conflict { .. }) => return Err(diverged(&file.id, &path)),
+            Err(e) => {
+                return Err(e).with_context(|| format!("cannot append to {}", path.display()));
+            }
         }
-        if !file.bytes.starts_with(&existing) {
-            return Err(diverged(&file.id, &path));
-        }
-        let tail = &file.bytes[existing.len()..];
-        std::fs::OpenOptions::new()
-            .append(true)
-            .open(&path)
-            .and_then(|mut f| {
-                f.write_all(tail)?;
-                f.sync_all()
-            })
-            .with_context(|| format!("cannot append to {}", path.display()))?;
-        appended.push((file.id.clone(), tail.len() as u64));
     }
     Ok(appended)
 }

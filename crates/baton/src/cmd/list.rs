@@ -133,11 +133,11 @@ pub fn one_line(text: &str, max: usize) -> String {
     }
 }
 
-/// `2026-11-21T19:20:28.123Z` → `2026-11-21 19:20`.
+/// `2026-11-21T19:20:28.123Z` → `2026-11-21 19:20` (terminal-safe: the
+/// time comes from the transcript).
 pub fn short_time(ts: &str) -> String {
-    ts.get(..16)
-        .map(|s| s.replace('T', " "))
-        .unwrap_or_else(|| ts.to_string())
+    let short = ts.get(..16).map(|s| s.replace('T', " "));
+    output::terminal_safe(short.as_deref().unwrap_or(ts)).into_owned()
 }
 
 /// The human table of `rows` (empty, with a hint on stderr, when there are none).
@@ -153,13 +153,14 @@ fn table(rows: &[SessionRow]) -> Result<String> {
         .iter()
         .map(|r| {
             let fork = if r.forked_from.is_some() { " ⑂" } else { "" };
+            let safe = output::terminal_safe;
             [
-                r.id.clone(),
+                safe(&r.id).into_owned(),
                 format!("{}{fork}", r.agent),
                 short_time(&r.updated_at),
                 r.user_turns.to_string(),
-                r.cwd.clone().unwrap_or_default(),
-                one_line(r.title.as_deref().unwrap_or(""), 60),
+                safe(r.cwd.as_deref().unwrap_or_default()).replace(['\n', '\t'], " "),
+                one_line(&safe(r.title.as_deref().unwrap_or_default()), 60),
             ]
         })
         .collect();

@@ -12,13 +12,15 @@ use serde::Serialize;
     after_help = "The token comes from `baton serve user add NAME` on the server. The login is kept in $BATON_HOME/sync.json (mode 0600).\n\nWith --encrypt, sessions you push from now on are end-to-end encrypted: the server keeps only ciphertext, so its search and web viewer cannot show them; search them with `baton search` on your machines."
 )]
 pub struct Args {
-    /// Server base URL, e.g. http://127.0.0.1:8080.
+    /// Server base URL, e.g. http://127.0.0.1:7878 (where `baton serve` listens by default).
     pub url: String,
     /// Bearer token for your account on that server.
     pub token: String,
+    /// Encryption options.
     #[command(flatten)]
     crypto: CryptoArgs,
-    /// Print the saved login as JSON (without the token).
+    /// Print the saved login as JSON (without the token):
+    /// `{"url","user","encrypt","key_file","config"}`.
     #[arg(long)]
     json: bool,
 }
@@ -26,6 +28,7 @@ pub struct Args {
 #[derive(Serialize)]
 struct LoginJson<'a> {
     url: &'a str,
+    user: &'a str,
     encrypt: bool,
     key_file: Option<&'a std::path::Path>,
     config: std::path::PathBuf,
@@ -33,17 +36,23 @@ struct LoginJson<'a> {
 
 /// Run `baton login`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
-    let config = login(ctx, &args.url, &args.token, &args.crypto)?;
+    let (config, who) = login(ctx, &args.url, &args.token, &args.crypto)?;
     let path = SyncConfig::path(&ctx.baton_home);
     if args.json {
         return output::print_json(&LoginJson {
             url: &config.url,
+            user: &who.user,
             encrypt: config.encrypt,
             key_file: config.key_file.as_deref(),
             config: path,
         });
     }
-    println!("logged in to {} (saved in {})", config.url, path.display());
+    println!(
+        "logged in to {} as {} (saved in {})",
+        config.url,
+        who.user,
+        path.display()
+    );
     if config.encrypt {
         match &config.key_file {
             Some(k) => println!(

@@ -12,6 +12,7 @@ use serde::Serialize;
     after_help = "Pulled sessions go into baton's library ($BATON_HOME/library/codex and $BATON_HOME/library/claude), never into an agent's home: `baton list`/`search`/`show` see them at once, and `baton resume ID` writes one where its agent looks. Only new bytes are fetched and appended."
 )]
 pub struct Args {
+    /// Which sessions to pull (ids or `--all`) and how.
     #[command(flatten)]
     sel: SessionArgs,
 }
@@ -25,9 +26,6 @@ struct PullJson<'a> {
 /// Run `baton pull`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let args = args.sel;
-    if args.ids.is_empty() && !args.all {
-        bail!("name the sessions to pull (ids or unique prefixes), or pass --all");
-    }
     let remote = connect(ctx, &args.crypto)?;
     let all = remote.rt.block_on(remote.client.all_sessions())?;
     let infos = if args.all {

@@ -1,6 +1,6 @@
 //! `baton push`: send sessions to the sync server.
 
-use crate::cmd::sync::{SessionArgs, connect, finish, print_pushes, push_rows, rows_for};
+use crate::cmd::sync::{SessionArgs, connect, finish, print_pushes, push_rows, select_rows};
 use crate::context::Context;
 use crate::output;
 use serde::Serialize;
@@ -11,6 +11,7 @@ use serde::Serialize;
     after_help = "Only bytes the server has not acknowledged are sent (4 MiB pieces, zstd on the wire); an interrupted push resumes where the server stopped. Sessions only baton holds (imported or pulled) are pushed from baton's library. A session you continued here while it was also continued elsewhere is kept as a new server session (`diverged_from`), never overwritten.\n\nWith --encrypt the server stores ciphertext only: server-side search and the web viewer cannot show those sessions."
 )]
 pub struct Args {
+    /// Which sessions to push (ids or `--all`) and how.
     #[command(flatten)]
     sel: SessionArgs,
 }
@@ -26,7 +27,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let args = args.sel;
     let remote = connect(ctx, &args.crypto)?;
     let catalog = crate::catalog::open_fresh(ctx)?;
-    let rows = rows_for(&catalog, &args.ids, args.all)?;
+    let rows = select_rows(&catalog, &args.ids)?;
     let (reports, failures) = push_rows(ctx, &remote, &rows, false)?;
     if args.json {
         output::print_json(&PushJson {

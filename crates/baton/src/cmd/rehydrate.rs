@@ -2,8 +2,8 @@
 //! where the real CLI looks for it, optionally moving its working directory.
 
 use crate::cmd::fork::write_fork;
-use crate::cmd::resume::{agent_home, load, locate_or_fetch};
 use crate::context::Context;
+use crate::locate::{agent_home, load, locate_or_fetch};
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::Cut;

@@ -1,8 +1,7 @@
-//! `baton resume`: continue a session in its own agent, and the shared
-//! "where is this session on this machine" lookup used by fork, rehydrate
-//! and export.
+//! `baton resume`: continue a session in its own agent.
 
 use crate::context::Context;
+use crate::locate::{Located, agent_home, codex_roots, load, locate_or_fetch};
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
 use baton_native::rehydrate::{NativeSession, PathMap, rehydrate};
@@ -25,172 +24,6 @@ pub struct Args {
     /// With --print: print `{"agent","cwd","env":{...},"argv":[...],"session_id"}` as JSON.
     #[arg(long, requires = "print")]
     pub json: bool,
-}
-
-/// A session found on this machine.
-#[derive(Debug, Clone)]
-pub struct Located {
-    /// Which agent wrote it.
-    pub agent: Agent,
-    /// Full session id.
-    pub id: String,
-    /// Its native file.
-    pub path: PathBuf,
-    /// The home holding that file (an agent home, or one of baton's library roots).
-    pub home: PathBuf,
-    /// True when `home` is baton's library rather than a home the agent reads.
-    pub in_library: bool,
-    /// When `path` is in an agent home: the session's copy in baton's
-    /// library too, if there is one (e.g. pulled from the sync server).
-    pub library_copy: Option<PathBuf>,
-}
-
-/// baton's library root for an agent, laid out like that agent's home
-/// (Codex `sessions/…`, Claude `projects/…`).
-pub fn library_root(ctx: &Context, agent: Agent) -> PathBuf {
-    match agent {
-        Agent::Codex => crate::catalog::library_codex(ctx),
-        Agent::Claude => crate::catalog::library_claude(ctx),
-    }
-}
-
-/// Every Codex-layout root baton reads: the Codex homes, then the library.
-pub fn codex_roots(ctx: &Context) -> Vec<PathBuf> {
-    let mut roots = ctx.codex_homes.clone();
-    roots.push(library_root(ctx, Agent::Codex));
-    roots
-}
-
-/// The home a native file lives in: the parent of `sessions/` or
-/// `archived_sessions/` for Codex, of `projects/` for Claude.
-pub fn home_of(agent: Agent, path: &Path) -> Option<PathBuf> {
-    let marker: &[&str] = match agent {
-        Agent::Codex => &["sessions", "archived_sessions"],
-        Agent::Claude => &["projects"],
-    };
-    path.ancestors()
-        .skip(1)
-        .find(|a| {
-            a.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| marker.contains(&n))
-        })
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
-}
-
-/// Find a session by id or unique prefix in the catalog, preferring a copy
-/// in an agent home over one in baton's library.
-pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
-    let row = crate::catalog::open_fresh(ctx)?.resolve(id_or_prefix)?;
-    let agent = row.agent;
-    let library = library_root(ctx, agent);
-    let mut candidates: Vec<Located> = row
-        .paths
-        .iter()
-        .map(PathBuf::from)
-        .filter(|p| p.is_file())
-        .filter_map(|path| {
-            let home = home_of(agent, &path)?;
-            Some(Located {
-                agent,
-                id: row.id.clone(),
-                in_library: home.starts_with(&library),
-                library_copy: None,
-                path,
-                home,
-            })
-        })
-        .collect();
-    candidates.sort_by_key(|c| c.in_library);
-    let library_copy = candidates
-        .iter()
-        .find(|c| c.in_library)
-        .map(|c| c.path.clone());
-    let mut best = candidates.into_iter().next();
-    if let Some(best) = best.as_mut().filter(|b| !b.in_library) {
-        best.library_copy = library_copy;
-    }
-    best.with_context(|| {
-        format!(
-            "session {} is in the catalog but its native file is gone from this machine; \
-             import its envelope with `baton import FILE`, or run `baton index` to refresh",
-            row.id
-        )
-    })
-}
-
-/// [`locate`], the seam where a session unknown on this machine can be
-/// fetched from elsewhere (e.g. the sync server) before giving up. Only an
-/// unknown id goes to the server: an ambiguous prefix or a session whose file
-/// is gone is reported as is. When the server cannot be asked, the lookup
-/// error is kept and one line about the server is added.
-pub fn locate_or_fetch(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
-    let err = match locate(ctx, id_or_prefix) {
-        Ok(found) => return Ok(found),
-        Err(err) => err,
-    };
-    let unknown = matches!(
-        err.downcast_ref::<baton_store::Error>(),
-        Some(baton_store::Error::UnknownSession(_))
-    );
-    if !unknown {
-        return Err(err);
-    }
-    // This machine's own continuation, kept on the server under a new id
-    // after it diverged: that is the local session.
-    if let Some(local) = diverged_alias(ctx, id_or_prefix) {
-        eprintln!(
-            "session {id_or_prefix} is this machine's continuation of {local} (kept on the server under the new id); resuming {local}"
-        );
-        return locate(ctx, &local);
-    }
-    // Not here: pull it from the logged-in sync server, if it has it.
-    match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix) {
-        Ok(true) => locate(ctx, id_or_prefix),
-        Ok(false) => Err(err),
-        Err(fetch) => Err(anyhow::anyhow!(
-            "{err:#}\nlooking for it on {} failed too: {fetch}",
-            server_name(ctx)
-        )),
-    }
-}
-
-/// The local session whose divergent continuation the sync server keeps as
-/// `id_or_prefix` (the sync state's redirects), if any.
-fn diverged_alias(ctx: &Context, id_or_prefix: &str) -> Option<String> {
-    let config = baton_sync::state::SyncConfig::load(&ctx.baton_home).ok()??;
-    let state = baton_sync::state::SyncState::load(&ctx.baton_home, &config.url).ok()?;
-    let mut hits = state
-        .redirects
-        .iter()
-        .filter(|(_, remote)| remote.starts_with(id_or_prefix));
-    match (hits.next(), hits.next()) {
-        (Some((local, _)), None) => Some(local.clone()),
-        _ => None,
-    }
-}
-
-/// The home where the agent itself looks (`--codex-home`/`--claude-dir`,
-/// else the agent's default).
-pub fn agent_home(ctx: &Context, agent: Agent) -> Result<PathBuf> {
-    let homes = match agent {
-        Agent::Codex => &ctx.codex_homes,
-        Agent::Claude => &ctx.claude_dirs,
-    };
-    homes
-        .first()
-        .cloned()
-        .with_context(|| format!("no {agent} home configured"))
-}
-
-/// Load a located session's native bytes (whole lineage).
-pub fn load(ctx: &Context, located: &Located) -> Result<NativeSession> {
-    Ok(NativeSession::load(
-        located.agent,
-        &located.path,
-        &codex_roots(ctx),
-    )?)
 }
 
 /// Make sure the agent can find the session: if it is only in baton's
@@ -322,7 +155,9 @@ impl AgentCommand {
     }
 }
 
-/// Quote for POSIX sh when needed.
+/// Quote for POSIX sh when needed. Text with control characters (a
+/// transcript's cwd or prompt) is written as `$'…'` with `\xHH` escapes, so
+/// the printed line stays exact and cannot drive the terminal.
 fn shell_quote(s: &std::ffi::OsStr) -> String {
     let s = s.to_string_lossy();
     let plain = !s.is_empty()
@@ -330,6 +165,25 @@ fn shell_quote(s: &std::ffi::OsStr) -> String {
             .all(|b| b.is_ascii_alphanumeric() || b"-_./=:@%+,".contains(&b));
     if plain {
         s.into_owned()
+    } else if s.chars().any(char::is_control) {
+        let mut out = String::from("$'");
+        for c in s.chars() {
+            match c {
+                '\\' | '\'' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if c.is_control() => {
+                    let mut utf8 = [0u8; 4];
+                    for b in c.encode_utf8(&mut utf8).bytes() {
+                        out.push_str(&format!("\\x{b:02x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('\'');
+        out
     } else {
         format!("'{}'", s.replace('\'', r"'\''"))
     }
@@ -355,15 +209,6 @@ pub fn compare_copies(home: &[u8], library: &[u8]) -> Newer {
     } else {
         Newer::Diverged
     }
-}
-
-/// The sync server's URL for messages ("the sync server" when not logged in).
-fn server_name(ctx: &Context) -> String {
-    baton_sync::state::SyncConfig::load(&ctx.baton_home)
-        .ok()
-        .flatten()
-        .map(|c| c.url)
-        .unwrap_or_else(|| "the sync server".to_owned())
 }
 
 /// Where the library copy of a session came from, for messages.
@@ -613,21 +458,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn homes_are_found_from_native_paths() {
-        assert_eq!(
-            home_of(
-                Agent::Codex,
-                Path::new("/h/.codex/sessions/2026/01/01/rollout-x.jsonl")
-            ),
-            Some(PathBuf::from("/h/.codex"))
-        );
-        assert_eq!(
-            home_of(Agent::Claude, Path::new("/h/.claude/projects/-a/id.jsonl")),
-            Some(PathBuf::from("/h/.claude"))
-        );
-    }
-
-    #[test]
     fn copies_compare_by_verified_prefix() {
         assert_eq!(compare_copies(b"a\n", b"a\nb\n"), Newer::Extends(2));
         assert_eq!(compare_copies(b"a\nb\n", b"a\nb\n"), Newer::No);
@@ -678,5 +508,19 @@ mod tests {
             line.ends_with("-p --resume abc -- 'it'\\''s new'"),
             "{line}"
         );
+        // Control characters are escaped, never printed raw.
+        let cmd = AgentCommand::new(
+            Agent::Codex,
+            "abc",
+            Path::new("/h"),
+            PathBuf::from("/w/\x1b]0;pwned\x07 it's\\"),
+            None,
+        );
+        let line = cmd.shell_line();
+        assert!(
+            line.starts_with(r"cd $'/w/\x1b]0;pwned\x07 it\'s\\' && "),
+            "{line}"
+        );
+        assert!(!line.chars().any(char::is_control), "{line}");
     }
 }

@@ -7,7 +7,8 @@
 //! * Claude Code: `ANTHROPIC_BASE_URL=http://127.0.0.1:PORT`.
 //! * Codex, built-in `openai` provider: `-c openai_base_url="http://127.0.0.1:PORT/v1"`.
 //! * Codex, custom provider (the `model_provider` of `config.toml`, a profile,
-//!   or a `-c model_provider=...` in the agent arguments):
+//!   or a `-c model_provider=...` in the agent arguments, resolved by
+//!   `baton_native::codex::config`):
 //!   `-c model_providers.<id>.base_url="http://127.0.0.1:PORT<path of its base_url>"`.
 //!
 //! The default upstream is where the agent would have gone without baton.
@@ -25,7 +26,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Context as _, Result};
 use baton_record::capture::{CaptureConfig, CaptureProxy, SessionHook, UNATTRIBUTED};
 use baton_record::{SessionDir, SessionLogRouter, resolve_debug_log};
 use tracing::Level;
@@ -35,12 +36,8 @@ use tracing_subscriber::layer::SubscriberExt as _;
 
 use crate::context::Context;
 
-/// Upstream of the built-in Codex `openai` provider.
-const OPENAI_UPSTREAM: &str = "https://api.openai.com/v1";
 /// Upstream of Claude Code.
 const ANTHROPIC_UPSTREAM: &str = "https://api.anthropic.com";
-/// Codex providers built into 0.169 whose settings cannot be overridden.
-const CODEX_RESERVED_PROVIDERS: [&str; 3] = ["ollama", "lmstudio", "oss"];
 
 /// Which agent to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -145,7 +142,7 @@ impl Plan {
                     .codex_homes
                     .first()
                     .context("no Codex home; pass --codex-home")?;
-                let target = codex_target(home, &args.args)?;
+                let target = baton_native::codex::config::resolve_target(home, &args.args)?;
                 let upstream = args
                     .upstream
                     .clone()
@@ -225,199 +222,6 @@ fn home_env(var: &str, path: &Path, default: &str) -> Option<(String, PathBuf)> 
     let is_default = std::env::var_os(var).is_none_or(|v| v.is_empty())
         && dirs::home_dir().is_some_and(|h| h.join(default) == path);
     (!is_default).then(|| (var.to_string(), path.to_path_buf()))
-}
-
-/// The Codex provider in use and where it sends requests.
-#[derive(Debug, PartialEq)]
-struct CodexTarget {
-    /// Custom provider id, `None` for the built-in `openai`.
-    provider: Option<String>,
-    /// Its base URL.
-    upstream: String,
-}
-
-/// Resolve the effective provider the way Codex does: `config.toml`, then the
-/// `--profile` layer, then `-c key=value` overrides from the agent arguments.
-fn codex_target(codex_home: &Path, agent_args: &[OsString]) -> Result<CodexTarget> {
-    let overrides = codex_cli_overrides(agent_args);
-    let mut config = read_toml(&codex_home.join("config.toml"))?;
-    if let Some(profile) = &overrides.profile {
-        // 0.169 layers `<home>/<name>.config.toml`; older versions use `[profiles.<name>]`.
-        let layer = read_toml(&codex_home.join(format!("{profile}.config.toml")))?;
-        merge(&mut config, layer);
-        if let Some(table) = config
-            .get("profiles")
-            .and_then(|p| p.get(profile.as_str()))
-            .cloned()
-        {
-            merge(&mut config, table);
-        }
-    }
-    for (key, value) in overrides.values {
-        set_dotted(&mut config, &key, value);
-    }
-    if overrides.oss {
-        bail!(
-            "`baton run codex` cannot capture `--oss` (a built-in local provider); define a custom provider in config.toml instead"
-        );
-    }
-    let provider = config
-        .get("model_provider")
-        .and_then(toml::Value::as_str)
-        .unwrap_or("openai")
-        .to_string();
-    if provider == "openai" {
-        let upstream = config
-            .get("openai_base_url")
-            .and_then(toml::Value::as_str)
-            .unwrap_or(OPENAI_UPSTREAM)
-            .to_string();
-        return Ok(CodexTarget {
-            provider: None,
-            upstream,
-        });
-    }
-    let file = codex_home.join("config.toml");
-    let Some(table) = config.get("model_providers").and_then(|p| p.get(&provider)) else {
-        if CODEX_RESERVED_PROVIDERS.contains(&provider.as_str()) {
-            bail!(
-                "`baton run codex` cannot redirect the built-in provider `{provider}`; define a custom provider in {} instead",
-                file.display()
-            );
-        }
-        bail!(
-            "model_provider `{provider}` has no [model_providers.{provider}] table in {}; fix the config or pass --upstream",
-            file.display()
-        );
-    };
-    if !provider
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    {
-        bail!(
-            "provider id `{provider}` cannot be overridden with `-c`; rename it to letters, digits, `_` and `-`"
-        );
-    }
-    let upstream = table
-        .get("base_url")
-        .and_then(toml::Value::as_str)
-        .with_context(|| {
-            format!(
-                "[model_providers.{provider}] in {} has no base_url; add one or pass --upstream",
-                file.display()
-            )
-        })?
-        .to_string();
-    Ok(CodexTarget {
-        provider: Some(provider),
-        upstream,
-    })
-}
-
-/// Config-relevant flags found in Codex arguments.
-#[derive(Debug, Default, PartialEq)]
-struct CodexOverrides {
-    /// `-c key=value` / `--config key=value`, in order.
-    values: Vec<(String, toml::Value)>,
-    /// `-p NAME` / `--profile NAME`.
-    profile: Option<String>,
-    /// `--oss` was given.
-    oss: bool,
-}
-
-fn codex_cli_overrides(args: &[OsString]) -> CodexOverrides {
-    let mut out = CodexOverrides::default();
-    let mut iter = args.iter().map(|a| a.to_string_lossy().into_owned());
-    while let Some(arg) = iter.next() {
-        let (flag, inline) = match arg.split_once('=') {
-            Some((flag, rest)) if flag.starts_with("--") => {
-                (flag.to_string(), Some(rest.to_string()))
-            }
-            _ => (arg.clone(), None),
-        };
-        match flag.as_str() {
-            "--" => break,
-            "--oss" => out.oss = true,
-            "-c" | "--config" => {
-                if let Some(kv) = inline.or_else(|| iter.next())
-                    && let Some((key, value)) = kv.split_once('=')
-                {
-                    out.values
-                        .push((key.trim().to_string(), parse_toml_value(value.trim())));
-                }
-            }
-            "-p" | "--profile" => {
-                if let Some(name) = inline.or_else(|| iter.next()) {
-                    out.profile = Some(name);
-                }
-            }
-            _ => {}
-        }
-    }
-    out
-}
-
-/// A `-c` value: TOML when it parses, else the raw string (as Codex does).
-fn parse_toml_value(raw: &str) -> toml::Value {
-    toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()
-        .and_then(|mut t| t.remove("v"))
-        .unwrap_or_else(|| toml::Value::String(raw.to_string()))
-}
-
-fn read_toml(path: &Path) -> Result<toml::Value> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => text
-            .parse::<toml::Table>()
-            .map(toml::Value::Table)
-            .with_context(|| {
-                format!(
-                    "{}: invalid TOML; fix it so Codex can start",
-                    path.display()
-                )
-            }),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            Ok(toml::Value::Table(toml::Table::new()))
-        }
-        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
-    }
-}
-
-/// Deep-merge `layer` into `base` (tables merge, everything else replaces).
-fn merge(base: &mut toml::Value, layer: toml::Value) {
-    match (base, layer) {
-        (toml::Value::Table(base), toml::Value::Table(layer)) => {
-            for (key, value) in layer {
-                match base.get_mut(&key) {
-                    Some(existing) => merge(existing, value),
-                    None => {
-                        base.insert(key, value);
-                    }
-                }
-            }
-        }
-        (base, layer) => *base = layer,
-    }
-}
-
-fn set_dotted(config: &mut toml::Value, key: &str, value: toml::Value) {
-    let mut node = config;
-    let parts: Vec<&str> = key.split('.').collect();
-    for (i, part) in parts.iter().enumerate() {
-        if !node.is_table() {
-            *node = toml::Value::Table(toml::Table::new());
-        }
-        let toml::Value::Table(table) = node else {
-            return;
-        };
-        if i + 1 == parts.len() {
-            table.insert((*part).to_string(), value);
-            return;
-        }
-        node = table
-            .entry((*part).to_string())
-            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
-    }
 }
 
 async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf, logs: &RunLogs) -> Result<i32> {
@@ -769,21 +573,16 @@ mod tests {
     }
 
     #[test]
-    fn custom_provider_from_config_keeps_its_path() {
+    fn custom_provider_gets_the_proxy_as_its_base_url() {
         let home = tempfile::tempdir().unwrap();
         std::fs::write(
             home.path().join("config.toml"),
             "model_provider = \"mock\"\n[model_providers.mock]\nbase_url = \"http://10.0.0.1:9/v1\"\n",
         )
         .unwrap();
-        let target = codex_target(home.path(), &os(&["exec", "hi"])).unwrap();
-        assert_eq!(
-            target,
-            CodexTarget {
-                provider: Some("mock".into()),
-                upstream: "http://10.0.0.1:9/v1".into()
-            }
-        );
+        let target =
+            baton_native::codex::config::resolve_target(home.path(), &os(&["exec", "hi"])).unwrap();
+        assert_eq!(target.upstream, "http://10.0.0.1:9/v1");
         let plan = Plan {
             agent: Agent::Codex,
             upstream: target.upstream,
@@ -799,48 +598,6 @@ mod tests {
                 "model_providers.mock.base_url=\"http://127.0.0.1:5/v1\"".to_string()
             ]
         );
-    }
-
-    #[test]
-    fn cli_overrides_and_defaults_pick_the_provider() {
-        let home = tempfile::tempdir().unwrap();
-        // No config: built-in openai.
-        let target = codex_target(home.path(), &os(&["exec", "hi"])).unwrap();
-        assert_eq!(target.provider, None);
-        assert_eq!(target.upstream, OPENAI_UPSTREAM);
-        // `-c model_provider=...` plus a provider table given on the command line.
-        let args = os(&[
-            "-c",
-            "model_provider=\"alt\"",
-            "--config=model_providers.alt.base_url=\"https://alt.example/api\"",
-            "exec",
-            "hi",
-        ]);
-        let target = codex_target(home.path(), &args).unwrap();
-        assert_eq!(target.provider.as_deref(), Some("alt"));
-        assert_eq!(target.upstream, "https://alt.example/api");
-        // Undefined provider: an error that says what to do.
-        let err = codex_target(home.path(), &os(&["-c", "model_provider=nope"])).unwrap_err();
-        assert!(err.to_string().contains("pass --upstream"), "{err}");
-        let err = codex_target(home.path(), &os(&["--oss", "exec"])).unwrap_err();
-        assert!(err.to_string().contains("custom provider"), "{err}");
-    }
-
-    #[test]
-    fn profile_layer_overrides_the_base_config() {
-        let home = tempfile::tempdir().unwrap();
-        std::fs::write(
-            home.path().join("config.toml"),
-            "[model_providers.a]\nbase_url = \"http://a/v1\"\n[model_providers.b]\nbase_url = \"http://b/v1\"\n",
-        )
-        .unwrap();
-        std::fs::write(
-            home.path().join("work.config.toml"),
-            "model_provider = \"b\"\n",
-        )
-        .unwrap();
-        let target = codex_target(home.path(), &os(&["-p", "work", "exec", "x"])).unwrap();
-        assert_eq!(target.upstream, "http://b/v1");
     }
 
     #[test]

@@ -75,8 +75,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        let head = format!("{}  {}  {kind}  {when}", h.session_id, h.agent);
-        let snippet = h.snippet.replace(['\n', '\r'], " ");
+        let head = format!(
+            "{}  {}  {kind}  {when}",
+            output::terminal_safe(&h.session_id),
+            h.agent
+        );
+        let snippet = output::terminal_safe(&h.snippet).replace(['\n', '\t'], " ");
         if color {
             writeln!(buf, "\x1b[1m{head}\x1b[0m")?;
             writeln!(

@@ -15,11 +15,19 @@ pub struct Args {
     /// Do not mirror this machine's own sessions into the `local` account.
     #[arg(long)]
     no_catalog: bool,
-    /// Largest accepted push body, in MiB (413 beyond it).
-    #[arg(long, value_name = "MIB", default_value_t = 64)]
-    max_append_mib: usize,
-    /// Seconds between rescans of this machine's sessions.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// Largest accepted push body, in MiB (413 beyond it; 1 to 1024).
+    #[arg(long, value_name = "MIB", default_value_t = 64,
+          value_parser = clap::value_parser!(u64).range(1..=1024))]
+    max_append_mib: u64,
+    /// Most push bytes held in memory at once across all requests, in MiB;
+    /// pushes beyond it wait, then get 503 with Retry-After (at least
+    /// --max-append-mib, at most 65536).
+    #[arg(long, value_name = "MIB", default_value_t = 256,
+          value_parser = clap::value_parser!(u64).range(1..=65536))]
+    max_inflight_mib: u64,
+    /// Seconds between rescans of this machine's sessions (1 to 86400).
+    #[arg(long, value_name = "SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(1..=86_400))]
     rescan_secs: u64,
     #[command(subcommand)]
     command: Option<ServeCommand>,
@@ -43,6 +51,11 @@ enum UserCommand {
         #[arg(long)]
         json: bool,
     },
+}
+
+/// `n` MiB in bytes (`n` is range-checked by clap, so this cannot overflow).
+fn mib(n: u64) -> usize {
+    usize::try_from(n * 1024 * 1024).unwrap_or(usize::MAX)
 }
 
 fn data_dir(ctx: &Context) -> PathBuf {
@@ -72,8 +85,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         None => {
             let mut config = baton_server::ServerConfig::new(dir.clone());
             config.listen = args.listen;
-            config.limits.max_append = args.max_append_mib.max(1) * 1024 * 1024;
-            config.rescan_every = std::time::Duration::from_secs(args.rescan_secs.max(1));
+            if args.max_inflight_mib < args.max_append_mib {
+                return Err(crate::output::UsageError(format!(
+                    "--max-inflight-mib ({}) must be at least --max-append-mib ({}), or no push of the largest size could ever run",
+                    args.max_inflight_mib, args.max_append_mib
+                ))
+                .into());
+            }
+            config.limits.max_append = mib(args.max_append_mib);
+            config.limits.max_inflight = mib(args.max_inflight_mib);
+            config.rescan_every = std::time::Duration::from_secs(args.rescan_secs);
             if !args.no_catalog {
                 config.local = Some(baton_server::local::LocalSources {
                     codex_homes: ctx.codex_homes.clone(),

@@ -26,6 +26,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         return output::print_json(&json!({ "session": session, "messages": messages }));
     }
     let color = output::color_enabled();
+    let safe = output::terminal_safe;
     let mut buf = String::new();
     let bold = |s: &str| {
         if color {
@@ -44,11 +45,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     writeln!(
         buf,
         "{}",
-        bold(session.title.as_deref().unwrap_or(&session.id))
+        bold(&safe(session.title.as_deref().unwrap_or(&session.id)))
     )?;
-    writeln!(buf, "id:       {} ({})", session.id, session.agent)?;
+    writeln!(buf, "id:       {} ({})", safe(&session.id), session.agent)?;
     if let Some(cwd) = &session.cwd {
-        writeln!(buf, "cwd:      {cwd}")?;
+        writeln!(buf, "cwd:      {}", safe(cwd))?;
     }
     writeln!(
         buf,
@@ -57,7 +58,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         short_time(&session.updated_at)
     )?;
     if let Some(parent) = &session.forked_from {
-        writeln!(buf, "forked:   from {parent}")?;
+        writeln!(buf, "forked:   from {}", safe(parent))?;
     }
     writeln!(
         buf,
@@ -67,9 +68,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     for m in &messages {
         writeln!(buf)?;
         let label = label(m);
+        let label = safe(&label);
         let when = m.timestamp.as_deref().map(short_time).unwrap_or_default();
         if m.kind == MessageKind::Context {
-            let first = crate::cmd::list::one_line(&m.text, 70);
+            let first = crate::cmd::list::one_line(&safe(&m.text), 70);
             writeln!(
                 buf,
                 "{}",
@@ -81,7 +83,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             continue;
         }
         writeln!(buf, "{}  {}", bold(&format!("── {label}")), dim(&when))?;
-        writeln!(buf, "{}", m.text.trim_end())?;
+        writeln!(buf, "{}", safe(m.text.trim_end()))?;
     }
     crate::cmd::list::write_stdout(&buf)
 }

@@ -12,8 +12,10 @@ use baton_sync::client::{
     check_session_info,
 };
 use baton_sync::crypto::{self, Keyring};
-use baton_sync::protocol::{MAIN_STREAM, SessionInfo, SessionMeta, validate_stream_name};
-use baton_sync::state::{SyncConfig, SyncLock, SyncState};
+use baton_sync::protocol::{
+    MAIN_STREAM, SessionInfo, SessionMeta, WhoAmI, sha256_hex, validate_stream_name,
+};
+use baton_sync::state::{FileStamp, SyncConfig, SyncLock, SyncState};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -35,14 +37,16 @@ pub struct CryptoArgs {
     pub key_file: Option<PathBuf>,
 }
 
-/// Options shared by `baton push` and `baton pull`.
+/// Options shared by `baton push` and `baton pull`: session ids or `--all`
+/// (exactly one of them; clap refuses anything else with exit code 2).
 #[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("sessions").required(true).args(["ids", "all"])))]
 pub struct SessionArgs {
     /// Session ids or unique prefixes (a fork's parents come too).
     #[arg(value_name = "ID")]
     pub ids: Vec<String>,
     /// Every session: all of this machine's (push) or of your account (pull).
-    #[arg(long, conflicts_with = "ids")]
+    #[arg(long)]
     pub all: bool,
     /// Encryption options.
     #[command(flatten)]
@@ -184,10 +188,16 @@ pub fn connect(ctx: &Context, args: &CryptoArgs) -> Result<Remote> {
     })
 }
 
-/// Save `config` after checking it against the server (`baton login`).
-pub fn login(ctx: &Context, url: &str, token: &str, args: &CryptoArgs) -> Result<SyncConfig> {
+/// Save `config` after checking it against the server (`baton login`);
+/// also returns the account the token belongs to.
+pub fn login(
+    ctx: &Context,
+    url: &str,
+    token: &str,
+    args: &CryptoArgs,
+) -> Result<(SyncConfig, WhoAmI)> {
     let client = Client::new(url, token)?;
-    runtime()?.block_on(client.verify())?;
+    let who = runtime()?.block_on(client.whoami())?;
     let mut config = SyncConfig {
         url: client.url().to_owned(),
         token: token.to_owned(),
@@ -204,7 +214,7 @@ pub fn login(ctx: &Context, url: &str, token: &str, args: &CryptoArgs) -> Result
         config.salt = Some(hex::encode(crypto::new_salt()));
     }
     config.save(&ctx.baton_home)?;
-    Ok(config)
+    Ok((config, who))
 }
 
 fn is_library(ctx: &Context, path: &Path) -> bool {
@@ -299,7 +309,7 @@ fn all_rows(catalog: &Catalog) -> Result<Vec<SessionRow>> {
 
 /// The rows to push for `ids` (each resolved by id or prefix), parents of
 /// forks first; all rows when `ids` is empty.
-fn select_rows(catalog: &Catalog, ids: &[String]) -> Result<Vec<SessionRow>> {
+pub fn select_rows(catalog: &Catalog, ids: &[String]) -> Result<Vec<SessionRow>> {
     let all = all_rows(catalog)?;
     if ids.is_empty() {
         let mut rows = all;
@@ -329,19 +339,51 @@ fn select_rows(catalog: &Catalog, ids: &[String]) -> Result<Vec<SessionRow>> {
 }
 
 /// True when every stream of `session` is exactly as far as the server
-/// acknowledged (pushed from it, or pulled into it).
-fn unchanged(state: &SyncState, session: &LocalSession) -> bool {
-    let Some(remote) = state.sessions.get(state.remote_id(&session.id)) else {
+/// acknowledged (pushed from it, or pulled into it). A file whose size, mtime
+/// and inode are as recorded then is not read; any other is compared by
+/// content (length and sha256), so a same-size rewrite is pushed, and a file
+/// only touched gets its new stamp recorded in `state`.
+fn unchanged(state: &mut SyncState, session: &LocalSession) -> bool {
+    let remote_id = state.remote_id(&session.id).to_owned();
+    let Some(remote) = state.sessions.get_mut(&remote_id) else {
         return false;
     };
     session.streams.iter().all(|(name, path)| {
-        let size = std::fs::metadata(path).map(|m| m.len()).ok();
-        remote.streams.get(name).is_some_and(|s| {
-            [&s.source, &s.mirror]
+        let Some(stream) = remote.streams.get_mut(name) else {
+            return false;
+        };
+        let mut tracked: Vec<&mut baton_sync::state::Tracked> =
+            [&mut stream.source, &mut stream.mirror]
                 .into_iter()
                 .flatten()
-                .any(|t| &t.path == path && Some(t.plain_len) == size)
-        })
+                .filter(|t| &t.path == path)
+                .collect();
+        let now = FileStamp::of(path);
+        if tracked.is_empty() || now.is_none() {
+            return false;
+        }
+        if tracked.iter().any(|t| t.stamp.is_some() && t.stamp == now) {
+            return true;
+        }
+        let compressed = path.extension().is_some_and(|e| e == "zst");
+        let size = now.as_ref().map(|n| n.len);
+        if !compressed && tracked.iter().all(|t| Some(t.plain_len) != size) {
+            return false;
+        }
+        let Ok(Some(bytes)) = baton_sync::client::read_native(path) else {
+            return false;
+        };
+        let sha = sha256_hex(&bytes);
+        match tracked
+            .iter_mut()
+            .find(|t| t.plain_len == bytes.len() as u64 && t.plain_sha256 == sha)
+        {
+            Some(t) => {
+                t.stamp = now;
+                true
+            }
+            None => false,
+        }
     })
 }
 
@@ -419,12 +461,16 @@ pub fn push_rows(
     rows: &[SessionRow],
     only_changed: bool,
 ) -> Result<(Vec<PushReport>, Vec<Failure>)> {
-    let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let mut state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
+    let before = state.clone();
     let sessions: Vec<LocalSession> = rows
         .iter()
         .filter_map(|r| local_session(ctx, r, remote.encrypt))
-        .filter(|s| !only_changed || !unchanged(&state, s))
+        .filter(|s| !only_changed || !unchanged(&mut state, s))
         .collect();
+    if state != before {
+        state.save(&ctx.baton_home)?;
+    }
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
     let home = &ctx.baton_home;
     each_session(
@@ -603,9 +649,13 @@ fn write_lineage(state: &SyncState, info: &SessionInfo) -> Result<(), ClientErro
     };
     let mut bytes = serde_json::to_vec(&sidecar).map_err(|e| io(e.into()))?;
     bytes.push(b'\n');
-    match baton_sync::state::write_new_private(&path, &bytes) {
-        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => Err(io(e)),
-        _ => Ok(()),
+    use baton_native::write::WriteError;
+    match baton_native::write::write_new_file_mode(&path, &bytes, 0o600) {
+        Ok(_) | Err(WriteError::Conflict { .. }) => Ok(()),
+        Err(WriteError::CreateDir { source, .. } | WriteError::Io { source, .. }) => {
+            Err(io(source))
+        }
+        Err(e @ WriteError::Locked { .. }) => Err(io(std::io::Error::other(e))),
     }
 }
 
@@ -763,14 +813,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         println!("everything is up to date with {}", remote.config.url);
     }
     finish(&failures)
-}
-
-/// Resolve the rows named on the command line (`--all` or ids).
-pub fn rows_for(catalog: &Catalog, ids: &[String], all: bool) -> Result<Vec<SessionRow>> {
-    if ids.is_empty() && !all {
-        bail!("name the sessions to sync (ids or unique prefixes), or pass --all");
-    }
-    select_rows(catalog, ids)
 }
 
 /// The server fallback of `baton resume`: when `id_or_prefix` is not on this

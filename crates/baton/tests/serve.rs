@@ -1,8 +1,10 @@
-//! Crash safety: kill -9 the server at random moments while baton's own sync
-//! client (`baton_sync::client::Syncer`) pushes a large session in pieces, 20
-//! times; after each restart the server's bytes are a prefix of the client's
+//! `baton serve`: usage errors exit 2, and crash safety: kill -9 the real
+//! server at random moments while baton's own sync client
+//! (`baton_sync::client::Syncer`) pushes a large session in pieces, 20 times;
+//! after each restart the server's bytes are a prefix of the client's
 //! (hash-equal), and the push resumes to completion without duplicates.
 
+use assert_cmd::Command as Cmd;
 use baton_native::Agent;
 use baton_sync::client::{Client, LocalSession, Syncer};
 use baton_sync::protocol::{SessionMeta, sha256_hex};
@@ -14,23 +16,62 @@ use std::time::Duration;
 /// Larger than the inline limit, so pieces take the blob-file path.
 const PIECE: usize = 160 * 1024;
 
-/// A fresh server process on `dir`, and a client for it.
-fn spawn(dir: &std::path::Path) -> (Child, Client) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_baton-server-testbin"))
-        .arg(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+#[test]
+fn zero_or_out_of_range_limits_are_usage_errors() {
+    let home = tempfile::tempdir().unwrap();
+    for args in [
+        ["--max-append-mib", "0"],
+        ["--max-append-mib", "1025"],
+        ["--rescan-secs", "0"],
+        ["--max-inflight-mib", "0"],
+        ["--max-inflight-mib", "8"],
+    ] {
+        let out = Cmd::cargo_bin("baton")
+            .unwrap()
+            .env("BATON_HOME", home.path())
+            .args(["serve", "--listen", "127.0.0.1:0", "--no-catalog"])
+            .args(args)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(args[0]), "{args:?}: {err}");
+    }
+}
+
+/// A random delay below `max_us` microseconds (from the std hasher's random keys).
+fn random_delay(max_us: u64) -> Duration {
+    use std::hash::{BuildHasher, RandomState};
+    Duration::from_micros(RandomState::new().hash_one(0u8) % max_us)
+}
+
+/// A fresh `baton serve` process on `home`, and a client of its `local` account.
+fn spawn(home: &std::path::Path) -> (Child, Client) {
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("baton"))
+        .env("BATON_HOME", home)
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-catalog"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut url = None;
     let mut line = String::new();
-    std::io::BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let mut parts = line.split_whitespace();
-    let addr = parts.next().unwrap().to_string();
-    let token = parts.next().unwrap().to_string();
-    let client = Client::new(&format!("http://{addr}"), &token).unwrap();
-    (child, client)
+    while url.is_none() {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "baton serve exited");
+        // `open http://ADDR/#token=TOKEN (...)`
+        url = line
+            .strip_prefix("open ")
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|u| u.split_once("/#token="))
+            .map(|(base, token)| (base.to_string(), token.to_string()));
+    }
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
+    let (base, token) = url.unwrap();
+    (child, Client::new(&base, &token).unwrap())
 }
 
 /// The server's length and hash of the session's `main` stream.
@@ -69,7 +110,7 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         },
         streams: vec![("main".into(), file)],
     };
-    let server_dir = dir.path().join("server");
+    let server_dir = dir.path().join("baton-home");
     // The client's memory of acknowledged positions survives the kills, as
     // `sync-state.json` would.
     let mut state = SyncState::new("fault-test");
@@ -91,7 +132,7 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
         // Kill at a random moment soon after the next acknowledged piece
         // (inside one of the following pieces), so every round gets further.
         let (acked, mut on_ack) = tokio::sync::mpsc::unbounded_channel();
-        let delay = Duration::from_micros(rand::random::<u64>() % 25_000);
+        let delay = random_delay(25_000);
         let kill = async {
             on_ack.recv().await;
             tokio::time::sleep(delay).await;

@@ -1,0 +1,205 @@
+//! Where a session is on this machine: the catalog lookup by id or prefix
+//! shared by `resume`, `fork`, `rehydrate` and `import`, the homes and
+//! library roots it searches, and the hook that fetches an unknown session
+//! from the sync server.
+
+use crate::context::Context;
+use anyhow::{Context as _, Result};
+use baton_native::Agent;
+use baton_native::rehydrate::NativeSession;
+use std::path::{Path, PathBuf};
+
+/// A session found on this machine.
+#[derive(Debug, Clone)]
+pub struct Located {
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// Full session id.
+    pub id: String,
+    /// Its native file.
+    pub path: PathBuf,
+    /// The home holding that file (an agent home, or one of baton's library roots).
+    pub home: PathBuf,
+    /// True when `home` is baton's library rather than a home the agent reads.
+    pub in_library: bool,
+    /// When `path` is in an agent home: the session's copy in baton's
+    /// library too, if there is one (e.g. pulled from the sync server).
+    pub library_copy: Option<PathBuf>,
+}
+
+/// baton's library root for an agent, laid out like that agent's home
+/// (Codex `sessions/…`, Claude `projects/…`).
+pub fn library_root(ctx: &Context, agent: Agent) -> PathBuf {
+    match agent {
+        Agent::Codex => crate::catalog::library_codex(ctx),
+        Agent::Claude => crate::catalog::library_claude(ctx),
+    }
+}
+
+/// Every Codex-layout root baton reads: the Codex homes, then the library.
+pub fn codex_roots(ctx: &Context) -> Vec<PathBuf> {
+    let mut roots = ctx.codex_homes.clone();
+    roots.push(library_root(ctx, Agent::Codex));
+    roots
+}
+
+/// The home a native file lives in: the parent of `sessions/` or
+/// `archived_sessions/` for Codex, of `projects/` for Claude.
+pub fn home_of(agent: Agent, path: &Path) -> Option<PathBuf> {
+    let marker: &[&str] = match agent {
+        Agent::Codex => &["sessions", "archived_sessions"],
+        Agent::Claude => &["projects"],
+    };
+    path.ancestors()
+        .skip(1)
+        .find(|a| {
+            a.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| marker.contains(&n))
+        })
+        .and_then(Path::parent)
+        .map(Path::to_path_buf)
+}
+
+/// Find a session by id or unique prefix in the catalog, preferring a copy
+/// in an agent home over one in baton's library.
+pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
+    let row = crate::catalog::open_fresh(ctx)?.resolve(id_or_prefix)?;
+    let agent = row.agent;
+    let library = library_root(ctx, agent);
+    let mut candidates: Vec<Located> = row
+        .paths
+        .iter()
+        .map(PathBuf::from)
+        .filter(|p| p.is_file())
+        .filter_map(|path| {
+            let home = home_of(agent, &path)?;
+            Some(Located {
+                agent,
+                id: row.id.clone(),
+                in_library: home.starts_with(&library),
+                library_copy: None,
+                path,
+                home,
+            })
+        })
+        .collect();
+    candidates.sort_by_key(|c| c.in_library);
+    let library_copy = candidates
+        .iter()
+        .find(|c| c.in_library)
+        .map(|c| c.path.clone());
+    let mut best = candidates.into_iter().next();
+    if let Some(best) = best.as_mut().filter(|b| !b.in_library) {
+        best.library_copy = library_copy;
+    }
+    best.with_context(|| {
+        format!(
+            "session {} is in the catalog but its native file is gone from this machine; \
+             import its envelope with `baton import FILE`, or run `baton index` to refresh",
+            row.id
+        )
+    })
+}
+
+/// [`locate`], the seam where a session unknown on this machine can be
+/// fetched from elsewhere (e.g. the sync server) before giving up. Only an
+/// unknown id goes to the server: an ambiguous prefix or a session whose file
+/// is gone is reported as is. When the server cannot be asked, the lookup
+/// error is kept and one line about the server is added.
+pub fn locate_or_fetch(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
+    let err = match locate(ctx, id_or_prefix) {
+        Ok(found) => return Ok(found),
+        Err(err) => err,
+    };
+    let unknown = matches!(
+        err.downcast_ref::<baton_store::Error>(),
+        Some(baton_store::Error::UnknownSession(_))
+    );
+    if !unknown {
+        return Err(err);
+    }
+    // This machine's own continuation, kept on the server under a new id
+    // after it diverged: that is the local session.
+    if let Some(local) = diverged_alias(ctx, id_or_prefix) {
+        eprintln!(
+            "session {id_or_prefix} is this machine's continuation of {local} (kept on the server under the new id); resuming {local}"
+        );
+        return locate(ctx, &local);
+    }
+    // Not here: pull it from the logged-in sync server, if it has it.
+    match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix) {
+        Ok(true) => locate(ctx, id_or_prefix),
+        Ok(false) => Err(err),
+        Err(fetch) => Err(anyhow::anyhow!(
+            "{err:#}\nlooking for it on {} failed too: {fetch}",
+            server_name(ctx)
+        )),
+    }
+}
+
+/// The local session whose divergent continuation the sync server keeps as
+/// `id_or_prefix` (the sync state's redirects), if any.
+fn diverged_alias(ctx: &Context, id_or_prefix: &str) -> Option<String> {
+    let config = baton_sync::state::SyncConfig::load(&ctx.baton_home).ok()??;
+    let state = baton_sync::state::SyncState::load(&ctx.baton_home, &config.url).ok()?;
+    let mut hits = state
+        .redirects
+        .iter()
+        .filter(|(_, remote)| remote.starts_with(id_or_prefix));
+    match (hits.next(), hits.next()) {
+        (Some((local, _)), None) => Some(local.clone()),
+        _ => None,
+    }
+}
+
+/// The home where the agent itself looks (`--codex-home`/`--claude-dir`,
+/// else the agent's default).
+pub fn agent_home(ctx: &Context, agent: Agent) -> Result<PathBuf> {
+    let homes = match agent {
+        Agent::Codex => &ctx.codex_homes,
+        Agent::Claude => &ctx.claude_dirs,
+    };
+    homes
+        .first()
+        .cloned()
+        .with_context(|| format!("no {agent} home configured"))
+}
+
+/// Load a located session's native bytes (whole lineage).
+pub fn load(ctx: &Context, located: &Located) -> Result<NativeSession> {
+    Ok(NativeSession::load(
+        located.agent,
+        &located.path,
+        &codex_roots(ctx),
+    )?)
+}
+
+/// The sync server's URL for messages ("the sync server" when not logged in).
+fn server_name(ctx: &Context) -> String {
+    baton_sync::state::SyncConfig::load(&ctx.baton_home)
+        .ok()
+        .flatten()
+        .map(|c| c.url)
+        .unwrap_or_else(|| "the sync server".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn homes_are_found_from_native_paths() {
+        assert_eq!(
+            home_of(
+                Agent::Codex,
+                Path::new("/h/.codex/sessions/2026/01/01/rollout-x.jsonl")
+            ),
+            Some(PathBuf::from("/h/.codex"))
+        );
+        assert_eq!(
+            home_of(Agent::Claude, Path::new("/h/.claude/projects/-a/id.jsonl")),
+            Some(PathBuf::from("/h/.claude"))
+        );
+    }
+}
