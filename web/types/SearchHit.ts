@@ -10,6 +10,8 @@ export type SearchHit = {
  */
 session: SessionInfo, 
 /**
- * Matching text with the hit marked by `[` `]`.
+ * Matching text with the matched words wrapped in `«` and `»` (as in
+ * `baton search`); the query follows `baton search`'s rules (every
+ * term must match, literally; a trailing `*` matches a prefix).
  */
 snippet: string, };

@@ -7,9 +7,7 @@ use crate::index;
 use crate::storage::{Account, ListQuery, Storage, StorageError};
 use axum::body::Body;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{
-    DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State,
-};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -306,7 +304,9 @@ impl FromRequest<Arc<AppState>> for PushBody {
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
         // Beyond the push limit the body is refused unread, so it never needs more.
-        let raw = declared.unwrap_or(limits.max_append).min(limits.max_append + 1);
+        let raw = declared
+            .unwrap_or(limits.max_append)
+            .min(limits.max_append + 1);
         let want = raw
             .saturating_add(if encoded { limits.max_append } else { 0 })
             .clamp(1, limits.max_inflight.max(1));

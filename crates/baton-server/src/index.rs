@@ -128,7 +128,8 @@ fn feed_with_checkpoints(
         let mut all = Chunk::default();
         let mut skipped = skipped_before;
         let mut checkpoints = Vec::new();
-        let mut next = (reader.state().facts.message_count / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
+        let mut next =
+            (reader.state().facts.message_count / CHECKPOINT_EVERY + 1) * CHECKPOINT_EVERY;
         let start = reader.state().consumed;
         let (mut at, mut end) = (0usize, 0usize);
         while at < bytes.len() && end < bytes.len() {

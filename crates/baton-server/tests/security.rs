@@ -2,8 +2,8 @@
 
 mod common;
 
-use baton_sync::protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use baton_server::api::Limits;
+use baton_sync::protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use common::{MAX_APPEND, MAX_JSON, codex_meta, start, start_with};
 use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -415,7 +415,11 @@ async fn an_abandoned_push_releases_its_in_flight_reservation() {
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     // A waiting push goes through once the stalled client hangs up.
     let waiting = {
-        let (http, url, token) = (s.http.clone(), s.url("/sessions/small/streams/main"), s.a.clone());
+        let (http, url, token) = (
+            s.http.clone(),
+            s.url("/sessions/small/streams/main"),
+            s.a.clone(),
+        );
         tokio::spawn(async move {
             http.post(url)
                 .bearer_auth(token)

@@ -284,7 +284,11 @@ async fn a_late_page_of_messages_reads_about_one_checkpoint_interval() {
     use baton_server::index::{CHECKPOINT_EVERY, page_messages};
     let dir = tempfile::tempdir().unwrap();
     let storage = Arc::new(Embedded::open(dir.path()).unwrap());
-    let user = storage.ensure_user_token("u", &"t".repeat(40)).await.unwrap().id;
+    let user = storage
+        .ensure_user_token("u", &"t".repeat(40))
+        .await
+        .unwrap()
+        .id;
     let meta: SessionMeta = serde_json::from_value(codex_meta()).unwrap();
     storage.put_session(user, "long", meta).await.unwrap();
     let n = 5_000;
@@ -296,18 +300,33 @@ async fn a_late_page_of_messages_reads_about_one_checkpoint_interval() {
         prefix.update(&data[..at]);
         let prefix = prefix.digest();
         storage
-            .append(user, "long", "main", at as u64, prefix, bytes::Bytes::copy_from_slice(piece))
+            .append(
+                user,
+                "long",
+                "main",
+                at as u64,
+                prefix,
+                bytes::Bytes::copy_from_slice(piece),
+            )
             .await
             .unwrap();
         at += piece.len();
         Indexer::new(storage.clone()).index_pending().await;
     }
     let agent = baton_native::Agent::Codex;
-    let first = page_messages(storage.as_ref(), user, "long", agent, 0, 50).await.unwrap();
-    let late = page_messages(storage.as_ref(), user, "long", agent, 4_900, 50).await.unwrap();
+    let first = page_messages(storage.as_ref(), user, "long", agent, 0, 50)
+        .await
+        .unwrap();
+    let late = page_messages(storage.as_ref(), user, "long", agent, 4_900, 50)
+        .await
+        .unwrap();
     assert_eq!(late.messages.len(), 50);
     assert!(late.more);
-    assert!(late.messages[0].text.starts_with("prompt 004900 "), "{}", late.messages[0].text);
+    assert!(
+        late.messages[0].text.starts_with("prompt 004900 "),
+        "{}",
+        late.messages[0].text
+    );
     assert!(late.messages[49].text.starts_with("prompt 004949 "));
     assert_eq!(first.messages[0].text.split(' ').nth(1), Some("000000"));
     // Page 98 costs about what page 0 costs, not the whole stream.
@@ -320,7 +339,9 @@ async fn a_late_page_of_messages_reads_about_one_checkpoint_interval() {
         data.len()
     );
     // The last page ends the list.
-    let last = page_messages(storage.as_ref(), user, "long", agent, 4_990, 50).await.unwrap();
+    let last = page_messages(storage.as_ref(), user, "long", agent, 4_990, 50)
+        .await
+        .unwrap();
     assert_eq!(last.messages.len(), 10);
     assert!(!last.more);
 }

@@ -1296,7 +1296,7 @@ impl<'a> Syncer<'a> {
                 // extended it since `local` was read.
                 let mut want = local;
                 want.extend_from_slice(&tail);
-                let written = { use std::io::Write; std::fs::create_dir_all(path.parent().unwrap()).unwrap(); let mut f = std::fs::OpenOptions::new().append(true).create(true).open(&path).unwrap(); f.write_all(&tail).unwrap(); Ok::<u64, WriteError>(tail.len() as u64) }.map_err(
+                let written = baton_native::write::extend_owned_file(&path, &want, 0o600).map_err(
                     |e| match e {
                         WriteError::Conflict { .. } if prev.is_some() => ClientError::Conflict {
                             id: info.id.clone(),

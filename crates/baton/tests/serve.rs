@@ -60,7 +60,10 @@ fn spawn(home: &std::path::Path) -> (Child, Client) {
     let mut line = String::new();
     while url.is_none() {
         line.clear();
-        assert!(stderr.read_line(&mut line).unwrap() > 0, "baton serve exited");
+        assert!(
+            stderr.read_line(&mut line).unwrap() > 0,
+            "baton serve exited"
+        );
         // `open http://ADDR/#token=TOKEN (...)`
         url = line
             .strip_prefix("open ")
