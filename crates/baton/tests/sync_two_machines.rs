@@ -557,10 +557,13 @@ fn sync_notices_same_size_rewrites_and_ignores_mere_touches() {
     let serve = start_serve();
     let a = Machine::new(&model, None);
     a.with_fixtures();
+    // Login names the account the token belongs to (GET /api/v1/me).
+    let login = a.json(&no_agents(), &["login", &serve.url, &serve.token, "--json"]);
+    assert_eq!(login["user"], "alice", "{login}");
+    let text = a.text(&no_agents(), &["login", &serve.url, &serve.token]);
     assert!(
-        a.output(&[], &["login", &serve.url, &serve.token])
-            .status
-            .success()
+        text.starts_with(&format!("logged in to {} as alice", serve.url)),
+        "{text}"
     );
     assert!(a.output(&[], &["push", "--all"]).status.success());
     let quiet = a.text(&no_agents(), &["sync"]);

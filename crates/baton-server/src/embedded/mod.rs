@@ -1,0 +1,320 @@
+//! The embedded [`Storage`] backend: SQLite (WAL) for accounts, tokens,
+//! session metadata, lineage, stream/chunk lists and the FTS5 search index;
+//! session bytes as content-addressed chunks.
+//!
+//! Layout under the data directory:
+//!
+//! ```text
+//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, mirror_files
+//! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by sha256
+//! blobs/tmp/                temp files of blobs being written
+//! ```
+//!
+//! A stream is an ordered list of chunks, one per append. A chunk is either
+//! inline (small appends, stored in its SQLite row) or a range of a blob
+//! file. Each chunk row carries the serialized SHA-256 state after its last
+//! byte, so the hash of any prefix ending at an append boundary is one row
+//! lookup, and any other prefix costs at most one chunk of hashing.
+//!
+//! Writes go through one writer thread that owns the only write connection
+//! and commits whatever requests are queued in one transaction (group
+//! commit, each request in its own savepoint), answering every request only
+//! after the commit is durable. Blob files are written (temp file, fsync,
+//! rename, fsync of the directory) before the request that references them
+//! is queued: after a crash an unreferenced blob is harmless and an append is
+//! either wholly visible or not at all. A large push is checked before its
+//! blob is written, a blob of a rejected append is deleted unless another
+//! append or chunk uses it, and [`Embedded::sweep_blobs`] (run at start-up)
+//! removes what a crash left behind. Reads use a small pool of read-only
+//! connections on the blocking thread pool.
+//!
+//! Submodules, one job each: `schema` (tables, migrations, connections),
+//! `writer` (the writer thread and its group commit), `blobs` (blob files),
+//! `accounts`, `sessions` (metadata, listing, changes), `streams` (chunk
+//! reads and prefix hashes), `append`, `fork`, `search` (the search index)
+//! and `mirror` (the local mirror's state).
+
+mod accounts;
+mod append;
+mod blobs;
+mod fork;
+mod mirror;
+mod schema;
+mod search;
+mod sessions;
+mod streams;
+mod writer;
+
+pub use accounts::validate_user_name;
+
+use crate::storage::{
+    Account, IndexJob, IndexUpdate, ListQuery, MessageCheckpoint, MirrorFile, Storage,
+    StorageError, StorageResult, StreamRead,
+};
+use baton_sync::protocol::{
+    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
+    SessionMeta,
+};
+use blobs::BlobDir;
+use bytes::Bytes;
+use futures::future::BoxFuture;
+use rusqlite::Connection;
+use schema::{SCHEMA, max_seq, migrate, open_conn};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, RwLock, mpsc};
+use writer::{Job, Writer};
+
+/// Appends up to this size are stored inline in SQLite; larger ones as blob files.
+pub const INLINE_MAX: usize = 128 * 1024;
+const READ_POOL: usize = 8;
+
+/// The embedded backend (see the module docs).
+#[derive(Clone)]
+pub struct Embedded {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db_path: PathBuf,
+    blobs: BlobDir,
+    writer: Mutex<mpsc::Sender<Box<dyn Job>>>,
+    readers: Mutex<Vec<Connection>>,
+    auth_cache: RwLock<HashMap<[u8; 32], Account>>,
+}
+
+fn internal(e: impl std::fmt::Display) -> StorageError {
+    StorageError::Internal(e.to_string())
+}
+
+impl Embedded {
+    /// Open (creating if needed) the data directory and start the writer thread.
+    pub fn open(dir: &Path) -> StorageResult<Self> {
+        std::fs::create_dir_all(dir.join("blobs").join("tmp"))
+            .map_err(|e| StorageError::Internal(format!("cannot create {}: {e}", dir.display())))?;
+        let db_path = dir.join("baton.db");
+        let conn = open_conn(&db_path).map_err(internal)?;
+        conn.execute_batch(SCHEMA).map_err(internal)?;
+        migrate(&conn).map_err(internal)?;
+        let seq = max_seq(&conn).map_err(internal)?;
+        let blobs = BlobDir::new(dir.join("blobs"));
+        let tx = Writer::spawn(conn, blobs.clone(), seq)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                db_path,
+                blobs,
+                writer: Mutex::new(tx),
+                readers: Mutex::new(Vec::new()),
+                auth_cache: RwLock::new(HashMap::new()),
+            }),
+        })
+    }
+
+    /// Delete leftover temp files and blob files no chunk references (left
+    /// by a crash or a failed commit), skipping files modified at or after
+    /// `before`; returns how many files were removed.
+    pub async fn sweep_blobs(&self, before: std::time::SystemTime) -> StorageResult<usize> {
+        self.read_with(move |conn, blobs| {
+            blobs
+                .sweep(conn, before)
+                .map_err(|e| StorageError::Internal(format!("cannot sweep unused blobs: {e}")))
+        })
+        .await
+    }
+
+    /// Run `f` on the writer thread; the result arrives once its transaction committed.
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Writer) -> StorageResult<T> + Send + 'static,
+    ) -> StorageResult<T> {
+        let (job, rx) = writer::job(f);
+        self.inner
+            .writer
+            .lock()
+            .map_err(internal)?
+            .send(job)
+            .map_err(|_| StorageError::Internal("the database writer stopped".into()))?;
+        rx.await
+            .map_err(|_| StorageError::Internal("the database writer stopped".into()))?
+    }
+
+    /// Run `f` on a pooled read-only connection on the blocking thread pool.
+    async fn read_with<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection, &BlobDir) -> StorageResult<T> + Send + 'static,
+    ) -> StorageResult<T> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = inner.readers.lock().map_err(internal)?.pop();
+            let conn = match pooled {
+                Some(c) => c,
+                None => open_conn(&inner.db_path).map_err(internal)?,
+            };
+            let res = f(&conn, &inner.blobs);
+            if let Ok(mut pool) = inner.readers.lock()
+                && pool.len() < READ_POOL
+            {
+                pool.push(conn);
+            }
+            res
+        })
+        .await
+        .map_err(internal)?
+    }
+}
+
+impl Storage for Embedded {
+    fn create_user(&self, name: &str) -> BoxFuture<'_, StorageResult<NewUser>> {
+        let name = name.to_string();
+        Box::pin(async move {
+            validate_user_name(&name)?;
+            self.write(move |w| accounts::create_user_in(w, name)).await
+        })
+    }
+
+    fn ensure_user_token(&self, name: &str, token: &str) -> BoxFuture<'_, StorageResult<Account>> {
+        let name = name.to_string();
+        let token = token.to_string();
+        Box::pin(async move {
+            validate_user_name(&name)?;
+            self.write(move |w| accounts::ensure_user_token_in(w, name, &token))
+                .await
+        })
+    }
+
+    fn authenticate(&self, token: &str) -> BoxFuture<'_, StorageResult<Option<Account>>> {
+        let hash = accounts::token_hash(token);
+        Box::pin(async move {
+            if let Some(acct) = self.inner.auth_cache.read().map_err(internal)?.get(&hash) {
+                return Ok(Some(acct.clone()));
+            }
+            let found = self
+                .read_with(move |conn, _| accounts::account_by_token(conn, hash))
+                .await?;
+            if let Some(acct) = &found {
+                self.inner
+                    .auth_cache
+                    .write()
+                    .map_err(internal)?
+                    .insert(hash, acct.clone());
+            }
+            Ok(found)
+        })
+    }
+
+    fn put_session(
+        &self,
+        user: i64,
+        id: &str,
+        meta: SessionMeta,
+    ) -> BoxFuture<'_, StorageResult<SessionInfo>> {
+        let id = id.to_string();
+        Box::pin(self.write(move |w| sessions::put_in(w, user, &id, meta)))
+    }
+
+    fn session(&self, user: i64, id: &str) -> BoxFuture<'_, StorageResult<SessionInfo>> {
+        let id = id.to_string();
+        Box::pin(self.read_with(move |conn, _| sessions::session_info(conn, user, &id)))
+    }
+
+    fn list_sessions(&self, user: i64, q: ListQuery) -> BoxFuture<'_, StorageResult<SessionList>> {
+        Box::pin(self.read_with(move |conn, _| sessions::list(conn, user, q)))
+    }
+
+    fn changes(&self, user: i64, since: u64, limit: u32) -> BoxFuture<'_, StorageResult<Changes>> {
+        Box::pin(self.read_with(move |conn, _| sessions::changes(conn, user, since, limit)))
+    }
+
+    fn search(
+        &self,
+        user: i64,
+        q: &str,
+        limit: u32,
+    ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>> {
+        let q = q.to_string();
+        Box::pin(self.read_with(move |conn, _| search::hits(conn, user, &q, limit)))
+    }
+
+    fn append(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+        offset: u64,
+        prefix_sha256: [u8; 32],
+        bytes: Bytes,
+    ) -> BoxFuture<'_, StorageResult<AppendResult>> {
+        Box::pin(self.append_bytes(
+            user,
+            id.to_string(),
+            stream.to_string(),
+            offset,
+            prefix_sha256,
+            bytes,
+        ))
+    }
+
+    fn read(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+        from: u64,
+    ) -> BoxFuture<'_, StorageResult<StreamRead>> {
+        Box::pin(self.read_stream(user, id.to_string(), stream.to_string(), from))
+    }
+
+    fn checkpoints(
+        &self,
+        user: i64,
+        id: &str,
+        stream: &str,
+    ) -> BoxFuture<'_, StorageResult<Vec<Checkpoint>>> {
+        let id = id.to_string();
+        let stream = stream.to_string();
+        Box::pin(self.read_with(move |conn, _| streams::checkpoints(conn, user, &id, &stream)))
+    }
+
+    fn fork(
+        &self,
+        user: i64,
+        id: &str,
+        req: ForkRequest,
+    ) -> BoxFuture<'_, StorageResult<SessionInfo>> {
+        let id = id.to_string();
+        Box::pin(self.write(move |w| fork::fork_in(w, user, &id, req)))
+    }
+
+    fn index_backlog(&self, limit: u32) -> BoxFuture<'_, StorageResult<Vec<IndexJob>>> {
+        Box::pin(self.read_with(move |conn, _| search::backlog(conn, limit)))
+    }
+
+    fn message_checkpoint(
+        &self,
+        user: i64,
+        id: &str,
+        at_most: u64,
+    ) -> BoxFuture<'_, StorageResult<Option<MessageCheckpoint>>> {
+        let id = id.to_string();
+        Box::pin(
+            self.read_with(move |conn, _| search::message_checkpoint(conn, user, &id, at_most)),
+        )
+    }
+
+    fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(self.write(move |w| search::save_index_in(w, update)))
+    }
+
+    fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>> {
+        Box::pin(self.read_with(move |conn, _| mirror::files(conn, user)))
+    }
+
+    fn save_mirror_files(
+        &self,
+        user: i64,
+        save: Vec<MirrorFile>,
+        forget: Vec<String>,
+    ) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(self.write(move |w| mirror::save_files_in(w, user, &save, &forget)))
+    }
+}

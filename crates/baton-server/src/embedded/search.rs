@@ -1,0 +1,224 @@
+//! The search index: what the indexer saves (FTS texts, message
+//! checkpoints, derived metadata), its backlog, and full-text search.
+
+use super::internal;
+use super::sessions::{session_info_by_pk, session_row};
+use super::writer::Writer;
+use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, StorageResult};
+use baton_native::Agent;
+use baton_sync::protocol::{MAIN_STREAM, SearchHit};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// Store what the indexer read from a session's main stream: reader state,
+/// message checkpoints, searchable texts and derived metadata.
+pub(super) fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResult<()> {
+    let session = session_row(&w.conn, update.user_id, &update.session_id)?;
+    let indexed_before: i64 = w
+        .conn
+        .query_row(
+            "SELECT COALESCE(MAX(indexed_len), 0) FROM streams WHERE session_pk = ?1 AND name = ?2",
+            params![session.pk, MAIN_STREAM],
+            |r| r.get(0),
+        )
+        .map_err(internal)?;
+    w.conn
+        .execute(
+            "UPDATE streams SET indexed_len = MAX(indexed_len, ?1) WHERE session_pk = ?2 AND name = ?3",
+            params![update.seen_len as i64, session.pk, MAIN_STREAM],
+        )
+        .map_err(internal)?;
+    let Some(state) = &update.state else {
+        return Ok(());
+    };
+    let state_json = serde_json::to_string(state).map_err(internal)?;
+    w.conn
+        .execute(
+            "UPDATE streams SET reader_state = ?1, skipped_lines = ?2 WHERE session_pk = ?3 AND name = ?4",
+            params![state_json, update.skipped as i64, session.pk, MAIN_STREAM],
+        )
+        .map_err(internal)?;
+    if update.from == 0 && indexed_before > 0 {
+        // Re-indexed from the start (the saved reader state was unusable):
+        // the new texts and checkpoints replace the earlier ones.
+        w.conn
+            .execute(
+                "DELETE FROM msg_fts WHERE session_pk = ?1",
+                params![session.pk],
+            )
+            .map_err(internal)?;
+        w.conn
+            .execute(
+                "DELETE FROM msg_checkpoints WHERE stream_pk IN
+                   (SELECT pk FROM streams WHERE session_pk = ?1 AND name = ?2)",
+                params![session.pk, MAIN_STREAM],
+            )
+            .map_err(internal)?;
+    }
+    let mut checkpoint = w
+        .conn
+        .prepare_cached(
+            "INSERT OR REPLACE INTO msg_checkpoints(stream_pk, msg_no, skipped, state)
+             SELECT pk, ?1, ?2, ?3 FROM streams WHERE session_pk = ?4 AND name = ?5",
+        )
+        .map_err(internal)?;
+    for c in &update.checkpoints {
+        let json = serde_json::to_string(&c.state).map_err(internal)?;
+        checkpoint
+            .execute(params![
+                c.state.facts.message_count as i64,
+                c.skipped as i64,
+                json,
+                session.pk,
+                MAIN_STREAM
+            ])
+            .map_err(internal)?;
+    }
+    drop(checkpoint);
+    let mut insert = w
+        .conn
+        .prepare_cached("INSERT INTO msg_fts(text, session_pk) VALUES (?1, ?2)")
+        .map_err(internal)?;
+    for text in &update.texts {
+        insert
+            .execute(params![text, session.pk])
+            .map_err(internal)?;
+    }
+    drop(insert);
+    let f = &state.facts;
+    let changed = w
+        .conn
+        .execute(
+            "UPDATE sessions SET d_cwd = ?1, d_title = ?2, d_first_prompt = ?3, d_started_at = ?4,
+               d_updated_at = ?5, d_forked_from = ?6, d_user_turns = ?7, d_message_count = ?8
+             WHERE pk = ?9 AND (d_cwd IS NOT ?1 OR d_title IS NOT ?2 OR d_first_prompt IS NOT ?3
+               OR d_started_at IS NOT ?4 OR d_updated_at IS NOT ?5 OR d_forked_from IS NOT ?6
+               OR d_user_turns IS NOT ?7 OR d_message_count IS NOT ?8)",
+            params![
+                f.cwd,
+                f.title,
+                f.first_prompt,
+                f.started_at,
+                f.updated_at,
+                f.forked_from.as_ref().or(f.fork_hint.as_ref()),
+                f.user_turns as i64,
+                f.message_count as i64,
+                session.pk
+            ],
+        )
+        .map_err(internal)?;
+    if changed > 0 {
+        // The listed metadata changed: the `changes` feed must report it.
+        w.bump(session.pk)?;
+    }
+    Ok(())
+}
+
+/// `user`'s sessions whose messages match `q`, best first, one hit per session.
+pub(super) fn hits(
+    conn: &Connection,
+    user: i64,
+    q: &str,
+    limit: u32,
+) -> StorageResult<Vec<SearchHit>> {
+    let Some(fts) = baton_store::fts_query(q) else {
+        return Ok(Vec::new());
+    };
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT m.session_pk, snippet(msg_fts, 0, '«', '»', '…', 12)
+             FROM msg_fts m JOIN sessions s ON s.pk = m.session_pk
+             WHERE msg_fts MATCH ?1 AND s.user_id = ?2 AND s.encrypted = 0
+             ORDER BY bm25(msg_fts) LIMIT 2000",
+        )
+        .map_err(internal)?;
+    let rows: Vec<(i64, String)> = stmt
+        .query_map(params![fts, user], |r| Ok((r.get(0)?, r.get(1)?)))
+        .map_err(internal)?
+        .collect::<Result<_, _>>()
+        .map_err(internal)?;
+    let mut seen = std::collections::HashSet::new();
+    let mut hits = Vec::new();
+    for (pk, snippet) in rows {
+        if hits.len() >= limit as usize {
+            break;
+        }
+        if seen.insert(pk) {
+            hits.push(SearchHit {
+                session: session_info_by_pk(conn, pk)?,
+                snippet,
+            });
+        }
+    }
+    Ok(hits)
+}
+
+/// Up to `limit` main streams with bytes the indexer has not read yet.
+pub(super) fn backlog(conn: &Connection, limit: u32) -> StorageResult<Vec<IndexJob>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT s.user_id, s.id, s.agent, st.reader_state, st.len, st.skipped_lines
+             FROM streams st JOIN sessions s ON s.pk = st.session_pk
+             WHERE st.indexed_len < st.len AND st.name = 'main' AND s.encrypted = 0
+             LIMIT ?1",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map(params![limit as i64], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, Option<String>>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (user_id, session_id, agent, state, len, skipped) = row.map_err(internal)?;
+        out.push(IndexJob {
+            user_id,
+            session_id,
+            agent: agent.parse().unwrap_or(Agent::Codex),
+            state: state.and_then(|s| serde_json::from_str(&s).ok()),
+            len: len as u64,
+            skipped: skipped as u64,
+        });
+    }
+    Ok(out)
+}
+
+/// The last saved reader state of session `id`'s main stream at or before
+/// message `at_most`.
+pub(super) fn message_checkpoint(
+    conn: &Connection,
+    user: i64,
+    id: &str,
+    at_most: u64,
+) -> StorageResult<Option<MessageCheckpoint>> {
+    let session = session_row(conn, user, id)?;
+    let row: Option<(i64, String)> = conn
+        .prepare_cached(
+            "SELECT c.skipped, c.state FROM msg_checkpoints c
+             JOIN streams st ON st.pk = c.stream_pk
+             WHERE st.session_pk = ?1 AND st.name = ?2 AND c.msg_no <= ?3
+             ORDER BY c.msg_no DESC LIMIT 1",
+        )
+        .map_err(internal)?
+        .query_row(
+            params![session.pk, MAIN_STREAM, at_most.min(i64::MAX as u64) as i64],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(internal)?;
+    // A checkpoint that does not parse is ignored: the page is read from byte 0.
+    Ok(row.and_then(|(skipped, state)| {
+        serde_json::from_str(&state)
+            .ok()
+            .map(|state| MessageCheckpoint {
+                state,
+                skipped: skipped as u64,
+            })
+    }))
+}

@@ -1,0 +1,257 @@
+//! Session rows: metadata writes, the listing each route returns, paging
+//! by change sequence and the metadata filter of the session list.
+
+use super::internal;
+use super::streams::parse_state;
+use super::writer::Writer;
+use crate::storage::{ListQuery, StorageError, StorageResult};
+use baton_native::Agent;
+use baton_sync::protocol::{Changes, SessionInfo, SessionList, SessionMeta, StreamInfo};
+use rusqlite::{Connection, OptionalExtension, params};
+
+/// A session's key and whether its streams are encrypted.
+pub(super) struct SessionRow {
+    pub(super) pk: i64,
+    pub(super) encrypted: bool,
+}
+
+/// The session `id` of `user`, or [`StorageError::NotFound`].
+pub(super) fn session_row(conn: &Connection, user: i64, id: &str) -> StorageResult<SessionRow> {
+    conn.prepare_cached("SELECT pk, encrypted FROM sessions WHERE user_id = ?1 AND id = ?2")
+        .map_err(internal)?
+        .query_row(params![user, id], |r| {
+            Ok(SessionRow {
+                pk: r.get(0)?,
+                encrypted: r.get::<_, i64>(1)? != 0,
+            })
+        })
+        .optional()
+        .map_err(internal)?
+        .ok_or(StorageError::NotFound)
+}
+
+fn stream_infos(conn: &Connection, session_pk: i64) -> StorageResult<Vec<StreamInfo>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT name, len, state FROM streams WHERE session_pk = ?1 ORDER BY name != 'main', name",
+        )
+        .map_err(internal)?;
+    let rows = stmt
+        .query_map(params![session_pk], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })
+        .map_err(internal)?;
+    let mut out = Vec::new();
+    for row in rows {
+        let (name, len, state) = row.map_err(internal)?;
+        out.push(StreamInfo {
+            name,
+            len: len as u64,
+            sha256: parse_state(&state)?.hex(),
+        });
+    }
+    Ok(out)
+}
+
+const INFO_COLUMNS: &str = "pk, id, agent, COALESCE(d_cwd, cwd), COALESCE(d_title, title),
+  COALESCE(d_first_prompt, first_prompt), COALESCE(d_started_at, started_at),
+  COALESCE(d_updated_at, updated_at), d_user_turns, d_message_count,
+  COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq";
+
+fn info_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> StorageResult<SessionInfo> {
+    let get = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, SessionInfo)> {
+        let agent: String = r.get(2)?;
+        Ok((
+            r.get(0)?,
+            SessionInfo {
+                id: r.get(1)?,
+                agent: agent.parse().unwrap_or(Agent::Codex),
+                cwd: r.get(3)?,
+                title: r.get(4)?,
+                first_prompt: r.get(5)?,
+                started_at: r.get(6)?,
+                updated_at: r.get(7)?,
+                user_turns: r.get::<_, i64>(8)? as u64,
+                message_count: r.get::<_, i64>(9)? as u64,
+                forked_from: r.get(10)?,
+                diverged_from: r.get(11)?,
+                encrypted: r.get::<_, i64>(12)? != 0,
+                streams: Vec::new(),
+                updated_seq: r.get::<_, i64>(13)? as u64,
+            },
+        ))
+    };
+    let (pk, mut info) = get(r).map_err(internal)?;
+    info.streams = stream_infos(conn, pk)?;
+    Ok(info)
+}
+
+/// The listing of session `id` of `user`, or [`StorageError::NotFound`].
+pub(super) fn session_info(conn: &Connection, user: i64, id: &str) -> StorageResult<SessionInfo> {
+    let sql = format!("SELECT {INFO_COLUMNS} FROM sessions WHERE user_id = ?1 AND id = ?2");
+    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+    let mut rows = stmt.query(params![user, id]).map_err(internal)?;
+    match rows.next().map_err(internal)? {
+        Some(r) => info_from_row(conn, r),
+        None => Err(StorageError::NotFound),
+    }
+}
+
+/// The listing of the session with key `pk`.
+pub(super) fn session_info_by_pk(conn: &Connection, pk: i64) -> StorageResult<SessionInfo> {
+    let sql = format!("SELECT {INFO_COLUMNS} FROM sessions WHERE pk = ?1");
+    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+    let mut rows = stmt.query(params![pk]).map_err(internal)?;
+    match rows.next().map_err(internal)? {
+        Some(r) => info_from_row(conn, r),
+        None => Err(StorageError::NotFound),
+    }
+}
+
+fn sessions_where(
+    conn: &Connection,
+    clause: &str,
+    args: &[&dyn rusqlite::ToSql],
+) -> StorageResult<Vec<SessionInfo>> {
+    let sql = format!("SELECT {INFO_COLUMNS} FROM sessions WHERE {clause}");
+    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+    let mut rows = stmt.query(args).map_err(internal)?;
+    let mut out = Vec::new();
+    while let Some(r) = rows.next().map_err(internal)? {
+        out.push(info_from_row(conn, r)?);
+    }
+    Ok(out)
+}
+
+fn like_pattern(q: &str) -> String {
+    let escaped = q
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// Create or update the metadata of session `id`.
+pub(super) fn put_in(
+    w: &mut Writer,
+    user: i64,
+    id: &str,
+    meta: SessionMeta,
+) -> StorageResult<SessionInfo> {
+    let existing = match session_row(&w.conn, user, id) {
+        Ok(row) => Some(row),
+        Err(StorageError::NotFound) => None,
+        Err(e) => return Err(e),
+    };
+    if let Some(row) = existing
+        && row.encrypted != meta.encrypted
+    {
+        let has_bytes: bool = w
+            .conn
+            .query_row(
+                "SELECT EXISTS(SELECT 1 FROM streams WHERE session_pk = ?1 AND len > 0)",
+                params![row.pk],
+                |r| r.get(0),
+            )
+            .map_err(internal)?;
+        if has_bytes {
+            return Err(StorageError::Conflict(
+                "`encrypted` cannot change once the session holds bytes; push under a new id instead".into(),
+            ));
+        }
+    }
+    let seq = w.next_seq() as i64;
+    w.conn
+        .prepare_cached(
+            "INSERT INTO sessions(user_id, id, agent, cwd, title, first_prompt, started_at,
+               updated_at, forked_from, encrypted, updated_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+             ON CONFLICT(user_id, id) DO UPDATE SET agent = excluded.agent, cwd = excluded.cwd,
+               title = excluded.title, first_prompt = excluded.first_prompt,
+               started_at = excluded.started_at, updated_at = excluded.updated_at,
+               forked_from = excluded.forked_from, encrypted = excluded.encrypted,
+               updated_seq = excluded.updated_seq",
+        )
+        .map_err(internal)?
+        .execute(params![
+            user,
+            id,
+            meta.agent.as_str(),
+            meta.cwd,
+            meta.title,
+            meta.first_prompt,
+            meta.started_at,
+            meta.updated_at,
+            meta.forked_from,
+            meta.encrypted as i64,
+            seq
+        ])
+        .map_err(internal)?;
+    session_info(&w.conn, user, id)
+}
+
+/// A page of `user`'s sessions, newest change first, optionally filtered by `q.q`.
+pub(super) fn list(conn: &Connection, user: i64, q: ListQuery) -> StorageResult<SessionList> {
+    let before = q.before_seq.map(|s| s as i64).unwrap_or(i64::MAX);
+    let limit = q.limit.max(1) as i64;
+    let sessions = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        None => sessions_where(
+            conn,
+            "user_id = ?1 AND updated_seq < ?2 ORDER BY updated_seq DESC LIMIT ?3",
+            &[&user, &before, &limit],
+        )?,
+        Some(text) => {
+            let like = like_pattern(text);
+            // Without a searchable term (only punctuation) the FTS part is left out.
+            let fts = baton_store::fts_query(text);
+            let fts_clause = if fts.is_some() {
+                "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?5)"
+            } else {
+                "OR ?5 IS NOT NULL"
+            };
+            let clause = format!(
+                "user_id = ?1 AND updated_seq < ?2 AND (
+                   id LIKE ?4 ESCAPE '\\' OR COALESCE(d_title, title, '') LIKE ?4 ESCAPE '\\'
+                   OR COALESCE(d_first_prompt, first_prompt, '') LIKE ?4 ESCAPE '\\'
+                   OR COALESCE(d_cwd, cwd, '') LIKE ?4 ESCAPE '\\'
+                   {fts_clause})
+                 ORDER BY updated_seq DESC LIMIT ?3"
+            );
+            sessions_where(conn, &clause, &[&user, &before, &limit, &like, &fts])?
+        }
+    };
+    let next_cursor = (sessions.len() as i64 == limit)
+        .then(|| sessions.last().map(|s| s.updated_seq.to_string()))
+        .flatten();
+    Ok(SessionList {
+        sessions,
+        next_cursor,
+    })
+}
+
+/// `user`'s sessions changed after `since`, oldest change first.
+pub(super) fn changes(
+    conn: &Connection,
+    user: i64,
+    since: u64,
+    limit: u32,
+) -> StorageResult<Changes> {
+    let limit = limit.max(1) as i64;
+    let mut sessions = sessions_where(
+        conn,
+        "user_id = ?1 AND updated_seq > ?2 ORDER BY updated_seq LIMIT ?3",
+        &[&user, &(since.min(i64::MAX as u64) as i64), &(limit + 1)],
+    )?;
+    let more = sessions.len() as i64 > limit;
+    sessions.truncate(limit as usize);
+    let next_since = sessions.last().map(|s| s.updated_seq).unwrap_or(since);
+    Ok(Changes {
+        sessions,
+        next_since,
+        more,
+    })
+}
