@@ -26,6 +26,25 @@ pub const CHUNK_SIZE: usize = 4 << 20;
 /// Largest JSON answer accepted from the server (a session list page is far
 /// smaller).
 const MAX_JSON_BODY: usize = 64 << 20;
+
+/// How often a `503 busy` answer is retried before it is reported.
+const BUSY_RETRIES: u32 = 5;
+/// The longest a `Retry-After` is honoured for.
+const MAX_BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The wait a `503` asks for: its `Retry-After` seconds (capped at
+/// [`MAX_BUSY_WAIT`]), or one second when it names none.
+fn retry_after(resp: &reqwest::Response) -> std::time::Duration {
+    resp.headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map_or(
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs,
+        )
+        .min(MAX_BUSY_WAIT)
+}
 /// How much of an error answer is read for its message.
 const MAX_ERROR_BODY: usize = 64 << 10;
 /// How many times a push re-reconciles after the server moved under it.
@@ -215,16 +234,33 @@ impl Client {
         format!("{}{API_PREFIX}{path}", self.base)
     }
 
+    /// Send `req` with the token. A `503` (the server's push-memory cap is
+    /// full) is retried after its `Retry-After` (at most [`MAX_BUSY_WAIT`]),
+    /// up to [`BUSY_RETRIES`] times; the last answer is returned as is.
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<reqwest::Response, ClientError> {
-        let req = req.bearer_auth(&self.token);
-        let resp = req.send().await.map_err(|source| ClientError::Connect {
-            url: self.base.clone(),
-            source,
-        })?;
-        if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
-            return Err(ClientError::Unauthorized);
+        let mut req = req.bearer_auth(&self.token);
+        let mut retries = 0;
+        loop {
+            let again = req.try_clone();
+            let resp = req.send().await.map_err(|source| ClientError::Connect {
+                url: self.base.clone(),
+                source,
+            })?;
+            if resp.status() == reqwest::StatusCode::UNAUTHORIZED {
+                return Err(ClientError::Unauthorized);
+            }
+            match again {
+                Some(next)
+                    if resp.status() == reqwest::StatusCode::SERVICE_UNAVAILABLE
+                        && retries < BUSY_RETRIES =>
+                {
+                    retries += 1;
+                    tokio::time::sleep(retry_after(&resp)).await;
+                    req = next;
+                }
+                _ => return Ok(resp),
+            }
         }
-        Ok(resp)
     }
 
     /// The body of `resp`, refusing more than `limit` bytes
@@ -1491,6 +1527,68 @@ fn diverged_id(remote_id: &str, local_main: &[u8], common: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A loopback server that answers `503 busy` with `Retry-After: 0`
+    /// `busy` times, then `200` with `{"user":"alice"}`; returns its URL and
+    /// a counter of requests served.
+    fn busy_server(busy: usize) -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::io::{BufRead, BufReader, Write};
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let served = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = served.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut line = String::new();
+                while reader.read_line(&mut line).is_ok_and(|n| n > 0) && line != "\r\n" {
+                    line.clear();
+                }
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let reply = if n < busy {
+                    let body = r#"{"error":"busy","message":"try again"}"#;
+                    format!(
+                        "HTTP/1.1 503 Service Unavailable\r\nRetry-After: 0\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                } else {
+                    let body = r#"{"user":"alice"}"#;
+                    format!(
+                        "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                        body.len()
+                    )
+                };
+                let _ = stream.write_all(reply.as_bytes());
+            }
+        });
+        (url, served)
+    }
+
+    #[tokio::test]
+    async fn busy_answers_are_retried_after_their_retry_after() {
+        let (url, served) = busy_server(2);
+        let client = Client::new(&url, "t").unwrap();
+        let me = client.whoami().await.unwrap();
+        assert_eq!(me.user, "alice");
+        assert_eq!(served.load(std::sync::atomic::Ordering::SeqCst), 3);
+    }
+
+    #[tokio::test]
+    async fn a_server_that_stays_busy_is_reported_after_the_last_retry() {
+        let (url, served) = busy_server(usize::MAX);
+        let client = Client::new(&url, "t").unwrap();
+        let err = client.whoami().await.unwrap_err();
+        assert!(
+            matches!(err, ClientError::Server { status: 503, .. }),
+            "{err:?}"
+        );
+        assert_eq!(
+            served.load(std::sync::atomic::Ordering::SeqCst),
+            1 + BUSY_RETRIES as usize
+        );
+    }
 
     #[test]
     fn diverged_ids_are_stable_and_depend_on_the_divergent_line() {
