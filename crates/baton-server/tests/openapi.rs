@@ -578,3 +578,24 @@ async fn real_responses_of_every_route_match_the_spec() {
         ck.problems.join("\n")
     );
 }
+
+#[test]
+fn page_size_limits_in_the_spec_are_the_servers() {
+    use baton_sync::protocol::{MAX_LIMIT, MAX_MESSAGES_LIMIT};
+    let spec = spec();
+    for (path, max) in [
+        ("/sessions", MAX_LIMIT),
+        ("/search", MAX_LIMIT),
+        ("/changes", MAX_LIMIT),
+        ("/sessions/{id}/messages", MAX_MESSAGES_LIMIT),
+    ] {
+        let limit = spec["paths"][path]["get"]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["name"] == "limit")
+            .unwrap_or_else(|| panic!("GET {path} documents `limit`"));
+        assert_eq!(limit["schema"]["maximum"], json!(max), "GET {path}");
+        assert_eq!(limit["schema"]["minimum"], json!(1), "GET {path}");
+    }
+}
