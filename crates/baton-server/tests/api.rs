@@ -367,6 +367,11 @@ async fn changes_feed_and_list_paging() {
     let rest: baton_sync::protocol::SessionList = serde_json::from_value(v).unwrap();
     assert_eq!(rest.sessions.len(), 3);
     assert!(rest.next_cursor.is_none());
+    // A cursor past every sequence number (even past i64::MAX) is the first page.
+    let (_, v) = s
+        .get_json(&s.a, &format!("/sessions?limit=10&cursor={}", u64::MAX))
+        .await;
+    assert_eq!(v["sessions"].as_array().unwrap().len(), 5);
     let (_, v) = s.get_json(&s.a, "/sessions?q=renamed").await;
     assert_eq!(v["sessions"].as_array().unwrap().len(), 1);
 }
