@@ -74,24 +74,19 @@ async fn durable_appends(policy: Durability, per_writer: usize) -> (f64, Duratio
     )
 }
 
-async fn bulk_enqueue(policy: Durability, n: usize) -> Duration {
-    let home = tempfile::tempdir().expect("temp dir");
-    let mut cfg = RecorderConfig::new(home.path(), "/bench");
-    cfg.durability = policy;
-    let rec = Recorder::create(&cfg).await.expect("create");
-    let start = Instant::now();
-    for i in 0..n {
-        rec.record_items(&[item(i)]).await.expect("record");
-    }
-    rec.flush().await.expect("flush");
-    let took = start.elapsed();
-    rec.shutdown().await.expect("shutdown");
-    took
+/// How [`timed_appends`] drives the writer.
+#[derive(Clone, Copy, PartialEq)]
+enum Appends {
+    /// `n` × `record_items(1)`, then one `flush()`.
+    Bulk,
+    /// `n` × (`record_items(1)` + `flush()`): each append has reached the OS
+    /// (and disk, under Fsync) before the next update.
+    PerUpdate,
 }
 
-/// One writer, `n` updates, each `record_items(1)` + `flush()`: the append
-/// has reached the OS (and disk, under Fsync) before the next update.
-async fn per_update_appends(policy: Durability, n: usize) -> Duration {
+/// One writer, `n` updates of one item each, driven as `appends` says: the
+/// time until everything is flushed.
+async fn timed_appends(policy: Durability, n: usize, appends: Appends) -> Duration {
     let home = tempfile::tempdir().expect("temp dir");
     let mut cfg = RecorderConfig::new(home.path(), "/bench");
     cfg.durability = policy;
@@ -99,6 +94,11 @@ async fn per_update_appends(policy: Durability, n: usize) -> Duration {
     let start = Instant::now();
     for i in 0..n {
         rec.record_items(&[item(i)]).await.expect("record");
+        if appends == Appends::PerUpdate {
+            rec.flush().await.expect("flush");
+        }
+    }
+    if appends == Appends::Bulk {
         rec.flush().await.expect("flush");
     }
     let took = start.elapsed();
@@ -163,7 +163,7 @@ fn main() {
         (Durability::Fsync, 500),
     ] {
         let (ips, p50, p99) = rt.block_on(durable_appends(policy, per_writer));
-        let bulk = rt.block_on(bulk_enqueue(policy, 100_000));
+        let bulk = rt.block_on(timed_appends(policy, 100_000, Appends::Bulk));
         println!(
             "{:<10} {:>12.0} {:>10.1}µs {:>10.1}µs {:>18.0}",
             format!("{policy:?}"),
@@ -186,7 +186,7 @@ fn main() {
         "items", "baton", "seed-000 rewrite", "speed-up"
     );
     for n in [1_000usize, 10_000, 100_000] {
-        let baton = rt.block_on(per_update_appends(Durability::Flush, n));
+        let baton = rt.block_on(timed_appends(Durability::Flush, n, Appends::PerUpdate));
         let (done, took) = rewrite_baseline(n);
         let (rewrite, note) = if done == n {
             (took, " (measured)".to_string())
@@ -210,7 +210,7 @@ fn main() {
         "== not comparable to the above: baton Buffered, no per-item flush (one flush at the end) =="
     );
     for n in [1_000usize, 10_000, 100_000] {
-        let took = rt.block_on(bulk_enqueue(Durability::Buffered, n));
+        let took = rt.block_on(timed_appends(Durability::Buffered, n, Appends::Bulk));
         println!("{n:>8} {:>14}", fmt_secs(took));
     }
 }

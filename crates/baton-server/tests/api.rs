@@ -60,18 +60,7 @@ async fn push_pull_round_trip_with_hash_equality_and_zstd_both_ways() {
     assert_eq!(&r.bytes().await.unwrap()[..], &data[p1 + 7..]);
 
     // zstd pull.
-    let r = s
-        .http
-        .get(s.url("/sessions/s1/streams/main?from=5"))
-        .bearer_auth(&s.a)
-        .header("Accept-Encoding", "zstd")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["content-encoding"], "zstd");
-    let body = r.bytes().await.unwrap();
-    let plain = zstd::stream::decode_all(&body[..]).unwrap();
-    assert_eq!(&plain[..], &data[5..]);
+    assert_eq!(&s.pull_zstd("s1", 5).await[..], &data[5..]);
 
     // Session info agrees.
     let (status, info) = s.get_json(&s.a, "/sessions/s1").await;
@@ -666,15 +655,5 @@ async fn messages_come_in_pages() {
     assert!(page.get("next_offset").is_none());
 
     // A zstd pull is compressed piece by piece into one frame.
-    let r = s
-        .http
-        .get(s.url("/sessions/m/streams/main?from=5"))
-        .bearer_auth(&s.a)
-        .header("Accept-Encoding", "zstd")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.headers()["content-encoding"], "zstd");
-    let body = r.bytes().await.unwrap();
-    assert_eq!(zstd::decode_all(&body[..]).unwrap(), &rollout[5..]);
+    assert_eq!(s.pull_zstd("m", 5).await, &rollout[5..]);
 }

@@ -187,6 +187,15 @@ async fn stream_of(storage: &Arc<dyn Storage>, user: i64, id: &str) -> (u64, Str
     (main.len, main.sha256.clone())
 }
 
+/// The main stream of session `id` holds exactly `bytes`.
+async fn assert_stored(storage: &Arc<dyn Storage>, user: i64, id: &str, bytes: &[u8]) {
+    assert_eq!(
+        stream_of(storage, user, id).await,
+        (bytes.len() as u64, sha256_hex(bytes)),
+        "main stream of {id}"
+    );
+}
+
 fn append(path: &std::path::Path, bytes: &[u8]) {
     use std::io::Write;
     let mut f = std::fs::OpenOptions::new().append(true).open(path).unwrap();
@@ -208,10 +217,7 @@ async fn a_restart_reads_nothing_and_an_append_reads_only_the_new_bytes() {
                 .unwrap()[..],
         )
         .unwrap();
-    assert_eq!(
-        stream_of(&storage, user, zst_id).await,
-        (plain.len() as u64, sha256_hex(&plain))
-    );
+    assert_stored(&storage, user, zst_id, &plain).await;
     drop((storage, mirror));
 
     // Restart with unchanged files: one stat each, no byte read.
@@ -225,10 +231,7 @@ async fn a_restart_reads_nothing_and_an_append_reads_only_the_new_bytes() {
     let grown = mirror.scan().await;
     assert_eq!((grown.updated, grown.bytes_read), (1, EXTRA.len() as u64));
     let bytes = std::fs::read(homes.rollout()).unwrap();
-    assert_eq!(
-        stream_of(&storage, user, ROLLOUT_ID).await,
-        (bytes.len() as u64, sha256_hex(&bytes))
-    );
+    assert_stored(&storage, user, ROLLOUT_ID, &bytes).await;
     drop((storage, mirror));
 
     // The state saved after the append holds too.

@@ -5,30 +5,9 @@ use baton_store::{Catalog, Error, ListQuery, Roots, SearchQuery};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-struct Env {
-    _tmp: tempfile::TempDir,
-    home: PathBuf,
-    roots: Roots,
-}
+mod common;
 
-/// Fresh copies of the fixture homes and an empty BATON_HOME.
-fn env() -> Env {
-    let tmp = tempfile::tempdir().unwrap();
-    let fx = baton_testkit::fixtures_dir();
-    for dir in ["codex", "codex-legacy", "claude"] {
-        baton_testkit::copy_tree(&fx.join(dir), &tmp.path().join(dir)).unwrap();
-    }
-    let roots = Roots {
-        codex_homes: vec![tmp.path().join("codex"), tmp.path().join("codex-legacy")],
-        claude_dirs: vec![tmp.path().join("claude/.claude")],
-        library: Vec::new(),
-    };
-    Env {
-        home: tmp.path().join("baton"),
-        roots,
-        _tmp: tmp,
-    }
-}
+use common::Env;
 
 fn manifest() -> Vec<serde_json::Value> {
     std::fs::read_to_string(baton_testkit::fixtures_dir().join("manifest.jsonl"))
@@ -73,7 +52,7 @@ fn append(path: &Path, bytes: &[u8]) {
 
 #[test]
 fn fixtures_are_listed_shown_and_searchable() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     let report = refresh(&mut cat, &env.roots);
     assert!(report.issues.is_empty(), "{:?}", report.issues);
@@ -136,7 +115,7 @@ fn fixtures_are_listed_shown_and_searchable() {
 
 #[test]
 fn no_change_reads_nothing_and_appends_read_only_new_bytes() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     let again = refresh(&mut cat, &env.roots);
@@ -178,7 +157,7 @@ fn no_change_reads_nothing_and_appends_read_only_new_bytes() {
 
 #[test]
 fn replaced_or_shrunk_files_are_reread_and_vanished_ones_removed() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     let legacy = find(&env.roots.codex_homes[1], "92a0");
@@ -239,7 +218,7 @@ fn prompts(cat: &Catalog, id: &str) -> Vec<String> {
 
 #[test]
 fn an_early_line_rewritten_in_place_is_reread() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     let path = find(&env.roots.claude_dirs[0], "dcf5c926");
@@ -277,7 +256,7 @@ fn an_early_line_rewritten_in_place_is_reread() {
 
 #[test]
 fn a_file_whose_mtime_went_back_is_reread() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     let path = find(&env.roots.claude_dirs[0], "dcf5c926");
@@ -303,7 +282,7 @@ fn a_file_whose_mtime_went_back_is_reread() {
 
 #[test]
 fn bad_input_is_reported_and_isolated() {
-    let env = env();
+    let env = Env::new();
     let projects = env.roots.claude_dirs[0].join("projects/-srv-bad");
     std::fs::create_dir_all(&projects).unwrap();
     let good_line = |uuid: &str, text: &str| {
@@ -363,7 +342,22 @@ fn bad_input_is_reported_and_isolated() {
             "line {line} ({what}) reported: {text:#?}"
         );
     }
-    assert_eq!(text.len(), 3, "nothing else is reported: {text:#?}");
+    for (name, what) in [
+        (
+            "aaaaaaaa-0000-4000-8000-000000000003.jsonl",
+            "is a symbolic link",
+        ),
+        (
+            "aaaaaaaa-0000-4000-8000-000000000004.jsonl",
+            "is a directory",
+        ),
+    ] {
+        assert!(
+            text.iter().any(|t| t.contains(name) && t.contains(what)),
+            "{name} reported as not a file: {text:#?}"
+        );
+    }
+    assert_eq!(text.len(), 5, "nothing else is reported: {text:#?}");
     // The fixture sessions and the BOM'd prompt are all there.
     assert_eq!(cat.count_sessions().unwrap(), 8, "{text:#?}");
     let row = cat.resolve("aaaaaaaa-0000-4000-8000-000000000001").unwrap();
@@ -389,7 +383,7 @@ fn bad_input_is_reported_and_isolated() {
 
 #[test]
 fn cursor_paging_walks_every_session_once() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     let mut seen = Vec::new();
@@ -458,7 +452,7 @@ fn cursor_paging_walks_every_session_once() {
 
 #[test]
 fn prefixes_resolve_or_explain() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     assert_eq!(
@@ -487,7 +481,7 @@ fn prefixes_resolve_or_explain() {
 
 #[test]
 fn any_query_text_is_safe() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     refresh(&mut cat, &env.roots);
     for q in [
@@ -552,7 +546,7 @@ fn any_query_text_is_safe() {
 
 #[test]
 fn pushed_chunks_share_the_ingest_path() {
-    let env = env();
+    let env = Env::new();
     let mut cat = Catalog::open(&env.home).unwrap();
     let fx = find(&baton_testkit::fixtures_dir().join("codex"), "8a8a");
     let bytes = std::fs::read(fx).unwrap();
@@ -578,7 +572,7 @@ fn pushed_chunks_share_the_ingest_path() {
 
 #[test]
 fn schema_mismatch_or_garbage_catalog_rebuilds() {
-    let env = env();
+    let env = Env::new();
     std::fs::create_dir_all(&env.home).unwrap();
     std::fs::write(env.home.join("catalog.sqlite"), b"definitely not sqlite, just junk bytes here..........................................................................................").unwrap();
     let mut cat = Catalog::open(&env.home).unwrap();

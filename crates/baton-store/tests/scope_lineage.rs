@@ -2,7 +2,7 @@
 //! transcripts, fork dedupe in search and lineage (sidecars, fork of a fork).
 
 use baton_native::MessageKind;
-use baton_store::{Catalog, ListQuery, ProgressPhase, Roots, SearchQuery, Sidecar, sidecar_path};
+use baton_store::{Catalog, ProgressPhase, Roots, SearchQuery, Sidecar, sidecar_path};
 use serde_json::{Value, json};
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,42 +12,9 @@ const BETA: &str = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
 const ZETA: &str = "24618527-ae46-4f6d-902b-96792270f328";
 const ZETA_FORK: &str = "f941a4bf-28d9-46f3-adde-1c9978a0988d";
 
-struct Env {
-    tmp: tempfile::TempDir,
-    home: PathBuf,
-    roots: Roots,
-}
+mod common;
 
-impl Env {
-    /// Fresh copies of the fixture homes and an empty BATON_HOME.
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let fx = baton_testkit::fixtures_dir();
-        for dir in ["codex", "codex-legacy", "claude"] {
-            baton_testkit::copy_tree(&fx.join(dir), &tmp.path().join(dir)).unwrap();
-        }
-        let roots = Roots {
-            codex_homes: vec![tmp.path().join("codex"), tmp.path().join("codex-legacy")],
-            claude_dirs: vec![tmp.path().join("claude/.claude")],
-            library: Vec::new(),
-        };
-        Env {
-            home: tmp.path().join("baton"),
-            roots,
-            tmp,
-        }
-    }
-
-    fn open(&self) -> Catalog {
-        Catalog::open(&self.home).unwrap()
-    }
-
-    fn refreshed(&self) -> Catalog {
-        let mut cat = self.open();
-        cat.refresh(&self.roots, &|_| {}).unwrap();
-        cat
-    }
-}
+use common::{Env, every_session};
 
 fn walk(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
@@ -103,16 +70,7 @@ fn search(cat: &Catalog, query: &str) -> Vec<String> {
 }
 
 fn listed(cat: &Catalog) -> Vec<String> {
-    let mut ids: Vec<String> = cat
-        .list(&ListQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .unwrap()
-        .sessions
-        .into_iter()
-        .map(|s| s.id)
-        .collect();
+    let mut ids: Vec<String> = every_session(cat).into_iter().map(|s| s.id).collect();
     ids.sort();
     ids
 }
@@ -136,13 +94,7 @@ fn prompt_line(path: &Path, file: usize, round: usize) -> String {
 
 /// (id, message_count, user_turns) of every listed session.
 fn counts(cat: &Catalog) -> Vec<(String, u64, u64)> {
-    let mut v: Vec<_> = cat
-        .list(&ListQuery {
-            limit: 1000,
-            ..Default::default()
-        })
-        .unwrap()
-        .sessions
+    let mut v: Vec<_> = every_session(cat)
         .into_iter()
         .map(|s| (s.id, s.message_count, s.user_turns))
         .collect();

@@ -55,6 +55,19 @@ pub fn fixtures_dir() -> PathBuf {
     dir
 }
 
+/// A new temp dir holding writable copies of the fixture agent homes `codex`,
+/// `codex-legacy` and `claude` (Claude's config dir is `claude/.claude`).
+/// Panics with the reason when the fixtures cannot be copied.
+pub fn fixture_homes() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().unwrap_or_else(|e| panic!("cannot create a temp dir: {e}"));
+    let fixtures = fixtures_dir();
+    for dir in ["codex", "codex-legacy", "claude"] {
+        copy_tree(&fixtures.join(dir), &tmp.path().join(dir))
+            .unwrap_or_else(|e| panic!("cannot copy the {dir} fixtures: {e}"));
+    }
+    tmp
+}
+
 /// Copy the directory tree `from` into `to` (created if needed; existing files are
 /// overwritten). Copies are made writable by their owner, symlinks are recreated as symlinks.
 pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {

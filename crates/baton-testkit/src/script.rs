@@ -221,16 +221,7 @@ pub fn responses_sse(req: &RecordedRequest, reply: &Reply, seq: u64) -> String {
     events.push(json!({"type": "response.completed", "response": {
         "id": id, "object": "response", "status": "completed", "model": model,
         "output": [item], "usage": responses_usage()}}));
-    events
-        .iter()
-        .map(|e| {
-            format!(
-                "event: {}\ndata: {}\n\n",
-                e["type"].as_str().unwrap_or(""),
-                e
-            )
-        })
-        .collect()
+    sse(&events)
 }
 
 /// The Messages API content block for `reply`.
@@ -291,6 +282,11 @@ pub fn messages_sse(req: &RecordedRequest, reply: &Reply, seq: u64) -> String {
             "usage": messages_usage()}),
         json!({"type": "message_stop"}),
     ];
+    sse(&events)
+}
+
+/// `events` as server-sent events, each named by its `type`.
+fn sse(events: &[Value]) -> String {
     events
         .iter()
         .map(|e| {

@@ -37,6 +37,24 @@ fn http(
 }
 
 /// The `data:` payloads of an SSE body (the body is not chunked: axum sends a fixed length).
+/// POST `body` to `path`: a 200 event stream; its events and their types.
+fn post_stream(
+    server: &ModelServer,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &Value,
+) -> (Vec<Value>, Vec<String>) {
+    let (status, head, body) = http(server, "POST", path, headers, &body.to_string());
+    assert_eq!(status, 200);
+    assert!(head.contains("content-type: text/event-stream"), "{head}");
+    let events = sse_events(&body);
+    let kinds = events
+        .iter()
+        .filter_map(|e| e["type"].as_str().map(str::to_owned))
+        .collect();
+    (events, kinds)
+}
+
 fn sse_events(body: &str) -> Vec<Value> {
     body.split("\n\n")
         .filter_map(|ev| ev.lines().find_map(|l| l.strip_prefix("data: ")))
@@ -113,17 +131,12 @@ fn responses_stream_matches_what_codex_parses() {
     let server = ModelServer::start();
     let fixture = fixture_requests();
     // Fixture line 1: a Codex 0.169 turn `RUN: echo …` offering `exec_command`.
-    let (status, head, body) = http(
+    let (events, kinds) = post_stream(
         &server,
-        "POST",
         "/v1/responses",
         &[("content-type", "application/json")],
-        &fixture[1].body.to_string(),
+        &fixture[1].body,
     );
-    assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/event-stream"), "{head}");
-    let events = sse_events(&body);
-    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
     assert_eq!(
         kinds,
         [
@@ -177,17 +190,7 @@ fn messages_stream_matches_what_claude_parses() {
     let server = ModelServer::start();
     let fixture = fixture_requests();
     // Fixture line 9: a Claude turn `RUN: echo …` offering `Bash`.
-    let (status, head, body) = http(
-        &server,
-        "POST",
-        "/v1/messages?beta=true",
-        &[],
-        &fixture[9].body.to_string(),
-    );
-    assert_eq!(status, 200);
-    assert!(head.contains("content-type: text/event-stream"), "{head}");
-    let events = sse_events(&body);
-    let kinds: Vec<&str> = events.iter().filter_map(|e| e["type"].as_str()).collect();
+    let (events, kinds) = post_stream(&server, "/v1/messages?beta=true", &[], &fixture[9].body);
     assert_eq!(
         kinds,
         [

@@ -5,24 +5,11 @@ use serde_json::Value;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-struct Env {
-    tmp: tempfile::TempDir,
-}
+mod common;
+
+use common::{FixtureHomes as Env, assert_json};
 
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let fx = baton_testkit::fixtures_dir();
-        for dir in ["codex", "codex-legacy", "claude"] {
-            baton_testkit::copy_tree(&fx.join(dir), &tmp.path().join(dir)).unwrap();
-        }
-        Env { tmp }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
     fn root_args(&self) -> Vec<String> {
         vec![
             "--codex-home".into(),
@@ -44,19 +31,7 @@ impl Env {
     }
 
     fn json(&self, args: &[&str]) -> Value {
-        let out = self
-            .cmd(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap_or_else(|e| {
-            panic!(
-                "{args:?}: invalid JSON ({e}): {}",
-                String::from_utf8_lossy(&out)
-            )
-        })
+        assert_json(&mut self.cmd(args))
     }
 }
 
@@ -307,7 +282,7 @@ fn bad_input_warns_and_keeps_the_rest() {
     let drop_to_nobody = is_root && Path::new("/usr/bin/setpriv").exists();
     let mut cmd = if drop_to_nobody {
         // nobody must be able to reach the copies and write BATON_HOME.
-        let mut p = env.tmp.path().to_path_buf();
+        let mut p = env.path("");
         loop {
             let mode = std::fs::metadata(&p).unwrap().permissions().mode();
             std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode | 0o755)).unwrap();

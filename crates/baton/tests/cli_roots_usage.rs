@@ -2,27 +2,13 @@
 //! a run over other homes lists those and purges nothing.
 
 use assert_cmd::Command;
-use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
-struct Env {
-    tmp: tempfile::TempDir,
-}
+mod common;
+
+use common::{FixtureHomes as Env, assert_json};
 
 impl Env {
-    fn new() -> Env {
-        let tmp = tempfile::tempdir().unwrap();
-        let fx = baton_testkit::fixtures_dir();
-        for dir in ["codex", "codex-legacy", "claude"] {
-            baton_testkit::copy_tree(&fx.join(dir), &tmp.path().join(dir)).unwrap();
-        }
-        Env { tmp }
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.tmp.path().join(rel)
-    }
-
     /// `baton` with a private BATON_HOME and no default agent homes.
     fn baton(&self) -> Command {
         let mut cmd = Command::cargo_bin("baton").unwrap();
@@ -34,15 +20,7 @@ impl Env {
     }
 
     fn listed(&self, args: &[&str]) -> Vec<String> {
-        let out = self
-            .baton()
-            .args(args)
-            .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        let v: Value = serde_json::from_slice(&out).unwrap();
+        let v = assert_json(self.baton().args(args));
         let mut ids: Vec<String> = v["sessions"]
             .as_array()
             .unwrap()
@@ -126,15 +104,7 @@ fn a_run_over_other_homes_lists_them_and_purges_nothing() {
     // The next full run re-indexes nothing.
     let mut args = all_args.to_vec();
     args.extend(["index", "--json"]);
-    let out = env
-        .baton()
-        .args(&args)
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    let report: Value = serde_json::from_slice(&out).unwrap();
+    let report = assert_json(env.baton().args(&args));
     assert_eq!(report["files_new"], 0, "{report}");
     assert_eq!(report["files_removed"], 0, "{report}");
     assert_eq!(report["bytes_read"], 0, "{report}");

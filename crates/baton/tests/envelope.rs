@@ -8,6 +8,10 @@ use predicates::prelude::*;
 use predicates::str::contains;
 use std::path::{Path, PathBuf};
 
+mod common;
+
+use common::assert_json;
+
 const CODEX_FORK: &str = "01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b";
 const CODEX_ROOT: &str = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
 const CLAUDE: &str = "24618527-ae46-4f6d-902b-96792270f328";
@@ -54,15 +58,24 @@ impl Machine {
     }
 
     fn json(&self, args: &[&str]) -> serde_json::Value {
-        let out = self
-            .baton()
-            .args(args)
+        assert_json(self.baton().args(args))
+    }
+
+    /// `baton rehydrate ID` into the Codex home `target` (the first
+    /// `--codex-home`) fails with `message` in stderr and writes nothing
+    /// outside the baton home.
+    fn rehydrate_fails(&self, target: &Path, id: &str, message: &str, why: &str) {
+        let before = self.tree_outside_baton();
+        self.baton()
+            .arg("--codex-home")
+            .arg(target)
+            .arg("--codex-home")
+            .arg(&self.codex)
+            .args(["rehydrate", id])
             .assert()
-            .success()
-            .get_output()
-            .stdout
-            .clone();
-        serde_json::from_slice(&out).unwrap()
+            .code(1)
+            .stderr(contains(message));
+        assert_eq!(self.tree_outside_baton(), before, "{why}");
     }
 }
 
@@ -285,17 +298,7 @@ fn bad_input_fails_clearly_and_writes_nothing() {
     let blocker = m.root.join("plain-file");
     std::fs::write(&blocker, b"x").unwrap();
     let bad_home = blocker.join("codex");
-    let before = m.tree_outside_baton();
-    m.baton()
-        .arg("--codex-home")
-        .arg(&bad_home)
-        .arg("--codex-home")
-        .arg(&m.codex)
-        .args(["rehydrate", CODEX_ROOT])
-        .assert()
-        .code(1)
-        .stderr(contains("writable"));
-    assert_eq!(m.tree_outside_baton(), before, "nothing written");
+    m.rehydrate_fails(&bad_home, CODEX_ROOT, "writable", "nothing written");
 
     // A Codex writer lock held by another process.
     let target = m.root.join("other-codex");
@@ -303,34 +306,15 @@ fn bad_input_fails_clearly_and_writes_nothing() {
     std::fs::create_dir_all(&lock_dir).unwrap();
     let lock = std::fs::File::create(lock_dir.join(format!("{CODEX_ROOT}.lock"))).unwrap();
     lock.try_lock().unwrap();
-    let before = m.tree_outside_baton();
-    m.baton()
-        .arg("--codex-home")
-        .arg(&target)
-        .arg("--codex-home")
-        .arg(&m.codex)
-        .args(["rehydrate", CODEX_ROOT])
-        .assert()
-        .code(1)
-        .stderr(contains("being written by another process"));
-    assert_eq!(m.tree_outside_baton(), before, "nothing written");
+    let busy = "being written by another process";
+    m.rehydrate_fails(&target, CODEX_ROOT, busy, "nothing written");
     drop(lock);
 
     // Only the session's own lock held: its ancestor (whose lock is free) is
     // not written either, so no half lineage is left behind.
     let fork_lock = std::fs::File::create(lock_dir.join(format!("{CODEX_FORK}.lock"))).unwrap();
     fork_lock.try_lock().unwrap();
-    let before = m.tree_outside_baton();
-    m.baton()
-        .arg("--codex-home")
-        .arg(&target)
-        .arg("--codex-home")
-        .arg(&m.codex)
-        .args(["rehydrate", CODEX_FORK])
-        .assert()
-        .code(1)
-        .stderr(contains("being written by another process"));
-    assert_eq!(m.tree_outside_baton(), before, "not even the ancestor");
+    m.rehydrate_fails(&target, CODEX_FORK, busy, "not even the ancestor");
     drop(fork_lock);
 
     // Corrupt and tampered envelopes.

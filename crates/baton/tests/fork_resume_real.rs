@@ -2,74 +2,13 @@
 //! against the scripted model server: what the model receives after baton
 //! touched a session is exactly the history we meant.
 
-use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, agents, run_ok};
-use serde_json::Value;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use baton_native::Agent;
+use baton_testkit::{AgentEnv, ModelServer, RecordedRequest, agents, run_ok};
+use std::path::PathBuf;
 
-/// `baton` with the agent env of `env` (HOME, CODEX_HOME, CLAUDE_CONFIG_DIR,
-/// model endpoints), its own `BATON_HOME`, and the pinned binaries.
-fn baton(env: &AgentEnv, agents: &Agents, baton_home: &Path, cwd: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
-    cmd.env_clear();
-    for agent_cmd in [env.codex(agents, cwd), env.claude(agents, cwd)] {
-        for (k, v) in agent_cmd.get_envs() {
-            if let Some(v) = v {
-                cmd.env(k, v);
-            }
-        }
-    }
-    cmd.env("BATON_HOME", baton_home)
-        .env("BATON_CODEX_BIN", &agents.codex)
-        .env("BATON_CLAUDE_BIN", &agents.claude)
-        .current_dir(cwd);
-    cmd
-}
+mod common;
 
-fn json_out(cmd: &mut Command) -> Value {
-    let out = run_ok(cmd);
-    serde_json::from_slice(&out.stdout)
-        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&out.stdout)))
-}
-
-fn last_turn(server: &ModelServer) -> RecordedRequest {
-    server
-        .turn_requests()
-        .pop()
-        .expect("the agent called the model")
-}
-
-/// A 3-prompt Codex session (exec + 2 × exec resume); returns its id.
-fn codex_session(env: &AgentEnv, agents: &Agents, cwd: &Path, prompts: &[&str]) -> String {
-    run_ok(
-        env.codex(agents, cwd)
-            .args(["exec", "--skip-git-repo-check", prompts[0]]),
-    );
-    let id = env.codex_session_ids().pop().expect("a rollout");
-    for p in &prompts[1..] {
-        run_ok(
-            env.codex(agents, cwd)
-                .args(["exec", "--skip-git-repo-check", "resume", &id, p]),
-        );
-    }
-    id
-}
-
-/// A Claude session (-p + n × -p --resume, Bash allowed for `RUN:` prompts);
-/// returns its id.
-fn claude_session(env: &AgentEnv, agents: &Agents, cwd: &Path, prompts: &[&str]) -> String {
-    let bash = ["--allowedTools", "Bash"];
-    run_ok(env.claude(agents, cwd).args(["-p", prompts[0]]).args(bash));
-    let id = env.claude_session_ids().pop().expect("a transcript");
-    for p in &prompts[1..] {
-        run_ok(
-            env.claude(agents, cwd)
-                .args(["-p", "--resume", &id, p])
-                .args(bash),
-        );
-    }
-    id
-}
+use common::{agent_baton as baton, last_turn, record_session, run_json as json_out};
 
 /// The second prompt of the fork tests: a shell command, so the history has
 /// a tool output.
@@ -117,20 +56,22 @@ fn assert_history(req: &RecordedRequest, kept: &[&str], dropped: &[&str]) {
     }
 }
 
-#[test]
-fn codex_fork_drop_last_resumes_with_the_real_cli() {
+/// Fork `agent`'s session without its last turn, then resume the fork with
+/// the real CLI: the model sees the kept history only, the parent stays
+/// untouched and the agent appends to baton's fork file.
+fn fork_drop_last_resumes_with_the_real_cli(agent: Agent) {
     let Some(agents) = agents() else { return };
     let server = ModelServer::start();
     let env = AgentEnv::new(&server);
     let project = env.dir("project");
     let bhome = env.dir("baton");
-    let id = codex_session(
-        &env,
-        &agents,
-        &project,
-        &["p1 alpha", TOOL_PROMPT, "p3 gamma"],
-    );
-    let parent = env.codex_rollout(&id).unwrap();
+    let prompts = ["p1 alpha", TOOL_PROMPT, "p3 gamma"];
+    let id = record_session(agent, &env, &agents, &project, &prompts);
+    let parent = match agent {
+        Agent::Codex => env.codex_rollout(&id),
+        Agent::Claude => env.claude_transcript(&id),
+    }
+    .unwrap();
     let parent_before = std::fs::read(&parent).unwrap();
 
     let fork = json_out(baton(&env, &agents, &bhome, &project).args([
@@ -141,68 +82,21 @@ fn codex_fork_drop_last_resumes_with_the_real_cli() {
         "--json",
     ]));
     let fork_id = fork["id"].as_str().unwrap().to_string();
-    assert_eq!(fork["agent"], "codex");
+    assert_eq!(fork["agent"], agent.as_str());
     assert_eq!(fork["forked_from"], id.as_str());
     let fork_path = PathBuf::from(fork["path"].as_str().unwrap());
-    assert!(
-        fork_path.starts_with(&env.codex_home),
-        "fork lives next to its source"
-    );
+    match agent {
+        Agent::Codex => assert!(
+            fork_path.starts_with(&env.codex_home),
+            "fork lives next to its source"
+        ),
+        Agent::Claude => {
+            assert_eq!(fork_path.parent(), parent.parent(), "same project folder")
+        }
+    }
     let fork_before = std::fs::read(&fork_path).unwrap();
 
-    server.clear();
-    run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &fork_id, "--prompt", "new"]));
-    let req = last_turn(&server);
-    assert_eq!(req.user_texts(), ["p1 alpha", TOOL_PROMPT, "new"]);
-    assert_history(&req, &["p1 alpha", TOOL_PROMPT], &["p3 gamma"]);
-    assert_eq!(req.session_id().as_deref(), Some(fork_id.as_str()));
-    assert_eq!(
-        std::fs::read(&parent).unwrap(),
-        parent_before,
-        "parent untouched"
-    );
-    let fork_after = std::fs::read(&fork_path).unwrap();
-    assert!(
-        fork_after.len() > fork_before.len() && fork_after.starts_with(&fork_before),
-        "codex appended to baton's fork file"
-    );
-    assert_eq!(
-        env.codex_session_ids().len(),
-        2,
-        "no third session appeared"
-    );
-}
-
-#[test]
-fn claude_fork_drop_last_resumes_with_the_real_cli() {
-    let Some(agents) = agents() else { return };
-    let server = ModelServer::start();
-    let env = AgentEnv::new(&server);
-    let project = env.dir("project");
-    let bhome = env.dir("baton");
-    let id = claude_session(
-        &env,
-        &agents,
-        &project,
-        &["p1 alpha", TOOL_PROMPT, "p3 gamma"],
-    );
-    let parent = env.claude_transcript(&id).unwrap();
-    let parent_before = std::fs::read(&parent).unwrap();
-
-    let fork = json_out(baton(&env, &agents, &bhome, &project).args([
-        "fork",
-        &id,
-        "--drop-last",
-        "1",
-        "--json",
-    ]));
-    let fork_id = fork["id"].as_str().unwrap().to_string();
-    assert_eq!(fork["agent"], "claude");
-    let fork_path = PathBuf::from(fork["path"].as_str().unwrap());
-    assert_eq!(fork_path.parent(), parent.parent(), "same project folder");
-    let fork_before = std::fs::read(&fork_path).unwrap();
-
-    // The catalog infers the lineage from the copied uuids.
+    // The catalog knows the lineage (for Claude inferred from the copied uuids).
     let shown = json_out(baton(&env, &agents, &bhome, &project).args(["list", "--json"]));
     let listed = shown["sessions"]
         .as_array()
@@ -227,13 +121,24 @@ fn claude_fork_drop_last_resumes_with_the_real_cli() {
     let fork_after = std::fs::read(&fork_path).unwrap();
     assert!(
         fork_after.len() > fork_before.len() && fork_after.starts_with(&fork_before),
-        "claude appended to baton's fork file"
+        "{} appended to baton's fork file",
+        agent.as_str()
     );
-    assert_eq!(
-        env.claude_session_ids().len(),
-        2,
-        "no third session appeared"
-    );
+    let sessions = match agent {
+        Agent::Codex => env.codex_session_ids(),
+        Agent::Claude => env.claude_session_ids(),
+    };
+    assert_eq!(sessions.len(), 2, "no third session appeared");
+}
+
+#[test]
+fn codex_fork_drop_last_resumes_with_the_real_cli() {
+    fork_drop_last_resumes_with_the_real_cli(Agent::Codex);
+}
+
+#[test]
+fn claude_fork_drop_last_resumes_with_the_real_cli() {
+    fork_drop_last_resumes_with_the_real_cli(Agent::Claude);
 }
 
 #[test]
@@ -243,7 +148,13 @@ fn fork_of_a_codex_paginated_fork_is_self_contained() {
     let env = AgentEnv::new(&server);
     let project = env.dir("project");
     let bhome = env.dir("baton");
-    let root = codex_session(&env, &agents, &project, &["a1 root", "a2 root"]);
+    let root = record_session(
+        Agent::Codex,
+        &env,
+        &agents,
+        &project,
+        &["a1 root", "a2 root"],
+    );
     run_ok(env.codex(&agents, &project).args([
         "exec",
         "--skip-git-repo-check",
@@ -281,17 +192,14 @@ fn fork_of_a_codex_paginated_fork_is_self_contained() {
 
 /// Export on machine 1, import on an empty machine 2 with another project
 /// directory, rehydrate with --map-path, resume with the real CLI.
-fn envelope_round_trip(agent: &str) {
+fn envelope_round_trip(agent: Agent) {
     let Some(agents) = agents() else { return };
     let server = ModelServer::start();
     let one = AgentEnv::new(&server);
     let p1 = one.dir("old-project");
     let b1 = one.dir("baton");
     let prompts = ["x1 first", "x2 second"];
-    let id = match agent {
-        "codex" => codex_session(&one, &agents, &p1, &prompts),
-        _ => claude_session(&one, &agents, &p1, &prompts),
-    };
+    let id = record_session(agent, &one, &agents, &p1, &prompts);
     let file = one.root.join("session.baton");
     run_ok(baton(&one, &agents, &b1, &p1).args([
         "export",
@@ -328,10 +236,9 @@ fn envelope_round_trip(agent: &str) {
     ]));
     assert_eq!(re["cwd"], p2.to_str().unwrap());
     let written = PathBuf::from(re["files"][0]["path"].as_str().unwrap());
-    let home = if agent == "codex" {
-        &two.codex_home
-    } else {
-        &two.claude_dir
+    let home = match agent {
+        Agent::Codex => &two.codex_home,
+        Agent::Claude => &two.claude_dir,
     };
     assert!(
         written.starts_with(home),
@@ -355,12 +262,12 @@ fn envelope_round_trip(agent: &str) {
 
 #[test]
 fn codex_envelope_moves_to_a_fresh_machine() {
-    envelope_round_trip("codex");
+    envelope_round_trip(Agent::Codex);
 }
 
 #[test]
 fn claude_envelope_moves_to_a_fresh_machine() {
-    envelope_round_trip("claude");
+    envelope_round_trip(Agent::Claude);
 }
 
 /// `baton resume --prompt` text starting with `-` reaches the model as a
@@ -373,15 +280,17 @@ fn prompts_starting_with_a_dash_reach_the_model() {
     let project = env.dir("project");
     let bhome = env.dir("baton");
     let prompt = "--version is not a flag here";
-    for agent in ["codex", "claude"] {
-        let id = match agent {
-            "codex" => codex_session(&env, &agents, &project, &["d1 first"]),
-            _ => claude_session(&env, &agents, &project, &["d1 first"]),
-        };
+    for agent in [Agent::Codex, Agent::Claude] {
+        let id = record_session(agent, &env, &agents, &project, &["d1 first"]);
         server.clear();
         run_ok(baton(&env, &agents, &bhome, &project).args(["resume", &id, "--prompt", prompt]));
         let req = last_turn(&server);
-        assert_eq!(req.user_texts(), ["d1 first", prompt], "{agent}");
-        assert_eq!(req.session_id().as_deref(), Some(id.as_str()), "{agent}");
+        assert_eq!(req.user_texts(), ["d1 first", prompt], "{}", agent.as_str());
+        assert_eq!(
+            req.session_id().as_deref(),
+            Some(id.as_str()),
+            "{}",
+            agent.as_str()
+        );
     }
 }

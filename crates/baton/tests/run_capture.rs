@@ -2,61 +2,83 @@
 //! capture proxy, and every model exchange lands in the session directory.
 
 use std::collections::BTreeMap;
-use std::path::Path;
-use std::process::Command;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
 
+use baton_native::Agent;
 use baton_record::capture::{CapturedExchange, REDACTED, UNATTRIBUTED};
-use baton_testkit::{AgentEnv, CODEX_KEY_ENV, ModelServer, RecordedRequest, agents, run_ok};
+use baton_testkit::{
+    AgentEnv, Agents, CODEX_KEY_ENV, ModelServer, RecordedRequest, agents, run_ok,
+};
+
+mod common;
+
+use common::baton_like;
 
 /// Distinctive dummy credentials: they must reach the model server but never the disk.
 const CODEX_KEY: &str = "sk-codex-capture-KEY-93f1c2aa";
 const CLAUDE_KEY: &str = "sk-ant-capture-KEY-5b7e0d11";
 
-/// `baton run <agent> ... -- <args>` with the environment and cwd of the testkit's
-/// agent command (scratch homes, dummy key replaced by a distinctive one).
-fn via_baton(
-    agent_cmd: &Command,
-    agent: &str,
-    bin: &Path,
-    upstream: Option<&str>,
-    data: &Path,
-    args: &[&str],
-) -> Command {
-    via_baton_with(agent_cmd, agent, bin, upstream, data, &[], args)
+/// A scratch machine for `baton run`: the pinned agents, the scripted model
+/// server, agent homes, a project dir and a capture data dir.
+struct Capture {
+    agents: Agents,
+    server: ModelServer,
+    env: AgentEnv,
+    project: PathBuf,
+    data: PathBuf,
 }
 
-/// [`via_baton`] with extra `baton run` options (before the `--`).
-fn via_baton_with(
-    agent_cmd: &Command,
-    agent: &str,
-    bin: &Path,
-    upstream: Option<&str>,
-    data: &Path,
-    options: &[&str],
-    args: &[&str],
-) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
-    cmd.env_clear();
-    for (key, value) in agent_cmd.get_envs() {
-        if let Some(value) = value {
-            cmd.env(key, value);
+impl Capture {
+    /// `None` (the test is skipped) when the pinned CLIs are not installed.
+    fn start() -> Option<Capture> {
+        let agents = agents()?;
+        let server = ModelServer::start();
+        let env = AgentEnv::new(&server);
+        let project = env.dir("project");
+        let data = env.dir("baton-data");
+        Some(Capture {
+            agents,
+            server,
+            env,
+            project,
+            data,
+        })
+    }
+
+    /// The model server's Responses endpoint, for Codex's `--upstream`.
+    fn codex_upstream(&self) -> String {
+        format!("{}/v1", self.server.url())
+    }
+
+    /// Run `baton run <agent> [--upstream U] <options> -- <args>` (must
+    /// succeed) with the environment and cwd of the testkit's agent command,
+    /// the dummy keys replaced by distinctive ones.
+    fn run(&self, agent: Agent, upstream: Option<&str>, options: &[&str], args: &[&str]) -> Output {
+        let (agent_cmd, bin) = match agent {
+            Agent::Codex => (
+                self.env.codex(&self.agents, &self.project),
+                &self.agents.codex,
+            ),
+            Agent::Claude => (
+                self.env.claude(&self.agents, &self.project),
+                &self.agents.claude,
+            ),
+        };
+        let mut cmd = baton_like(&[&agent_cmd]);
+        cmd.env(CODEX_KEY_ENV, CODEX_KEY)
+            .env("ANTHROPIC_API_KEY", CLAUDE_KEY)
+            .env("BATON_HOME", self.data.join("unused-baton-home"));
+        cmd.args(["run", agent.as_str(), "--bin"])
+            .arg(bin)
+            .arg("--data")
+            .arg(&self.data);
+        if let Some(upstream) = upstream {
+            cmd.args(["--upstream", upstream]);
         }
+        cmd.args(options).arg("--").args(args);
+        run_ok(&mut cmd)
     }
-    if let Some(dir) = agent_cmd.get_current_dir() {
-        cmd.current_dir(dir);
-    }
-    cmd.env(CODEX_KEY_ENV, CODEX_KEY)
-        .env("ANTHROPIC_API_KEY", CLAUDE_KEY)
-        .env("BATON_HOME", data.join("unused-baton-home"));
-    cmd.args(["run", agent, "--bin"])
-        .arg(bin)
-        .arg("--data")
-        .arg(data);
-    if let Some(upstream) = upstream {
-        cmd.args(["--upstream", upstream]);
-    }
-    cmd.args(options).arg("--").args(args);
-    cmd
 }
 
 /// Every `raw_api.jsonl` line under `data/sessions`, by session directory.
@@ -177,32 +199,25 @@ fn assert_capture_matches(
 
 #[test]
 fn codex_turns_and_resume_are_captured_in_the_session_directory() {
-    let Some(agents) = agents() else { return };
-    let server = ModelServer::start();
-    let env = AgentEnv::new(&server);
-    let project = env.dir("project");
-    let data = env.dir("baton-data");
-    let upstream = format!("{}/v1", server.url());
-
-    let out = run_ok(&mut via_baton(
-        &env.codex(&agents, &project),
-        "codex",
-        &agents.codex,
-        Some(&upstream),
-        &data,
+    let Some(c) = Capture::start() else { return };
+    let (server, env, data) = (&c.server, &c.env, &c.data);
+    let out = c.run(
+        Agent::Codex,
+        Some(&c.codex_upstream()),
+        &[],
         &["exec", "--skip-git-repo-check", "RUN: echo capture-x"],
-    ));
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ECHO"), "codex answered: {stdout}");
     let ids = env.codex_session_ids();
     assert_eq!(ids.len(), 1, "one Codex thread: {ids:?}");
     let id = &ids[0];
-    let first_turn = requests_of(&server, id).len();
+    let first_turn = requests_of(server, id).len();
     assert!(
         first_turn >= 2,
         "a tool call and the answer after it: {first_turn}"
     );
-    assert_capture_matches(&server, &data, id, "response.completed", "authorization");
+    assert_capture_matches(server, data, id, "response.completed", "authorization");
     // Without --persist-session there is no transcript link and no session log.
     let session_dir = data.join("sessions").join(id);
     assert!(std::fs::symlink_metadata(session_dir.join("transcript.jsonl")).is_err());
@@ -210,7 +225,7 @@ fn codex_turns_and_resume_are_captured_in_the_session_directory() {
         std::fs::read_to_string(session_dir.join("session.log")).unwrap(),
         ""
     );
-    let tool_call = captured(&data)[id.as_str()][0]
+    let tool_call = captured(data)[id.as_str()][0]
         .record
         .response_body
         .as_str()
@@ -219,18 +234,16 @@ fn codex_turns_and_resume_are_captured_in_the_session_directory() {
     assert!(tool_call.contains("function_call") && tool_call.contains("capture-x"));
 
     // Resume without --upstream: baton reads the provider's base_url from config.toml.
-    run_ok(&mut via_baton(
-        &env.codex(&agents, &project),
-        "codex",
-        &agents.codex,
+    c.run(
+        Agent::Codex,
         None,
-        &data,
+        &[],
         &["exec", "--skip-git-repo-check", "resume", id, "second turn"],
-    ));
+    );
     assert_eq!(env.codex_session_ids(), ids, "resume kept the same thread");
-    assert!(requests_of(&server, id).len() > first_turn);
-    assert_capture_matches(&server, &data, id, "response.completed", "authorization");
-    let last = captured(&data)[id.as_str()].last().cloned().unwrap();
+    assert!(requests_of(server, id).len() > first_turn);
+    assert_capture_matches(server, data, id, "response.completed", "authorization");
+    let last = captured(data)[id.as_str()].last().cloned().unwrap();
     assert!(
         last.record
             .response_body
@@ -247,39 +260,33 @@ fn codex_turns_and_resume_are_captured_in_the_session_directory() {
             .is_some_and(|v| v.contains(CODEX_KEY))),
         "the proxy forwards credentials unchanged"
     );
-    assert_absent_everywhere(&data, &[CODEX_KEY, CLAUDE_KEY]);
+    assert_absent_everywhere(data, &[CODEX_KEY, CLAUDE_KEY]);
 }
 
 #[test]
 fn claude_print_run_is_captured_in_the_session_directory() {
-    let Some(agents) = agents() else { return };
-    let server = ModelServer::start();
-    let env = AgentEnv::new(&server);
-    let project = env.dir("project");
-    let data = env.dir("baton-data");
-
-    let out = run_ok(&mut via_baton(
-        &env.claude(&agents, &project),
-        "claude",
-        &agents.claude,
+    let Some(c) = Capture::start() else { return };
+    let (server, env, data) = (&c.server, &c.env, &c.data);
+    let out = c.run(
+        Agent::Claude,
         Some(&server.url()),
-        &data,
+        &[],
         &["-p", "RUN: echo capture-c", "--allowedTools", "Bash"],
-    ));
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(stdout.contains("ECHO"), "claude answered: {stdout}");
     let ids = env.claude_session_ids();
     assert_eq!(ids.len(), 1, "one Claude session: {ids:?}");
     let id = &ids[0];
     assert!(
-        requests_of(&server, id)
+        requests_of(server, id)
             .iter()
             .filter(|r| r.is_conversation_turn())
             .count()
             >= 2,
         "a tool call and the answer after it"
     );
-    assert_capture_matches(&server, &data, id, "message_stop", "x-api-key");
+    assert_capture_matches(server, data, id, "message_stop", "x-api-key");
     assert!(
         server
             .requests()
@@ -287,7 +294,7 @@ fn claude_print_run_is_captured_in_the_session_directory() {
             .all(|r| r.headers.get("x-api-key").map(String::as_str) == Some(CLAUDE_KEY)),
         "the proxy forwards credentials unchanged"
     );
-    assert_absent_everywhere(&data, &[CODEX_KEY, CLAUDE_KEY]);
+    assert_absent_everywhere(data, &[CODEX_KEY, CLAUDE_KEY]);
 }
 
 #[test]
@@ -326,22 +333,14 @@ fn run_points_the_agent_at_the_proxy_and_returns_its_exit_code() {
 
 #[test]
 fn persist_session_links_the_transcript_and_writes_the_logs() {
-    let Some(agents) = agents() else { return };
-    let server = ModelServer::start();
-    let env = AgentEnv::new(&server);
-    let project = env.dir("project");
-    let data = env.dir("baton-data");
-    let upstream = format!("{}/v1", server.url());
-
-    let out = run_ok(&mut via_baton_with(
-        &env.codex(&agents, &project),
-        "codex",
-        &agents.codex,
-        Some(&upstream),
-        &data,
+    let Some(c) = Capture::start() else { return };
+    let (server, env, data) = (&c.server, &c.env, &c.data);
+    let out = c.run(
+        Agent::Codex,
+        Some(&c.codex_upstream()),
         &["--persist-session", "--debug-log", "debug.log"],
         &["exec", "--skip-git-repo-check", "RUN: echo persist-x"],
-    ));
+    );
     assert!(String::from_utf8_lossy(&out.stdout).contains("ECHO"));
     let ids = env.codex_session_ids();
     assert_eq!(ids.len(), 1, "{ids:?}");
@@ -362,7 +361,7 @@ fn persist_session_links_the_transcript_and_writes_the_logs() {
 
     // baton's own lines about the session went to its session.log, one per exchange.
     let log = std::fs::read_to_string(dir.join("session.log")).unwrap();
-    let exchanges = requests_of(&server, id).len();
+    let exchanges = requests_of(server, id).len();
     assert_eq!(
         log.lines()
             .filter(|l| l.contains("captured POST /v1/responses"))
@@ -377,7 +376,7 @@ fn persist_session_links_the_transcript_and_writes_the_logs() {
     assert!(debug.contains("launching"), "{debug}");
     assert!(debug.contains("captured POST /v1/responses"), "{debug}");
     assert!(!data.join("debug.log").exists());
-    assert_absent_everywhere(&data, &[CODEX_KEY]);
+    assert_absent_everywhere(data, &[CODEX_KEY]);
 }
 
 /// `baton run claude --bin sh --data <data> -- -c <script>` with no

@@ -12,6 +12,10 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod common;
+
+use common::{agent_baton, last_turn, record_session, run_json};
+
 /// A `baton serve` child process, killed when dropped.
 struct Serve {
     child: Child,
@@ -94,34 +98,11 @@ impl Machine {
 
     /// `baton` with this machine's environment and the pinned agent binaries.
     fn baton(&self, agents: &Agents) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
-        cmd.env_clear();
-        for agent_cmd in [
-            self.env.codex(agents, &self.project),
-            self.env.claude(agents, &self.project),
-        ] {
-            for (k, v) in agent_cmd.get_envs() {
-                if let Some(v) = v {
-                    cmd.env(k, v);
-                }
-            }
-        }
-        cmd.env("BATON_HOME", &self.baton_home)
-            .env("BATON_CODEX_BIN", &agents.codex)
-            .env("BATON_CLAUDE_BIN", &agents.claude)
-            .current_dir(&self.project);
-        cmd
+        agent_baton(&self.env, agents, &self.baton_home, &self.project)
     }
 
     fn json(&self, agents: &Agents, args: &[&str]) -> Value {
-        let out = run_ok(self.baton(agents).args(args));
-        serde_json::from_slice(&out.stdout).unwrap_or_else(|e| {
-            panic!(
-                "`baton {}` printed no JSON ({e}): {}",
-                args.join(" "),
-                String::from_utf8_lossy(&out.stdout)
-            )
-        })
+        run_json(self.baton(agents).args(args))
     }
 
     fn text(&self, agents: &Agents, args: &[&str]) -> String {
@@ -138,10 +119,35 @@ impl Machine {
     ) -> RecordedRequest {
         model.clear();
         run_ok(self.baton(agents).args(["resume", id, "--prompt", prompt]));
-        model
-            .turn_requests()
-            .pop()
-            .expect("the agent called the model")
+        last_turn(model)
+    }
+
+    /// One session per agent recorded here with the real CLIs, first
+    /// prompt `a1 <agent> hello`; the Codex and the Claude id.
+    fn record_hellos(&self, agents: &Agents) -> (String, String) {
+        let record = |agent: Agent| {
+            let prompt = format!("a1 {} hello", agent.as_str());
+            record_session(agent, &self.env, agents, &self.project, &[&prompt])
+        };
+        (record(Agent::Codex), record(Agent::Claude))
+    }
+
+    /// `baton login URL TOKEN --json` to `serve`, unencrypted.
+    fn login(&self, agents: &Agents, serve: &Serve) {
+        let login = self.json(agents, &["login", &serve.url, &serve.token, "--json"]);
+        assert_eq!(login["url"], serve.url.as_str());
+        assert_eq!(login["encrypt"], false);
+    }
+
+    /// `baton ARGS` without agents, which must succeed.
+    fn ok(&self, args: &[&str]) {
+        let out = self.output(&[], args);
+        assert!(
+            out.status.success(),
+            "`baton {}` failed: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 
     /// Copy the recorded fixture sessions of both agents into this
@@ -198,6 +204,71 @@ impl Machine {
     }
 }
 
+/// Two machines on one host, both logged in to one server, sharing a project
+/// directory; A recorded one session per agent with the real CLIs.
+struct Recorded {
+    agents: Agents,
+    model: ModelServer,
+    serve: Serve,
+    a: Machine,
+    b: Machine,
+    codex_id: String,
+    claude_id: String,
+}
+
+/// [`Recorded`], or `None` (and a note that `test` is skipped) when the
+/// pinned CLIs are not installed.
+fn recorded(test: &str) -> Option<Recorded> {
+    let Some(agents) = agents() else {
+        eprintln!("SKIPPED {test}: the pinned codex/claude CLIs are not installed");
+        return None;
+    };
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    // Same host: B works in the same project directory.
+    let b = Machine::new(&model, Some(&a.project));
+    let (codex_id, claude_id) = a.record_hellos(&agents);
+    for m in [&a, &b] {
+        m.login(&agents, &serve);
+    }
+    Some(Recorded {
+        agents,
+        model,
+        serve,
+        a,
+        b,
+        codex_id,
+        claude_id,
+    })
+}
+
+/// Does every row of `report[key]` have `status`?
+fn all_status(report: &Value, key: &str, status: &str) -> bool {
+    report[key]
+        .as_array()
+        .unwrap_or_else(|| panic!("no `{key}` in {report}"))
+        .iter()
+        .all(|r| r["status"] == status)
+}
+
+/// `ids`, sorted.
+fn sorted(mut ids: Vec<String>) -> Vec<String> {
+    ids.sort();
+    ids
+}
+
+/// A server and two machines: A holds the fixture sessions of both agents
+/// (their ids), B is empty.
+fn fixture_pair() -> (ModelServer, Serve, Machine, Machine, Vec<String>) {
+    let model = ModelServer::start();
+    let serve = start_serve();
+    let a = Machine::new(&model, None);
+    let b = Machine::new(&model, None);
+    let ids = a.with_fixtures();
+    (model, serve, a, b, ids)
+}
+
 /// For tests where `baton` only reads files: the agents are never started.
 fn no_agents() -> Agents {
     Agents {
@@ -242,41 +313,19 @@ fn ids_of(report: &Value, key: &str) -> Vec<String> {
 
 #[test]
 fn two_machines_push_pull_resume_and_keep_both_continuations() {
-    let Some(agents) = agents() else {
-        eprintln!(
-            "SKIPPED two_machines_push_pull_resume_and_keep_both_continuations: the pinned codex/claude CLIs are not installed"
-        );
+    // A records one session per agent with the real CLIs; both log in.
+    let Some(Recorded {
+        agents,
+        model,
+        serve,
+        a,
+        b,
+        codex_id,
+        claude_id,
+    }) = recorded("two_machines_push_pull_resume_and_keep_both_continuations")
+    else {
         return;
     };
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    // Same host: B works in the same project directory.
-    let b = Machine::new(&model, Some(&a.project));
-
-    // A records one session per agent with the real CLIs.
-    run_ok(a.env.codex(&agents, &a.project).args([
-        "exec",
-        "--skip-git-repo-check",
-        "a1 codex hello",
-    ]));
-    let codex_id = a.env.codex_session_ids().pop().expect("a codex rollout");
-    run_ok(
-        a.env
-            .claude(&agents, &a.project)
-            .args(["-p", "a1 claude hello"]),
-    );
-    let claude_id = a
-        .env
-        .claude_session_ids()
-        .pop()
-        .expect("a claude transcript");
-
-    for m in [&a, &b] {
-        let login = m.json(&agents, &["login", &serve.url, &serve.token, "--json"]);
-        assert_eq!(login["url"], serve.url.as_str());
-        assert_eq!(login["encrypt"], false);
-    }
 
     let pushed = a.json(&agents, &["push", "--all", "--json"]);
     let pushed_ids = ids_of(&pushed, "pushed");
@@ -284,23 +333,10 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
         pushed_ids.contains(&codex_id) && pushed_ids.contains(&claude_id),
         "{pushed}"
     );
-    assert!(
-        pushed["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "pushed")
-    );
+    assert!(all_status(&pushed, "pushed", "pushed"), "{pushed}");
     // Pushing again sends nothing.
     let again = a.json(&agents, &["push", "--all", "--json"]);
-    assert!(
-        again["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "up_to_date"),
-        "{again}"
-    );
+    assert!(all_status(&again, "pushed", "up_to_date"), "{again}");
 
     // B pulls everything into its library and resumes both sessions.
     let pulled = b.json(&agents, &["pull", "--all", "--json"]);
@@ -347,14 +383,7 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
 
     // A syncs first: its continuations go to the original sessions.
     let synced_a = a.json(&agents, &["sync", "--json"]);
-    assert!(
-        synced_a["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "pushed"),
-        "{synced_a}"
-    );
+    assert!(all_status(&synced_a, "pushed", "pushed"), "{synced_a}");
     // B syncs: its continuations diverged and are kept as new sessions.
     let out_b = b.text(&agents, &["sync"]);
     for id in [&codex_id, &claude_id] {
@@ -493,31 +522,18 @@ fn two_machines_push_pull_resume_and_keep_both_continuations() {
 /// home.
 #[test]
 fn resume_fetches_a_session_only_the_server_has() {
-    let Some(agents) = agents() else {
-        eprintln!(
-            "SKIPPED resume_fetches_a_session_only_the_server_has: the pinned codex/claude CLIs are not installed"
-        );
+    let Some(Recorded {
+        agents,
+        model,
+        serve,
+        a,
+        b,
+        codex_id,
+        claude_id,
+    }) = recorded("resume_fetches_a_session_only_the_server_has")
+    else {
         return;
     };
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    let b = Machine::new(&model, Some(&a.project));
-    run_ok(a.env.codex(&agents, &a.project).args([
-        "exec",
-        "--skip-git-repo-check",
-        "a1 codex hello",
-    ]));
-    run_ok(
-        a.env
-            .claude(&agents, &a.project)
-            .args(["-p", "a1 claude hello"]),
-    );
-    let codex_id = a.env.codex_session_ids().pop().expect("a codex rollout");
-    let claude_id = a.env.claude_session_ids().pop().expect("a transcript");
-    for m in [&a, &b] {
-        m.json(&agents, &["login", &serve.url, &serve.token, "--json"]);
-    }
     a.json(&agents, &["push", "--all", "--json"]);
     assert!(b.library_files_with(&codex_id).is_empty());
 
@@ -529,10 +545,7 @@ fn resume_fetches_a_session_only_the_server_has() {
             stderr.contains(&format!("fetching session {id} from {}", serve.url)),
             "{stderr}"
         );
-        let req = model
-            .turn_requests()
-            .pop()
-            .expect("the agent called the model");
+        let req = last_turn(&model);
         assert_eq!(
             req.user_texts(),
             [format!("a1 {agent} hello"), "next".to_owned()]
@@ -565,7 +578,7 @@ fn sync_notices_same_size_rewrites_and_ignores_mere_touches() {
         text.starts_with(&format!("logged in to {} as alice", serve.url)),
         "{text}"
     );
-    assert!(a.output(&[], &["push", "--all"]).status.success());
+    a.ok(&["push", "--all"]);
     let quiet = a.text(&no_agents(), &["sync"]);
     assert!(quiet.contains("everything is up to date"), "{quiet}");
 
@@ -617,31 +630,18 @@ fn sync_notices_same_size_rewrites_and_ignores_mere_touches() {
 /// byte-identical.
 #[test]
 fn resume_after_the_other_machine_continued_forks_the_newest_history() {
-    let Some(agents) = agents() else {
-        eprintln!(
-            "SKIPPED resume_after_the_other_machine_continued_forks_the_newest_history: the pinned codex/claude CLIs are not installed"
-        );
+    let Some(Recorded {
+        agents,
+        model,
+        serve,
+        a,
+        b,
+        codex_id,
+        claude_id,
+    }) = recorded("resume_after_the_other_machine_continued_forks_the_newest_history")
+    else {
         return;
     };
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    let b = Machine::new(&model, Some(&a.project));
-    run_ok(a.env.codex(&agents, &a.project).args([
-        "exec",
-        "--skip-git-repo-check",
-        "a1 codex hello",
-    ]));
-    run_ok(
-        a.env
-            .claude(&agents, &a.project)
-            .args(["-p", "a1 claude hello"]),
-    );
-    let codex_id = a.env.codex_session_ids().pop().expect("a codex rollout");
-    let claude_id = a.env.claude_session_ids().pop().expect("a transcript");
-    for m in [&a, &b] {
-        m.json(&agents, &["login", &serve.url, &serve.token, "--json"]);
-    }
     a.json(&agents, &["push", "--all", "--json"]);
     b.json(&agents, &["pull", "--all", "--json"]);
     for (id, agent) in [(&codex_id, "codex"), (&claude_id, "claude")] {
@@ -649,11 +649,7 @@ fn resume_after_the_other_machine_continued_forks_the_newest_history() {
     }
     let synced_b = b.json(&agents, &["sync", "--json"]);
     assert!(
-        synced_b["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "pushed"),
+        all_status(&synced_b, "pushed", "pushed"),
         "B's continuation extends the server's session: {synced_b}"
     );
     a.json(&agents, &["sync", "--json"]);
@@ -673,10 +669,7 @@ fn resume_after_the_other_machine_continued_forks_the_newest_history() {
                 )),
             "{stderr}"
         );
-        let req = model
-            .turn_requests()
-            .pop()
-            .expect("the agent called the model");
+        let req = last_turn(&model);
         assert_eq!(
             req.user_texts(),
             [
@@ -729,11 +722,7 @@ fn agent_file(m: &Machine, id: &str) -> PathBuf {
 
 #[test]
 fn encrypted_sync_keeps_the_server_blind_and_round_trips() {
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    let b = Machine::new(&model, None);
-    let ids = a.with_fixtures();
+    let (_model, serve, a, b, ids) = fixture_pair();
     let no_agents = no_agents();
 
     let key = a.env.dir("keys").join("baton.key");
@@ -752,12 +741,9 @@ fn encrypted_sync_keeps_the_server_blind_and_round_trips() {
     assert_eq!(login["encrypt"], true);
     assert!(key.is_file(), "login --encrypt --key-file creates the key");
     let pushed = a.json(&no_agents, &["push", "--all", "--json"]);
-    let mut pushed_ids = ids_of(&pushed, "pushed");
-    pushed_ids.sort();
-    let mut want = ids.clone();
-    want.sort();
     assert_eq!(
-        pushed_ids, want,
+        sorted(ids_of(&pushed, "pushed")),
+        sorted(ids.clone()),
         "every session (fork parents included) is pushed"
     );
 
@@ -836,11 +822,7 @@ fn encrypted_sync_keeps_the_server_blind_and_round_trips() {
 /// the next sync, with the key, pulls it.
 #[test]
 fn sync_retries_failed_pulls_and_exits_nonzero_on_errors() {
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    let b = Machine::new(&model, None);
-    let ids = a.with_fixtures();
+    let (_model, serve, a, b, ids) = fixture_pair();
     let pass = [("BATON_PASSPHRASE", "correct horse")];
     let login = ["login", &serve.url, &serve.token];
     assert!(
@@ -849,7 +831,7 @@ fn sync_retries_failed_pulls_and_exits_nonzero_on_errors() {
             .success()
     );
     assert!(a.output(&pass, &["push", "--all"]).status.success());
-    assert!(b.output(&[], &login).status.success());
+    b.ok(&login);
 
     let out = b.output(&[], &["sync", "--json"]);
     assert_eq!(out.status.code(), Some(1), "errors make sync fail");
@@ -863,11 +845,11 @@ fn sync_retries_failed_pulls_and_exits_nonzero_on_errors() {
         String::from_utf8_lossy(&out.stderr)
     );
     let report: Value = serde_json::from_slice(&out.stdout).expect("sync JSON");
-    let mut pulled = ids_of(&report, "pulled");
-    pulled.sort();
-    let mut want = ids.clone();
-    want.sort();
-    assert_eq!(pulled, want, "the failed pulls are retried: {report}");
+    assert_eq!(
+        sorted(ids_of(&report, "pulled")),
+        sorted(ids),
+        "the failed pulls are retried: {report}"
+    );
 }
 
 /// Sessions only baton holds (pulled or imported) are pushed from the
@@ -879,30 +861,18 @@ fn push_sends_sessions_only_the_library_holds() {
     let a = Machine::new(&model, None);
     let b = Machine::new(&model, None);
     let ids = a.with_fixtures();
-    assert!(
-        a.output(&[], &["login", &first.url, &first.token])
-            .status
-            .success()
-    );
-    assert!(a.output(&[], &["push", "--all"]).status.success());
-    assert!(
-        b.output(&[], &["login", &first.url, &first.token])
-            .status
-            .success()
-    );
-    assert!(b.output(&[], &["pull", "--all"]).status.success());
+    a.ok(&["login", &first.url, &first.token]);
+    a.ok(&["push", "--all"]);
+    b.ok(&["login", &first.url, &first.token]);
+    b.ok(&["pull", "--all"]);
 
-    assert!(
-        b.output(&[], &["login", &second.url, &second.token])
-            .status
-            .success()
-    );
+    b.ok(&["login", &second.url, &second.token]);
     let pushed = b.json(&no_agents(), &["push", "--all", "--json"]);
-    let mut pushed_ids = ids_of(&pushed, "pushed");
-    pushed_ids.sort();
-    let mut want = ids.clone();
-    want.sort();
-    assert_eq!(pushed_ids, want, "{pushed}");
+    assert_eq!(
+        sorted(ids_of(&pushed, "pushed")),
+        sorted(ids.clone()),
+        "{pushed}"
+    );
     for id in &ids {
         assert_eq!(
             server_text(&second, id).into_bytes(),
@@ -912,33 +882,18 @@ fn push_sends_sessions_only_the_library_holds() {
     }
     // Nothing new since: a sync sends nothing.
     let synced = b.json(&no_agents(), &["sync", "--json"]);
-    assert!(
-        synced["pushed"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|r| r["status"] == "up_to_date"),
-        "{synced}"
-    );
+    assert!(all_status(&synced, "pushed", "up_to_date"), "{synced}");
 }
 
 /// One sync, push or pull at a time per `BATON_HOME`: a second run says who
 /// holds the lock and waits; two pulls at once leave exact copies.
 #[test]
 fn concurrent_runs_wait_for_each_other() {
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    let b = Machine::new(&model, None);
-    let ids = a.with_fixtures();
+    let (model, serve, a, b, ids) = fixture_pair();
     for m in [&a, &b] {
-        assert!(
-            m.output(&[], &["login", &serve.url, &serve.token])
-                .status
-                .success()
-        );
+        m.ok(&["login", &serve.url, &serve.token]);
     }
-    assert!(a.output(&[], &["push", "--all"]).status.success());
+    a.ok(&["push", "--all"]);
 
     let held =
         baton_sync::state::SyncLock::acquire(&b.baton_home, |_| panic!("free")).expect("lock");
@@ -982,11 +937,7 @@ fn concurrent_runs_wait_for_each_other() {
 
     // Two pulls into a fresh machine at once: both succeed, copies are exact.
     let c = Machine::new(&model, None);
-    assert!(
-        c.output(&[], &["login", &serve.url, &serve.token])
-            .status
-            .success()
-    );
+    c.ok(&["login", &serve.url, &serve.token]);
     let runs: Vec<Child> = (0..2)
         .map(|_| {
             c.baton(&no_agents())
@@ -1027,26 +978,18 @@ fn concurrent_runs_wait_for_each_other() {
 /// (a lineage file next to the library copy), for both agents.
 #[test]
 fn pulled_diverged_copies_are_listed_as_forks() {
-    let model = ModelServer::start();
-    let serve = start_serve();
-    let a = Machine::new(&model, None);
-    let b = Machine::new(&model, None);
     // Both machines hold the same sessions, then continue them differently.
-    let ids = a.with_fixtures();
+    let (_model, serve, a, b, ids) = fixture_pair();
     b.with_fixtures();
     for m in [&a, &b] {
-        assert!(
-            m.output(&[], &["login", &serve.url, &serve.token])
-                .status
-                .success()
-        );
+        m.ok(&["login", &serve.url, &serve.token]);
     }
-    assert!(a.output(&[], &["push", "--all"]).status.success());
+    a.ok(&["push", "--all"]);
     for id in &ids {
         append_line(&agent_file(&a, id), "from-a");
         append_line(&agent_file(&b, id), "from-b");
     }
-    assert!(a.output(&[], &["sync"]).status.success());
+    a.ok(&["sync"]);
     let synced = b.json(&no_agents(), &["sync", "--json"]);
     let diverged: Vec<&Value> = synced["pushed"]
         .as_array()
@@ -1055,12 +998,7 @@ fn pulled_diverged_copies_are_listed_as_forks() {
         .filter(|r| r["status"] == "diverged")
         .collect();
     assert_eq!(diverged.len(), ids.len(), "{synced}");
-    let out = a.output(&[], &["sync"]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    a.ok(&["sync"]);
     let listed = a.json(&no_agents(), &["list", "--json"]);
     // The lineage file wins over a parent the copy's bytes name (a copy of a
     // fork still carries the fork's own parent), and the original X in A's

@@ -99,6 +99,22 @@ impl Srv {
             .unwrap()
     }
 
+    /// Pull stream `main` of session `id` from byte `from` as account A,
+    /// asking for zstd: asserts the answer is zstd and returns it decoded.
+    pub async fn pull_zstd(&self, id: &str, from: u64) -> Vec<u8> {
+        let r = self
+            .http
+            .get(self.url(&format!("/sessions/{id}/streams/main?from={from}")))
+            .bearer_auth(&self.a)
+            .header("Accept-Encoding", "zstd")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.headers()["content-encoding"], "zstd");
+        let body = r.bytes().await.unwrap();
+        zstd::stream::decode_all(&body[..]).unwrap()
+    }
+
     pub async fn get_json(&self, token: &str, path: &str) -> (u16, serde_json::Value) {
         let r = self
             .http

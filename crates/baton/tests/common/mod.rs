@@ -1,0 +1,133 @@
+//! Shared setup of the `baton` CLI tests: `baton` commands with a private
+//! `BATON_HOME`, JSON output, copies of the fixture homes and sessions
+//! recorded with the real agent CLIs.
+#![allow(dead_code)]
+
+use baton_native::Agent;
+use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, run_ok};
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// `stdout` of `what` parsed as JSON; panics with the text otherwise.
+pub fn parse_json(what: &str, stdout: &[u8]) -> Value {
+    serde_json::from_slice(stdout).unwrap_or_else(|e| {
+        panic!(
+            "{what} printed no JSON ({e}): {}",
+            String::from_utf8_lossy(stdout)
+        )
+    })
+}
+
+/// Run `cmd`, which must succeed, and parse its stdout as JSON.
+pub fn run_json(cmd: &mut Command) -> Value {
+    let out = run_ok(cmd);
+    parse_json(&command_line(cmd.get_args()), &out.stdout)
+}
+
+/// Run `cmd` (assert_cmd), which must succeed, and parse its stdout as JSON.
+pub fn assert_json(cmd: &mut assert_cmd::Command) -> Value {
+    let what = command_line(cmd.get_args());
+    let out = cmd.assert().success().get_output().stdout.clone();
+    parse_json(&what, &out)
+}
+
+/// "`baton ARGS`", for messages.
+fn command_line(args: std::process::CommandArgs<'_>) -> String {
+    let args: Vec<_> = args.map(|a| a.to_string_lossy()).collect();
+    format!("`baton {}`", args.join(" "))
+}
+
+/// The `baton` binary with a cleared environment holding the variables and
+/// current dir of `agent_cmds` (the testkit's scrubbed agent commands).
+pub fn baton_like(agent_cmds: &[&Command]) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.env_clear();
+    for agent_cmd in agent_cmds {
+        for (key, value) in agent_cmd.get_envs() {
+            if let Some(value) = value {
+                cmd.env(key, value);
+            }
+        }
+        if let Some(dir) = agent_cmd.get_current_dir() {
+            cmd.current_dir(dir);
+        }
+    }
+    cmd
+}
+
+/// `baton` with the agent environment of `env` (HOME, CODEX_HOME,
+/// CLAUDE_CONFIG_DIR, model endpoints), its own `BATON_HOME`, the pinned
+/// binaries and `cwd` as current dir.
+pub fn agent_baton(env: &AgentEnv, agents: &Agents, baton_home: &Path, cwd: &Path) -> Command {
+    let mut cmd = baton_like(&[&env.codex(agents, cwd), &env.claude(agents, cwd)]);
+    cmd.env("BATON_HOME", baton_home)
+        .env("BATON_CODEX_BIN", &agents.codex)
+        .env("BATON_CLAUDE_BIN", &agents.claude);
+    cmd
+}
+
+/// The last conversation turn the model received.
+pub fn last_turn(server: &ModelServer) -> RecordedRequest {
+    server
+        .turn_requests()
+        .pop()
+        .expect("the agent called the model")
+}
+
+/// A session of `agent` recorded with the real CLI in `cwd`: the first prompt
+/// starts it, each further one resumes it (Claude may run Bash, for `RUN:`
+/// prompts); its id.
+pub fn record_session(
+    agent: Agent,
+    env: &AgentEnv,
+    agents: &Agents,
+    cwd: &Path,
+    prompts: &[&str],
+) -> String {
+    let (first, rest) = prompts.split_first().expect("at least one prompt");
+    match agent {
+        Agent::Codex => {
+            let exec = ["exec", "--skip-git-repo-check"];
+            run_ok(env.codex(agents, cwd).args(exec).arg(first));
+            let id = env.codex_session_ids().pop().expect("a rollout");
+            for p in rest {
+                run_ok(env.codex(agents, cwd).args(exec).args(["resume", &id, p]));
+            }
+            id
+        }
+        Agent::Claude => {
+            let bash = ["--allowedTools", "Bash"];
+            run_ok(env.claude(agents, cwd).args(["-p", first]).args(bash));
+            let id = env.claude_session_ids().pop().expect("a transcript");
+            for p in rest {
+                run_ok(
+                    env.claude(agents, cwd)
+                        .args(["-p", "--resume", &id, p])
+                        .args(bash),
+                );
+            }
+            id
+        }
+    }
+}
+
+/// A temp dir holding copies of the fixture homes `codex`, `codex-legacy`
+/// and `claude` (with `claude/.claude` inside).
+pub struct FixtureHomes {
+    tmp: tempfile::TempDir,
+}
+
+impl FixtureHomes {
+    /// Copy the fixture homes into a new temp dir.
+    pub fn new() -> FixtureHomes {
+        FixtureHomes {
+            tmp: baton_testkit::fixture_homes(),
+        }
+    }
+
+    /// `rel` below the temp dir.
+    pub fn path(&self, rel: &str) -> PathBuf {
+        self.tmp.path().join(rel)
+    }
+}
