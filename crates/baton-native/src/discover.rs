@@ -5,7 +5,9 @@
 //! as issues naming the path.
 
 use crate::model::Agent;
+use rayon::prelude::*;
 use std::collections::HashSet;
+use std::ffi::OsStr;
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -29,39 +31,75 @@ pub struct NativeFile {
 /// sorted by path, and the issues met on the way. When both `x.jsonl` and
 /// `x.jsonl.zst` exist, only the plain file is returned.
 pub fn discover_codex(home: &Path) -> (Vec<NativeFile>, Vec<String>) {
+    let (found, issues) = codex_files(home, false);
+    (found.into_iter().map(|s| s.file).collect(), issues)
+}
+
+/// [`discover_codex`], with each file's stat taken during the walk (relative
+/// to its open directory, across cores): what a change check needs, at one
+/// `statx` per file and one `getdents` pass per directory.
+pub fn scan_codex(home: &Path) -> (Vec<Scanned>, Vec<String>) {
+    codex_files(home, true)
+}
+
+/// A native file found by [`scan_codex`] or [`scan_claude`], and its stat
+/// (an error when it vanished or could not be stat'ed after the walk saw it).
+#[derive(Debug)]
+pub struct Scanned {
+    /// The file.
+    pub file: NativeFile,
+    /// Its size, mtime and identity at the time of the walk.
+    pub stat: io::Result<FileStat>,
+}
+
+fn codex_files(home: &Path, with_stat: bool) -> (Vec<Scanned>, Vec<String>) {
     let mut files = Vec::new();
     let mut issues = Vec::new();
-    for (dir, depth) in [("sessions", usize::MAX), ("archived_sessions", 1)] {
+    // `archived_sessions` sorts before `sessions`: walking it first keeps
+    // the whole list sorted by path.
+    let every_dir = |_: usize, _: &OsStr| true;
+    let no_dir = |_: usize, _: &OsStr| false;
+    let dirs: [(&str, &Descend); 2] = [("archived_sessions", &no_dir), ("sessions", &every_dir)];
+    for (dir, descend) in dirs {
         let root = home.join(dir);
-        if !root.exists() {
+        // A file where the directory should be holds no sessions.
+        if !root.is_dir() {
             continue;
         }
-        let mut found = Vec::new();
-        walk(&root, depth, &mut issues, |path| {
-            let name = path.file_name()?.to_str()?;
-            let (stem, compressed) = match name.strip_suffix(".jsonl.zst") {
-                Some(stem) => (stem, true),
-                None => (name.strip_suffix(".jsonl")?, false),
-            };
-            let stem = stem.strip_prefix("rollout-")?;
-            found.push(NativeFile {
-                agent: Agent::Codex,
-                path: path.to_path_buf(),
-                id_hint: codex_id_from_name(stem),
-                sidechain_of: None,
-                compressed,
-            });
-            Some(())
-        });
-        let plain: HashSet<PathBuf> = found
-            .iter()
-            .filter(|f| !f.compressed)
-            .map(|f| f.path.clone())
+        let (entries, errs) = walk(&root, descend, with_stat);
+        issues.extend(errs);
+        let mut found: Vec<Scanned> = entries
+            .into_iter()
+            .filter_map(|e| {
+                let name = e.path.file_name()?.to_str()?;
+                let (stem, compressed) = match name.strip_suffix(".jsonl.zst") {
+                    Some(stem) => (stem, true),
+                    None => (name.strip_suffix(".jsonl")?, false),
+                };
+                let id_hint = codex_id_from_name(stem.strip_prefix("rollout-")?);
+                Some(Scanned {
+                    file: NativeFile {
+                        agent: Agent::Codex,
+                        path: e.path,
+                        id_hint,
+                        sidechain_of: None,
+                        compressed,
+                    },
+                    stat: e.stat,
+                })
+            })
             .collect();
-        found.retain(|f| !f.compressed || !plain.contains(&f.path.with_extension("")));
+        if found.iter().any(|s| s.file.compressed) {
+            let plain: HashSet<PathBuf> = found
+                .iter()
+                .filter(|s| !s.file.compressed)
+                .map(|s| s.file.path.clone())
+                .collect();
+            found
+                .retain(|s| !s.file.compressed || !plain.contains(&s.file.path.with_extension("")));
+        }
         files.extend(found);
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, issues)
 }
 
@@ -85,46 +123,73 @@ fn codex_id_from_name(stem: &str) -> Option<String> {
 /// `<slug>/<id>/subagents/agent-*.jsonl`, older `<slug>/agent-*.jsonl`),
 /// sorted by path, and the issues met on the way.
 pub fn discover_claude(dir: &Path) -> (Vec<NativeFile>, Vec<String>) {
-    let mut files = Vec::new();
-    let mut issues = Vec::new();
+    let (found, issues) = claude_files(dir, false);
+    (found.into_iter().map(|s| s.file).collect(), issues)
+}
+
+/// [`discover_claude`], with each file's stat taken during the walk (see
+/// [`scan_codex`]).
+pub fn scan_claude(dir: &Path) -> (Vec<Scanned>, Vec<String>) {
+    claude_files(dir, true)
+}
+
+fn claude_files(dir: &Path, with_stat: bool) -> (Vec<Scanned>, Vec<String>) {
     let root = dir.join("projects");
-    if !root.exists() {
-        return (files, issues);
+    if !root.is_dir() {
+        return (Vec::new(), Vec::new());
     }
+    // Only `<slug>/`, `<slug>/<id>/` and `<slug>/<id>/subagents/` can hold
+    // transcripts: other directories (tool results, memory) are not read.
+    let descend = |depth: usize, name: &OsStr| depth <= 2 || (depth == 3 && name == "subagents");
+    let (entries, mut issues) = walk(&root, &descend, with_stat);
+    let mut files = Vec::new();
     let mut older_agents = Vec::new();
-    walk(&root, 4, &mut issues, |path| {
-        let rel = path.strip_prefix(&root).ok()?;
-        let parts: Vec<&str> = rel.iter().map(|p| p.to_str()).collect::<Option<_>>()?;
-        let stem = parts.last()?.strip_suffix(".jsonl")?;
+    for e in entries {
+        let Some(stem) = e
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .and_then(|n| n.strip_suffix(".jsonl"))
+        else {
+            continue;
+        };
         let agent_id = stem.strip_prefix("agent-");
-        let (id_hint, sidechain_of) = match (parts.as_slice(), agent_id) {
-            ([_slug, _file], None) => (Some(stem.to_owned()), None),
-            ([_slug, _file], Some(a)) => {
+        let (id_hint, sidechain_of) = match (e.depth, agent_id) {
+            (2, None) => (Some(stem.to_owned()), None),
+            (2, Some(a)) => {
                 older_agents.push(files.len());
                 (Some(a.to_owned()), None)
             }
-            ([_slug, session, "subagents", _file], Some(a)) => {
-                (Some(a.to_owned()), Some((*session).to_owned()))
+            (4, Some(a)) => {
+                let session = e
+                    .path
+                    .parent()
+                    .and_then(Path::parent)
+                    .and_then(Path::file_name)
+                    .and_then(|n| n.to_str());
+                let Some(session) = session else { continue };
+                (Some(a.to_owned()), Some(session.to_owned()))
             }
-            _ => return None,
+            _ => continue,
         };
-        files.push(NativeFile {
-            agent: Agent::Claude,
-            path: path.to_path_buf(),
-            id_hint,
-            sidechain_of,
-            compressed: false,
+        files.push(Scanned {
+            file: NativeFile {
+                agent: Agent::Claude,
+                path: e.path,
+                id_hint,
+                sidechain_of,
+                compressed: false,
+            },
+            stat: e.stat,
         });
-        Some(())
-    });
+    }
     for i in older_agents {
-        let f = &mut files[i];
+        let f = &mut files[i].file;
         match first_session_id(&f.path) {
             Ok(sid) => f.sidechain_of = sid,
             Err(e) => issues.push(format!("{}: {e}", f.path.display())),
         }
     }
-    files.sort_by(|a, b| a.path.cmp(&b.path));
     (files, issues)
 }
 
@@ -151,54 +216,122 @@ fn first_session_id(path: &Path) -> io::Result<Option<String>> {
         .next())
 }
 
-/// Walks `root` to `max_depth`, calling `visit` for every regular file and
-/// recording in `issues` unreadable entries and entries named like a session
-/// file (`*.jsonl`, `*.jsonl.zst`) that are not regular files: a directory,
-/// or a symbolic link (dangling or not; links are not followed).
-fn walk(
-    root: &Path,
-    max_depth: usize,
-    issues: &mut Vec<String>,
-    mut visit: impl FnMut(&Path) -> Option<()>,
-) {
-    for entry in walkdir::WalkDir::new(root)
-        .max_depth(max_depth)
-        .sort_by_file_name()
-    {
+/// Whether [`walk`] enters a directory, given its depth (1: a child of the
+/// root) and name.
+type Descend = dyn Fn(usize, &OsStr) -> bool + Sync;
+
+/// A regular file met by [`walk`].
+struct Entry {
+    path: PathBuf,
+    /// 1 for a child of the root.
+    depth: usize,
+    /// Taken when the walk was asked to.
+    stat: io::Result<FileStat>,
+}
+
+/// What walking one directory entry gave.
+enum Walked {
+    File(Entry),
+    Dir(Vec<Entry>, Vec<String>),
+}
+
+/// Walks `root` (entering the directories `descend` accepts; links are not
+/// followed), returning every regular file sorted by path and recording in
+/// the issues unreadable entries and entries named like a session file
+/// (`*.jsonl`, `*.jsonl.zst`) that are not regular files: a directory, or a
+/// symbolic link (dangling or not). Directories and stats are spread over
+/// the rayon pool; file types come from `getdents`, and stats (when
+/// `with_stat`) are taken relative to the open directory.
+fn walk(root: &Path, descend: &Descend, with_stat: bool) -> (Vec<Entry>, Vec<String>) {
+    walk_dir(root, 1, descend, with_stat)
+}
+
+fn walk_dir(
+    dir: &Path,
+    depth: usize,
+    descend: &Descend,
+    with_stat: bool,
+) -> (Vec<Entry>, Vec<String>) {
+    let skipped = |path: &Path, e: &io::Error| format!("{}: {e} (skipped)", path.display());
+    let mut issues = Vec::new();
+    let read = match std::fs::read_dir(dir) {
+        Ok(read) => read,
+        Err(e) => return (Vec::new(), vec![skipped(dir, &e)]),
+    };
+    let mut entries = Vec::new();
+    for entry in read {
         match entry {
-            Ok(e) if e.file_type().is_file() => {
-                visit(e.path());
-            }
-            Ok(e) if e.depth() > 0 && named_like_a_session(e.path()) => {
-                let kind = if e.file_type().is_dir() {
-                    "a directory"
-                } else if e.file_type().is_symlink() {
-                    "a symbolic link (baton reads only regular files)"
-                } else {
-                    "not a regular file"
-                };
-                issues.push(format!(
-                    "{}: named like a session file but is {kind} (skipped)",
-                    e.path().display()
-                ));
-            }
-            Ok(_) => {}
+            Ok(entry) => entries.push(entry),
+            Err(e) => issues.push(skipped(dir, &e)),
+        }
+    }
+    entries.sort_by_cached_key(|e| e.file_name());
+    let mut todo = Vec::with_capacity(entries.len());
+    for entry in entries {
+        let kind = match entry.file_type() {
+            Ok(kind) => kind,
             Err(e) => {
-                let path = e.path().unwrap_or(root).display().to_string();
-                let why = e
-                    .io_error()
-                    .map(|io| io.to_string())
-                    .unwrap_or_else(|| e.to_string());
-                issues.push(format!("{path}: {why} (skipped)"));
+                issues.push(skipped(&entry.path(), &e));
+                continue;
+            }
+        };
+        if kind.is_file() {
+            todo.push((entry, false));
+            continue;
+        }
+        let name = entry.file_name();
+        if named_like_a_session(&name) {
+            let what = if kind.is_dir() {
+                "a directory"
+            } else if kind.is_symlink() {
+                "a symbolic link (baton reads only regular files)"
+            } else {
+                "not a regular file"
+            };
+            issues.push(format!(
+                "{}: named like a session file but is {what} (skipped)",
+                entry.path().display()
+            ));
+        }
+        if kind.is_dir() && descend(depth, &name) {
+            todo.push((entry, true));
+        }
+    }
+    let walked: Vec<Walked> = todo
+        .into_par_iter()
+        .map(|(entry, is_dir)| {
+            if is_dir {
+                let (files, issues) = walk_dir(&entry.path(), depth + 1, descend, with_stat);
+                return Walked::Dir(files, issues);
+            }
+            let stat = if with_stat {
+                entry.metadata().map(|m| FileStat::of(&m))
+            } else {
+                Ok(FileStat::default())
+            };
+            Walked::File(Entry {
+                path: entry.path(),
+                depth,
+                stat,
+            })
+        })
+        .collect();
+    let mut files = Vec::with_capacity(walked.len());
+    for w in walked {
+        match w {
+            Walked::File(entry) => files.push(entry),
+            Walked::Dir(sub, sub_issues) => {
+                files.extend(sub);
+                issues.extend(sub_issues);
             }
         }
     }
+    (files, issues)
 }
 
-/// Whether a path's name is that of a session file (`*.jsonl`, `*.jsonl.zst`).
-fn named_like_a_session(path: &Path) -> bool {
-    path.file_name()
-        .and_then(|n| n.to_str())
+/// Whether a file name is that of a session file (`*.jsonl`, `*.jsonl.zst`).
+fn named_like_a_session(name: &OsStr) -> bool {
+    name.to_str()
         .is_some_and(|n| n.ends_with(".jsonl") || n.ends_with(".jsonl.zst"))
 }
 
@@ -325,5 +458,45 @@ mod tests {
                 .iter()
                 .any(|i| i.starts_with(&link.display().to_string()) && i.contains("symbolic link"))
         );
+    }
+
+    #[test]
+    fn scans_are_sorted_stat_each_file_and_skip_non_transcript_dirs() {
+        let dir = tempfile::tempdir().unwrap();
+        let proj = dir.path().join("projects/-p");
+        for d in ["s1/subagents", "s1/tool-results", "b", "s0"] {
+            std::fs::create_dir_all(proj.join(d)).unwrap();
+        }
+        for (f, bytes) in [
+            ("s1.jsonl", "{}\n"),
+            ("s1/subagents/agent-b.jsonl", "{}\n{}\n"),
+            ("s1/subagents/agent-a.jsonl", "{}\n"),
+            ("s1/tool-results/agent-x.jsonl", "{}\n"),
+            ("s0.jsonl", ""),
+            ("a.jsonl", "{}\n"),
+        ] {
+            std::fs::write(proj.join(f), bytes).unwrap();
+        }
+        let (scanned, issues) = scan_claude(dir.path());
+        assert!(issues.is_empty(), "{issues:?}");
+        let paths: Vec<&Path> = scanned.iter().map(|s| s.file.path.as_path()).collect();
+        let want: Vec<PathBuf> = [
+            "a.jsonl",
+            "s0.jsonl",
+            "s1/subagents/agent-a.jsonl",
+            "s1/subagents/agent-b.jsonl",
+            "s1.jsonl",
+        ]
+        .iter()
+        .map(|f| proj.join(f))
+        .collect();
+        assert_eq!(paths, want.iter().map(PathBuf::as_path).collect::<Vec<_>>());
+        for s in &scanned {
+            let meta = std::fs::metadata(&s.file.path).unwrap();
+            assert_eq!(*s.stat.as_ref().unwrap(), FileStat::of(&meta));
+        }
+        let (plain, _) = discover_claude(dir.path());
+        let files: Vec<NativeFile> = scanned.into_iter().map(|s| s.file).collect();
+        assert_eq!(plain, files);
     }
 }

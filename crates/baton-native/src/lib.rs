@@ -25,6 +25,8 @@ mod reader;
 pub mod rehydrate;
 pub mod write;
 
-pub use discover::{NativeFile, discover_claude, discover_codex, read_native};
+pub use discover::{
+    NativeFile, Scanned, discover_claude, discover_codex, read_native, scan_claude, scan_codex,
+};
 pub use model::{Agent, HistoryBase, Message, MessageKind, Role, SessionFacts};
 pub use reader::{Chunk, FileReader, LineIssue, ReaderState};

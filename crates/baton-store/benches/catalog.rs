@@ -93,7 +93,7 @@ fn main() {
         mb / cold_t.as_secs_f64(),
         mb,
         cold.files_seen,
-        cold.sessions_total,
+        cat.count_sessions().expect("count sessions"),
         cold.messages_added,
         cold_t.as_secs_f64(),
         cold.issues.len()

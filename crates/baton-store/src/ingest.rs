@@ -2,7 +2,9 @@
 
 use crate::error::{Error, Result, SqlContext};
 use crate::{Catalog, sessions};
-use baton_native::{Agent, FileReader, LineIssue, Message, MessageKind, NativeFile, ReaderState};
+use baton_native::{
+    Agent, FileReader, LineIssue, Message, MessageKind, NativeFile, ReaderState, Scanned,
+};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -97,8 +99,6 @@ pub struct RefreshReport {
     pub messages_added: u64,
     /// Session rows recomputed.
     pub sessions_updated: u64,
-    /// Sessions in the catalog after the refresh.
-    pub sessions_total: u64,
     /// Lines, files and directories that were skipped.
     pub issues: Vec<Issue>,
     /// Wall time of the refresh.
@@ -120,14 +120,17 @@ pub struct ChunkOutcome {
 /// File metadata used for change detection.
 pub(crate) use baton_native::discover::FileStat as Stat;
 
-/// What the catalog remembers about a file, for change detection.
-struct Known {
-    id: i64,
-    stat: Stat,
-    compressed: bool,
-    on_disk: bool,
+/// A file found by the walk, and what the catalog knows about it.
+struct Seen {
+    file: NativeFile,
+    key: String,
+    stat: std::io::Result<Stat>,
+    /// Fingerprint of the file's sidecar, when it has one.
     sidecar: Option<String>,
+    /// The file lies under baton's library.
     library: bool,
+    /// Its row id, and whether the row matches the file as walked.
+    known: Option<(i64, bool)>,
 }
 
 /// Stored state needed to resume reading a file.
@@ -689,9 +692,9 @@ struct Walked {
     complete: bool,
 }
 
-/// Discover every native file under the roots (missing roots are skipped),
-/// and say which roots were walked.
-fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<NativeFile>, Vec<Walked>) {
+/// Discover and stat every native file under the roots (missing roots are
+/// skipped), and say which roots were walked.
+fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<Scanned>, Vec<Walked>) {
     let mut found = Vec::new();
     let mut walked = Vec::new();
     let homes = roots.codex_homes.iter().map(|h| (h, true));
@@ -701,15 +704,15 @@ fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<NativeFile>, Vec<Wal
             continue;
         }
         let (files, errs) = if codex {
-            baton_native::discover_codex(root)
+            baton_native::scan_codex(root)
         } else {
-            baton_native::discover_claude(root)
+            baton_native::scan_claude(root)
         };
         walked.push(Walked {
             root: root.clone(),
             complete: errs.is_empty(),
         });
-        found.extend(files);
+        found.push(files);
         issues.extend(errs.into_iter().map(|message| {
             // Discovery messages already name their path ("path: reason").
             match message.split_once(": ") {
@@ -726,9 +729,16 @@ fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<NativeFile>, Vec<Wal
             }
         }));
     }
+    if found.len() <= 1 {
+        return (found.into_iter().flatten().collect(), walked);
+    }
     // The same file reached through two roots is indexed once.
     let mut seen = HashSet::new();
-    found.retain(|f| seen.insert(f.path.clone()));
+    let found = found
+        .into_iter()
+        .flatten()
+        .filter(|s| seen.insert(s.file.path.as_os_str().to_owned()))
+        .collect();
     (found, walked)
 }
 
@@ -748,6 +758,16 @@ fn sidecar_fingerprint(native: &Path) -> Option<String> {
     let meta = std::fs::metadata(crate::sidecar::sidecar_path(native)).ok()?;
     let s = Stat::of(&meta);
     Some(format!("{}:{}:{}:{}", s.size, s.mtime_ns, s.ino, s.dev))
+}
+
+/// `dir` as a string prefix of the keys of the files under it (ending in a
+/// separator, so that `/a/lib` does not cover `/a/library2/x`).
+fn dir_prefix(dir: &Path) -> String {
+    let mut prefix = key_of(dir);
+    if !prefix.ends_with(std::path::MAIN_SEPARATOR) {
+        prefix.push(std::path::MAIN_SEPARATOR);
+    }
+    prefix
 }
 
 /// Key of a file on disk in the `files` table.
@@ -782,98 +802,96 @@ impl Catalog {
         let (files, walked) = discover(roots, &mut report.issues);
         report.files_seen = files.len() as u64;
 
-        let known: HashMap<String, Known> = {
+        // Compare the stats taken by the walk with what the catalog knows,
+        // in one pass over the `files` rows (read from a covering index).
+        let library_prefixes: Vec<String> = roots.library.iter().map(|l| dir_prefix(l)).collect();
+        let seen: Vec<Seen> = files
+            .into_iter()
+            .map(|Scanned { file, stat }| {
+                let key = key_of(&file.path);
+                let library = library_prefixes.iter().any(|l| key.starts_with(l.as_str()));
+                let sidecar = library.then(|| sidecar_fingerprint(&file.path)).flatten();
+                Seen {
+                    file,
+                    key,
+                    stat,
+                    sidecar,
+                    library,
+                    known: None,
+                }
+            })
+            .collect();
+        let mut gone: Vec<String> = Vec::new();
+        let mut seen = {
+            let mut by_key: HashMap<&str, usize> = HashMap::with_capacity(seen.len());
+            for (i, s) in seen.iter().enumerate() {
+                by_key.insert(s.key.as_str(), i);
+            }
+            let mut found: Vec<Option<(i64, bool)>> = vec![None; seen.len()];
             let mut stmt = self
                 .conn
                 .prepare(
                     "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk, sidecar,
                             library
-                     FROM files",
+                     FROM files INDEXED BY files_scan",
                 )
                 .at(&db)?;
-            let rows = stmt
-                .query_map([], |r| {
-                    Ok((
-                        r.get::<_, String>(0)?,
-                        Known {
-                            id: r.get(1)?,
-                            stat: Stat {
-                                size: r.get::<_, i64>(2)? as u64,
-                                mtime_ns: r.get(3)?,
-                                ino: r.get::<_, i64>(4)? as u64,
-                                dev: r.get::<_, i64>(5)? as u64,
-                            },
-                            compressed: r.get(6)?,
-                            on_disk: r.get(7)?,
-                            sidecar: r.get(8)?,
-                            library: r.get(9)?,
-                        },
-                    ))
-                })
-                .at(&db)?;
-            rows.collect::<Result<_, _>>().at(&db)?
+            let mut rows = stmt.query([]).at(&db)?;
+            while let Some(r) = rows.next().at(&db)? {
+                let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).at(&db)?;
+                let on_disk: bool = r.get(7).at(&db)?;
+                let Some(&i) = by_key.get(path) else {
+                    // Not found by this walk (or unreadable right now: a
+                    // stat error keeps the row, see below).
+                    if on_disk && is_gone(Path::new(path), &walked) {
+                        gone.push(path.to_string());
+                    }
+                    continue;
+                };
+                let s = &seen[i];
+                let stat = Stat {
+                    size: r.get::<_, i64>(2).at(&db)? as u64,
+                    mtime_ns: r.get(3).at(&db)?,
+                    ino: r.get::<_, i64>(4).at(&db)? as u64,
+                    dev: r.get::<_, i64>(5).at(&db)? as u64,
+                };
+                let unchanged = on_disk
+                    && s.stat.as_ref().is_ok_and(|st| *st == stat)
+                    && r.get::<_, bool>(6).at(&db)? == s.file.compressed
+                    && r.get_ref(8).and_then(|v| Ok(v.as_str_or_null()?)).at(&db)?
+                        == s.sidecar.as_deref()
+                    && r.get::<_, bool>(9).at(&db)? == s.library;
+                found[i] = Some((r.get(1).at(&db)?, unchanged));
+            }
+            drop(by_key);
+            let mut seen = seen;
+            for (s, k) in seen.iter_mut().zip(found) {
+                s.known = k;
+            }
+            seen
         };
-
-        // Stat in parallel; compare with what the catalog knows.
-        type Seen = (
-            NativeFile,
-            String,
-            std::io::Result<Stat>,
-            Option<String>,
-            bool,
-        );
-        let stats: Vec<Seen> = files
-            .into_par_iter()
-            .map(|f| {
-                let key = key_of(&f.path);
-                let st = std::fs::metadata(&f.path).map(|m| Stat::of(&m));
-                let in_library = roots.library.iter().any(|l| f.path.starts_with(l));
-                let sidecar = in_library.then(|| sidecar_fingerprint(&f.path)).flatten();
-                (f, key, st, sidecar, in_library)
-            })
-            .collect();
-        let mut present: HashSet<&str> = HashSet::with_capacity(stats.len());
         type ToRead = (NativeFile, String, Stat, Option<i64>, Option<String>, bool);
         let mut to_read: Vec<ToRead> = Vec::new();
-        let mut gone: Vec<String> = Vec::new();
-        for (file, key, st, sidecar, library) in &stats {
-            match st {
-                Ok(st) => {
-                    present.insert(key.as_str());
-                    match known.get(key) {
-                        Some(k)
-                            if k.stat == *st
-                                && k.compressed == file.compressed
-                                && k.on_disk
-                                && k.sidecar == *sidecar
-                                && k.library == *library =>
-                        {
-                            report.files_unchanged += 1;
-                        }
-                        k => to_read.push((
-                            file.clone(),
-                            key.clone(),
-                            *st,
-                            k.map(|k| k.id),
-                            sidecar.clone(),
-                            *library,
-                        )),
-                    }
+        for s in seen.drain(..) {
+            match s.stat {
+                Ok(_) if s.known.is_some_and(|(_, unchanged)| unchanged) => {
+                    report.files_unchanged += 1;
                 }
+                Ok(st) => to_read.push((
+                    s.file,
+                    s.key,
+                    st,
+                    s.known.map(|(id, _)| id),
+                    s.sidecar,
+                    s.library,
+                )),
                 Err(e) => {
-                    report.issues.push(issue_at(key, e));
+                    report.issues.push(issue_at(&s.key, &e));
+                    // Unreadable right now: its rows are kept as they are.
                     if e.kind() == std::io::ErrorKind::NotFound {
-                        gone.push(key.clone());
-                    } else {
-                        // Unreadable right now: keep its rows as they are.
-                        present.insert(key.as_str());
+                        gone.push(s.key);
                     }
                 }
-            }
-        }
-        for (key, k) in &known {
-            if k.on_disk && !present.contains(key.as_str()) && is_gone(Path::new(key), &walked) {
-                gone.push(key.clone());
             }
         }
         gone.sort();
@@ -889,11 +907,15 @@ impl Catalog {
         let mut affected = Affected::new();
         let names_changed = self.refresh_names(roots, &mut affected)?;
         if to_read.is_empty() && gone.is_empty() && !names_changed {
-            report.sessions_total = self.count_sessions()?;
             report.elapsed = started.elapsed();
             return Ok(report);
         }
 
+        let known: HashSet<String> = to_read
+            .iter()
+            .filter(|t| t.3.is_some())
+            .map(|t| t.1.clone())
+            .collect();
         // Load the reader state of files we already know.
         let mut works = Vec::with_capacity(to_read.len());
         {
@@ -1004,7 +1026,7 @@ impl Catalog {
                             };
                             report.issues.extend(line_issues(&p.key, &p.fed.issues));
                             report.issues.extend(p.sidecar_issue.clone());
-                            match (p.fed.fresh(), known.contains_key(&p.key)) {
+                            match (p.fed.fresh(), known.contains(p.key.as_str())) {
                                 (false, _) => report.files_appended += 1,
                                 (true, true) => report.files_reread += 1,
                                 (true, false) => report.files_new += 1,
@@ -1052,7 +1074,6 @@ impl Catalog {
             .at(&db)?;
         report.sessions_updated = sessions::recompute(&tx, &db, affected)?;
         tx.commit().at(&db)?;
-        report.sessions_total = self.count_sessions()?;
         report.elapsed = started.elapsed();
         Ok(report)
     }
@@ -1267,5 +1288,13 @@ mod tests {
         assert_eq!(fed.state.consumed, 16);
         assert_eq!(fed.digest_off, 8);
         assert_eq!(fed.digest.unwrap(), digest_hex(b"{\"b\":2}\n"));
+    }
+
+    #[test]
+    fn library_prefix_covers_only_files_under_the_directory() {
+        let prefix = dir_prefix(Path::new("/a/lib"));
+        assert!(key_of(Path::new("/a/lib/codex/x.jsonl")).starts_with(&prefix));
+        assert!(!key_of(Path::new("/a/library2/x.jsonl")).starts_with(&prefix));
+        assert_eq!(dir_prefix(Path::new("/a/lib/")), prefix);
     }
 }

@@ -11,7 +11,9 @@ use std::path::Path;
 /// last consumed line at `digest_off` and `head` of the first block telling
 /// an append from an in-place rewrite, `library` set for
 /// files under baton's library, whose copies yield to an agent's own file in
-/// fork inference); `messages` the
+/// fork inference; `files_scan` covers the columns a change check reads, so a
+/// refresh that finds nothing changed reads the index, not the wide rows);
+/// `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
 /// the line), with `dkey` identifying a record copied into a fork (Claude
 /// `uuid`; Codex a hash of role, kind, text and timestamp); `messages_fts` an
@@ -41,6 +43,8 @@ CREATE TABLE files (
     forked_from TEXT
 );
 CREATE INDEX files_session ON files(agent, session_id);
+CREATE INDEX files_scan ON files(path, size, mtime_ns, ino, dev, compressed, on_disk, sidecar,
+                                 library);
 CREATE INDEX files_first_uuid ON files(first_uuid) WHERE first_uuid IS NOT NULL;
 CREATE INDEX files_forked_from ON files(forked_from) WHERE forked_from IS NOT NULL;
 

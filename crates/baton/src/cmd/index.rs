@@ -2,6 +2,7 @@
 
 use crate::context::Context;
 use crate::{catalog, output};
+use anyhow::Context as _;
 use serde_json::json;
 
 /// Options of `baton index`.
@@ -16,6 +17,9 @@ pub struct Args {
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     let mut cat = catalog::open(ctx)?;
     let report = catalog::refresh(ctx, &mut cat)?;
+    let sessions_total = cat
+        .count_sessions()
+        .context("cannot count the cataloged sessions")?;
     if args.json {
         return output::print_json(&json!({
             "files_seen": report.files_seen,
@@ -27,7 +31,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             "bytes_read": report.bytes_read,
             "messages_added": report.messages_added,
             "sessions_updated": report.sessions_updated,
-            "sessions_total": report.sessions_total,
+            "sessions_total": sessions_total,
             "elapsed_ms": report.elapsed.as_millis() as u64,
             "issues": report.issues.iter().map(|i| i.to_string()).collect::<Vec<_>>(),
         }));
@@ -35,7 +39,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
     catalog::warn_issues(&report, usize::MAX);
     println!(
         "{} sessions; {} files ({} new, {} appended, {} re-read, {} removed, {} unchanged); {} read in {:.2}s{}",
-        report.sessions_total,
+        sessions_total,
         report.files_seen,
         report.files_new,
         report.files_appended,
