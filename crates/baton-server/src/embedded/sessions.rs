@@ -196,7 +196,9 @@ pub(super) fn put_in(
 
 /// A page of `user`'s sessions, newest change first, optionally filtered by `q.q`.
 pub(super) fn list(conn: &Connection, user: i64, q: ListQuery) -> StorageResult<SessionList> {
-    let before = q.before_seq.map_or(i64::MAX, |s| s.min(i64::MAX as u64) as i64);
+    let before = q
+        .before_seq
+        .map_or(i64::MAX, |s| s.min(i64::MAX as u64) as i64);
     let limit = q.limit.max(1) as i64;
     let sessions = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => sessions_where(

@@ -58,8 +58,8 @@ pub struct Args {
     #[arg(value_enum)]
     pub agent: Agent,
     /// Forward model traffic here instead of the agent's own upstream
-    /// (Codex: the configured provider's base URL, default https://api.openai.com/v1;
-    /// Claude: $ANTHROPIC_BASE_URL, default https://api.anthropic.com).
+    /// (Codex: the configured provider's base URL, default `https://api.openai.com/v1`;
+    /// Claude: $ANTHROPIC_BASE_URL, default `https://api.anthropic.com`).
     #[arg(long, value_name = "URL")]
     pub upstream: Option<String>,
     /// baton data directory receiving `sessions/<id>/raw_api.jsonl` (default: $BATON_HOME).
