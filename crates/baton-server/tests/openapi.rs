@@ -125,6 +125,11 @@ impl Checker {
 
     /// Send `req` for operation `op` (`METHOD /template`) and check the
     /// answer; returns its status and JSON body (`Null` when not JSON).
+    /// [`Self::check`], keeping only the status.
+    async fn status(&mut self, op: &str, req: RequestBuilder) -> u16 {
+        self.check(op, req).await.0
+    }
+
     async fn check(&mut self, op: &str, req: RequestBuilder) -> (u16, Value) {
         let res = req.send().await.unwrap();
         let status = res.status().as_u16();
@@ -312,7 +317,7 @@ async fn real_responses_of_every_route_match_the_spec() {
 
     // The spec itself and who am I.
     let op = "GET /openapi.json";
-    assert_eq!(ck.check(op, req("GET", "/openapi.json", None)).await.0, 200);
+    assert_eq!(ck.status(op, req("GET", "/openapi.json", None)).await, 200);
     let (status, me) = ck.check("GET /me", req("GET", "/me", a)).await;
     assert_eq!((status, me["user"].as_str()), (200, Some("alice")));
 
@@ -320,25 +325,22 @@ async fn real_responses_of_every_route_match_the_spec() {
     let op = "PUT /sessions/{id}";
     let meta = json!({"agent": "codex", "title": "spec check", "cwd": "/srv"});
     assert_eq!(
-        ck.check(op, req("PUT", "/sessions/s1", a).json(&meta))
-            .await
-            .0,
+        ck.status(op, req("PUT", "/sessions/s1", a).json(&meta))
+            .await,
         200
     );
     let bad_json = req("PUT", "/sessions/s1", a)
         .body("{")
         .header("content-type", "application/json");
-    assert_eq!(ck.check(op, bad_json).await.0, 400);
+    assert_eq!(ck.status(op, bad_json).await, 400);
     assert_eq!(
-        ck.check(op, req("PUT", "/sessions/.bad", a).json(&meta))
-            .await
-            .0,
+        ck.status(op, req("PUT", "/sessions/.bad", a).json(&meta))
+            .await,
         400
     );
     assert_eq!(
-        ck.check(op, req("PUT", "/sessions/s1", a).json(&too_big_json))
-            .await
-            .0,
+        ck.status(op, req("PUT", "/sessions/s1", a).json(&too_big_json))
+            .await,
         413
     );
 
@@ -369,74 +371,66 @@ async fn real_responses_of_every_route_match_the_spec() {
         (409, Some("offset_ahead"))
     );
     let no_offset = req("POST", "/sessions/s1/streams/main", a).body("x");
-    assert_eq!(ck.check(op, no_offset).await.0, 400);
+    assert_eq!(ck.status(op, no_offset).await, 400);
     assert_eq!(
-        ck.check(op, push("nope", "main", b"x", 0, b"x")).await.0,
+        ck.status(op, push("nope", "main", b"x", 0, b"x")).await,
         404
     );
     let huge = vec![b'x'; MAX_APPEND + 1];
     assert_eq!(
-        ck.check(op, push("s1", "side", &huge, 0, &huge)).await.0,
+        ck.status(op, push("s1", "side", &huge, 0, &huge)).await,
         413
     );
     let brotli = push("s1", "side", b"x", 0, b"x").header("content-encoding", "br");
-    assert_eq!(ck.check(op, brotli).await.0, 415);
+    assert_eq!(ck.status(op, brotli).await, 415);
 
     // `encrypted` cannot change once the session holds bytes.
     let op = "PUT /sessions/{id}";
     let encrypted = json!({"agent": "codex", "encrypted": true});
     assert_eq!(
-        ck.check(op, req("PUT", "/sessions/s1", a).json(&encrypted))
-            .await
-            .0,
+        ck.status(op, req("PUT", "/sessions/s1", a).json(&encrypted))
+            .await,
         409
     );
 
     // Pulls.
     let op = "GET /sessions/{id}/streams/{name}";
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/s1/streams/main", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/s1/streams/main", a))
+            .await,
         200
     );
     let beyond = req("GET", "/sessions/s1/streams/main?from=999999999", a);
-    assert_eq!(ck.check(op, beyond).await.0, 416);
+    assert_eq!(ck.status(op, beyond).await, 416);
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/s1/streams/none", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/s1/streams/none", a))
+            .await,
         404
     );
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/s1/streams/.bad", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/s1/streams/.bad", a))
+            .await,
         400
     );
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/s1/streams/main?from=x", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/s1/streams/main?from=x", a))
+            .await,
         400
     );
 
     // One session, and the list.
     let op = "GET /sessions/{id}";
-    assert_eq!(ck.check(op, req("GET", "/sessions/s1", a)).await.0, 200);
-    assert_eq!(ck.check(op, req("GET", "/sessions/nope", a)).await.0, 404);
-    assert_eq!(ck.check(op, req("GET", "/sessions/.bad", a)).await.0, 400);
+    assert_eq!(ck.status(op, req("GET", "/sessions/s1", a)).await, 200);
+    assert_eq!(ck.status(op, req("GET", "/sessions/nope", a)).await, 404);
+    assert_eq!(ck.status(op, req("GET", "/sessions/.bad", a)).await, 400);
     let op = "GET /sessions";
     let (status, list) = ck.check(op, req("GET", "/sessions?limit=1", a)).await;
     assert_eq!(
         (status, list["sessions"].as_array().map(Vec::len)),
         (200, Some(1))
     );
-    assert_eq!(ck.check(op, req("GET", "/sessions?q=spec", a)).await.0, 200);
-    assert_eq!(
-        ck.check(op, req("GET", "/sessions?limit=0", a)).await.0,
-        400
-    );
+    assert_eq!(ck.status(op, req("GET", "/sessions?q=spec", a)).await, 200);
+    assert_eq!(ck.status(op, req("GET", "/sessions?limit=0", a)).await, 400);
 
     // Messages (the indexer runs in the background: wait for the search hit first).
     let op = "GET /search";
@@ -454,7 +448,7 @@ async fn real_responses_of_every_route_match_the_spec() {
     }
     assert_eq!(hits, 1, "the pushed rollout is found");
     assert_eq!(
-        ck.check(op, req("GET", "/search?q=x&limit=0", a)).await.0,
+        ck.status(op, req("GET", "/search?q=x&limit=0", a)).await,
         400
     );
     let op = "GET /sessions/{id}/messages";
@@ -472,15 +466,13 @@ async fn real_responses_of_every_route_match_the_spec() {
         .await;
     assert_eq!((status, last.get("next_offset")), (200, None));
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/nope/messages", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/nope/messages", a))
+            .await,
         404
     );
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/s1/messages?limit=x", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/s1/messages?limit=x", a))
+            .await,
         400
     );
 
@@ -494,13 +486,12 @@ async fn real_responses_of_every_route_match_the_spec() {
         (200, Some(3))
     );
     assert_eq!(
-        ck.check(op, req("GET", "/sessions/nope/checkpoints", a))
-            .await
-            .0,
+        ck.status(op, req("GET", "/sessions/nope/checkpoints", a))
+            .await,
         404
     );
     let bad_stream = req("GET", "/sessions/s1/checkpoints?stream=.bad", a);
-    assert_eq!(ck.check(op, bad_stream).await.0, 400);
+    assert_eq!(ck.status(op, bad_stream).await, 400);
     let op = "POST /sessions/{id}/fork";
     let at_half = json!({"new_id": "f1", "streams": [
         {"name": "main", "len": half, "sha256": sha256_hex(&fixture[..half])}
@@ -517,7 +508,7 @@ async fn real_responses_of_every_route_match_the_spec() {
         .await;
     assert_eq!(status, 404, "{exists}");
     let put_s2 = req("PUT", "/sessions/s2", a).json(&meta);
-    assert_eq!(ck.check("PUT /sessions/{id}", put_s2).await.0, 200);
+    assert_eq!(ck.status("PUT /sessions/{id}", put_s2).await, 200);
     let (status, exists) = ck
         .check(op, req("POST", "/sessions/s2/fork", a).json(&at_half))
         .await;
@@ -534,16 +525,14 @@ async fn real_responses_of_every_route_match_the_spec() {
     );
     let bad_id = json!({"new_id": ".f3"});
     assert_eq!(
-        ck.check(op, req("POST", "/sessions/s1/fork", a).json(&bad_id))
-            .await
-            .0,
+        ck.status(op, req("POST", "/sessions/s1/fork", a).json(&bad_id))
+            .await,
         400
     );
     let big = json!({"new_id": "f4", "pad": "x".repeat(MAX_JSON)});
     assert_eq!(
-        ck.check(op, req("POST", "/sessions/s1/fork", a).json(&big))
-            .await
-            .0,
+        ck.status(op, req("POST", "/sessions/s1/fork", a).json(&big))
+            .await,
         413
     );
 
@@ -553,7 +542,7 @@ async fn real_responses_of_every_route_match_the_spec() {
         .check(op, req("GET", "/changes?since=0&limit=1", a))
         .await;
     assert_eq!((status, changes["more"].as_bool()), (200, Some(true)));
-    assert_eq!(ck.check(op, req("GET", "/changes?since=x", a)).await.0, 400);
+    assert_eq!(ck.status(op, req("GET", "/changes?since=x", a)).await, 400);
 
     // Every status the spec declares was seen, except failures the server
     // cannot be made to produce here (500) and the in-flight cap's 503
