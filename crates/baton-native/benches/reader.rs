@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 const TARGET_BYTES: usize = 64 << 20;
 
 fn corpus(agent: Agent) -> Vec<u8> {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/agents-v1");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/agents-v1");
     let files = match agent {
         Agent::Codex => {
             let mut f = discover_codex(&root.join("codex")).0;

@@ -31,24 +31,18 @@ pub use agents::{
 pub use request::{RecordedRequest, fixture_requests, read_requests_file};
 pub use server::ModelServer;
 
-/// `../shared/fixtures/agents-v1` next to the workspace root (override with
-/// `BATON_FIXTURES_DIR`). Panics with a clear message when it is missing.
+/// The real-CLI corpus kept in the repository at `fixtures/agents-v1`
+/// (override with `BATON_FIXTURES_DIR`). Panics with a clear message when it
+/// is missing.
 pub fn fixtures_dir() -> PathBuf {
     let dir = std::env::var_os("BATON_FIXTURES_DIR")
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let root = workspace_root();
-            root.parent()
-                .unwrap_or(&root)
-                .join("shared")
-                .join("fixtures")
-                .join("agents-v1")
-        });
+        .unwrap_or_else(|| workspace_root().join("fixtures").join("agents-v1"));
     if !dir.join("manifest.jsonl").is_file() {
         panic!(
-            "fixtures not found at {} (expected manifest.jsonl there): check out the shared \
-             fixtures next to the workspace (../shared/fixtures/agents-v1) or set BATON_FIXTURES_DIR",
+            "fixtures not found at {} (expected manifest.jsonl there): restore the repository's \
+             fixtures/agents-v1 (git checkout -- fixtures) or set BATON_FIXTURES_DIR",
             dir.display()
         );
     }
