@@ -8,9 +8,11 @@
 //! that is itself a message.
 
 use crate::jsonl::Line;
+use crate::jsonl::LineIssue;
+pub use crate::layout::claude::project_slug;
 use crate::lenient::{LBool, LMap, LStr};
 use crate::model::{Message, MessageKind, Role};
-use crate::reader::{Chunk, LineIssue, ReaderState, compare_times, new_message};
+use crate::state::{Chunk, ReaderState, compare_times, new_message};
 use serde::Deserialize;
 use serde::de::{self, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
@@ -559,77 +561,9 @@ pub fn chain_order(messages: &[Message]) -> Vec<usize> {
         .collect()
 }
 
-/// The project folder name Claude Code uses for a working directory
-/// (§2.1): every UTF-16 code unit outside `[A-Za-z0-9]` becomes `-`; a result
-/// longer than 200 characters is cut to 200 and suffixed with `-` and the
-/// base-36 absolute value of the 31-multiplier hash of the raw path.
-pub fn project_slug(cwd: &str) -> String {
-    let mut slug = String::with_capacity(cwd.len());
-    let mut hash: i32 = 0;
-    for unit in cwd.encode_utf16() {
-        hash = hash
-            .wrapping_shl(5)
-            .wrapping_sub(hash)
-            .wrapping_add(i32::from(unit));
-        slug.push(match u8::try_from(unit) {
-            Ok(b) if b.is_ascii_alphanumeric() => char::from(b),
-            _ => '-',
-        });
-    }
-    if slug.len() > 200 {
-        slug.truncate(200);
-        slug.push('-');
-        slug.push_str(&base36(i64::from(hash).unsigned_abs()));
-    }
-    slug
-}
-
-/// Lowercase base-36 digits of `n`.
-fn base36(mut n: u64) -> String {
-    const DIGITS: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
-    let mut out = Vec::new();
-    loop {
-        out.push(DIGITS[(n % 36) as usize]);
-        n /= 36;
-        if n == 0 {
-            break;
-        }
-    }
-    out.reverse();
-    String::from_utf8(out).unwrap_or_default()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn slug_short_and_long() {
-        assert_eq!(project_slug("/home/dev/my_app.v2"), "-home-dev-my-app-v2");
-        assert_eq!(
-            project_slug("/srv/corpus/work-pub/beta"),
-            "-srv-corpus-work-pub-beta"
-        );
-        assert_eq!(project_slug("/a/ünï/😀"), "-a--n----");
-        let mut long = String::from("/home/dev/src/");
-        for n in 0..10 {
-            long.push_str(&format!("deeply_nested_module_{n:02}/"));
-        }
-        long.pop();
-        assert_eq!(long.chars().count(), 253, "{long}");
-        let slug = project_slug(&long);
-        assert_eq!(slug.len(), 207);
-        assert!(slug.ends_with("-c2e73e"), "{slug}");
-        assert_eq!(&slug[..200], &project_slug(&long[..200])[..200]);
-    }
-
-    #[test]
-    fn base36_digits() {
-        assert_eq!(base36(0), "0");
-        assert_eq!(base36(35), "z");
-        assert_eq!(base36(36), "10");
-        assert_eq!(base36(2_147_483_648), "zik0zk");
-    }
 
     fn read(recs: &[Value]) -> (ReaderState, Vec<Message>) {
         let bytes: Vec<u8> = recs.iter().flat_map(crate::rehydrate::to_line).collect();

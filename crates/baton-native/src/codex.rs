@@ -7,9 +7,10 @@
 pub mod config;
 
 use crate::jsonl::Line;
+use crate::jsonl::LineIssue;
 use crate::lenient::{LMap, LSeq, LStr, LU64};
 use crate::model::{HistoryBase, MessageKind, Role};
-use crate::reader::{Chunk, LineIssue, ReaderState, new_message};
+use crate::state::{Chunk, ReaderState, new_message};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;

@@ -409,7 +409,7 @@ fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked
         agent: Agent::Claude,
         id: new_id.to_string(),
         forked_from: session.id.clone(),
-        name: format!("projects/{folder}/{new_id}.jsonl"),
+        name: crate::layout::claude::transcript_path(&folder, new_id),
         bytes: out,
         prompts_kept: keep_prompts,
         prompts_total: prompts.len(),

@@ -8,11 +8,21 @@
 //!   consumed, so it is read once a later call sees it completed;
 //! - invalid UTF-8, invalid JSON and non-object lines become [`LineIssue`]s.
 
-use crate::reader::LineIssue;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 /// The UTF-8 byte-order mark.
 pub const BOM: &[u8] = b"\xEF\xBB\xBF";
+
+/// A line that could not be used, with where it is.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineIssue {
+    /// 1-based line number in the file.
+    pub line: u64,
+    /// Byte offset of the line's start.
+    pub offset: u64,
+    /// What is wrong, e.g. "invalid JSON: expected value at column 1".
+    pub message: String,
+}
 
 /// One complete, non-blank line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

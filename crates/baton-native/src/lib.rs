@@ -17,16 +17,22 @@ pub mod claude;
 pub mod codex;
 pub mod discover;
 pub mod envelope;
+pub mod files;
 pub mod fork;
+pub mod head;
 pub mod jsonl;
+pub mod layout;
 mod lenient;
 pub mod model;
 mod reader;
 pub mod rehydrate;
+mod state;
 pub mod write;
 
 pub use discover::{
     NativeFile, Scanned, discover_claude, discover_codex, read_native, scan_claude, scan_codex,
 };
+pub use jsonl::LineIssue;
 pub use model::{Agent, HistoryBase, Message, MessageKind, Role, SessionFacts};
-pub use reader::{Chunk, FileReader, LineIssue, ReaderState};
+pub use reader::FileReader;
+pub use state::{Chunk, ReaderState};

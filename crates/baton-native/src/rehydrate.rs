@@ -3,6 +3,7 @@
 //! one from disk, rewriting its working directory ([`PathMap`]), and writing
 //! it into an agent home where the real CLI looks for it ([`rehydrate`]).
 
+use crate::layout::{claude, codex};
 use crate::model::Agent;
 use crate::write::{self, Placed, WriteError, WriteOutcome};
 use serde_json::Value;
@@ -47,8 +48,8 @@ impl ExtraKind {
     /// The sub-folder name (`subagents`, `tool-results`).
     pub fn folder(self) -> &'static str {
         match self {
-            ExtraKind::Subagent => "subagents",
-            ExtraKind::ToolResult => "tool-results",
+            ExtraKind::Subagent => claude::SUBAGENTS_DIR,
+            ExtraKind::ToolResult => claude::TOOL_RESULTS_DIR,
         }
     }
 }
@@ -147,39 +148,30 @@ pub(crate) fn codex_meta(bytes: &[u8]) -> Option<Value> {
     (rec.get("type")?.as_str()? == "session_meta").then(|| rec.get("payload").cloned())?
 }
 
-/// `YYYY-MM-DDThh-mm-ss` and `YYYY/MM/DD` for a Codex rollout name, from an
-/// RFC 3339 time (UTC).
-fn codex_time_parts(ts: &jiff::Timestamp) -> (String, String) {
-    let utc = ts.to_zoned(jiff::tz::TimeZone::UTC);
-    (
-        utc.strftime("%Y-%m-%dT%H-%M-%S").to_string(),
-        utc.strftime("%Y/%m/%d").to_string(),
-    )
-}
-
-/// The canonical relative path of a Codex rollout for `id` started at `ts`.
+/// The canonical relative path of a Codex rollout for `id` started at `ts`
+/// (UTC); [`codex::new_rollout_path`] for a timestamp.
 pub fn codex_rollout_name(id: &str, ts: &jiff::Timestamp) -> String {
-    let (stamp, day) = codex_time_parts(ts);
-    format!("sessions/{day}/rollout-{stamp}-{id}.jsonl")
+    codex::new_rollout_path(id, &ts.to_zoned(jiff::tz::TimeZone::UTC))
 }
 
-/// The relative path for a Codex rollout file name (`rollout-<ts>-<id>.jsonl`),
-/// filed under the date its name carries; `None` if the name is not one.
-fn codex_name_from_file_name(file_name: &str, id: &str) -> Option<String> {
-    let rest = file_name.strip_prefix("rollout-")?;
-    let stamp = rest.strip_suffix(&format!("-{id}.jsonl"))?;
-    let (date, _) = stamp.split_once('T')?;
-    let parts: Vec<&str> = date.split('-').collect();
-    let valid = parts.len() == 3
-        && parts
-            .iter()
-            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
-    valid.then(|| {
-        format!(
-            "sessions/{}/{}/{}/{file_name}",
-            parts[0], parts[1], parts[2]
-        )
-    })
+/// The home-relative name of the Codex rollout at `path` holding thread
+/// `id`: its own file name (a revert segment's included) filed under the
+/// date the name carries, or, when the name is not a rollout name of `id`,
+/// the canonical name from the `session_meta` start time (now if unknown).
+fn codex_lineage_name(path: &Path, id: &str, meta: &Value) -> String {
+    if let Some(name) = codex::RolloutName::of_path(path).filter(|n| n.thread_id == id) {
+        let plain = codex::RolloutName {
+            compressed: false,
+            ..name
+        };
+        return plain.session_path();
+    }
+    let started = meta
+        .get("timestamp")
+        .and_then(Value::as_str)
+        .and_then(|t| t.parse().ok())
+        .unwrap_or_else(jiff::Timestamp::now);
+    codex_rollout_name(id, &started)
 }
 
 /// True when `id` is safe to use in a file name (UUID-like: ASCII letters,
@@ -192,24 +184,11 @@ pub fn is_safe_id(id: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
+/// The whole of the native file at `path` (see [`crate::files::read_whole`]).
 fn read_native(path: &Path) -> Result<Vec<u8>, NativeError> {
-    let compressed = path.extension().is_some_and(|e| e == "zst");
-    crate::discover::read_native_path(path, compressed, 0).map_err(|source| NativeError::Read {
+    crate::files::read_whole(path).map_err(|source| NativeError::Read {
         path: path.to_path_buf(),
         source,
-    })
-}
-
-/// Where a Codex thread's rollout is, searching `roots` (Codex homes) in
-/// order; a plain `.jsonl` wins over a `.jsonl.zst` in the same home.
-pub fn find_codex_session(roots: &[PathBuf], thread_id: &str) -> Option<PathBuf> {
-    roots.iter().find_map(|root| {
-        let found = write::find_codex_rollouts(root, thread_id);
-        let plain = found
-            .iter()
-            .find(|p| p.extension().is_some_and(|e| e == "jsonl"))
-            .cloned();
-        plain.or_else(|| found.into_iter().next())
     })
 }
 
@@ -275,18 +254,13 @@ impl NativeSession {
                 ))
             })?
             .to_string();
-        let folder = path
-            .parent()
-            .and_then(|p| p.file_name())
-            .and_then(|n| n.to_str())
-            .unwrap_or("-")
-            .to_string();
-        let extras = load_claude_extras(&path.with_file_name(&id))?;
+        let folder = claude::project_folder(path).unwrap_or("-").to_string();
+        let extras = load_claude_extras(&claude::session_folder(path, &id))?;
         Ok(Self {
             agent: Agent::Claude,
             id: id.clone(),
             files: vec![LineageFile {
-                name: format!("projects/{folder}/{id}.jsonl"),
+                name: claude::transcript_path(&folder, &id),
                 id,
                 bytes,
             }],
@@ -322,25 +296,13 @@ impl NativeSession {
                     current.display()
                 )));
             }
-            let file_name = current
-                .file_name()
-                .and_then(|n| n.to_str())
-                .map(|n| n.trim_end_matches(".zst"))
-                .unwrap_or_default();
-            let name = codex_name_from_file_name(file_name, &id).unwrap_or_else(|| {
-                let ts = meta
-                    .get("timestamp")
-                    .and_then(Value::as_str)
-                    .and_then(|t| t.parse().ok())
-                    .unwrap_or_else(jiff::Timestamp::now);
-                codex_rollout_name(&id, &ts)
-            });
+            let name = codex_lineage_name(&current, &id, &meta);
             let parent = history_base_parent(&meta);
             files.push(LineageFile { id, name, bytes });
             let Some(parent) = parent else { break };
             let child = &files[files.len() - 1].id;
             current =
-                find_codex_session(roots, &parent).ok_or_else(|| NativeError::MissingParent {
+                codex::find_rollout(roots, &parent).ok_or_else(|| NativeError::MissingParent {
                     child: child.clone(),
                     parent: parent.clone(),
                     searched: roots
@@ -381,7 +343,7 @@ impl NativeSession {
     /// cwd.
     pub(crate) fn claude_project_folder(&self) -> String {
         match self.cwd() {
-            Some(cwd) => crate::claude::project_slug(&cwd),
+            Some(cwd) => claude::project_slug(&cwd),
             None => self
                 .session_file()
                 .name
@@ -643,10 +605,8 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
     let mut locks = HashMap::new();
     for file in &session.files {
         let existing = match session.agent {
-            Agent::Codex => find_codex_session(&[home.to_path_buf()], &file.id),
-            Agent::Claude => write::find_claude_transcripts(home, &file.id)
-                .into_iter()
-                .next(),
+            Agent::Codex => codex::find_rollout(&[home.to_path_buf()], &file.id),
+            Agent::Claude => claude::find_transcripts(home, &file.id).into_iter().next(),
         };
         transcript.clone_from(&existing);
         match existing {
@@ -662,7 +622,7 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
     }
     // Extras go beside the transcript: the existing one, or the new one.
     let session_dir = claude_folder.as_ref().map(|folder| match &transcript {
-        Some(path) => path.with_file_name(&session.id),
+        Some(path) => claude::session_folder(path, &session.id),
         None => home.join("projects").join(folder).join(&session.id),
     });
     if let Some(dir) = &session_dir {
@@ -732,16 +692,22 @@ mod tests {
 
     #[test]
     fn codex_names_come_from_the_file_name_or_the_start_time() {
+        let meta = serde_json::json!({"timestamp": "2026-01-02T03:04:05.678Z"});
+        let at = |name: &str| codex_lineage_name(Path::new(name), "abc", &meta);
         assert_eq!(
-            codex_name_from_file_name("rollout-2026-11-21T19-20-28-abc.jsonl", "abc").as_deref(),
-            Some("sessions/2026/11/21/rollout-2026-11-21T19-20-28-abc.jsonl")
+            at("/h/sessions/x/rollout-2026-11-21T19-20-28-abc.jsonl.zst"),
+            "sessions/2026/11/21/rollout-2026-11-21T19-20-28-abc.jsonl"
         );
-        assert_eq!(codex_name_from_file_name("x.jsonl", "abc"), None);
-        let ts: jiff::Timestamp = "2026-01-02T03:04:05.678Z".parse().unwrap();
         assert_eq!(
-            codex_rollout_name("abc", &ts),
-            "sessions/2026/01/02/rollout-2026-01-02T03-04-05-abc.jsonl"
+            at("/h/archived_sessions/rollout-2026-11-21T19-20-28-abc_d1.jsonl"),
+            "sessions/2026/11/21/rollout-2026-11-21T19-20-28-abc_d1.jsonl"
         );
+        for other in ["/h/x.jsonl", "/h/rollout-2026-11-21T19-20-28-abd.jsonl"] {
+            assert_eq!(
+                at(other),
+                "sessions/2026/01/02/rollout-2026-01-02T03-04-05-abc.jsonl"
+            );
+        }
     }
 
     #[test]

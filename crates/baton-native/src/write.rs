@@ -19,6 +19,7 @@
 //! Codex sessions are written while holding Codex's own cross-process writer
 //! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
 
+use crate::layout::{claude, codex};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
 use std::path::{Path, PathBuf};
@@ -105,8 +106,7 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
 /// Compare an existing file (a `.zst` one decompressed) with the bytes we
 /// wanted to write.
 fn compare_existing(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
-    let compressed = path.extension().is_some_and(|e| e == "zst");
-    let existing = crate::discover::read_native_path(path, compressed, 0).map_err(io_err(path))?;
+    let existing = crate::files::read_whole(path).map_err(io_err(path))?;
     if existing == bytes {
         Ok(WriteOutcome::Unchanged)
     } else if existing.starts_with(bytes) {
@@ -323,7 +323,7 @@ impl CodexWriterLock {
     /// Take `<codex_home>/thread-writer-locks/<thread_id>.lock` without
     /// waiting; [`WriteError::Locked`] when another process holds it.
     pub fn acquire(codex_home: &Path, thread_id: &str) -> Result<Self, WriteError> {
-        let dir = codex_home.join("thread-writer-locks");
+        let dir = codex_home.join(codex::WRITER_LOCKS_DIR);
         ensure_dir(&dir)?;
         let path = dir.join(format!("{thread_id}.lock"));
         let file = OpenOptions::new()
@@ -357,44 +357,6 @@ pub struct Placed {
     pub outcome: WriteOutcome,
 }
 
-/// Every Codex rollout under `codex_home` (`sessions/**`, `archived_sessions/`)
-/// whose file name carries `thread_id`, plain or zstd-compressed.
-pub fn find_codex_rollouts(codex_home: &Path, thread_id: &str) -> Vec<PathBuf> {
-    let plain = format!("-{thread_id}.jsonl");
-    let zst = format!("-{thread_id}.jsonl.zst");
-    let mut found = Vec::new();
-    for sub in ["sessions", "archived_sessions"] {
-        let root = codex_home.join(sub);
-        for entry in walkdir::WalkDir::new(&root).into_iter().flatten() {
-            let name = entry.file_name().to_string_lossy();
-            if entry.file_type().is_file()
-                && name.starts_with("rollout-")
-                && (name.ends_with(&plain) || name.ends_with(&zst))
-            {
-                found.push(entry.into_path());
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
-/// Every `projects/*/<session_id>.jsonl` under a Claude config dir.
-pub fn find_claude_transcripts(claude_dir: &Path, session_id: &str) -> Vec<PathBuf> {
-    let name = format!("{session_id}.jsonl");
-    let mut found = Vec::new();
-    if let Ok(projects) = fs::read_dir(claude_dir.join("projects")) {
-        for project in projects.flatten() {
-            let candidate = project.path().join(&name);
-            if candidate.is_file() {
-                found.push(candidate);
-            }
-        }
-    }
-    found.sort();
-    found
-}
-
 /// Where the rollout of `thread_id` already is under `codex_home` (plain or
 /// `.jsonl.zst`), compared with `bytes`; `None` when there is none.
 pub fn existing_codex_session(
@@ -402,7 +364,7 @@ pub fn existing_codex_session(
     thread_id: &str,
     bytes: &[u8],
 ) -> Result<Option<Placed>, WriteError> {
-    match crate::rehydrate::find_codex_session(&[codex_home.to_path_buf()], thread_id) {
+    match codex::find_rollout(&[codex_home.to_path_buf()], thread_id) {
         Some(path) => {
             let outcome = compare_existing(&path, bytes)?;
             Ok(Some(Placed { path, outcome }))
@@ -460,7 +422,7 @@ pub fn place_claude_session(
     project_folder: &str,
     bytes: &[u8],
 ) -> Result<Placed, WriteError> {
-    if let Some(existing) = find_claude_transcripts(claude_dir, session_id)
+    if let Some(existing) = claude::find_transcripts(claude_dir, session_id)
         .into_iter()
         .next()
     {
@@ -470,10 +432,7 @@ pub fn place_claude_session(
             outcome,
         });
     }
-    let target = claude_dir
-        .join("projects")
-        .join(project_folder)
-        .join(format!("{session_id}.jsonl"));
+    let target = claude_dir.join(claude::transcript_path(project_folder, session_id));
     let outcome = write_new_file(&target, bytes)?;
     Ok(Placed {
         path: target,
