@@ -27,6 +27,8 @@
 //! `id` is the session id. Version 1 is written when there are no such
 //! entries, so older readers still read those envelopes.
 
+use crate::layout::claude;
+use crate::layout::codex::{self, RolloutName};
 use crate::model::Agent;
 use crate::rehydrate::{
     ExtraKind, LineageFile, NativeSession, SessionExtra, is_safe_extra_name, is_safe_id,
@@ -452,7 +454,7 @@ impl Envelope {
                     f.id,
                     match h.agent {
                         Agent::Codex =>
-                            "sessions/YYYY/MM/DD/rollout-<time>-<id>.jsonl or archived_sessions/rollout-<time>-<id>.jsonl",
+                            "sessions/YYYY/MM/DD/rollout-<time>-<id>[_<rollout-id>].jsonl or archived_sessions/rollout-<time>-<id>[_<rollout-id>].jsonl",
                         Agent::Claude => "projects/<project>/<id>.jsonl",
                     }
                 ));
@@ -481,28 +483,20 @@ impl Envelope {
 }
 
 /// Whether `name` is where the agent keeps the lineage file of session `id`:
-/// Codex `sessions/YYYY/MM/DD/rollout-<…>-<id>.jsonl` or
-/// `archived_sessions/rollout-<…>-<id>.jsonl`, Claude
+/// Codex `sessions/YYYY/MM/DD/<rollout name of id>` or
+/// `archived_sessions/<rollout name of id>` (see [`RolloutName`]), Claude
 /// `projects/<project>/<id>.jsonl` (the project one safe component).
 fn lineage_name_ok(agent: Agent, name: &str, id: &str) -> bool {
     let parts: Vec<&str> = name.split('/').collect();
     let digits = |p: &str, n: usize| p.len() == n && p.bytes().all(|b| b.is_ascii_digit());
-    let rollout = |file: &str| {
-        file.strip_prefix("rollout-")
-            .and_then(|rest| rest.strip_suffix(&format!("-{id}.jsonl")))
-            .is_some_and(|stamp| {
-                !stamp.is_empty()
-                    && stamp.bytes().all(|b| {
-                        b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.')
-                    })
-            })
-    };
+    let rollout =
+        |file: &str| RolloutName::parse(file).is_some_and(|n| n.thread_id == id && !n.compressed);
     match (agent, parts.as_slice()) {
-        (Agent::Codex, ["sessions", y, m, d, file]) => {
+        (Agent::Codex, [codex::SESSIONS_DIR, y, m, d, file]) => {
             digits(y, 4) && digits(m, 2) && digits(d, 2) && rollout(file)
         }
-        (Agent::Codex, ["archived_sessions", file]) => rollout(file),
-        (Agent::Claude, ["projects", project, file]) => {
+        (Agent::Codex, [codex::ARCHIVED_DIR, file]) => rollout(file),
+        (Agent::Claude, [claude::PROJECTS_DIR, project, file]) => {
             *file == format!("{id}.jsonl")
                 && !project.is_empty()
                 && *project != "."
@@ -670,6 +664,10 @@ mod tests {
         }
         let mut h = header_json(&env);
         h["files"][1]["name"] = format!("archived_sessions/{child}").into();
+        assert!(verify(&raw_with(&h, &payload)).is_ok());
+        // A revert segment of the thread is its rollout too.
+        h["files"][1]["name"] =
+            "sessions/2026/01/02/rollout-2026-01-02T00-00-00-child_seg1.jsonl".into();
         assert!(verify(&raw_with(&h, &payload)).is_ok());
         // Claude: only projects/<slug>/<id>.jsonl and the session folder's files.
         let claude = claude_sample();

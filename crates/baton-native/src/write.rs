@@ -18,6 +18,9 @@
 //!
 //! Codex sessions are written while holding Codex's own cross-process writer
 //! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
+//!
+//! Files baton owns (its state, tokens, exports) are replaced atomically with
+//! [`replace_file`]: every temporary file baton creates is named here.
 
 use crate::layout::{claude, codex};
 use std::fs::{self, File, OpenOptions, TryLockError};
@@ -166,6 +169,34 @@ pub fn write_new_file_mode(
             source,
         }),
     }
+}
+
+/// Create or replace `path`, a file baton owns (its state, a token, an
+/// export; never an agent's session file, see [`write_new_file`]), so that
+/// it holds exactly `bytes`: written to a temporary file beside it, fsynced,
+/// renamed over it, and the directory synced. A reader sees the old or the
+/// new content, never a mix. The directory must exist.
+pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
+    replace_file_mode(path, bytes, 0o666)
+}
+
+/// [`replace_file`] creating the file with Unix permission bits `mode`
+/// (less the umask; ignored elsewhere), e.g. `0o600` for a private file.
+pub fn replace_file_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = temp_path(dir, path);
+    let result = write_temp(&tmp, bytes, mode).and_then(|()| fs::rename(&tmp, path));
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result?;
+    if let Ok(d) = File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Make the file `path`, which baton owns (a copy in baton's library, never
@@ -471,6 +502,25 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 1, "{names:?}");
+    }
+
+    #[test]
+    fn replaced_files_hold_the_new_bytes_and_leave_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.json");
+        replace_file_mode(&path, b"one", 0o600).unwrap();
+        replace_file_mode(&path, b"two", 0o600).unwrap();
+        assert_eq!(fs::read(&path).unwrap(), b"two");
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let mode = fs::metadata(&path).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        let missing = dir.path().join("no/such/dir/f");
+        assert!(replace_file(&missing, b"x").is_err());
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]

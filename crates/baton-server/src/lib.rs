@@ -104,18 +104,8 @@ fn local_token(data_dir: &Path) -> Result<String, ServerError> {
         }
     }
     let token = hex::encode(rand::random::<[u8; 32]>());
-    let tmp = data_dir.join(format!(".{LOCAL_TOKEN_FILE}.{:08x}", rand::random::<u32>()));
-    let write = || -> std::io::Result<()> {
-        use std::io::Write;
-        let mut opts = std::fs::OpenOptions::new();
-        opts.write(true).create_new(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-        let mut f = opts.open(&tmp)?;
-        f.write_all(format!("{token}\n").as_bytes())?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, &path)
-    };
+    let write =
+        || baton_native::write::replace_file_mode(&path, format!("{token}\n").as_bytes(), 0o600);
     write().map_err(|e| ServerError::Io(format!("cannot write {}: {e}", path.display())))?;
     Ok(token)
 }

@@ -24,8 +24,9 @@
 use crate::hash::RunningSha256;
 use crate::storage::{MirrorFile, Storage, StorageError};
 use baton_native::discover::FileStat;
+use baton_native::layout::library;
 use baton_native::{Agent, NativeFile};
-use baton_sync::protocol::{self, MAIN_STREAM, SessionMeta};
+use baton_sync::protocol::{self, SessionMeta};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -81,16 +82,12 @@ pub struct Mirror {
     bytes_read: u64,
 }
 
-/// Where a native file goes on the server: (session id, stream name).
+/// Where a native file goes on the server: (session id, stream name); see
+/// [`library::stream_name`].
 fn target(file: &NativeFile) -> Option<(String, String)> {
-    match &file.sidechain_of {
-        Some(parent) => {
-            let name = file.path.file_name()?.to_str()?;
-            let name = name.strip_suffix(".zst").unwrap_or(name);
-            Some((parent.clone(), format!("subagents/{name}")))
-        }
-        None => Some((file.id_hint.clone()?, MAIN_STREAM.to_string())),
-    }
+    let id = file.sidechain_of.as_ref().or(file.id_hint.as_ref())?;
+    let stream = library::stream_name(file.agent, id, &file.path)?;
+    Some((id.clone(), stream))
 }
 
 /// What a scan does with one file, given its saved state and current stat.

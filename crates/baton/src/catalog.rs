@@ -3,19 +3,10 @@
 use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, Result};
+use baton_native::Agent;
+use baton_native::layout::library;
 use baton_store::{Catalog, Progress, ProgressPhase, RefreshReport, Roots};
 use indicatif::{ProgressBar, ProgressStyle};
-use std::path::PathBuf;
-
-/// baton's own library of imported/pulled sessions, as a Codex home.
-pub fn library_codex(ctx: &Context) -> PathBuf {
-    ctx.baton_home.join("library").join("codex")
-}
-
-/// baton's own library of imported/pulled sessions, as a Claude config dir.
-pub fn library_claude(ctx: &Context) -> PathBuf {
-    ctx.baton_home.join("library").join("claude")
-}
 
 /// The roots a refresh reads: the agent homes of `ctx` plus baton's library
 /// (where native files may carry a `<file>.baton.json` sidecar).
@@ -23,10 +14,14 @@ pub fn roots(ctx: &Context) -> Roots {
     let mut roots = Roots {
         codex_homes: ctx.codex_homes.clone(),
         claude_dirs: ctx.claude_dirs.clone(),
-        library: vec![ctx.baton_home.join("library")],
+        library: vec![library::root(&ctx.baton_home)],
     };
-    roots.codex_homes.push(library_codex(ctx));
-    roots.claude_dirs.push(library_claude(ctx));
+    roots
+        .codex_homes
+        .push(library::agent_home(&ctx.baton_home, Agent::Codex));
+    roots
+        .claude_dirs
+        .push(library::agent_home(&ctx.baton_home, Agent::Claude));
     roots
 }
 

@@ -6,8 +6,9 @@
 use crate::context::Context;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
+use baton_native::layout::{home_of, library};
 use baton_native::rehydrate::NativeSession;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// A session found on this machine.
 #[derive(Debug, Clone)]
@@ -28,12 +29,9 @@ pub struct Located {
 }
 
 /// baton's library root for an agent, laid out like that agent's home
-/// (Codex `sessions/…`, Claude `projects/…`).
+/// (see [`library::agent_home`]).
 pub fn library_root(ctx: &Context, agent: Agent) -> PathBuf {
-    match agent {
-        Agent::Codex => crate::catalog::library_codex(ctx),
-        Agent::Claude => crate::catalog::library_claude(ctx),
-    }
+    library::agent_home(&ctx.baton_home, agent)
 }
 
 /// Every Codex-layout root baton reads: the Codex homes, then the library.
@@ -41,24 +39,6 @@ pub fn codex_roots(ctx: &Context) -> Vec<PathBuf> {
     let mut roots = ctx.codex_homes.clone();
     roots.push(library_root(ctx, Agent::Codex));
     roots
-}
-
-/// The home a native file lives in: the parent of `sessions/` or
-/// `archived_sessions/` for Codex, of `projects/` for Claude.
-pub fn home_of(agent: Agent, path: &Path) -> Option<PathBuf> {
-    let marker: &[&str] = match agent {
-        Agent::Codex => &["sessions", "archived_sessions"],
-        Agent::Claude => &["projects"],
-    };
-    path.ancestors()
-        .skip(1)
-        .find(|a| {
-            a.file_name()
-                .and_then(|n| n.to_str())
-                .is_some_and(|n| marker.contains(&n))
-        })
-        .and_then(Path::parent)
-        .map(Path::to_path_buf)
 }
 
 /// Find a session by id or unique prefix in the catalog, preferring a copy
@@ -182,24 +162,4 @@ fn server_name(ctx: &Context) -> String {
         .flatten()
         .map(|c| c.url)
         .unwrap_or_else(|| "the sync server".to_owned())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn homes_are_found_from_native_paths() {
-        assert_eq!(
-            home_of(
-                Agent::Codex,
-                Path::new("/h/.codex/sessions/2026/01/01/rollout-x.jsonl")
-            ),
-            Some(PathBuf::from("/h/.codex"))
-        );
-        assert_eq!(
-            home_of(Agent::Claude, Path::new("/h/.claude/projects/-a/id.jsonl")),
-            Some(PathBuf::from("/h/.claude"))
-        );
-    }
 }

@@ -9,3 +9,16 @@
 pub mod claude;
 pub mod codex;
 pub mod library;
+
+use crate::model::Agent;
+use std::path::{Path, PathBuf};
+
+/// The agent home a native file of `agent` lives in: the parent of its
+/// `sessions/` or `archived_sessions/` folder (Codex), of its `projects/`
+/// folder (Claude).
+pub fn home_of(agent: Agent, path: &Path) -> Option<PathBuf> {
+    match agent {
+        Agent::Codex => codex::home_of(path),
+        Agent::Claude => claude::home_of(path),
+    }
+}

@@ -72,22 +72,14 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
+    path.file_name()
         .context("the output path has no file name")?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    std::fs::write(&tmp, bytes).with_context(|| {
+    baton_native::write::replace_file(path, bytes).with_context(|| {
         format!(
-            "cannot write {} (is the directory writable?)",
-            tmp.display()
+            "cannot create {} (is the directory {} writable?)",
+            path.display(),
+            dir.display()
         )
-    })?;
-    std::fs::rename(&tmp, path).map_err(|e| {
-        let _ = std::fs::remove_file(&tmp);
-        anyhow::anyhow!("cannot create {}: {e}", path.display())
     })
 }
 

@@ -4,13 +4,14 @@
 use crate::cmd::fork::write_fork;
 use crate::cmd::rehydrate::{FileOut, print_outcome};
 use crate::context::Context;
-use crate::locate::{home_of, library_root};
+use crate::locate::library_root;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
 use baton_native::envelope::{Envelope, EnvelopeMeta};
 use baton_native::fork::Cut;
-use baton_native::rehydrate::{NativeSession, find_codex_session, rehydrate};
-use baton_native::write::{WriteError, extend_owned_file, find_claude_transcripts};
+use baton_native::layout::{claude, codex, home_of};
+use baton_native::rehydrate::{NativeSession, rehydrate};
+use baton_native::write::{WriteError, extend_owned_file};
 use baton_store::{Catalog, SessionRow};
 use std::path::{Path, PathBuf};
 
@@ -97,9 +98,9 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
 /// The plain library file holding session `id`, if any.
 fn library_copy(agent: Agent, library: &Path, id: &str) -> Option<PathBuf> {
     match agent {
-        Agent::Codex => find_codex_session(&[library.to_path_buf()], id)
-            .filter(|p| p.extension().is_some_and(|e| e == "jsonl")),
-        Agent::Claude => find_claude_transcripts(library, id).into_iter().next(),
+        Agent::Codex => codex::find_rollout(&[library.to_path_buf()], id)
+            .filter(|p| !baton_native::files::is_compressed(p)),
+        Agent::Claude => claude::find_transcripts(library, id).into_iter().next(),
     }
 }
 

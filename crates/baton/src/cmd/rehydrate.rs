@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 .then(|| {
                     session
                         .cwd()
-                        .map(|c| baton_native::claude::project_slug(&c))
+                        .map(|c| baton_native::layout::claude::project_slug(&c))
                 })
                 .flatten();
             let (forked, new_path) =

@@ -4,6 +4,7 @@ use crate::context::Context;
 use crate::locate::{Located, agent_home, codex_roots, load, locate_or_fetch};
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
+use baton_native::layout::{claude, codex};
 use baton_native::rehydrate::{NativeSession, PathMap, rehydrate};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -40,10 +41,8 @@ pub fn ensure_in_agent_home(ctx: &Context, located: &Located) -> Result<(PathBuf
     }
     let home = agent_home(ctx, located.agent)?;
     let already = match located.agent {
-        Agent::Codex => {
-            baton_native::rehydrate::find_codex_session(std::slice::from_ref(&home), &located.id)
-        }
-        Agent::Claude => baton_native::write::find_claude_transcripts(&home, &located.id)
+        Agent::Codex => codex::find_rollout(std::slice::from_ref(&home), &located.id),
+        Agent::Claude => claude::find_transcripts(&home, &located.id)
             .into_iter()
             .next(),
     };

@@ -396,12 +396,12 @@ impl RunLogs {
 fn link_native_transcript(agent: Agent, home: &Path, dir: &SessionDir) {
     let home = std::path::absolute(home).unwrap_or_else(|_| home.to_path_buf());
     let found = match agent {
-        Agent::Codex => baton_native::write::find_codex_rollouts(&home, dir.id()),
-        Agent::Claude => baton_native::write::find_claude_transcripts(&home, dir.id()),
+        Agent::Codex => baton_native::layout::codex::rollouts_of(&home, dir.id()),
+        Agent::Claude => baton_native::layout::claude::find_transcripts(&home, dir.id()),
     };
     let Some(transcript) = found
         .into_iter()
-        .rfind(|p| p.extension().is_some_and(|e| e == "jsonl"))
+        .rfind(|p| !baton_native::files::is_compressed(p))
     else {
         tracing::debug!(
             session_id = dir.id(),
