@@ -48,7 +48,7 @@ mod types;
 mod writer;
 
 pub use error::{RecordError, Result};
-pub use load::{LineIssue, LoadedSession, OtherLine, load, parse};
+pub use load::{LoadedSession, OtherLine, load, parse};
 pub use lock::{LOCK_DIR, SessionLock, baton_lock_path, codex_lock_path};
 pub use manager::{
     Conversation, ConversationManager, ConversationSummary, FORKED_FROM_ID, InitialHistory,

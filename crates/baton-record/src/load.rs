@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use baton_native::LineIssue;
+use baton_native::jsonl::{Line, Lines};
 use serde_json::Value;
 
 use crate::error::{RecordError, Result};
@@ -18,15 +20,6 @@ pub struct OtherLine {
     pub line: usize,
     /// The whole line as JSON.
     pub value: Value,
-}
-
-/// A complete line that could not be used; it was skipped.
-#[derive(Debug, Clone, PartialEq)]
-pub struct LineIssue {
-    /// 1-based line number.
-    pub line: usize,
-    /// What is wrong with it.
-    pub message: String,
 }
 
 /// Everything [`load`] found in a rollout.
@@ -83,6 +76,7 @@ pub fn load(path: &Path) -> Result<LoadedSession> {
 /// Parse rollout `bytes` as [`load`] does; `path` is used for messages only.
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<LoadedSession> {
     let ends_with_newline = bytes.is_empty() || bytes.ends_with(b"\n");
+    let mut torn_tail = false;
     let mut meta: Option<SessionMeta> = None;
     let mut out = LoadedSession {
         path: path.to_path_buf(),
@@ -106,26 +100,13 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LoadedSession> {
         last_ordinal: None,
         len: bytes.len() as u64,
     };
-    let segments: Vec<&[u8]> = bytes.split(|b| *b == b'\n').collect();
-    let last_index = segments.len().saturating_sub(1);
-    for (i, raw) in segments.into_iter().enumerate() {
-        let line = i + 1;
-        let is_tail = i == last_index && !ends_with_newline;
-        if raw.iter().all(u8::is_ascii_whitespace) {
-            continue;
-        }
-        let value: Value = match serde_json::from_slice(raw) {
+    let mut take = |at: &Line<'_>| -> Result<()> {
+        let line = at.number;
+        let value = match at.value() {
             Ok(v) => v,
-            Err(_) if is_tail => {
-                out.torn_tail = true;
-                continue;
-            }
-            Err(e) => {
-                out.issues.push(LineIssue {
-                    line,
-                    message: format!("invalid JSON: {e}"),
-                });
-                continue;
+            Err(issue) => {
+                out.issues.push(issue);
+                return Ok(());
             }
         };
         if let Some(n) = value.get("ordinal").and_then(Value::as_u64) {
@@ -153,24 +134,45 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LoadedSession> {
             (true, Some(KIND_RESPONSE_ITEM), Some(p)) => {
                 match serde_json::from_value::<ResponseItem>(p.clone()) {
                     Ok(item) => out.items.push(item),
-                    Err(e) => out.issues.push(LineIssue {
-                        line,
-                        message: format!("bad response_item payload: {e}"),
-                    }),
+                    Err(e) => out
+                        .issues
+                        .push(at.issue(format!("bad response_item payload: {e}"))),
                 }
             }
             (true, Some(KIND_STATE), Some(p)) => {
                 match serde_json::from_value::<StateSnapshot>(p.clone()) {
                     Ok(s) => out.state = Some(s),
-                    Err(e) => out.issues.push(LineIssue {
-                        line,
-                        message: format!("bad baton_state payload: {e}"),
-                    }),
+                    Err(e) => out
+                        .issues
+                        .push(at.issue(format!("bad baton_state payload: {e}"))),
                 }
             }
-            (true, _, _) => out.other_lines.push(OtherLine { line, value }),
+            (true, _, _) => out.other_lines.push(OtherLine {
+                line: line as usize,
+                value,
+            }),
+        }
+        Ok(())
+    };
+    let mut lines = Lines::new(bytes, 0, 0);
+    for line in lines.by_ref() {
+        take(&line)?;
+    }
+    // A last line without `\n` counts when it is a whole JSON object (the
+    // writer stopped before the newline); otherwise it is a torn tail.
+    let tail = Line {
+        number: lines.line_count() + 1,
+        offset: lines.consumed() as u64,
+        bytes: &bytes[lines.consumed()..],
+    };
+    if !tail.bytes.iter().all(u8::is_ascii_whitespace) {
+        if tail.value().is_ok() {
+            take(&tail)?;
+        } else {
+            torn_tail = true;
         }
     }
+    out.torn_tail = torn_tail;
     match meta {
         Some(m) => {
             out.meta = m;

@@ -11,6 +11,8 @@ use tokio::sync::RwLock;
 use ts_rs::TS;
 use uuid::Uuid;
 
+use baton_native::layout::codex;
+
 use crate::error::{RecordError, Result};
 use crate::recorder::{Recorder, RecorderConfig, SESSIONS_SUBDIR, blocking, id_from_path};
 use crate::types::{
@@ -283,10 +285,12 @@ impl ConversationManager {
     /// on disk (records still queued in a writer are not seen; `flush()` first).
     /// Files that cannot be read are skipped.
     pub async fn list(&self) -> Result<Vec<ConversationSummary>> {
-        let root = self.config.codex_home.join(SESSIONS_SUBDIR);
+        let home = self.config.codex_home.clone();
         blocking(move || {
-            let mut out: Vec<ConversationSummary> =
-                rollout_files(&root).filter_map(|p| summarize(&p)).collect();
+            let mut out: Vec<ConversationSummary> = rollout_files(&home, None)
+                .iter()
+                .filter_map(|p| summarize(p))
+                .collect();
             out.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then(b.path.cmp(&a.path)));
             out
         })
@@ -294,20 +298,29 @@ impl ConversationManager {
     }
 }
 
-fn rollout_files(root: &Path) -> impl Iterator<Item = PathBuf> {
-    walkdir::WalkDir::new(root)
+/// The plain rollouts under `<codex_home>/sessions/` (of thread `id` only,
+/// when given), sorted by path.
+fn rollout_files(codex_home: &Path, id: Option<Uuid>) -> Vec<PathBuf> {
+    let sessions = codex_home.join(SESSIONS_SUBDIR);
+    let found = match id {
+        Some(id) => codex::rollouts_of(codex_home, &id.to_string()),
+        None => baton_native::discover_codex(codex_home)
+            .0
+            .into_iter()
+            .map(|f| f.path)
+            .collect(),
+    };
+    found
         .into_iter()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_type().is_file())
-        .map(|e| e.into_path())
-        .filter(|p| id_from_path(p).is_some())
+        .filter(|p| p.starts_with(&sessions) && id_from_path(p).is_some())
+        .collect()
 }
 
-/// Find the rollout of session `id` under `<codex_home>/sessions/`.
+/// Find the rollout of session `id` under `<codex_home>/sessions/` (a
+/// revert segment of the thread counts).
 pub async fn find_rollout(codex_home: &Path, id: Uuid) -> Result<PathBuf> {
-    let root = codex_home.join(SESSIONS_SUBDIR);
-    let found =
-        blocking(move || rollout_files(&root).find(|p| id_from_path(p) == Some(id))).await?;
+    let home = codex_home.to_path_buf();
+    let found = blocking(move || rollout_files(&home, Some(id)).into_iter().next()).await?;
     found.ok_or_else(|| RecordError::NotFound {
         id: id.to_string(),
         home: codex_home.to_path_buf(),

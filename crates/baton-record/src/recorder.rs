@@ -25,9 +25,10 @@ use crate::writer::{
     AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability, Line, SpawnOptions, create_dirs,
     sync_new_entry,
 };
+use baton_native::layout::codex;
 
 /// Folder under the Codex home holding rollouts.
-pub const SESSIONS_SUBDIR: &str = "sessions";
+pub const SESSIONS_SUBDIR: &str = codex::SESSIONS_DIR;
 
 /// How to create or resume sessions.
 #[derive(Debug, Clone)]
@@ -77,25 +78,19 @@ impl RecorderConfig {
     }
 }
 
-/// Path of a new rollout for session `id` created at local time `at`.
+/// Path of a new rollout for session `id` created at local time `at`
+/// (see [`codex::new_rollout_path`]).
 pub fn rollout_path(codex_home: &Path, id: Uuid, at: &jiff::Zoned) -> PathBuf {
-    codex_home
-        .join(SESSIONS_SUBDIR)
-        .join(at.strftime("%Y").to_string())
-        .join(at.strftime("%m").to_string())
-        .join(at.strftime("%d").to_string())
-        .join(format!(
-            "rollout-{}-{id}.jsonl",
-            at.strftime("%Y-%m-%dT%H-%M-%S")
-        ))
+    codex_home.join(codex::new_rollout_path(&id.to_string(), at))
 }
 
-/// Session id encoded in a rollout file name (`rollout-<ts>-<uuid>.jsonl`).
+/// Session (thread) id encoded in the name of a plain rollout file
+/// (`rollout-<ts>-<uuid>.jsonl`, or a revert segment
+/// `rollout-<ts>-<uuid>_<rollout-id>.jsonl`); `None` for a `.zst` file,
+/// which cannot be appended to.
 pub fn id_from_path(path: &Path) -> Option<Uuid> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name.strip_prefix("rollout-")?.strip_suffix(".jsonl")?;
-    let tail = stem.get(stem.len().checked_sub(36)?..)?;
-    Uuid::parse_str(tail).ok()
+    let name = codex::RolloutName::of_path(path).filter(|n| !n.compressed)?;
+    Uuid::parse_str(name.thread_id).ok()
 }
 
 struct Inner {
@@ -199,7 +194,7 @@ impl Recorder {
         let path = path.to_path_buf();
         let id = id_from_path(&path).ok_or_else(|| RecordError::Invalid {
             path: path.clone(),
-            reason: "not a rollout file name (expected rollout-<timestamp>-<uuid>.jsonl)".into(),
+            reason: "not a rollout file name (expected rollout-<timestamp>-<uuid>.jsonl or rollout-<timestamp>-<uuid>_<rollout-id>.jsonl)".into(),
         })?;
         let cfg = config.clone();
         let p = path.clone();

@@ -9,6 +9,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant, SystemTime};
 
 use crate::ModelServer;
+use baton_native::layout::{claude, codex};
 
 /// Pinned Codex CLI version.
 pub const CODEX_VERSION: &str = "0.169.0";
@@ -314,9 +315,13 @@ impl AgentEnv {
     /// Codex rollout files under `codex_home/sessions` (plain `.jsonl` and `.jsonl.zst`),
     /// oldest first by modification time.
     pub fn codex_rollouts(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        walk(&self.codex_home.join("sessions"), &mut files);
-        files.retain(|p| codex_id_of(p).is_some());
+        let sessions = self.codex_home.join(codex::SESSIONS_DIR);
+        let files = baton_native::discover_codex(&self.codex_home)
+            .0
+            .into_iter()
+            .map(|f| f.path)
+            .filter(|p| p.starts_with(&sessions) && codex_id_of(p).is_some())
+            .collect();
         sort_by_mtime(files)
     }
 
@@ -335,19 +340,13 @@ impl AgentEnv {
     /// Claude transcripts `claude_dir/projects/<slug>/<uuid>.jsonl`, oldest first by
     /// modification time.
     pub fn claude_transcripts(&self) -> Vec<PathBuf> {
-        let mut files = Vec::new();
-        if let Ok(projects) = std::fs::read_dir(self.claude_dir.join("projects")) {
-            for project in projects.flatten() {
-                if let Ok(entries) = std::fs::read_dir(project.path()) {
-                    files.extend(
-                        entries
-                            .flatten()
-                            .map(|e| e.path())
-                            .filter(|p| p.is_file() && claude_id_of(p).is_some()),
-                    );
-                }
-            }
-        }
+        let files = baton_native::discover_claude(&self.claude_dir)
+            .0
+            .into_iter()
+            .filter(|f| f.sidechain_of.is_none())
+            .map(|f| f.path)
+            .filter(|p| claude_id_of(p).is_some())
+            .collect();
         sort_by_mtime(files)
     }
 
@@ -392,39 +391,17 @@ fn is_uuid(s: &str) -> bool {
         })
 }
 
-/// The thread id in a rollout file name `rollout-<ts>-<uuid>[_<segment>].jsonl[.zst]`.
+/// The thread id in a rollout file name `rollout-<ts>-<uuid>[_<segment>].jsonl[.zst]`
+/// (see [`codex::RolloutName`]), when it is a UUID.
 pub fn codex_id_of(path: &Path) -> Option<String> {
-    let name = path.file_name()?.to_str()?;
-    let stem = name
-        .strip_suffix(".jsonl")
-        .or_else(|| name.strip_suffix(".jsonl.zst"))?;
-    let stem = stem.strip_prefix("rollout-")?;
-    let stem = stem.split('_').next()?;
-    let id = stem.get(stem.len().checked_sub(36)?..)?;
+    let id = codex::RolloutName::of_path(path)?.thread_id;
     is_uuid(id).then(|| id.to_owned())
 }
 
 /// The session id in a Claude transcript name `<uuid>.jsonl`.
 pub fn claude_id_of(path: &Path) -> Option<String> {
-    let id = path.file_name()?.to_str()?.strip_suffix(".jsonl")?;
+    let id = claude::transcript_id(path.file_name()?.to_str()?)?;
     is_uuid(id).then(|| id.to_owned())
-}
-
-/// Every file below `dir` (recursively, not following symlinks), appended to `out`.
-fn walk(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let Ok(kind) = entry.file_type() else {
-            continue;
-        };
-        if kind.is_dir() {
-            walk(&entry.path(), out);
-        } else if kind.is_file() {
-            out.push(entry.path());
-        }
-    }
 }
 
 /// Sort paths by modification time, then name (stable for equal mtimes).
