@@ -27,12 +27,10 @@
 //! `id` is the session id. Version 1 is written when there are no such
 //! entries, so older readers still read those envelopes.
 
-use crate::layout::claude;
 use crate::layout::codex::{self, RolloutName};
+use crate::layout::{check_session_id, claude};
 use crate::model::Agent;
-use crate::rehydrate::{
-    ExtraKind, LineageFile, NativeSession, SessionExtra, is_safe_extra_name, is_safe_id,
-};
+use crate::rehydrate::{ExtraKind, LineageFile, NativeSession, SessionExtra, is_safe_extra_name};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use std::io::{BufRead, Read, Write};
@@ -417,7 +415,7 @@ impl Envelope {
 
     fn check_header(h: &EnvelopeHeader) -> Result<(), EnvelopeError> {
         let bad = |m: String| Err(EnvelopeError::Corrupt(m));
-        if !is_safe_id(&h.id) {
+        if check_session_id(&h.id).is_err() {
             return bad(format!("unsafe session id `{}`", h.id));
         }
         let lineage_len = h
@@ -447,7 +445,7 @@ impl Envelope {
             return bad("a Claude envelope holds exactly one session transcript".into());
         }
         for f in lineage {
-            if !is_safe_id(&f.id) || !lineage_name_ok(h.agent, &f.name, &f.id) {
+            if check_session_id(&f.id).is_err() || !lineage_name_ok(h.agent, &f.name, &f.id) {
                 return bad(format!(
                     "unsafe file entry `{}` ({}); expected {}",
                     f.name,

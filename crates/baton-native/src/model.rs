@@ -59,6 +59,28 @@ pub enum Role {
     System,
 }
 
+impl Role {
+    /// The name used in JSON and storage (`user`, `assistant`, `tool`, `system`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::User => "user",
+            Role::Assistant => "assistant",
+            Role::Tool => "tool",
+            Role::System => "system",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        [Role::User, Role::Assistant, Role::Tool, Role::System]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+            .ok_or_else(|| format!("unknown role `{s}`"))
+    }
+}
+
 /// What a message is, independent of who produced it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ts_rs::TS)]
 #[serde(rename_all = "snake_case")]
@@ -75,6 +97,41 @@ pub enum MessageKind {
     ToolResult,
     /// Anything else worth showing (reasoning summaries, compaction markers, ...).
     Other,
+}
+
+impl MessageKind {
+    /// Every kind, in declaration order.
+    pub const ALL: [MessageKind; 6] = [
+        MessageKind::Prompt,
+        MessageKind::Context,
+        MessageKind::Reply,
+        MessageKind::ToolCall,
+        MessageKind::ToolResult,
+        MessageKind::Other,
+    ];
+
+    /// The name used in JSON and storage (`prompt`, `context`, `reply`,
+    /// `tool_call`, `tool_result`, `other`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageKind::Prompt => "prompt",
+            MessageKind::Context => "context",
+            MessageKind::Reply => "reply",
+            MessageKind::ToolCall => "tool_call",
+            MessageKind::ToolResult => "tool_result",
+            MessageKind::Other => "other",
+        }
+    }
+}
+
+impl std::str::FromStr for MessageKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        MessageKind::ALL
+            .into_iter()
+            .find(|k| k.as_str() == s)
+            .ok_or_else(|| format!("unknown message kind `{s}`"))
+    }
 }
 
 /// One normalized conversation item, with where it came from in the native file.
@@ -157,4 +214,23 @@ pub struct SessionFacts {
     pub paginated: bool,
     /// Codex: last ordinal seen (paginated files).
     pub last_ordinal: Option<u64>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn string_forms_match_serde_and_parse_back() {
+        for role in [Role::User, Role::Assistant, Role::Tool, Role::System] {
+            assert_eq!(serde_json::to_value(role).unwrap(), role.as_str());
+            assert_eq!(role.as_str().parse::<Role>(), Ok(role));
+        }
+        for kind in MessageKind::ALL {
+            assert_eq!(serde_json::to_value(kind).unwrap(), kind.as_str());
+            assert_eq!(kind.as_str().parse::<MessageKind>(), Ok(kind));
+        }
+        assert!("nope".parse::<Role>().is_err());
+        assert!("nope".parse::<MessageKind>().is_err());
+    }
 }

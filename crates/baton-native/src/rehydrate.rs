@@ -174,16 +174,6 @@ fn codex_lineage_name(path: &Path, id: &str, meta: &Value) -> String {
     codex_rollout_name(id, &started)
 }
 
-/// True when `id` is safe to use in a file name (UUID-like: ASCII letters,
-/// digits, `-` and `_`).
-pub fn is_safe_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= 128
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
-
 /// The whole of the native file at `path` (see [`crate::files::read_whole`]).
 fn read_native(path: &Path) -> Result<Vec<u8>, NativeError> {
     crate::files::read_whole(path).map_err(|source| NativeError::Read {
@@ -246,7 +236,7 @@ impl NativeSession {
             .file_name()
             .and_then(|n| n.to_str())
             .and_then(|n| n.strip_suffix(".jsonl"))
-            .filter(|id| is_safe_id(id))
+            .filter(|id| crate::layout::check_session_id(id).is_ok())
             .ok_or_else(|| {
                 NativeError::Invalid(format!(
                     "{} is not a Claude transcript (expected projects/<project>/<session-id>.jsonl)",
@@ -282,7 +272,7 @@ impl NativeSession {
             let id = meta
                 .get("id")
                 .and_then(Value::as_str)
-                .filter(|id| is_safe_id(id))
+                .filter(|id| crate::layout::check_session_id(id).is_ok())
                 .ok_or_else(|| {
                     NativeError::Invalid(format!(
                         "{}: session_meta has no usable id",

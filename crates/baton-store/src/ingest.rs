@@ -444,29 +444,6 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
     })
 }
 
-/// Storage name of a role.
-pub(crate) fn role_str(role: baton_native::Role) -> &'static str {
-    use baton_native::Role;
-    match role {
-        Role::User => "user",
-        Role::Assistant => "assistant",
-        Role::Tool => "tool",
-        Role::System => "system",
-    }
-}
-
-/// Storage name of a message kind.
-pub(crate) fn kind_str(kind: MessageKind) -> &'static str {
-    match kind {
-        MessageKind::Prompt => "prompt",
-        MessageKind::Context => "context",
-        MessageKind::Reply => "reply",
-        MessageKind::ToolCall => "tool_call",
-        MessageKind::ToolResult => "tool_result",
-        MessageKind::Other => "other",
-    }
-}
-
 /// Session keys touched by writing a file.
 pub(crate) type Affected = BTreeSet<(String, String)>;
 
@@ -528,7 +505,7 @@ fn dedupe_key(agent: Agent, m: &Message, timestamp: Option<&str>) -> Option<Stri
     }
     let ts = timestamp.filter(|_| agent == Agent::Codex && searchable(m.kind))?;
     let mut h = Sha256::new();
-    for part in [role_str(m.role), kind_str(m.kind), m.text.as_str(), ts] {
+    for part in [m.role.as_str(), m.kind.as_str(), m.text.as_str(), ts] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
@@ -659,8 +636,8 @@ pub(crate) fn apply(
                 file_id,
                 m.offset as i64,
                 *ordinal,
-                role_str(m.role),
-                kind_str(m.kind),
+                m.role.as_str(),
+                m.kind.as_str(),
                 m.text,
                 m.tool_name,
                 m.call_id,

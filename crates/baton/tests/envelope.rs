@@ -593,3 +593,60 @@ fn lookup_errors_stay_local_when_the_server_is_down() {
         );
     }
 }
+
+/// A Codex revert segment, `rollout-<ts>-<thread-id>_<rollout-id>.jsonl`:
+/// the catalog lists it under its thread id, and it forks and rehydrates
+/// like any rollout (found where it is, never duplicated under a plain name).
+#[test]
+fn a_revert_segment_rollout_is_listed_under_its_thread_forked_and_rehydrated() {
+    const SEGMENT: &str = "01a1ff8d-ffff-7000-8000-000000000001";
+    let m = Machine::empty();
+    let day = m.codex.join("sessions/2026/11/21");
+    std::fs::create_dir_all(&day).unwrap();
+    let source = fixtures_dir().join(format!(
+        "codex/sessions/2026/11/21/rollout-2026-11-21T19-20-28-{CODEX_ROOT}.jsonl"
+    ));
+    let segment = day.join(format!(
+        "rollout-2026-11-21T19-20-28-{CODEX_ROOT}_{SEGMENT}.jsonl"
+    ));
+    std::fs::copy(&source, &segment).unwrap();
+
+    let list = m.json(&["list", "--json"]);
+    let sessions = list["sessions"].as_array().unwrap();
+    assert_eq!(sessions.len(), 1, "{list}");
+    assert_eq!(sessions[0]["id"], CODEX_ROOT);
+    assert_eq!(sessions[0]["paths"][0], segment.to_str().unwrap());
+
+    let fork = m.json(&["fork", CODEX_ROOT, "--drop-last", "1", "--json"]);
+    assert_eq!(fork["forked_from"], CODEX_ROOT);
+    assert!(Path::new(fork["path"].as_str().unwrap()).starts_with(m.codex.join("sessions")));
+
+    // Into its own home: the segment is the session's file, left as it is.
+    let same = m.json(&["rehydrate", CODEX_ROOT, "--json"]);
+    assert_eq!(same["files"][0]["outcome"], "unchanged", "{same}");
+    assert_eq!(same["files"][0]["path"], segment.to_str().unwrap());
+    // Into another home: written under its own segment name, once.
+    let other = m.root.join("other-codex");
+    let rehydrate = |m: &Machine| {
+        let mut cmd = m.baton();
+        cmd.arg("--codex-home")
+            .arg(&other)
+            .arg("--codex-home")
+            .arg(&m.codex)
+            .args(["rehydrate", CODEX_ROOT, "--json"]);
+        assert_json(&mut cmd)
+    };
+    let first = rehydrate(&m);
+    assert_eq!(first["files"][0]["outcome"], "created", "{first}");
+    let placed = other.join(format!(
+        "sessions/2026/11/21/rollout-2026-11-21T19-20-28-{CODEX_ROOT}_{SEGMENT}.jsonl"
+    ));
+    assert_eq!(first["files"][0]["path"], placed.to_str().unwrap());
+    assert_eq!(
+        std::fs::read(&placed).unwrap(),
+        std::fs::read(&source).unwrap()
+    );
+    let again = rehydrate(&m);
+    assert_eq!(again["files"][0]["outcome"], "unchanged", "{again}");
+    assert_eq!(files(&other), [placed]);
+}
