@@ -6,7 +6,7 @@ import type { BaseInstructions } from "./BaseInstructions";
  *
  * The named fields are the ones Codex 0.169 needs to resume a legacy
  * rollout. Any other field found in a file (`history_mode`, `forked_from_id`,
- * `git`, ...) is kept in [`SessionMeta::extra`] and written back unchanged.
+ * `git`, ...) is kept in [`RolloutSessionMeta::extra`] and written back unchanged.
  */
 export type RolloutSessionMeta = { 
 /**

@@ -20,7 +20,8 @@ pub struct NativeFile {
     pub agent: Agent,
     /// Absolute path.
     pub path: PathBuf,
-    /// Session id taken from the file name (Codex UUID, Claude `<id>.jsonl`,
+    /// Session id taken from the file name (Codex: the thread id of the
+    /// rollout name, a revert segment's included; Claude `<id>.jsonl`;
     /// Claude subagent `agent-<agentId>.jsonl` → `<agentId>`).
     pub id_hint: Option<String>,
     /// Claude subagent transcript: the id of the session it belongs to.

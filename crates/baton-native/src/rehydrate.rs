@@ -319,13 +319,7 @@ impl NativeSession {
 
     /// The directory the session started in.
     pub fn cwd(&self) -> Option<String> {
-        let bytes = &self.session_file().bytes;
-        match self.agent {
-            Agent::Codex => codex_meta(bytes)?.get("cwd")?.as_str().map(str::to_string),
-            Agent::Claude => crate::jsonl::Lines::new(bytes, 0, 0)
-                .filter_map(|l| l.value().ok())
-                .find_map(|v| v.get("cwd")?.as_str().map(str::to_string)),
-        }
+        crate::head::peek(self.agent, &self.session_file().bytes).cwd
     }
 
     /// The Claude project folder the session belongs in: the slug of its

@@ -61,6 +61,6 @@ pub use session_dir::{
 };
 pub use types::{
     BaseInstructions, ContentItem, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem,
-    SessionMeta, StateSnapshot, now_timestamp,
+    RolloutSessionMeta, StateSnapshot, now_timestamp,
 };
 pub use writer::{AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability};

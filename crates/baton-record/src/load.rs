@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::error::{RecordError, Result};
 use crate::types::{
-    KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem, SessionMeta, StateSnapshot,
+    KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem, RolloutSessionMeta,
+    StateSnapshot,
 };
 
 /// A line that is not part of the conversation baton models (`event_msg`,
@@ -28,7 +29,7 @@ pub struct LoadedSession {
     /// The file read.
     pub path: PathBuf,
     /// Payload of the first line.
-    pub meta: SessionMeta,
+    pub meta: RolloutSessionMeta,
     /// `response_item` payloads in file order.
     pub items: Vec<ResponseItem>,
     /// The last `baton_state` snapshot, if any.
@@ -77,10 +78,10 @@ pub fn load(path: &Path) -> Result<LoadedSession> {
 pub fn parse(path: &Path, bytes: &[u8]) -> Result<LoadedSession> {
     let ends_with_newline = bytes.is_empty() || bytes.ends_with(b"\n");
     let mut torn_tail = false;
-    let mut meta: Option<SessionMeta> = None;
+    let mut meta: Option<RolloutSessionMeta> = None;
     let mut out = LoadedSession {
         path: path.to_path_buf(),
-        meta: SessionMeta {
+        meta: RolloutSessionMeta {
             id: String::new(),
             timestamp: String::new(),
             cwd: String::new(),
@@ -116,7 +117,7 @@ pub fn parse(path: &Path, bytes: &[u8]) -> Result<LoadedSession> {
         let payload = value.get("payload");
         match (meta.is_some(), kind, payload) {
             (false, Some(KIND_SESSION_META), Some(p)) => {
-                match serde_json::from_value::<SessionMeta>(p.clone()) {
+                match serde_json::from_value::<RolloutSessionMeta>(p.clone()) {
                     Ok(m) => meta = Some(m),
                     Err(e) => {
                         return Err(invalid(path, format!("line {line}: bad session_meta: {e}")));

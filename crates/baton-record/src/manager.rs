@@ -16,7 +16,7 @@ use baton_native::layout::codex;
 use crate::error::{RecordError, Result};
 use crate::recorder::{Recorder, RecorderConfig, SESSIONS_SUBDIR, blocking, id_from_path};
 use crate::types::{
-    KIND_RESPONSE_ITEM, KIND_SESSION_META, ResponseItem, SessionMeta, StateSnapshot,
+    KIND_RESPONSE_ITEM, KIND_SESSION_META, ResponseItem, RolloutSessionMeta, StateSnapshot,
 };
 
 /// What a conversation starts from.
@@ -337,7 +337,7 @@ fn summarize(path: &Path) -> Option<ConversationSummary> {
     if first.get("type")?.as_str()? != KIND_SESSION_META {
         return None;
     }
-    let meta: SessionMeta = serde_json::from_value(first.get("payload")?.clone()).ok()?;
+    let meta: RolloutSessionMeta = serde_json::from_value(first.get("payload")?.clone()).ok()?;
     let preview = lines
         .take(SUMMARY_HEAD_LINES)
         .map_while(|l| l.ok())

@@ -18,8 +18,8 @@ use crate::load::{LoadedSession, load};
 use crate::lock::SessionLock;
 use crate::session_dir::{SessionDir, SessionLogRouter};
 use crate::types::{
-    BaseInstructions, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem, SessionMeta,
-    StateSnapshot, now_timestamp,
+    BaseInstructions, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem,
+    RolloutSessionMeta, StateSnapshot, now_timestamp,
 };
 use crate::writer::{
     AppendLog, DEFAULT_CHANNEL_CAPACITY, Durability, Line, SpawnOptions, create_dirs,
@@ -143,7 +143,7 @@ impl Recorder {
         let id = Uuid::now_v7();
         let now = jiff::Zoned::now();
         let path = rollout_path(&config.codex_home, id, &now);
-        let meta = SessionMeta {
+        let meta = RolloutSessionMeta {
             id: id.to_string(),
             timestamp: now_timestamp(),
             cwd: config.cwd.display().to_string(),

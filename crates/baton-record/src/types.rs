@@ -4,7 +4,7 @@
 //! `{"timestamp": "...Z", "type": <kind>, "payload": {...}}` (plus `ordinal` in
 //! Codex's paginated layout). The recorder writes three kinds:
 //!
-//! * `session_meta` ([`SessionMeta`]): always the first line;
+//! * `session_meta` ([`RolloutSessionMeta`]): always the first line;
 //! * `response_item` ([`ResponseItem`]): the conversation, replayed by Codex on resume;
 //! * `baton_state` ([`StateSnapshot`]): harness state; Codex skips unknown kinds.
 
@@ -31,10 +31,9 @@ pub struct BaseInstructions {
 ///
 /// The named fields are the ones Codex 0.169 needs to resume a legacy
 /// rollout. Any other field found in a file (`history_mode`, `forked_from_id`,
-/// `git`, ...) is kept in [`SessionMeta::extra`] and written back unchanged.
+/// `git`, ...) is kept in [`RolloutSessionMeta::extra`] and written back unchanged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
-#[ts(rename = "RolloutSessionMeta")]
-pub struct SessionMeta {
+pub struct RolloutSessionMeta {
     /// Session (thread) id: a UUID, v7 for sessions created by baton.
     pub id: String,
     /// Creation time, UTC with millisecond precision (`2025-01-02T03:04:05.678Z`).
@@ -330,7 +329,7 @@ mod tests {
     fn meta_keeps_unknown_fields() {
         let v = json!({"id":"x","timestamp":"t","cwd":"/","originator":"o","cli_version":"1",
             "source":"exec","model_provider":"openai","history_mode":"paginated","git":{"branch":"main"}});
-        let meta: SessionMeta = serde_json::from_value(v.clone()).unwrap();
+        let meta: RolloutSessionMeta = serde_json::from_value(v.clone()).unwrap();
         assert_eq!(meta.extra.get("history_mode"), Some(&json!("paginated")));
         assert_eq!(serde_json::to_value(&meta).unwrap(), v);
     }

@@ -99,7 +99,7 @@ fn checked_in_typescript_types_are_current() {
         baton_native::envelope::FileRole,
     );
     export!(out, listed, "baton-record":
-        baton_record::SessionMeta,
+        baton_record::RolloutSessionMeta,
         baton_record::BaseInstructions,
         baton_record::ContentItem,
         baton_record::ResponseItem,

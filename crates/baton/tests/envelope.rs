@@ -648,5 +648,9 @@ fn a_revert_segment_rollout_is_listed_under_its_thread_forked_and_rehydrated() {
     );
     let again = rehydrate(&m);
     assert_eq!(again["files"][0]["outcome"], "unchanged", "{again}");
-    assert_eq!(files(&other), [placed]);
+    assert_eq!(
+        files(&other.join("sessions")),
+        [placed],
+        "no duplicate rollout"
+    );
 }

@@ -27,8 +27,10 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
+use baton_native::Agent;
 use baton_record::capture::{CaptureConfig, CaptureProxy, SessionHook, UNATTRIBUTED};
 use baton_record::{SessionDir, SessionLogRouter, resolve_debug_log};
+use clap::builder::{PossibleValuesParser, TypedValueParser as _};
 use tracing::Level;
 use tracing_subscriber::Layer as _;
 use tracing_subscriber::filter::{LevelFilter, Targets};
@@ -39,15 +41,6 @@ use crate::context::Context;
 /// Upstream of Claude Code.
 const ANTHROPIC_UPSTREAM: &str = "https://api.anthropic.com";
 
-/// Which agent to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
-pub enum Agent {
-    /// OpenAI Codex CLI.
-    Codex,
-    /// Anthropic Claude Code.
-    Claude,
-}
-
 /// Options of `baton run`.
 #[derive(Debug, clap::Args)]
 #[command(
@@ -55,7 +48,8 @@ pub enum Agent {
 )]
 pub struct Args {
     /// The agent to launch.
-    #[arg(value_enum)]
+    #[arg(value_parser = PossibleValuesParser::new([Agent::Codex.as_str(), Agent::Claude.as_str()])
+        .try_map(|s| s.parse::<Agent>()))]
     pub agent: Agent,
     /// Forward model traffic here instead of the agent's own upstream
     /// (Codex: the configured provider's base URL, default `https://api.openai.com/v1`;
@@ -225,10 +219,7 @@ fn home_env(var: &str, path: &Path, default: &str) -> Option<(String, PathBuf)> 
 }
 
 async fn run_agent(plan: Plan, args: &Args, data_dir: PathBuf, logs: &RunLogs) -> Result<i32> {
-    let default_bin = match plan.agent {
-        Agent::Codex => "codex",
-        Agent::Claude => "claude",
-    };
+    let default_bin = plan.agent.as_str();
     let sessions = data_dir.join("sessions");
     let proxy = match std::fs::create_dir_all(&sessions) {
         Ok(()) => Some(
