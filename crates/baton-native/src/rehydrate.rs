@@ -607,7 +607,10 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
     // Extras go beside the transcript: the existing one, or the new one.
     let session_dir = claude_folder.as_ref().map(|folder| match &transcript {
         Some(path) => claude::session_folder(path, &session.id),
-        None => home.join("projects").join(folder).join(&session.id),
+        None => claude::session_folder(
+            &home.join(claude::transcript_path(folder, &session.id)),
+            &session.id,
+        ),
     });
     if let Some(dir) = &session_dir {
         for extra in &session.extras {

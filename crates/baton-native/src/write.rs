@@ -354,9 +354,8 @@ impl CodexWriterLock {
     /// Take `<codex_home>/thread-writer-locks/<thread_id>.lock` without
     /// waiting; [`WriteError::Locked`] when another process holds it.
     pub fn acquire(codex_home: &Path, thread_id: &str) -> Result<Self, WriteError> {
-        let dir = codex_home.join(codex::WRITER_LOCKS_DIR);
-        ensure_dir(&dir)?;
-        let path = dir.join(format!("{thread_id}.lock"));
+        let path = codex::writer_lock_path(codex_home, thread_id);
+        ensure_dir(&codex_home.join(codex::WRITER_LOCKS_DIR))?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)

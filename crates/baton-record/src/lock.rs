@@ -19,12 +19,13 @@ use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
+use baton_native::layout::codex;
 use baton_native::write::{CodexWriterLock, WriteError};
 
 use crate::error::{RecordError, Result};
 
 /// Folder under the Codex home holding per-thread writer locks.
-pub const LOCK_DIR: &str = "thread-writer-locks";
+pub const LOCK_DIR: &str = codex::WRITER_LOCKS_DIR;
 
 /// Held writer locks; dropping it releases both.
 #[derive(Debug)]
@@ -38,9 +39,10 @@ pub fn baton_lock_path(codex_home: &Path, id: &str) -> PathBuf {
     codex_home.join(LOCK_DIR).join(format!("{id}.baton.lock"))
 }
 
-/// Path of Codex's own writer lock file for session `id`.
+/// Path of Codex's own writer lock file for session `id`
+/// (see [`codex::writer_lock_path`]).
 pub fn codex_lock_path(codex_home: &Path, id: &str) -> PathBuf {
-    codex_home.join(LOCK_DIR).join(format!("{id}.lock"))
+    codex::writer_lock_path(codex_home, id)
 }
 
 impl SessionLock {

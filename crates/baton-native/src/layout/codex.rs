@@ -19,6 +19,14 @@ pub const ARCHIVED_DIR: &str = "archived_sessions";
 /// Folder of a Codex home holding the per-thread writer locks.
 pub const WRITER_LOCKS_DIR: &str = "thread-writer-locks";
 
+/// Codex's cross-process writer lock of thread `thread_id`:
+/// `<codex_home>/thread-writer-locks/<thread_id>.lock`.
+pub fn writer_lock_path(codex_home: &Path, thread_id: &str) -> PathBuf {
+    codex_home
+        .join(WRITER_LOCKS_DIR)
+        .join(format!("{thread_id}.lock"))
+}
+
 /// `strftime` format of the time stamp in a rollout name.
 const STAMP_FORMAT: &str = "%Y-%m-%dT%H-%M-%S";
 /// Length of a formatted stamp (`YYYY-MM-DDThh-mm-ss`).
@@ -79,7 +87,8 @@ impl<'a> RolloutName<'a> {
     /// Where a live rollout of this name is kept, relative to the Codex
     /// home: `sessions/YYYY/MM/DD/<file name>`, dated by its stamp.
     pub fn session_path(&self) -> String {
-        let (y, m, d) = (&self.stamp[..4], &self.stamp[5..7], &self.stamp[8..10]);
+        let part = |r: std::ops::Range<usize>| self.stamp.get(r).unwrap_or_default();
+        let (y, m, d) = (part(0..4), part(5..7), part(8..10));
         format!("{SESSIONS_DIR}/{y}/{m}/{d}/{}", self.file_name())
     }
 }
