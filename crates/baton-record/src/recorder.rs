@@ -344,3 +344,31 @@ pub(crate) async fn blocking<T: Send + 'static>(
             )
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rollout_names_carry_the_thread_id() {
+        let id = Uuid::parse_str("01a1ff8d-8c3d-7551-b270-db431e8a8997").unwrap();
+        let at: jiff::Zoned = "2026-11-21T19:20:28[UTC]".parse().unwrap();
+        let path = rollout_path(Path::new("/h"), id, &at);
+        assert_eq!(
+            path,
+            Path::new(&format!(
+                "/h/sessions/2026/11/21/rollout-2026-11-21T19-20-28-{id}.jsonl"
+            ))
+        );
+        assert_eq!(id_from_path(&path), Some(id));
+        let segment = path.with_file_name(format!(
+            "rollout-2026-11-21T19-20-28-{id}_01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b.jsonl"
+        ));
+        assert_eq!(
+            id_from_path(&segment),
+            Some(id),
+            "the thread, not the segment"
+        );
+        assert_eq!(id_from_path(&path.with_extension("jsonl.zst")), None);
+    }
+}
