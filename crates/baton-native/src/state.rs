@@ -90,7 +90,7 @@ pub(crate) fn compare_times(a: &str, b: &str) -> Ordering {
     }
 }
 
-/// What one [`FileReader::feed`] call produced.
+/// What one [`FileReader::feed`](crate::FileReader::feed) call produced.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Chunk {
     /// New messages in file order.
