@@ -225,7 +225,9 @@ pub(crate) fn read_line(
     line: &Line<'_>,
     chunk: &mut Chunk,
 ) -> Result<(), LineIssue> {
-    let r: Record<'_> = line.parse()?;
+    let r: Record<'_> = line
+        .parse()
+        .map_err(|issue| bridge_unreadable(state, line, issue))?;
     let ts = r.timestamp.get();
     if let Some(ts) = ts {
         state.note_time(ts, true);
@@ -408,6 +410,75 @@ pub(crate) fn read_line(
     Ok(())
 }
 
+/// Keep the chain whole across a record that cannot be read: when its
+/// `uuid` can still be picked out of the bytes, it is remembered like a
+/// record that produced no message (its children hang from its parent);
+/// otherwise [`chain_order`] bridges the gap its children point into. The
+/// returned issue says which.
+fn bridge_unreadable(state: &mut ReaderState, line: &Line<'_>, mut issue: LineIssue) -> LineIssue {
+    let [uuid, parent, logical] =
+        top_level_strings(line.bytes, ["uuid", "parentUuid", "logicalParentUuid"]);
+    let Some(uuid) = uuid else {
+        issue
+            .message
+            .push_str("; the conversation continues past it");
+        return issue;
+    };
+    let parent = chain_parent(parent, logical).and_then(|p| match state.ancestors.get(p) {
+        Some(ancestor) => ancestor.clone(),
+        None => Some(p.to_owned()),
+    });
+    state.ancestors.insert(uuid.to_owned(), parent);
+    issue.message.push_str(&format!(
+        "; the conversation continues past it (record {uuid})"
+    ));
+    issue
+}
+
+/// The string values of the top-level `keys` of a JSON object's bytes,
+/// found by a scan that needs neither valid UTF-8 nor valid JSON elsewhere
+/// in the line. Values with escapes are skipped (ids have none).
+fn top_level_strings<'a, const N: usize>(bytes: &'a [u8], keys: [&str; N]) -> [Option<&'a str>; N] {
+    let mut found = [None; N];
+    let mut depth = 0usize;
+    let mut key: Option<&[u8]> = None;
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        i += 1;
+        match b {
+            b'"' => {
+                let start = i;
+                while let Some(&c) = bytes.get(i).filter(|&&c| c != b'"') {
+                    i += if c == b'\\' { 2 } else { 1 };
+                }
+                let text = &bytes[start..i.min(bytes.len())];
+                i += 1;
+                if depth != 1 {
+                    continue;
+                }
+                let rest = bytes.get(i..).unwrap_or_default();
+                let colon = rest.iter().position(|c| !c.is_ascii_whitespace());
+                if colon.is_some_and(|at| rest[at] == b':') {
+                    key = Some(text);
+                } else if let Some(k) = key.take()
+                    && let Some(slot) = keys.iter().position(|want| want.as_bytes() == k)
+                    && !text.contains(&b'\\')
+                {
+                    found[slot] = std::str::from_utf8(text).ok();
+                }
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                key = None;
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b',' => key = None,
+            _ => {}
+        }
+    }
+    found
+}
+
 /// The parent a chain record hangs from: its `parentUuid`, or across a
 /// compaction boundary (whose `parentUuid` is null) its `logicalParentUuid`,
 /// so the pre-compaction history stays on the chain (§2.5). The reader and
@@ -424,7 +495,9 @@ pub(crate) fn chain_parent<'a>(
 /// Works like Claude's resume: the leaf is the terminal message (no other
 /// message in the slice names its uuid as parent) with the newest timestamp
 /// (later position wins ties); `parent_uuid` is walked to the root (stopping
-/// at a parent not in the slice or at a cycle) and the path reversed. Every
+/// at a cycle) and the path reversed. A parent not in the slice is a record
+/// that could not be read: the walk bridges it to the message before the
+/// child in slice order, so one bad line never cuts the history. Every
 /// message sharing a uuid on the path is included, in slice order. Messages
 /// without uuids (Codex) are returned in slice order.
 ///
@@ -485,7 +558,15 @@ pub fn chain_order(messages: &[Message]) -> Vec<usize> {
             break;
         }
         path.push(u);
-        cur = parent_of(u);
+        cur = match parent_of(u) {
+            // A parent that was never read (an unreadable record): bridge
+            // the gap to the message just before this one.
+            Some(p) if !by_uuid.contains_key(p) => messages[..by_uuid[u][0]]
+                .iter()
+                .rev()
+                .find_map(|m| m.uuid.as_deref()),
+            p => p,
+        };
     }
     path.reverse();
 

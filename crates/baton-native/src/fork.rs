@@ -379,9 +379,15 @@ fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked
     let kept_chain: HashSet<usize> = chain[..end].iter().copied().collect();
     // Bookkeeping is kept when it precedes the cut in the file.
     let file_cut = chain.get(end).copied().unwrap_or(recs.len());
+    let read: HashSet<&str> = recs
+        .iter()
+        .filter_map(|r| r.get("uuid").and_then(Value::as_str))
+        .collect();
+    let mut previous: Option<&str> = None;
     let mut out = Vec::new();
     for (i, rec) in recs.iter().enumerate() {
-        let is_chain = rec.get("uuid").and_then(Value::as_str).is_some();
+        let uuid = rec.get("uuid").and_then(Value::as_str);
+        let is_chain = uuid.is_some();
         let rtype = rec.get("type").and_then(Value::as_str).unwrap_or("");
         let keep = if is_chain {
             kept_chain.contains(&i)
@@ -401,6 +407,19 @@ fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked
             if rtype == "assistant" {
                 obj.insert("requestSessionId".into(), Value::from(session.id.clone()));
             }
+            // A parent that could not be read is bridged, as `chain_order`
+            // does, so Claude does not cut the fork's history there.
+            if let Some(bridge) = previous
+                && obj
+                    .get("parentUuid")
+                    .and_then(Value::as_str)
+                    .is_some_and(|p| !read.contains(p))
+            {
+                obj.insert("parentUuid".into(), Value::from(bridge));
+            }
+        }
+        if is_chain {
+            previous = uuid;
         }
         out.extend(to_line(&rec));
     }
@@ -754,6 +773,72 @@ pub(crate) mod tests {
         let f = fork(&src, Cut::BeforePrompt(2), "f", now()).unwrap();
         assert_eq!((f.prompts_kept, f.prompts_total), (1, 2));
         assert_eq!(uuids(&f.bytes), ["u0", "a1", "c", "s"]);
+    }
+
+    #[test]
+    fn damaged_records_never_cut_the_chain() {
+        let reply = |uuid, parent, n, text: &str| {
+            rec(
+                "assistant",
+                uuid,
+                Some(parent),
+                n,
+                serde_json::json!([{"type":"text","text":text}]),
+            )
+        };
+        let line = |v: &Value| String::from_utf8(to_line(v)).unwrap();
+        // `a1` is cut inside an emoji; `a3`'s line is damaged beyond parsing
+        // but still names its uuid; the line after `u4` is garbage whose
+        // child `a5` points at a record that was never read.
+        let a1 = line(&reply("a1", "u0", 1, "r1 X")).replace(" X", " \\ud83d");
+        let a3 = line(&reply("a3", "u2", 3, "r2")).replace("\"r2\"", "\"r2\u{1}");
+        let text = [
+            line(&rec("user", "u0", None, 0, Value::from("one"))),
+            a1,
+            line(&rec("user", "u2", Some("a1"), 2, Value::from("two"))),
+            a3,
+            line(&rec("user", "u4", Some("a3"), 4, Value::from("three"))),
+            "{\"parentUuid\": garbage\n".into(),
+            line(&reply("a5", "lost", 5, "r5")),
+            line(&rec("user", "u6", Some("a5"), 6, Value::from("four"))),
+        ]
+        .concat();
+        let src = NativeSession {
+            files: vec![crate::rehydrate::LineageFile {
+                bytes: text.into_bytes(),
+                ..synthetic_claude("src", &[]).files.remove(0)
+            }],
+            ..synthetic_claude("src", &[])
+        };
+        let mut reader = crate::FileReader::new(Agent::Claude);
+        let chunk = reader.feed(&src.session_file().bytes);
+        let issues: Vec<(u64, &str)> = chunk
+            .issues
+            .iter()
+            .map(|i| (i.line, i.message.as_str()))
+            .collect();
+        assert_eq!(issues.len(), 2, "{issues:?}");
+        assert_eq!(issues[0].0, 4);
+        assert!(
+            issues[0].1.ends_with("continues past it (record a3)"),
+            "{issues:?}"
+        );
+        assert_eq!(issues[1].0, 6);
+        let msgs = chunk.messages;
+        let shown: Vec<&str> = crate::claude::chain_order(&msgs)
+            .into_iter()
+            .map(|i| msgs[i].text.as_str())
+            .collect();
+        assert_eq!(shown, ["one", "r1 \u{FFFD}", "two", "three", "r5", "four"]);
+        // The fork keeps the whole chain, the cut emoji read as U+FFFD, and
+        // hangs the children of unread records where the reader does.
+        let f = fork(&src, Cut::DropLast(0), "f", now()).unwrap();
+        assert_eq!(f.prompts_kept, 4);
+        assert_eq!(uuids(&f.bytes), ["u0", "a1", "u2", "u4", "a5", "u6"]);
+        let recs = records(&f.bytes);
+        let parent = |i: usize| recs[i]["parentUuid"].as_str().unwrap();
+        assert_eq!((parent(3), parent(4)), ("u2", "u4"));
+        assert_eq!(recs[1]["message"]["content"][0]["text"], "r1 \u{FFFD}");
     }
 
     #[test]

@@ -6,6 +6,9 @@
 //! - blank lines count for numbering but are otherwise ignored;
 //! - a final line without `\n` is a torn tail: it is not returned and not
 //!   consumed, so it is read once a later call sees it completed;
+//! - a `\uD800`–`\uDFFF` escape that is not half of a surrogate pair (Node
+//!   writes one for an emoji cut in half) reads as U+FFFD; the bytes stay as
+//!   they are;
 //! - invalid UTF-8, invalid JSON and non-object lines become [`LineIssue`]s.
 
 use serde::{Deserialize, Serialize};
@@ -136,10 +139,58 @@ impl Line<'_> {
         serde_json::from_str(text).map_err(|e| self.issue(format!("invalid JSON: {e}")))
     }
 
-    /// Parse the line into a full [`serde_json::Value`] object.
+    /// Parse the line into a full [`serde_json::Value`] object (lone
+    /// surrogate escapes read as U+FFFD, see [`Line::readable`]).
     pub fn value(&self) -> Result<serde_json::Value, LineIssue> {
-        self.parse()
+        self.readable(|line| line.parse())
     }
+
+    /// Run `read` on this line, or, when it holds lone surrogate escapes
+    /// (which serde_json refuses), on a copy where each is `\uFFFD`.
+    pub fn readable<R>(&self, read: impl FnOnce(&Line<'_>) -> R) -> R {
+        match replace_lone_surrogates(self.bytes) {
+            Some(fixed) => read(&Line {
+                bytes: &fixed,
+                ..*self
+            }),
+            None => read(self),
+        }
+    }
+}
+
+/// `bytes` with every `\uD800`–`\uDFFF` escape that is not half of a valid
+/// surrogate pair replaced by `\uFFFD`, or `None` when there is none.
+/// Cheap when the line has no `\ud`/`\uD` at all (the common case).
+fn replace_lone_surrogates(bytes: &[u8]) -> Option<Vec<u8>> {
+    if memchr::memmem::find(bytes, b"\\ud").is_none()
+        && memchr::memmem::find(bytes, b"\\uD").is_none()
+    {
+        return None;
+    }
+    let escape_at = |i: usize| -> Option<u16> {
+        let hex = bytes.get(i..i + 6)?.strip_prefix(b"\\u")?;
+        u16::from_str_radix(std::str::from_utf8(hex).ok()?, 16).ok()
+    };
+    let (mut out, mut copied, mut i) = (Vec::new(), 0, 0);
+    while let Some(at) = memchr::memchr(b'\\', &bytes[i..]) {
+        let at = i + at;
+        let next = match escape_at(at) {
+            Some(0xD800..=0xDBFF) if matches!(escape_at(at + 6), Some(0xDC00..=0xDFFF)) => at + 12,
+            Some(0xD800..=0xDFFF) => {
+                out.extend_from_slice(&bytes[copied..at]);
+                out.extend_from_slice(b"\\ufffd");
+                copied = at + 6;
+                copied
+            }
+            _ => at + 2, // any other escape, `\\` included
+        };
+        i = next.min(bytes.len());
+    }
+    if copied == 0 {
+        return None;
+    }
+    out.extend_from_slice(&bytes[copied..]);
+    Some(out)
 }
 
 #[cfg(test)]
@@ -187,5 +238,30 @@ mod tests {
         assert_eq!(msgs[2], (3, "not a JSON object (found a scalar)".into()));
         assert!(msgs[3].1.starts_with("invalid JSON"), "{:?}", msgs[3]);
         assert_eq!(msgs[4], (5, "invalid UTF-8 at byte 7 of the line".into()));
+    }
+
+    #[test]
+    fn lone_surrogates_read_as_replacement_characters() {
+        let text = |line: &[u8]| {
+            let line = Lines::new(line, 0, 0).next().unwrap();
+            line.value().map(|v| v["t"].as_str().unwrap().to_owned())
+        };
+        // A cut emoji (lone high half), a lone low half, both ends of a string.
+        assert_eq!(text(b"{\"t\":\"a\\ud83d\"}\n").unwrap(), "a\u{FFFD}");
+        assert_eq!(
+            text(b"{\"t\":\"\\uDE00b\\ud83d\\n\"}\n").unwrap(),
+            "\u{FFFD}b\u{FFFD}\n"
+        );
+        // Valid pairs, escaped backslashes and other escapes stay as they are.
+        assert_eq!(text(b"{\"t\":\"\\ud83d\\ude00\"}\n").unwrap(), "\u{1F600}");
+        assert_eq!(text(b"{\"t\":\"\\\\ud83d\\u0041\"}\n").unwrap(), "\\ud83dA");
+        assert_eq!(replace_lone_surrogates(b"{\"t\":\"\\\\ud83d\"}"), None);
+        // A high half before a whole pair is lone; the pair is kept.
+        assert_eq!(
+            text(b"{\"t\":\"\\ud83d\\ud83d\\ude00\"}\n").unwrap(),
+            "\u{FFFD}\u{1F600}"
+        );
+        // Still invalid JSON after the repair: an issue, as before.
+        assert!(text(b"{\"t\":\"\\ud83d}\n").is_err());
     }
 }

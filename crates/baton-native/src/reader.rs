@@ -37,10 +37,11 @@ impl FileReader {
         let mut chunk = Chunk::default();
         let mut lines = Lines::new(bytes, self.state.consumed, self.state.lines);
         for line in lines.by_ref() {
-            let result = match self.state.agent {
-                Agent::Codex => crate::codex::read_line(&mut self.state, &line, &mut chunk),
-                Agent::Claude => crate::claude::read_line(&mut self.state, &line, &mut chunk),
-            };
+            let state = &mut self.state;
+            let result = line.readable(|line| match state.agent {
+                Agent::Codex => crate::codex::read_line(state, line, &mut chunk),
+                Agent::Claude => crate::claude::read_line(state, line, &mut chunk),
+            });
             if let Err(issue) = result {
                 chunk.issues.push(issue);
             }

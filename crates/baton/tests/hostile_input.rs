@@ -1,0 +1,112 @@
+//! Hostile and careless input on the client: damaged records, output paths
+//! that are not plain files, concurrent first runs, decompression bombs,
+//! permissions and a corrupt catalog.
+
+use assert_cmd::Command;
+
+mod common;
+
+use common::{FixtureHomes, assert_json};
+
+const BETA: &str =
+    "claude/.claude/projects/-srv-corpus-work-pub-beta/24618527-ae46-4f6d-902b-96792270f328.jsonl";
+
+/// `baton ARGS` over the fixture Claude home with a private `BATON_HOME`.
+fn baton(env: &FixtureHomes, args: &[&str]) -> Command {
+    let mut cmd = Command::cargo_bin("baton").unwrap();
+    cmd.env("BATON_HOME", env.path("baton-home"))
+        .env("NO_COLOR", "1")
+        .args(args)
+        .args([
+            "--claude-dir",
+            &env.path("claude/.claude").display().to_string(),
+        ]);
+    cmd
+}
+
+/// `(kind, text)` of every message `baton show --json` prints.
+fn shown(env: &FixtureHomes, id: &str) -> Vec<(String, String)> {
+    let show = assert_json(&mut baton(env, &["show", id, "--json"]));
+    show["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            let s = |k: &str| m[k].as_str().unwrap_or_default().to_owned();
+            (s("kind"), s("text"))
+        })
+        .collect()
+}
+
+fn stderr_of(assert: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&assert.get_output().stderr).into_owned()
+}
+
+/// A reply cut inside an emoji (`\ud83d` alone, as Node writes it) is read
+/// with U+FFFD, and a record too damaged to parse does not cut the chain:
+/// `show`, `export` and `fork` keep the whole history; the native bytes are
+/// exported untouched.
+#[test]
+fn damaged_claude_records_keep_the_whole_history() {
+    let env = FixtureHomes::new();
+    let id = "24618527";
+    let before = shown(&env, id);
+    let file = env.path(BETA);
+    let original = std::fs::read_to_string(&file).unwrap();
+    let cut = original.replace(
+        r#""text":"ECHO[1]: RUN: echo pub-claude-tool-zeta""#,
+        r#""text":"ECHO[1]: RUN: echo pub-claude-tool-zeta \ud83d""#,
+    );
+    assert_ne!(cut, original);
+    // The attachment between the tool result and the reply gets a byte
+    // that is not UTF-8: it cannot be read, yet the reply hangs from it.
+    let mut bytes = Vec::new();
+    for line in cut.split_inclusive('\n') {
+        let mut line = line.as_bytes().to_vec();
+        if line.starts_with(br#"{"parentUuid":"79d74347"#) {
+            let at = line.len() - 10;
+            line[at] = 0xFF;
+        }
+        bytes.extend(line);
+    }
+    std::fs::write(&file, &bytes).unwrap();
+    std::fs::remove_dir_all(env.path("baton-home")).ok();
+    let index = baton(&env, &["index"]).assert().success();
+    let warning = stderr_of(&index);
+    assert!(
+        warning.contains(&format!("{}:21: invalid UTF-8", file.display()))
+            && warning.contains("the conversation continues past it (record 61ee34fd-"),
+        "{warning}"
+    );
+
+    let after = shown(&env, id);
+    let mut want = before;
+    for (_, text) in &mut want {
+        if text == "ECHO[1]: RUN: echo pub-claude-tool-zeta" {
+            text.push_str(" \u{FFFD}");
+        }
+    }
+    assert_eq!(after, want);
+    assert_eq!(after[0].1, "RUN: echo pub-claude-tool-zeta");
+
+    let md = baton(&env, &["export", id, "--format", "md"])
+        .assert()
+        .success();
+    let md = String::from_utf8(md.get_output().stdout.clone()).unwrap();
+    assert!(md.contains("RUN: echo pub-claude-tool-zeta\n"), "{md}");
+    assert!(
+        md.contains("ECHO[1]: RUN: echo pub-claude-tool-zeta \u{FFFD}"),
+        "{md}"
+    );
+    assert!(md.contains("pub claude second zeta"), "{md}");
+    let jsonl = baton(&env, &["export", id, "--format", "jsonl"])
+        .assert()
+        .success();
+    assert_eq!(jsonl.get_output().stdout, bytes);
+
+    let fork = assert_json(&mut baton(&env, &["fork", id, "--json"]));
+    let fork_id = fork["id"].as_str().unwrap();
+    let forked = shown(&env, fork_id);
+    let texts = |v: &[(String, String)]| -> Vec<String> { v.iter().map(|m| m.1.clone()).collect() };
+    assert_eq!(texts(&forked), texts(&after));
+}
