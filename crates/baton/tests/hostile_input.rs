@@ -3,6 +3,7 @@
 //! permissions and a corrupt catalog.
 
 use assert_cmd::Command;
+use std::path::Path;
 
 mod common;
 
@@ -109,4 +110,91 @@ fn damaged_claude_records_keep_the_whole_history() {
     let forked = shown(&env, fork_id);
     let texts = |v: &[(String, String)]| -> Vec<String> { v.iter().map(|m| m.1.clone()).collect() };
     assert_eq!(texts(&forked), texts(&after));
+}
+
+/// `export -o` writes regular files only: a FIFO, a symlink (even to a
+/// regular file) and a directory at the path are refused and left as they
+/// were; a missing directory is named; a regular file is replaced whole.
+#[test]
+fn export_output_never_replaces_what_is_not_a_regular_file() {
+    use std::os::unix::fs::FileTypeExt;
+    let env = FixtureHomes::new();
+    let out = env.path("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let fifo = out.join("fifo");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let target = out.join("target.txt");
+    std::fs::write(&target, "keep me").unwrap();
+    let link = out.join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let dev_link = out.join("null");
+    std::os::unix::fs::symlink("/dev/null", &dev_link).unwrap();
+    for (path, kind) in [
+        (&fifo, "a FIFO"),
+        (&link, "a symbolic link"),
+        (&dev_link, "a symbolic link"),
+        (&out, "a directory"),
+    ] {
+        let p = path.display().to_string();
+        let refused = baton(&env, &["export", "24618527", "--format", "md", "-o", &p])
+            .assert()
+            .code(1);
+        let err = stderr_of(&refused);
+        assert!(
+            err.contains(&format!("{p} is {kind}, not a regular file")),
+            "{err}"
+        );
+    }
+    assert!(
+        std::fs::symlink_metadata(&fifo)
+            .unwrap()
+            .file_type()
+            .is_fifo()
+    );
+    assert_eq!(std::fs::read_link(&link).unwrap(), target);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_link(&dev_link).unwrap(),
+        Path::new("/dev/null")
+    );
+    // Nothing but what was there before: no temporary files left behind.
+    assert_eq!(std::fs::read_dir(&out).unwrap().count(), 4);
+
+    let missing = out.join("no-such-dir/session.md").display().to_string();
+    let refused = baton(
+        &env,
+        &["export", "24618527", "--format", "md", "-o", &missing],
+    )
+    .assert()
+    .code(1);
+    let err = stderr_of(&refused);
+    assert!(
+        err.contains(&format!(
+            "directory {} is not there",
+            out.join("no-such-dir").display()
+        )) && !err.contains("baton-tmp"),
+        "{err}"
+    );
+
+    let t = target.display().to_string();
+    baton(&env, &["export", "24618527", "--format", "md", "-o", &t])
+        .assert()
+        .success();
+    assert!(std::fs::read_to_string(&target).unwrap().starts_with("# "));
+    let stdout = baton(
+        &env,
+        &["export", "24618527", "--format", "envelope", "-o", "-"],
+    )
+    .assert()
+    .success();
+    assert!(
+        stdout
+            .get_output()
+            .stdout
+            .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+    );
 }

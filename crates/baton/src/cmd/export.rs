@@ -3,10 +3,11 @@
 use crate::catalog;
 use crate::cmd::show::label;
 use crate::context::Context;
-use anyhow::{Context as _, Result};
+use crate::output::UsageError;
+use anyhow::{Context as _, Result, bail};
 use baton_native::{Message, MessageKind};
 use baton_store::{Catalog, SessionRow};
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 /// Options of `baton export`.
@@ -17,7 +18,9 @@ pub struct Args {
     /// Output format.
     #[arg(long, value_enum)]
     pub format: Format,
-    /// Write to this file instead of stdout.
+    /// Write to this file instead of stdout (`-` for stdout). A new file is
+    /// written atomically; an existing regular file is replaced; anything
+    /// else at FILE (a symlink, FIFO, device or directory) is refused.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
@@ -38,10 +41,17 @@ pub enum Format {
 
 /// Run `baton export`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
+    let file = args.output.as_deref().filter(|p| *p != Path::new("-"));
+    if args.format == Format::Envelope && args.output.is_none() && std::io::stdout().is_terminal() {
+        return Err(UsageError(
+            "an envelope is binary: write it to a file with -o FILE (or pass -o - to send it to the terminal anyway)".into(),
+        )
+        .into());
+    }
     let cat = catalog::open_fresh(ctx)?;
     let session = cat.resolve(&args.id)?;
     let bytes = render(&cat, &session, args.format)?;
-    match &args.output {
+    match file {
         Some(path) => write_file(path, &bytes),
         None => {
             let mut out = std::io::stdout().lock();
@@ -66,12 +76,39 @@ pub fn render(cat: &Catalog, session: &SessionRow, format: Format) -> Result<Vec
     })
 }
 
-/// Write via a temporary file and rename, so a reader never sees half a file.
+/// Write `bytes` to `path` as a regular file, atomically (a temporary file
+/// in the same directory, then a rename: [`baton_native::write::replace_file`]),
+/// so a reader never sees half a file. An existing regular file is
+/// replaced; anything else (a symlink, FIFO, device, socket or directory) is
+/// refused and left as it is; a missing directory is named.
 fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.is_file() => bail!(
+            "{} is {}, not a regular file; baton export only writes regular files: choose another path (or -o - for stdout)",
+            path.display(),
+            file_kind(&meta.file_type())
+        ),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(e).with_context(|| format!("cannot write {}", path.display())),
+    }
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
+    match std::fs::metadata(dir) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => bail!(
+            "cannot write {}: {} is not a directory",
+            path.display(),
+            dir.display()
+        ),
+        Err(e) => bail!(
+            "cannot write {}: directory {} is not there ({e}); create it first",
+            path.display(),
+            dir.display()
+        ),
+    }
     path.file_name()
         .context("the output path has no file name")?;
     baton_native::write::replace_file(path, bytes).with_context(|| {
@@ -81,6 +118,28 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
             dir.display()
         )
     })
+}
+
+/// "a symbolic link", "a FIFO", ... for messages.
+fn file_kind(kind: &std::fs::FileType) -> &'static str {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileTypeExt;
+        if kind.is_fifo() {
+            return "a FIFO";
+        } else if kind.is_block_device() || kind.is_char_device() {
+            return "a device";
+        } else if kind.is_socket() {
+            return "a socket";
+        }
+    }
+    if kind.is_symlink() {
+        "a symbolic link"
+    } else if kind.is_dir() {
+        "a directory"
+    } else {
+        "a special file"
+    }
 }
 
 fn header_fields(s: &SessionRow) -> Vec<(&'static str, String)> {
