@@ -2,6 +2,9 @@
 
 use std::path::{Path, PathBuf};
 
+/// How long a catalog call waits for another process's lock, in seconds.
+pub(crate) const BUSY_SECS: u64 = 60;
+
 /// Result alias for catalog operations.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -19,6 +22,16 @@ pub enum Error {
         #[source]
         source: rusqlite::Error,
     },
+    /// The catalog's path holds something other than a regular file.
+    #[error(
+        "{0} is not a regular file; the catalog must be one: move it away (baton then creates a new catalog there) or set BATON_HOME to another directory"
+    )]
+    NotAFile(PathBuf),
+    /// Another process kept the catalog locked for longer than baton waits.
+    #[error(
+        "catalog {0} stayed locked by another baton process for {BUSY_SECS} s; run the command again when it has finished"
+    )]
+    Busy(PathBuf),
     /// A file or directory could not be read or created.
     #[error("{path}: {source}")]
     Io {
@@ -71,6 +84,21 @@ pub enum Error {
 }
 
 impl Error {
+    /// Whether the catalog file is damaged (not a database, or corrupt):
+    /// being a cache, it can be deleted and rebuilt ([`crate::Catalog::rebuild`]).
+    pub fn is_corrupt(&self) -> bool {
+        matches!(
+            self,
+            Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if matches!(
+                e.code,
+                rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase
+            )
+        )
+    }
+
     /// An I/O error on `path`.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io {

@@ -63,10 +63,14 @@ impl std::fmt::Debug for Catalog {
 
 impl Catalog {
     /// Open (creating if needed) `baton_home/catalog.sqlite`. A catalog with
-    /// another [`SCHEMA_VERSION`], or a file that is not a SQLite database, is
-    /// discarded: the next [`Catalog::refresh`] rebuilds it from the native files.
+    /// another [`SCHEMA_VERSION`], or a file that is not a SQLite database or
+    /// is corrupt, is discarded with a warning: the next [`Catalog::refresh`]
+    /// rebuilds it from the native files. `baton_home` is created mode 0700
+    /// and the catalog's files 0600; a catalog path that is not a regular
+    /// file (a symlink, a device) is refused. Concurrent first opens are
+    /// safe: one process creates the schema while the others wait for it.
     pub fn open(baton_home: &Path) -> Result<Catalog> {
-        std::fs::create_dir_all(baton_home).map_err(|e| Error::io(baton_home, e))?;
+        schema::create_private_dir(baton_home)?;
         let path = baton_home.join(CATALOG_FILE);
         let conn = schema::open(&path)?;
         Ok(Catalog {
@@ -74,6 +78,20 @@ impl Catalog {
             path,
             scoped: false,
         })
+    }
+
+    /// Close this catalog, delete its files (it is a cache) and open a new,
+    /// empty one in their place: for a catalog found corrupt after it was
+    /// opened ([`Error::is_corrupt`]). The next [`Catalog::refresh`] fills it.
+    pub fn rebuild(&mut self) -> Result<()> {
+        use error::SqlContext as _;
+        // Close the old connection first, so closing it later cannot touch
+        // the new catalog's files.
+        self.conn = Connection::open_in_memory().at(&self.path)?;
+        schema::remove_files(&self.path);
+        let home = self.path.parent().unwrap_or(Path::new("."));
+        *self = Catalog::open(home)?;
+        Ok(())
     }
 
     /// Path of the SQLite file.

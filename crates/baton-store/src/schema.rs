@@ -1,9 +1,10 @@
 //! Opening the SQLite file, pragmas and the schema.
 
 use crate::SCHEMA_VERSION;
-use crate::error::{Result, SqlContext};
+use crate::error::{BUSY_SECS, Error, Result, SqlContext};
 use rusqlite::Connection;
-use std::path::Path;
+use std::error::Error as _;
+use std::path::{Path, PathBuf};
 
 /// Tables of the catalog. `files` holds one row per native file (or pushed
 /// file key) with its reader state (`consumed` mirrors `state.consumed`, so a
@@ -110,32 +111,126 @@ CREATE TABLE kv (
 "#;
 
 /// Open the catalog file, set pragmas, and create or rebuild the schema.
+/// Processes take turns (a lock file next to the catalog), so concurrent
+/// first opens create the schema once; the catalog's files are made 0600.
 pub(crate) fn open(path: &Path) -> Result<Connection> {
-    match try_open(path) {
-        Ok(conn) => Ok(conn),
-        Err(crate::Error::Sqlite {
-            source: rusqlite::Error::SqliteFailure(e, _),
-            ..
-        }) if e.code == rusqlite::ErrorCode::NotADatabase => {
-            // Not a database (or corrupted beyond use): it is only a cache.
+    let _turn = take_turn(path)?;
+    for file in catalog_files(path) {
+        match std::fs::symlink_metadata(&file) {
+            Ok(meta) if !meta.is_file() => return Err(Error::NotAFile(file)),
+            Ok(meta) => make_private(&file, &meta)?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(Error::io(&file, e)),
+        }
+    }
+    // SQLite gives its -wal and -shm files the mode of the database file.
+    private_file(path, false)?;
+    let opened = match try_open(path) {
+        Err(e) if e.is_corrupt() => {
+            // Not a database, or corrupted beyond use: it is only a cache.
             tracing::warn!(
-                "{}: not a SQLite database; rebuilding the catalog",
-                path.display()
+                "{}: {}; rebuilding the catalog",
+                path.display(),
+                e.source()
+                    .map_or_else(|| e.to_string(), ToString::to_string)
             );
-            for suffix in ["", "-wal", "-shm"] {
-                let mut p = path.as_os_str().to_owned();
-                p.push(suffix);
-                let _ = std::fs::remove_file(p);
-            }
+            remove_files(path);
+            private_file(path, false)?;
             try_open(path)
         }
-        Err(e) => Err(e),
+        other => other,
+    };
+    opened.map_err(|e| match e {
+        Error::Sqlite {
+            source: rusqlite::Error::SqliteFailure(f, _),
+            ..
+        } if matches!(
+            f.code,
+            rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked
+        ) =>
+        {
+            Error::Busy(path.to_path_buf())
+        }
+        e => e,
+    })
+}
+
+/// The catalog file and the -wal and -shm files SQLite keeps next to it.
+fn catalog_files(path: &Path) -> [PathBuf; 3] {
+    ["", "-wal", "-shm"].map(|suffix| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    })
+}
+
+/// Delete the catalog's files (missing ones are fine).
+pub(crate) fn remove_files(path: &Path) {
+    for file in catalog_files(path) {
+        let _ = std::fs::remove_file(file);
+    }
+}
+
+/// Create `dir` and its missing parents, mode 0700 (less the umask).
+pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|e| Error::io(dir, e))
+}
+
+/// Open `path` for writing, creating it mode 0600 when missing (never
+/// truncating it); `true`: also for reading.
+fn private_file(path: &Path, read: bool) -> Result<std::fs::File> {
+    let mut opts = std::fs::OpenOptions::new();
+    opts.read(read).write(true).create(true).truncate(false);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
+    opts.open(path).map_err(|e| Error::io(path, e))
+}
+
+/// Take away group and other permissions from an existing catalog file
+/// (catalogs of older versions were created 0644).
+fn make_private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = meta.permissions().mode();
+        if mode & 0o077 != 0 {
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+                .map_err(|e| Error::io(path, e))?;
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = (path, meta);
+    Ok(())
+}
+
+/// Wait (at most [`BUSY_SECS`]) for this process's turn to open the catalog:
+/// an exclusive lock on `catalog.sqlite.lock`, released when the returned
+/// file is dropped.
+fn take_turn(path: &Path) -> Result<std::fs::File> {
+    let mut lock_path = path.as_os_str().to_owned();
+    lock_path.push(".lock");
+    let lock_path = PathBuf::from(lock_path);
+    let file = private_file(&lock_path, true)?;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(BUSY_SECS);
+    loop {
+        match file.try_lock() {
+            Ok(()) => return Ok(file),
+            Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            Err(std::fs::TryLockError::WouldBlock) => return Err(Error::Busy(path.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(Error::io(&lock_path, e)),
+        }
     }
 }
 
 fn try_open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).at(path)?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
+    conn.busy_timeout(std::time::Duration::from_secs(BUSY_SECS))
         .at(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;

@@ -27,11 +27,15 @@ pub fn roots(ctx: &Context) -> Roots {
 
 /// Open the catalog under `$BATON_HOME` without refreshing it.
 pub fn open(ctx: &Context) -> Result<Catalog> {
-    Catalog::open(&ctx.baton_home).with_context(|| {
-        format!(
-            "cannot open the catalog in {} (set BATON_HOME to a writable directory)",
+    Catalog::open(&ctx.baton_home).map_err(|e| {
+        let hint = match e {
+            baton_store::Error::Io { .. } => " (set BATON_HOME to a writable directory)",
+            _ => "",
+        };
+        anyhow::Error::new(e).context(format!(
+            "cannot open the catalog in {}{hint}",
             ctx.baton_home.display()
-        )
+        ))
     })
 }
 
@@ -60,11 +64,38 @@ pub fn refresh(ctx: &Context, catalog: &mut Catalog) -> Result<RefreshReport> {
             bar.set_message(format!("{}/{} files", p.files_done, p.files_total));
         }
     };
-    let report = catalog.refresh(&roots(ctx), &on_progress);
+    let mut report = catalog.refresh(&roots(ctx), &on_progress);
+    if let Err(e) = &report
+        && e.is_corrupt()
+    {
+        rebuild(catalog, e)?;
+        report = catalog.refresh(&roots(ctx), &on_progress);
+    }
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
     report.context("cannot refresh the catalog")
+}
+
+/// Whether `err` comes from a damaged catalog file, which
+/// [`rebuild`] replaces.
+pub fn is_corrupt(err: &anyhow::Error) -> bool {
+    err.chain().any(|e| {
+        e.downcast_ref::<baton_store::Error>()
+            .is_some_and(baton_store::Error::is_corrupt)
+    })
+}
+
+/// Replace the damaged `catalog` (it is a cache) by an empty one, warning
+/// with `why`; the next refresh fills it from the native files.
+pub fn rebuild(catalog: &mut Catalog, why: &dyn std::fmt::Display) -> Result<()> {
+    eprintln!(
+        "warning: {}: {why}; rebuilding the catalog",
+        catalog.path().display()
+    );
+    catalog
+        .rebuild()
+        .with_context(|| format!("cannot rebuild {}", catalog.path().display()))
 }
 
 /// Print refresh issues as warnings on stderr (at most `max`, then a count).

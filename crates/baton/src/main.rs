@@ -71,27 +71,50 @@ fn main() -> ExitCode {
         Ok(ctx) => ctx,
         Err(err) => return output::report_error(&err),
     };
-    let result = match cli.command {
-        Command::Index(args) => cmd::index::run(&ctx, args),
-        Command::List(args) => cmd::list::run(&ctx, args),
-        Command::Show(args) => cmd::show::run(&ctx, args),
-        Command::Search(args) => cmd::search::run(&ctx, args),
-        Command::Export(args) => cmd::export::run(&ctx, args),
-        Command::Import(args) => cmd::import::run(&ctx, args),
-        Command::Fork(args) => cmd::fork::run(&ctx, args),
-        Command::Resume(args) => cmd::resume::run(&ctx, args),
-        Command::Rehydrate(args) => cmd::rehydrate::run(&ctx, args),
-        Command::Run(args) => cmd::run::run(&ctx, args),
-        Command::Serve(args) => cmd::serve::run(&ctx, args),
-        Command::Login(args) => cmd::login::run(&ctx, args),
-        Command::Push(args) => cmd::push::run(&ctx, args),
-        Command::Pull(args) => cmd::pull::run(&ctx, args),
-        Command::Sync(args) => cmd::sync::run(&ctx, args),
-        Command::Completions(args) => cmd::completions::run::<Cli>(args),
-    };
+    // A query that finds the catalog damaged (it is a cache) runs once more
+    // on a rebuilt one.
+    let queries_only = matches!(
+        cli.command,
+        Command::Index(_)
+            | Command::List(_)
+            | Command::Show(_)
+            | Command::Search(_)
+            | Command::Export(_)
+    );
+    let mut result = run(&ctx, cli.command);
+    if queries_only
+        && let Err(err) = &result
+        && catalog::is_corrupt(err)
+    {
+        result = catalog::open(&ctx)
+            .and_then(|mut cat| catalog::rebuild(&mut cat, &err.root_cause()))
+            .and_then(|()| run(&ctx, parse_cli(std::env::args_os())?.command));
+    }
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => output::report_error(&err),
+    }
+}
+
+/// Run one subcommand.
+fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
+    match command {
+        Command::Index(args) => cmd::index::run(ctx, args),
+        Command::List(args) => cmd::list::run(ctx, args),
+        Command::Show(args) => cmd::show::run(ctx, args),
+        Command::Search(args) => cmd::search::run(ctx, args),
+        Command::Export(args) => cmd::export::run(ctx, args),
+        Command::Import(args) => cmd::import::run(ctx, args),
+        Command::Fork(args) => cmd::fork::run(ctx, args),
+        Command::Resume(args) => cmd::resume::run(ctx, args),
+        Command::Rehydrate(args) => cmd::rehydrate::run(ctx, args),
+        Command::Run(args) => cmd::run::run(ctx, args),
+        Command::Serve(args) => cmd::serve::run(ctx, args),
+        Command::Login(args) => cmd::login::run(ctx, args),
+        Command::Push(args) => cmd::push::run(ctx, args),
+        Command::Pull(args) => cmd::pull::run(ctx, args),
+        Command::Sync(args) => cmd::sync::run(ctx, args),
+        Command::Completions(args) => cmd::completions::run::<Cli>(args),
     }
 }
 

@@ -198,3 +198,75 @@ fn export_output_never_replaces_what_is_not_a_regular_file() {
             .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
     );
 }
+
+/// Twenty `baton index` runs started at once in a fresh `BATON_HOME` all
+/// succeed: one creates the catalog, the others wait for it.
+#[test]
+fn concurrent_first_index_runs_all_succeed() {
+    let env = FixtureHomes::new();
+    let runs: Vec<_> = (0..20)
+        .map(|_| {
+            let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_baton"));
+            cmd.env("BATON_HOME", env.path("baton-home"))
+                .args(["index", "--json", "--claude-dir"])
+                .arg(env.path("claude/.claude"))
+                .arg("--codex-home")
+                .arg(env.path("codex"))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            cmd.spawn().unwrap()
+        })
+        .collect();
+    for run in runs {
+        let out = run.wait_with_output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report = common::parse_json("baton index", &out.stdout);
+        assert_eq!(report["sessions_total"], 6, "{report}");
+    }
+}
+
+/// The catalog is a cache: one corrupted below its header is rebuilt with
+/// a warning; a catalog path that is not a regular file is refused and
+/// left alone; what baton creates under `BATON_HOME` is private.
+#[test]
+fn catalog_is_private_rebuilt_when_corrupt_and_a_regular_file() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = FixtureHomes::new();
+    let home = env.path("baton-home");
+    let list = |env: &FixtureHomes| {
+        let out = baton(env, &["list", "--json"]).assert().success();
+        let page = common::parse_json("baton list", &out.get_output().stdout);
+        (page["sessions"].as_array().unwrap().len(), stderr_of(&out))
+    };
+    assert_eq!(list(&env).0, 3);
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let catalog = home.join("catalog.sqlite");
+    assert_eq!(mode(&home), 0o700);
+    assert_eq!(mode(&catalog), 0o600);
+
+    let mut bytes = std::fs::read(&catalog).unwrap();
+    assert!(bytes.len() > 3 * 4096);
+    bytes[4096..3 * 4096].fill(0x5A);
+    std::fs::write(&catalog, &bytes).unwrap();
+    let (sessions, warning) = list(&env);
+    assert_eq!(sessions, 3, "{warning}");
+    assert!(warning.contains("rebuilding the catalog"), "{warning}");
+    assert_eq!(list(&env), (3, String::new()));
+
+    std::fs::remove_file(&catalog).unwrap();
+    std::os::unix::fs::symlink("/dev/null", &catalog).unwrap();
+    let refused = baton(&env, &["list"]).assert().code(1);
+    let err = stderr_of(&refused);
+    assert!(
+        err.contains(&format!("{} is not a regular file", catalog.display())),
+        "{err}"
+    );
+    assert_eq!(
+        std::fs::read_link(&catalog).unwrap(),
+        Path::new("/dev/null")
+    );
+}
