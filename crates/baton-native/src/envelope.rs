@@ -44,6 +44,14 @@ pub const VERSION: u32 = 2;
 pub const MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
 /// The longest header line accepted (16 MiB).
 const MAX_HEADER_BYTES: u64 = 16 << 20;
+/// Decompressed bytes [`Envelope::read_from`] accepts before the
+/// [`MAX_EXPANSION`] bound applies (32 MiB).
+pub const EXPANSION_ALLOWANCE: u64 = 32 << 20;
+/// How many times its compressed size an envelope may expand to beyond
+/// [`EXPANSION_ALLOWANCE`]; session transcripts compress about tenfold.
+pub const MAX_EXPANSION: u64 = 256;
+/// The largest zstd window accepted (32 MiB; `baton export` uses 4 MiB).
+const MAX_WINDOW_LOG: u32 = 25;
 
 /// Descriptive session metadata carried in the header (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, ts_rs::TS)]
@@ -140,6 +148,57 @@ pub struct Envelope {
     pub session: NativeSession,
     /// Descriptive metadata.
     pub meta: EnvelopeMeta,
+}
+
+/// A reader counting the bytes read through it into `count`.
+struct Counted<R> {
+    inner: R,
+    count: std::rc::Rc<std::cell::Cell<u64>>,
+}
+
+impl<R: Read> Read for Counted<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.count.set(self.count.get() + n as u64);
+        Ok(n)
+    }
+}
+
+/// Decompressed bytes that fail with [`TooExpanded`] once they outgrow
+/// [`EXPANSION_ALLOWANCE`] plus [`MAX_EXPANSION`] times the compressed bytes
+/// `arrived` so far.
+struct Expansion<R> {
+    inner: R,
+    arrived: std::rc::Rc<std::cell::Cell<u64>>,
+    produced: u64,
+}
+
+/// The decompressed-size bound an envelope crossed.
+#[derive(Debug)]
+struct TooExpanded(u64);
+
+impl std::fmt::Display for TooExpanded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "decompresses to more than {} bytes", self.0)
+    }
+}
+
+impl std::error::Error for TooExpanded {}
+
+impl<R: Read> Read for Expansion<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.produced += n as u64;
+        let bound =
+            EXPANSION_ALLOWANCE.saturating_add(self.arrived.get().saturating_mul(MAX_EXPANSION));
+        if self.produced > bound {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                TooExpanded(bound),
+            ));
+        }
+        Ok(n)
+    }
 }
 
 /// Why an envelope could not be read.
@@ -276,10 +335,25 @@ impl Envelope {
 
     /// [`Envelope::read_from`] decompressing at most `limit` bytes
     /// ([`EnvelopeError::TooLarge`] beyond).
+    /// Decompression is also bounded by what has arrived: past the first
+    /// [`EXPANSION_ALLOWANCE`] bytes, at most [`MAX_EXPANSION`] times the
+    /// compressed bytes read so far, so a small file declaring gigabytes
+    /// (a zstd bomb) is refused before it is held in memory.
     pub fn read_from_limited(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
         let zstd_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
-        let dec = zstd::stream::read::Decoder::new(r).map_err(zstd_err)?;
-        Self::read_decompressed(dec, limit)
+        let arrived = std::rc::Rc::new(std::cell::Cell::new(0));
+        let counted = Counted {
+            inner: r,
+            count: arrived.clone(),
+        };
+        let mut dec = zstd::stream::read::Decoder::new(counted).map_err(zstd_err)?;
+        dec.window_log_max(MAX_WINDOW_LOG).map_err(zstd_err)?;
+        let bounded = Expansion {
+            inner: dec,
+            arrived,
+            produced: 0,
+        };
+        Self::read_decompressed(bounded, limit)
     }
 
     /// Read decompressed envelope bytes as a stream: the header first
@@ -288,7 +362,10 @@ impl Envelope {
     /// it is read, so a bad envelope is rejected before more than its
     /// declared (and real) data is held; trailing bytes are an error.
     fn read_decompressed(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
-        let read_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
+        let read_err = |e: std::io::Error| match e.get_ref().and_then(|e| e.downcast_ref()) {
+            Some(&TooExpanded(limit)) => EnvelopeError::TooLarge { limit },
+            _ => EnvelopeError::Corrupt(format!("zstd: {e}")),
+        };
         let mut r = std::io::BufReader::new(r);
         let header = Self::read_header(&mut r, limit)?;
         let mut content = Sha256::new();

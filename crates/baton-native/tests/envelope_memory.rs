@@ -1,7 +1,8 @@
 //! Reading a hostile envelope holds no more memory than its declared data:
 //! a tiny compressed file that decompresses to far more than its header
 //! announces, or a header announcing more than follows, is rejected without
-//! buffering the decompressed stream. Peak heap use is measured with a
+//! buffering the decompressed stream, and a bomb whose zeros do follow is
+//! refused once they outgrow what its compressed size can honestly hold. Peak heap use is measured with a
 //! counting allocator (this test binary's only test, so nothing else runs
 //! concurrently and inflates the peak).
 
@@ -103,6 +104,24 @@ fn hostile_envelopes_fail_without_large_allocations() {
     assert!(
         peak < LIMIT,
         "reading the short envelope allocated {peak} bytes"
+    );
+
+    // A header announcing 3 GiB that do follow, as zeros in about 100 KB:
+    // refused once the data outgrows what a file that small can hold.
+    let mut header_line = serde_json::to_vec(&huge).unwrap();
+    header_line.push(b'\n');
+    let bomb = baton_testkit::zstd_bomb(&header_line, 3 << 30);
+    assert!(bomb.len() < 110_000, "bomb is {} bytes", bomb.len());
+    let (result, peak) = peak_during(|| Envelope::read_from(bomb.as_slice()));
+    let err = result.unwrap_err();
+    assert!(
+        matches!(err, EnvelopeError::TooLarge { limit } if limit < 64 << 20),
+        "unexpected error: {err}"
+    );
+    // What was allowed to arrive (under 64 MiB), and one growth of its buffer.
+    assert!(
+        peak < 128 << 20,
+        "reading the 3 GiB bomb allocated {peak} bytes"
     );
 
     // A header announcing more than the limit: refused before any payload.

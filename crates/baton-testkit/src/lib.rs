@@ -95,3 +95,32 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// A zstd frame holding `prefix` followed by `zeros` zero bytes, written by
+/// hand as run-length blocks (4 bytes per 128 KiB): a decompression bomb
+/// such as 3 GiB in about 100 KB, built without compressing anything.
+pub fn zstd_bomb(prefix: &[u8], zeros: u64) -> Vec<u8> {
+    const BLOCK: usize = 128 << 10;
+    // Magic number; no content size, no checksum; a 128 KiB window.
+    let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
+    let mut blocks: Vec<(u32, usize, &[u8])> = prefix
+        .chunks(BLOCK)
+        .map(|chunk| (0, chunk.len(), chunk))
+        .collect();
+    let mut left = zeros;
+    while left > 0 {
+        let n = left.min(BLOCK as u64);
+        blocks.push((1, n as usize, &[0]));
+        left -= n;
+    }
+    if blocks.is_empty() {
+        blocks.push((0, 0, &[]));
+    }
+    let last = blocks.len() - 1;
+    for (i, (kind, size, body)) in blocks.into_iter().enumerate() {
+        let header = (size as u32) << 3 | kind << 1 | u32::from(i == last);
+        out.extend_from_slice(&header.to_le_bytes()[..3]);
+        out.extend_from_slice(body);
+    }
+    out
+}

@@ -270,3 +270,58 @@ fn catalog_is_private_rebuilt_when_corrupt_and_a_regular_file() {
         Path::new("/dev/null")
     );
 }
+
+/// `baton import` of a 100 KB envelope whose header declares 3 GiB (zeros
+/// that really follow, as zstd run-length blocks) fails cleanly, writes
+/// nothing, and its peak resident memory stays under 256 MiB.
+#[test]
+#[allow(clippy::zombie_processes)] // reaped by wait4 in `wait_with_peak_rss`
+fn import_of_a_zstd_bomb_stays_small() {
+    let env = FixtureHomes::new();
+    let out = baton(
+        &env,
+        &["export", "24618527", "--format", "envelope", "-o", "-"],
+    )
+    .assert()
+    .success();
+    let plain = zstd::decode_all(out.get_output().stdout.as_slice()).unwrap();
+    let end = plain.iter().position(|&b| b == b'\n').unwrap();
+    let mut header: serde_json::Value = serde_json::from_slice(&plain[..end]).unwrap();
+    header["files"][0]["bytes"] = (3u64 << 30).into();
+    let mut line = serde_json::to_vec(&header).unwrap();
+    line.push(b'\n');
+    let bomb = baton_testkit::zstd_bomb(&line, 3 << 30);
+    assert!(bomb.len() < 110_000, "the bomb is {} bytes", bomb.len());
+    let path = env.path("bomb.baton");
+    std::fs::write(&path, &bomb).unwrap();
+
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+        .env("BATON_HOME", env.path("baton-home"))
+        .arg("import")
+        .arg(&path)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (code, max_rss_kib) = wait_with_peak_rss(child.id());
+    assert_eq!(code, 1);
+    assert!(
+        max_rss_kib < 256 << 10,
+        "import peaked at {max_rss_kib} KiB resident"
+    );
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut err).unwrap();
+    assert!(err.contains("envelope decompresses to more than"), "{err}");
+    assert!(!env.path("baton-home/library").exists());
+}
+
+/// Wait for the child `pid`: its exit code and peak resident set in KiB.
+fn wait_with_peak_rss(pid: u32) -> (i32, i64) {
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
+    assert!(libc::WIFEXITED(status), "baton did not exit normally");
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}
