@@ -60,7 +60,7 @@ pub enum WriteError {
     /// The target directory could not be created (not writable, or a path
     /// component is a regular file).
     #[error(
-        "cannot create directory {}: {source}; make sure the agent home is writable or choose another one with --codex-home / --claude-dir",
+        "cannot create directory {}: {source}; make sure its parent is writable, or choose another place (--codex-home / --claude-dir for an agent home, BATON_HOME for baton's library)",
         path.display()
     )]
     CreateDir {
@@ -123,9 +123,14 @@ fn compare_existing(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteErro
     }
 }
 
-/// Create the directory `dir` (and its parents), reporting a clear error.
+/// Create the directory `dir` (and its missing parents, mode 0700: they
+/// hold conversations), reporting a clear error.
 pub fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
-    fs::create_dir_all(dir).map_err(|source| WriteError::CreateDir {
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(|source| WriteError::CreateDir {
         path: dir.to_path_buf(),
         source,
     })
@@ -133,9 +138,9 @@ pub fn ensure_dir(dir: &Path) -> Result<(), WriteError> {
 
 /// Create `path` holding exactly `bytes`, atomically and without ever
 /// replacing an existing file (see the module docs for the outcomes).
-/// The new file's mtime is now.
+/// The new file's mtime is now; its mode 0600 (a conversation is private).
 pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
-    write_new_file_mode(path, bytes, 0o666)
+    write_new_file_mode(path, bytes, 0o600)
 }
 
 /// [`write_new_file`] creating the file with Unix permission bits `mode`

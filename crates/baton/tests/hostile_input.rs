@@ -247,6 +247,24 @@ fn catalog_is_private_rebuilt_when_corrupt_and_a_regular_file() {
     let catalog = home.join("catalog.sqlite");
     assert_eq!(mode(&home), 0o700);
     assert_eq!(mode(&catalog), 0o600);
+    // Sessions baton stores in its library are private too.
+    let envelope = env.path("beta.baton").display().to_string();
+    baton(
+        &env,
+        &[
+            "export", "24618527", "--format", "envelope", "-o", &envelope,
+        ],
+    )
+    .assert()
+    .success();
+    baton(&env, &["import", &envelope]).assert().success();
+    let copy = home.join("library/claude/projects/-srv-corpus-work-pub-beta");
+    assert_eq!(mode(&home.join("library")), 0o700);
+    assert_eq!(mode(&copy), 0o700);
+    assert_eq!(
+        mode(&copy.join("24618527-ae46-4f6d-902b-96792270f328.jsonl")),
+        0o600
+    );
 
     let mut bytes = std::fs::read(&catalog).unwrap();
     assert!(bytes.len() > 3 * 4096);

@@ -573,7 +573,18 @@ fn sync_notices_same_size_rewrites_and_ignores_mere_touches() {
     // Login names the account the token belongs to (GET /api/v1/me).
     let login = a.json(&no_agents(), &["login", &serve.url, &serve.token, "--json"]);
     assert_eq!(login["user"], "alice", "{login}");
-    let text = a.text(&no_agents(), &["login", &serve.url, &serve.token]);
+    // Without the argument the token is read from stdin (out of `ps`).
+    let mut login = a.baton(&no_agents());
+    login
+        .args(["login", &serve.url])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped());
+    let mut child = login.spawn().unwrap();
+    let token = format!("{}\n", serve.token);
+    std::io::Write::write_all(&mut child.stdin.take().unwrap(), token.as_bytes()).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         text.starts_with(&format!("logged in to {} as alice", serve.url)),
         "{text}"

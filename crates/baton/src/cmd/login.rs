@@ -14,8 +14,10 @@ use serde::Serialize;
 pub struct Args {
     /// Server base URL, e.g. http://127.0.0.1:7878 (where `baton serve` listens by default).
     pub url: String,
-    /// Bearer token for your account on that server.
-    pub token: String,
+    /// Bearer token for your account on that server. Leave it out to type
+    /// it at a prompt or pipe it on stdin, so it stays out of `ps` and your
+    /// shell history.
+    pub token: Option<String>,
     /// Encryption options.
     #[command(flatten)]
     crypto: CryptoArgs,
@@ -36,7 +38,11 @@ struct LoginJson<'a> {
 
 /// Run `baton login`.
 pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
-    let (config, who) = login(ctx, &args.url, &args.token, &args.crypto)?;
+    let token = match args.token {
+        Some(token) => token,
+        None => read_token()?,
+    };
+    let (config, who) = login(ctx, &args.url, &token, &args.crypto)?;
     let path = SyncConfig::path(&ctx.baton_home);
     if args.json {
         return output::print_json(&LoginJson {
@@ -65,4 +71,25 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// The token typed at a prompt (stdin is a terminal) or the first line of
+/// stdin, without surrounding whitespace.
+fn read_token() -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let token = if std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        rpassword::prompt_password("token: ").context("cannot read the token from the terminal")?
+    } else {
+        let mut line = String::new();
+        std::io::BufRead::read_line(&mut std::io::stdin().lock(), &mut line)
+            .context("cannot read the token from stdin")?;
+        line
+    };
+    let token = token.trim();
+    if token.is_empty() {
+        anyhow::bail!(
+            "no token given: pass it on stdin (`baton login URL < token-file`), type it at the prompt, or give it as the second argument"
+        );
+    }
+    Ok(token.to_owned())
 }
