@@ -197,6 +197,27 @@ fn export_output_never_replaces_what_is_not_a_regular_file() {
             .stdout
             .starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
     );
+
+    // Without -o, a binary envelope is not sent to a terminal (a pty made by
+    // util-linux `script`; skipped where it is missing).
+    let quote = |p: &Path| format!("'{}'", p.display().to_string().replace('\'', "'\\''"));
+    let line = format!(
+        "BATON_HOME={} {} export 24618527 --format envelope --claude-dir {}",
+        quote(&env.path("baton-home")),
+        quote(Path::new(env!("CARGO_BIN_EXE_baton"))),
+        quote(&env.path("claude/.claude"))
+    );
+    match std::process::Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .output()
+    {
+        Ok(tty) => {
+            let text = String::from_utf8_lossy(&tty.stdout);
+            assert_eq!(tty.status.code(), Some(2), "{text}");
+            assert!(text.contains("an envelope is binary"), "{text}");
+        }
+        Err(e) => eprintln!("skipping the terminal check: no `script` ({e})"),
+    }
 }
 
 /// Twenty `baton index` runs started at once in a fresh `BATON_HOME` all
