@@ -44,12 +44,19 @@ pub const VERSION: u32 = 2;
 pub const MAX_DECOMPRESSED_BYTES: u64 = 4 << 30;
 /// The longest header line accepted (16 MiB).
 const MAX_HEADER_BYTES: u64 = 16 << 20;
-/// Decompressed bytes [`Envelope::read_from`] accepts before the
-/// [`MAX_EXPANSION`] bound applies (32 MiB).
+/// Decompressed bytes accepted before the [`MAX_EXPANSION`] bound applies
+/// (32 MiB).
 pub const EXPANSION_ALLOWANCE: u64 = 32 << 20;
-/// How many times its compressed size an envelope may expand to beyond
-/// [`EXPANSION_ALLOWANCE`]; session transcripts compress about tenfold.
+/// How many times its compressed size zstd data from elsewhere (an envelope,
+/// a download) may expand to beyond [`EXPANSION_ALLOWANCE`]; session
+/// transcripts compress about tenfold.
 pub const MAX_EXPANSION: u64 = 256;
+
+/// The most bytes `compressed` bytes of zstd from elsewhere may decompress
+/// to (see [`MAX_EXPANSION`]): what has arrived bounds what is held.
+pub fn max_decompressed(compressed: u64) -> u64 {
+    EXPANSION_ALLOWANCE.saturating_add(compressed.saturating_mul(MAX_EXPANSION))
+}
 /// The largest zstd window accepted (32 MiB; `baton export` uses 4 MiB).
 const MAX_WINDOW_LOG: u32 = 25;
 
@@ -165,8 +172,7 @@ impl<R: Read> Read for Counted<R> {
 }
 
 /// Decompressed bytes that fail with [`TooExpanded`] once they outgrow
-/// [`EXPANSION_ALLOWANCE`] plus [`MAX_EXPANSION`] times the compressed bytes
-/// `arrived` so far.
+/// [`max_decompressed`] of the compressed bytes `arrived` so far.
 struct Expansion<R> {
     inner: R,
     arrived: std::rc::Rc<std::cell::Cell<u64>>,
@@ -189,8 +195,7 @@ impl<R: Read> Read for Expansion<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         self.produced += n as u64;
-        let bound =
-            EXPANSION_ALLOWANCE.saturating_add(self.arrived.get().saturating_mul(MAX_EXPANSION));
+        let bound = max_decompressed(self.arrived.get());
         if self.produced > bound {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,

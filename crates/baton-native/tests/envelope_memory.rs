@@ -110,7 +110,7 @@ fn hostile_envelopes_fail_without_large_allocations() {
     // refused once the data outgrows what a file that small can hold.
     let mut header_line = serde_json::to_vec(&huge).unwrap();
     header_line.push(b'\n');
-    let bomb = baton_testkit::zstd_bomb(&header_line, 3 << 30);
+    let bomb = baton_testkit::zstd_bomb(&header_line, 0, 3 << 30);
     assert!(bomb.len() < 110_000, "bomb is {} bytes", bomb.len());
     let (result, peak) = peak_during(|| Envelope::read_from(bomb.as_slice()));
     let err = result.unwrap_err();

@@ -511,10 +511,6 @@ impl Client {
             .checked_sub(from)
             .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| bad(format!("stream length {len} is before offset {from}")))?;
-        let too_large = || ClientError::TooLarge {
-            what: what.clone(),
-            limit: expected as u64,
-        };
         let body = if zstd {
             // A zstd frame is never much larger than its content.
             let bound = zstd::zstd_safe::compress_bound(expected).saturating_add(4096);
@@ -525,11 +521,17 @@ impl Client {
         let bytes = if zstd {
             use std::io::Read;
             let mut out = Vec::new();
+            // What arrived bounds what is held, whatever the length claims.
+            let arrived = baton_native::envelope::max_decompressed(body.len() as u64);
+            let cap = (expected as u64).min(arrived);
             zstd::stream::read::Decoder::new(body.as_slice())
-                .and_then(|d| d.take(expected as u64 + 1).read_to_end(&mut out))
+                .and_then(|d| d.take(cap + 1).read_to_end(&mut out))
                 .map_err(|e| bad(format!("bad zstd body: {e}")))?;
-            if out.len() > expected {
-                return Err(too_large());
+            if out.len() as u64 > cap {
+                return Err(ClientError::TooLarge {
+                    what: what.clone(),
+                    limit: cap,
+                });
             }
             out
         } else {

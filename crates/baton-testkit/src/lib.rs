@@ -96,10 +96,11 @@ pub fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-/// A zstd frame holding `prefix` followed by `zeros` zero bytes, written by
-/// hand as run-length blocks (4 bytes per 128 KiB): a decompression bomb
-/// such as 3 GiB in about 100 KB, built without compressing anything.
-pub fn zstd_bomb(prefix: &[u8], zeros: u64) -> Vec<u8> {
+/// A zstd frame holding `prefix` followed by `count` copies of `byte`,
+/// written by hand as run-length blocks (4 bytes per 128 KiB): a
+/// decompression bomb such as 3 GiB in about 100 KB, built without
+/// compressing anything.
+pub fn zstd_bomb(prefix: &[u8], byte: u8, count: u64) -> Vec<u8> {
     const BLOCK: usize = 128 << 10;
     // Magic number; no content size, no checksum; a 128 KiB window.
     let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
@@ -107,10 +108,11 @@ pub fn zstd_bomb(prefix: &[u8], zeros: u64) -> Vec<u8> {
         .chunks(BLOCK)
         .map(|chunk| (0, chunk.len(), chunk))
         .collect();
-    let mut left = zeros;
+    let fill = [byte];
+    let mut left = count;
     while left > 0 {
         let n = left.min(BLOCK as u64);
-        blocks.push((1, n as usize, &[0]));
+        blocks.push((1, n as usize, &fill));
         left -= n;
     }
     if blocks.is_empty() {

@@ -329,7 +329,7 @@ fn import_of_a_zstd_bomb_stays_small() {
     header["files"][0]["bytes"] = (3u64 << 30).into();
     let mut line = serde_json::to_vec(&header).unwrap();
     line.push(b'\n');
-    let bomb = baton_testkit::zstd_bomb(&line, 3 << 30);
+    let bomb = baton_testkit::zstd_bomb(&line, 0, 3 << 30);
     assert!(bomb.len() < 110_000, "the bomb is {} bytes", bomb.len());
     let path = env.path("bomb.baton");
     std::fs::write(&path, &bomb).unwrap();

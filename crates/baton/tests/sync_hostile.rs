@@ -173,28 +173,13 @@ fn traversal_names_from_the_server_write_nothing() {
     assert!(files(&library).is_empty(), "{:?}", files(&library));
 }
 
-/// A zstd frame of `blocks` RLE blocks of 128 KiB of `x` each: 4 bytes per
-/// 128 KiB, so a tiny body decodes to an arbitrarily large stream.
-fn zstd_bomb(blocks: u32) -> Vec<u8> {
-    const BLOCK: u32 = 128 << 10;
-    // Magic, no content size, 128 KiB window.
-    let mut out = vec![0x28, 0xB5, 0x2F, 0xFD, 0x00, 0x38];
-    for i in 0..blocks {
-        let last = u32::from(i + 1 == blocks);
-        let header = last | (1 << 1) | (BLOCK << 3);
-        out.extend_from_slice(&header.to_le_bytes()[..3]);
-        out.push(b'x');
-    }
-    out
-}
-
 #[test]
 fn oversized_stream_answers_are_refused_without_decoding_them_whole() {
     use std::io::Read;
     // 900 blocks: under 4 KiB on the wire (so it passes the wire-size bound
     // for a one-line stream) but 112 MiB decoded, of which baton may hold
     // one line.
-    let bomb = zstd_bomb(900);
+    let bomb = baton_testkit::zstd_bomb(&[], b'x', 900 << 17);
     assert!(bomb.len() < 4096);
     let mut start = Vec::new();
     zstd::stream::read::Decoder::new(bomb.as_slice())
