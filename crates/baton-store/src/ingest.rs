@@ -971,6 +971,10 @@ impl Catalog {
                     report.files_removed += 1;
                 }
             }
+            // Sessions change in the same transaction as their files, so a
+            // concurrent refresh never finds files indexed but no sessions.
+            report.sessions_updated +=
+                sessions::recompute(&tx, &db, std::mem::take(&mut affected))?;
             tx.commit().at(&db)?;
         }
 
@@ -1033,6 +1037,8 @@ impl Catalog {
                         break;
                     }
                 }
+                report.sessions_updated +=
+                    sessions::recompute(&tx, &db, std::mem::take(&mut affected))?;
                 tx.commit().at(&db)?;
             }
             Ok(())
@@ -1049,7 +1055,7 @@ impl Catalog {
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&db)?;
-        report.sessions_updated = sessions::recompute(&tx, &db, affected)?;
+        report.sessions_updated += sessions::recompute(&tx, &db, affected)?;
         tx.commit().at(&db)?;
         report.elapsed = started.elapsed();
         Ok(report)
