@@ -118,13 +118,15 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     for file in catalog_files(path) {
         match std::fs::symlink_metadata(&file) {
             Ok(meta) if !meta.is_file() => return Err(Error::NotAFile(file)),
-            Ok(meta) => make_private(&file, &meta)?,
+            Ok(meta) => make_private(&file, &meta),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
             Err(e) => return Err(Error::io(&file, e)),
         }
     }
     // SQLite gives its -wal and -shm files the mode of the database file.
-    private_file(path, false)?;
+    if !path.exists() {
+        private_file(path, false)?;
+    }
     let opened = match try_open(path) {
         Err(e) if e.is_corrupt() => {
             // Not a database, or corrupted beyond use: it is only a cache.
@@ -191,34 +193,45 @@ fn private_file(path: &Path, read: bool) -> Result<std::fs::File> {
 }
 
 /// Take away group and other permissions from an existing catalog file
-/// (catalogs of older versions were created 0644).
-fn make_private(path: &Path, meta: &std::fs::Metadata) -> Result<()> {
+/// (catalogs of older versions were created 0644). Best effort: a read-only
+/// `BATON_HOME` keeps what it has.
+fn make_private(path: &Path, meta: &std::fs::Metadata) {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt;
         let mode = meta.permissions().mode();
         if mode & 0o077 != 0 {
-            std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
-                .map_err(|e| Error::io(path, e))?;
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700));
         }
     }
     #[cfg(not(unix))]
     let _ = (path, meta);
-    Ok(())
 }
 
 /// Wait (at most [`BUSY_SECS`]) for this process's turn to open the catalog:
 /// an exclusive lock on `catalog.sqlite.lock`, released when the returned
-/// file is dropped.
-fn take_turn(path: &Path) -> Result<std::fs::File> {
+/// file is dropped. `None` when the lock file cannot be created because
+/// `BATON_HOME` is read-only: then nobody can create the schema there either.
+fn take_turn(path: &Path) -> Result<Option<std::fs::File>> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let file = private_file(&lock_path, true)?;
+    let file = match private_file(&lock_path, true) {
+        Ok(file) => file,
+        Err(Error::Io { source, .. })
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) && path.is_file() =>
+        {
+            return Ok(None);
+        }
+        Err(e) => return Err(e),
+    };
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(BUSY_SECS);
     loop {
         match file.try_lock() {
-            Ok(()) => return Ok(file),
+            Ok(()) => return Ok(Some(file)),
             Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(10));
             }
