@@ -2,9 +2,7 @@
 
 use crate::error::{Error, Result, SqlContext};
 use crate::{Catalog, sessions};
-use baton_native::{
-    Agent, FileReader, LineIssue, Message, MessageKind, NativeFile, ReaderState, Scanned,
-};
+use baton_native::{Agent, FileReader, LineIssue, Message, NativeFile, ReaderState, Scanned};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
@@ -217,17 +215,6 @@ enum Outcome {
         issue: Issue,
     },
 }
-
-/// Kinds that go into the full-text index (injected context does not).
-pub(crate) fn searchable(kind: MessageKind) -> bool {
-    matches!(
-        kind,
-        MessageKind::Prompt | MessageKind::Reply | MessageKind::ToolCall | MessageKind::ToolResult
-    )
-}
-
-/// SQL list of the searchable kinds, for `kind IN (...)`.
-pub(crate) const SEARCHABLE_SQL: &str = "('prompt','reply','tool_call','tool_result')";
 
 fn digest_hex(bytes: &[u8]) -> String {
     hex::encode(&Sha256::digest(bytes)[..16])
@@ -449,10 +436,10 @@ pub(crate) type Affected = BTreeSet<(String, String)>;
 
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
-    tx.prepare_cached(&format!(
+    tx.prepare_cached(
         "INSERT INTO messages_fts(messages_fts, rowid, text)
-         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND kind IN {SEARCHABLE_SQL}"
-    ))
+         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND indexed",
+    )
     .and_then(|mut s| s.execute([file_id]))
     .at(path)?;
     tx.prepare_cached("DELETE FROM messages WHERE file_id = ?1")
@@ -494,22 +481,6 @@ pub(crate) enum Applied {
         /// Where the stored state ends (0 when the file has no row).
         consumed: u64,
     },
-}
-
-/// Key that identifies a record copied into a fork: Claude's `uuid`; for a
-/// Codex searchable message, a hash of role, kind, text and timestamp (Codex
-/// forks copy records verbatim, and records carry no id the reader exposes).
-fn dedupe_key(agent: Agent, m: &Message, timestamp: Option<&str>) -> Option<String> {
-    if let Some(uuid) = &m.uuid {
-        return Some(uuid.clone());
-    }
-    let ts = timestamp.filter(|_| agent == Agent::Codex && searchable(m.kind))?;
-    let mut h = Sha256::new();
-    for part in [m.role.as_str(), m.kind.as_str(), m.text.as_str(), ts] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    Some(hex::encode(&h.finalize()[..16]))
 }
 
 /// Write one parsed file: the single write path shared by refresh and
@@ -618,8 +589,8 @@ pub(crate) fn apply(
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO messages (file_id, offset, ordinal, role, kind, text, tool_name, call_id,
-                                   timestamp, uuid, parent_uuid, dkey)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                   timestamp, uuid, parent_uuid, dkey, indexed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT(file_id, offset, ordinal) DO NOTHING",
         )
         .at(db)?;
@@ -631,6 +602,7 @@ pub(crate) fn apply(
     for m in &p.fed.messages {
         let ordinal = ordinals.entry(m.offset).or_insert(0);
         let ts = m.timestamp.as_deref().and_then(crate::timefmt::normalize);
+        let searchable = baton_search::searchable_text(m);
         let inserted = insert
             .execute(params![
                 file_id,
@@ -644,7 +616,8 @@ pub(crate) fn apply(
                 ts,
                 m.uuid,
                 m.parent_uuid,
-                dedupe_key(p.agent, m, ts.as_deref()),
+                baton_search::copy_key(p.agent, m),
+                searchable.is_some(),
             ])
             .at(db)?;
         *ordinal += 1;
@@ -653,9 +626,9 @@ pub(crate) fn apply(
             continue;
         }
         added += 1;
-        if searchable(m.kind) && !m.text.is_empty() {
+        if let Some(text) = searchable {
             let rowid = tx.last_insert_rowid();
-            insert_fts.execute(params![rowid, m.text]).at(db)?;
+            insert_fts.execute(params![rowid, text]).at(db)?;
         }
     }
     Ok(Applied::Added(added))
