@@ -4,8 +4,8 @@
 //! counts and message text without a second parser. Encrypted sessions are
 //! never read.
 
-use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, Storage, StorageError};
-use baton_native::{Agent, Chunk, FileReader, Message, MessageKind, ReaderState};
+use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, SearchText, Storage, StorageError};
+use baton_native::{Agent, Chunk, FileReader, Message, ReaderState};
 use baton_sync::protocol::MAIN_STREAM;
 use futures::StreamExt;
 use std::collections::HashMap;
@@ -160,15 +160,16 @@ fn feed_with_checkpoints(
     .map_err(|_| MessagesError("the transcript reader failed on this session".into()))
 }
 
-/// Text worth searching for in a chunk's messages (prompts, replies, tool I/O).
-fn searchable(chunk: &Chunk) -> Vec<String> {
+/// The searchable texts of a chunk's messages, under the shared search policy.
+fn searchable(agent: Agent, chunk: &Chunk) -> Vec<SearchText> {
     chunk
         .messages
         .iter()
-        .filter(|m| !matches!(m.kind, MessageKind::Context) && !m.text.trim().is_empty())
-        .map(|m| match &m.tool_name {
-            Some(tool) if m.kind == MessageKind::ToolCall => format!("{tool} {}", m.text),
-            _ => m.text.clone(),
+        .filter_map(|m| {
+            baton_search::searchable_text(m).map(|text| SearchText {
+                text: text.to_string(),
+                copy_key: baton_search::copy_key(agent, m),
+            })
         })
         .collect()
 }
@@ -288,7 +289,7 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
             session_id: job.session_id.clone(),
             from,
             seen_len,
-            texts: searchable(&fed.chunk),
+            texts: searchable(agent, &fed.chunk),
             state: Some(fed.state),
             skipped: fed.skipped,
             checkpoints: fed.checkpoints,

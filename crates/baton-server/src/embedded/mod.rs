@@ -231,8 +231,7 @@ impl Storage for Embedded {
         q: &str,
         limit: u32,
     ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>> {
-        let q = q.to_string();
-        Box::pin(self.read_with(move |conn, _| search::hits(conn, user, &q, limit)))
+        Box::pin(search::search(self, user, q.to_string(), limit))
     }
 
     fn append(

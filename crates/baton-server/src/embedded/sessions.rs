@@ -209,7 +209,7 @@ pub(super) fn list(conn: &Connection, user: i64, q: ListQuery) -> StorageResult<
         Some(text) => {
             let like = like_pattern(text);
             // Without a searchable term (only punctuation) the FTS part is left out.
-            let fts = baton_store::fts_query(text);
+            let fts = baton_search::fts_query(text);
             let fts_clause = if fts.is_some() {
                 "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?5)"
             } else {
