@@ -96,8 +96,8 @@ pub struct StreamRead {
 /// Query of [`Storage::list_sessions`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Only sessions whose `updated_seq` is below this (the page cursor).
-    pub before_seq: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// Page size.
     pub limit: u32,
     /// Free-text filter over id, title, first prompt, cwd and message text.

@@ -58,7 +58,7 @@ CREATE TABLE IF NOT EXISTS msg_copy_keys(
   key TEXT NOT NULL,
   PRIMARY KEY(session_pk, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_updated
-  ON sessions(user_id, COALESCE(d_updated_at, updated_at, ''), pk);
+  ON sessions(user_id, COALESCE(d_updated_at, updated_at, ''), updated_seq);
 CREATE TABLE IF NOT EXISTS mirror_files(
   user_id INTEGER NOT NULL REFERENCES users(id),
   path TEXT NOT NULL,
