@@ -137,7 +137,7 @@ const RANKED_ROWS: i64 = 2000;
 
 /// A search's time budget, and whether its client went away.
 #[derive(Debug)]
-pub(super) struct Budget {
+struct Budget {
     deadline: Instant,
     cancelled: AtomicBool,
 }
@@ -192,13 +192,7 @@ pub(super) async fn search(
     let budget = Budget::new(SEARCH_BUDGET);
     let guard = CancelOnDrop(budget.clone());
     let hits = store
-        .read_with(move |conn, _| {
-            let watch = budget.clone();
-            conn.progress_handler(BUDGET_CHECK_EVERY, Some(move || watch.spent()));
-            let found = hits(conn, user, &q, limit, &budget);
-            conn.progress_handler(0, None::<fn() -> bool>);
-            found
-        })
+        .read_with(move |conn, _| hits(conn, user, &q, limit, &budget))
         .await;
     drop(guard);
     hits
@@ -209,7 +203,22 @@ pub(super) async fn search(
 /// reads it, snippets computed from the message text (linear in it), and a
 /// record a fork copied from an ancestor (same copy key) a hit of the
 /// ancestor only. Stops with an error once `budget` is spent.
-pub(super) fn hits(
+fn hits(
+    conn: &Connection,
+    user: i64,
+    q: &str,
+    limit: u32,
+    budget: &Arc<Budget>,
+) -> StorageResult<Vec<SearchHit>> {
+    let watch = budget.clone();
+    conn.progress_handler(BUDGET_CHECK_EVERY, Some(move || watch.spent()));
+    let found = budgeted_hits(conn, user, q, limit, budget);
+    conn.progress_handler(0, None::<fn() -> bool>);
+    found
+}
+
+/// [`hits`], with the budget's progress handler installed.
+fn budgeted_hits(
     conn: &Connection,
     user: i64,
     q: &str,
@@ -340,4 +349,32 @@ pub(super) fn message_checkpoint(
                 skipped: skipped as u64,
             })
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::schema::{SCHEMA, migrate, open_conn};
+    use super::*;
+
+    #[test]
+    fn a_search_whose_client_went_away_stops_with_an_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_conn(&dir.path().join("baton.db")).unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        migrate(&conn).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users(id, name, created_at) VALUES (1, 'a', 'now');
+             INSERT INTO sessions(pk, user_id, id, agent, updated_seq) VALUES (1, 1, 's', 'codex', 1);
+             INSERT INTO msg_fts(text, session_pk) VALUES ('a word in a message', 1);",
+        )
+        .unwrap();
+        let live = Budget::new(SEARCH_BUDGET);
+        let found = hits(&conn, 1, "word", 10, &live).unwrap();
+        assert_eq!(found[0].snippet, "a «word» in a message");
+        let abandoned = Budget::new(SEARCH_BUDGET);
+        drop(CancelOnDrop(abandoned.clone()));
+        assert_eq!(hits(&conn, 1, "word", 10, &abandoned), Err(stopped()));
+        let late = Budget::new(Duration::ZERO);
+        assert_eq!(hits(&conn, 1, "word", 10, &late), Err(stopped()));
+    }
 }
