@@ -1,12 +1,13 @@
 //! Discovery, change detection and incremental ingest (see [`Catalog::refresh`]).
 
+use crate::Catalog;
 use crate::error::{Error, Result, SqlContext};
-use crate::{Catalog, sessions};
+use crate::sessions::{self, Affected};
 use baton_native::{Agent, FileReader, LineIssue, Message, NativeFile, ReaderState, Scanned};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -430,9 +431,6 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
         message: i.message.clone(),
     })
 }
-
-/// Session keys touched by writing a file.
-pub(crate) type Affected = BTreeSet<(String, String)>;
 
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {

@@ -1,12 +1,15 @@
 //! Recomputing the updatable session rows from the files and messages tables.
 
 use crate::error::{Error, Result, SqlContext};
-use crate::ingest::Affected;
 use crate::timefmt;
 use baton_native::{ReaderState, SessionFacts};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
+
+/// Keys (agent, id) of the sessions whose rows must be recomputed, e.g.
+/// those a written or removed file belonged to.
+pub(crate) type Affected = BTreeSet<(String, String)>;
 
 /// One main (non-sidechain) file of a session.
 struct MainFile {
