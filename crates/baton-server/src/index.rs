@@ -147,10 +147,11 @@ async fn read_prefix(
 async fn inherited_history(
     storage: &dyn Storage,
     user: i64,
-    id: &str,
-    agent: Agent,
+    session: &SessionInfo,
 ) -> Result<Vec<Message>, StorageError> {
-    if agent != Agent::Codex {
+    let (id, agent) = (session.id.as_str(), session.agent);
+    // A paginated fork names its parent (`forked_from_id`).
+    if agent != Agent::Codex || session.forked_from.is_none() {
         return Ok(Vec::new());
     }
     // The history base is in the first line (`session_meta`).
@@ -183,7 +184,7 @@ pub async fn page_conversation(
     offset: u64,
     limit: usize,
 ) -> Result<MessagePage, StorageError> {
-    let inherited = inherited_history(storage, user, &session.id, session.agent).await?;
+    let inherited = inherited_history(storage, user, session).await?;
     let prompts: Vec<&Message> = inherited
         .iter()
         .filter(|m| m.kind == MessageKind::Prompt)
