@@ -22,8 +22,7 @@ pub fn copy_key(agent: Agent, m: &Message) -> Option<String> {
     let text = searchable_text(m).filter(|_| agent == Agent::Codex)?;
     let ts = m.timestamp.as_deref()?;
     let mut h = Sha256::new();
-    let (role, kind) = (format!("{:?}", m.role), format!("{:?}", m.kind));
-    for part in [role.as_str(), kind.as_str(), text, ts] {
+    for part in [m.role.as_str(), m.kind.as_str(), text, ts] {
         h.update(part.as_bytes());
         h.update([0u8]);
     }
