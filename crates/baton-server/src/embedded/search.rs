@@ -377,4 +377,55 @@ mod tests {
         let late = Budget::new(Duration::ZERO);
         assert_eq!(hits(&conn, 1, "word", 10, &late), Err(stopped()));
     }
+
+    #[test]
+    fn an_index_made_under_another_policy_is_rebuilt() {
+        let dir = tempfile::tempdir().unwrap();
+        let conn = open_conn(&dir.path().join("baton.db")).unwrap();
+        conn.execute_batch("CREATE VIRTUAL TABLE msg_fts USING fts5(text, session_pk UNINDEXED);")
+            .unwrap();
+        conn.execute_batch(SCHEMA).unwrap();
+        conn.execute_batch(
+            "INSERT INTO users(id, name, created_at) VALUES (1, 'a', 'now');
+             INSERT INTO sessions(pk, user_id, id, agent, updated_seq) VALUES (1, 1, 's', 'codex', 1);
+             INSERT INTO streams(session_pk, name, len, state, indexed_len, reader_state)
+               VALUES (1, 'main', 10, x'', 10, '{}');
+             INSERT INTO msg_fts(text, session_pk) VALUES ('old', 1);",
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let sql: String = conn
+            .query_row(
+                "SELECT sql FROM sqlite_master WHERE name = 'msg_fts'",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        assert!(sql.contains(baton_search::TOKENIZER), "{sql}");
+        let (indexed, state): (i64, Option<String>) = conn
+            .query_row("SELECT indexed_len, reader_state FROM streams", [], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .unwrap();
+        assert_eq!(
+            (indexed, state),
+            (0, None),
+            "the indexer reads the stream again"
+        );
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM msg_fts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 0);
+        // A second start leaves the new index alone.
+        conn.execute(
+            "INSERT INTO msg_fts(text, session_pk) VALUES ('new', 1)",
+            [],
+        )
+        .unwrap();
+        migrate(&conn).unwrap();
+        let rows: i64 = conn
+            .query_row("SELECT count(*) FROM msg_fts", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 1);
+    }
 }
