@@ -127,12 +127,38 @@ fn best_window(q: &Query, text: &str) -> usize {
     first - (spare / 2).min(first)
 }
 
+/// Longest piece of text (a highlighted span, or the text between two) a
+/// snippet shows whole; a longer one (a huge token, a long run of
+/// punctuation) keeps its two ends around an [`ELLIPSIS`], so a snippet
+/// stays small whatever the message holds.
+const MAX_PIECE: usize = 1024;
+
+/// Append `piece` to `out`, cut in the middle when longer than [`MAX_PIECE`].
+fn push_capped(out: &mut String, piece: &str) {
+    if piece.len() <= MAX_PIECE {
+        out.push_str(piece);
+        return;
+    }
+    let mut head = MAX_PIECE / 2;
+    while !piece.is_char_boundary(head) {
+        head -= 1;
+    }
+    let mut tail = piece.len() - MAX_PIECE / 2;
+    while !piece.is_char_boundary(tail) {
+        tail += 1;
+    }
+    out.push_str(&piece[..head]);
+    out.push(ELLIPSIS);
+    out.push_str(&piece[tail..]);
+}
+
 impl Query {
     /// An excerpt of `text` around the best match of this query: up to
     /// [`SNIPPET_TOKENS`] tokens, every matched term wrapped in
     /// [`HIGHLIGHT`] from the start of its first token to the end of its
     /// last (so `echo` in `ECHO[2]:` gives `«ECHO»[2]:`), and [`ELLIPSIS`]
-    /// where text is left out. Time is linear in `text`. A text where no
+    /// where text is left out (also inside a piece longer than 1 KiB, so
+    /// the excerpt stays small). Time is linear in `text`. A text where no
     /// term is found (folding differs from the tokenizer's for a rare
     /// letter) gives its first tokens, unmarked.
     pub fn snippet(&self, text: &str) -> String {
@@ -180,13 +206,13 @@ impl Query {
         }
         let mut at = from;
         for (s, e) in merged {
-            out.push_str(&text[at..s]);
+            push_capped(&mut out, &text[at..s]);
             out.push(HIGHLIGHT.0);
-            out.push_str(&text[s..e]);
+            push_capped(&mut out, &text[s..e]);
             out.push(HIGHLIGHT.1);
             at = e;
         }
-        out.push_str(&text[at..to]);
+        push_capped(&mut out, &text[at..to]);
         if more {
             out.push(ELLIPSIS);
         }
@@ -221,6 +247,18 @@ mod tests {
         assert!(s.starts_with('…') && s.ends_with('…'), "{s}");
         assert!(s.contains("beta «gamma» «alpha»"), "{s}");
         assert_eq!(s.matches(' ').count(), SNIPPET_TOKENS - 1, "{s}");
+    }
+
+    #[test]
+    fn a_huge_token_or_gap_is_cut_in_the_middle() {
+        let token = "é".repeat(100_000);
+        let s = snippet("ab*", &format!("{}abc{token} next", "-".repeat(100_000)));
+        assert!(s.len() < 3 * MAX_PIECE, "{} bytes", s.len());
+        assert!(s.starts_with("---") && s.ends_with("é» next"), "{s}");
+        assert!(
+            s.contains("-…-") && s.contains("«abcé") && s.contains("é…é"),
+            "{s}"
+        );
     }
 
     #[test]
