@@ -413,7 +413,7 @@ async fn list(
         .list_sessions(
             acct.id,
             ListQuery {
-                before_seq: parse_num("cursor", p.cursor.as_deref())?,
+                cursor: p.cursor,
                 limit: parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
                 q: p.q,
             },
@@ -460,7 +460,7 @@ async fn messages(
         DEFAULT_MESSAGES_LIMIT,
         MAX_MESSAGES_LIMIT,
     )?;
-    let session = st.storage.session(acct.id, &id).await?;
+    let mut session = st.storage.session(acct.id, &id).await?;
     if session.encrypted {
         return Ok(Json(MessageList {
             session,
@@ -471,11 +471,10 @@ async fn messages(
         })
         .into_response());
     }
-    let page = index::page_messages(
+    let page = index::page_conversation(
         st.storage.as_ref(),
         acct.id,
-        &id,
-        session.agent,
+        &mut session,
         offset,
         limit as usize,
     )

@@ -4,9 +4,9 @@
 //! counts and message text without a second parser. Encrypted sessions are
 //! never read.
 
-use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, Storage, StorageError};
-use baton_native::{Agent, Chunk, FileReader, Message, MessageKind, ReaderState};
-use baton_sync::protocol::MAIN_STREAM;
+use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, SearchText, Storage, StorageError};
+use baton_native::{Agent, Chunk, FileReader, Message, MessageKind, ReaderState, SessionFacts};
+use baton_sync::protocol::{MAIN_STREAM, SessionInfo};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;
@@ -60,7 +60,6 @@ pub async fn page_messages(
         Err(e) => return Err(e),
     };
     let mut body = read.body;
-    let failed = |e: String| StorageError::Internal(e);
     let mut page = MessagePage::default();
     let (mut reader, mut seen) = match start {
         Some(c) => {
@@ -75,20 +74,8 @@ pub async fn page_messages(
         let piece = piece?;
         page.bytes_read += piece.len() as u64;
         pending.extend_from_slice(&piece);
-        let (r, rest, chunk) = tokio::task::spawn_blocking(move || {
-            std::panic::catch_unwind(AssertUnwindSafe(move || {
-                let before = reader.state().consumed;
-                let chunk = reader.feed(&pending);
-                let used = (reader.state().consumed - before) as usize;
-                pending.drain(..used.min(pending.len()));
-                (reader, pending, chunk)
-            }))
-        })
-        .await
-        .map_err(|e| failed(e.to_string()))?
-        .map_err(|_| failed("the transcript reader failed on this session".into()))?;
-        reader = r;
-        pending = rest;
+        let chunk;
+        (reader, pending, chunk) = feed_blocking(reader, pending).await?;
         page.skipped_lines += chunk.issues.len() as u64;
         for m in chunk.messages {
             if page.messages.len() == limit {
@@ -101,6 +88,138 @@ pub async fn page_messages(
             seen += 1;
         }
     }
+    Ok(page)
+}
+
+/// Feed `pending` to `reader` on the blocking pool; returns the reader, the
+/// bytes it did not consume (a partial last line) and what it read.
+async fn feed_blocking(
+    mut reader: FileReader,
+    mut pending: Vec<u8>,
+) -> Result<(FileReader, Vec<u8>, Chunk), StorageError> {
+    let failed = |e: String| StorageError::Internal(e);
+    tokio::task::spawn_blocking(move || {
+        std::panic::catch_unwind(AssertUnwindSafe(move || {
+            let before = reader.state().consumed;
+            let chunk = reader.feed(&pending);
+            let used = (reader.state().consumed - before) as usize;
+            pending.drain(..used.min(pending.len()));
+            (reader, pending, chunk)
+        }))
+    })
+    .await
+    .map_err(|e| failed(e.to_string()))?
+    .map_err(|_| failed("the transcript reader failed on this session".into()))
+}
+
+/// Read a main stream from its start until the reader has consumed `end`
+/// bytes: the messages of the lines that start before `end`, and the
+/// reader's facts then. `None` when the session or stream does not exist.
+async fn read_prefix(
+    storage: &dyn Storage,
+    user: i64,
+    id: &str,
+    agent: Agent,
+    end: u64,
+) -> Result<Option<(Vec<Message>, SessionFacts)>, StorageError> {
+    let mut body = match storage.read(user, id, MAIN_STREAM, 0).await {
+        Ok(read) => read.body,
+        Err(StorageError::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut reader = FileReader::new(agent);
+    let (mut pending, mut messages) = (Vec::new(), Vec::new());
+    while reader.state().consumed < end
+        && let Some(piece) = body.next().await
+    {
+        pending.extend_from_slice(&piece?);
+        let chunk;
+        (reader, pending, chunk) = feed_blocking(reader, pending).await?;
+        messages.extend(chunk.messages.into_iter().filter(|m| m.offset < end));
+    }
+    Ok(Some((messages, reader.state().facts.clone())))
+}
+
+/// The history a Codex paginated fork inherits, as `baton show` shows it
+/// (the walk is [`baton_search::InheritedHistory`]): each ancestor's
+/// messages before the point its child forked at, oldest ancestor first.
+/// Empty for every other session.
+async fn inherited_history(
+    storage: &dyn Storage,
+    user: i64,
+    session: &SessionInfo,
+) -> Result<Vec<Message>, StorageError> {
+    let (id, agent) = (session.id.as_str(), session.agent);
+    // A paginated fork names its parent (`forked_from_id`).
+    if agent != Agent::Codex || session.forked_from.is_none() {
+        return Ok(Vec::new());
+    }
+    // The history base is in the first line (`session_meta`).
+    let Some((_, own)) = read_prefix(storage, user, id, agent, 1).await? else {
+        return Ok(Vec::new());
+    };
+    let mut walk = baton_search::InheritedHistory::new(id, own.history_base);
+    let mut pieces = Vec::new();
+    while let Some(base) = walk.next_parent().cloned() {
+        let Some((messages, facts)) =
+            read_prefix(storage, user, &base.thread_id, agent, base.end_byte_offset).await?
+        else {
+            break;
+        };
+        pieces.push(messages);
+        walk.found(facts.history_base);
+    }
+    Ok(pieces.into_iter().rev().flatten().collect())
+}
+
+/// One page of a plaintext session's conversation, numbered as `baton show`
+/// lists it: a Codex paginated fork's inherited history first, then the
+/// session's own messages (see [`page_messages`]). `session`'s turns,
+/// message count, first prompt and (when it has none) title become those of
+/// the whole conversation, as `baton show` reports them.
+pub async fn page_conversation(
+    storage: &dyn Storage,
+    user: i64,
+    session: &mut SessionInfo,
+    offset: u64,
+    limit: usize,
+) -> Result<MessagePage, StorageError> {
+    let inherited = inherited_history(storage, user, session).await?;
+    let prompts: Vec<&Message> = inherited
+        .iter()
+        .filter(|m| m.kind == MessageKind::Prompt)
+        .collect();
+    if let Some(first) = prompts.first() {
+        session.first_prompt = Some(first.text.clone());
+        session.title = session.title.take().or_else(|| Some(first.text.clone()));
+    }
+    session.user_turns += prompts.len() as u64;
+    session.message_count += inherited.len() as u64;
+    let shown = inherited.len() as u64;
+    let mut page = MessagePage::default();
+    let own_offset = offset.saturating_sub(shown);
+    page.messages = inherited
+        .into_iter()
+        .skip(offset.min(shown) as usize)
+        .take(limit)
+        .collect();
+    if page.messages.len() == limit {
+        page.more = true;
+        return Ok(page);
+    }
+    let own = page_messages(
+        storage,
+        user,
+        &session.id,
+        session.agent,
+        own_offset,
+        limit - page.messages.len(),
+    )
+    .await?;
+    page.messages.extend(own.messages);
+    page.skipped_lines = own.skipped_lines;
+    page.more = own.more;
+    page.bytes_read = own.bytes_read;
     Ok(page)
 }
 
@@ -160,15 +279,16 @@ fn feed_with_checkpoints(
     .map_err(|_| MessagesError("the transcript reader failed on this session".into()))
 }
 
-/// Text worth searching for in a chunk's messages (prompts, replies, tool I/O).
-fn searchable(chunk: &Chunk) -> Vec<String> {
+/// The searchable texts of a chunk's messages, under the shared search policy.
+fn searchable(agent: Agent, chunk: &Chunk) -> Vec<SearchText> {
     chunk
         .messages
         .iter()
-        .filter(|m| !matches!(m.kind, MessageKind::Context) && !m.text.trim().is_empty())
-        .map(|m| match &m.tool_name {
-            Some(tool) if m.kind == MessageKind::ToolCall => format!("{tool} {}", m.text),
-            _ => m.text.clone(),
+        .filter_map(|m| {
+            baton_search::searchable_text(m).map(|text| SearchText {
+                text: text.to_string(),
+                copy_key: baton_search::copy_key(agent, m),
+            })
         })
         .collect()
 }
@@ -288,7 +408,7 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
             session_id: job.session_id.clone(),
             from,
             seen_len,
-            texts: searchable(&fed.chunk),
+            texts: searchable(agent, &fed.chunk),
             state: Some(fed.state),
             skipped: fed.skipped,
             checkpoints: fed.checkpoints,

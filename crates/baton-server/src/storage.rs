@@ -96,12 +96,22 @@ pub struct StreamRead {
 /// Query of [`Storage::list_sessions`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListQuery {
-    /// Only sessions whose `updated_seq` is below this (the page cursor).
-    pub before_seq: Option<u64>,
+    /// `next_cursor` of the previous page.
+    pub cursor: Option<String>,
     /// Page size.
     pub limit: u32,
     /// Free-text filter over id, title, first prompt, cwd and message text.
     pub q: Option<String>,
+}
+
+/// The searchable text of one message ([`baton_search::searchable_text`])
+/// and, when it may be a copy a fork made, its [`baton_search::copy_key`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SearchText {
+    /// Text to index.
+    pub text: String,
+    /// Key shared with the record it was copied from, if any.
+    pub copy_key: Option<String>,
 }
 
 /// A main stream with bytes the search index has not seen yet.
@@ -148,7 +158,7 @@ pub struct IndexUpdate {
     /// `None` when the reader failed, keeping the previous state.
     pub state: Option<ReaderState>,
     /// Searchable texts of the new messages.
-    pub texts: Vec<String>,
+    pub texts: Vec<SearchText>,
     /// Lines the reader skipped from byte 0 to `seen_len` (kept with `state`).
     pub skipped: u64,
     /// Reader positions passed in this pass, every

@@ -1,14 +1,13 @@
 //! Discovery, change detection and incremental ingest (see [`Catalog::refresh`]).
 
+use crate::Catalog;
 use crate::error::{Error, Result, SqlContext};
-use crate::{Catalog, sessions};
-use baton_native::{
-    Agent, FileReader, LineIssue, Message, MessageKind, NativeFile, ReaderState, Scanned,
-};
+use crate::sessions::{self, Affected};
+use baton_native::{Agent, FileReader, LineIssue, Message, NativeFile, ReaderState, Scanned};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
-use std::collections::{BTreeSet, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -120,17 +119,24 @@ pub struct ChunkOutcome {
 /// File metadata used for change detection.
 pub(crate) use baton_native::discover::FileStat as Stat;
 
-/// A file found by the walk, and what the catalog knows about it.
-struct Seen {
+/// A native file found by the walk, carried through the phases of a
+/// [`Catalog::refresh`]: walked, matched with its row, selected for reading
+/// (its prior state loaded), then parsed.
+struct Candidate {
     file: NativeFile,
     key: String,
+    /// Its metadata as walked.
     stat: std::io::Result<Stat>,
     /// Fingerprint of the file's sidecar, when it has one.
     sidecar: Option<String>,
     /// The file lies under baton's library.
     library: bool,
-    /// Its row id, and whether the row matches the file as walked.
-    known: Option<(i64, bool)>,
+    /// Its row id, when the catalog knows the file.
+    row: Option<i64>,
+    /// The row matches the file as walked: nothing to read.
+    unchanged: bool,
+    /// Stored state to resume reading from.
+    prior: Option<Prior>,
 }
 
 /// Stored state needed to resume reading a file.
@@ -141,18 +147,6 @@ struct Prior {
     digest: Option<String>,
     digest_off: u64,
     head: Option<String>,
-}
-
-/// One file to (re)read.
-struct Work {
-    file: NativeFile,
-    key: String,
-    stat: Stat,
-    prior: Option<Prior>,
-    /// Fingerprint of the file's sidecar, when it has one.
-    sidecar: Option<String>,
-    /// The file lies under baton's library.
-    library: bool,
 }
 
 /// A file's sidecar as read for ingest.
@@ -217,17 +211,6 @@ enum Outcome {
         issue: Issue,
     },
 }
-
-/// Kinds that go into the full-text index (injected context does not).
-pub(crate) fn searchable(kind: MessageKind) -> bool {
-    matches!(
-        kind,
-        MessageKind::Prompt | MessageKind::Reply | MessageKind::ToolCall | MessageKind::ToolResult
-    )
-}
-
-/// SQL list of the searchable kinds, for `kind IN (...)`.
-pub(crate) const SEARCHABLE_SQL: &str = "('prompt','reply','tool_call','tool_result')";
 
 fn digest_hex(bytes: &[u8]) -> String {
     hex::encode(&Sha256::digest(bytes)[..16])
@@ -374,16 +357,18 @@ fn read_and_feed(file: &NativeFile, stat: &Stat, prior: Option<&Prior>) -> std::
 }
 
 /// Parse one file (see [`read_and_feed`]) and its sidecar.
-fn parse_file(work: Work) -> Outcome {
-    let Work {
+fn parse_file(c: Candidate) -> Outcome {
+    let Candidate {
         file,
         key,
         stat,
         prior,
         sidecar,
         library,
-    } = work;
-    let fed = match read_and_feed(&file, &stat, prior.as_ref()) {
+        ..
+    } = c;
+    let fed = stat.and_then(|stat| Ok((read_and_feed(&file, &stat, prior.as_ref())?, stat)));
+    let (fed, stat) = match fed {
         Ok(fed) => fed,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             return Outcome::Vanished {
@@ -444,15 +429,12 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
     })
 }
 
-/// Session keys touched by writing a file.
-pub(crate) type Affected = BTreeSet<(String, String)>;
-
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
-    tx.prepare_cached(&format!(
+    tx.prepare_cached(
         "INSERT INTO messages_fts(messages_fts, rowid, text)
-         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND kind IN {SEARCHABLE_SQL}"
-    ))
+         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND indexed",
+    )
     .and_then(|mut s| s.execute([file_id]))
     .at(path)?;
     tx.prepare_cached("DELETE FROM messages WHERE file_id = ?1")
@@ -494,22 +476,6 @@ pub(crate) enum Applied {
         /// Where the stored state ends (0 when the file has no row).
         consumed: u64,
     },
-}
-
-/// Key that identifies a record copied into a fork: Claude's `uuid`; for a
-/// Codex searchable message, a hash of role, kind, text and timestamp (Codex
-/// forks copy records verbatim, and records carry no id the reader exposes).
-fn dedupe_key(agent: Agent, m: &Message, timestamp: Option<&str>) -> Option<String> {
-    if let Some(uuid) = &m.uuid {
-        return Some(uuid.clone());
-    }
-    let ts = timestamp.filter(|_| agent == Agent::Codex && searchable(m.kind))?;
-    let mut h = Sha256::new();
-    for part in [m.role.as_str(), m.kind.as_str(), m.text.as_str(), ts] {
-        h.update(part.as_bytes());
-        h.update([0u8]);
-    }
-    Some(hex::encode(&h.finalize()[..16]))
 }
 
 /// Write one parsed file: the single write path shared by refresh and
@@ -618,8 +584,8 @@ pub(crate) fn apply(
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO messages (file_id, offset, ordinal, role, kind, text, tool_name, call_id,
-                                   timestamp, uuid, parent_uuid, dkey)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
+                                   timestamp, uuid, parent_uuid, dkey, indexed)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
              ON CONFLICT(file_id, offset, ordinal) DO NOTHING",
         )
         .at(db)?;
@@ -631,6 +597,7 @@ pub(crate) fn apply(
     for m in &p.fed.messages {
         let ordinal = ordinals.entry(m.offset).or_insert(0);
         let ts = m.timestamp.as_deref().and_then(crate::timefmt::normalize);
+        let searchable = baton_search::searchable_text(m);
         let inserted = insert
             .execute(params![
                 file_id,
@@ -644,7 +611,8 @@ pub(crate) fn apply(
                 ts,
                 m.uuid,
                 m.parent_uuid,
-                dedupe_key(p.agent, m, ts.as_deref()),
+                baton_search::copy_key(p.agent, m),
+                searchable.is_some(),
             ])
             .at(db)?;
         *ordinal += 1;
@@ -653,9 +621,9 @@ pub(crate) fn apply(
             continue;
         }
         added += 1;
-        if searchable(m.kind) && !m.text.is_empty() {
+        if let Some(text) = searchable {
             let rowid = tx.last_insert_rowid();
-            insert_fts.execute(params![rowid, m.text]).at(db)?;
+            insert_fts.execute(params![rowid, text]).at(db)?;
         }
     }
     Ok(Applied::Added(added))
@@ -669,8 +637,33 @@ struct Walked {
     complete: bool,
 }
 
-/// Discover and stat every native file under the roots (missing roots are
-/// skipped), and say which roots were walked.
+/// Phase 1: discover and stat every native file under the roots (missing
+/// roots are skipped), and say which roots were walked.
+fn walk(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<Candidate>, Vec<Walked>) {
+    let (found, walked) = discover(roots, issues);
+    let library_prefixes: Vec<String> = roots.library.iter().map(|l| dir_prefix(l)).collect();
+    let candidates = found
+        .into_iter()
+        .map(|Scanned { file, stat }| {
+            let key = key_of(&file.path);
+            let library = library_prefixes.iter().any(|l| key.starts_with(l.as_str()));
+            let sidecar = library.then(|| sidecar_fingerprint(&file.path)).flatten();
+            Candidate {
+                file,
+                key,
+                stat,
+                sidecar,
+                library,
+                row: None,
+                unchanged: false,
+                prior: None,
+            }
+        })
+        .collect();
+    (candidates, walked)
+}
+
+/// The native files under the roots, and which roots were walked.
 fn discover(roots: &Roots, issues: &mut Vec<Issue>) -> (Vec<Scanned>, Vec<Walked>) {
     let mut found = Vec::new();
     let mut walked = Vec::new();
@@ -752,6 +745,32 @@ fn key_of(path: &Path) -> String {
     path.to_string_lossy().into_owned()
 }
 
+/// Phase 3: the candidates to read. Unchanged files are counted; a file
+/// that could not be stat'ed is an issue, its row kept unless it is gone
+/// (added to `gone`).
+fn select(
+    candidates: Vec<Candidate>,
+    gone: &mut Vec<String>,
+    report: &mut RefreshReport,
+) -> Vec<Candidate> {
+    let mut to_read = Vec::new();
+    for c in candidates {
+        match &c.stat {
+            Ok(_) if c.unchanged => report.files_unchanged += 1,
+            Ok(_) => to_read.push(c),
+            Err(e) => {
+                report.issues.push(issue_at(&c.key, e));
+                if e.kind() == std::io::ErrorKind::NotFound {
+                    gone.push(c.key);
+                }
+            }
+        }
+    }
+    gone.sort();
+    gone.dedup();
+    to_read
+}
+
 /// Results are committed every this many files or bytes.
 const BATCH_FILES: usize = 2000;
 const BATCH_BYTES: u64 = 256 << 20;
@@ -771,108 +790,19 @@ impl Catalog {
     /// the same catalog at once: bytes another one wrote meanwhile are not
     /// written twice. Bad lines, unreadable or vanished files and unreadable
     /// directories are returned as [`Issue`]s and never stop the run.
+    ///
+    /// Phases, over one candidate per walked file: walk the roots, match
+    /// the candidates with their rows, select the changed ones, load their
+    /// stored reader state, remove vanished files, ingest (parse in
+    /// parallel, write in batches), recompute the affected session rows.
     pub fn refresh(&mut self, roots: &Roots, progress: &dyn Fn(Progress)) -> Result<RefreshReport> {
         let started = Instant::now();
-        let db = self.path.clone();
         let mut report = RefreshReport::default();
         self.set_scope(roots)?;
-        let (files, walked) = discover(roots, &mut report.issues);
-        report.files_seen = files.len() as u64;
-
-        // Compare the stats taken by the walk with what the catalog knows,
-        // in one pass over the `files` rows (read from a covering index).
-        let library_prefixes: Vec<String> = roots.library.iter().map(|l| dir_prefix(l)).collect();
-        let seen: Vec<Seen> = files
-            .into_iter()
-            .map(|Scanned { file, stat }| {
-                let key = key_of(&file.path);
-                let library = library_prefixes.iter().any(|l| key.starts_with(l.as_str()));
-                let sidecar = library.then(|| sidecar_fingerprint(&file.path)).flatten();
-                Seen {
-                    file,
-                    key,
-                    stat,
-                    sidecar,
-                    library,
-                    known: None,
-                }
-            })
-            .collect();
-        let mut gone: Vec<String> = Vec::new();
-        let mut seen = {
-            let mut by_key: HashMap<&str, usize> = HashMap::with_capacity(seen.len());
-            for (i, s) in seen.iter().enumerate() {
-                by_key.insert(s.key.as_str(), i);
-            }
-            let mut found: Vec<Option<(i64, bool)>> = vec![None; seen.len()];
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk, sidecar,
-                            library
-                     FROM files INDEXED BY files_scan",
-                )
-                .at(&db)?;
-            let mut rows = stmt.query([]).at(&db)?;
-            while let Some(r) = rows.next().at(&db)? {
-                let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).at(&db)?;
-                let on_disk: bool = r.get(7).at(&db)?;
-                let Some(&i) = by_key.get(path) else {
-                    // Not found by this walk (or unreadable right now: a
-                    // stat error keeps the row, see below).
-                    if on_disk && is_gone(Path::new(path), &walked) {
-                        gone.push(path.to_string());
-                    }
-                    continue;
-                };
-                let s = &seen[i];
-                let stat = Stat {
-                    size: r.get::<_, i64>(2).at(&db)? as u64,
-                    mtime_ns: r.get(3).at(&db)?,
-                    ino: r.get::<_, i64>(4).at(&db)? as u64,
-                    dev: r.get::<_, i64>(5).at(&db)? as u64,
-                };
-                let unchanged = on_disk
-                    && s.stat.as_ref().is_ok_and(|st| *st == stat)
-                    && r.get::<_, bool>(6).at(&db)? == s.file.compressed
-                    && r.get_ref(8).and_then(|v| Ok(v.as_str_or_null()?)).at(&db)?
-                        == s.sidecar.as_deref()
-                    && r.get::<_, bool>(9).at(&db)? == s.library;
-                found[i] = Some((r.get(1).at(&db)?, unchanged));
-            }
-            drop(by_key);
-            let mut seen = seen;
-            for (s, k) in seen.iter_mut().zip(found) {
-                s.known = k;
-            }
-            seen
-        };
-        type ToRead = (NativeFile, String, Stat, Option<i64>, Option<String>, bool);
-        let mut to_read: Vec<ToRead> = Vec::new();
-        for s in seen.drain(..) {
-            match s.stat {
-                Ok(_) if s.known.is_some_and(|(_, unchanged)| unchanged) => {
-                    report.files_unchanged += 1;
-                }
-                Ok(st) => to_read.push((
-                    s.file,
-                    s.key,
-                    st,
-                    s.known.map(|(id, _)| id),
-                    s.sidecar,
-                    s.library,
-                )),
-                Err(e) => {
-                    report.issues.push(issue_at(&s.key, &e));
-                    // Unreadable right now: its rows are kept as they are.
-                    if e.kind() == std::io::ErrorKind::NotFound {
-                        gone.push(s.key);
-                    }
-                }
-            }
-        }
-        gone.sort();
-        gone.dedup();
+        let (mut candidates, walked) = walk(roots, &mut report.issues);
+        report.files_seen = candidates.len() as u64;
+        let mut gone = self.match_rows(&mut candidates, &walked)?;
+        let mut to_read = select(candidates, &mut gone, &mut report);
         progress(Progress {
             phase: ProgressPhase::Scan,
             files_done: report.files_seen,
@@ -880,110 +810,187 @@ impl Catalog {
             bytes_done: 0,
             bytes_total: 0,
         });
-
         let mut affected = Affected::new();
         let names_changed = self.refresh_names(roots, &mut affected)?;
         if to_read.is_empty() && gone.is_empty() && !names_changed {
             report.elapsed = started.elapsed();
             return Ok(report);
         }
+        self.load_priors(&mut to_read)?;
+        self.remove_gone(&gone, &mut affected, &mut report)?;
+        self.ingest(to_read, &mut affected, &mut report, progress)?;
+        progress(Progress {
+            phase: ProgressPhase::Sessions,
+            files_done: 0,
+            files_total: affected.len() as u64,
+            bytes_done: 0,
+            bytes_total: 0,
+        });
+        let db = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        report.sessions_updated += sessions::recompute(&tx, &db, affected)?;
+        tx.commit().at(&db)?;
+        report.elapsed = started.elapsed();
+        Ok(report)
+    }
 
+    /// Phase 2: compare the stats taken by the walk with the `files` rows, in
+    /// one pass over them (read from a covering index): set each
+    /// candidate's row and whether it is unchanged. Returns the keys of
+    /// known files that are gone from a root this walk read.
+    fn match_rows(&self, candidates: &mut [Candidate], walked: &[Walked]) -> Result<Vec<String>> {
+        let db = &self.path;
+        let by_key: HashMap<&str, usize> = candidates
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.key.as_str(), i))
+            .collect();
+        // (row id, unchanged) of each candidate the catalog knows.
+        let mut found: Vec<Option<(i64, bool)>> = vec![None; candidates.len()];
+        let mut gone = Vec::new();
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT path, id, size, mtime_ns, ino, dev, compressed, on_disk, sidecar, library
+                 FROM files INDEXED BY files_scan",
+            )
+            .at(db)?;
+        let mut rows = stmt.query([]).at(db)?;
+        while let Some(r) = rows.next().at(db)? {
+            let path = r.get_ref(0).and_then(|v| Ok(v.as_str()?)).at(db)?;
+            let on_disk: bool = r.get(7).at(db)?;
+            let Some(&i) = by_key.get(path) else {
+                // Not found by this walk (or unreadable right now: a stat
+                // error keeps the row, see [`select`]).
+                if on_disk && is_gone(Path::new(path), walked) {
+                    gone.push(path.to_string());
+                }
+                continue;
+            };
+            let c = &candidates[i];
+            let stat = Stat {
+                size: r.get::<_, i64>(2).at(db)? as u64,
+                mtime_ns: r.get(3).at(db)?,
+                ino: r.get::<_, i64>(4).at(db)? as u64,
+                dev: r.get::<_, i64>(5).at(db)? as u64,
+            };
+            let unchanged = on_disk
+                && c.stat.as_ref().is_ok_and(|st| *st == stat)
+                && r.get::<_, bool>(6).at(db)? == c.file.compressed
+                && r.get_ref(8).and_then(|v| Ok(v.as_str_or_null()?)).at(db)?
+                    == c.sidecar.as_deref()
+                && r.get::<_, bool>(9).at(db)? == c.library;
+            found[i] = Some((r.get(1).at(db)?, unchanged));
+        }
+        drop(by_key);
+        for (c, f) in candidates.iter_mut().zip(found) {
+            if let Some((row, unchanged)) = f {
+                c.row = Some(row);
+                c.unchanged = unchanged;
+            }
+        }
+        Ok(gone)
+    }
+
+    /// Phase 4: load the stored reader state of the files to read that the
+    /// catalog already knows (an undecodable state just means a full re-read).
+    fn load_priors(&self, to_read: &mut [Candidate]) -> Result<()> {
+        let db = &self.path;
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT size, mtime_ns, ino, dev, compressed, state, digest, digest_off, head
+                 FROM files WHERE id = ?1",
+            )
+            .at(db)?;
+        for c in to_read.iter_mut() {
+            let Some(id) = c.row else { continue };
+            c.prior = stmt
+                .query_row([id], |r| {
+                    Ok((
+                        Stat {
+                            size: r.get::<_, i64>(0)? as u64,
+                            mtime_ns: r.get(1)?,
+                            ino: r.get::<_, i64>(2)? as u64,
+                            dev: r.get::<_, i64>(3)? as u64,
+                        },
+                        r.get::<_, bool>(4)?,
+                        r.get::<_, String>(5)?,
+                        r.get::<_, Option<String>>(6)?,
+                        r.get::<_, i64>(7)? as u64,
+                        r.get::<_, Option<String>>(8)?,
+                    ))
+                })
+                .optional()
+                .at(db)?
+                .and_then(|(stat, compressed, state, digest, digest_off, head)| {
+                    Some(Prior {
+                        stat,
+                        compressed,
+                        state: serde_json::from_str::<ReaderState>(&state).ok()?,
+                        digest,
+                        digest_off,
+                        head,
+                    })
+                });
+        }
+        Ok(())
+    }
+
+    /// Phase 5: remove the rows of vanished files.
+    fn remove_gone(
+        &mut self,
+        gone: &[String],
+        affected: &mut Affected,
+        report: &mut RefreshReport,
+    ) -> Result<()> {
+        let db = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        for key in gone {
+            if remove_file(&tx, &db, key, affected)? {
+                report.files_removed += 1;
+            }
+        }
+        // Sessions change in the same transaction as their files, so a
+        // concurrent refresh never finds files indexed but no sessions.
+        report.sessions_updated += sessions::recompute(&tx, &db, std::mem::take(affected))?;
+        tx.commit().at(&db)
+    }
+
+    /// Phase 6: parse the files on the rayon pool (largest first, which
+    /// keeps both cores busy until the end) and write them on this thread in
+    /// batched transactions.
+    fn ingest(
+        &mut self,
+        mut to_read: Vec<Candidate>,
+        affected: &mut Affected,
+        report: &mut RefreshReport,
+        progress: &dyn Fn(Progress),
+    ) -> Result<()> {
+        let db = self.path.clone();
         let known: HashSet<String> = to_read
             .iter()
-            .filter(|t| t.3.is_some())
-            .map(|t| t.1.clone())
+            .filter(|c| c.row.is_some())
+            .map(|c| c.key.clone())
             .collect();
-        // Load the reader state of files we already know.
-        let mut works = Vec::with_capacity(to_read.len());
-        {
-            let mut stmt = self
-                .conn
-                .prepare(
-                    "SELECT size, mtime_ns, ino, dev, compressed, state, digest, digest_off,
-                            head
-                     FROM files WHERE id = ?1",
-                )
-                .at(&db)?;
-            for (file, key, stat, id, sidecar, library) in to_read {
-                let prior = match id {
-                    None => None,
-                    Some(id) => stmt
-                        .query_row([id], |r| {
-                            Ok((
-                                Stat {
-                                    size: r.get::<_, i64>(0)? as u64,
-                                    mtime_ns: r.get(1)?,
-                                    ino: r.get::<_, i64>(2)? as u64,
-                                    dev: r.get::<_, i64>(3)? as u64,
-                                },
-                                r.get::<_, bool>(4)?,
-                                r.get::<_, String>(5)?,
-                                r.get::<_, Option<String>>(6)?,
-                                r.get::<_, i64>(7)? as u64,
-                                r.get::<_, Option<String>>(8)?,
-                            ))
-                        })
-                        .optional()
-                        .at(&db)?
-                        .and_then(|(stat, compressed, state, digest, digest_off, head)| {
-                            // An undecodable state (older reader) just means a full re-read.
-                            let state = serde_json::from_str::<ReaderState>(&state).ok()?;
-                            Some(Prior {
-                                stat,
-                                compressed,
-                                state,
-                                digest,
-                                digest_off,
-                                head,
-                            })
-                        }),
-                };
-                works.push(Work {
-                    file,
-                    key,
-                    stat,
-                    prior,
-                    sidecar,
-                    library,
-                });
-            }
-        }
-        // Largest first keeps both cores busy until the end.
-        works.sort_by_key(|w| std::cmp::Reverse(w.stat.size));
-        let files_total = works.len() as u64;
-        let bytes_total: u64 = works
+        let size = |c: &Candidate| c.stat.as_ref().map_or(0, |s| s.size);
+        to_read.sort_by_key(|c| std::cmp::Reverse(size(c)));
+        let files_total = to_read.len() as u64;
+        let bytes_total: u64 = to_read
             .iter()
-            .map(|w| {
-                w.stat
-                    .size
-                    .saturating_sub(w.prior.as_ref().map_or(0, |p| p.state.consumed))
-            })
+            .map(|c| size(c).saturating_sub(c.prior.as_ref().map_or(0, |p| p.state.consumed)))
             .sum();
-
-        // Remove vanished files.
-        {
-            let tx = self
-                .conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .at(&db)?;
-            for key in &gone {
-                if remove_file(&tx, &db, key, &mut affected)? {
-                    report.files_removed += 1;
-                }
-            }
-            // Sessions change in the same transaction as their files, so a
-            // concurrent refresh never finds files indexed but no sessions.
-            report.sessions_updated +=
-                sessions::recompute(&tx, &db, std::mem::take(&mut affected))?;
-            tx.commit().at(&db)?;
-        }
-
-        // Parse on the rayon pool, write on this thread in batched transactions.
         let (sender, receiver) = std::sync::mpsc::sync_channel::<Outcome>(256);
         std::thread::scope(|scope| -> Result<()> {
             scope.spawn(move || {
-                works.into_par_iter().for_each_with(sender, |s, w| {
-                    let _ = s.send(parse_file(w));
+                to_read.into_par_iter().for_each_with(sender, |s, c| {
+                    let _ = s.send(parse_file(c));
                 });
             });
             let mut done = 0u64;
@@ -1000,7 +1007,7 @@ impl Catalog {
                     done += 1;
                     match outcome {
                         Outcome::Parsed(p) => {
-                            let Applied::Added(added) = apply(&tx, &db, &p, &mut affected)? else {
+                            let Applied::Added(added) = apply(&tx, &db, &p, affected)? else {
                                 // Another process indexed these bytes first.
                                 report.files_unchanged += 1;
                                 continue;
@@ -1019,7 +1026,7 @@ impl Catalog {
                         }
                         Outcome::Vanished { key, issue } => {
                             report.issues.push(issue);
-                            if remove_file(&tx, &db, &key, &mut affected)? {
+                            if remove_file(&tx, &db, &key, affected)? {
                                 report.files_removed += 1;
                             }
                         }
@@ -1038,27 +1045,11 @@ impl Catalog {
                     }
                 }
                 report.sessions_updated +=
-                    sessions::recompute(&tx, &db, std::mem::take(&mut affected))?;
+                    sessions::recompute(&tx, &db, std::mem::take(affected))?;
                 tx.commit().at(&db)?;
             }
             Ok(())
-        })?;
-
-        progress(Progress {
-            phase: ProgressPhase::Sessions,
-            files_done: 0,
-            files_total: affected.len() as u64,
-            bytes_done: 0,
-            bytes_total: 0,
-        });
-        let tx = self
-            .conn
-            .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(&db)?;
-        report.sessions_updated += sessions::recompute(&tx, &db, affected)?;
-        tx.commit().at(&db)?;
-        report.elapsed = started.elapsed();
-        Ok(report)
+        })
     }
 
     /// Index `bytes` of one native file that start at byte `offset` of that
@@ -1216,8 +1207,8 @@ impl Catalog {
 mod tests {
     use super::*;
 
-    fn work(path: PathBuf) -> Work {
-        Work {
+    fn candidate(path: PathBuf) -> Candidate {
+        Candidate {
             key: key_of(&path),
             file: NativeFile {
                 agent: Agent::Claude,
@@ -1226,10 +1217,12 @@ mod tests {
                 sidechain_of: None,
                 compressed: false,
             },
-            stat: Stat::default(),
-            prior: None,
+            stat: Ok(Stat::default()),
             sidecar: None,
             library: false,
+            row: None,
+            unchanged: false,
+            prior: None,
         }
     }
 
@@ -1238,7 +1231,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("gone.jsonl");
         std::fs::write(&path, b"{}\n").unwrap();
-        let w = work(path.clone());
+        let w = candidate(path.clone());
         std::fs::remove_file(&path).unwrap();
         match parse_file(w) {
             Outcome::Vanished { key, issue } => {
@@ -1255,7 +1248,7 @@ mod tests {
         // A directory where a file is expected: open succeeds, read fails (EISDIR).
         let path = dir.path().join("dir.jsonl");
         std::fs::create_dir(&path).unwrap();
-        match parse_file(work(path.clone())) {
+        match parse_file(candidate(path.clone())) {
             Outcome::Failed { issue } => {
                 assert!(issue.to_string().starts_with(&key_of(&path)), "{issue}");
                 assert!(issue.message.contains("skipped"), "{issue}");

@@ -13,8 +13,10 @@
 //! Sessions are keyed by (agent, id). Session-level facts are updatable rows
 //! recomputed whenever one of their files (or an ancestor's) changes;
 //! messages are immutable rows tagged with their file and byte offset, so an
-//! append only adds rows. Prompts, replies and tool input/output are indexed
-//! with FTS5; injected context is stored (for `show`) but not indexed.
+//! append only adds rows. What is searchable, how queries and snippets work
+//! and how fork copies are attributed is [`baton_search`]'s policy (shared
+//! with the server); messages that are not searchable are stored (for
+//! `show`) but not indexed.
 //!
 //! The same ingest unit serves files on disk and bytes pushed over the network
 //! ([`Catalog::ingest_chunk`]).
@@ -29,9 +31,10 @@ mod sessions;
 mod sidecar;
 mod timefmt;
 
+pub use baton_search::fts_query;
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
-pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, check_cursor, fts_query};
+pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, check_cursor};
 pub use sidecar::{SIDECAR_SUFFIX, Sidecar, sidecar_path};
 
 use rusqlite::Connection;
@@ -39,7 +42,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

@@ -158,29 +158,6 @@ fn kind_from(s: &str) -> MessageKind {
     }
 }
 
-/// Turn free user text into a safe FTS5 query: every whitespace-separated
-/// term becomes a quoted phrase (so `-`, `:`, `"`, `AND`, `(` ... are plain
-/// text), all terms must match, and a trailing `*` keeps prefix matching.
-/// Control characters separate terms like whitespace (a NUL inside a
-/// quoted phrase would end the FTS5 string early). Returns `None` when the
-/// text has no searchable character.
-pub fn fts_query(text: &str) -> Option<String> {
-    let mut out = Vec::new();
-    let separator = |c: char| c.is_whitespace() || c.is_control();
-    for term in text.split(separator).filter(|t| !t.is_empty()) {
-        let (body, prefix) = match term.strip_suffix('*') {
-            Some(b) => (b.trim_end_matches('*'), true),
-            None => (term, false),
-        };
-        if !body.chars().any(char::is_alphanumeric) {
-            continue;
-        }
-        let quoted = format!("\"{}\"", body.replace('"', "\"\""));
-        out.push(if prefix { format!("{quoted}*") } else { quoted });
-    }
-    (!out.is_empty()).then(|| out.join(" "))
-}
-
 /// `/a/b/` → `/a/b`; `None` for "no filter" (empty or `/`).
 fn cwd_prefix(cwd: &Option<String>) -> Option<String> {
     let c = cwd.as_deref()?.trim_end_matches('/');
@@ -471,18 +448,18 @@ impl Catalog {
         Ok(written)
     }
 
-    /// Full-text search over prompts, replies and tool input/output, best
-    /// (bm25) first. Any query text is safe; see [`fts_query`]. Subagent
-    /// transcripts are searched and attributed to their parent session. A
-    /// record a fork copied from its parent (Claude: same `uuid`; Codex: same
-    /// role, kind, text and timestamp), found anywhere in the parent's
-    /// lineage, is a hit of the parent only, so of the oldest ancestor.
+    /// Full-text search, best (bm25) first, under [`baton_search`]'s policy:
+    /// what is searchable, how the query is read, the snippet (computed from
+    /// the message text in linear time, not by FTS5) and fork attribution.
+    /// Subagent transcripts are searched and attributed to their parent
+    /// session. A record a fork copied from its parent (same
+    /// [`baton_search::copy_key`]), found anywhere in the parent's lineage,
+    /// is a hit of the parent only, so of the oldest ancestor.
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>> {
-        let fts = fts_query(&q.query).ok_or(Error::EmptyQuery)?;
+        let query = baton_search::Query::parse(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
         let mut sql = format!(
-            "SELECT f.session_id, f.agent, m.role, m.kind,
-                    snippet(messages_fts, 0, '«', '»', '…', 16), m.timestamp
+            "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp
              FROM messages_fts
              JOIN messages m ON m.id = messages_fts.rowid
              JOIN files f ON f.id = m.file_id
@@ -496,7 +473,7 @@ impl Catalog {
             self.in_scope("s"),
             self.in_scope("ps"),
         );
-        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(fts)];
+        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts())];
         if let Some(agent) = q.agent {
             sql.push_str(" AND s.agent = ?");
             args.push(Box::new(agent.as_str()));
@@ -510,21 +487,36 @@ impl Catalog {
         sql.push_str(" ORDER BY rank LIMIT ?");
         args.push(Box::new(limit as i64));
         let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
-        let hits = stmt
+        let ranked: Vec<(i64, Hit)> = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok(Hit {
-                    session_id: r.get(0)?,
-                    agent: parse_agent(&r.get::<_, String>(1)?)?,
-                    role: role_from(&r.get::<_, String>(2)?),
-                    kind: kind_from(&r.get::<_, String>(3)?),
-                    snippet: r.get(4)?,
-                    timestamp: r.get(5)?,
-                })
+                Ok((
+                    r.get(0)?,
+                    Hit {
+                        session_id: r.get(1)?,
+                        agent: parse_agent(&r.get::<_, String>(2)?)?,
+                        role: role_from(&r.get::<_, String>(3)?),
+                        kind: kind_from(&r.get::<_, String>(4)?),
+                        snippet: String::new(),
+                        timestamp: r.get(5)?,
+                    },
+                ))
             })
             .at(&self.path)?
             .collect::<Result<_, _>>()
             .at(&self.path)?;
-        Ok(hits)
+        // Only the hits shown have their text read.
+        let mut text = self
+            .conn
+            .prepare_cached("SELECT text FROM messages WHERE id = ?1")
+            .at(&self.path)?;
+        ranked
+            .into_iter()
+            .map(|(id, mut hit)| {
+                let body: String = text.query_row([id], |r| r.get(0)).at(&self.path)?;
+                hit.snippet = query.snippet(&body);
+                Ok(hit)
+            })
+            .collect()
     }
 
     /// Number of sessions in the catalog (of the last refresh's roots).

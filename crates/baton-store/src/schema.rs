@@ -16,10 +16,11 @@ use std::path::{Path, PathBuf};
 /// refresh that finds nothing changed reads the index, not the wide rows);
 /// `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
-/// the line), with `dkey` identifying a record copied into a fork (Claude
-/// `uuid`; Codex a hash of role, kind, text and timestamp); `messages_fts` an
-/// external-content FTS5 index over the searchable messages; `sessions` the
-/// updatable per-session facts.
+/// the line), with `dkey` identifying a record copied into a fork
+/// ([`baton_search::copy_key`]) and `indexed` set when its text is in
+/// `messages_fts`, an external-content FTS5 index over the searchable
+/// messages ([`baton_search::searchable_text`], tokenizer
+/// [`baton_search::TOKENIZER`]); `sessions` the updatable per-session facts.
 const DDL: &str = r#"
 CREATE TABLE files (
     id          INTEGER PRIMARY KEY,
@@ -62,7 +63,8 @@ CREATE TABLE messages (
     timestamp   TEXT,
     uuid        TEXT,
     parent_uuid TEXT,
-    dkey        TEXT
+    dkey        TEXT,
+    indexed     INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX messages_file ON messages(file_id, offset, ordinal);
 CREATE INDEX messages_dkey ON messages(dkey) WHERE dkey IS NOT NULL;
@@ -71,7 +73,7 @@ CREATE VIRTUAL TABLE messages_fts USING fts5(
     text,
     content = 'messages',
     content_rowid = 'id',
-    tokenize = 'unicode61 remove_diacritics 2'
+    tokenize = '{TOKENIZER}'
 );
 
 CREATE TABLE sessions (
@@ -299,7 +301,7 @@ fn create_schema(conn: &Connection, path: &Path, version: i64) -> Result<()> {
                 name.replace('"', "\"\"")
             ));
         }
-        sql.push_str(DDL);
+        sql.push_str(&DDL.replace("{TOKENIZER}", baton_search::TOKENIZER));
         sql.push_str(&format!("PRAGMA user_version = {SCHEMA_VERSION};"));
         conn.execute_batch(&sql).at(path)?;
     }

@@ -1,12 +1,15 @@
 //! Recomputing the updatable session rows from the files and messages tables.
 
 use crate::error::{Error, Result, SqlContext};
-use crate::ingest::Affected;
 use crate::timefmt;
 use baton_native::{ReaderState, SessionFacts};
 use rusqlite::{OptionalExtension, Transaction, params};
-use std::collections::HashSet;
+use std::collections::{BTreeSet, HashSet};
 use std::path::Path;
+
+/// Keys (agent, id) of the sessions whose rows must be recomputed, e.g.
+/// those a written or removed file belonged to.
+pub(crate) type Affected = BTreeSet<(String, String)>;
 
 /// One main (non-sidechain) file of a session.
 struct MainFile {
@@ -284,18 +287,14 @@ fn write_row(tx: &Transaction, db: &Path, agent: &str, id: &str) -> Result<bool>
     // Codex paginated forks inherit a byte prefix of their parent, recursively.
     let mut lineage: Vec<(i64, u64)> = vec![(primary.id, u64::MAX)];
     let mut ancestors: Vec<SessionFacts> = Vec::new();
-    let mut base = facts.history_base.clone();
-    let mut visited: HashSet<String> = HashSet::from([id.to_string()]);
-    while let Some(hb) = base {
-        if !visited.insert(hb.thread_id.clone()) {
-            break;
-        }
+    let mut walk = baton_search::InheritedHistory::new(id, facts.history_base.clone());
+    while let Some(hb) = walk.next_parent().cloned() {
         let parents = main_files(tx, db, agent, &hb.thread_id)?;
         let Some(parent) = parents.into_iter().next() else {
             break;
         };
         lineage.insert(0, (parent.id, hb.end_byte_offset));
-        base = parent.facts.history_base.clone();
+        walk.found(parent.facts.history_base.clone());
         ancestors.push(parent.facts);
     }
 

@@ -5,7 +5,7 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, mirror_files
+//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, msg_copy_keys, mirror_files
 //! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by sha256
 //! blobs/tmp/                temp files of blobs being written
 //! ```
@@ -31,7 +31,8 @@
 //! Submodules, one job each: `schema` (tables, migrations, connections),
 //! `writer` (the writer thread and its group commit), `blobs` (blob files),
 //! `accounts`, `sessions` (metadata, listing, changes), `streams` (chunk
-//! reads and prefix hashes), `append`, `fork`, `search` (the search index)
+//! reads and prefix hashes), `append`, `fork`, `search` (the search index,
+//! under `baton-search`'s policy, with a time budget per query)
 //! and `mirror` (the local mirror's state).
 
 mod accounts;
@@ -231,8 +232,7 @@ impl Storage for Embedded {
         q: &str,
         limit: u32,
     ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>> {
-        let q = q.to_string();
-        Box::pin(self.read_with(move |conn, _| search::hits(conn, user, &q, limit)))
+        Box::pin(search::search(self, user, q.to_string(), limit))
     }
 
     fn append(

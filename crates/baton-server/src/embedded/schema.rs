@@ -1,6 +1,6 @@
 //! The SQLite schema, its migrations, and how every connection is opened.
 
-use rusqlite::Connection;
+use rusqlite::{Connection, OptionalExtension};
 use std::path::Path;
 
 /// Tables of `baton.db` (see the module docs of [`super`] for what each holds).
@@ -53,7 +53,12 @@ CREATE TABLE IF NOT EXISTS msg_checkpoints(
   skipped INTEGER NOT NULL,
   state TEXT NOT NULL,
   PRIMARY KEY(stream_pk, msg_no)) WITHOUT ROWID;
-CREATE VIRTUAL TABLE IF NOT EXISTS msg_fts USING fts5(text, session_pk UNINDEXED);
+CREATE TABLE IF NOT EXISTS msg_copy_keys(
+  session_pk INTEGER NOT NULL REFERENCES sessions(pk),
+  key TEXT NOT NULL,
+  PRIMARY KEY(session_pk, key)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS sessions_by_updated
+  ON sessions(user_id, COALESCE(d_updated_at, updated_at, ''), updated_seq);
 CREATE TABLE IF NOT EXISTS mirror_files(
   user_id INTEGER NOT NULL REFERENCES users(id),
   path TEXT NOT NULL,
@@ -76,8 +81,46 @@ pub(super) fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
     Ok(conn)
 }
 
+/// The full-text index of message texts, under the shared search policy
+/// (tokenizer [`baton_search::TOKENIZER`]; `copy_key` see
+/// [`baton_search::copy_key`]).
+fn msg_fts_ddl() -> String {
+    format!(
+        "CREATE VIRTUAL TABLE msg_fts USING fts5(text, session_pk UNINDEXED, copy_key UNINDEXED,
+           tokenize = '{}')",
+        baton_search::TOKENIZER
+    )
+}
+
+/// Create `msg_fts`, or replace one made under another search policy and
+/// have the indexer read every main stream again.
+fn migrate_search_index(conn: &Connection) -> rusqlite::Result<()> {
+    let ddl = msg_fts_ddl();
+    let current: Option<String> = conn
+        .query_row(
+            "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = 'msg_fts'",
+            [],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if current.as_deref() == Some(ddl.as_str()) {
+        return Ok(());
+    }
+    conn.execute_batch(&format!(
+        "BEGIN IMMEDIATE;
+         DROP TABLE IF EXISTS msg_fts;
+         {ddl};
+         DELETE FROM msg_copy_keys;
+         DELETE FROM msg_checkpoints;
+         UPDATE streams SET indexed_len = 0, reader_state = NULL, skipped_lines = 0
+           WHERE name = 'main';
+         COMMIT;"
+    ))
+}
+
 /// Bring a database made by an earlier version up to [`SCHEMA`].
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
+    migrate_search_index(conn)?;
     let has_skipped: bool = conn.query_row(
         "SELECT EXISTS(SELECT 1 FROM pragma_table_info('streams') WHERE name = 'skipped_lines')",
         [],

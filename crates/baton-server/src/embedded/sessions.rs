@@ -1,5 +1,5 @@
-//! Session rows: metadata writes, the listing each route returns, paging
-//! by change sequence and the metadata filter of the session list.
+//! Session rows: metadata writes, the listing each route returns, the
+//! session list (newest `updated_at` first, keyset-paged) and its filter.
 
 use super::internal;
 use super::streams::parse_state;
@@ -194,40 +194,70 @@ pub(super) fn put_in(
     session_info(&w.conn, user, id)
 }
 
-/// A page of `user`'s sessions, newest change first, optionally filtered by `q.q`.
+/// Sort key of the session list: newest `updated_at` first, then newest change.
+const LIST_ORDER: &str = "COALESCE(d_updated_at, updated_at, '') DESC, updated_seq DESC";
+
+/// The `next_cursor` after `s`: its list sort key.
+fn encode_cursor(s: &SessionInfo) -> String {
+    let at = s.updated_at.as_deref().unwrap_or_default();
+    hex::encode(format!("{at}\u{1f}{}", s.updated_seq))
+}
+
+/// The list sort key a `next_cursor` names.
+fn decode_cursor(cursor: &str) -> StorageResult<(String, i64)> {
+    let bad = || {
+        StorageError::Invalid(format!(
+            "invalid cursor `{cursor}`: pass the `next_cursor` of the previous page"
+        ))
+    };
+    let raw = String::from_utf8(hex::decode(cursor).map_err(|_| bad())?).map_err(|_| bad())?;
+    let (at, seq) = raw.split_once('\u{1f}').ok_or_else(bad)?;
+    Ok((at.to_string(), seq.parse().map_err(|_| bad())?))
+}
+
+/// A page of `user`'s sessions, newest `updated_at` first, optionally
+/// filtered by `q.q` (id, title, first prompt, cwd, or message text under
+/// the shared search policy).
 pub(super) fn list(conn: &Connection, user: i64, q: ListQuery) -> StorageResult<SessionList> {
-    let before = q
-        .before_seq
-        .map_or(i64::MAX, |s| s.min(i64::MAX as u64) as i64);
+    let (after_at, after_seq) = match q.cursor.as_deref() {
+        Some(c) => decode_cursor(c)?,
+        // Before the first row: every key sorts below it.
+        None => ("\u{10ffff}".to_string(), i64::MAX),
+    };
     let limit = q.limit.max(1) as i64;
+    let page = "user_id = ?1 AND (COALESCE(d_updated_at, updated_at, ''), updated_seq) < (?2, ?3)";
     let sessions = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
         None => sessions_where(
             conn,
-            "user_id = ?1 AND updated_seq < ?2 ORDER BY updated_seq DESC LIMIT ?3",
-            &[&user, &before, &limit],
+            &format!("{page} ORDER BY {LIST_ORDER} LIMIT ?4"),
+            &[&user, &after_at, &after_seq, &limit],
         )?,
         Some(text) => {
             let like = like_pattern(text);
             // Without a searchable term (only punctuation) the FTS part is left out.
-            let fts = baton_store::fts_query(text);
+            let fts = baton_search::fts_query(text);
             let fts_clause = if fts.is_some() {
-                "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?5)"
+                "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?6)"
             } else {
-                "OR ?5 IS NOT NULL"
+                "OR ?6 IS NOT NULL"
             };
             let clause = format!(
-                "user_id = ?1 AND updated_seq < ?2 AND (
-                   id LIKE ?4 ESCAPE '\\' OR COALESCE(d_title, title, '') LIKE ?4 ESCAPE '\\'
-                   OR COALESCE(d_first_prompt, first_prompt, '') LIKE ?4 ESCAPE '\\'
-                   OR COALESCE(d_cwd, cwd, '') LIKE ?4 ESCAPE '\\'
+                "{page} AND (
+                   id LIKE ?5 ESCAPE '\\' OR COALESCE(d_title, title, '') LIKE ?5 ESCAPE '\\'
+                   OR COALESCE(d_first_prompt, first_prompt, '') LIKE ?5 ESCAPE '\\'
+                   OR COALESCE(d_cwd, cwd, '') LIKE ?5 ESCAPE '\\'
                    {fts_clause})
-                 ORDER BY updated_seq DESC LIMIT ?3"
+                 ORDER BY {LIST_ORDER} LIMIT ?4"
             );
-            sessions_where(conn, &clause, &[&user, &before, &limit, &like, &fts])?
+            sessions_where(
+                conn,
+                &clause,
+                &[&user, &after_at, &after_seq, &limit, &like, &fts],
+            )?
         }
     };
     let next_cursor = (sessions.len() as i64 == limit)
-        .then(|| sessions.last().map(|s| s.updated_seq.to_string()))
+        .then(|| sessions.last().map(encode_cursor))
         .flatten();
     Ok(SessionList {
         sessions,
