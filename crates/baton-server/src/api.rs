@@ -4,10 +4,11 @@
 //! OpenAPI description is served at `/api/v1/openapi.json`.
 
 use crate::index;
+use crate::listen::Timeouts;
 use crate::storage::{Account, ListQuery, Storage, StorageError};
 use axum::body::Body;
-use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
@@ -57,6 +58,8 @@ pub struct AppState {
     pub storage: Arc<dyn Storage>,
     /// Body size limits.
     pub limits: Limits,
+    /// How slowly a request body may arrive.
+    pub timeouts: Timeouts,
     /// Woken after every plaintext append so the indexer catches up.
     pub index_wake: Arc<Notify>,
     /// Push-body bytes that may still be taken into memory, in KiB permits
@@ -85,6 +88,42 @@ impl ApiError {
 
     fn bad(message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, ErrorCode::BadRequest, message)
+    }
+
+    fn too_large(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::PAYLOAD_TOO_LARGE, ErrorCode::TooLarge, message)
+    }
+
+    /// The answer to a response that left the router with an error status
+    /// and no JSON body (a 405 from the router, an extractor's rejection).
+    fn for_status(status: StatusCode, method: &axum::http::Method) -> Self {
+        let (error, message) = match status.as_u16() {
+            401 => (ErrorCode::Unauthorized, "send `Authorization: Bearer <token>`".to_string()),
+            404 => (ErrorCode::NotFound, "no such route; see /api/v1/openapi.json".to_string()),
+            405 => (
+                ErrorCode::MethodNotAllowed,
+                format!("this route does not take {method}; see /api/v1/openapi.json"),
+            ),
+            408 => (ErrorCode::Timeout, "the request took too long; retry".to_string()),
+            413 | 414 | 431 => (
+                ErrorCode::TooLarge,
+                "the request is larger than the server accepts".to_string(),
+            ),
+            415 => (
+                ErrorCode::UnsupportedMediaType,
+                "send the body as `Content-Type: application/json`".to_string(),
+            ),
+            503 => (ErrorCode::Unavailable, "the server is unavailable; retry later".to_string()),
+            500..=599 => (
+                ErrorCode::Internal,
+                "the server failed to complete the request; retry, and check the server log if it persists".to_string(),
+            ),
+            _ => (
+                ErrorCode::BadRequest,
+                format!("the request was refused ({status})"),
+            ),
+        };
+        Self::new(status, error, message)
     }
 
     fn busy() -> Self {
@@ -144,6 +183,14 @@ impl From<StorageError> for ApiError {
                 format!("session `{id}` already exists; choose another new_id"),
             ),
             StorageError::Invalid(m) => Self::bad(m),
+            StorageError::Unavailable(m) => {
+                tracing::warn!("storage unavailable: {m}");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    ErrorCode::Unavailable,
+                    "the server's storage is unreachable right now; retry after the Retry-After seconds",
+                )
+            }
             StorageError::Internal(m) => {
                 tracing::error!("storage failure: {m}");
                 Self::new(
@@ -251,38 +298,120 @@ impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequestParts<S> for Par
     }
 }
 
-fn body(b: Result<Bytes, BytesRejection>) -> ApiResult<Bytes> {
-    b.map_err(|e| {
-        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                ErrorCode::TooLarge,
-                "request body too large; push in smaller pieces",
-            )
-        } else {
-            ApiError::bad(e.body_text())
-        }
-    })
+/// The `Content-Length` a request declares, if any (hyper has already
+/// refused a malformed one).
+fn declared_length(headers: &HeaderMap) -> Option<u64> {
+    headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
 }
 
-/// A JSON request body, with errors answered as [`ApiError`]s.
+/// Refuse a body whose declared length exceeds `limit` before reading any of it.
+fn check_declared(headers: &HeaderMap, limit: usize, hint: &str) -> ApiResult<()> {
+    match declared_length(headers) {
+        Some(n) if n > limit as u64 => Err(ApiError::too_large(format!(
+            "the request body of {n} bytes exceeds the limit of {limit} bytes; {hint}"
+        ))),
+        _ => Ok(()),
+    }
+}
+
+/// Read a request body into one buffer that grows only as bytes arrive and
+/// never beyond `limit` (413 past it). The body must keep up with
+/// [`Timeouts::body_min_rate`] once [`Timeouts::body_grace`] has passed
+/// (408 otherwise), so a client trickling bytes cannot hold the request open.
+async fn read_body(body: Body, limit: usize, timeouts: &Timeouts) -> ApiResult<Bytes> {
+    let mut frames = body.into_data_stream();
+    let mut buf: Vec<u8> = Vec::new();
+    let start = tokio::time::Instant::now();
+    let rate = timeouts.body_min_rate.max(1);
+    loop {
+        let earned = std::time::Duration::from_secs_f64(buf.len() as f64 / rate as f64);
+        let deadline = start + timeouts.body_grace + earned;
+        let frame = tokio::time::timeout_at(deadline, frames.next())
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    StatusCode::REQUEST_TIMEOUT,
+                    ErrorCode::Timeout,
+                    format!(
+                        "the request body arrived slower than {rate} bytes/s after {} s; retry on a faster connection or send smaller pieces",
+                        timeouts.body_grace.as_secs()
+                    ),
+                )
+            })?;
+        match frame {
+            None => return Ok(Bytes::from(buf)),
+            Some(Err(e)) => {
+                return Err(ApiError::bad(format!("cannot read the request body: {e}")));
+            }
+            Some(Ok(piece)) => {
+                let len = buf.len() + piece.len();
+                if len > limit {
+                    return Err(ApiError::too_large(format!(
+                        "the request body exceeds the limit of {limit} bytes; send smaller pieces"
+                    )));
+                }
+                if len > buf.capacity() {
+                    let grown = len.max(buf.capacity() * 2).min(limit);
+                    buf.reserve_exact(grown - buf.len());
+                }
+                buf.extend_from_slice(&piece);
+            }
+        }
+    }
+}
+
+/// True when a request may carry JSON: no `Content-Type`, or one naming
+/// JSON (`application/json`, `application/…+json`).
+fn json_content_type(content_type: Option<&HeaderValue>) -> bool {
+    let Some(value) = content_type else {
+        return true;
+    };
+    let essence = value
+        .to_str()
+        .ok()
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    essence == "application/json"
+        || essence
+            .strip_prefix("application/")
+            .is_some_and(|sub| sub.ends_with("+json"))
+}
+
+/// A JSON request body (a JSON or absent `Content-Type`, at most
+/// [`Limits::max_json`] bytes), with errors answered as [`ApiError`]s.
 struct JsonBody<T>(T);
 
-impl<T: serde::de::DeserializeOwned, S: Send + Sync> FromRequest<S> for JsonBody<T> {
+impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> {
     type Rejection = ApiError;
 
-    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let bytes = body(Bytes::from_request(req, state).await)?;
+    async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
+        if !json_content_type(req.headers().get(header::CONTENT_TYPE)) {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                ErrorCode::UnsupportedMediaType,
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let limit = state.limits.max_json;
+        check_declared(req.headers(), limit, "send a smaller JSON body")?;
+        let bytes = read_body(req.into_body(), limit, &state.timeouts).await?;
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
     }
 }
 
-/// A push body, read only once the bytes it may take in memory (its
-/// `Content-Length`, or the push limit when unknown, plus the push limit
-/// again when it must be decoded) are reserved from
-/// [`AppState::inflight`]; the reservation is held until the request ends.
+/// A push body. A declared `Content-Length` beyond the push limit is refused
+/// before anything is read or reserved; otherwise the bytes it may take in
+/// memory (its `Content-Length`, or the push limit when undeclared, plus the
+/// push limit and the zstd window when it must be decoded) are reserved from
+/// [`AppState::inflight`] first, and the reservation is held until the
+/// request ends. The body is read into a buffer no larger than the raw part
+/// of the reservation.
 struct PushBody {
     bytes: Bytes,
     _reserved: tokio::sync::OwnedSemaphorePermit,
@@ -293,22 +422,20 @@ impl FromRequest<Arc<AppState>> for PushBody {
 
     async fn from_request(req: Request, state: &Arc<AppState>) -> Result<Self, Self::Rejection> {
         let limits = state.limits;
-        let declared = req
-            .headers()
-            .get(header::CONTENT_LENGTH)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.trim().parse::<usize>().ok());
+        check_declared(req.headers(), limits.max_append, "push in smaller pieces")?;
         let encoded = req
             .headers()
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
-        // Beyond the push limit the body is refused unread, so it never needs more.
-        let raw = declared
-            .unwrap_or(limits.max_append)
-            .min(limits.max_append + 1);
+        let raw = declared_length(req.headers()).map_or(limits.max_append, |n| n as usize);
+        let decoded = if encoded {
+            limits.max_append.saturating_add(1 << ZSTD_WINDOW_LOG_MAX)
+        } else {
+            0
+        };
         let want = raw
-            .saturating_add(if encoded { limits.max_append } else { 0 })
+            .saturating_add(decoded)
             .clamp(1, limits.max_inflight.max(1));
         let permits = u32::try_from(want.div_ceil(INFLIGHT_UNIT)).unwrap_or(u32::MAX);
         let acquire = state.inflight.clone().acquire_many_owned(permits);
@@ -316,13 +443,18 @@ impl FromRequest<Arc<AppState>> for PushBody {
             Ok(Ok(permit)) => permit,
             _ => return Err(ApiError::busy()),
         };
-        let bytes = body(Bytes::from_request(req, state).await)?;
+        let bytes = read_body(req.into_body(), raw, &state.timeouts).await?;
         Ok(Self {
             bytes,
             _reserved: reserved,
         })
     }
 }
+
+/// Largest zstd window a push body may use (8 MiB; the client's level-3
+/// frames use 2 MiB at most), so a frame cannot make the decoder allocate
+/// more than the push's reservation covers.
+const ZSTD_WINDOW_LOG_MAX: u32 = 23;
 
 /// Granularity of [`AppState::inflight`]: one permit per KiB.
 const INFLIGHT_UNIT: usize = 1024;
@@ -592,30 +724,26 @@ fn decode_body(encoding: Option<&str>, raw: Bytes, limit: usize) -> ApiResult<By
         None | Some("") | Some("identity") => Ok(raw),
         Some("zstd") => {
             use std::io::Read;
-            let decoder = zstd::stream::read::Decoder::new(&raw[..]).map_err(|e| {
+            let bad_zstd = |e: std::io::Error| {
                 ApiError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     ErrorCode::UnsupportedEncoding,
                     format!("bad zstd body: {e}"),
                 )
-            })?;
+            };
+            let mut decoder = zstd::stream::read::Decoder::new(&raw[..]).map_err(bad_zstd)?;
+            decoder
+                .window_log_max(ZSTD_WINDOW_LOG_MAX)
+                .map_err(bad_zstd)?;
             let mut out = Vec::new();
             decoder
                 .take(limit as u64 + 1)
                 .read_to_end(&mut out)
-                .map_err(|e| {
-                    ApiError::new(
-                        StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                        ErrorCode::UnsupportedEncoding,
-                        format!("bad zstd body: {e}"),
-                    )
-                })?;
+                .map_err(bad_zstd)?;
             if out.len() > limit {
-                return Err(ApiError::new(
-                    StatusCode::PAYLOAD_TOO_LARGE,
-                    ErrorCode::TooLarge,
-                    format!("decoded body exceeds {limit} bytes; push in smaller pieces"),
-                ));
+                return Err(ApiError::too_large(format!(
+                    "decoded body exceeds {limit} bytes; push in smaller pieces"
+                )));
             }
             Ok(Bytes::from(out))
         }
@@ -771,8 +899,21 @@ async fn not_found() -> ApiError {
     )
 }
 
-/// Reject paths with `.`/`..` segments (also percent-encoded) or backslashes before routing.
+/// Longest accepted request target (path and query), in bytes.
+pub const MAX_URI: usize = 8 * 1024;
+
+/// Reject targets longer than [`MAX_URI`], and paths with `.`/`..` segments
+/// (also percent-encoded) or backslashes, before routing.
 async fn reject_traversal(req: Request, next: Next) -> Response {
+    let target = req.uri().path_and_query().map_or(0, |pq| pq.as_str().len());
+    if target > MAX_URI {
+        return ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            ErrorCode::TooLarge,
+            format!("the request target exceeds {MAX_URI} bytes; shorten the query"),
+        )
+        .into_response();
+    }
     let path = req.uri().path();
     let bad = path.contains('\\')
         || path.to_ascii_lowercase().contains("%5c")
@@ -787,6 +928,29 @@ async fn reject_traversal(req: Request, next: Next) -> Response {
     next.run(req).await
 }
 
+/// Answer every error as an [`ErrorBody`]: a response that leaves the
+/// router with an error status and no JSON body (the router's 405, a
+/// rejection) gets one, keeping its other headers (`Allow`, `Retry-After`).
+async fn json_errors(req: Request, next: Next) -> Response {
+    let method = req.method().clone();
+    let res = next.run(req).await;
+    let status = res.status();
+    let json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if json || !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let (mut parts, _) = res.into_parts();
+    let (fresh, body) = ApiError::for_status(status, &method)
+        .into_response()
+        .into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(fresh.headers);
+    Response::from_parts(parts, body)
+}
+
 async fn web_file(uri: axum::http::Uri) -> Response {
     match crate::web::asset(uri.path()) {
         Some((mime, bytes)) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),
@@ -797,7 +961,6 @@ async fn web_file(uri: axum::http::Uri) -> Response {
 /// Build the router for a state.
 pub fn router(state: Arc<AppState>) -> Router {
     use axum::routing::{get as g, post, put};
-    let push_limit = DefaultBodyLimit::max(state.limits.max_append);
     let api = Router::new()
         .route("/me", g(me))
         .route("/sessions", g(list))
@@ -805,10 +968,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sessions/{id}/messages", g(messages))
         .route("/sessions/{id}/checkpoints", g(checkpoints))
         .route("/sessions/{id}/fork", post(fork))
-        .route(
-            "/sessions/{id}/streams/{*name}",
-            g(pull).merge(post(push).layer(push_limit)),
-        )
+        .route("/sessions/{id}/streams/{*name}", g(pull).merge(post(push)))
         .route("/search", g(search))
         .route("/changes", g(changes))
         .route("/openapi.json", g(openapi))
@@ -820,8 +980,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/app.js", get(web_file))
         .route("/style.css", get(web_file))
         .fallback(not_found)
-        .layer(DefaultBodyLimit::max(state.limits.max_json))
         .layer(axum::middleware::from_fn(reject_traversal))
+        .layer(axum::middleware::from_fn(json_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {
             ApiError::new(
                 StatusCode::INTERNAL_SERVER_ERROR,

@@ -10,6 +10,7 @@ pub mod api;
 pub mod embedded;
 pub mod hash;
 pub mod index;
+pub mod listen;
 pub mod local;
 pub mod storage;
 pub mod web;
@@ -55,10 +56,15 @@ pub struct ServerConfig {
     pub local: Option<local::LocalSources>,
     /// How often the local sessions are rescanned.
     pub rescan_every: Duration,
+    /// How long the server waits for a slow or silent peer.
+    pub timeouts: listen::Timeouts,
+    /// Most connections served at once; further ones wait in the listen backlog.
+    pub max_connections: usize,
 }
 
 impl ServerConfig {
-    /// Defaults: 127.0.0.1:7878, default limits, no local mirror, rescan every 30 s.
+    /// Defaults: 127.0.0.1:7878, default limits and timeouts, no local
+    /// mirror, rescan every 30 s, 512 connections.
     pub fn new(data_dir: PathBuf) -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
@@ -66,6 +72,8 @@ impl ServerConfig {
             limits: api::Limits::default(),
             local: None,
             rescan_every: Duration::from_secs(30),
+            timeouts: listen::Timeouts::default(),
+            max_connections: 512,
         }
     }
 }
@@ -157,10 +165,16 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         inflight: api::inflight_semaphore(&config.limits),
         storage,
         limits: config.limits,
+        timeouts: config.timeouts,
         index_wake: wake,
     });
     let app = api::router(state);
-    let task = tokio::spawn(async move { axum::serve(listener, app).await });
+    let task = tokio::spawn(listen::serve(
+        listener,
+        app,
+        config.timeouts,
+        config.max_connections,
+    ));
     Ok(RunningServer {
         addr,
         local_token: token,

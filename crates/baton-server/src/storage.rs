@@ -78,6 +78,10 @@ pub enum StorageError {
     /// The backend failed (I/O, database).
     #[error("storage failure: {0}")]
     Internal(String),
+    /// The database or blob store cannot be reached right now; the request
+    /// may succeed when retried (the HTTP layer answers 503 with `Retry-After`).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Result of a storage operation.

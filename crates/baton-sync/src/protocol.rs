@@ -40,9 +40,11 @@
 //!
 //! Errors are always an [`ErrorBody`] with an [`ErrorCode`]: `400 bad_request`
 //! (malformed id, stream name, header, query or JSON), `401 unauthorized`,
-//! `404 not_found`, `409 diverged | offset_ahead | conflict | exists`,
-//! `413 too_large`, `415 unsupported_encoding`, `416 offset_ahead` (pull
-//! beyond the end), `500 internal`.
+//! `404 not_found`, `405 method_not_allowed`, `408 timeout`,
+//! `409 diverged | offset_ahead | conflict | exists`, `413`/`414`/`431
+//! too_large`, `415 unsupported_encoding | unsupported_media_type`, `416
+//! offset_ahead` (pull beyond the end), `500 internal`, `503 busy |
+//! unavailable` (with `Retry-After`).
 //!
 //! # Push (append)
 //!
@@ -269,7 +271,7 @@ pub enum ErrorCode {
     Conflict,
     /// 409: `new_id` of a fork already exists and is not that fork.
     Exists,
-    /// 413: the body exceeds the server's limit.
+    /// 413 (body), 414 (URI), 431 (headers): the request exceeds the server's limit.
     TooLarge,
     /// 415: a `Content-Encoding` other than `zstd` or `identity`, or an undecodable zstd body.
     UnsupportedEncoding,
@@ -277,6 +279,14 @@ pub enum ErrorCode {
     Internal,
     /// 503: the server holds as many push bytes as it allows; retry after `Retry-After` seconds.
     Busy,
+    /// 405: the route does not take this method.
+    MethodNotAllowed,
+    /// 408: the request body arrived too slowly.
+    Timeout,
+    /// 415: a JSON route got a body whose `Content-Type` is not JSON.
+    UnsupportedMediaType,
+    /// 503: the server's database or blob store is unreachable; retry after `Retry-After` seconds.
+    Unavailable,
 }
 
 /// Every error response body.

@@ -23,20 +23,25 @@ pub const MAX_APPEND: usize = 3 * 1024 * 1024;
 pub const MAX_JSON: usize = 64 * 1024;
 
 pub async fn start() -> Srv {
-    start_with(Limits {
-        max_append: MAX_APPEND,
-        max_json: MAX_JSON,
-        ..Limits::default()
-    })
-    .await
+    start_configured(|_| {}).await
 }
 
 /// A test server with the given limits.
 pub async fn start_with(limits: Limits) -> Srv {
+    start_configured(|cfg| cfg.limits = limits).await
+}
+
+/// A test server with the default test limits, configured further by `f`.
+pub async fn start_configured(f: impl FnOnce(&mut ServerConfig)) -> Srv {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = ServerConfig::new(dir.path().join("server"));
     cfg.listen = "127.0.0.1:0".parse().unwrap();
-    cfg.limits = limits;
+    cfg.limits = Limits {
+        max_append: MAX_APPEND,
+        max_json: MAX_JSON,
+        ..Limits::default()
+    };
+    f(&mut cfg);
     let server = baton_server::start(cfg).await.unwrap();
     let a = baton_server::add_user(&dir.path().join("server"), "alice")
         .await
@@ -55,6 +60,11 @@ pub async fn start_with(limits: Limits) -> Srv {
 }
 
 impl Srv {
+    /// `host:port` of the server.
+    pub fn addr(&self) -> String {
+        self.server.addr.to_string()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1{path}", self.base)
     }
