@@ -317,13 +317,21 @@ fn check_declared(headers: &HeaderMap, limit: usize, hint: &str) -> ApiResult<()
     }
 }
 
-/// Read a request body into one buffer that grows only as bytes arrive and
-/// never beyond `limit` (413 past it). The body must keep up with
+/// Read a request body into one buffer of its declared length (growing by
+/// doubling when undeclared), never beyond `limit` (413 past it). The body must keep up with
 /// [`Timeouts::body_min_rate`] once [`Timeouts::body_grace`] has passed
 /// (408 otherwise), so a client trickling bytes cannot hold the request open.
-async fn read_body(body: Body, limit: usize, timeouts: &Timeouts) -> ApiResult<Bytes> {
+async fn read_body(
+    body: Body,
+    declared: Option<u64>,
+    limit: usize,
+    timeouts: &Timeouts,
+) -> ApiResult<Bytes> {
     let mut frames = body.into_data_stream();
-    let mut buf: Vec<u8> = Vec::new();
+    // The declared length (already checked against `limit`) is reserved as
+    // address space only: pages become resident as the bytes arrive.
+    let expected = declared.map_or(0, |n| (n as usize).min(limit));
+    let mut buf: Vec<u8> = Vec::with_capacity(expected);
     let start = tokio::time::Instant::now();
     let rate = timeouts.body_min_rate.max(1);
     loop {
@@ -398,7 +406,8 @@ impl<T: serde::de::DeserializeOwned> FromRequest<Arc<AppState>> for JsonBody<T> 
         }
         let limit = state.limits.max_json;
         check_declared(req.headers(), limit, "send a smaller JSON body")?;
-        let bytes = read_body(req.into_body(), limit, &state.timeouts).await?;
+        let declared = declared_length(req.headers());
+        let bytes = read_body(req.into_body(), declared, limit, &state.timeouts).await?;
         serde_json::from_slice(&bytes)
             .map(Self)
             .map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
@@ -428,7 +437,8 @@ impl FromRequest<Arc<AppState>> for PushBody {
             .get(header::CONTENT_ENCODING)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| !v.trim().is_empty() && !v.trim().eq_ignore_ascii_case("identity"));
-        let raw = declared_length(req.headers()).map_or(limits.max_append, |n| n as usize);
+        let declared = declared_length(req.headers());
+        let raw = declared.map_or(limits.max_append, |n| n as usize);
         let decoded = if encoded {
             limits.max_append.saturating_add(1 << ZSTD_WINDOW_LOG_MAX)
         } else {
@@ -443,7 +453,7 @@ impl FromRequest<Arc<AppState>> for PushBody {
             Ok(Ok(permit)) => permit,
             _ => return Err(ApiError::busy()),
         };
-        let bytes = read_body(req.into_body(), raw, &state.timeouts).await?;
+        let bytes = read_body(req.into_body(), declared, raw, &state.timeouts).await?;
         Ok(Self {
             bytes,
             _reserved: reserved,

@@ -169,8 +169,18 @@ async fn oversize_bodies_are_413() {
         )
         .await;
     assert_eq!(r.status(), 413);
+    // A zstd frame asking for a window beyond 8 MiB would make the decoder
+    // allocate more than the push reserved: refused like broken zstd.
+    let mut enc = zstd::stream::write::Encoder::new(Vec::new(), 3).unwrap();
+    enc.window_log(27).unwrap();
+    std::io::Write::write_all(&mut enc, b"{}\n").unwrap();
+    let wide_window = enc.finish().unwrap();
     // Unsupported encodings and broken zstd are 415.
-    for (enc, body) in [("gzip", b"x".to_vec()), ("zstd", b"not zstd".to_vec())] {
+    for (enc, body) in [
+        ("gzip", b"x".to_vec()),
+        ("zstd", b"not zstd".to_vec()),
+        ("zstd", wide_window),
+    ] {
         let r = s
             .http
             .post(s.url("/sessions/big/streams/main"))

@@ -3,7 +3,7 @@
 
 use super::blobs::BlobDir;
 use super::sessions::session_row;
-use super::streams::{StreamRow, insert_stream, prefix_state, read_range, stream_row};
+use super::streams::{StreamRow, insert_stream, prefix_state, stored_equals, stream_row};
 use super::writer::Writer;
 use super::{Embedded, INLINE_MAX, internal};
 use crate::hash::RunningSha256;
@@ -79,8 +79,7 @@ fn plan_append(
         let Some(s) = &existing else {
             return Err(diverged());
         };
-        let stored = read_range(conn, blobs, s.pk, offset, offset + overlap)?;
-        if stored[..] != data[..overlap as usize] {
+        if !stored_equals(conn, blobs, s.pk, offset, &data[..overlap as usize])? {
             return Err(diverged());
         }
     }

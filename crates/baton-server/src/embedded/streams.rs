@@ -61,7 +61,41 @@ pub(super) struct ChunkRow {
     state_after: Vec<u8>,
 }
 
+/// Largest piece of a blob chunk read at once when comparing or hashing part of it.
+const WINDOW: u64 = 1024 * 1024;
+
 impl ChunkRow {
+    /// Pass the chunk's bytes `[lo, hi)` to `f` a window of at most
+    /// [`WINDOW`] bytes at a time, stopping early when `f` returns false;
+    /// returns false when it stopped early.
+    fn each_window(
+        &self,
+        blobs: &BlobDir,
+        lo: u64,
+        hi: u64,
+        mut f: impl FnMut(&[u8]) -> bool,
+    ) -> StorageResult<bool> {
+        if let Some(d) = &self.data {
+            let bytes = chunk_slice(d, lo as usize, hi as usize)?;
+            return Ok(bytes.chunks(WINDOW as usize).all(f));
+        }
+        let Some(b) = &self.blob else {
+            return Err(StorageError::Internal("chunk without data".into()));
+        };
+        let mut at = lo;
+        while at < hi {
+            let n = (hi - at).min(WINDOW);
+            let window = blobs
+                .read(b, self.blob_off + at, n)
+                .map_err(|e| StorageError::Internal(format!("cannot read blob {b}: {e}")))?;
+            if !f(&window) {
+                return Ok(false);
+            }
+            at += n;
+        }
+        Ok(true)
+    }
+
     fn bytes(&self, blobs: &BlobDir) -> StorageResult<Vec<u8>> {
         match (&self.data, &self.blob) {
             (Some(d), _) => Ok(d.clone()),
@@ -106,31 +140,41 @@ pub(super) fn chunks_between(
     rows.collect::<Result<Vec<_>, _>>().map_err(internal)
 }
 
-/// The stored bytes `[from, to)` of a stream.
-pub(super) fn read_range(
+/// True when the stored bytes of a stream from `from` on equal `data`
+/// (which must lie within the stream), compared a window at a time so a
+/// long overlap is never copied whole.
+pub(super) fn stored_equals(
     conn: &Connection,
     blobs: &BlobDir,
     stream_pk: i64,
     from: u64,
-    to: u64,
-) -> StorageResult<Vec<u8>> {
-    let mut out = Vec::with_capacity((to - from) as usize);
+    data: &[u8],
+) -> StorageResult<bool> {
+    let to = from + data.len() as u64;
+    let mut at = from;
     for chunk in chunks_between(conn, stream_pk, from, to)? {
         let end = chunk.start + chunk.len;
-        if end <= from {
+        if end <= at {
             continue;
         }
-        let bytes = chunk.bytes(blobs)?;
-        let lo = from.saturating_sub(chunk.start) as usize;
-        let hi = (to.min(end) - chunk.start) as usize;
-        out.extend_from_slice(chunk_slice(&bytes, lo, hi)?);
+        let (lo, hi) = (at - chunk.start, to.min(end) - chunk.start);
+        let mut rest = &data[(at - from) as usize..];
+        let same = chunk.each_window(blobs, lo, hi, |window| {
+            let (want, next) = rest.split_at(window.len().min(rest.len()));
+            rest = next;
+            window == want
+        })?;
+        if !same {
+            return Ok(false);
+        }
+        at = chunk.start + hi;
     }
-    if out.len() as u64 != to - from {
+    if at != to {
         return Err(StorageError::Internal(
             "stream chunks do not cover the range".into(),
         ));
     }
-    Ok(out)
+    Ok(true)
 }
 
 /// Hash state after `[0, offset)` of a stream (`offset` ≤ its length).
@@ -164,8 +208,10 @@ pub(super) fn prefix_state(
         Some(prev) => parse_state(&prev.state_after)?,
         None => RunningSha256::new(),
     };
-    let bytes = last.bytes(blobs)?;
-    state.update(chunk_slice(&bytes, 0, (offset - last.start) as usize)?);
+    last.each_window(blobs, 0, offset - last.start, |window| {
+        state.update(window);
+        true
+    })?;
     Ok(state)
 }
 
