@@ -2,7 +2,8 @@
 //! embedded SQLite + blob-file backend, web UI.
 //!
 //! [`start`] opens the data directory, makes sure the built-in `local`
-//! account exists (its token is written to `<data>/local-token`), starts the
+//! account exists (its token is written to `<data>/local-token`, never
+//! logged; [`local_token`] reads it), starts the
 //! indexer and, unless disabled, the mirror of this machine's own sessions
 //! into the `local` account ([`local`]), then serves [`api::router`].
 
@@ -102,8 +103,12 @@ impl RunningServer {
     }
 }
 
-/// Read the `local` token, creating it (mode 0600, written atomically) on first use.
-fn local_token(data_dir: &Path) -> Result<String, ServerError> {
+/// Read the `local` account's token from `<data_dir>/local-token`, creating
+/// it (mode 0600, written atomically) on first use; the server accepts it
+/// from its next start on.
+pub fn local_token(data_dir: &Path) -> Result<String, ServerError> {
+    std::fs::create_dir_all(data_dir)
+        .map_err(|e| ServerError::Io(format!("cannot create {}: {e}", data_dir.display())))?;
     let path = data_dir.join(LOCAL_TOKEN_FILE);
     if let Ok(existing) = std::fs::read_to_string(&path) {
         let t = existing.trim();
@@ -129,8 +134,23 @@ pub async fn add_user(data_dir: &Path, name: &str) -> Result<NewUser, ServerErro
     Ok(storage.create_user(name).await?)
 }
 
+/// Have glibc hand every allocation of 1 MiB or more (push bodies) straight
+/// to the kernel and back when freed. Its default raises that threshold to
+/// the largest block freed so far, after which push-sized buffers come from
+/// per-thread arenas that keep freed memory: the process would then hold more
+/// than [`api::Limits::max_inflight`] although the pushes in flight do not.
+fn return_large_buffers_to_the_os() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `mallopt` only changes an allocator parameter; it is safe to
+    // call at any time, from any thread.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 20);
+    }
+}
+
 /// Bind, start the background tasks and serve in a spawned task.
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
+    return_large_buffers_to_the_os();
     let started = std::time::SystemTime::now();
     let embedded = open_storage(&config.data_dir)?;
     let sweeper = embedded.clone();

@@ -89,11 +89,10 @@ async fn ten_concurrent_large_pushes_stay_within_the_in_flight_cap() {
     }
     let peak = status_bytes("VmHWM:");
     let grew = peak.saturating_sub(rest);
-    // The cap, plus the server's working memory that does not grow with
-    // body sizes: SQLite page caches (2 MiB on each of up to 9
-    // connections), connection buffers and thread stacks (measured: 82 MiB
-    // here, 47 MiB with half the cap and half the body size).
-    let allowed = limits.max_inflight + 32 * MIB;
+    // The cap, plus room for the server's working memory that does not grow
+    // with body sizes (connection buffers, SQLite page caches); measured
+    // here: 62-66 MiB.
+    let allowed = limits.max_inflight + 16 * MIB;
     assert!(
         grew <= allowed,
         "peak RSS grew by {} MiB for 10 pushes of 15 MiB (cap {} MiB)",
