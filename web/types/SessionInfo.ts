@@ -23,9 +23,19 @@ cwd: string | null,
  */
 title: string | null, 
 /**
+ * True when `title` was cut to [`LISTING_TEXT_MAX_CHARS`] (in listings;
+ * `GET /sessions/{id}` has it whole).
+ */
+title_truncated: boolean, 
+/**
  * First typed prompt.
  */
 first_prompt: string | null, 
+/**
+ * True when `first_prompt` was cut to [`LISTING_TEXT_MAX_CHARS`] (in
+ * listings; `GET /sessions/{id}` has it whole).
+ */
+first_prompt_truncated: boolean, 
 /**
  * Creation time (RFC 3339 UTC).
  */

@@ -580,6 +580,16 @@ fn check_optional_id(field: &str, v: &Option<String>) -> ApiResult<()> {
     Ok(())
 }
 
+fn check_time(field: &str, v: &Option<String>) -> ApiResult<()> {
+    match v {
+        Some(t) if t.parse::<jiff::Timestamp>().is_err() => Err(ApiError::bad(format!(
+            "`{field}` must be an RFC 3339 time such as `2026-01-01T00:00:00Z`, not `{}`",
+            t.chars().take(64).collect::<String>()
+        ))),
+        _ => Ok(()),
+    }
+}
+
 async fn put_session(
     State(st): St,
     Auth(acct): Auth,
@@ -587,6 +597,8 @@ async fn put_session(
     JsonBody(meta): JsonBody<SessionMeta>,
 ) -> ApiResult<Response> {
     check_optional_id("forked_from", &meta.forked_from)?;
+    check_time("started_at", &meta.started_at)?;
+    check_time("updated_at", &meta.updated_at)?;
     Ok(Json(st.storage.put_session(acct.id, &id, meta).await?).into_response())
 }
 

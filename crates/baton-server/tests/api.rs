@@ -370,6 +370,57 @@ async fn changes_feed_and_list_paging() {
 }
 
 #[tokio::test]
+async fn listings_carry_a_bounded_first_prompt_and_title_the_session_route_the_whole() {
+    use baton_server::storage::Storage;
+    use baton_sync::protocol::{LISTING_TEXT_MAX_CHARS, SessionList, SessionMeta};
+    let s = start().await;
+    // Set in storage directly: a 60 MiB prompt is far over the JSON body limit.
+    let storage = baton_server::open_storage(&s.dir.path().join("server")).unwrap();
+    let alice = storage.authenticate(&s.a).await.unwrap().unwrap();
+    let prompt = format!("{}{}", "é".repeat(600), "x".repeat(60 * 1024 * 1024));
+    let mut meta: SessionMeta = serde_json::from_value(codex_meta()).unwrap();
+    meta.first_prompt = Some(prompt.clone());
+    meta.title = Some("short title".into());
+    storage.put_session(alice.id, "huge", meta).await.unwrap();
+    s.put(&s.a, "small", codex_meta()).await;
+
+    let check = |sessions: &[SessionInfo]| {
+        let huge = sessions.iter().find(|x| x.id == "huge").unwrap();
+        let cut = huge.first_prompt.as_deref().unwrap();
+        assert_eq!(cut.chars().count(), LISTING_TEXT_MAX_CHARS);
+        assert!(prompt.starts_with(cut));
+        assert!(huge.first_prompt_truncated);
+        assert_eq!(huge.title.as_deref(), Some("short title"));
+        assert!(!huge.title_truncated);
+        let small = sessions.iter().find(|x| x.id == "small").unwrap();
+        assert!(!small.first_prompt_truncated && !small.title_truncated);
+    };
+    for path in ["/sessions", "/changes?since=0"] {
+        let r = s
+            .http
+            .get(s.url(path))
+            .bearer_auth(&s.a)
+            .send()
+            .await
+            .unwrap();
+        let body = r.bytes().await.unwrap();
+        assert!(body.len() < 16 * 1024, "{path}: {} bytes", body.len());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        let sessions: Vec<SessionInfo> = serde_json::from_value(v["sessions"].clone()).unwrap();
+        check(&sessions);
+    }
+    let (_, v) = s.get_json(&s.a, "/sessions?q=short").await;
+    let list: SessionList = serde_json::from_value(v).unwrap();
+    assert!(list.sessions[0].first_prompt_truncated);
+    // The session route has it whole.
+    let (status, v) = s.get_json(&s.a, "/sessions/huge").await;
+    assert_eq!(status, 200);
+    let whole: SessionInfo = serde_json::from_value(v).unwrap();
+    assert_eq!(whole.first_prompt.as_deref(), Some(prompt.as_str()));
+    assert!(!whole.first_prompt_truncated);
+}
+
+#[tokio::test]
 async fn plaintext_sessions_are_indexed_encrypted_ones_are_not() {
     let s = start().await;
     let fixture = baton_testkit::fixtures_dir()

@@ -446,3 +446,113 @@ async fn an_abandoned_push_releases_its_in_flight_reservation() {
     drop(slow);
     assert_eq!(waiting.await.unwrap(), 200);
 }
+
+#[tokio::test]
+async fn every_error_is_a_json_error_body() {
+    let s = start().await;
+    s.put(&s.a, "ok", codex_meta()).await;
+    let long_query = format!("/search?q={}", "x".repeat(baton_server::api::MAX_URI));
+    let cases = [
+        (
+            reqwest::Method::GET,
+            "/nope".to_string(),
+            404,
+            ErrorCode::NotFound,
+        ),
+        (
+            reqwest::Method::DELETE,
+            "/me".into(),
+            405,
+            ErrorCode::MethodNotAllowed,
+        ),
+        (
+            reqwest::Method::POST,
+            "/sessions".into(),
+            405,
+            ErrorCode::MethodNotAllowed,
+        ),
+        (reqwest::Method::GET, long_query, 414, ErrorCode::TooLarge),
+    ];
+    for (method, path, status, code) in cases {
+        let r = s
+            .http
+            .request(method.clone(), s.url(&path))
+            .bearer_auth(&s.a)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            status,
+            "{method} {}",
+            &path[..path.len().min(40)]
+        );
+        assert_eq!(r.json::<ErrorBody>().await.unwrap().error, code);
+    }
+    // Outside the API too.
+    let r = s
+        .http
+        .post(format!("{}/healthz", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 405);
+    assert_eq!(
+        r.json::<ErrorBody>().await.unwrap().error,
+        ErrorCode::MethodNotAllowed
+    );
+}
+
+#[tokio::test]
+async fn session_metadata_is_validated() {
+    let s = start().await;
+    // JSON routes refuse other content types.
+    let r = s
+        .http
+        .put(s.url("/sessions/m"))
+        .bearer_auth(&s.a)
+        .header("Content-Type", "text/plain")
+        .body(r#"{"agent":"codex"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 415);
+    assert_eq!(
+        r.json::<ErrorBody>().await.unwrap().error,
+        ErrorCode::UnsupportedMediaType
+    );
+    // Times must be RFC 3339.
+    for bad in ["yesterday", "2026-13-01T00:00:00Z", "2026-01-01", ""] {
+        for field in ["started_at", "updated_at"] {
+            let r = s
+                .put(&s.a, "m", serde_json::json!({"agent": "codex", field: bad}))
+                .await;
+            assert_eq!(r.status(), 400, "{field} = {bad:?}");
+            assert_eq!(
+                r.json::<ErrorBody>().await.unwrap().error,
+                ErrorCode::BadRequest
+            );
+        }
+    }
+    let good = serde_json::json!({"agent": "codex", "started_at": "2026-01-01T00:00:00.123Z",
+        "updated_at": "2026-01-02T03:04:05+02:00"});
+    assert_eq!(s.put(&s.a, "m", good).await.status(), 200);
+    // `agent` may change until the session holds bytes, never after.
+    assert_eq!(
+        s.put(&s.a, "m", serde_json::json!({"agent": "claude"}))
+            .await
+            .status(),
+        200
+    );
+    let line = b"{\"type\":\"user\"}\n";
+    assert_eq!(s.push(&s.a, "m", "main", line, 0, line).await.status(), 200);
+    let r = s
+        .put(&s.a, "m", serde_json::json!({"agent": "codex"}))
+        .await;
+    assert_eq!(r.status(), 409);
+    let body = r.json::<ErrorBody>().await.unwrap();
+    assert_eq!(body.error, ErrorCode::Conflict);
+    assert!(body.message.contains("`agent`"), "{}", body.message);
+    let (_, v) = s.get_json(&s.a, "/sessions/m").await;
+    assert_eq!(v["agent"], "claude");
+}

@@ -172,8 +172,16 @@ pub struct SessionInfo {
     pub cwd: Option<String>,
     /// Title, when the agent or the client gave one.
     pub title: Option<String>,
+    /// True when `title` was cut to [`LISTING_TEXT_MAX_CHARS`] (in listings;
+    /// `GET /sessions/{id}` has it whole).
+    #[serde(default)]
+    pub title_truncated: bool,
     /// First typed prompt.
     pub first_prompt: Option<String>,
+    /// True when `first_prompt` was cut to [`LISTING_TEXT_MAX_CHARS`] (in
+    /// listings; `GET /sessions/{id}` has it whole).
+    #[serde(default)]
+    pub first_prompt_truncated: bool,
     /// Creation time (RFC 3339 UTC).
     pub started_at: Option<String>,
     /// Time of the newest record (RFC 3339 UTC).
@@ -196,6 +204,12 @@ pub struct SessionInfo {
     #[ts(type = "number")]
     pub updated_seq: u64,
 }
+
+/// Most characters of `title` and `first_prompt` in a session listing
+/// (`GET /sessions` and `GET /changes`); longer ones are cut
+/// on a character boundary and flagged `title_truncated` /
+/// `first_prompt_truncated`.
+pub const LISTING_TEXT_MAX_CHARS: usize = 1024;
 
 /// Body of `PUT /api/v1/sessions/{id}`: creates the session or updates its
 /// metadata. Fields the server derives from plaintext bytes (title, first

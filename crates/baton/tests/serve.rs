@@ -40,6 +40,55 @@ fn zero_or_out_of_range_limits_are_usage_errors() {
     }
 }
 
+#[test]
+fn serve_token_prints_the_local_token_from_its_0600_file() {
+    let home = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| {
+        let out = Cmd::cargo_bin("baton")
+            .unwrap()
+            .env("BATON_HOME", home.path())
+            .args(["serve", "token"])
+            .args(args)
+            .timeout(Duration::from_secs(20))
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{out:?}");
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let token = run(&[]).trim().to_string();
+    assert_eq!(token.len(), 64, "{token}");
+    assert_eq!(run(&[]).trim(), token, "the same token every time");
+    let v: serde_json::Value = serde_json::from_str(&run(&["--json"])).unwrap();
+    assert_eq!(v["user"], "local");
+    assert_eq!(v["token"], token.as_str());
+    let file = home
+        .path()
+        .join("server")
+        .join(baton_server::LOCAL_TOKEN_FILE);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&file).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Starting the server does not print it.
+    let mut child = Command::new(assert_cmd::cargo::cargo_bin("baton"))
+        .env("BATON_HOME", home.path())
+        .args(["serve", "--listen", "127.0.0.1:0", "--no-catalog"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut printed = String::new();
+    while !printed.contains("baton serve token") {
+        assert!(stderr.read_line(&mut printed).unwrap() > 0, "{printed}");
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(!printed.contains(&token), "{printed}");
+}
+
 /// A random delay below `max_us` microseconds (from the std hasher's random keys).
 fn random_delay(max_us: u64) -> Duration {
     use std::hash::{BuildHasher, RandomState};
@@ -56,25 +105,29 @@ fn spawn(home: &std::path::Path) -> (Child, Client) {
         .spawn()
         .unwrap();
     let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
-    let mut url = None;
+    let mut base = None;
     let mut line = String::new();
-    while url.is_none() {
+    while base.is_none() {
         line.clear();
         assert!(
             stderr.read_line(&mut line).unwrap() > 0,
             "baton serve exited"
         );
-        // `open http://ADDR/#token=TOKEN (...)`
-        url = line
-            .strip_prefix("open ")
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|u| u.split_once("/#token="))
-            .map(|(base, token)| (base.to_string(), token.to_string()));
+        // `baton serve: listening on http://ADDR`; the token is never printed.
+        base = line
+            .trim()
+            .strip_prefix("baton serve: listening on ")
+            .map(str::to_string);
+        assert!(
+            !line.contains("#token=") || line.contains("#token=TOKEN"),
+            "{line}"
+        );
     }
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || std::io::copy(&mut stderr, &mut std::io::sink()));
-    let (base, token) = url.unwrap();
-    (child, Client::new(&base, &token).unwrap())
+    let token =
+        std::fs::read_to_string(home.join("server").join(baton_server::LOCAL_TOKEN_FILE)).unwrap();
+    (child, Client::new(&base.unwrap(), token.trim()).unwrap())
 }
 
 /// The server's length and hash of the session's `main` stream.

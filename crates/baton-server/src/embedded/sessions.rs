@@ -6,7 +6,9 @@ use super::streams::parse_state;
 use super::writer::Writer;
 use crate::storage::{ListQuery, StorageError, StorageResult};
 use baton_native::Agent;
-use baton_sync::protocol::{Changes, SessionInfo, SessionList, SessionMeta, StreamInfo};
+use baton_sync::protocol::{
+    Changes, LISTING_TEXT_MAX_CHARS, SessionInfo, SessionList, SessionMeta, StreamInfo,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A session's key and whether its streams are encrypted.
@@ -60,7 +62,21 @@ fn stream_infos(conn: &Connection, session_pk: i64) -> StorageResult<Vec<StreamI
 const INFO_COLUMNS: &str = "pk, id, agent, COALESCE(d_cwd, cwd), COALESCE(d_title, title),
   COALESCE(d_first_prompt, first_prompt), COALESCE(d_started_at, started_at),
   COALESCE(d_updated_at, updated_at), d_user_turns, d_message_count,
-  COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq";
+  COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq, 0, 0";
+
+/// [`INFO_COLUMNS`] of a listing: `title` and `first_prompt` cut to
+/// [`LISTING_TEXT_MAX_CHARS`] characters, with flags saying whether they were.
+fn listing_columns() -> String {
+    let n = LISTING_TEXT_MAX_CHARS;
+    format!(
+        "pk, id, agent, COALESCE(d_cwd, cwd), substr(COALESCE(d_title, title), 1, {n}),
+  substr(COALESCE(d_first_prompt, first_prompt), 1, {n}), COALESCE(d_started_at, started_at),
+  COALESCE(d_updated_at, updated_at), d_user_turns, d_message_count,
+  COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq,
+  COALESCE(length(COALESCE(d_title, title)) > {n}, 0),
+  COALESCE(length(COALESCE(d_first_prompt, first_prompt)) > {n}, 0)"
+    )
+}
 
 fn info_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> StorageResult<SessionInfo> {
     let get = |r: &rusqlite::Row<'_>| -> rusqlite::Result<(i64, SessionInfo)> {
@@ -72,7 +88,9 @@ fn info_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> StorageResult<Sess
                 agent: agent.parse().unwrap_or(Agent::Codex),
                 cwd: r.get(3)?,
                 title: r.get(4)?,
+                title_truncated: r.get::<_, i64>(14)? != 0,
                 first_prompt: r.get(5)?,
+                first_prompt_truncated: r.get::<_, i64>(15)? != 0,
                 started_at: r.get(6)?,
                 updated_at: r.get(7)?,
                 user_turns: r.get::<_, i64>(8)? as u64,
@@ -117,7 +135,7 @@ fn sessions_where(
     clause: &str,
     args: &[&dyn rusqlite::ToSql],
 ) -> StorageResult<Vec<SessionInfo>> {
-    let sql = format!("SELECT {INFO_COLUMNS} FROM sessions WHERE {clause}");
+    let sql = format!("SELECT {} FROM sessions WHERE {clause}", listing_columns());
     let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
     let mut rows = stmt.query(args).map_err(internal)?;
     let mut out = Vec::new();
@@ -147,21 +165,34 @@ pub(super) fn put_in(
         Err(StorageError::NotFound) => None,
         Err(e) => return Err(e),
     };
-    if let Some(row) = existing
-        && row.encrypted != meta.encrypted
-    {
-        let has_bytes: bool = w
+    if let Some(row) = existing {
+        let agent: String = w
             .conn
             .query_row(
-                "SELECT EXISTS(SELECT 1 FROM streams WHERE session_pk = ?1 AND len > 0)",
+                "SELECT agent FROM sessions WHERE pk = ?1",
                 params![row.pk],
                 |r| r.get(0),
             )
             .map_err(internal)?;
+        let changing = if agent != meta.agent.as_str() {
+            "`agent`"
+        } else if row.encrypted != meta.encrypted {
+            "`encrypted`"
+        } else {
+            ""
+        };
+        let has_bytes: bool = !changing.is_empty()
+            && w.conn
+                .query_row(
+                    "SELECT EXISTS(SELECT 1 FROM streams WHERE session_pk = ?1 AND len > 0)",
+                    params![row.pk],
+                    |r| r.get(0),
+                )
+                .map_err(internal)?;
         if has_bytes {
-            return Err(StorageError::Conflict(
-                "`encrypted` cannot change once the session holds bytes; push under a new id instead".into(),
-            ));
+            return Err(StorageError::Conflict(format!(
+                "{changing} cannot change once the session holds bytes; push under a new id instead"
+            )));
         }
     }
     let seq = w.next_seq() as i64;

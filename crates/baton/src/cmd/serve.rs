@@ -1,4 +1,5 @@
-//! `baton serve`: the sync server and web UI, and `baton serve user add`.
+//! `baton serve`: the sync server and web UI, `baton serve user add` and
+//! `baton serve token`.
 
 use crate::context::Context;
 use anyhow::Context as _;
@@ -39,6 +40,13 @@ enum ServeCommand {
     /// Manage accounts.
     #[command(subcommand)]
     User(UserCommand),
+    /// Print the built-in `local` account's token (created on first use),
+    /// for `baton login` or the web viewer; the server never logs it.
+    Token {
+        /// Print `{"user","token"}` as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Debug, clap::Subcommand)]
@@ -82,6 +90,19 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             }
             Ok(())
         }
+        Some(ServeCommand::Token { json }) => {
+            let token = baton_server::local_token(&dir)
+                .with_context(|| format!("cannot read the `local` token in {}", dir.display()))?;
+            if json {
+                crate::output::print_json(&baton_sync::protocol::NewUser {
+                    user: baton_server::LOCAL_USER.to_string(),
+                    token,
+                })?;
+            } else {
+                println!("{token}");
+            }
+            Ok(())
+        }
         None => {
             let mut config = baton_server::ServerConfig::new(dir.clone());
             config.listen = args.listen;
@@ -107,10 +128,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 })?;
                 eprintln!("baton serve: listening on http://{}", server.addr);
                 eprintln!(
-                    "open http://{}/#token={} (the `local` account's token is also in {})",
-                    server.addr,
-                    server.local_token,
-                    dir.join(baton_server::LOCAL_TOKEN_FILE).display()
+                    "open http://{}/#token=TOKEN with the `local` account's token, which `baton serve token` prints",
+                    server.addr
                 );
                 if args.no_catalog {
                     eprintln!("this machine's sessions are not mirrored (--no-catalog)");
