@@ -1014,3 +1014,26 @@ pub fn router(state: Arc<AppState>) -> Router {
         }))
         .with_state(state)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn unreachable_storage_is_503_unavailable_with_retry_after() {
+        let res =
+            ApiError::from(StorageError::Unavailable("connection refused".into())).into_response();
+        assert_eq!(res.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(res.headers()[header::RETRY_AFTER], "1");
+        let body = axum::body::to_bytes(res.into_body(), 1 << 16)
+            .await
+            .unwrap();
+        let body: ErrorBody = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body.error, ErrorCode::Unavailable);
+        assert!(
+            !body.message.contains("connection refused"),
+            "{}",
+            body.message
+        );
+    }
+}

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod embedded;
+pub mod file_blobs;
 pub mod hash;
 pub mod index;
 pub mod listen;
@@ -123,9 +124,9 @@ pub fn local_token(data_dir: &Path) -> Result<String, ServerError> {
     Ok(token)
 }
 
-/// Open the data directory's storage.
-pub fn open_storage(data_dir: &Path) -> Result<embedded::Embedded, ServerError> {
-    Ok(embedded::Embedded::open(data_dir)?)
+/// Open the data directory's storage (the embedded backend).
+pub fn open_storage(data_dir: &Path) -> Result<Arc<dyn Storage>, ServerError> {
+    Ok(Arc::new(embedded::Embedded::open(data_dir)?))
 }
 
 /// Create an account and print-ready token (works while a server runs on the same directory).
@@ -152,8 +153,8 @@ fn return_large_buffers_to_the_os() {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     return_large_buffers_to_the_os();
     let started = std::time::SystemTime::now();
-    let embedded = open_storage(&config.data_dir)?;
-    let sweeper = embedded.clone();
+    let storage = open_storage(&config.data_dir)?;
+    let sweeper = storage.clone();
     tokio::spawn(async move {
         match sweeper.sweep_blobs(started).await {
             Ok(0) => {}
@@ -161,7 +162,6 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
             Err(e) => tracing::warn!("{e}"),
         }
     });
-    let storage: Arc<dyn Storage> = Arc::new(embedded);
     let token = local_token(&config.data_dir)?;
     let local_account = storage.ensure_user_token(LOCAL_USER, &token).await?;
     let listener = tokio::net::TcpListener::bind(config.listen)

@@ -1,15 +1,22 @@
-//! The server's persistence boundary: the [`Storage`] trait.
+//! The server's persistence boundary: the [`Storage`] trait (metadata,
+//! lineage, accounts, search, stream bookkeeping) and the [`BlobStore`]
+//! trait (the session bytes of large appends).
 //!
-//! Everything the HTTP layer needs from persistence goes through this trait,
-//! so a backend is a self-contained choice made at start-up. The embedded
-//! backend ([`crate::embedded::Embedded`]) keeps metadata, lineage, tokens
-//! and the search index in SQLite (WAL) and the session bytes as
-//! content-addressed chunks (small ones inline in SQLite, larger ones as
-//! `blobs/ab/cdef…` files named by their sha256).
+//! Everything the HTTP layer needs from persistence goes through
+//! [`Storage`], so a backend is a self-contained choice made at start-up
+//! ([`crate::open_storage`]). The embedded backend
+//! ([`crate::embedded::Embedded`]) keeps metadata, lineage, tokens and the
+//! search index in SQLite (WAL) and the session bytes as content-addressed
+//! chunks: small ones inline in SQLite, larger ones as blobs in a
+//! [`BlobStore`] ([`crate::file_blobs::FileBlobs`] today: `blobs/ab/cdef…`
+//! files named by their sha256; an object store later).
 //!
-//! The trait is shaped so a networked backend can implement it later:
+//! The traits are shaped so a networked backend can implement them:
 //! PostgreSQL (tokio-postgres) for the same tables, S3 (object_store) for the
-//! blobs. The contract every backend must keep:
+//! blobs. A backend that cannot reach its database or bucket answers
+//! [`StorageError::Unavailable`] (the HTTP layer's 503 with `Retry-After`)
+//! and recovers without a restart. The contract every backend must keep
+//! (checked by `tests/storage.rs`'s backend-generic suite):
 //!
 //! * appends are atomic and ordered per stream, and O(appended bytes): the
 //!   backend keeps a resumable hash state per stream and per append
@@ -187,6 +194,24 @@ pub struct MirrorFile {
     pub diverged: bool,
 }
 
+/// Immutable blobs named by the hex sha256 of their bytes: where a backend
+/// keeps the bytes of large appends. Calls block (a file system, or an
+/// object store's client driven to completion), so backends make them from
+/// blocking threads.
+pub trait BlobStore: Send + Sync + 'static {
+    /// Store `bytes` durably under `name` (their hex sha256); when this
+    /// returns, the blob survives a crash. Storing an existing name is a no-op.
+    fn put(&self, name: &str, bytes: &[u8]) -> StorageResult<()>;
+    /// `len` bytes of blob `name` from `offset`; an error when it holds fewer.
+    fn read(&self, name: &str, offset: u64, len: u64) -> StorageResult<Vec<u8>>;
+    /// Delete blob `name`; a blob already gone is not an error.
+    fn delete(&self, name: &str) -> StorageResult<()>;
+    /// Names of the blobs last written before `before`, for the start-up
+    /// sweep of unreferenced ones; what interrupted writes from before then
+    /// left behind is discarded on the way.
+    fn written_before(&self, before: std::time::SystemTime) -> StorageResult<Vec<String>>;
+}
+
 /// Persistence for the sync server (see the module docs for the contract).
 pub trait Storage: Send + Sync + 'static {
     /// Create an account and its first token; fails with `Invalid` if the name is taken.
@@ -259,6 +284,10 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'_, StorageResult<Option<MessageCheckpoint>>>;
     /// Record an indexing pass.
     fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>>;
+    /// Delete blobs written before `before` that no stream references (left
+    /// by a crash between writing a blob and committing the append that
+    /// uses it); returns how many were removed.
+    fn sweep_blobs(&self, before: std::time::SystemTime) -> BoxFuture<'_, StorageResult<usize>>;
     /// The local mirror's saved file states for an account.
     fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>>;
     /// Insert or replace the given file states and drop those of `forget` (paths), atomically.

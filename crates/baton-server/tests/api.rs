@@ -371,7 +371,6 @@ async fn changes_feed_and_list_paging() {
 
 #[tokio::test]
 async fn listings_carry_a_bounded_first_prompt_and_title_the_session_route_the_whole() {
-    use baton_server::storage::Storage;
     use baton_sync::protocol::{LISTING_TEXT_MAX_CHARS, SessionList, SessionMeta};
     let s = start().await;
     // Set in storage directly: a 60 MiB prompt is far over the JSON body limit.

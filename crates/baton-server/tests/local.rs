@@ -169,8 +169,7 @@ impl Homes {
 
     /// A mirror as a freshly started server makes it: new storage handle, no state in memory.
     async fn start(&self) -> (Arc<dyn Storage>, i64, Mirror) {
-        let storage: Arc<dyn Storage> =
-            Arc::new(baton_server::open_storage(&self.data_dir()).unwrap());
+        let storage: Arc<dyn Storage> = baton_server::open_storage(&self.data_dir()).unwrap();
         let user = storage
             .ensure_user_token(baton_server::LOCAL_USER, &"t".repeat(64))
             .await

@@ -1,12 +1,15 @@
-//! Durability of the embedded backend: blob files of rejected pushes, the
-//! start-up sweep, corrupt rows, and the indexer's bookkeeping.
+//! The storage contract, as a suite over `Arc<dyn Storage>` that any
+//! backend runs ([`storage_contract`], [`late_pages_read_one_interval`]),
+//! run here against the embedded backend; then the embedded backend's own
+//! durability: blob files of rejected pushes, the start-up sweep, corrupt
+//! rows, and the indexer's bookkeeping.
 
 mod common;
 
-use baton_server::embedded::Embedded;
+use baton_server::hash::RunningSha256;
 use baton_server::index::Indexer;
-use baton_server::storage::Storage;
-use baton_sync::protocol::{SessionMeta, sha256_hex};
+use baton_server::storage::{ListQuery, MirrorFile, Storage, StorageError};
+use baton_sync::protocol::{ForkRequest, LISTING_TEXT_MAX_CHARS, SessionMeta, sha256_hex};
 use common::{codex_meta, start};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -187,13 +190,18 @@ fn meta() -> SessionMeta {
     serde_json::from_value(codex_meta()).unwrap()
 }
 
-async fn open(dir: &Path) -> (Arc<Embedded>, i64) {
-    let st = Arc::new(Embedded::open(dir).unwrap());
+/// The embedded backend on `dir`.
+fn embedded(dir: &Path) -> Arc<dyn Storage> {
+    baton_server::open_storage(dir).unwrap()
+}
+
+async fn open(dir: &Path) -> (Arc<dyn Storage>, i64) {
+    let st = embedded(dir);
     let acct = st.ensure_user_token("u", &"t".repeat(64)).await.unwrap();
     (st, acct.id)
 }
 
-async fn append_all(st: &Embedded, user: i64, id: &str, bytes: &[u8]) {
+async fn append_all(st: &Arc<dyn Storage>, user: i64, id: &str, bytes: &[u8]) {
     st.put_session(user, id, meta()).await.unwrap();
     let empty = baton_server::hash::RunningSha256::new().digest();
     st.append(
@@ -281,9 +289,14 @@ fn codex_prompts(n: usize, width: usize) -> Vec<u8> {
 
 #[tokio::test]
 async fn a_late_page_of_messages_reads_about_one_checkpoint_interval() {
-    use baton_server::index::{CHECKPOINT_EVERY, page_messages};
     let dir = tempfile::tempdir().unwrap();
-    let storage = Arc::new(Embedded::open(dir.path()).unwrap());
+    late_pages_read_one_interval(embedded(dir.path())).await;
+}
+
+/// Part of the contract: saved reader positions make a late page of
+/// messages cost about one checkpoint interval.
+async fn late_pages_read_one_interval(storage: Arc<dyn Storage>) {
+    use baton_server::index::{CHECKPOINT_EVERY, page_messages};
     let user = storage
         .ensure_user_token("u", &"t".repeat(40))
         .await
@@ -344,4 +357,230 @@ async fn a_late_page_of_messages_reads_about_one_checkpoint_interval() {
         .unwrap();
     assert_eq!(last.messages.len(), 10);
     assert!(!last.more);
+}
+
+#[tokio::test]
+async fn the_embedded_backend_keeps_the_storage_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    storage_contract(embedded(dir.path())).await;
+}
+
+fn sha_of(bytes: &[u8]) -> [u8; 32] {
+    let mut h = RunningSha256::new();
+    h.update(bytes);
+    h.digest()
+}
+
+async fn read_all(st: &Arc<dyn Storage>, user: i64, id: &str, from: u64) -> (u64, String, Vec<u8>) {
+    use futures::StreamExt;
+    let read = st.read(user, id, "main", from).await.unwrap();
+    let mut out = Vec::new();
+    let mut body = read.body;
+    while let Some(piece) = body.next().await {
+        out.extend_from_slice(&piece.unwrap());
+    }
+    (read.len, read.sha256, out)
+}
+
+/// Every [`Storage`] operation, as the HTTP layer relies on it, through the
+/// trait alone: accounts, isolation between them, appends (retries,
+/// divergence, offsets ahead), reads, checkpoints, forks, listings (bounded
+/// texts) and changes, indexing and search, the mirror's state, and the
+/// blob sweep. Any backend runs it by calling it with a fresh instance.
+async fn storage_contract(st: Arc<dyn Storage>) {
+    let empty = RunningSha256::new().digest();
+    // Accounts.
+    let alice = st.create_user("alice").await.unwrap();
+    assert!(matches!(
+        st.create_user("alice").await,
+        Err(StorageError::Invalid(_))
+    ));
+    let a = st.authenticate(&alice.token).await.unwrap().unwrap();
+    assert_eq!(a.name, "alice");
+    assert_eq!(st.authenticate("no such token").await.unwrap(), None);
+    let bob_token = "b".repeat(64);
+    let b = st.ensure_user_token("bob", &bob_token).await.unwrap();
+    assert_eq!(st.ensure_user_token("bob", &bob_token).await.unwrap(), b);
+    assert_eq!(st.authenticate(&bob_token).await.unwrap(), Some(b.clone()));
+
+    // Sessions belong to one account.
+    let created = st.put_session(a.id, "s1", meta()).await.unwrap();
+    assert!(matches!(
+        st.session(b.id, "s1").await,
+        Err(StorageError::NotFound)
+    ));
+
+    // Appends: larger than any inline limit, retried with overlap, diverged, ahead.
+    let data = pattern(300_000);
+    let r = st
+        .append(
+            a.id,
+            "s1",
+            "main",
+            0,
+            empty,
+            bytes::Bytes::copy_from_slice(&data[..200_000]),
+        )
+        .await
+        .unwrap();
+    assert_eq!((r.len, r.sha256), (200_000, sha256_hex(&data[..200_000])));
+    let retry = bytes::Bytes::copy_from_slice(&data[100_000..]);
+    let r = st
+        .append(a.id, "s1", "main", 100_000, sha_of(&data[..100_000]), retry)
+        .await
+        .unwrap();
+    assert_eq!((r.len, r.sha256.clone()), (300_000, sha256_hex(&data)));
+    let other = bytes::Bytes::from(vec![7u8; 1000]);
+    let diverged = st.append(a.id, "s1", "main", 0, empty, other.clone()).await;
+    assert_eq!(
+        diverged.unwrap_err(),
+        StorageError::Diverged {
+            len: 300_000,
+            sha256: sha256_hex(&data)
+        }
+    );
+    let ahead = st
+        .append(a.id, "s1", "main", 400_000, empty, other.clone())
+        .await;
+    assert_eq!(
+        ahead.unwrap_err(),
+        StorageError::OffsetAhead { len: 300_000 }
+    );
+    let theirs = st.append(b.id, "s1", "main", 0, empty, other).await;
+    assert_eq!(theirs.unwrap_err(), StorageError::NotFound);
+
+    // Reads and checkpoints.
+    let (len, sha, bytes) = read_all(&st, a.id, "s1", 100).await;
+    assert_eq!(
+        (len, sha.as_str(), &bytes[..]),
+        (300_000, sha256_hex(&data).as_str(), &data[100..])
+    );
+    assert!(matches!(
+        st.read(a.id, "s1", "main", 300_001).await.map(|_| ()),
+        Err(StorageError::OffsetAhead { len: 300_000 })
+    ));
+    let offsets: Vec<u64> = st
+        .checkpoints(a.id, "s1", "main")
+        .await
+        .unwrap()
+        .iter()
+        .map(|c| c.offset)
+        .collect();
+    assert_eq!(offsets, [0, 200_000, 300_000]);
+    let after = st.session(a.id, "s1").await.unwrap();
+    assert!(after.updated_seq > created.updated_seq);
+
+    // Forks share a prefix, are idempotent, and never overwrite.
+    let req = ForkRequest {
+        new_id: "s1-fork".into(),
+        streams: vec![baton_sync::protocol::StreamPrefix {
+            name: "main".into(),
+            len: 200_000,
+            sha256: sha256_hex(&data[..200_000]),
+        }],
+    };
+    let fork = st.fork(a.id, "s1", req.clone()).await.unwrap();
+    assert_eq!(fork.diverged_from.as_deref(), Some("s1"));
+    assert_eq!(fork.streams[0].len, 200_000);
+    assert_eq!(
+        st.fork(a.id, "s1", req.clone()).await.unwrap().id,
+        "s1-fork"
+    );
+    st.put_session(a.id, "taken", meta()).await.unwrap();
+    let taken = ForkRequest {
+        new_id: "taken".into(),
+        ..req
+    };
+    assert!(matches!(
+        st.fork(a.id, "s1", taken).await,
+        Err(StorageError::Exists(_))
+    ));
+
+    // Listings carry bounded texts; the session has them whole.
+    let mut long = meta();
+    long.first_prompt = Some("p".repeat(LISTING_TEXT_MAX_CHARS + 10));
+    st.put_session(a.id, "long", long).await.unwrap();
+    let list = st
+        .list_sessions(
+            a.id,
+            ListQuery {
+                limit: 10,
+                ..ListQuery::default()
+            },
+        )
+        .await
+        .unwrap();
+    let mut ids: Vec<&str> = list.sessions.iter().map(|s| s.id.as_str()).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, ["long", "s1", "s1-fork", "taken"]);
+    let listed = list.sessions.iter().find(|s| s.id == "long").unwrap();
+    assert!(listed.first_prompt_truncated);
+    assert_eq!(
+        listed.first_prompt.as_ref().unwrap().chars().count(),
+        LISTING_TEXT_MAX_CHARS
+    );
+    let whole = st.session(a.id, "long").await.unwrap();
+    assert_eq!(
+        whole.first_prompt.unwrap().len(),
+        LISTING_TEXT_MAX_CHARS + 10
+    );
+    let changes = st.changes(a.id, created.updated_seq, 10).await.unwrap();
+    let ids: Vec<&str> = changes.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["s1", "s1-fork", "taken", "long"]);
+    assert!(
+        changes
+            .sessions
+            .windows(2)
+            .all(|w| w[0].updated_seq < w[1].updated_seq)
+    );
+    assert!(!changes.more);
+    let bobs = st.changes(b.id, 0, 10).await.unwrap();
+    assert!(bobs.sessions.is_empty());
+
+    // Indexing and search.
+    st.put_session(a.id, "indexed", meta()).await.unwrap();
+    let rollout = rollout();
+    let r = st
+        .append(
+            a.id,
+            "indexed",
+            "main",
+            0,
+            empty,
+            bytes::Bytes::from(rollout),
+        )
+        .await
+        .unwrap();
+    assert!(r.len > 0);
+    Indexer::new(st.clone()).index_pending().await;
+    let hits = st.search(a.id, "alpha", 10).await.unwrap();
+    assert!(hits.iter().any(|h| h.session.id == "indexed"), "{hits:?}");
+    assert!(st.search(b.id, "alpha", 10).await.unwrap().is_empty());
+
+    // The local mirror's state: saved, replaced, forgotten, per account.
+    let file = |path: &str, size: u64| MirrorFile {
+        path: path.into(),
+        stat: baton_native::discover::FileStat {
+            size,
+            mtime_ns: 1,
+            ino: 2,
+            dev: 3,
+        },
+        mirrored: RunningSha256::new(),
+        diverged: false,
+    };
+    st.save_mirror_files(a.id, vec![file("/x", 1), file("/y", 2)], Vec::new())
+        .await
+        .unwrap();
+    st.save_mirror_files(a.id, vec![file("/x", 5)], vec!["/y".into()])
+        .await
+        .unwrap();
+    assert_eq!(st.mirror_files(a.id).await.unwrap(), vec![file("/x", 5)]);
+    assert!(st.mirror_files(b.id).await.unwrap().is_empty());
+
+    // The sweep never removes a referenced blob.
+    let later = SystemTime::now() + Duration::from_secs(3600);
+    st.sweep_blobs(later).await.unwrap();
+    let (_, _, bytes) = read_all(&st, a.id, "s1", 0).await;
+    assert_eq!(sha256_hex(&bytes), sha256_hex(&data));
 }

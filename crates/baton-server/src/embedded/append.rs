@@ -192,8 +192,7 @@ impl Embedded {
                 Some(
                     tokio::task::spawn_blocking(move || blobs.put(&data))
                         .await
-                        .map_err(internal)?
-                        .map_err(|e| StorageError::Internal(format!("cannot write blob: {e}")))?,
+                        .map_err(internal)??,
                 )
             } else {
                 None

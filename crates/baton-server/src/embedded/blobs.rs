@@ -1,17 +1,16 @@
-//! Content-addressed blob files: durable writes, pins that keep a blob of an
-//! append in flight alive, deletion of unused blobs, and ranged reads.
+//! The embedded backend's view of its [`BlobStore`]: pins that keep a blob
+//! of an append in flight alive, and deleting blobs no chunk references.
 
+use crate::storage::{BlobStore, StorageResult};
 use rusqlite::{Connection, params};
 use sha2::Digest;
 use std::collections::HashMap;
-use std::io::{Read, Seek, SeekFrom, Write};
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-/// Content-addressed blob files under `blobs/`.
-#[derive(Debug, Clone)]
+/// The blob store chunks refer to, with the pins of appends in flight.
+#[derive(Clone)]
 pub(super) struct BlobDir {
-    root: PathBuf,
+    store: Arc<dyn BlobStore>,
     /// Blobs that appends in flight rely on (name → how many); a pinned blob
     /// is never deleted, even before the chunk referencing it is committed.
     pins: Arc<Mutex<HashMap<String, usize>>>,
@@ -29,7 +28,7 @@ impl BlobPin {
         self.hex.as_deref().unwrap_or_default()
     }
 
-    /// The append was rejected: unpin, and delete the file when no other
+    /// The append was rejected: unpin, and delete the blob when no other
     /// append is using it and no chunk references it.
     pub(super) fn discard(mut self, conn: &Connection) {
         let Some(hex) = self.hex.take() else { return };
@@ -50,18 +49,11 @@ impl Drop for BlobPin {
 }
 
 impl BlobDir {
-    /// Blob files under `root`.
-    pub(super) fn new(root: PathBuf) -> Self {
+    /// Blobs kept in `store`.
+    pub(super) fn new(store: Arc<dyn BlobStore>) -> Self {
         Self {
-            root,
+            store,
             pins: Arc::default(),
-        }
-    }
-
-    fn path(&self, hex: &str) -> PathBuf {
-        match (hex.get(..2), hex.get(2..)) {
-            (Some(shard), Some(rest)) if !rest.is_empty() => self.root.join(shard).join(rest),
-            _ => self.root.join(hex),
         }
     }
 
@@ -83,112 +75,61 @@ impl BlobDir {
         }
     }
 
-    /// Delete a blob file no chunk references (the caller holds the pin lock
-    /// and has checked nothing pins it). Failures are logged: an unreferenced
-    /// blob is harmless, and the next start-up sweep retries.
-    fn remove_if_unreferenced(&self, conn: &Connection, hex: &str) {
+    /// Delete a blob no chunk references (the caller holds the pin lock and
+    /// has checked nothing pins it); whether it was deleted. Failures are
+    /// logged: an unreferenced blob is harmless, and the next start-up sweep
+    /// retries.
+    fn remove_if_unreferenced(&self, conn: &Connection, hex: &str) -> bool {
         let referenced = conn
             .prepare_cached("SELECT EXISTS(SELECT 1 FROM chunks WHERE blob = ?1)")
             .and_then(|mut stmt| stmt.query_row(params![hex], |r| r.get::<_, bool>(0)));
         match referenced {
-            Ok(true) => {}
-            Ok(false) => match std::fs::remove_file(self.path(hex)) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => tracing::warn!("cannot delete unused blob {hex}: {e}"),
+            Ok(true) => false,
+            Ok(false) => match self.store.delete(hex) {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!("cannot delete unused blob {hex}: {e}");
+                    false
+                }
             },
-            Err(e) => tracing::warn!("cannot check whether blob {hex} is used: {e}"),
+            Err(e) => {
+                tracing::warn!("cannot check whether blob {hex} is used: {e}");
+                false
+            }
         }
     }
 
-    /// Write bytes durably under their sha256, pinned until the append finishes.
-    pub(super) fn put(&self, bytes: &[u8]) -> std::io::Result<BlobPin> {
+    /// Store bytes durably under their sha256, pinned until the append finishes.
+    pub(super) fn put(&self, bytes: &[u8]) -> StorageResult<BlobPin> {
         let hex = hex::encode(sha2::Sha256::digest(bytes));
         *self.lock_pins().entry(hex.clone()).or_default() += 1;
         let pin = BlobPin {
             dir: self.clone(),
             hex: Some(hex.clone()),
         };
-        let path = self.path(&hex);
-        if path.exists() {
-            return Ok(pin);
-        }
-        let dir = path.parent().unwrap_or(&self.root).to_path_buf();
-        if !dir.is_dir() {
-            match std::fs::create_dir(&dir) {
-                Ok(()) => std::fs::File::open(&self.root)?.sync_all()?,
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(e),
-            }
-        }
-        let tmp_dir = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp_dir)?;
-        let tmp = tmp_dir.join(format!("{hex}.{:016x}", rand::random::<u64>()));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&dir)?.sync_all()?;
+        self.store.put(&hex, bytes)?;
         Ok(pin)
     }
 
-    /// Delete temp files and blob files no chunk references, skipping files
-    /// modified at or after `before` (they may belong to appends in flight).
+    /// Delete blobs written before `before` (later ones may belong to appends
+    /// in flight) that nothing pins and no chunk references; how many.
     pub(super) fn sweep(
         &self,
         conn: &Connection,
         before: std::time::SystemTime,
-    ) -> std::io::Result<usize> {
-        let old = |entry: &std::fs::DirEntry| {
-            entry
-                .metadata()
-                .and_then(|m| m.modified())
-                .is_ok_and(|t| t < before)
-        };
+    ) -> StorageResult<usize> {
         let mut removed = 0;
-        for shard in std::fs::read_dir(&self.root)?.flatten() {
-            let shard_name = shard.file_name().to_string_lossy().into_owned();
-            let Ok(entries) = std::fs::read_dir(shard.path()) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                if !old(&entry) {
-                    continue;
-                }
-                if shard_name == "tmp" {
-                    if std::fs::remove_file(entry.path()).is_ok() {
-                        removed += 1;
-                    }
-                    continue;
-                }
-                let hex = format!("{shard_name}{}", entry.file_name().to_string_lossy());
-                let pins = self.lock_pins();
-                if pins.contains_key(&hex) {
-                    continue;
-                }
-                self.remove_if_unreferenced(conn, &hex);
-                drop(pins);
-                if !entry.path().exists() {
-                    removed += 1;
-                }
+        for hex in self.store.written_before(before)? {
+            let pins = self.lock_pins();
+            if !pins.contains_key(&hex) && self.remove_if_unreferenced(conn, &hex) {
+                removed += 1;
             }
         }
         Ok(removed)
     }
 
-    /// `len` bytes of a blob from offset `off`; an error when the file holds fewer.
-    pub(super) fn read(&self, hex: &str, off: u64, len: u64) -> std::io::Result<Vec<u8>> {
-        let mut file = std::fs::File::open(self.path(hex))?;
-        file.seek(SeekFrom::Start(off))?;
-        let mut buf = Vec::new();
-        file.take(len).read_to_end(&mut buf)?;
-        if buf.len() as u64 != len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                format!("the blob holds fewer than {len} bytes from offset {off}"),
-            ));
-        }
-        Ok(buf)
+    /// `len` bytes of a blob from offset `off`.
+    pub(super) fn read(&self, hex: &str, off: u64, len: u64) -> StorageResult<Vec<u8>> {
+        self.store.read(hex, off, len)
     }
 }

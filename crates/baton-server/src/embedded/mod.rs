@@ -8,6 +8,7 @@
 //! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, msg_copy_keys, mirror_files
 //! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by sha256
 //! blobs/tmp/                temp files of blobs being written
+//!                           (both [`crate::file_blobs::FileBlobs`])
 //! ```
 //!
 //! A stream is an ordered list of chunks, one per append. A chunk is either
@@ -19,17 +20,18 @@
 //! Writes go through one writer thread that owns the only write connection
 //! and commits whatever requests are queued in one transaction (group
 //! commit, each request in its own savepoint), answering every request only
-//! after the commit is durable. Blob files are written (temp file, fsync,
-//! rename, fsync of the directory) before the request that references them
-//! is queued: after a crash an unreferenced blob is harmless and an append is
+//! after the commit is durable. Blobs are stored durably
+//! ([`crate::storage::BlobStore::put`]) before the request that references
+//! them is queued: after a crash an unreferenced blob is harmless and an append is
 //! either wholly visible or not at all. A large push is checked before its
 //! blob is written, a blob of a rejected append is deleted unless another
-//! append or chunk uses it, and [`Embedded::sweep_blobs`] (run at start-up)
+//! append or chunk uses it, and [`Storage::sweep_blobs`] (run at start-up)
 //! removes what a crash left behind. Reads use a small pool of read-only
 //! connections on the blocking thread pool.
 //!
 //! Submodules, one job each: `schema` (tables, migrations, connections),
-//! `writer` (the writer thread and its group commit), `blobs` (blob files),
+//! `writer` (the writer thread and its group commit), `blobs` (pins and
+//! unreferenced blobs over the [`crate::storage::BlobStore`]),
 //! `accounts`, `sessions` (metadata, listing, changes), `streams` (chunk
 //! reads and prefix hashes), `append`, `fork`, `search` (the search index,
 //! under `baton-search`'s policy, with a time budget per query)
@@ -48,6 +50,7 @@ mod writer;
 
 pub use accounts::validate_user_name;
 
+use crate::file_blobs::FileBlobs;
 use crate::storage::{
     Account, IndexJob, IndexUpdate, ListQuery, MessageCheckpoint, MirrorFile, Storage,
     StorageError, StorageResult, StreamRead,
@@ -98,7 +101,7 @@ impl Embedded {
         conn.execute_batch(SCHEMA).map_err(internal)?;
         migrate(&conn).map_err(internal)?;
         let seq = max_seq(&conn).map_err(internal)?;
-        let blobs = BlobDir::new(dir.join("blobs"));
+        let blobs = BlobDir::new(Arc::new(FileBlobs::new(dir.join("blobs"))));
         let tx = Writer::spawn(conn, blobs.clone(), seq)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -109,18 +112,6 @@ impl Embedded {
                 auth_cache: RwLock::new(HashMap::new()),
             }),
         })
-    }
-
-    /// Delete leftover temp files and blob files no chunk references (left
-    /// by a crash or a failed commit), skipping files modified at or after
-    /// `before`; returns how many files were removed.
-    pub async fn sweep_blobs(&self, before: std::time::SystemTime) -> StorageResult<usize> {
-        self.read_with(move |conn, blobs| {
-            blobs
-                .sweep(conn, before)
-                .map_err(|e| StorageError::Internal(format!("cannot sweep unused blobs: {e}")))
-        })
-        .await
     }
 
     /// Run `f` on the writer thread; the result arrives once its transaction committed.
@@ -303,6 +294,10 @@ impl Storage for Embedded {
 
     fn save_index(&self, update: IndexUpdate) -> BoxFuture<'_, StorageResult<()>> {
         Box::pin(self.write(move |w| search::save_index_in(w, update)))
+    }
+
+    fn sweep_blobs(&self, before: std::time::SystemTime) -> BoxFuture<'_, StorageResult<usize>> {
+        Box::pin(self.read_with(move |conn, blobs| blobs.sweep(conn, before)))
     }
 
     fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>> {

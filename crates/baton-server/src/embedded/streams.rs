@@ -85,9 +85,7 @@ impl ChunkRow {
         let mut at = lo;
         while at < hi {
             let n = (hi - at).min(WINDOW);
-            let window = blobs
-                .read(b, self.blob_off + at, n)
-                .map_err(|e| StorageError::Internal(format!("cannot read blob {b}: {e}")))?;
+            let window = blobs.read(b, self.blob_off + at, n)?;
             if !f(&window) {
                 return Ok(false);
             }
@@ -99,9 +97,7 @@ impl ChunkRow {
     fn bytes(&self, blobs: &BlobDir) -> StorageResult<Vec<u8>> {
         match (&self.data, &self.blob) {
             (Some(d), _) => Ok(d.clone()),
-            (None, Some(b)) => blobs
-                .read(b, self.blob_off, self.len)
-                .map_err(|e| StorageError::Internal(format!("cannot read blob {b}: {e}"))),
+            (None, Some(b)) => blobs.read(b, self.blob_off, self.len),
             (None, None) => Err(StorageError::Internal("chunk without data".into())),
         }
     }
