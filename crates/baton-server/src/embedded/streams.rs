@@ -61,7 +61,7 @@ pub(super) struct ChunkRow {
     state_after: Vec<u8>,
 }
 
-/// Largest piece of a blob chunk read at once when comparing or hashing part of it.
+/// Largest piece of a chunk read at once when comparing, hashing or sending it.
 const WINDOW: u64 = 1024 * 1024;
 
 impl ChunkRow {
@@ -75,17 +75,10 @@ impl ChunkRow {
         hi: u64,
         mut f: impl FnMut(&[u8]) -> bool,
     ) -> StorageResult<bool> {
-        if let Some(d) = &self.data {
-            let bytes = chunk_slice(d, lo as usize, hi as usize)?;
-            return Ok(bytes.chunks(WINDOW as usize).all(f));
-        }
-        let Some(b) = &self.blob else {
-            return Err(StorageError::Internal("chunk without data".into()));
-        };
         let mut at = lo;
         while at < hi {
             let n = (hi - at).min(WINDOW);
-            let window = blobs.read(b, self.blob_off + at, n)?;
+            let window = self.range(blobs, at, n)?;
             if !f(&window) {
                 return Ok(false);
             }
@@ -94,10 +87,11 @@ impl ChunkRow {
         Ok(true)
     }
 
-    fn bytes(&self, blobs: &BlobDir) -> StorageResult<Vec<u8>> {
+    /// Bytes `[at, at + n)` of the chunk, inline or read from its blob.
+    fn range(&self, blobs: &BlobDir, at: u64, n: u64) -> StorageResult<Vec<u8>> {
         match (&self.data, &self.blob) {
-            (Some(d), _) => Ok(d.clone()),
-            (None, Some(b)) => blobs.read(b, self.blob_off, self.len),
+            (Some(d), _) => Ok(chunk_slice(d, at as usize, (at + n) as usize)?.to_vec()),
+            (None, Some(b)) => blobs.read(b, self.blob_off + at, n),
             (None, None) => Err(StorageError::Internal("chunk without data".into())),
         }
     }
@@ -289,23 +283,31 @@ impl Embedded {
                 Ok((s.len, s.state.hex(), chunks))
             })
             .await?;
+        // Each chunk goes out in pieces of at most WINDOW bytes, so a pull
+        // holds one window of a large blob in memory at a time.
+        let pieces = chunks
+            .into_iter()
+            .filter(move |c| c.start + c.len > from)
+            .flat_map(move |c| {
+                let lo = from.saturating_sub(c.start);
+                let len = c.len;
+                let c = std::sync::Arc::new(c);
+                (lo..len)
+                    .step_by(WINDOW as usize)
+                    .map(move |at| (c.clone(), at, (len - at).min(WINDOW)))
+            });
         let blobs = self.inner.blobs.clone();
-        let body = futures::stream::iter(
-            chunks.into_iter().filter(move |c| c.start + c.len > from),
-        )
-        .then(move |c| {
+        let body = futures::stream::iter(pieces).then(move |(c, at, n)| {
             let blobs = blobs.clone();
             async move {
-                let lo = from.saturating_sub(c.start) as usize;
-                let bytes = match c.data {
-                    Some(d) => d,
-                    None => tokio::task::spawn_blocking(move || c.bytes(&blobs))
+                let bytes = if c.data.is_some() {
+                    c.range(&blobs, at, n)?
+                } else {
+                    tokio::task::spawn_blocking(move || c.range(&blobs, at, n))
                         .await
-                        .map_err(internal)??,
+                        .map_err(internal)??
                 };
-                let hi = bytes.len();
-                chunk_slice(&bytes, lo, hi)?;
-                Ok(Bytes::from(bytes).slice(lo..))
+                Ok(Bytes::from(bytes))
             }
         });
         use futures::StreamExt;
