@@ -151,3 +151,39 @@ async fn connections_beyond_the_bound_wait_until_one_closes() {
     let answer = read_until_closed(&mut third).await;
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
 }
+
+#[tokio::test]
+async fn a_peer_that_stops_reading_a_pull_is_disconnected_after_the_idle_time() {
+    let s = start_configured(|cfg| {
+        cfg.timeouts = Timeouts {
+            header_read: Duration::from_secs(30),
+            idle: Duration::from_secs(1),
+            ..short()
+        };
+    })
+    .await;
+    s.put(&s.a, "big", codex_meta()).await;
+    // More than the loopback socket buffers hold.
+    let piece: Vec<u8> = (0..MAX_APPEND as u32).map(|i| (i % 251) as u8).collect();
+    let mut full = Vec::new();
+    for _ in 0..6 {
+        let offset = full.len();
+        full.extend_from_slice(&piece);
+        let r = s.push(&s.a, "big", "main", &full, offset, &piece).await;
+        assert_eq!(r.status(), 200);
+    }
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    let mut sock = socket.connect(s.server.addr).await.unwrap();
+    let req = format!(
+        "GET /api/v1/sessions/big/streams/main HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\n\r\n",
+        s.a
+    );
+    sock.write_all(req.as_bytes()).await.unwrap();
+    // Stop reading; the server's writes stall and it gives up.
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let mut got = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(10), sock.read_to_end(&mut got)).await;
+    assert!(read.is_ok(), "the server kept the stalled connection open");
+    assert!(got.len() < full.len(), "got all {} bytes", got.len());
+}
