@@ -1,9 +1,12 @@
 //! [`FileBlobs`]: a [`BlobStore`] of files, `ab/cdef…` under a root
-//! directory (sharded by the first two hex digits of the name), written to
-//! `tmp/` first, fsynced and renamed into place.
+//! directory (sharded by the first two hex digits of the name), private to
+//! the server (0600) and written atomically
+//! ([`baton_native::write::replace_file_mode`]: a temp file beside it,
+//! fsynced, renamed into place). Earlier versions wrote their temp files
+//! to `tmp/`; the sweep still clears it.
 
 use crate::storage::{BlobStore, StorageError, StorageResult};
-use std::io::{Read, Seek, SeekFrom, Write};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::PathBuf;
 
 /// Blob files under a root directory (see the module docs).
@@ -40,15 +43,7 @@ impl FileBlobs {
                 Err(e) => return Err(e),
             }
         }
-        let tmp_dir = self.root.join("tmp");
-        std::fs::create_dir_all(&tmp_dir)?;
-        let tmp = tmp_dir.join(format!("{name}.{:016x}", rand::random::<u64>()));
-        let mut file = std::fs::File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        std::fs::rename(&tmp, &path)?;
-        std::fs::File::open(&dir)?.sync_all()
+        baton_native::write::replace_file_mode(&path, bytes, 0o600)
     }
 }
 
@@ -105,7 +100,7 @@ impl BlobStore for FileBlobs {
             };
             for entry in entries.flatten().filter(|e| old(e)) {
                 if shard_name == "tmp" {
-                    // Left by a write that never finished.
+                    // Left by a write of an earlier version that never finished.
                     if let Err(e) = std::fs::remove_file(entry.path()) {
                         tracing::warn!("cannot delete {}: {e}", entry.path().display());
                     }

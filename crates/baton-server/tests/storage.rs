@@ -15,10 +15,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-/// Blob files under `blobs/` (temp files excluded).
+/// Blob files under `blobs/` (temp files excluded; none before the first).
 fn blob_files(blobs: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    for shard in std::fs::read_dir(blobs).unwrap().flatten() {
+    let shards = match std::fs::read_dir(blobs) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return out,
+        shards => shards.unwrap(),
+    };
+    for shard in shards.flatten() {
         if shard.file_name() == "tmp" || !shard.path().is_dir() {
             continue;
         }
@@ -112,9 +116,14 @@ async fn startup_sweep_removes_unreferenced_blobs_only() {
     let orphan = blobs.join("ab").join("c".repeat(62));
     std::fs::write(&orphan, b"left by a crash").unwrap();
     set_mtime(&orphan, old);
-    let temp = blobs.join("tmp").join("leftover.0000");
+    // Half-written temp files: beside the blob, and in an earlier version's `tmp/`.
+    let temp = blobs.join("ab").join(".cdef.baton-tmp-1-2");
     std::fs::write(&temp, b"half written").unwrap();
     set_mtime(&temp, old);
+    std::fs::create_dir_all(blobs.join("tmp")).unwrap();
+    let old_temp = blobs.join("tmp").join("leftover.0000");
+    std::fs::write(&old_temp, b"half written").unwrap();
+    set_mtime(&old_temp, old);
     // Written after start-up (by an append in flight): kept.
     let fresh = blobs.join("ab").join("d".repeat(62));
     std::fs::write(&fresh, b"in flight").unwrap();
@@ -124,13 +133,17 @@ async fn startup_sweep_removes_unreferenced_blobs_only() {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     let server = baton_server::start(cfg).await.unwrap();
     for _ in 0..100 {
-        if !orphan.exists() && !temp.exists() {
+        if !orphan.exists() && !temp.exists() && !old_temp.exists() {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(!orphan.exists(), "the unreferenced blob was removed");
     assert!(!temp.exists(), "the leftover temp file was removed");
+    assert!(
+        !old_temp.exists(),
+        "the earlier version's temp file was removed"
+    );
     assert!(fresh.exists(), "a blob newer than start-up is kept");
     assert!(referenced[0].exists(), "a referenced blob is kept");
     let got = s

@@ -6,9 +6,8 @@
 //!
 //! ```text
 //! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, msg_copy_keys, mirror_files
-//! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by sha256
-//! blobs/tmp/                temp files of blobs being written
-//!                           (both [`crate::file_blobs::FileBlobs`])
+//! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by
+//!                           sha256 ([`crate::file_blobs::FileBlobs`])
 //! ```
 //!
 //! A stream is an ordered list of chunks, one per append. A chunk is either
@@ -94,7 +93,7 @@ fn internal(e: impl std::fmt::Display) -> StorageError {
 impl Embedded {
     /// Open (creating if needed) the data directory and start the writer thread.
     pub fn open(dir: &Path) -> StorageResult<Self> {
-        std::fs::create_dir_all(dir.join("blobs").join("tmp"))
+        std::fs::create_dir_all(dir)
             .map_err(|e| StorageError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let db_path = dir.join("baton.db");
         let conn = open_conn(&db_path).map_err(internal)?;
