@@ -1044,8 +1044,7 @@ impl Catalog {
                         break;
                     }
                 }
-                report.sessions_updated +=
-                    sessions::recompute(&tx, &db, std::mem::take(affected))?;
+                report.sessions_updated += sessions::recompute(&tx, &db, std::mem::take(affected))?;
                 tx.commit().at(&db)?;
             }
             Ok(())
