@@ -4,6 +4,8 @@
 //!
 //! Run with `cargo bench -p baton-native --bench reader`.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::{Agent, FileReader, discover_claude, discover_codex, read_native};
 use std::hint::black_box;
 use std::path::Path;

@@ -22,6 +22,9 @@
 //! Files baton owns (its state, tokens, exports) are replaced atomically with
 //! [`replace_file`]: every temporary file baton creates is named here.
 
+// The one module allowed to create, rename and overwrite files (clippy.toml).
+#![allow(clippy::disallowed_methods)]
+
 use crate::layout::{claude, codex};
 use std::fs::{self, File, OpenOptions, TryLockError};
 use std::io::{self, Write};
@@ -247,6 +250,54 @@ pub fn extend_owned_file(path: &Path, want: &[u8], mode: u32) -> Result<u64, Wri
         .and_then(|()| file.sync_all())
         .map_err(io_err(path))?;
     Ok(tail.len() as u64)
+}
+
+/// How [`open_owned`] opens a file that baton owns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Owned {
+    /// Read and write in place (a lock file, a pid file); created when missing.
+    ReadWrite,
+    /// Read and append (a log or a transcript baton keeps); created when missing.
+    Append,
+    /// Read and append to a file that must not exist yet (a new transcript).
+    AppendNew,
+}
+
+/// Open `path`, a file baton owns (never an agent's file), as `how` says,
+/// creating it with Unix permission bits `mode` where `how` allows. Never
+/// truncates. This is how code outside this module creates the files it
+/// appends to or locks; whole-file writes go through [`replace_file`] or
+/// [`write_new_file`].
+pub fn open_owned(path: &Path, how: Owned, mode: u32) -> io::Result<File> {
+    let mut opts = OpenOptions::new();
+    opts.read(true);
+    match how {
+        Owned::ReadWrite => opts.write(true).create(true).truncate(false),
+        Owned::Append => opts.append(true).create(true),
+        Owned::AppendNew => opts.append(true).create_new(true),
+    };
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
+    #[cfg(not(unix))]
+    let _ = mode;
+    opts.open(path)
+}
+
+/// Point the symbolic link `link` (a link baton owns) at `target`,
+/// atomically: a new link is made beside it and renamed over it.
+pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
+    let dir = match link.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => Path::new("."),
+    };
+    let tmp = temp_path(dir, link);
+    #[cfg(unix)]
+    std::os::unix::fs::symlink(target, &tmp)?;
+    #[cfg(windows)]
+    std::os::windows::fs::symlink_file(target, &tmp)?;
+    fs::rename(&tmp, link).inspect_err(|_| {
+        let _ = fs::remove_file(&tmp);
+    })
 }
 
 /// A temporary name in `dir` that no agent's discovery would match.

@@ -6,6 +6,8 @@
 //! counting allocator (this test binary's only test, so nothing else runs
 //! concurrently and inflates the peak).
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::Agent;
 use baton_native::envelope::{Envelope, EnvelopeError, EnvelopeMeta};
 use baton_native::rehydrate::{LineageFile, NativeSession};

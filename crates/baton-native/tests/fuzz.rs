@@ -10,6 +10,8 @@
 //! exactly what reading at once gives; a damaged envelope is either refused
 //! or holds exactly the bytes its hashes name.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::envelope::{Envelope, EnvelopeMeta};
 use baton_native::rehydrate::{LineageFile, NativeSession};
 use baton_native::{Agent, Chunk, FileReader};

@@ -1,5 +1,7 @@
 //! Reader behaviour on the real fixture transcripts and on bad input.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::{
     Agent, FileReader, Message, MessageKind, NativeFile, ReaderState, Role, claude, codex,
     discover_claude, discover_codex, read_native,

@@ -7,6 +7,8 @@
 //!
 //! Run: `cargo bench -p baton-record --bench proxy` (`PROXY_BENCH_N=2000` for more samples).
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 

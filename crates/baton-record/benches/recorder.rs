@@ -14,6 +14,8 @@
 //!    `Durability::Buffered` with no per-item flush is printed on its own line:
 //!    it is not comparable to a per-update write.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::io::{Seek, SeekFrom, Write};
 use std::time::{Duration, Instant};
 

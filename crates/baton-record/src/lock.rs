@@ -15,12 +15,12 @@
 //! files are never deleted (deleting a lock file while another process has it
 //! open lets two writers in).
 
-use std::fs::{File, OpenOptions, TryLockError};
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
 use baton_native::layout::codex;
-use baton_native::write::{CodexWriterLock, WriteError};
+use baton_native::write::{self, CodexWriterLock, Owned, WriteError};
 
 use crate::error::{RecordError, Result};
 
@@ -96,13 +96,7 @@ impl SessionLock {
 }
 
 fn open_lock_file(path: &Path) -> Result<File> {
-    OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .read(true)
-        .write(true)
-        .open(path)
-        .map_err(|e| RecordError::io(path, e))
+    write::open_owned(path, Owned::ReadWrite, 0o600).map_err(|e| RecordError::io(path, e))
 }
 
 fn read_pid(file: &mut File) -> Option<u32> {

@@ -6,6 +6,7 @@
 //! `response_item` and `baton_state` lines. When resuming a paginated file the
 //! recorder continues its ordinals instead.
 
+use baton_native::write::{self, Owned};
 use std::fs::OpenOptions;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -165,11 +166,7 @@ impl Recorder {
             if let Some(dir) = p.parent() {
                 create_dirs(dir, cfg.durability)?;
             }
-            let file = OpenOptions::new()
-                .create_new(true)
-                .read(true)
-                .append(true)
-                .open(&p)
+            let file = write::open_owned(&p, Owned::AppendNew, 0o600)
                 .map_err(|e| RecordError::io(&p, e))?;
             // Under Fsync the new entry is durable before session_meta is written.
             sync_new_entry(&p, cfg.durability)?;

@@ -12,6 +12,7 @@
 //! directory cannot be created [`SessionDir::prepare`] logs one warning and
 //! returns `None`; callers then keep their default locations.
 
+use baton_native::write;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -171,12 +172,7 @@ impl SessionDir {
         if std::fs::read_link(&link).ok().as_deref() == Some(rollout) {
             return Ok(());
         }
-        let tmp = self
-            .dir
-            .join(format!(".{TRANSCRIPT_FILE}.{}", std::process::id()));
-        let _ = std::fs::remove_file(&tmp);
-        symlink(rollout, &tmp).map_err(|e| RecordError::io(&tmp, e))?;
-        std::fs::rename(&tmp, &link).map_err(|e| RecordError::io(&link, e))?;
+        write::replace_symlink(rollout, &link).map_err(|e| RecordError::io(&link, e))?;
         sync_new_entry(&link, self.durability)
     }
 
@@ -216,16 +212,6 @@ pub fn resolve_debug_log(session: Option<&SessionDir>, default_dir: &Path, path:
         return path.to_path_buf();
     }
     session.map_or(default_dir, |s| s.path()).join(path)
-}
-
-#[cfg(unix)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::unix::fs::symlink(target, link)
-}
-
-#[cfg(windows)]
-fn symlink(target: &Path, link: &Path) -> std::io::Result<()> {
-    std::os::windows::fs::symlink_file(target, link)
 }
 
 /// Routes tracing events to the `session.log` of the session they belong to.

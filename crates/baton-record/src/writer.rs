@@ -7,7 +7,9 @@
 //! durable with one `fdatasync`: concurrent appenders share that sync (group
 //! commit). The file is opened in append mode and never rewritten.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
+
+use baton_native::write::{self, Owned};
 use std::io::{Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -109,11 +111,7 @@ impl AppendLog {
     pub fn open(path: impl Into<PathBuf>, durability: Durability) -> Result<AppendLog> {
         let path = path.into();
         let existed = path.exists();
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
+        let file = write::open_owned(&path, Owned::Append, 0o600)
             .map_err(|e| RecordError::io(&path, e))?;
         if !existed {
             sync_new_entry(&path, durability)?;
@@ -471,12 +469,7 @@ mod tests {
     async fn buffered_writes_on_drop_and_ordinals_continue() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.jsonl");
-        let file = OpenOptions::new()
-            .create(true)
-            .read(true)
-            .append(true)
-            .open(&path)
-            .unwrap();
+        let file = write::open_owned(&path, Owned::Append, 0o600).unwrap();
         let log = AppendLog::spawn(
             file,
             path.clone(),

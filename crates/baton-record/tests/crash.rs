@@ -4,6 +4,8 @@
 //! random moment. After 100 kills, every acknowledged record is in the file
 //! and the file still loads (a torn tail at most, repaired on the next resume).
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::collections::HashSet;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;

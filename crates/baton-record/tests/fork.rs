@@ -1,5 +1,7 @@
 //! `fork_history` semantics: every edge case of drop-last-N, then properties.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_record::{InitialHistory, ResponseItem, fork_history};
 use proptest::prelude::*;
 

@@ -3,6 +3,8 @@
 //! the same file under the same id, skips the `baton_state` lines, and
 //! respects baton's writer lock.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::time::Duration;
 
 use baton_record::{

@@ -1,5 +1,7 @@
 //! Recorder, load, resume and manager behaviour on real files.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::path::Path;
 use std::sync::Arc;
 

@@ -7,6 +7,8 @@
 //! No type carries `#[ts(export)]`, so `cargo test` never rewrites `web/types/`
 //! behind anyone's back: this test is the only writer, and only when asked.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 

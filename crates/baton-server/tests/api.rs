@@ -1,5 +1,7 @@
 //! Sync protocol round trips against a real server on loopback.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use baton_sync::protocol::{

@@ -1,5 +1,7 @@
 //! This machine's sessions appear in the built-in `local` account.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_server::local::Mirror;
 use baton_server::storage::Storage;
 use baton_sync::protocol::{SessionList, sha256_hex};

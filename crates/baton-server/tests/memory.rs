@@ -4,6 +4,8 @@
 //! a side stream: the indexer's memory for `main` streams is its own
 //! concern, not the push path's.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use baton_server::api::Limits;

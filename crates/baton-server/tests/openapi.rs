@@ -9,6 +9,8 @@
 //! every documented object closed (`additionalProperties: false`), so a field
 //! the server sends but the spec does not document is reported too.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};

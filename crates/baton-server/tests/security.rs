@@ -1,5 +1,7 @@
 //! Auth, account isolation, size limits and input validation.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use baton_server::api::Limits;

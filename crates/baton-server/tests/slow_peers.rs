@@ -1,6 +1,8 @@
 //! Slow and silent peers: header, idle and body-rate timeouts, the bound on
 //! open connections, and a `Content-Length` over the limit refused unread.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use baton_server::listen::Timeouts;

@@ -4,6 +4,8 @@
 //! durability: blob files of rejected pushes, the start-up sweep, corrupt
 //! rows, and the indexer's bookkeeping.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use baton_server::hash::RunningSha256;

@@ -9,6 +9,8 @@
 //! no-op refresh, query), and `rg -l -i` over the same files as a baseline.
 //! `--corpus DIR` reuses (or creates) a corpus there.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 #[path = "../examples/corpus/mod.rs"]
 mod corpus;
 

@@ -8,6 +8,8 @@
 //! the floor) and FTS5 `snippet()` (the old way; only at 64 KiB, since it
 //! takes minutes beyond).
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_store::{Catalog, Roots, SearchQuery};
 use rusqlite::Connection;
 use std::time::{Duration, Instant};

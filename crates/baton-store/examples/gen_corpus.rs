@@ -5,6 +5,8 @@
 //! `OUT_DIR/codex` is a Codex home and `OUT_DIR/claude` a Claude config dir;
 //! index them with `baton --codex-home OUT_DIR/codex --claude-dir OUT_DIR/claude index`.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 #[allow(dead_code)] // `appended_line` and `parse_size` serve the benchmark.
 mod corpus;
 

@@ -2,6 +2,7 @@
 
 use crate::SCHEMA_VERSION;
 use crate::error::{BUSY_SECS, Error, Result, SqlContext};
+use baton_native::write::{self, Owned};
 use rusqlite::Connection;
 use std::error::Error as _;
 use std::path::{Path, PathBuf};
@@ -127,7 +128,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
     }
     // SQLite gives its -wal and -shm files the mode of the database file.
     if !path.exists() {
-        private_file(path, false)?;
+        private_file(path)?;
     }
     let opened = match try_open(path) {
         Err(e) if e.is_corrupt() => {
@@ -139,7 +140,7 @@ pub(crate) fn open(path: &Path) -> Result<Connection> {
                     .map_or_else(|| e.to_string(), ToString::to_string)
             );
             remove_files(path);
-            private_file(path, false)?;
+            private_file(path)?;
             try_open(path)
         }
         other => other,
@@ -184,14 +185,10 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
     builder.create(dir).map_err(|e| Error::io(dir, e))
 }
 
-/// Open `path` for writing, creating it mode 0600 when missing (never
-/// truncating it); `true`: also for reading.
-fn private_file(path: &Path, read: bool) -> Result<std::fs::File> {
-    let mut opts = std::fs::OpenOptions::new();
-    opts.read(read).write(true).create(true).truncate(false);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-    opts.open(path).map_err(|e| Error::io(path, e))
+/// Open `path` for reading and writing, creating it mode 0600 when missing
+/// (never truncating it).
+fn private_file(path: &Path) -> Result<std::fs::File> {
+    write::open_owned(path, Owned::ReadWrite, 0o600).map_err(|e| Error::io(path, e))
 }
 
 /// Take away group and other permissions from an existing catalog file
@@ -218,7 +215,7 @@ fn take_turn(path: &Path) -> Result<Option<std::fs::File>> {
     let mut lock_path = path.as_os_str().to_owned();
     lock_path.push(".lock");
     let lock_path = PathBuf::from(lock_path);
-    let file = match private_file(&lock_path, true) {
+    let file = match private_file(&lock_path) {
         Ok(file) => file,
         Err(Error::Io { source, .. })
             if matches!(

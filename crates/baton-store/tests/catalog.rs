@@ -1,5 +1,7 @@
 //! Catalog behaviour on the real fixture transcripts and on bad input.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::{Agent, MessageKind};
 use baton_store::{Catalog, Error, ListQuery, Roots, SearchQuery};
 use std::io::Write;

@@ -1,6 +1,8 @@
 //! Concurrent refreshes, roots that differ between runs, subagent
 //! transcripts, fork dedupe in search and lineage (sidecars, fork of a fork).
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::MessageKind;
 use baton_store::{Catalog, ProgressPhase, Roots, SearchQuery, Sidecar, sidecar_path};
 use serde_json::{Value, json};

@@ -2,6 +2,8 @@
 //! `fixtures/agents-v1/model-requests.jsonl` (lines 0–5 Codex 0.169, 6–7 Codex 0.58, 8–12
 //! Claude 2.1.330).
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_testkit::script::{Reply, decide};
 use baton_testkit::{RecordedRequest, copy_tree, fixture_requests, fixtures_dir};
 use serde_json::json;

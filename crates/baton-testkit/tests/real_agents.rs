@@ -1,5 +1,7 @@
 //! Drives the pinned real `codex` and `claude` binaries against the scripted model server.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::path::Path;
 
 use baton_native::Agent;

@@ -1,5 +1,7 @@
 //! The scripted model server over plain HTTP/1.1: recording, SSE shapes, side endpoints.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 

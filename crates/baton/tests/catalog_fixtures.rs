@@ -1,5 +1,7 @@
 //! `baton index/list/show/search/export` on copies of the fixture homes.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::io::Write;

@@ -1,6 +1,8 @@
 //! Usage errors exit 2; `--codex-home`/`--claude-dir` add up across levels;
 //! a run over other homes lists those and purges nothing.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use assert_cmd::Command;
 use std::path::Path;
 

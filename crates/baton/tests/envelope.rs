@@ -2,6 +2,8 @@
 //! on the shared fixtures (no agent needed): round trips and every bad input
 //! fails with a clear message, exit code 1, and nothing written.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use assert_cmd::Command;
 use baton_testkit::{copy_tree, fixtures_dir};
 use predicates::prelude::*;

@@ -2,6 +2,8 @@
 //! against the scripted model server: what the model receives after baton
 //! touched a session is exactly the history we meant.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::Agent;
 use baton_testkit::{AgentEnv, ModelServer, RecordedRequest, agents, run_ok};
 use std::path::PathBuf;

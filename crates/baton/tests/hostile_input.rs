@@ -2,6 +2,8 @@
 //! that are not plain files, concurrent first runs, decompression bombs,
 //! permissions and a corrupt catalog.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use assert_cmd::Command;
 use std::path::Path;
 

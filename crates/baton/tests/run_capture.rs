@@ -1,6 +1,8 @@
 //! `baton run`: the real pinned CLIs talk to the scripted model through the
 //! capture proxy, and every model exchange lands in the session directory.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -5,6 +5,8 @@
 //! turns, title and history of `baton show`; and a word repeated through a
 //! 10 MB message is answered by both without FTS5's quadratic snippets.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use assert_cmd::Command;
 use serde_json::Value;
 use std::collections::BTreeSet;

@@ -4,6 +4,8 @@
 //! after each restart the server's bytes are a prefix of the client's
 //! (hash-equal), and the push resumes to completion without duplicates.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use assert_cmd::Command as Cmd;
 use baton_native::Agent;
 use baton_sync::client::{Client, LocalSession, Syncer};

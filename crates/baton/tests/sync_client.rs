@@ -2,6 +2,8 @@
 //! retried pushes, resuming an interrupted push, end-to-end encryption and
 //! divergence, without the real agents.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::Agent;
 use baton_sync::client::{
     AppendOutcome, CHUNK_SIZE, Client, ClientError, LocalSession, PushStatus, Syncer,

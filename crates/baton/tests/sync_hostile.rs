@@ -4,6 +4,8 @@
 //! built) nor exhaust memory with a zstd bomb; a scripted one runs a
 //! `baton import` in the middle of a pull of the same session.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use axum::Json;
 use axum::extract::{Query, State};
 use axum::http::header::HeaderName;

@@ -3,6 +3,8 @@
 //! resumes them (the model sees the whole history), then both continue the
 //! same sessions and `baton sync` keeps both continuations.
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 use baton_native::Agent;
 use baton_sync::client::Client;
 use baton_sync::protocol::SessionInfo;
