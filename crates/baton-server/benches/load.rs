@@ -5,8 +5,8 @@
 //! `cargo bench -p baton-server --bench load -- [--seconds N] [--clients N]`
 //! Target on a 2-core machine: ≥ 3,000 appends/s with p99 ≤ 50 ms.
 
+use baton_protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256};
 use baton_server::hash::RunningSha256;
-use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

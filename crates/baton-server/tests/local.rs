@@ -1,8 +1,8 @@
 //! This machine's sessions appear in the built-in `local` account.
 
+use baton_protocol::{SessionList, sha256_hex};
 use baton_server::local::Mirror;
 use baton_server::storage::Storage;
-use baton_sync::protocol::{SessionList, sha256_hex};
 use std::sync::Arc;
 use std::time::Duration;
 

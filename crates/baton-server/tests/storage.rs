@@ -3,10 +3,10 @@
 
 mod common;
 
+use baton_protocol::{SessionMeta, sha256_hex};
 use baton_server::embedded::Embedded;
 use baton_server::index::Indexer;
 use baton_server::storage::Storage;
-use baton_sync::protocol::{SessionMeta, sha256_hex};
 use common::{codex_meta, start};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -10,14 +10,14 @@
 //! new server session (`diverged_from`) instead of being overwritten.
 
 use crate::crypto::{CryptoError, Keyring};
-use crate::protocol::{
+use crate::state::{FileStamp, IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
+use baton_native::write::WriteError;
+use baton_protocol::{
     API_PREFIX, AppendResult, Changes, Checkpoint, CheckpointList, EMPTY_SHA256, ErrorBody,
     ErrorCode, ForkRequest, HEADER_LENGTH, HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256,
     InvalidName, SessionInfo, SessionList, SessionMeta, StreamInfo, StreamPrefix, WhoAmI,
     sha256_hex, validate_session_id, validate_stream_name,
 };
-use crate::state::{FileStamp, IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
-use baton_native::write::WriteError;
 use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
@@ -361,7 +361,7 @@ impl Client {
         let mut cursor: Option<String> = None;
         loop {
             let page = self
-                .list_sessions(cursor.as_deref(), Some(crate::protocol::MAX_LIMIT), None)
+                .list_sessions(cursor.as_deref(), Some(baton_protocol::MAX_LIMIT), None)
                 .await?;
             out.extend(page.sessions);
             match page.next_cursor {

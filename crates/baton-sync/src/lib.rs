@@ -1,6 +1,6 @@
-//! Sync wire protocol types and HTTP client.
+//! Sync client: the HTTP client of `baton serve` and the engine that pushes
+//! and pulls sessions (wire types are in `baton-protocol`).
 
 pub mod client;
 pub mod crypto;
-pub mod protocol;
 pub mod state;

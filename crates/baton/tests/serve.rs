@@ -6,8 +6,8 @@
 
 use assert_cmd::Command as Cmd;
 use baton_native::Agent;
+use baton_protocol::{SessionMeta, sha256_hex};
 use baton_sync::client::{Client, LocalSession, Syncer};
-use baton_sync::protocol::{SessionMeta, sha256_hex};
 use baton_sync::state::SyncState;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};

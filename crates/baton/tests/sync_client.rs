@@ -3,11 +3,11 @@
 //! divergence, without the real agents.
 
 use baton_native::Agent;
+use baton_protocol::{EMPTY_SHA256, SessionInfo, SessionMeta, sha256_hex};
 use baton_sync::client::{
     AppendOutcome, CHUNK_SIZE, Client, ClientError, LocalSession, PushStatus, Syncer,
 };
 use baton_sync::crypto::{CryptoError, Keyring, new_salt};
-use baton_sync::protocol::{EMPTY_SHA256, SessionInfo, SessionMeta, sha256_hex};
 use baton_sync::state::SyncState;
 use std::path::{Path, PathBuf};
 

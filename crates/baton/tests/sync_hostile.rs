@@ -10,7 +10,7 @@ use axum::http::header::HeaderName;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use baton_native::Agent;
-use baton_sync::protocol::{
+use baton_protocol::{
     Changes, HEADER_LENGTH, HEADER_SHA256, SessionInfo, SessionList, StreamInfo, WhoAmI, sha256_hex,
 };
 use std::path::Path;

@@ -4,8 +4,8 @@
 //! same sessions and `baton sync` keeps both continuations.
 
 use baton_native::Agent;
+use baton_protocol::SessionInfo;
 use baton_sync::client::Client;
-use baton_sync::protocol::SessionInfo;
 use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, agents, run_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,7 @@ use super::streams::parse_state;
 use super::writer::Writer;
 use crate::storage::{ListQuery, StorageError, StorageResult};
 use baton_native::Agent;
-use baton_sync::protocol::{Changes, SessionInfo, SessionList, SessionMeta, StreamInfo};
+use baton_protocol::{Changes, SessionInfo, SessionList, SessionMeta, StreamInfo};
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A session's key and whether its streams are encrypted.

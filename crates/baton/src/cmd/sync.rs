@@ -6,15 +6,15 @@ use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
+use baton_protocol::{
+    MAIN_STREAM, SessionInfo, SessionMeta, WhoAmI, sha256_hex, validate_stream_name,
+};
 use baton_store::{Catalog, ListQuery, SessionRow};
 use baton_sync::client::{
     Client, ClientError, LocalSession, PullReport, PushReport, PushStatus, Syncer,
     check_session_info,
 };
 use baton_sync::crypto::{self, Keyring};
-use baton_sync::protocol::{
-    MAIN_STREAM, SessionInfo, SessionMeta, WhoAmI, sha256_hex, validate_stream_name,
-};
 use baton_sync::state::{FileStamp, SyncConfig, SyncLock, SyncState};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
