@@ -108,7 +108,7 @@ fn checked_in_typescript_types_are_current() {
         baton_record::RawApiRecord,
         baton_record::MetaKind,
         baton_record::MetaRecord,
-        baton_record::capture::CapturedExchange,
+        baton_record::CapturedExchange,
     );
     export!(out, listed, "baton-protocol":
         baton_protocol::StreamInfo,
