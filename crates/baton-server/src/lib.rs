@@ -158,7 +158,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         limits: config.limits,
         index_wake: wake,
     });
-    let app = api::router(state);
+    let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let task = tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(RunningServer {
         addr,

@@ -1,6 +1,15 @@
-//! Sync client: the HTTP client of `baton serve` and the engine that pushes
-//! and pulls sessions (wire types are in `baton-protocol`).
+//! Sync client: the transport-only HTTP client of `baton serve` ([`http`])
+//! and the engine that pushes and pulls sessions ([`push`], [`pull`]) around
+//! a pure comparison of local files with server streams ([`reconcile`]).
+//! Wire types are in `baton-protocol`.
 
-pub mod client;
 pub mod crypto;
+pub mod engine;
+pub mod error;
+pub mod http;
+pub mod local;
+pub mod native;
+pub mod pull;
+pub mod push;
+mod reconcile;
 pub mod state;

@@ -187,6 +187,14 @@ impl IdRewrite {
         }
         out
     }
+
+    /// The rewrite back: `to` to `from` (what the server's bytes hold).
+    pub fn reversed(&self) -> Self {
+        Self {
+            from: self.to.clone(),
+            to: self.from.clone(),
+        }
+    }
 }
 
 /// The local files one server stream is synced with.
