@@ -493,3 +493,43 @@ fn a_blob_corrupted_on_the_server_disk_writes_nothing() {
     assert_pull_refused(dir.path(), &url, &token, id);
     server.abort();
 }
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    // Accepts connections (the kernel does, from the backlog) and never
+    // reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = baton_sync::state::SyncConfig {
+        url: url.clone(),
+        token: "token".into(),
+        encrypt: false,
+        key_file: None,
+        salt: None,
+    };
+    config
+        .save(&root.join("home").join("baton"))
+        .expect("save login");
+    let started = std::time::Instant::now();
+    let out = baton(root)
+        .env("BATON_HTTP_TIMEOUT", "1")
+        .args(["pull", "--all"])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the sync server at {url} did not answer within 1 s"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "gave up only after {elapsed:?}"
+    );
+    drop(listener);
+}
