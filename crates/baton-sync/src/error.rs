@@ -33,7 +33,7 @@ pub enum ClientError {
         status: u16,
         /// Which request.
         what: String,
-        /// Error kind, when the body was an [`ErrorBody`].
+        /// Error kind, when the body was an [`baton_protocol::ErrorBody`].
         code: Option<ErrorCode>,
         /// The server's explanation.
         message: String,

@@ -3,6 +3,8 @@
 //! a pure comparison of local files with server streams ([`reconcile`]).
 //! Wire types are in `baton-protocol`.
 
+#![warn(missing_docs)]
+
 pub mod crypto;
 pub mod engine;
 pub mod error;
@@ -11,5 +13,5 @@ pub mod local;
 pub mod native;
 pub mod pull;
 pub mod push;
-mod reconcile;
+pub mod reconcile;
 pub mod state;

@@ -6,7 +6,7 @@
 //! server's bytes otherwise. The comparison itself is pure: [`plan`] decides
 //! from the local bytes, the earlier position and the server's listing
 //! whether the answer is already known or which server bytes are needed, and
-//! [`compare`] answers from those bytes. [`Syncer::reconcile`] does the one
+//! [`compare`] answers from those bytes. The engine's `Syncer::reconcile` does the one
 //! fetch between them.
 
 use crate::engine::{Codec, Syncer};
@@ -14,12 +14,13 @@ use crate::error::ClientError;
 use crate::http::Prefix;
 use crate::state::{IdRewrite, Tracked};
 use baton_protocol::{Checkpoint, EMPTY_SHA256, StreamInfo, sha256_hex};
+use std::borrow::Cow;
 use std::path::Path;
 
 /// Server bytes beyond the local file: the plaintext `tail`, and the
 /// server stream's length and hash at the read.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Ahead {
+pub struct Ahead {
     /// Plaintext the local file lacks.
     pub tail: Vec<u8>,
     /// Server stream length.
@@ -30,7 +31,7 @@ pub(crate) struct Ahead {
 
 /// How a local file relates to its server stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Relation {
+pub enum Relation {
     /// Same bytes.
     InSync,
     /// The local file extends the server stream.
@@ -43,7 +44,7 @@ pub(crate) enum Relation {
 
 /// Outcome of reconciling one local file with one server stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct Reconciled {
+pub struct Reconciled {
     /// How the two relate.
     pub relation: Relation,
     /// Agreed position with both hashes (known for `InSync` and `LocalAhead`).
@@ -73,7 +74,7 @@ impl Reconciled {
 
 /// One local file as the comparison sees it.
 #[derive(Debug, Clone, Copy)]
-pub(crate) struct LocalStream<'a> {
+pub struct LocalStream<'a> {
     /// The file.
     pub path: &'a Path,
     /// Its plaintext bytes (empty when it does not exist yet).
@@ -88,7 +89,7 @@ pub(crate) struct LocalStream<'a> {
 
 /// What [`plan`] decided.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// The relation is known without server bytes.
     Known(Reconciled),
     /// Compare the server's bytes after this agreed position.
@@ -97,7 +98,7 @@ pub(crate) enum Step {
 
 /// Server bytes after the start of a [`Step::Fetch`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ServerBytes {
+pub struct ServerBytes {
     /// Plaintext segments, each with the length it takes on the server (a
     /// plain stream is one segment; a sealed one a segment per frame).
     pub segments: Vec<(Vec<u8>, u64)>,
@@ -150,7 +151,7 @@ fn agreed(local: &LocalStream, at: Tracked) -> Reconciled {
 /// listed; `None` when the server has no such stream) needs: the answer
 /// itself when hashes settle it, else the agreed position to fetch the
 /// server's bytes after.
-pub(crate) fn plan(local: &LocalStream, server: Option<&StreamInfo>) -> Step {
+pub fn plan(local: &LocalStream, server: Option<&StreamInfo>) -> Step {
     let bytes = local.bytes;
     let zero = tracked(local.path, bytes, 0, 0, EMPTY_SHA256);
     let Some(server) = server else {
@@ -184,7 +185,7 @@ pub(crate) fn plan(local: &LocalStream, server: Option<&StreamInfo>) -> Step {
 
 /// Compare `local` with the server's bytes after `start` (a position
 /// [`plan`] returned).
-pub(crate) fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Reconciled {
+pub fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Reconciled {
     let plain = local.plain;
     // A rewritten library copy is compared with the server's bytes as they
     // look after the rewrite (same length, so positions agree).
@@ -268,16 +269,22 @@ impl Syncer<'_> {
         // The server's bytes before `start`, to check the answer against the
         // server's hash: the local prefix (as the server holds it, before a
         // rewrite) when it hashes to the agreed position, else from 0.
-        let rebuilt = match local.rewrite {
-            Some(rw) => rw
-                .reversed()
-                .apply(&local.bytes[..start.plain_len as usize]),
-            None => local.bytes[..start.plain_len as usize].to_vec(),
+        let agreed = &local.bytes[..start.plain_len as usize];
+        let rebuilt: Cow<[u8]> = match local.rewrite {
+            Some(rw) => Cow::Owned(rw.reversed().apply(agreed)),
+            None => Cow::Borrowed(agreed),
+        };
+        // `plan` checked `plain_sha256` against the local bytes.
+        let holds = match local.rewrite {
+            None => {
+                start.plain_len == start.remote_len && start.plain_sha256 == start.remote_sha256
+            }
+            Some(_) => sha256_hex(&rebuilt) == start.remote_sha256,
         };
         let (start, prefix) = if !local.plain && start.remote_len > 0 {
             let offset = start.remote_len;
             (start, Prefix::Unverified(offset))
-        } else if local.plain && sha256_hex(&rebuilt) == start.remote_sha256 {
+        } else if local.plain && holds {
             (start, Prefix::Bytes(&rebuilt))
         } else {
             let zero = tracked(local.path, local.bytes, 0, 0, EMPTY_SHA256);
