@@ -394,10 +394,11 @@ fn sources_by_remote(
     catalog: &Catalog,
     state: &SyncState,
 ) -> Result<BTreeMap<String, Vec<(String, PathBuf)>>> {
+    let library = library(ctx);
     let mut out = BTreeMap::new();
     for row in all_rows(catalog)? {
         if let Some(mut local) = local_session(ctx, &row, false) {
-            local.streams.retain(|(_, p)| !p.starts_with(library(ctx)));
+            local.streams.retain(|(_, p)| !p.starts_with(&library));
             out.insert(state.remote_id(&local.id).to_owned(), local.streams);
         }
     }
