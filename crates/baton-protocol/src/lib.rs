@@ -118,8 +118,6 @@
 //!
 //! The whole API is also described as OpenAPI 3 in [`OPENAPI_JSON`].
 
-#![warn(missing_docs)]
-
 use baton_native::{Agent, Message};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;

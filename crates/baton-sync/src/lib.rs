@@ -3,8 +3,6 @@
 //! a pure comparison of local files with server streams ([`reconcile`]).
 //! Wire types are in `baton-protocol`.
 
-#![warn(missing_docs)]
-
 pub mod crypto;
 pub mod engine;
 pub mod error;

@@ -8,39 +8,19 @@ use crate::native::read_native;
 use crate::push::LocalSession;
 use crate::state::{FileStamp, SyncState, Tracked};
 use baton_native::Agent;
+use baton_native::layout::library;
 use baton_protocol::{MAIN_STREAM, SessionInfo, SessionMeta, sha256_hex, validate_stream_name};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
-
-/// The stream a native file is synced as: `main` for the session's own
-/// transcript, else its path below the session's folder (Claude subagents:
-/// `subagents/agent-x.jsonl`) or its file name.
-pub fn stream_name(agent: Agent, id: &str, path: &Path) -> Option<String> {
-    let file = path.file_name()?.to_str()?;
-    let base = file.strip_suffix(".zst").unwrap_or(file);
-    let is_main = match agent {
-        Agent::Codex => base.ends_with(&format!("-{id}.jsonl")),
-        Agent::Claude => base == format!("{id}.jsonl"),
-    };
-    if is_main {
-        return Some(MAIN_STREAM.to_owned());
-    }
-    let name = path
-        .ancestors()
-        .find(|a| a.file_name().and_then(|n| n.to_str()) == Some(id))
-        .and_then(|dir| path.strip_prefix(dir).ok())
-        .and_then(|rel| rel.to_str())
-        .map(|s| s.strip_suffix(".zst").unwrap_or(s).to_owned())
-        .unwrap_or_else(|| base.to_owned());
-    validate_stream_name(&name).ok().map(|()| name)
-}
 
 /// `paths` of session `id` as named streams, `main` first; `None` without
 /// `main`.
 fn streams_of(agent: Agent, id: &str, paths: Vec<PathBuf>) -> Option<Vec<(String, PathBuf)>> {
     let mut streams: Vec<(String, PathBuf)> = Vec::new();
     for path in paths {
-        let Some(name) = stream_name(agent, id, &path) else {
+        let name = library::stream_name(agent, id, &path)
+            .filter(|name| validate_stream_name(name).is_ok());
+        let Some(name) = name else {
             tracing::warn!("not syncing {}: no stream name for it", path.display());
             continue;
         };
@@ -104,7 +84,7 @@ pub fn unchanged(state: &mut SyncState, session: &LocalSession) -> bool {
         if tracked.iter().any(|t| t.stamp.is_some() && t.stamp == now) {
             return true;
         }
-        let compressed = path.extension().is_some_and(|e| e == "zst");
+        let compressed = baton_native::files::is_compressed(path);
         let size = now.as_ref().map(|n| n.len);
         if !compressed && tracked.iter().all(|t| Some(t.plain_len) != size) {
             return false;
@@ -126,59 +106,14 @@ pub fn unchanged(state: &mut SyncState, session: &LocalSession) -> bool {
     })
 }
 
-/// Where pull puts stream `stream` of `info` under baton's `library`
-/// (`bytes` are the stream's first bytes): Codex
-/// `codex/sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`, Claude
-/// `claude/projects/<slug of cwd>/<id>.jsonl` (subagents under `<id>/`).
-pub fn library_path(library: &Path, info: &SessionInfo, stream: &str, bytes: &[u8]) -> PathBuf {
-    let first: Option<serde_json::Value> = bytes
-        .split(|&b| b == b'\n')
-        .next()
-        .and_then(|l| serde_json::from_slice(l).ok());
-    match info.agent {
-        Agent::Codex => {
-            let started = info
-                .started_at
-                .clone()
-                .or_else(|| {
-                    let v = first.as_ref()?;
-                    v.pointer("/payload/timestamp")
-                        .or_else(|| v.get("timestamp"))
-                        .and_then(|t| t.as_str())
-                        .map(str::to_owned)
-                })
-                .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .unwrap_or_else(jiff::Timestamp::now);
-            let main = library
-                .join("codex")
-                .join(baton_native::rehydrate::codex_rollout_name(
-                    &info.id, &started,
-                ));
-            if stream == MAIN_STREAM {
-                main
-            } else {
-                main.with_file_name(stream.replace('/', "-"))
-            }
-        }
-        Agent::Claude => {
-            let cwd = info.cwd.clone().or_else(|| {
-                bytes
-                    .split(|&b| b == b'\n')
-                    .take(50)
-                    .filter_map(|l| serde_json::from_slice::<serde_json::Value>(l).ok())
-                    .find_map(|v| v.get("cwd").and_then(|c| c.as_str()).map(str::to_owned))
-            });
-            let slug = cwd
-                .map(|c| baton_native::claude::project_slug(&c))
-                .unwrap_or_else(|| "-".to_owned());
-            let project = library.join("claude").join("projects").join(slug);
-            if stream == MAIN_STREAM {
-                project.join(format!("{}.jsonl", info.id))
-            } else {
-                project.join(&info.id).join(stream)
-            }
-        }
-    }
+/// Where pull puts stream `stream` of `info` in the library under
+/// `baton_home` ([`library::placement`]); `bytes` are the stream's first
+/// bytes, read for what the listing lacks (start time, cwd).
+pub fn library_path(baton_home: &Path, info: &SessionInfo, stream: &str, bytes: &[u8]) -> PathBuf {
+    let mut head = baton_native::head::peek(info.agent, bytes);
+    head.started_at = info.started_at.clone().or(head.started_at);
+    head.cwd = info.cwd.clone().or(head.cwd);
+    library::placement(baton_home, info.agent, &info.id, stream, &head)
 }
 
 /// Every server session changed after `since`, oldest change first, and
@@ -253,32 +188,6 @@ pub async fn with_missing_parents(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn stream_names_follow_the_agent_layout() {
-        let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
-        let codex = PathBuf::from(format!(
-            "/h/.codex/sessions/2026/11/21/rollout-2026-11-21T10-00-00-{id}.jsonl"
-        ));
-        assert_eq!(
-            stream_name(Agent::Codex, id, &codex).as_deref(),
-            Some("main")
-        );
-        let zst = codex.with_extension("jsonl.zst");
-        assert_eq!(stream_name(Agent::Codex, id, &zst).as_deref(), Some("main"));
-        let claude = PathBuf::from(format!("/h/.claude/projects/-p/{id}.jsonl"));
-        assert_eq!(
-            stream_name(Agent::Claude, id, &claude).as_deref(),
-            Some("main")
-        );
-        let sub = PathBuf::from(format!(
-            "/h/.claude/projects/-p/{id}/subagents/agent-a1.jsonl"
-        ));
-        assert_eq!(
-            stream_name(Agent::Claude, id, &sub).as_deref(),
-            Some("subagents/agent-a1.jsonl")
-        );
-    }
 
     fn info(id: &str, seq: u64) -> SessionInfo {
         SessionInfo {

@@ -5,7 +5,7 @@
 use crate::engine::{Codec, Syncer, mirror_rewrite, set_mirror, set_source, whole_file_stamp};
 use crate::error::{ClientError, io_err};
 use crate::http::{Prefix, check_session_info};
-use crate::native::{native_session_id, read_native};
+use crate::native::read_native;
 use crate::reconcile::{Ahead, LocalStream, Relation, tracked};
 use crate::state::{FileStamp, IdRewrite, RemoteSession, Tracked};
 use baton_native::write::WriteError;
@@ -30,7 +30,7 @@ pub struct PullReport {
 /// the id inside its bytes (`raw`, the stream's first bytes) is the server
 /// id, else the same-length rewrite to the server id.
 fn id_rewrite(info: &SessionInfo, raw: &[u8]) -> Result<Option<IdRewrite>, ClientError> {
-    let Some(inner) = native_session_id(info.agent, raw) else {
+    let Some(inner) = baton_native::head::peek(info.agent, raw).session_id else {
         return Ok(None);
     };
     if inner == info.id {

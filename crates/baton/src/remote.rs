@@ -209,7 +209,7 @@ pub fn login(
 
 /// baton's library, where pulled sessions go.
 fn library(ctx: &Context) -> PathBuf {
-    ctx.baton_home.join("library")
+    baton_native::layout::library::root(&ctx.baton_home)
 }
 
 /// A catalog session as something to push, `main` first (see
@@ -420,10 +420,9 @@ pub fn pull_infos(
     // Forks need their parents: fetch any missing ancestor first.
     let have = |agent, id: &str| catalog.contains(agent, id).unwrap_or(false);
     let queue = rt.block_on(with_missing_parents(&remote.client, infos, have))?;
-    let library = library(ctx);
-    let place = |info: &SessionInfo, stream: &str, bytes: &[u8]| {
-        library_path(&library, info, stream, bytes)
-    };
+    let home = &ctx.baton_home;
+    let place =
+        |info: &SessionInfo, stream: &str, bytes: &[u8]| library_path(home, info, stream, bytes);
     each_session(
         ctx,
         &mut syncer,
