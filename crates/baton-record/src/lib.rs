@@ -8,6 +8,8 @@
 //!   other lines), tolerating a torn last line.
 //! * [`ConversationManager`] creates, resumes (same file, same id), forks
 //!   ([`fork_history`]) and lists sessions.
+//! * `capture` (cargo feature `capture`, off by default) is the loopback
+//!   proxy that tees an agent's model traffic into the session directory.
 //! * [`SessionDir`] collects a session's transcript link, `session.log`,
 //!   `raw_api.jsonl` and `meta.jsonl` under `<data>/sessions/<id>/`.
 //!
@@ -39,6 +41,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 #![warn(missing_docs)]
 
+#[cfg(feature = "capture")]
 pub mod capture;
 mod error;
 mod load;
@@ -58,8 +61,9 @@ pub use manager::{
 };
 pub use recorder::{Recorder, RecorderConfig, SESSIONS_SUBDIR, id_from_path, rollout_path};
 pub use session_dir::{
-    META_FILE, MetaKind, MetaRecord, RAW_API_FILE, RawApiRecord, SESSION_LOG_FILE, SessionDir,
-    SessionLogLayer, SessionLogRouter, TRANSCRIPT_FILE, resolve_debug_log,
+    CapturedExchange, META_FILE, MetaKind, MetaRecord, RAW_API_FILE, REDACTED, RawApiRecord,
+    SESSION_LOG_FILE, SessionDir, SessionLogLayer, SessionLogRouter, TRANSCRIPT_FILE,
+    resolve_debug_log,
 };
 pub use types::{
     BaseInstructions, ContentItem, KIND_RESPONSE_ITEM, KIND_SESSION_META, KIND_STATE, ResponseItem,

@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tracing::field::{Field, Visit};
 use tracing::span::{Attributes, Id, Record};
 use tracing::{Event, Subscriber};
@@ -61,6 +61,47 @@ pub struct RawApiRecord {
     /// Milliseconds from sending the request to the end of the response.
     #[ts(type = "number")]
     pub duration_ms: u64,
+}
+
+/// Replacement written instead of a secret header or query value.
+pub const REDACTED: &str = "[REDACTED]";
+
+/// One model request and its response, one line of `raw_api.jsonl`.
+///
+/// The fields of [`RawApiRecord`] come first (flattened, so any reader of
+/// `RawApiRecord` reads these lines too); the proxy adds headers, session,
+/// completeness and finer timing.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, TS)]
+pub struct CapturedExchange {
+    /// Time, method, upstream URL (secret query values redacted), status,
+    /// request body, response body (SSE as the full event-stream text) and
+    /// total duration.
+    #[serde(flatten)]
+    pub record: RawApiRecord,
+    /// Unique id of this exchange (UUID v7, so ids sort by time).
+    pub id: String,
+    /// Session named by the request's session header; `None` when unattributed.
+    pub session_id: Option<String>,
+    /// Path and query as the agent sent them (secret query values redacted).
+    pub path: String,
+    /// Request header name (lower case) to value; repeated headers joined
+    /// with `", "`; secret values [`REDACTED`].
+    pub request_headers: Map<String, Value>,
+    /// Response headers, redacted the same way; `None` without a response.
+    pub response_headers: Option<Map<String, Value>>,
+    /// True when the response body was read to its end.
+    pub complete: bool,
+    /// Milliseconds until the upstream response headers arrived.
+    pub headers_ms: Option<f64>,
+    /// Milliseconds until the first response body byte arrived.
+    pub ttfb_ms: Option<f64>,
+    /// Milliseconds until the response ended (or failed), sub-millisecond.
+    pub total_ms: f64,
+    /// Why the exchange did not complete normally (connection failure, stream
+    /// cut, agent gone), if it did not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub error: Option<String>,
 }
 
 /// What a [`MetaRecord`] is about.

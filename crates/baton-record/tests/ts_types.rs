@@ -1,5 +1,5 @@
 //! The TypeScript types in `web/types/` match the Rust types of baton-native,
-//! baton-record and baton-sync: every type deriving `ts_rs::TS` is exported
+//! baton-record and baton-protocol: every type deriving `ts_rs::TS` is exported
 //! into a temporary directory and compared file by file with the checked-in
 //! tree. On drift this fails listing stale, missing and extra files;
 //! regenerate with `BATON_UPDATE_TS=1 cargo test -p baton-record --test ts_types`.
@@ -110,31 +110,33 @@ fn checked_in_typescript_types_are_current() {
         baton_record::RawApiRecord,
         baton_record::MetaKind,
         baton_record::MetaRecord,
-        baton_record::capture::CapturedExchange,
+        baton_record::CapturedExchange,
     );
-    export!(out, listed, "baton-sync":
-        baton_sync::protocol::StreamInfo,
-        baton_sync::protocol::SessionInfo,
-        baton_sync::protocol::SessionMeta,
-        baton_sync::protocol::SessionList,
-        baton_sync::protocol::AppendResult,
-        baton_sync::protocol::ErrorCode,
-        baton_sync::protocol::ErrorBody,
-        baton_sync::protocol::StreamPrefix,
-        baton_sync::protocol::ForkRequest,
-        baton_sync::protocol::Checkpoint,
-        baton_sync::protocol::CheckpointList,
-        baton_sync::protocol::MessageList,
-        baton_sync::protocol::SearchHit,
-        baton_sync::protocol::SearchResults,
-        baton_sync::protocol::Changes,
-        baton_sync::protocol::WhoAmI,
-        baton_sync::protocol::NewUser,
+    export!(out, listed, "baton-protocol":
+        baton_protocol::StreamInfo,
+        baton_protocol::SessionInfo,
+        baton_protocol::SessionMeta,
+        baton_protocol::SessionList,
+        baton_protocol::AppendResult,
+        baton_protocol::ErrorCode,
+        baton_protocol::ErrorBody,
+        baton_protocol::StreamPrefix,
+        baton_protocol::ForkRequest,
+        baton_protocol::Checkpoint,
+        baton_protocol::CheckpointList,
+        baton_protocol::MessageList,
+        baton_protocol::SearchHit,
+        baton_protocol::SearchResults,
+        baton_protocol::Changes,
+        baton_protocol::WhoAmI,
+        baton_protocol::NewUser,
     );
 
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-    let (in_sources, auto_export) =
-        scan_sources(&workspace, &["baton-native", "baton-record", "baton-sync"]);
+    let (in_sources, auto_export) = scan_sources(
+        &workspace,
+        &["baton-native", "baton-record", "baton-protocol"],
+    );
     assert!(
         auto_export.is_empty(),
         "{auto_export:?} carry #[ts(export)], which makes `cargo test` rewrite web/types; remove it and list the type here"

@@ -7,8 +7,8 @@
 
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
+use baton_protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256};
 use baton_server::hash::RunningSha256;
-use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,6 +1,6 @@
 //! HTTP routes: the `/api/v1` sync API, `/healthz` and the embedded web UI.
 //!
-//! Semantics of every route are documented in [`baton_sync::protocol`]; the
+//! Semantics of every route are documented in [`baton_protocol`]; the
 //! OpenAPI description is served at `/api/v1/openapi.json`.
 
 use crate::index;
@@ -14,10 +14,10 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use baton_sync::protocol::{
-    self, DEFAULT_LIMIT, DEFAULT_MESSAGES_LIMIT, ErrorBody, ErrorCode, ForkRequest, HEADER_LENGTH,
-    HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256, MAIN_STREAM, MAX_LIMIT, MAX_MESSAGES_LIMIT,
-    MessageList, SearchResults, SessionMeta, WhoAmI,
+use baton_protocol::{
+    self as protocol, DEFAULT_LIMIT, DEFAULT_MESSAGES_LIMIT, ErrorBody, ErrorCode, ForkRequest,
+    HEADER_LENGTH, HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256, MAIN_STREAM, MAX_LIMIT,
+    MAX_MESSAGES_LIMIT, MessageList, SearchResults, SessionMeta, WhoAmI,
 };
 use bytes::Bytes;
 use futures::StreamExt;

@@ -142,10 +142,7 @@ mod tests {
             );
             assert_eq!(resumed.len(), 1000);
         }
-        assert_eq!(
-            RunningSha256::new().hex(),
-            baton_sync::protocol::EMPTY_SHA256
-        );
+        assert_eq!(RunningSha256::new().hex(), baton_protocol::EMPTY_SHA256);
         assert!(RunningSha256::from_bytes(&[0; 39]).is_none());
         assert!(RunningSha256::from_bytes(&[0; 41]).is_none());
     }

@@ -6,7 +6,7 @@
 
 use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, SearchText, Storage, StorageError};
 use baton_native::{Agent, Chunk, FileReader, Message, MessageKind, ReaderState, SessionFacts};
-use baton_sync::protocol::{MAIN_STREAM, SessionInfo};
+use baton_protocol::{MAIN_STREAM, SessionInfo};
 use futures::StreamExt;
 use std::collections::HashMap;
 use std::panic::AssertUnwindSafe;

@@ -20,7 +20,7 @@ pub mod local;
 pub mod storage;
 pub mod web;
 
-use baton_sync::protocol::NewUser;
+use baton_protocol::NewUser;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -28,8 +28,7 @@ use std::time::Duration;
 use storage::{Storage, StorageError};
 use tokio::sync::Notify;
 
-/// The OpenAPI 3 description of `/api/v1`, served at `/api/v1/openapi.json`.
-pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
+pub use baton_protocol::OPENAPI_JSON;
 
 /// Name of the built-in account that owns this machine's own sessions.
 pub const LOCAL_USER: &str = "local";
@@ -191,7 +190,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         timeouts: config.timeouts,
         index_wake: wake,
     });
-    let app = api::router(state);
+    let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let task = tokio::spawn(listen::serve(
         listener,
         app,

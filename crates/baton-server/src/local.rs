@@ -26,7 +26,7 @@ use crate::storage::{MirrorFile, Storage, StorageError};
 use baton_native::discover::FileStat;
 use baton_native::layout::library;
 use baton_native::{Agent, NativeFile};
-use baton_sync::protocol::{self, SessionMeta};
+use baton_protocol::{self as protocol, SessionMeta};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;

@@ -36,7 +36,7 @@
 use crate::hash::RunningSha256;
 use baton_native::discover::FileStat;
 use baton_native::{Agent, ReaderState};
-use baton_sync::protocol::{
+use baton_protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
     SessionMeta,
 };
@@ -240,7 +240,7 @@ pub trait Storage: Send + Sync + 'static {
         q: &str,
         limit: u32,
     ) -> BoxFuture<'_, StorageResult<Vec<SearchHit>>>;
-    /// Append to a stream following the push rules of [`baton_sync::protocol`].
+    /// Append to a stream following the push rules of [`baton_protocol`].
     fn append(
         &self,
         user: i64,

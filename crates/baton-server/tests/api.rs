@@ -4,7 +4,7 @@
 
 mod common;
 
-use baton_sync::protocol::{
+use baton_protocol::{
     AppendResult, Changes, CheckpointList, ErrorBody, ErrorCode, HEADER_LENGTH, HEADER_OFFSET,
     HEADER_PREFIX_SHA256, HEADER_SHA256, MessageList, SearchResults, SessionInfo, sha256_hex,
 };
@@ -349,13 +349,13 @@ async fn changes_feed_and_list_paging() {
     assert_eq!(ch3.sessions[0].title.as_deref(), Some("renamed"));
 
     let (_, v) = s.get_json(&s.a, "/sessions?limit=2").await;
-    let page: baton_sync::protocol::SessionList = serde_json::from_value(v).unwrap();
+    let page: baton_protocol::SessionList = serde_json::from_value(v).unwrap();
     assert_eq!(page.sessions[0].id, "c0");
     let cursor = page.next_cursor.unwrap();
     let (_, v) = s
         .get_json(&s.a, &format!("/sessions?limit=10&cursor={cursor}"))
         .await;
-    let rest: baton_sync::protocol::SessionList = serde_json::from_value(v).unwrap();
+    let rest: baton_protocol::SessionList = serde_json::from_value(v).unwrap();
     assert_eq!(rest.sessions.len(), 3);
     assert!(rest.next_cursor.is_none());
     // A cursor the server did not make is refused.
@@ -373,7 +373,7 @@ async fn changes_feed_and_list_paging() {
 
 #[tokio::test]
 async fn listings_carry_a_bounded_first_prompt_and_title_the_session_route_the_whole() {
-    use baton_sync::protocol::{LISTING_TEXT_MAX_CHARS, SessionList, SessionMeta};
+    use baton_protocol::{LISTING_TEXT_MAX_CHARS, SessionList, SessionMeta};
     let s = start().await;
     // Set in storage directly: a 60 MiB prompt is far over the JSON body limit.
     let storage = baton_server::open_storage(&s.dir.path().join("server")).unwrap();
@@ -649,7 +649,7 @@ fn openapi_stream_name_schemas_agree_with_the_server() {
             let spec_ok = re.is_match(name) && name.len() <= max;
             assert_eq!(
                 spec_ok,
-                baton_sync::protocol::validate_stream_name(name).is_ok(),
+                baton_protocol::validate_stream_name(name).is_ok(),
                 "{name:?} against {schema}"
             );
         }

@@ -2,9 +2,9 @@
 
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
+use baton_protocol::{SessionList, sha256_hex};
 use baton_server::local::Mirror;
 use baton_server::storage::Storage;
-use baton_sync::protocol::{SessionList, sha256_hex};
 use std::sync::Arc;
 use std::time::Duration;
 

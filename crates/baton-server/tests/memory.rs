@@ -8,8 +8,8 @@
 
 mod common;
 
+use baton_protocol::HEADER_OFFSET;
 use baton_server::api::Limits;
-use baton_sync::protocol::HEADER_OFFSET;
 use common::{MAX_JSON, codex_meta, start_with};
 
 const MIB: usize = 1024 * 1024;

@@ -13,7 +13,7 @@
 
 mod common;
 
-use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
+use baton_protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use common::*;
 use reqwest::RequestBuilder;
 use serde_json::{Value, json};
@@ -243,7 +243,7 @@ async fn every_router_route_is_in_the_spec_and_every_spec_operation_is_routed() 
         undocumented.is_empty() && unrouted.is_empty(),
         "routed but not in openapi.json: {undocumented:?}; in openapi.json but not routed: {unrouted:?}"
     );
-    assert_eq!(spec["servers"][0]["url"], baton_sync::protocol::API_PREFIX);
+    assert_eq!(spec["servers"][0]["url"], baton_protocol::API_PREFIX);
 
     // The routes read from the source are the ones the server answers: a
     // routed method reaches its handler (the unauthenticated request is 401,
@@ -581,7 +581,7 @@ async fn real_responses_of_every_route_match_the_spec() {
 
 #[test]
 fn page_size_limits_in_the_spec_are_the_servers() {
-    use baton_sync::protocol::{MAX_LIMIT, MAX_MESSAGES_LIMIT};
+    use baton_protocol::{MAX_LIMIT, MAX_MESSAGES_LIMIT};
     let spec = spec();
     for (path, max) in [
         ("/sessions", MAX_LIMIT),

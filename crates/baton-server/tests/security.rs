@@ -4,8 +4,8 @@
 
 mod common;
 
+use baton_protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use baton_server::api::Limits;
-use baton_sync::protocol::{ErrorBody, ErrorCode, HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use common::{MAX_APPEND, MAX_JSON, codex_meta, start, start_with};
 use reqwest::Method;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

@@ -5,8 +5,8 @@
 
 mod common;
 
+use baton_protocol::HEADER_OFFSET;
 use baton_server::listen::Timeouts;
-use baton_sync::protocol::HEADER_OFFSET;
 use common::{MAX_APPEND, codex_meta, start_configured};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

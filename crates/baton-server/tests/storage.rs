@@ -8,10 +8,10 @@
 
 mod common;
 
+use baton_protocol::{ForkRequest, LISTING_TEXT_MAX_CHARS, SessionMeta, sha256_hex};
 use baton_server::hash::RunningSha256;
 use baton_server::index::Indexer;
 use baton_server::storage::{ListQuery, MirrorFile, Storage, StorageError};
-use baton_sync::protocol::{ForkRequest, LISTING_TEXT_MAX_CHARS, SessionMeta, sha256_hex};
 use common::{codex_meta, start};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -488,7 +488,7 @@ async fn storage_contract(st: Arc<dyn Storage>) {
     // Forks share a prefix, are idempotent, and never overwrite.
     let req = ForkRequest {
         new_id: "s1-fork".into(),
-        streams: vec![baton_sync::protocol::StreamPrefix {
+        streams: vec![baton_protocol::StreamPrefix {
             name: "main".into(),
             len: 200_000,
             sha256: sha256_hex(&data[..200_000]),

@@ -13,6 +13,7 @@
 //! re-checks every stream against the server and sends nothing twice.
 
 use baton_native::Agent;
+use baton_native::write::{self, Owned};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -187,6 +188,14 @@ impl IdRewrite {
         }
         out
     }
+
+    /// The rewrite back: `to` to `from` (what the server's bytes hold).
+    pub fn reversed(&self) -> Self {
+        Self {
+            from: self.to.clone(),
+            to: self.from.clone(),
+        }
+    }
 }
 
 /// The local files one server stream is synced with.
@@ -302,14 +311,8 @@ impl SyncLock {
             path: path.clone(),
             source,
         };
-        std::fs::create_dir_all(baton_home).map_err(io)?;
-        let mut file = std::fs::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)
-            .map_err(io)?;
+        write::ensure_dir(baton_home).map_err(|e| io(std::io::Error::other(e)))?;
+        let mut file = write::open_owned(&path, Owned::ReadWrite, 0o600).map_err(io)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(std::fs::TryLockError::WouldBlock) => {
@@ -364,42 +367,13 @@ fn write_json<T: Serialize>(path: &Path, value: &T) -> Result<(), StateError> {
     })
 }
 
-fn temp_sibling(path: &Path) -> std::io::Result<(PathBuf, std::fs::File)> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir)?;
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", uuid::Uuid::new_v4().simple()));
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
+/// Replace `path` atomically with `bytes` (mode 0600, through baton-native's
+/// one atomic-write helper), creating parent directories (0700).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        write::ensure_dir(dir).map_err(std::io::Error::other)?;
     }
-    let file = opts.open(&tmp)?;
-    Ok((tmp, file))
-}
-
-fn write_temp(path: &Path, bytes: &[u8]) -> std::io::Result<PathBuf> {
-    let (tmp, mut file) = temp_sibling(path)?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(e);
-    }
-    Ok(tmp)
-}
-
-/// Replace `path` atomically with `bytes` (temp file in the same directory,
-/// mode 0600, then `rename`), creating parent directories.
-pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let tmp = write_temp(path, bytes)?;
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    write::replace_file_mode(path, bytes, 0o600)
 }
 
 #[cfg(test)]

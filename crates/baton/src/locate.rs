@@ -108,7 +108,7 @@ pub fn locate_or_fetch(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
         return locate(ctx, &local);
     }
     // Not here: pull it from the logged-in sync server, if it has it.
-    match crate::cmd::sync::fetch_for_resume(ctx, id_or_prefix) {
+    match crate::remote::fetch_for_resume(ctx, id_or_prefix) {
         Ok(true) => locate(ctx, id_or_prefix),
         Ok(false) => Err(err),
         Err(fetch) => Err(anyhow::anyhow!(

@@ -8,6 +8,7 @@ mod cmd;
 mod context;
 mod locate;
 mod output;
+mod remote;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;

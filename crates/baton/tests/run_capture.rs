@@ -8,7 +8,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use baton_native::Agent;
-use baton_record::capture::{CapturedExchange, REDACTED, UNATTRIBUTED};
+use baton_record::capture::UNATTRIBUTED;
+use baton_record::{CapturedExchange, REDACTED};
 use baton_testkit::{
     AgentEnv, Agents, CODEX_KEY_ENV, ModelServer, RecordedRequest, agents, run_ok,
 };

@@ -1,6 +1,6 @@
 //! `baton serve`: usage errors exit 2, and crash safety: kill -9 the real
 //! server at random moments while baton's own sync client
-//! (`baton_sync::client::Syncer`) pushes a large session in pieces, 20 times;
+//! (`baton_sync::engine::Syncer`) pushes a large session in pieces, 20 times;
 //! after each restart the server's bytes are a prefix of the client's
 //! (hash-equal), and the push resumes to completion without duplicates.
 
@@ -8,8 +8,10 @@
 
 use assert_cmd::Command as Cmd;
 use baton_native::Agent;
-use baton_sync::client::{Client, LocalSession, Syncer};
-use baton_sync::protocol::{SessionMeta, sha256_hex};
+use baton_protocol::{SessionMeta, sha256_hex};
+use baton_sync::engine::Syncer;
+use baton_sync::http::Client;
+use baton_sync::push::LocalSession;
 use baton_sync::state::SyncState;
 use std::io::BufRead;
 use std::process::{Child, Command, Stdio};
@@ -222,7 +224,10 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
     let (len, sha) = server_stream(&client).await;
     assert_eq!(len as usize, data.len(), "no duplicates, nothing lost");
     assert_eq!(sha, sha256_hex(&data));
-    let body = client.read_stream("big", "main", 0).await.unwrap();
+    let body = client
+        .read_stream("big", "main", baton_sync::http::Prefix::Bytes(&[]))
+        .await
+        .unwrap();
     assert_eq!(body.bytes, data);
     child.kill().unwrap();
     child.wait().unwrap();

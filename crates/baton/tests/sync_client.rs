@@ -5,11 +5,12 @@
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
 use baton_native::Agent;
-use baton_sync::client::{
-    AppendOutcome, CHUNK_SIZE, Client, ClientError, LocalSession, PushStatus, Syncer,
-};
+use baton_protocol::{EMPTY_SHA256, SessionInfo, SessionMeta, sha256_hex};
 use baton_sync::crypto::{CryptoError, Keyring, new_salt};
-use baton_sync::protocol::{EMPTY_SHA256, SessionInfo, SessionMeta, sha256_hex};
+use baton_sync::engine::{CHUNK_SIZE, Syncer};
+use baton_sync::error::ClientError;
+use baton_sync::http::{AppendOutcome, Client};
+use baton_sync::push::{LocalSession, PushStatus};
 use baton_sync::state::SyncState;
 use std::path::{Path, PathBuf};
 
@@ -91,13 +92,13 @@ fn append(path: &Path, bytes: &[u8]) {
 
 async fn server_main(client: &Client, id: &str) -> Vec<u8> {
     client
-        .read_stream(id, "main", 0)
+        .read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[]))
         .await
         .expect("read stream")
         .bytes
 }
 
-async fn push(syncer: &mut Syncer<'_>, s: &LocalSession) -> baton_sync::client::PushReport {
+async fn push(syncer: &mut Syncer<'_>, s: &LocalSession) -> baton_sync::push::PushReport {
     syncer
         .push_session(s, &mut |_| {}, &mut |_| {})
         .await
@@ -108,7 +109,7 @@ async fn pull_into(
     syncer: &mut Syncer<'_>,
     info: &SessionInfo,
     dir: &Path,
-) -> Result<baton_sync::client::PullReport, ClientError> {
+) -> Result<baton_sync::pull::PullReport, ClientError> {
     let dir = dir.to_path_buf();
     let place =
         move |info: &SessionInfo, stream: &str, _: &[u8]| dir.join(format!("{}-{stream}", info.id));

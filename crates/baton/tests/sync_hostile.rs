@@ -1,7 +1,9 @@
 //! Fake sync servers against the real `baton` binary. A hostile one cannot
 //! make `baton pull` or `baton sync` write outside baton's library (session
 //! ids, parents and stream names it sends are checked before any path is
-//! built) nor exhaust memory with a zstd bomb; a scripted one runs a
+//! built) nor exhaust memory with a zstd bomb, and bytes that do not hash to
+//! what the server announces (all-zero hashes, a blob corrupted on the
+//! server's disk) are refused with nothing written; a scripted one runs a
 //! `baton import` in the middle of a pull of the same session.
 
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
@@ -12,7 +14,7 @@ use axum::http::header::HeaderName;
 use axum::response::IntoResponse;
 use axum::routing::get;
 use baton_native::Agent;
-use baton_sync::protocol::{
+use baton_protocol::{
     Changes, HEADER_LENGTH, HEADER_SHA256, SessionInfo, SessionList, StreamInfo, WhoAmI, sha256_hex,
 };
 use std::path::Path;
@@ -403,4 +405,135 @@ fn push_and_pull_need_ids_or_all_but_not_both() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
         assert!(!stderr.contains("not logged in"), "{args:?}: {stderr}");
     }
+}
+
+/// `baton pull --all` in `root` from `url` with `token`: exits 1 naming
+/// `id` in an integrity error, and writes nothing into the library.
+fn assert_pull_refused(root: &Path, url: &str, token: &str, id: &str) {
+    let out = baton(root).args(["login", url, token]).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let out = baton(root).args(["pull", "--all"]).output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("session {id}"))
+            && stderr.contains("do not match the SHA-256 it announced"),
+        "{stderr}"
+    );
+    let library = root.join("home").join("baton").join("library");
+    assert!(files(&library).is_empty(), "{:?}", files(&library));
+}
+
+#[test]
+fn all_zero_hashes_from_a_hostile_server_write_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let zeros = "0".repeat(64);
+    let mut session = info("zero-hash", "main", None);
+    session.streams[0].sha256 = zeros.clone();
+    let (_rt, url) = start_fake(
+        vec![session],
+        vec![(HeaderName::from_static("baton-sha256"), zeros)],
+        LINE.to_vec(),
+    );
+    assert_pull_refused(dir.path(), &url, "token", "zero-hash");
+}
+
+#[test]
+fn a_blob_corrupted_on_the_server_disk_writes_nothing() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let data = dir.path().join("server");
+    std::fs::create_dir_all(&data).expect("server dir");
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+    // One append larger than the inline limit, so it is kept as a blob file.
+    let mut bytes = Vec::new();
+    while bytes.len() <= baton_server::embedded::INLINE_MAX {
+        bytes.extend_from_slice(&claude_line(id, &format!("line {}", bytes.len())));
+    }
+    let (server, token) = rt.block_on(async {
+        let mut config = baton_server::ServerConfig::new(data.clone());
+        config.listen = "127.0.0.1:0".parse().expect("addr");
+        let server = baton_server::start(config).await.expect("server starts");
+        let user = baton_server::add_user(&data, "alice")
+            .await
+            .expect("add user");
+        let client = baton_sync::http::Client::new(&format!("http://{}", server.addr), &user.token)
+            .expect("client");
+        let meta = baton_protocol::SessionMeta {
+            agent: Agent::Claude,
+            cwd: Some("/p".into()),
+            title: None,
+            first_prompt: None,
+            started_at: None,
+            updated_at: None,
+            forked_from: None,
+            encrypted: false,
+        };
+        client.put_session(id, &meta).await.expect("create");
+        let outcome = client
+            .append(id, "main", 0, baton_protocol::EMPTY_SHA256, &bytes, false)
+            .await
+            .expect("push");
+        assert!(matches!(
+            outcome,
+            baton_sync::http::AppendOutcome::Appended(_)
+        ));
+        (server, user.token)
+    });
+    let blobs: Vec<_> = files(&data.join("blobs"))
+        .into_iter()
+        .filter(|p| !p.starts_with(data.join("blobs").join("tmp")))
+        .collect();
+    assert_eq!(blobs.len(), 1, "one blob file: {blobs:?}");
+    let mut blob = std::fs::read(&blobs[0]).expect("read blob");
+    let mid = blob.len() / 2;
+    blob[mid] ^= 0x01;
+    std::fs::write(&blobs[0], &blob).expect("corrupt blob");
+    let url = format!("http://{}", server.addr);
+    assert_pull_refused(dir.path(), &url, &token, id);
+    server.abort();
+}
+
+#[test]
+fn a_server_that_never_answers_times_out() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let root = dir.path();
+    // Accepts connections (the kernel does, from the backlog) and never
+    // reads or answers.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let url = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = baton_sync::state::SyncConfig {
+        url: url.clone(),
+        token: "token".into(),
+        encrypt: false,
+        key_file: None,
+        salt: None,
+    };
+    config
+        .save(&root.join("home").join("baton"))
+        .expect("save login");
+    let started = std::time::Instant::now();
+    let out = baton(root)
+        .env("BATON_HTTP_TIMEOUT", "1")
+        .args(["pull", "--all"])
+        .output()
+        .unwrap();
+    let elapsed = started.elapsed();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "the sync server at {url} did not answer within 1 s"
+        )),
+        "{stderr}"
+    );
+    assert!(
+        elapsed < std::time::Duration::from_secs(15),
+        "gave up only after {elapsed:?}"
+    );
+    drop(listener);
 }

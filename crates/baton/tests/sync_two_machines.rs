@@ -6,8 +6,8 @@
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
 use baton_native::Agent;
-use baton_sync::client::Client;
-use baton_sync::protocol::SessionInfo;
+use baton_protocol::SessionInfo;
+use baton_sync::http::Client;
 use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, agents, run_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -291,7 +291,7 @@ fn server_text(serve: &Serve, id: &str) -> String {
     let client = Client::new(&serve.url, &serve.token).expect("client");
     let read = tokio::runtime::Runtime::new()
         .expect("runtime")
-        .block_on(client.read_stream(id, "main", 0))
+        .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[])))
         .expect("read stream");
     String::from_utf8_lossy(&read.bytes).into_owned()
 }

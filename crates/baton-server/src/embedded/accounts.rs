@@ -3,7 +3,7 @@
 use super::internal;
 use super::writer::Writer;
 use crate::storage::{Account, StorageError, StorageResult};
-use baton_sync::protocol::NewUser;
+use baton_protocol::NewUser;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::Digest;
 
@@ -23,7 +23,7 @@ pub fn validate_user_name(name: &str) -> StorageResult<()> {
             "user name must be at most 64 characters".into(),
         ));
     }
-    baton_sync::protocol::validate_session_id(name)
+    baton_protocol::validate_session_id(name)
         .map_err(|_| StorageError::Invalid(format!(
             "user name `{}` may only use letters, digits, `-`, `_` and `.`, and must not start with `.`",
             name.escape_debug()

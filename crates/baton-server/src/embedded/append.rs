@@ -8,7 +8,7 @@ use super::writer::Writer;
 use super::{Embedded, INLINE_MAX, internal};
 use crate::hash::RunningSha256;
 use crate::storage::{StorageError, StorageResult};
-use baton_sync::protocol::AppendResult;
+use baton_protocol::AppendResult;
 use bytes::Bytes;
 use rusqlite::{Connection, params};
 

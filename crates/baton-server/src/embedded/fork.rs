@@ -5,7 +5,7 @@ use super::sessions::{session_info, session_info_by_pk, session_row};
 use super::streams::{chunk_slice, chunks_between, insert_stream, prefix_state, stream_row};
 use super::writer::Writer;
 use crate::storage::{StorageError, StorageResult};
-use baton_sync::protocol::{ForkRequest, SessionInfo};
+use baton_protocol::{ForkRequest, SessionInfo};
 use rusqlite::params;
 
 /// Copy the prefixes `req.streams` of session `id` into the new session

@@ -54,7 +54,7 @@ use crate::storage::{
     Account, IndexJob, IndexUpdate, ListQuery, MessageCheckpoint, MirrorFile, Storage,
     StorageError, StorageResult, StreamRead,
 };
-use baton_sync::protocol::{
+use baton_protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
     SessionMeta,
 };

@@ -6,7 +6,7 @@ use super::writer::Writer;
 use super::{Embedded, internal};
 use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, StorageError, StorageResult};
 use baton_native::Agent;
-use baton_sync::protocol::{MAIN_STREAM, SearchHit};
+use baton_protocol::{MAIN_STREAM, SearchHit};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -6,7 +6,7 @@ use super::streams::parse_state;
 use super::writer::Writer;
 use crate::storage::{ListQuery, StorageError, StorageResult};
 use baton_native::Agent;
-use baton_sync::protocol::{
+use baton_protocol::{
     Changes, LISTING_TEXT_MAX_CHARS, SessionInfo, SessionList, SessionMeta, StreamInfo,
 };
 use rusqlite::{Connection, OptionalExtension, params};

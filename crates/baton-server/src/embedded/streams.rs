@@ -6,7 +6,7 @@ use super::sessions::session_row;
 use super::{Embedded, internal};
 use crate::hash::RunningSha256;
 use crate::storage::{StorageError, StorageResult, StreamRead};
-use baton_sync::protocol::Checkpoint;
+use baton_protocol::Checkpoint;
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
 

@@ -1,9 +1,9 @@
 //! Shared helpers: a real server on 127.0.0.1:0 with two accounts.
 #![allow(dead_code)]
 
+use baton_protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use baton_server::api::Limits;
 use baton_server::{RunningServer, ServerConfig};
-use baton_sync::protocol::{HEADER_OFFSET, HEADER_PREFIX_SHA256, sha256_hex};
 use reqwest::{Client, Response};
 
 pub struct Srv {

@@ -1,8 +1,8 @@
 //! `baton login`: remember a sync server and token.
 
-use crate::cmd::sync::{CryptoArgs, login};
 use crate::context::Context;
 use crate::output;
+use crate::remote::{CryptoArgs, login};
 use baton_sync::state::SyncConfig;
 use serde::Serialize;
 

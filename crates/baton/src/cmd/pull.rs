@@ -1,8 +1,8 @@
 //! `baton pull`: fetch sessions from the sync server into baton's library.
 
-use crate::cmd::sync::{SessionArgs, connect, finish, print_pulls, pull_infos};
 use crate::context::Context;
 use crate::output;
+use crate::remote::{Failure, SessionArgs, connect, finish, print_pulls, pull_infos};
 use anyhow::{Context as _, bail};
 use serde::Serialize;
 
@@ -19,8 +19,8 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct PullJson<'a> {
-    pulled: &'a [baton_sync::client::PullReport],
-    errors: &'a [crate::cmd::sync::Failure],
+    pulled: &'a [baton_sync::pull::PullReport],
+    errors: &'a [Failure],
 }
 
 /// Run `baton pull`.

@@ -1,8 +1,8 @@
 //! `baton push`: send sessions to the sync server.
 
-use crate::cmd::sync::{SessionArgs, connect, finish, print_pushes, push_rows, select_rows};
 use crate::context::Context;
 use crate::output;
+use crate::remote::{Failure, SessionArgs, connect, finish, print_pushes, push_rows, select_rows};
 use serde::Serialize;
 
 /// Options of `baton push`.
@@ -18,8 +18,8 @@ pub struct Args {
 
 #[derive(Serialize)]
 struct PushJson<'a> {
-    pushed: &'a [baton_sync::client::PushReport],
-    errors: &'a [crate::cmd::sync::Failure],
+    pushed: &'a [baton_sync::push::PushReport],
+    errors: &'a [Failure],
 }
 
 /// Run `baton push`.

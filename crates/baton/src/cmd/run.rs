@@ -28,6 +28,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
+use baton_native::write::{self, Owned};
 use baton_record::capture::{CaptureConfig, CaptureProxy, SessionHook, UNATTRIBUTED};
 use baton_record::{SessionDir, SessionLogRouter, resolve_debug_log};
 use clap::builder::{PossibleValuesParser, TypedValueParser as _};
@@ -454,12 +455,7 @@ impl DebugLog {
         let opened = target
             .parent()
             .map_or(Ok(()), std::fs::create_dir_all)
-            .and_then(|()| {
-                std::fs::OpenOptions::new()
-                    .create(true)
-                    .append(true)
-                    .open(&target)
-            })
+            .and_then(|()| write::open_owned(&target, Owned::Append, 0o600))
             .and_then(|mut file| file.write_all(buf).map(|()| file));
         *sink = match opened {
             Ok(file) => DebugSink::Open(file),

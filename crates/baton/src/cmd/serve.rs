@@ -94,7 +94,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             let token = baton_server::local_token(&dir)
                 .with_context(|| format!("cannot read the `local` token in {}", dir.display()))?;
             if json {
-                crate::output::print_json(&baton_sync::protocol::NewUser {
+                crate::output::print_json(&baton_protocol::NewUser {
                     user: baton_server::LOCAL_USER.to_string(),
                     token,
                 })?;

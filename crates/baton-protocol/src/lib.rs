@@ -1,6 +1,6 @@
 //! The sync wire protocol spoken between `baton push/pull/sync` and `baton serve`.
 //!
-//! This module is the single source of truth for the HTTP API under
+//! This crate is the single source of truth for the HTTP API under
 //! [`API_PREFIX`] (`/api/v1`). Every JSON body is one of the types below;
 //! they derive `ts_rs::TS` so the web viewer gets matching TypeScript types.
 //!
@@ -117,10 +117,15 @@
 //! render it. Its `messages` list is empty and `encrypted` is set, and only
 //! the metadata the client chose to send is shown. `encrypted` cannot change
 //! once a stream holds bytes (`409 conflict`).
+//!
+//! The whole API is also described as OpenAPI 3 in [`OPENAPI_JSON`].
 
 use baton_native::{Agent, Message};
 use serde::{Deserialize, Serialize};
 use ts_rs::TS;
+
+/// The OpenAPI 3 description of `/api/v1`, served at `/api/v1/openapi.json`.
+pub const OPENAPI_JSON: &str = include_str!("../openapi.json");
 
 /// Path prefix of every API route.
 pub const API_PREFIX: &str = "/api/v1";

@@ -1,0 +1,130 @@
+//! The sync engine's shared core: [`Syncer`] (one server, one
+//! [`SyncState`]), how a session's bytes are coded on the server, and the
+//! bookkeeping of acknowledged positions. Its entry points are in
+//! [`crate::push`] and [`crate::pull`]; the comparison they share is
+//! [`crate::reconcile`].
+
+use crate::crypto::Keyring;
+use crate::error::ClientError;
+use crate::http::Client;
+use crate::state::{FileStamp, IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
+use baton_protocol::SessionInfo;
+
+/// Largest plaintext piece sent in one append request.
+pub const CHUNK_SIZE: usize = 4 << 20;
+
+/// How a session's bytes are stored on the server.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Codec<'a> {
+    /// As the agent wrote them.
+    Plain,
+    /// End-to-end encrypted frames.
+    Sealed(&'a Keyring),
+}
+
+impl Codec<'_> {
+    /// The plaintext of server bytes read after `start`, as segments with
+    /// the length each takes on the server.
+    pub fn open(
+        self,
+        name: &str,
+        bytes: Vec<u8>,
+        start: &Tracked,
+    ) -> Result<Vec<(Vec<u8>, u64)>, ClientError> {
+        match self {
+            Codec::Plain => {
+                let n = bytes.len() as u64;
+                Ok(vec![(bytes, n)])
+            }
+            Codec::Sealed(keyring) => Ok(keyring
+                .open_frames(name, &bytes, start.remote_len, start.plain_len)?
+                .into_iter()
+                .map(|f| (f.plain, f.sealed_len))
+                .collect()),
+        }
+    }
+}
+
+/// Runs pushes and pulls against one server, keeping [`SyncState`] current.
+pub struct Syncer<'a> {
+    pub(crate) client: &'a Client,
+    keyring: Option<&'a Keyring>,
+    pub(crate) chunk_size: usize,
+    /// The client state (save it after each session).
+    pub state: SyncState,
+}
+
+impl<'a> Syncer<'a> {
+    /// A syncer; `keyring` is needed for encrypted sessions.
+    pub fn new(client: &'a Client, keyring: Option<&'a Keyring>, state: SyncState) -> Self {
+        Self {
+            client,
+            keyring,
+            chunk_size: CHUNK_SIZE,
+            state,
+        }
+    }
+
+    /// Send at most `bytes` (at least 1) of plaintext per append request
+    /// instead of [`CHUNK_SIZE`]: smaller pieces lose less to a broken link.
+    pub fn with_chunk_size(mut self, bytes: usize) -> Self {
+        self.chunk_size = bytes.max(1);
+        self
+    }
+
+    /// True when a keyring is configured.
+    pub(crate) fn has_key(&self) -> bool {
+        self.keyring.is_some()
+    }
+
+    /// The codec of session `id`.
+    pub(crate) fn codec(&self, id: &str, encrypted: bool) -> Result<Codec<'a>, ClientError> {
+        match (encrypted, self.keyring) {
+            (false, _) => Ok(Codec::Plain),
+            (true, Some(k)) => Ok(Codec::Sealed(k)),
+            (true, None) => Err(ClientError::NeedKey(id.to_owned())),
+        }
+    }
+}
+
+/// `stamp`, taken before `bytes` were read from the file, when `at` covers
+/// all of them (so the stamp describes a file the server holds entirely).
+pub(crate) fn whole_file_stamp(
+    stamp: &Option<FileStamp>,
+    at: &Tracked,
+    bytes: &[u8],
+) -> Option<FileStamp> {
+    (at.plain_len == bytes.len() as u64)
+        .then(|| stamp.clone())
+        .flatten()
+}
+
+/// The id rewrite of the library copy of stream `name`, if pull rewrote it.
+pub(crate) fn mirror_rewrite(session: &RemoteSession, name: &str) -> Option<IdRewrite> {
+    session.streams.get(name)?.mirror.as_ref()?.rewrite.clone()
+}
+
+/// Record `at` as the acknowledged position of the agent file of `name`.
+pub(crate) fn set_source(state: &mut SyncState, remote_id: &str, name: &str, at: Tracked) {
+    if let Some(session) = state.sessions.get_mut(remote_id) {
+        session.streams.entry(name.to_owned()).or_default().source = Some(at);
+    }
+}
+
+/// Record `at` as the acknowledged position of the library copy of `name`.
+pub(crate) fn set_mirror(state: &mut SyncState, info: &SessionInfo, name: &str, at: Tracked) {
+    let session = state
+        .sessions
+        .entry(info.id.clone())
+        .or_insert_with(|| RemoteSession {
+            agent: info.agent,
+            encrypted: info.encrypted,
+            streams: Default::default(),
+        });
+    let entry: &mut StreamState = session.streams.entry(name.to_owned()).or_default();
+    // A library copy is plain: its stamp counts only while it is exactly as
+    // long as the agreed bytes.
+    let mut at = at;
+    at.stamp = FileStamp::of(&at.path).filter(|s| s.len == at.plain_len);
+    entry.mirror = Some(at);
+}
