@@ -9,7 +9,6 @@
 
 use crate::jsonl::Line;
 use crate::jsonl::LineIssue;
-pub use crate::layout::claude::project_slug;
 use crate::lenient::{LBool, LMap, LStr};
 use crate::model::{Message, MessageKind, Role};
 use crate::state::{Chunk, ReaderState, compare_times, new_message};

@@ -150,7 +150,7 @@ pub(crate) fn codex_meta(bytes: &[u8]) -> Option<Value> {
 
 /// The canonical relative path of a Codex rollout for `id` started at `ts`
 /// (UTC); [`codex::new_rollout_path`] for a timestamp.
-pub fn codex_rollout_name(id: &str, ts: &jiff::Timestamp) -> String {
+pub(crate) fn codex_rollout_name(id: &str, ts: &jiff::Timestamp) -> String {
     codex::new_rollout_path(id, &ts.to_zoned(jiff::tz::TimeZone::UTC))
 }
 

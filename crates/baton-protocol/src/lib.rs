@@ -138,11 +138,11 @@ pub const HEADER_LENGTH: &str = "Baton-Length";
 /// Response header of a pull: hex sha256 of the stream's bytes `[0, Baton-Length)`.
 pub const HEADER_SHA256: &str = "Baton-Sha256";
 /// Name of the stream holding a session's main native transcript.
-pub const MAIN_STREAM: &str = "main";
+pub use baton_native::layout::library::MAIN_STREAM;
 /// Hex sha256 of zero bytes: the prefix hash to send with `Baton-Offset: 0`.
 pub const EMPTY_SHA256: &str = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
 /// Longest accepted session id, in bytes.
-pub const MAX_ID_LEN: usize = 128;
+pub use baton_native::layout::MAX_SESSION_ID_LEN as MAX_ID_LEN;
 /// Longest accepted stream name, in bytes.
 pub const MAX_STREAM_NAME_LEN: usize = 255;
 /// Default page size of list, search and changes routes.
@@ -447,21 +447,11 @@ fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
-/// Check a session id: 1–128 ASCII letters, digits, `-`, `_`, `.`, not
-/// starting with `.` (UUIDs and agent ids qualify).
+/// Check a session id by baton-native's one rule
+/// ([`baton_native::layout::check_session_id`]): 1–128 ASCII letters,
+/// digits, `-`, `_`, `.`, not starting with `.` (UUIDs and agent ids qualify).
 pub fn validate_session_id(id: &str) -> Result<(), InvalidName> {
-    if id.is_empty() || id.len() > MAX_ID_LEN {
-        return Err(InvalidName(format!(
-            "session id must be 1 to {MAX_ID_LEN} characters"
-        )));
-    }
-    if id.starts_with('.') || !id.chars().all(is_name_char) {
-        return Err(InvalidName(format!(
-            "session id `{}` may only use letters, digits, `-`, `_` and `.`, and must not start with `.`",
-            id.escape_debug()
-        )));
-    }
-    Ok(())
+    baton_native::layout::check_session_id(id).map_err(InvalidName)
 }
 
 /// Check a stream name: `main`, or a relative path of up to 8 `/`-separated

@@ -5,7 +5,7 @@
 
 use crate::index;
 use crate::listen::Timeouts;
-use crate::storage::{Account, ListQuery, Storage, StorageError};
+use crate::storage::{Account, SessionsQuery, Storage, StorageError};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -554,7 +554,7 @@ async fn list(
         .storage
         .list_sessions(
             acct.id,
-            ListQuery {
+            SessionsQuery {
                 cursor: p.cursor,
                 limit: parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
                 q: p.q,

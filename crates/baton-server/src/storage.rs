@@ -95,7 +95,7 @@ pub enum StorageError {
 pub type StorageResult<T> = Result<T, StorageError>;
 
 /// The bytes of a stream from some offset on, as read at one instant.
-pub struct StreamRead {
+pub struct StoredBytes {
     /// Stream length at the time of the read.
     pub len: u64,
     /// Hex sha256 of `[0, len)`.
@@ -106,7 +106,7 @@ pub struct StreamRead {
 
 /// Query of [`Storage::list_sessions`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct ListQuery {
+pub struct SessionsQuery {
     /// `next_cursor` of the previous page.
     pub cursor: Option<String>,
     /// Page size.
@@ -230,7 +230,11 @@ pub trait Storage: Send + Sync + 'static {
     /// One session.
     fn session(&self, user: i64, id: &str) -> BoxFuture<'_, StorageResult<SessionInfo>>;
     /// A page of sessions, most recently changed first.
-    fn list_sessions(&self, user: i64, q: ListQuery) -> BoxFuture<'_, StorageResult<SessionList>>;
+    fn list_sessions(
+        &self,
+        user: i64,
+        q: SessionsQuery,
+    ) -> BoxFuture<'_, StorageResult<SessionList>>;
     /// Sessions changed after `since`, oldest change first.
     fn changes(&self, user: i64, since: u64, limit: u32) -> BoxFuture<'_, StorageResult<Changes>>;
     /// Full-text search over the account's indexed messages, best first, one hit per session.
@@ -257,7 +261,7 @@ pub trait Storage: Send + Sync + 'static {
         id: &str,
         stream: &str,
         from: u64,
-    ) -> BoxFuture<'_, StorageResult<StreamRead>>;
+    ) -> BoxFuture<'_, StorageResult<StoredBytes>>;
     /// Prefix hashes at every append boundary of a stream.
     fn checkpoints(
         &self,

@@ -422,6 +422,48 @@ async fn listings_carry_a_bounded_first_prompt_and_title_the_session_route_the_w
 }
 
 #[tokio::test]
+async fn search_hits_carry_a_bounded_first_prompt() {
+    use baton_protocol::{LISTING_TEXT_MAX_CHARS, SearchResults};
+    let s = start().await;
+    let fixture = baton_testkit::fixtures_dir()
+        .join("codex/sessions/2026/11/21/rollout-2026-11-21T19-20-28-01a1ff8d-8c3d-7551-b270-db431e8a8997.jsonl");
+    let prompt = "RUN: echo pub-tool-output-beta";
+    let long = format!("{prompt} {}", "lengthy ".repeat(2 * LISTING_TEXT_MAX_CHARS));
+    let text = std::fs::read_to_string(&fixture).unwrap();
+    assert!(text.contains(prompt));
+    let bytes = text.replace(prompt, &long).into_bytes();
+    let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
+    s.put(&s.a, id, codex_meta()).await;
+    let r = s.push(&s.a, id, "main", &bytes, 0, &bytes).await;
+    assert_eq!(r.status(), 200);
+    // The indexer runs in the background; wait for it.
+    let mut results = SearchResults { hits: vec![] };
+    for _ in 0..100 {
+        let (_, v) = s.get_json(&s.a, "/search?q=third").await;
+        results = serde_json::from_value(v).unwrap();
+        if !results.hits.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let hit = results
+        .hits
+        .iter()
+        .find(|h| h.session.id == id)
+        .expect("a hit");
+    let first = hit.session.first_prompt.as_deref().unwrap();
+    assert_eq!(first.chars().count(), LISTING_TEXT_MAX_CHARS);
+    assert!(long.starts_with(first));
+    assert!(hit.session.first_prompt_truncated);
+    // The session route has it whole.
+    let (_, v) = s.get_json(&s.a, &format!("/sessions/{id}")).await;
+    assert!(
+        v["first_prompt"].as_str() == Some(long.as_str()),
+        "the whole prompt"
+    );
+}
+
+#[tokio::test]
 async fn plaintext_sessions_are_indexed_encrypted_ones_are_not() {
     let s = start().await;
     let fixture = baton_testkit::fixtures_dir()

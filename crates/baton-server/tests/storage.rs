@@ -11,7 +11,7 @@ mod common;
 use baton_protocol::{ForkRequest, LISTING_TEXT_MAX_CHARS, SessionMeta, sha256_hex};
 use baton_server::hash::RunningSha256;
 use baton_server::index::Indexer;
-use baton_server::storage::{ListQuery, MirrorFile, Storage, StorageError};
+use baton_server::storage::{MirrorFile, SessionsQuery, Storage, StorageError};
 use common::{codex_meta, start};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -518,9 +518,9 @@ async fn storage_contract(st: Arc<dyn Storage>) {
     let list = st
         .list_sessions(
             a.id,
-            ListQuery {
+            SessionsQuery {
                 limit: 10,
-                ..ListQuery::default()
+                ..SessionsQuery::default()
             },
         )
         .await

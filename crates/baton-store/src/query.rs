@@ -138,26 +138,6 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
     })
 }
 
-fn role_from(s: &str) -> Role {
-    match s {
-        "user" => Role::User,
-        "assistant" => Role::Assistant,
-        "tool" => Role::Tool,
-        _ => Role::System,
-    }
-}
-
-fn kind_from(s: &str) -> MessageKind {
-    match s {
-        "prompt" => MessageKind::Prompt,
-        "context" => MessageKind::Context,
-        "reply" => MessageKind::Reply,
-        "tool_call" => MessageKind::ToolCall,
-        "tool_result" => MessageKind::ToolResult,
-        _ => MessageKind::Other,
-    }
-}
-
 /// `/a/b/` → `/a/b`; `None` for "no filter" (empty or `/`).
 fn cwd_prefix(cwd: &Option<String>) -> Option<String> {
     let c = cwd.as_deref()?.trim_end_matches('/');
@@ -357,8 +337,8 @@ impl Catalog {
             let part: Vec<Message> = stmt
                 .query_map(params![file_id, end], |r| {
                     Ok(Message {
-                        role: role_from(&r.get::<_, String>(0)?),
-                        kind: kind_from(&r.get::<_, String>(1)?),
+                        role: r.get::<_, String>(0)?.parse().unwrap_or(Role::System),
+                        kind: r.get::<_, String>(1)?.parse().unwrap_or(MessageKind::Other),
                         text: r.get(2)?,
                         tool_name: r.get(3)?,
                         call_id: r.get(4)?,
@@ -494,8 +474,8 @@ impl Catalog {
                     Hit {
                         session_id: r.get(1)?,
                         agent: parse_agent(&r.get::<_, String>(2)?)?,
-                        role: role_from(&r.get::<_, String>(3)?),
-                        kind: kind_from(&r.get::<_, String>(4)?),
+                        role: r.get::<_, String>(3)?.parse().unwrap_or(Role::System),
+                        kind: r.get::<_, String>(4)?.parse().unwrap_or(MessageKind::Other),
                         snippet: String::new(),
                         timestamp: r.get(5)?,
                     },

@@ -4,9 +4,12 @@ use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
-use baton_native::layout::library;
-use baton_store::{Catalog, Progress, ProgressPhase, RefreshReport, Roots};
+use baton_native::envelope::{Envelope, EnvelopeMeta};
+use baton_native::layout::{home_of, library};
+use baton_native::rehydrate::NativeSession;
+use baton_store::{Catalog, Progress, ProgressPhase, RefreshReport, Roots, SessionRow};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::path::PathBuf;
 
 /// The roots a refresh reads: the agent homes of `ctx` plus baton's library
 /// (where native files may carry a `<file>.baton.json` sidecar).
@@ -123,4 +126,32 @@ pub fn open_fresh(ctx: &Context) -> Result<Catalog> {
 /// Parse `codex`/`claude` for `--agent`.
 pub fn parse_agent(s: &str) -> Result<baton_native::Agent, String> {
     s.parse()
+}
+
+/// The envelope of a catalogued session (`baton export --format envelope`):
+/// its native file plus every ancestor its history references, read from
+/// the homes the catalog found them in.
+pub fn envelope_bytes(cat: &Catalog, row: &SessionRow) -> Result<Vec<u8>> {
+    let path = row
+        .paths
+        .first()
+        .map(PathBuf::from)
+        .with_context(|| format!("session {} has no native file on this machine", row.id))?;
+    let roots: Vec<PathBuf> = cat
+        .segments(row)?
+        .iter()
+        .filter_map(|seg| home_of(row.agent, &seg.path))
+        .collect();
+    let session = NativeSession::load(row.agent, &path, &roots)?;
+    let meta = EnvelopeMeta {
+        cwd: row.cwd.clone(),
+        started_at: Some(row.started_at.clone()),
+        updated_at: Some(row.updated_at.clone()),
+        title: row.title.clone(),
+        first_prompt: row.first_prompt.clone(),
+        forked_from: row.forked_from.clone(),
+    };
+    let mut bytes = Vec::new();
+    Envelope::from_files(session, meta).write_to(&mut bytes)?;
+    Ok(bytes)
 }

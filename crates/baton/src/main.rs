@@ -3,11 +3,13 @@
 // Unit tests build their own scratch files (clippy.toml bans writes elsewhere).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 
+mod args;
 mod catalog;
 mod cmd;
 mod context;
 mod locate;
 mod output;
+mod place;
 mod remote;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};

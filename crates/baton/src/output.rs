@@ -1,6 +1,7 @@
 //! Printing: JSON, colour only on a terminal (and never with NO_COLOR),
 //! terminal-safe transcript text, errors.
 
+use baton_native::{Message, MessageKind};
 use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -155,9 +156,64 @@ pub fn report_error(err: &anyhow::Error) -> ExitCode {
     }
 }
 
+/// First line of `text`, cut to `max` characters with an ellipsis.
+pub fn one_line(text: &str, max: usize) -> String {
+    let line = text
+        .lines()
+        .find(|l| !l.trim().is_empty())
+        .unwrap_or("")
+        .trim();
+    if line.chars().count() > max {
+        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
+        format!("{cut}…")
+    } else {
+        line.to_string()
+    }
+}
+
+/// `2026-11-21T19:20:28.123Z` → `2026-11-21 19:20` (terminal-safe: the
+/// time comes from the transcript).
+pub fn short_time(ts: &str) -> String {
+    let short = ts.get(..16).map(|s| s.replace('T', " "));
+    terminal_safe(short.as_deref().unwrap_or(ts)).into_owned()
+}
+
+/// Write `text` to stdout; a closed pipe (`baton list | head`) is not an error.
+pub fn write_stdout(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => Ok(other?),
+    }
+}
+
+/// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...
+pub fn label(m: &Message) -> String {
+    let tool = m
+        .tool_name
+        .as_deref()
+        .map(|t| format!(" {t}"))
+        .unwrap_or_default();
+    match m.kind {
+        MessageKind::Prompt => "user".to_string(),
+        MessageKind::Context => "context".to_string(),
+        MessageKind::Reply => "assistant".to_string(),
+        MessageKind::ToolCall => format!("tool call{tool}"),
+        MessageKind::ToolResult => format!("tool result{tool}"),
+        MessageKind::Other => format!("{} (other)", m.role.as_str()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn one_line_cuts_on_characters() {
+        assert_eq!(one_line("\n ünïcødé ✓ text\nmore", 8), "ünïcødé…");
+        assert_eq!(one_line("short", 8), "short");
+    }
 
     #[test]
     fn terminal_safe_strips_sequences_and_controls() {

@@ -471,7 +471,7 @@ fn rehydrate_map_path_of_a_session_already_in_the_home_writes_a_new_id() {
                     .unwrap()
                     .to_str()
                     .unwrap(),
-                baton_native::claude::project_slug(moved.to_str().unwrap()),
+                baton_native::layout::claude::project_slug(moved.to_str().unwrap()),
                 "Claude finds it in the new directory's project folder"
             );
         }

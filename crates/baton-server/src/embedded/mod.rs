@@ -51,8 +51,8 @@ pub use accounts::validate_user_name;
 
 use crate::file_blobs::FileBlobs;
 use crate::storage::{
-    Account, IndexJob, IndexUpdate, ListQuery, MessageCheckpoint, MirrorFile, Storage,
-    StorageError, StorageResult, StreamRead,
+    Account, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionsQuery, Storage,
+    StorageError, StorageResult, StoredBytes,
 };
 use baton_protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
@@ -208,7 +208,11 @@ impl Storage for Embedded {
         Box::pin(self.read_with(move |conn, _| sessions::session_info(conn, user, &id)))
     }
 
-    fn list_sessions(&self, user: i64, q: ListQuery) -> BoxFuture<'_, StorageResult<SessionList>> {
+    fn list_sessions(
+        &self,
+        user: i64,
+        q: SessionsQuery,
+    ) -> BoxFuture<'_, StorageResult<SessionList>> {
         Box::pin(self.read_with(move |conn, _| sessions::list(conn, user, q)))
     }
 
@@ -250,7 +254,7 @@ impl Storage for Embedded {
         id: &str,
         stream: &str,
         from: u64,
-    ) -> BoxFuture<'_, StorageResult<StreamRead>> {
+    ) -> BoxFuture<'_, StorageResult<StoredBytes>> {
         Box::pin(self.read_stream(user, id.to_string(), stream.to_string(), from))
     }
 

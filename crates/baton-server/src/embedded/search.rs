@@ -1,7 +1,7 @@
 //! The search index: what the indexer saves (FTS texts, message
 //! checkpoints, derived metadata), its backlog, and full-text search.
 
-use super::sessions::{session_info_by_pk, session_row};
+use super::sessions::{session_listing_by_pk, session_row};
 use super::writer::Writer;
 use super::{Embedded, internal};
 use crate::storage::{IndexJob, IndexUpdate, MessageCheckpoint, StorageError, StorageResult};
@@ -273,7 +273,7 @@ fn budgeted_hits(
             .query_row(params![rowid], |r| r.get(0))
             .map_err(interrupted)?;
         hits.push(SearchHit {
-            session: session_info_by_pk(conn, pk)?,
+            session: session_listing_by_pk(conn, pk)?,
             snippet: query.snippet(&body),
         });
     }

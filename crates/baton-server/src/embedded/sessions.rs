@@ -4,7 +4,7 @@
 use super::internal;
 use super::streams::parse_state;
 use super::writer::Writer;
-use crate::storage::{ListQuery, StorageError, StorageResult};
+use crate::storage::{SessionsQuery, StorageError, StorageResult};
 use baton_native::Agent;
 use baton_protocol::{
     Changes, LISTING_TEXT_MAX_CHARS, SessionInfo, SessionList, SessionMeta, StreamInfo,
@@ -119,9 +119,19 @@ pub(super) fn session_info(conn: &Connection, user: i64, id: &str) -> StorageRes
     }
 }
 
-/// The listing of the session with key `pk`.
+/// The whole listing of the session with key `pk`.
 pub(super) fn session_info_by_pk(conn: &Connection, pk: i64) -> StorageResult<SessionInfo> {
-    let sql = format!("SELECT {INFO_COLUMNS} FROM sessions WHERE pk = ?1");
+    info_by_pk(conn, pk, INFO_COLUMNS)
+}
+
+/// The listing of the session with key `pk` as lists show it: `title` and
+/// `first_prompt` bounded (see [`listing_columns`]).
+pub(super) fn session_listing_by_pk(conn: &Connection, pk: i64) -> StorageResult<SessionInfo> {
+    info_by_pk(conn, pk, &listing_columns())
+}
+
+fn info_by_pk(conn: &Connection, pk: i64, columns: &str) -> StorageResult<SessionInfo> {
+    let sql = format!("SELECT {columns} FROM sessions WHERE pk = ?1");
     let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
     let mut rows = stmt.query(params![pk]).map_err(internal)?;
     match rows.next().map_err(internal)? {
@@ -249,7 +259,7 @@ fn decode_cursor(cursor: &str) -> StorageResult<(String, i64)> {
 /// A page of `user`'s sessions, newest `updated_at` first, optionally
 /// filtered by `q.q` (id, title, first prompt, cwd, or message text under
 /// the shared search policy).
-pub(super) fn list(conn: &Connection, user: i64, q: ListQuery) -> StorageResult<SessionList> {
+pub(super) fn list(conn: &Connection, user: i64, q: SessionsQuery) -> StorageResult<SessionList> {
     let (after_at, after_seq) = match q.cursor.as_deref() {
         Some(c) => decode_cursor(c)?,
         // Before the first row: every key sorts below it.

@@ -5,7 +5,7 @@ use super::blobs::BlobDir;
 use super::sessions::session_row;
 use super::{Embedded, internal};
 use crate::hash::RunningSha256;
-use crate::storage::{StorageError, StorageResult, StreamRead};
+use crate::storage::{StorageError, StorageResult, StoredBytes};
 use baton_protocol::Checkpoint;
 use bytes::Bytes;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -269,7 +269,7 @@ impl Embedded {
         id: String,
         stream: String,
         from: u64,
-    ) -> StorageResult<StreamRead> {
+    ) -> StorageResult<StoredBytes> {
         let (len, sha256, chunks) = self
             .read_with(move |conn, _| {
                 let session = session_row(conn, user, &id)?;
@@ -311,7 +311,7 @@ impl Embedded {
             }
         });
         use futures::StreamExt;
-        Ok(StreamRead {
+        Ok(StoredBytes {
             len,
             sha256,
             body: body.boxed(),

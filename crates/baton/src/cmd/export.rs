@@ -1,9 +1,9 @@
 //! `baton export`: a session as Markdown, self-contained HTML or its native JSONL.
 
 use crate::catalog;
-use crate::cmd::show::label;
 use crate::context::Context;
 use crate::output::UsageError;
+use crate::output::{label, one_line};
 use anyhow::{Context as _, Result, bail};
 use baton_native::{Message, MessageKind};
 use baton_store::{Catalog, SessionRow};
@@ -72,7 +72,7 @@ pub fn render(cat: &Catalog, session: &SessionRow, format: Format) -> Result<Vec
             cat.write_native(session, &mut out)?;
             out
         }
-        Format::Envelope => crate::cmd::import::envelope_bytes(cat, session)?,
+        Format::Envelope => crate::catalog::envelope_bytes(cat, session)?,
     })
 }
 
@@ -180,7 +180,7 @@ fn fence_for(text: &str) -> String {
 }
 
 fn title(s: &SessionRow) -> String {
-    crate::cmd::list::one_line(s.title.as_deref().unwrap_or(&s.id), 120)
+    one_line(s.title.as_deref().unwrap_or(&s.id), 120)
 }
 
 /// Markdown transcript.

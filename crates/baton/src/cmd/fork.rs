@@ -3,12 +3,11 @@
 
 use crate::context::Context;
 use crate::locate::{load, locate_or_fetch};
-use anyhow::{Result, bail};
+use crate::place::write_fork;
+use anyhow::Result;
 use baton_native::Agent;
-use baton_native::fork::{Cut, Forked, fork, new_session_id};
-use baton_native::rehydrate::NativeSession;
-use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
-use std::path::{Path, PathBuf};
+use baton_native::fork::Cut;
+use std::path::Path;
 
 /// Options of `baton fork`.
 #[derive(Debug, clap::Args)]
@@ -33,40 +32,6 @@ struct Output<'a> {
     agent: Agent,
     path: &'a Path,
     forked_from: &'a str,
-}
-
-/// Fork `source` at `cut` into a new session with a fresh id and create its
-/// file in the home `home`: Codex under the writer lock, Claude in
-/// `claude_folder` (default: the project folder of the source's own file).
-/// Used by `fork`, by `import --as-fork`, and by `resume`/`rehydrate` for
-/// full copies (`Cut::DropLast(0)`).
-pub fn write_fork(
-    source: &NativeSession,
-    cut: Cut,
-    home: &Path,
-    claude_folder: Option<&str>,
-) -> Result<(Forked, PathBuf)> {
-    let new_id = new_session_id(source.agent);
-    let forked = fork(source, cut, &new_id, jiff::Timestamp::now())?;
-    let placed = match forked.agent {
-        Agent::Codex => {
-            place_codex_session(home, &forked.id, Path::new(&forked.name), &forked.bytes)?
-        }
-        Agent::Claude => {
-            let folder = claude_folder
-                .or_else(|| forked.name.split('/').nth(1))
-                .unwrap_or("-");
-            place_claude_session(home, &forked.id, folder, &forked.bytes)?
-        }
-    };
-    if placed.outcome != WriteOutcome::Created {
-        bail!(
-            "a session with the fresh id {} already exists at {}; run the command again",
-            forked.id,
-            placed.path.display()
-        );
-    }
-    Ok((forked, placed.path))
 }
 
 /// Run `baton fork`.

@@ -1,18 +1,16 @@
 //! `baton import` (and the envelope half of `baton export`): move a session
 //! between machines as one verified envelope file.
 
-use crate::cmd::fork::write_fork;
-use crate::cmd::rehydrate::{FileOut, print_outcome};
 use crate::context::Context;
 use crate::locate::library_root;
+use crate::place::{FileOut, print_outcome, write_fork};
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
-use baton_native::envelope::{Envelope, EnvelopeMeta};
+use baton_native::envelope::Envelope;
 use baton_native::fork::Cut;
-use baton_native::layout::{claude, codex, home_of};
+use baton_native::layout::{claude, codex};
 use baton_native::rehydrate::{NativeSession, rehydrate};
 use baton_native::write::{WriteError, extend_owned_file};
-use baton_store::{Catalog, SessionRow};
 use std::path::{Path, PathBuf};
 
 /// Options of `baton import`.
@@ -152,32 +150,4 @@ fn extend_library_copies(
         }
     }
     Ok(appended)
-}
-
-/// The envelope of a catalogued session (`baton export --format envelope`):
-/// its native file plus every ancestor its history references, read from
-/// the homes the catalog found them in.
-pub fn envelope_bytes(cat: &Catalog, row: &SessionRow) -> Result<Vec<u8>> {
-    let path = row
-        .paths
-        .first()
-        .map(PathBuf::from)
-        .with_context(|| format!("session {} has no native file on this machine", row.id))?;
-    let roots: Vec<PathBuf> = cat
-        .segments(row)?
-        .iter()
-        .filter_map(|seg| home_of(row.agent, &seg.path))
-        .collect();
-    let session = NativeSession::load(row.agent, &path, &roots)?;
-    let meta = EnvelopeMeta {
-        cwd: row.cwd.clone(),
-        started_at: Some(row.started_at.clone()),
-        updated_at: Some(row.updated_at.clone()),
-        title: row.title.clone(),
-        first_prompt: row.first_prompt.clone(),
-        forked_from: row.forked_from.clone(),
-    };
-    let mut bytes = Vec::new();
-    Envelope::from_files(session, meta).write_to(&mut bytes)?;
-    Ok(bytes)
 }

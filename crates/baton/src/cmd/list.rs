@@ -1,6 +1,8 @@
 //! `baton list`: sessions, newest first.
 
+use crate::args::{absolute_dir, parse_limit};
 use crate::context::Context;
+use crate::output::{one_line, short_time, write_stdout};
 use crate::{catalog, output};
 use anyhow::{Result, bail};
 use baton_native::Agent;
@@ -51,23 +53,6 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     Ok(())
 }
 
-/// An absolute, `/`-trimmed directory for `--cwd` filters.
-pub fn absolute_dir(dir: &std::path::Path) -> String {
-    std::path::absolute(dir)
-        .unwrap_or_else(|_| dir.to_path_buf())
-        .to_string_lossy()
-        .into_owned()
-}
-
-/// `--limit`: a page or hit count of at least 1.
-pub fn parse_limit(text: &str) -> Result<usize, String> {
-    match text.trim().parse::<usize>() {
-        Ok(0) => Err("must be at least 1".to_string()),
-        Ok(n) => Ok(n),
-        Err(_) => Err("expected a whole number of at least 1".to_string()),
-    }
-}
-
 /// `--since` for clap: the canonical UTC time it means.
 fn since_arg(text: &str) -> Result<String, String> {
     parse_since(text).map_err(|e| e.to_string())
@@ -116,28 +101,6 @@ pub fn parse_since(text: &str) -> Result<String> {
 
 fn canonical(ts: jiff::Timestamp) -> String {
     ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
-/// First line of `text`, cut to `max` characters with an ellipsis.
-pub fn one_line(text: &str, max: usize) -> String {
-    let line = text
-        .lines()
-        .find(|l| !l.trim().is_empty())
-        .unwrap_or("")
-        .trim();
-    if line.chars().count() > max {
-        let cut: String = line.chars().take(max.saturating_sub(1)).collect();
-        format!("{cut}…")
-    } else {
-        line.to_string()
-    }
-}
-
-/// `2026-11-21T19:20:28.123Z` → `2026-11-21 19:20` (terminal-safe: the
-/// time comes from the transcript).
-pub fn short_time(ts: &str) -> String {
-    let short = ts.get(..16).map(|s| s.replace('T', " "));
-    output::terminal_safe(short.as_deref().unwrap_or(ts)).into_owned()
 }
 
 /// The human table of `rows` (empty, with a hint on stderr, when there are none).
@@ -194,16 +157,6 @@ fn table(rows: &[SessionRow]) -> Result<String> {
     Ok(buf)
 }
 
-/// Write `text` to stdout; a closed pipe (`baton list | head`) is not an error.
-pub fn write_stdout(text: &str) -> Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,11 +175,5 @@ mod tests {
         assert!(week < canonical(jiff::Timestamp::now()));
         assert!(parse_since("soon").is_err());
         assert!(parse_since("7y").is_err());
-    }
-
-    #[test]
-    fn one_line_cuts_on_characters() {
-        assert_eq!(one_line("\n ünïcødé ✓ text\nmore", 8), "ünïcødé…");
-        assert_eq!(one_line("short", 8), "short");
     }
 }

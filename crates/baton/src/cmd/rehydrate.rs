@@ -1,13 +1,13 @@
 //! `baton rehydrate`: write a session (whole lineage) into the agent's home
 //! where the real CLI looks for it, optionally moving its working directory.
 
-use crate::cmd::fork::write_fork;
 use crate::context::Context;
 use crate::locate::{agent_home, load, locate_or_fetch};
+use crate::place::{FileOut, print_outcome, write_fork};
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::Cut;
-use baton_native::rehydrate::{NativeError, PathMap, RehydratedFile, rehydrate};
+use baton_native::rehydrate::{NativeError, PathMap, rehydrate};
 use baton_native::write::WriteError;
 use std::path::{Path, PathBuf};
 
@@ -26,67 +26,6 @@ pub struct Args {
     /// (plus `"forked_from"` when the moved copy got a new id) as JSON.
     #[arg(long)]
     pub json: bool,
-}
-
-/// One file in the JSON output of `rehydrate` and `import`.
-#[derive(Debug, serde::Serialize)]
-pub struct FileOut {
-    /// Session id of the file.
-    pub id: String,
-    /// Where it is.
-    pub path: PathBuf,
-    /// `created`, `unchanged`, `continued` or (import) `updated`.
-    pub outcome: &'static str,
-    /// For `updated`: how many bytes were appended to baton's library copy.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub added_bytes: Option<u64>,
-}
-
-impl FileOut {
-    /// The JSON view of written files.
-    pub fn list(written: &[RehydratedFile]) -> Vec<FileOut> {
-        written
-            .iter()
-            .map(|w| FileOut {
-                id: w.id.clone(),
-                path: w.placed.path.clone(),
-                outcome: w.placed.outcome.as_str(),
-                added_bytes: None,
-            })
-            .collect()
-    }
-
-    /// A file baton just created.
-    pub fn created(id: &str, path: PathBuf) -> FileOut {
-        FileOut {
-            id: id.to_owned(),
-            path,
-            outcome: "created",
-            added_bytes: None,
-        }
-    }
-}
-
-/// Print the result of `rehydrate`/`import`: `json` as JSON, or one
-/// `outcome path` line per file followed by `summary`.
-pub fn print_outcome<T: serde::Serialize>(
-    as_json: bool,
-    json: &T,
-    files: &[FileOut],
-    summary: &str,
-) -> Result<()> {
-    if as_json {
-        return crate::output::print_json(json);
-    }
-    for f in files {
-        let outcome = match f.added_bytes {
-            Some(n) => format!("{} (+{n} bytes)", f.outcome),
-            None => f.outcome.to_owned(),
-        };
-        println!("{outcome:<9} {}", f.path.display());
-    }
-    println!("{summary}");
-    Ok(())
 }
 
 #[derive(Debug, serde::Serialize)]

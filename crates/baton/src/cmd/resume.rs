@@ -372,7 +372,7 @@ fn prefer_newest(ctx: &Context, located: Located, print: bool) -> Result<Located
         }
         Newer::Extends(n) => {
             let folder = local_claude_folder(&located);
-            let (forked, path) = crate::cmd::fork::write_fork(
+            let (forked, path) = crate::place::write_fork(
                 &theirs,
                 baton_native::fork::Cut::DropLast(0),
                 &located.home,

@@ -1,8 +1,9 @@
 //! `baton search`: full-text search over prompts, replies and tool input/output.
 
-use crate::cmd::list::{absolute_dir, short_time};
+use crate::args::{absolute_dir, parse_limit};
 use crate::context::Context;
 use crate::output::UsageError;
+use crate::output::{short_time, write_stdout};
 use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::Agent;
@@ -23,7 +24,7 @@ pub struct Args {
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<std::path::PathBuf>,
     /// Maximum number of hits (at least 1).
-    #[arg(long, default_value_t = 20, value_parser = crate::cmd::list::parse_limit)]
+    #[arg(long, default_value_t = 20, value_parser = parse_limit)]
     pub limit: usize,
     /// Print JSON (see README "JSON output").
     #[arg(long)]
@@ -93,5 +94,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             writeln!(buf, "    {snippet}")?;
         }
     }
-    crate::cmd::list::write_stdout(&buf)
+    write_stdout(&buf)
 }

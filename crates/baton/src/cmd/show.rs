@@ -1,10 +1,10 @@
 //! `baton show`: one session's messages in conversation order.
 
-use crate::cmd::list::short_time;
 use crate::context::Context;
+use crate::output::{label, one_line, short_time, write_stdout};
 use crate::{catalog, output};
 use anyhow::Result;
-use baton_native::{Message, MessageKind};
+use baton_native::MessageKind;
 use serde_json::json;
 use std::fmt::Write as _;
 
@@ -71,7 +71,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         let label = safe(&label);
         let when = m.timestamp.as_deref().map(short_time).unwrap_or_default();
         if m.kind == MessageKind::Context {
-            let first = crate::cmd::list::one_line(&safe(&m.text), 70);
+            let first = one_line(&safe(&m.text), 70);
             writeln!(
                 buf,
                 "{}",
@@ -85,28 +85,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         writeln!(buf, "{}  {}", bold(&format!("── {label}")), dim(&when))?;
         writeln!(buf, "{}", safe(m.text.trim_end()))?;
     }
-    crate::cmd::list::write_stdout(&buf)
-}
-
-/// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...
-pub fn label(m: &Message) -> String {
-    let tool = m
-        .tool_name
-        .as_deref()
-        .map(|t| format!(" {t}"))
-        .unwrap_or_default();
-    match m.kind {
-        MessageKind::Prompt => "user".to_string(),
-        MessageKind::Context => "context".to_string(),
-        MessageKind::Reply => "assistant".to_string(),
-        MessageKind::ToolCall => format!("tool call{tool}"),
-        MessageKind::ToolResult => format!("tool result{tool}"),
-        MessageKind::Other => {
-            let role = serde_json::to_value(m.role)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned))
-                .unwrap_or_default();
-            format!("{role} (other)")
-        }
-    }
+    write_stdout(&buf)
 }
