@@ -364,7 +364,7 @@ impl Mirror {
                 (reader, hash)
             }
         };
-        self.push_rest(file, key, stat, &id, &stream, reader, hash)
+        self.push_rest(file, key, stat, (&id, &stream), (reader, hash))
             .await
     }
 
@@ -379,18 +379,18 @@ impl Mirror {
         self.remember(key, Some(state));
     }
 
-    /// Append the file's bytes after `hash.len()` in pieces, then remember how far it got.
-    #[allow(clippy::too_many_arguments)]
+    /// Append the file's bytes after `hash.len()` (`from`: the reader there
+    /// and the hash of what is mirrored) to stream `stream` of session `id`
+    /// in pieces, then remember how far it got.
     async fn push_rest(
         &mut self,
         file: &NativeFile,
         key: &str,
         stat: FileStat,
-        id: &str,
-        stream: &str,
-        mut reader: NativeReader,
-        mut hash: RunningSha256,
+        (id, stream): (&str, &str),
+        from: (NativeReader, RunningSha256),
     ) -> Result<bool, String> {
+        let (mut reader, mut hash) = from;
         let mut sent = false;
         let outcome = loop {
             // A plain file is read up to its stat'ed size, so its saved size

@@ -41,19 +41,32 @@ impl AppendPlan {
     }
 }
 
+/// Where an append goes: stream `name` of session `id` of account `user`,
+/// at `offset`, where the stored bytes before `offset` must hash to `prefix`.
+#[derive(Debug, Clone)]
+struct AppendAt {
+    user: i64,
+    id: String,
+    name: String,
+    offset: u64,
+    prefix: [u8; 32],
+}
+
 /// Check an append against the stored stream without changing anything
 /// (used by the writer, and before a large body is written to a blob file).
-#[allow(clippy::too_many_arguments)]
 fn plan_append(
     conn: &Connection,
     blobs: &BlobDir,
-    user: i64,
-    id: &str,
-    name: &str,
-    offset: u64,
-    prefix: [u8; 32],
+    at: &AppendAt,
     data: &[u8],
 ) -> StorageResult<AppendPlan> {
+    let AppendAt {
+        user,
+        ref id,
+        ref name,
+        offset,
+        prefix,
+    } = *at;
     let session = session_row(conn, user, id)?;
     let existing = stream_row(conn, session.pk, name)?;
     let (len, state) = match &existing {
@@ -90,17 +103,10 @@ fn plan_append(
     })
 }
 
-fn append_in(
-    w: &mut Writer,
-    user: i64,
-    id: &str,
-    name: &str,
-    offset: u64,
-    prefix: [u8; 32],
-    incoming: Incoming,
-) -> StorageResult<AppendResult> {
+fn append_in(w: &mut Writer, at: &AppendAt, incoming: Incoming) -> StorageResult<AppendResult> {
     let data = &incoming.bytes;
-    let plan = plan_append(&w.conn, &w.blobs, user, id, name, offset, prefix, data)?;
+    let plan = plan_append(&w.conn, &w.blobs, at, data)?;
+    let name = at.name.as_str();
     let state = plan.state();
     let overlap = plan.overlap;
     let existing = plan.existing;
@@ -168,21 +174,19 @@ impl Embedded {
         prefix_sha256: [u8; 32],
         bytes: Bytes,
     ) -> StorageResult<AppendResult> {
+        let at = AppendAt {
+            user,
+            id,
+            name: stream,
+            offset,
+            prefix: prefix_sha256,
+        };
         let pin = if bytes.len() > INLINE_MAX {
             // Check first, so a push that would be rejected never leaves a blob file.
-            let (id, stream, data) = (id.clone(), stream.clone(), bytes.clone());
+            let (check, data) = (at.clone(), bytes.clone());
             let writes = self
                 .read_with(move |conn, blobs| {
-                    let plan = plan_append(
-                        conn,
-                        blobs,
-                        user,
-                        &id,
-                        &stream,
-                        offset,
-                        prefix_sha256,
-                        &data,
-                    )?;
+                    let plan = plan_append(conn, blobs, &check, &data)?;
                     Ok(plan.writes(data.len()))
                 })
                 .await?;
@@ -204,9 +208,7 @@ impl Embedded {
             bytes,
             blob: pin.as_ref().map(|p| p.hex().to_string()),
         };
-        let res = self
-            .write(move |w| append_in(w, user, &id, &stream, offset, prefix_sha256, incoming))
-            .await;
+        let res = self.write(move |w| append_in(w, &at, incoming)).await;
         if let (Err(_), Some(pin)) = (&res, pin) {
             // Another append may have changed the stream since the check.
             self.read_with(move |conn, _| {

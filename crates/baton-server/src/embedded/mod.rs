@@ -90,6 +90,12 @@ fn internal(e: impl std::fmt::Display) -> StorageError {
     StorageError::Internal(e.to_string())
 }
 
+/// A hash state stored in the database.
+fn parse_state(bytes: &[u8]) -> StorageResult<crate::hash::RunningSha256> {
+    crate::hash::RunningSha256::from_bytes(bytes)
+        .ok_or_else(|| StorageError::Internal("corrupt hash state in database".into()))
+}
+
 impl Embedded {
     /// Open (creating if needed) the data directory and start the writer thread.
     pub fn open(dir: &Path) -> StorageResult<Self> {

@@ -2,7 +2,7 @@
 //! session list (newest `updated_at` first, keyset-paged) and its filter.
 
 use super::internal;
-use super::streams::parse_state;
+use super::parse_state;
 use super::writer::Writer;
 use crate::storage::{SessionsQuery, StorageError, StorageResult};
 use baton_native::Agent;

@@ -3,7 +3,7 @@
 
 use super::blobs::BlobDir;
 use super::sessions::session_row;
-use super::{Embedded, internal};
+use super::{Embedded, internal, parse_state};
 use crate::hash::RunningSha256;
 use crate::storage::{StorageError, StorageResult, StoredBytes};
 use baton_protocol::Checkpoint;
@@ -15,12 +15,6 @@ pub(super) struct StreamRow {
     pub(super) pk: i64,
     pub(super) len: u64,
     pub(super) state: RunningSha256,
-}
-
-/// A hash state stored in the database.
-pub(super) fn parse_state(bytes: &[u8]) -> StorageResult<RunningSha256> {
-    RunningSha256::from_bytes(bytes)
-        .ok_or_else(|| StorageError::Internal("corrupt hash state in database".into()))
 }
 
 /// The stream `name` of a session, if it exists.
