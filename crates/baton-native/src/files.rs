@@ -169,19 +169,29 @@ pub fn open_native_path(
 
 /// What a file looked like when last stat'ed, for change detection: size,
 /// mtime and identity (inode and device; both 0 where the platform has none).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// Any write or replacement changes at least one of them. (The aliases read
+/// the sync state that earlier versions saved.)
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
 pub struct FileStat {
     /// Size in bytes (of the file on disk, compressed or not).
+    #[serde(alias = "len")]
     pub size: u64,
     /// Modification time, nanoseconds since the Unix epoch (0 when unknown).
     pub mtime_ns: i64,
     /// Inode number.
+    #[serde(alias = "inode")]
     pub ino: u64,
     /// Device number.
+    #[serde(default)]
     pub dev: u64,
 }
 
 impl FileStat {
+    /// The stat of the file at `path` now; `None` when it cannot be stat'ed.
+    pub fn of_path(path: &Path) -> Option<FileStat> {
+        std::fs::metadata(path).ok().map(|meta| FileStat::of(&meta))
+    }
+
     /// The stat of `meta`.
     pub fn of(meta: &std::fs::Metadata) -> FileStat {
         let mtime_ns = meta

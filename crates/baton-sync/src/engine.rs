@@ -7,7 +7,8 @@
 use crate::crypto::Keyring;
 use crate::error::ClientError;
 use crate::http::Client;
-use crate::state::{FileStamp, IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
+use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
+use baton_native::files::FileStat;
 use baton_protocol::SessionInfo;
 
 /// Largest plaintext piece sent in one append request.
@@ -90,12 +91,12 @@ impl<'a> Syncer<'a> {
 /// `stamp`, taken before `bytes` were read from the file, when `at` covers
 /// all of them (so the stamp describes a file the server holds entirely).
 pub(crate) fn whole_file_stamp(
-    stamp: &Option<FileStamp>,
+    stamp: &Option<FileStat>,
     at: &Tracked,
     bytes: &[u8],
-) -> Option<FileStamp> {
+) -> Option<FileStat> {
     (at.plain_len == bytes.len() as u64)
-        .then(|| stamp.clone())
+        .then_some(*stamp)
         .flatten()
 }
 
@@ -125,6 +126,6 @@ pub(crate) fn set_mirror(state: &mut SyncState, info: &SessionInfo, name: &str, 
     // A library copy is plain: its stamp counts only while it is exactly as
     // long as the agreed bytes.
     let mut at = at;
-    at.stamp = FileStamp::of(&at.path).filter(|s| s.len == at.plain_len);
+    at.stamp = FileStat::of_path(&at.path).filter(|s| s.size == at.plain_len);
     entry.mirror = Some(at);
 }

@@ -6,8 +6,9 @@ use crate::error::ClientError;
 use crate::http::{Client, check_session_info};
 use crate::native::read_native;
 use crate::push::LocalSession;
-use crate::state::{FileStamp, SyncState, Tracked};
+use crate::state::{SyncState, Tracked};
 use baton_native::Agent;
+use baton_native::files::FileStat;
 use baton_native::layout::library;
 use baton_protocol::{MAIN_STREAM, SessionInfo, SessionMeta, sha256_hex, validate_stream_name};
 use std::collections::{BTreeMap, BTreeSet};
@@ -77,7 +78,7 @@ pub fn unchanged(state: &mut SyncState, session: &LocalSession) -> bool {
             .flatten()
             .filter(|t| &t.path == path)
             .collect();
-        let now = FileStamp::of(path);
+        let now = FileStat::of_path(path);
         if tracked.is_empty() || now.is_none() {
             return false;
         }
@@ -85,7 +86,7 @@ pub fn unchanged(state: &mut SyncState, session: &LocalSession) -> bool {
             return true;
         }
         let compressed = baton_native::files::is_compressed(path);
-        let size = now.as_ref().map(|n| n.len);
+        let size = now.as_ref().map(|n| n.size);
         if !compressed && tracked.iter().all(|t| Some(t.plain_len) != size) {
             return false;
         }

@@ -7,7 +7,8 @@ use crate::error::{ClientError, io_err};
 use crate::http::{Prefix, check_session_info};
 use crate::native::read_native;
 use crate::reconcile::{Ahead, LocalStream, Relation, tracked};
-use crate::state::{FileStamp, IdRewrite, RemoteSession, Tracked};
+use crate::state::{IdRewrite, RemoteSession, Tracked};
+use baton_native::files::FileStat;
 use baton_native::write::WriteError;
 use baton_protocol::{SessionInfo, StreamInfo, sha256_hex};
 use std::path::{Path, PathBuf};
@@ -85,7 +86,7 @@ impl Syncer<'_> {
                 .unwrap_or_default();
             let rewrite = mirror_rewrite(&prev_state, &stream.name);
             let source = sources.iter().find(|(n, _)| n == &stream.name);
-            let stamp = source.and_then(|(_, path)| FileStamp::of(path));
+            let stamp = source.and_then(|(_, path)| FileStat::of_path(path));
             if let Some((_, path)) = source
                 && let Some(bytes) = read_native(path)?
             {

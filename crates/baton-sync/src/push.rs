@@ -7,7 +7,8 @@ use crate::error::ClientError;
 use crate::http::{AppendOutcome, Client};
 use crate::native::read_native;
 use crate::reconcile::{LocalStream, Reconciled, Relation, tracked};
-use crate::state::{FileStamp, IdRewrite, RemoteSession, SyncState, Tracked};
+use crate::state::{IdRewrite, RemoteSession, SyncState, Tracked};
+use baton_native::files::FileStat;
 use baton_protocol::{ForkRequest, SessionInfo, SessionMeta, StreamPrefix};
 use sha2::{Digest, Sha256};
 use std::path::PathBuf;
@@ -74,7 +75,7 @@ impl Syncer<'_> {
         let mut locals = Vec::new();
         let mut stamps = Vec::new();
         for (name, path) in &session.streams {
-            let stamp = FileStamp::of(path);
+            let stamp = FileStat::of_path(path);
             if let Some(bytes) = read_native(path)? {
                 locals.push((name.clone(), path.clone(), bytes));
                 stamps.push(stamp);
@@ -276,7 +277,7 @@ struct StreamPush<'a> {
     /// The whole local file (plaintext).
     local: &'a [u8],
     /// The file's stamp when it was read (kept once all of it is acknowledged).
-    stamp: Option<&'a FileStamp>,
+    stamp: Option<&'a FileStat>,
     codec: Codec<'a>,
     /// Largest plaintext piece per append request.
     chunk_size: usize,

@@ -13,6 +13,7 @@
 //! re-checks every stream against the server and sends nothing twice.
 
 use baton_native::Agent;
+use baton_native::files::FileStat;
 use baton_native::write::{self, Owned};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -111,40 +112,7 @@ pub struct Tracked {
     /// was agreed with the server. A file whose stamp still matches needs no
     /// re-check; any other is compared by content again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub stamp: Option<FileStamp>,
-}
-
-/// What a file's metadata says about its content without reading it: size
-/// on disk, modification time and inode. Any write or replacement changes
-/// at least one of them.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct FileStamp {
-    /// Size on disk (compressed size for `.zst`).
-    pub len: u64,
-    /// Modification time, nanoseconds since the Unix epoch.
-    pub mtime_ns: i128,
-    /// Inode number (0 where there is none).
-    pub inode: u64,
-}
-
-impl FileStamp {
-    /// The stamp of `path` now; `None` when it cannot be read.
-    pub fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        let mtime_ns = match meta.modified().ok()?.duration_since(std::time::UNIX_EPOCH) {
-            Ok(d) => d.as_nanos() as i128,
-            Err(e) => -(e.duration().as_nanos() as i128),
-        };
-        #[cfg(unix)]
-        let inode = std::os::unix::fs::MetadataExt::ino(&meta);
-        #[cfg(not(unix))]
-        let inode = 0;
-        Some(Self {
-            len: meta.len(),
-            mtime_ns,
-            inode,
-        })
-    }
+    pub stamp: Option<FileStat>,
 }
 
 /// A same-length session id rewrite applied to pulled bytes: every JSON
