@@ -220,3 +220,22 @@ impl FileStat {
         self.ino == other.ino && self.dev == other.dev
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_stat_reads_the_names_earlier_sync_states_saved() {
+        let old: FileStat = serde_json::from_str(r#"{"len":5,"mtime_ns":7,"inode":9}"#).unwrap();
+        let now = FileStat {
+            size: 5,
+            mtime_ns: 7,
+            ino: 9,
+            dev: 0,
+        };
+        assert_eq!(old, now);
+        let round: FileStat = serde_json::from_str(&serde_json::to_string(&now).unwrap()).unwrap();
+        assert_eq!(round, now);
+    }
+}
