@@ -253,6 +253,22 @@ pub struct SessionMeta {
     pub encrypted: bool,
 }
 
+impl SessionMeta {
+    /// Metadata naming only the agent: every other field absent, not encrypted.
+    pub fn of_agent(agent: Agent) -> SessionMeta {
+        SessionMeta {
+            agent,
+            cwd: None,
+            title: None,
+            first_prompt: None,
+            started_at: None,
+            updated_at: None,
+            forked_from: None,
+            encrypted: false,
+        }
+    }
+}
+
 /// One page of `GET /api/v1/sessions`, most recently changed first.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SessionList {

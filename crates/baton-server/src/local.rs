@@ -483,16 +483,7 @@ impl Mirror {
                 .map(|s| (s.len, s.sha256))
                 .unwrap_or_else(empty)),
             Err(StorageError::NotFound) => {
-                let meta = SessionMeta {
-                    agent,
-                    cwd: None,
-                    title: None,
-                    first_prompt: None,
-                    started_at: None,
-                    updated_at: None,
-                    forked_from: None,
-                    encrypted: false,
-                };
+                let meta = SessionMeta::of_agent(agent);
                 self.storage
                     .put_session(self.user, id, meta)
                     .await

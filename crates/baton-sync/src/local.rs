@@ -226,16 +226,7 @@ mod tests {
     #[test]
     fn own_files_are_pushed_before_library_copies() {
         let id = "01a1ff8d-8c3d-7551-b270-db431e8a8997";
-        let meta = SessionMeta {
-            agent: Agent::Claude,
-            cwd: None,
-            title: None,
-            first_prompt: None,
-            started_at: None,
-            updated_at: None,
-            forked_from: None,
-            encrypted: false,
-        };
+        let meta = SessionMeta::of_agent(Agent::Claude);
         let library = Path::new("/b/library");
         let own = PathBuf::from(format!("/h/.claude/projects/-p/{id}.jsonl"));
         let copy = library.join(format!("claude/projects/-p/{id}.jsonl"));

@@ -158,16 +158,7 @@ async fn kill_9_during_large_push_never_loses_or_duplicates_bytes() {
     std::fs::write(&file, &data).unwrap();
     let session = LocalSession {
         id: "big".into(),
-        meta: SessionMeta {
-            agent: Agent::Codex,
-            cwd: None,
-            title: None,
-            first_prompt: None,
-            started_at: None,
-            updated_at: None,
-            forked_from: None,
-            encrypted: false,
-        },
+        meta: SessionMeta::of_agent(Agent::Codex),
         streams: vec![("main".into(), file)],
     };
     let server_dir = dir.path().join("baton-home");

@@ -464,14 +464,8 @@ fn a_blob_corrupted_on_the_server_disk_writes_nothing() {
         let client = baton_sync::http::Client::new(&format!("http://{}", server.addr), &user.token)
             .expect("client");
         let meta = baton_protocol::SessionMeta {
-            agent: Agent::Claude,
             cwd: Some("/p".into()),
-            title: None,
-            first_prompt: None,
-            started_at: None,
-            updated_at: None,
-            forked_from: None,
-            encrypted: false,
+            ..baton_protocol::SessionMeta::of_agent(Agent::Claude)
         };
         client.put_session(id, &meta).await.expect("create");
         let outcome = client
