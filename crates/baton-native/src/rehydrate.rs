@@ -550,6 +550,36 @@ impl NativeSession {
     }
 }
 
+impl NativeSession {
+    /// A copy of a Codex session recorded under another `model_provider`,
+    /// with the `session_meta` records of its own file naming `provider`
+    /// (Codex lists only the current provider's sessions). Ancestors keep
+    /// their bytes (a fork's byte offsets point into them); a Claude session
+    /// is returned unchanged.
+    pub fn with_codex_provider(&self, provider: &str) -> NativeSession {
+        let mut copy = self.clone();
+        if self.agent != Agent::Codex {
+            return copy;
+        }
+        if let Some(own) = copy.files.last_mut() {
+            own.bytes = rewrite_lines(&own.bytes, |v| {
+                if v.get("type").and_then(Value::as_str) != Some("session_meta") {
+                    return false;
+                }
+                match v.pointer_mut("/payload/model_provider") {
+                    Some(p) if p.as_str() != Some(provider) => {
+                        *p = Value::from(provider);
+                        true
+                    }
+                    _ => false,
+                }
+            })
+            .0;
+        }
+        copy
+    }
+}
+
 /// One file written (or found already in place) by [`rehydrate`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RehydratedFile {

@@ -399,6 +399,35 @@ fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
     ))
 }
 
+/// **The one place baton deletes a file an agent wrote** (`baton prune`),
+/// and only when baton holds a verified copy: the file is deleted only when
+/// its bytes, read through one open handle, are exactly `archived` (the
+/// copy in baton's archive) and the path still names that same,
+/// unchanged file right before the unlink. Returns `false`, deleting
+/// nothing, when the bytes differ (the agent wrote more since it was
+/// archived). Callers hold Codex's [`CodexWriterLock`] for Codex rollouts.
+pub fn remove_archived_agent_file(path: &Path, archived: &[u8]) -> Result<bool, WriteError> {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let mut file = File::open(path).map_err(io_err(path))?;
+    let before = file.metadata().map_err(io_err(path))?;
+    let mut bytes = Vec::with_capacity(before.len() as usize);
+    file.read_to_end(&mut bytes).map_err(io_err(path))?;
+    if bytes != archived {
+        return Ok(false);
+    }
+    let now = fs::symlink_metadata(path).map_err(io_err(path))?;
+    let same = now.ino() == before.ino()
+        && now.dev() == before.dev()
+        && now.len() == archived.len() as u64
+        && now.modified().ok() == before.modified().ok();
+    if !same {
+        return Ok(false);
+    }
+    fs::remove_file(path).map_err(io_err(path))?;
+    Ok(true)
+}
+
 /// An exclusive hold on Codex's writer lock for one thread; released on drop.
 #[derive(Debug)]
 pub struct CodexWriterLock {
@@ -528,6 +557,21 @@ pub fn place_claude_session(
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn an_agent_file_is_removed_only_when_it_matches_its_archived_copy() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        fs::write(&path, b"{\"a\":1}\n{\"b\":2}\n").unwrap();
+        assert!(!remove_archived_agent_file(&path, b"{\"a\":1}\n").unwrap());
+        assert!(
+            path.exists(),
+            "a file that grew since it was archived stays"
+        );
+        assert!(remove_archived_agent_file(&path, b"{\"a\":1}\n{\"b\":2}\n").unwrap());
+        assert!(!path.exists());
+    }
+
     use super::*;
 
     #[test]

@@ -1,8 +1,8 @@
 //! Discovery, change detection and incremental ingest (see [`Catalog::refresh`]).
 
-use crate::Catalog;
 use crate::error::{Error, Result, SqlContext};
 use crate::sessions::{self, Affected};
+use crate::{Archive, ArchivedFile, Catalog};
 use baton_native::{Agent, FileReader, LineIssue, Message, NativeFile, ReaderState, Scanned};
 use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
@@ -92,6 +92,9 @@ pub struct RefreshReport {
     pub files_reread: u64,
     /// Rows removed because their file vanished from a root that was read.
     pub files_removed: u64,
+    /// Files that vanished but whose bytes are in baton's archive: their
+    /// rows are kept, marked archived.
+    pub files_archived: u64,
     /// Bytes read from native files (uncompressed).
     pub bytes_read: u64,
     /// Messages added to the catalog.
@@ -187,6 +190,8 @@ pub(crate) struct Parsed {
     pub key: String,
     pub agent: Agent,
     pub on_disk: bool,
+    /// Bytes read from baton's archive (the file is gone from disk).
+    pub archived: bool,
     pub compressed: bool,
     pub stat: Stat,
     pub fed: Fed,
@@ -356,6 +361,81 @@ fn read_and_feed(file: &NativeFile, stat: &Stat, prior: Option<&Prior>) -> std::
     Ok(fed)
 }
 
+/// What the catalog knows of an archived native file from its path alone
+/// (as discovery would have classified it on disk).
+fn archived_native_file(path: &Path, agent: Agent) -> NativeFile {
+    use baton_native::layout::{claude, codex::RolloutName};
+    let name = path
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or_default();
+    let (id_hint, sidechain_of, compressed) = match agent {
+        Agent::Codex => {
+            let rollout = RolloutName::parse(name);
+            (
+                rollout.map(|r| r.thread_id.to_owned()),
+                None,
+                rollout.is_some_and(|r| r.compressed),
+            )
+        }
+        Agent::Claude => {
+            let in_subagents = path
+                .parent()
+                .and_then(Path::file_name)
+                .is_some_and(|n| n == "subagents");
+            let session = in_subagents
+                .then(|| path.parent()?.parent()?.file_name()?.to_str())
+                .flatten();
+            match (claude::transcript_id(name), claude::subagent_id(name)) {
+                (Some(id), _) => (Some(id.to_owned()), None, false),
+                (_, Some(a)) => (Some(a.to_owned()), session.map(str::to_owned), false),
+                _ => (None, None, false),
+            }
+        }
+    };
+    NativeFile {
+        agent,
+        path: path.to_path_buf(),
+        id_hint,
+        sidechain_of,
+        compressed,
+    }
+}
+
+/// Parse an archived file that is gone from disk and unknown to the catalog
+/// (a rebuilt catalog): its row comes back marked archived.
+fn parse_archived(archive: &Archive, entry: &ArchivedFile) -> Result<Option<Parsed>> {
+    let Some(raw) = archive.read(&entry.path)? else {
+        return Ok(None);
+    };
+    let file = archived_native_file(&entry.path, entry.agent);
+    let bytes = if file.compressed {
+        zstd::stream::decode_all(raw.as_slice()).map_err(|e| Error::io(&entry.path, e))?
+    } else {
+        raw
+    };
+    let mut fed = feed(FileReader::new(entry.agent), &bytes, None, None);
+    fed.head = head_digest(&bytes, fed.state.consumed);
+    Ok(Some(Parsed {
+        key: key_of(&entry.path),
+        agent: entry.agent,
+        on_disk: false,
+        archived: true,
+        compressed: file.compressed,
+        stat: Stat {
+            size: entry.len,
+            mtime_ns: entry.mtime_ns,
+            ..Stat::default()
+        },
+        fed,
+        id_hint: file.id_hint,
+        sidechain_of: file.sidechain_of,
+        sidecar: None,
+        sidecar_issue: None,
+        library: false,
+    }))
+}
+
 /// Parse one file (see [`read_and_feed`]) and its sidecar.
 fn parse_file(c: Candidate) -> Outcome {
     let Candidate {
@@ -410,6 +490,7 @@ fn parse_file(c: Candidate) -> Outcome {
         key,
         agent: file.agent,
         on_disk: true,
+        archived: false,
         compressed: file.compressed,
         stat,
         fed,
@@ -443,8 +524,72 @@ fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<(
     Ok(())
 }
 
+/// What [`retire_file`] did with a vanished file's row.
+#[derive(Debug, PartialEq, Eq)]
+enum Retired {
+    /// The catalog did not know the file.
+    Unknown,
+    /// Removed with its messages.
+    Removed,
+    /// Kept, marked archived: the archive holds its bytes.
+    Archived,
+}
+
+/// A file vanished from disk: keep its row, marked archived, when
+/// `archive` holds its bytes, else remove it (see [`remove_file`]).
+fn retire_file(
+    tx: &Transaction,
+    db: &Path,
+    key: &str,
+    archive: Option<&Archive>,
+    affected: &mut Affected,
+) -> Result<Retired> {
+    let archived = match archive {
+        Some(a) => a.entry(Path::new(key))?.is_some(),
+        None => false,
+    };
+    if !archived {
+        return Ok(if remove_file(tx, db, key, affected)? {
+            Retired::Removed
+        } else {
+            Retired::Unknown
+        });
+    }
+    let session: Option<(String, Option<String>)> = tx
+        .prepare_cached(
+            "UPDATE files SET on_disk = 0, archived = 1 WHERE path = ?1 RETURNING agent, session_id",
+        )
+        .and_then(|mut s| s.query_row([key], |r| Ok((r.get(0)?, r.get(1)?))).optional())
+        .at(db)?;
+    Ok(match session {
+        None => Retired::Unknown,
+        Some((agent, session)) => {
+            if let Some(s) = session {
+                affected.insert((agent, s));
+            }
+            Retired::Archived
+        }
+    })
+}
+
+impl RefreshReport {
+    /// Count what [`retire_file`] did.
+    fn count(&mut self, retired: Retired) {
+        match retired {
+            Retired::Unknown => {}
+            Retired::Removed => self.files_removed += 1,
+            Retired::Archived => self.files_archived += 1,
+        }
+    }
+}
+
 /// Remove a file's row and messages; returns the session it belonged to.
-fn remove_file(tx: &Transaction, db: &Path, key: &str, affected: &mut Affected) -> Result<bool> {
+pub(crate) fn remove_file(
+    tx: &Transaction,
+    db: &Path,
+    key: &str,
+    affected: &mut Affected,
+) -> Result<bool> {
     let row: Option<(i64, String, Option<String>)> = tx
         .prepare_cached("SELECT id, agent, session_id FROM files WHERE path = ?1")
         .and_then(|mut s| {
@@ -537,9 +682,9 @@ pub(crate) fn apply(
         .prepare_cached(
             "INSERT INTO files (path, agent, on_disk, compressed, size, mtime_ns, ino, dev, state,
                                 consumed, sidecar, digest, digest_off, session_id, sidechain,
-                                first_uuid, forked_from, library, head)
+                                first_uuid, forked_from, library, head, archived)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,
-                     ?18, ?19)
+                     ?18, ?19, ?20)
              ON CONFLICT(path) DO UPDATE SET
                 agent = excluded.agent, on_disk = excluded.on_disk, compressed = excluded.compressed,
                 size = excluded.size, mtime_ns = excluded.mtime_ns, ino = excluded.ino,
@@ -548,7 +693,7 @@ pub(crate) fn apply(
                 digest_off = excluded.digest_off, session_id = excluded.session_id,
                 sidechain = excluded.sidechain, first_uuid = excluded.first_uuid,
                 forked_from = excluded.forked_from, library = excluded.library,
-                head = excluded.head
+                head = excluded.head, archived = excluded.archived
              RETURNING id",
         )
         .and_then(|mut s| {
@@ -573,6 +718,7 @@ pub(crate) fn apply(
                     forked_from,
                     p.library,
                     p.fed.head,
+                    p.archived,
                 ],
                 |r| r.get(0),
             )
@@ -771,6 +917,9 @@ fn select(
     to_read
 }
 
+/// `kv` key set once a catalog has indexed the archived files gone from disk.
+const ARCHIVE_ROWS_KEY: &str = "archive_rows_restored";
+
 /// Results are committed every this many files or bytes.
 const BATCH_FILES: usize = 2000;
 const BATCH_BYTES: u64 = 256 << 20;
@@ -783,7 +932,8 @@ impl Catalog {
     /// last consumed line) or are `.zst` and changed are re-read from
     /// scratch (a rewrite in place of other bytes of a file that also grew
     /// is not detected); rows of files that vanished from a
-    /// root read this time are removed. Rows of other roots are kept (a run
+    /// root read this time are removed, unless baton's [`Archive`] holds
+    /// their bytes: then they stay, marked archived. Rows of other roots are kept (a run
     /// over other homes does not empty the catalog), but from now on this
     /// catalog's queries show only sessions with a file under `roots` (or
     /// pushed with [`Catalog::ingest_chunk`]). Several processes may refresh
@@ -812,13 +962,25 @@ impl Catalog {
         });
         let mut affected = Affected::new();
         let names_changed = self.refresh_names(roots, &mut affected)?;
-        if to_read.is_empty() && gone.is_empty() && !names_changed {
+        let home = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let archive = Archive::open_existing(&home)?;
+        let restore = archive.is_some() && !self.archive_rows_restored()?;
+        if to_read.is_empty() && gone.is_empty() && !names_changed && !restore {
             report.elapsed = started.elapsed();
             return Ok(report);
         }
         self.load_priors(&mut to_read)?;
-        self.remove_gone(&gone, &mut affected, &mut report)?;
-        self.ingest(to_read, &mut affected, &mut report, progress)?;
+        self.remove_gone(&gone, archive.as_ref(), &mut affected, &mut report)?;
+        if let Some(archive) = archive.as_ref().filter(|_| restore) {
+            self.restore_archived_rows(archive, &mut affected, &mut report)?;
+        }
+        self.ingest(
+            to_read,
+            archive.as_ref(),
+            &mut affected,
+            &mut report,
+            progress,
+        )?;
         progress(Progress {
             phase: ProgressPhase::Sessions,
             files_done: 0,
@@ -944,6 +1106,7 @@ impl Catalog {
     fn remove_gone(
         &mut self,
         gone: &[String],
+        archive: Option<&Archive>,
         affected: &mut Affected,
         report: &mut RefreshReport,
     ) -> Result<()> {
@@ -953,12 +1116,66 @@ impl Catalog {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .at(&db)?;
         for key in gone {
-            if remove_file(&tx, &db, key, affected)? {
-                report.files_removed += 1;
-            }
+            report.count(retire_file(&tx, &db, key, archive, affected)?);
         }
         // Sessions change in the same transaction as their files, so a
         // concurrent refresh never finds files indexed but no sessions.
+        report.sessions_updated += sessions::recompute(&tx, &db, std::mem::take(affected))?;
+        tx.commit().at(&db)
+    }
+
+    /// Whether this catalog already took in the archived files that are gone
+    /// from disk (a new or rebuilt catalog has not).
+    fn archive_rows_restored(&self) -> Result<bool> {
+        self.conn
+            .query_row(
+                "SELECT 1 FROM kv WHERE key = ?1",
+                [ARCHIVE_ROWS_KEY],
+                |_| Ok(()),
+            )
+            .optional()
+            .map(|found| found.is_some())
+            .at(&self.path)
+    }
+
+    /// Phase 5b, once per catalog (new or rebuilt): archived files that are
+    /// gone from disk and that the catalog does not know are indexed from
+    /// the archive, so their sessions stay listed.
+    fn restore_archived_rows(
+        &mut self,
+        archive: &Archive,
+        affected: &mut Affected,
+        report: &mut RefreshReport,
+    ) -> Result<()> {
+        let db = self.path.clone();
+        let known: HashSet<String> = {
+            let mut stmt = self.conn.prepare("SELECT path FROM files").at(&db)?;
+            let rows = stmt.query_map([], |r| r.get(0)).at(&db)?;
+            rows.collect::<rusqlite::Result<_>>().at(&db)?
+        };
+        let missing: Vec<ArchivedFile> = archive
+            .files()?
+            .into_iter()
+            .filter(|f| !known.contains(key_of(&f.path).as_str()) && !f.path.exists())
+            .collect();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        tx.execute(
+            "INSERT OR REPLACE INTO kv (key, value) VALUES (?1, '1')",
+            [ARCHIVE_ROWS_KEY],
+        )
+        .at(&db)?;
+        for entry in &missing {
+            let Some(parsed) = parse_archived(archive, entry)? else {
+                continue;
+            };
+            if let Applied::Added(added) = apply(&tx, &db, &parsed, affected)? {
+                report.files_archived += 1;
+                report.messages_added += added;
+            }
+        }
         report.sessions_updated += sessions::recompute(&tx, &db, std::mem::take(affected))?;
         tx.commit().at(&db)
     }
@@ -969,6 +1186,7 @@ impl Catalog {
     fn ingest(
         &mut self,
         mut to_read: Vec<Candidate>,
+        archive: Option<&Archive>,
         affected: &mut Affected,
         report: &mut RefreshReport,
         progress: &dyn Fn(Progress),
@@ -1026,9 +1244,7 @@ impl Catalog {
                         }
                         Outcome::Vanished { key, issue } => {
                             report.issues.push(issue);
-                            if remove_file(&tx, &db, &key, affected)? {
-                                report.files_removed += 1;
-                            }
+                            report.count(retire_file(&tx, &db, &key, archive, affected)?);
                         }
                         Outcome::Failed { issue } => report.issues.push(issue),
                     }
@@ -1093,6 +1309,7 @@ impl Catalog {
             key: file_key.to_string(),
             agent,
             on_disk: false,
+            archived: false,
             compressed: false,
             stat: Stat {
                 size: fed.state.consumed,

@@ -25,6 +25,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 #![warn(missing_docs)]
 
+mod archive;
 mod error;
 mod ingest;
 mod query;
@@ -33,6 +34,9 @@ mod sessions;
 mod sidecar;
 mod timefmt;
 
+pub use archive::{
+    ARCHIVE_DIR, Appended, Archive, ArchiveRun, ArchiveTotals, ArchivedFile, sha256_hex,
+};
 pub use baton_search::fts_query;
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
@@ -44,7 +48,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 6;
+pub const SCHEMA_VERSION: i64 = 7;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

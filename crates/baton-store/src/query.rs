@@ -39,6 +39,9 @@ pub struct SessionRow {
     pub paths: Vec<String>,
     /// Total size of `paths` in bytes.
     pub bytes: u64,
+    /// The session's file is gone from disk and its bytes come from baton's
+    /// archive (`baton resume`/`rehydrate` write it back).
+    pub archived: bool,
 }
 
 /// Filters and paging for [`Catalog::list`].
@@ -104,13 +107,17 @@ pub struct Segment {
     pub end: Option<u64>,
     /// The file is zstd-compressed (offsets count uncompressed bytes).
     pub compressed: bool,
-    /// The file exists on disk (false for bytes pushed with `ingest_chunk`).
+    /// The file exists on disk (false for bytes pushed with `ingest_chunk`
+    /// and for archived files).
     pub on_disk: bool,
+    /// The file is gone from disk; its bytes are in baton's archive.
+    pub archived: bool,
 }
 
 const SESSION_COLS: &str =
     "id, agent, cwd, title, first_prompt, started_at, updated_at, user_turns,
-    message_count, model, git_branch, forked_from, paths, bytes";
+    message_count, model, git_branch, forked_from, paths, bytes,
+    coalesce((SELECT archived FROM files WHERE files.id = s.file_id), 0)";
 
 fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
     s.parse::<Agent>().map_err(|e| {
@@ -135,6 +142,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
         forked_from: r.get(11)?,
         paths: serde_json::from_str(&paths).unwrap_or_default(),
         bytes: r.get::<_, i64>(13)? as u64,
+        archived: r.get(14)?,
     })
 }
 
@@ -384,18 +392,21 @@ impl Catalog {
     pub fn segments(&self, row: &SessionRow) -> Result<Vec<Segment>> {
         let mut stmt = self
             .conn
-            .prepare_cached("SELECT path, compressed, on_disk FROM files WHERE id = ?1")
+            .prepare_cached("SELECT path, compressed, on_disk, archived FROM files WHERE id = ?1")
             .at(&self.path)?;
         let mut out = Vec::new();
         for (file_id, end) in self.lineage(row)? {
-            let (path, compressed, on_disk): (String, bool, bool) = stmt
-                .query_row([file_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            let (path, compressed, on_disk, archived): (String, bool, bool, bool) = stmt
+                .query_row([file_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .at(&self.path)?;
             out.push(Segment {
                 path: PathBuf::from(path),
                 end: (end != u64::MAX).then_some(end),
                 compressed,
                 on_disk,
+                archived,
             });
         }
         Ok(out)
@@ -403,10 +414,27 @@ impl Catalog {
 
     /// Write the native bytes of a session's lineage, exactly as the agent
     /// wrote them (a Codex fork: the parent's bytes up to the fork point, then
-    /// the fork's file). Compressed files are written decompressed.
+    /// the fork's file). Compressed files are written decompressed; archived
+    /// files are read from baton's archive.
     pub fn write_native(&self, row: &SessionRow, out: &mut dyn Write) -> Result<u64> {
         let mut written = 0;
         for seg in self.segments(row)? {
+            if seg.archived {
+                let bytes = self.archived_bytes(&seg.path)?;
+                let bytes = if seg.compressed {
+                    zstd::stream::decode_all(bytes.as_slice())
+                        .map_err(|e| Error::io(&seg.path, e))?
+                } else {
+                    bytes
+                };
+                let end = seg
+                    .end
+                    .map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
+                out.write_all(&bytes[..end])
+                    .map_err(|e| Error::io(&seg.path, e))?;
+                written += end as u64;
+                continue;
+            }
             if !seg.on_disk {
                 return Err(Error::Io {
                     path: seg.path.clone(),

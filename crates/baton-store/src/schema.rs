@@ -13,7 +13,8 @@ use std::path::{Path, PathBuf};
 /// last consumed line at `digest_off` and `head` of the first block telling
 /// an append from an in-place rewrite, `library` set for
 /// files under baton's library, whose copies yield to an agent's own file in
-/// fork inference; `files_scan` covers the columns a change check reads, so a
+/// fork inference, `archived` set for a file gone from disk whose bytes
+/// are in baton's [`crate::Archive`] (its rows are kept); `files_scan` covers the columns a change check reads, so a
 /// refresh that finds nothing changed reads the index, not the wide rows);
 /// `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
@@ -43,7 +44,8 @@ CREATE TABLE files (
     session_id  TEXT,
     sidechain   INTEGER NOT NULL DEFAULT 0,
     first_uuid  TEXT,
-    forked_from TEXT
+    forked_from TEXT,
+    archived    INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX files_session ON files(agent, session_id);
 CREATE INDEX files_scan ON files(path, size, mtime_ns, ino, dev, compressed, on_disk, sidecar,
@@ -187,7 +189,7 @@ pub(crate) fn create_private_dir(dir: &Path) -> Result<()> {
 
 /// Open `path` for reading and writing, creating it mode 0600 when missing
 /// (never truncating it).
-fn private_file(path: &Path) -> Result<std::fs::File> {
+pub(crate) fn private_file(path: &Path) -> Result<std::fs::File> {
     write::open_owned(path, Owned::ReadWrite, 0o600).map_err(|e| Error::io(path, e))
 }
 

@@ -155,3 +155,27 @@ pub fn envelope_bytes(cat: &Catalog, row: &SessionRow) -> Result<Vec<u8>> {
     Envelope::from_files(session, meta).write_to(&mut bytes)?;
     Ok(bytes)
 }
+
+/// File name of baton's settings inside `BATON_HOME`.
+pub const CONFIG_FILE: &str = "config.toml";
+
+/// Whether `baton index` archives: `archive` in `$BATON_HOME/config.toml`,
+/// on when the file or the key is missing.
+pub fn archive_enabled(ctx: &Context) -> Result<bool> {
+    let path = ctx.baton_home.join(CONFIG_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(true),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    let config: toml::Table = toml::from_str(&text)
+        .with_context(|| format!("{} is not valid TOML; fix or remove it", path.display()))?;
+    match config.get("archive") {
+        None => Ok(true),
+        Some(toml::Value::Boolean(on)) => Ok(*on),
+        Some(other) => anyhow::bail!(
+            "{}: `archive` must be true or false, not {other}",
+            path.display()
+        ),
+    }
+}

@@ -44,7 +44,13 @@ pub fn codex_roots(ctx: &Context) -> Vec<PathBuf> {
 /// Find a session by id or unique prefix in the catalog, preferring a copy
 /// in an agent home over one in baton's library.
 pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
-    let row = crate::catalog::open_fresh(ctx)?.resolve(id_or_prefix)?;
+    let catalog = crate::catalog::open_fresh(ctx)?;
+    let mut row = catalog.resolve(id_or_prefix)?;
+    if row.archived {
+        restore_archived(&catalog, &row)?;
+        drop(catalog);
+        row = crate::catalog::open_fresh(ctx)?.resolve(&row.id)?;
+    }
     let agent = row.agent;
     let library = library_root(ctx, agent);
     let mut candidates: Vec<Located> = row
@@ -80,6 +86,39 @@ pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
             row.id
         )
     })
+}
+
+/// Write an archived session's files (its own and every archived file of
+/// its lineage, e.g. a Codex fork's parent) back where its agent wrote them,
+/// byte-identical, from baton's archive. Files are created new (atomically,
+/// 0600); a file that reappeared meanwhile is left alone unless it differs
+/// (then this is a conflict to resolve by hand).
+pub fn restore_archived(
+    catalog: &baton_store::Catalog,
+    row: &baton_store::SessionRow,
+) -> Result<Vec<PathBuf>> {
+    let mut paths: Vec<PathBuf> = catalog
+        .segments(row)?
+        .into_iter()
+        .filter(|s| s.archived)
+        .map(|s| s.path)
+        .collect();
+    for path in row.paths.iter().map(PathBuf::from) {
+        if !paths.contains(&path) && !path.exists() {
+            paths.push(path);
+        }
+    }
+    let mut restored = Vec::new();
+    for path in paths {
+        let Ok(bytes) = catalog.archived_bytes(&path) else {
+            continue;
+        };
+        baton_native::write::write_new_file_mode(&path, &bytes, 0o600)
+            .with_context(|| format!("cannot restore {} from baton's archive", path.display()))?;
+        eprintln!("restored {} from baton's archive", path.display());
+        restored.push(path);
+    }
+    Ok(restored)
 }
 
 /// [`locate`], the seam where a session unknown on this machine can be

@@ -11,6 +11,7 @@ mod locate;
 mod output;
 mod place;
 mod remote;
+mod retention;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -57,6 +58,12 @@ enum Command {
     Pull(cmd::pull::Args),
     /// Push and pull whatever changed.
     Sync(cmd::sync::Args),
+    /// Delete old session files that baton's archive holds (verified), or old archived copies.
+    Prune(cmd::prune::Args),
+    /// Archive coverage, bytes per agent home and the sessions agents will delete soonest.
+    Status(cmd::status::Args),
+    /// Find sessions their agent cannot list or resume; --fix makes them resumable.
+    Doctor(cmd::doctor::Args),
     /// Print shell completions.
     Completions(cmd::completions::Args),
 }
@@ -120,6 +127,9 @@ fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
         Command::Push(args) => cmd::push::run(ctx, args),
         Command::Pull(args) => cmd::pull::run(ctx, args),
         Command::Sync(args) => cmd::sync::run(ctx, args),
+        Command::Prune(args) => cmd::prune::run(ctx, args),
+        Command::Status(args) => cmd::status::run(ctx, args),
+        Command::Doctor(args) => cmd::doctor::run(ctx, args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),
     }
 }

@@ -1,10 +1,10 @@
 //! `baton list`: sessions, newest first.
 
-use crate::args::{absolute_dir, parse_limit};
+use crate::args::{absolute_dir, parse_limit, parse_since};
 use crate::context::Context;
 use crate::output::{one_line, short_time, write_stdout};
 use crate::{catalog, output};
-use anyhow::{Result, bail};
+use anyhow::Result;
 use baton_native::Agent;
 use baton_store::{ListQuery, SessionRow};
 use std::fmt::Write as _;
@@ -65,44 +65,6 @@ fn cursor_arg(text: &str) -> Result<String, String> {
         .map_err(|_| "not a cursor printed by `baton list`; pass its `next_cursor` value".into())
 }
 
-/// `--since`: a date, an RFC 3339 time, or a duration back from now.
-pub fn parse_since(text: &str) -> Result<String> {
-    let t = text.trim();
-    if let Ok(ts) = t.parse::<jiff::Timestamp>() {
-        return Ok(canonical(ts));
-    }
-    if let Ok(date) = t.parse::<jiff::civil::Date>() {
-        let ts = date.to_zoned(jiff::tz::TimeZone::UTC)?.timestamp();
-        return Ok(canonical(ts));
-    }
-    let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
-    let (num, unit) = t.split_at(split);
-    let secs_per = match unit {
-        "s" => 1,
-        "m" => 60,
-        "h" => 3600,
-        "d" => 86_400,
-        "w" => 7 * 86_400,
-        _ => 0,
-    };
-    match num.parse::<i64>() {
-        Ok(n) if secs_per > 0 => {
-            let span = jiff::SignedDuration::from_secs(n.saturating_mul(secs_per));
-            let ts = jiff::Timestamp::now()
-                .checked_sub(span)
-                .unwrap_or(jiff::Timestamp::MIN);
-            Ok(canonical(ts))
-        }
-        _ => bail!(
-            "use a date (2026-11-21), an RFC 3339 time, or a duration such as 30m, 12h, 7d, 2w"
-        ),
-    }
-}
-
-fn canonical(ts: jiff::Timestamp) -> String {
-    ts.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
-}
-
 /// The human table of `rows` (empty, with a hint on stderr, when there are none).
 fn table(rows: &[SessionRow]) -> Result<String> {
     let mut buf = String::new();
@@ -116,10 +78,11 @@ fn table(rows: &[SessionRow]) -> Result<String> {
         .iter()
         .map(|r| {
             let fork = if r.forked_from.is_some() { " ⑂" } else { "" };
+            let archived = if r.archived { " archived" } else { "" };
             let safe = output::terminal_safe;
             [
                 safe(&r.id).into_owned(),
-                format!("{}{fork}", r.agent),
+                format!("{}{fork}{archived}", r.agent),
                 short_time(&r.updated_at),
                 r.user_turns.to_string(),
                 safe(r.cwd.as_deref().unwrap_or_default()).replace(['\n', '\t'], " "),
@@ -155,25 +118,4 @@ fn table(rows: &[SessionRow]) -> Result<String> {
         writeln!(buf, "{}", line(row))?;
     }
     Ok(buf)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn since_accepts_dates_times_and_durations() {
-        assert_eq!(
-            parse_since("2026-11-21").unwrap(),
-            "2026-11-21T00:00:00.000Z"
-        );
-        assert_eq!(
-            parse_since("2026-11-21T10:00:00+02:00").unwrap(),
-            "2026-11-21T08:00:00.000Z"
-        );
-        let week = parse_since("7d").unwrap();
-        assert!(week < canonical(jiff::Timestamp::now()));
-        assert!(parse_since("soon").is_err());
-        assert!(parse_since("7y").is_err());
-    }
 }

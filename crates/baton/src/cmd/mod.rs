@@ -1,12 +1,14 @@
 //! One module per subcommand.
 
 pub mod completions;
+pub mod doctor;
 pub mod export;
 pub mod fork;
 pub mod import;
 pub mod index;
 pub mod list;
 pub mod login;
+pub mod prune;
 pub mod pull;
 pub mod push;
 pub mod rehydrate;
@@ -15,4 +17,5 @@ pub mod run;
 pub mod search;
 pub mod serve;
 pub mod show;
+pub mod status;
 pub mod sync;

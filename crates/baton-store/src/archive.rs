@@ -1,0 +1,642 @@
+//! The archive: a zstd-compressed copy of every session's native files in
+//! `$BATON_HOME/archive`, kept so that a session survives its agent deleting
+//! the file (Claude Code's `cleanupPeriodDays`, a hand-cleaned
+//! `~/.codex/sessions`).
+//!
+//! Unlike the catalog, the archive is not a cache: it is baton's own copy of
+//! the agents' bytes and is never dropped or rebuilt. It is one SQLite file,
+//! `archive/index.sqlite` (WAL, `synchronous=FULL`, 0600 in a 0700
+//! directory), holding per native file its archived length and the zstd
+//! frames that make up those bytes. Files are archived **by byte range**, as
+//! ingest reads them: a file that grew gets new frames for its new bytes
+//! only. A frame and the range it records are written in one transaction, so
+//! a range is recorded only once its frame is durable and a crash
+//! (even SIGKILL) in the middle of archiving loses nothing. A file rewritten
+//! in place (its first block or the last archived bytes changed, or it
+//! shrank) starts a new *generation* from byte 0; older generations stay in
+//! the archive until `baton prune --archive`.
+
+use crate::Catalog;
+use crate::error::{Error, Result, SqlContext};
+use baton_native::Agent;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use sha2::{Digest, Sha256};
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+/// Directory of the archive inside `BATON_HOME`.
+pub const ARCHIVE_DIR: &str = "archive";
+
+/// File name of the archive's index (frames included) inside [`ARCHIVE_DIR`].
+const INDEX_FILE: &str = "index.sqlite";
+
+/// zstd level of archive frames (about 0.2× the fixtures' bytes).
+const LEVEL: i32 = 9;
+
+/// Largest range compressed into one frame.
+const FRAME_BYTES: usize = 8 << 20;
+
+/// Files archived per transaction by [`Catalog::archive`].
+const BATCH_FILES: usize = 500;
+
+/// Bytes archived per transaction by [`Catalog::archive`] (at most).
+const BATCH_BYTES: u64 = 64 << 20;
+
+/// Bytes at each end of the archived range whose digests tell an append
+/// from a rewrite.
+const EDGE_BYTES: u64 = 4096;
+
+const DDL: &str = "
+CREATE TABLE IF NOT EXISTS files (
+    id          INTEGER PRIMARY KEY,
+    path        TEXT NOT NULL UNIQUE,
+    agent       TEXT NOT NULL,
+    generation  INTEGER NOT NULL,
+    len         INTEGER NOT NULL,
+    stored      INTEGER NOT NULL,
+    head        TEXT NOT NULL,
+    tail        TEXT NOT NULL,
+    mtime_ns    INTEGER NOT NULL,
+    archived_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS frames (
+    file_id     INTEGER NOT NULL,
+    generation  INTEGER NOT NULL,
+    start       INTEGER NOT NULL,
+    len         INTEGER NOT NULL,
+    data        BLOB NOT NULL,
+    PRIMARY KEY (file_id, generation, start)
+) WITHOUT ROWID;
+";
+
+/// One archived native file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchivedFile {
+    /// Where the agent wrote it (where it is restored).
+    pub path: PathBuf,
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// Bytes archived (of the current generation).
+    pub len: u64,
+    /// Compressed bytes stored for the current generation.
+    pub stored: u64,
+    /// Modification time of the file when last archived (ns since the epoch).
+    pub mtime_ns: i64,
+}
+
+/// What [`Archive::archive_file`] did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Appended {
+    /// Bytes of the native file newly archived.
+    pub bytes: u64,
+    /// Compressed bytes written for them.
+    pub stored: u64,
+    /// The file had been rewritten: a new generation was started from byte 0.
+    pub new_generation: bool,
+}
+
+/// Totals of the archive ([`Archive::totals`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ArchiveTotals {
+    /// Archived files.
+    pub files: u64,
+    /// Their archived (uncompressed) bytes, current generations.
+    pub bytes: u64,
+    /// Compressed bytes stored, all generations.
+    pub stored: u64,
+}
+
+/// The open archive of one `BATON_HOME`.
+pub struct Archive {
+    conn: Connection,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Archive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Archive").field("path", &self.path).finish()
+    }
+}
+
+fn sha_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
+    s.parse::<Agent>().map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
+    })
+}
+
+/// Digests of the first and the last [`EDGE_BYTES`] of `len` bytes read
+/// through `file` (which must hold at least `len` bytes).
+fn edges(file: &mut std::fs::File, len: u64) -> std::io::Result<(String, String)> {
+    let mut head = Vec::new();
+    file.seek(SeekFrom::Start(0))?;
+    file.by_ref()
+        .take(EDGE_BYTES.min(len))
+        .read_to_end(&mut head)?;
+    let tail_start = len.saturating_sub(EDGE_BYTES);
+    let mut tail = Vec::new();
+    file.seek(SeekFrom::Start(tail_start))?;
+    file.by_ref()
+        .take(len - tail_start)
+        .read_to_end(&mut tail)?;
+    Ok((sha_hex(&head), sha_hex(&tail)))
+}
+
+impl Archive {
+    /// Path of the archive's index in `baton_home`.
+    pub fn index_path(baton_home: &Path) -> PathBuf {
+        baton_home.join(ARCHIVE_DIR).join(INDEX_FILE)
+    }
+
+    /// Open (creating if needed) the archive of `baton_home`: the directory
+    /// 0700, its files 0600.
+    pub fn open(baton_home: &Path) -> Result<Archive> {
+        let dir = baton_home.join(ARCHIVE_DIR);
+        crate::schema::create_private_dir(&dir)?;
+        let path = dir.join(INDEX_FILE);
+        if !path.exists() {
+            crate::schema::private_file(&path)?;
+        }
+        let conn = Connection::open(&path).at(&path)?;
+        conn.busy_timeout(std::time::Duration::from_secs(crate::error::BUSY_SECS))
+            .at(&path)?;
+        conn.execute_batch(
+            "PRAGMA auto_vacuum = INCREMENTAL;
+             PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = FULL;",
+        )
+        .at(&path)?;
+        conn.execute_batch(DDL).at(&path)?;
+        Ok(Archive { conn, path })
+    }
+
+    /// Open the archive of `baton_home` when one exists.
+    pub fn open_existing(baton_home: &Path) -> Result<Option<Archive>> {
+        if !Archive::index_path(baton_home).is_file() {
+            return Ok(None);
+        }
+        Archive::open(baton_home).map(Some)
+    }
+
+    /// Path of the index file.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// What the archive holds for the native file `path`.
+    pub fn entry(&self, path: &Path) -> Result<Option<ArchivedFile>> {
+        self.conn
+            .query_row(
+                "SELECT path, agent, len, stored, mtime_ns FROM files WHERE path = ?1",
+                [path.to_string_lossy()],
+                archived_file,
+            )
+            .optional()
+            .at(&self.path)
+    }
+
+    /// Every archived file, by path.
+    pub fn files(&self) -> Result<Vec<ArchivedFile>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT path, agent, len, stored, mtime_ns FROM files ORDER BY path")
+            .at(&self.path)?;
+        let rows = stmt.query_map([], archived_file).at(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+    }
+
+    /// Sizes of the whole archive.
+    pub fn totals(&self) -> Result<ArchiveTotals> {
+        let (files, bytes): (i64, i64) = self
+            .conn
+            .query_row(
+                "SELECT count(*), coalesce(sum(len), 0) FROM files",
+                [],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )
+            .at(&self.path)?;
+        let stored: i64 = self
+            .conn
+            .query_row(
+                "SELECT coalesce(sum(length(data)), 0) FROM frames",
+                [],
+                |r| r.get(0),
+            )
+            .at(&self.path)?;
+        Ok(ArchiveTotals {
+            files: files as u64,
+            bytes: bytes as u64,
+            stored: stored as u64,
+        })
+    }
+
+    /// Archive the bytes of the native file `path` that the archive does not
+    /// hold yet: from its archived length to its end when it only grew,
+    /// from byte 0 as a new generation when it was rewritten. A file that
+    /// did not change costs one `stat`. The frames and the new length are
+    /// committed together.
+    pub fn archive_file(&mut self, path: &Path, agent: Agent) -> Result<Appended> {
+        let key = path.to_string_lossy().into_owned();
+        let prior: Option<(i64, i64, u64, String, String, i64)> = self
+            .conn
+            .query_row(
+                "SELECT id, generation, len, head, tail, mtime_ns FROM files WHERE path = ?1",
+                [&key],
+                |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get::<_, i64>(2)? as u64,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                    ))
+                },
+            )
+            .optional()
+            .at(&self.path)?;
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let size = meta.len();
+        let mtime_ns = crate::ingest::Stat::of(&meta).mtime_ns;
+        if prior
+            .as_ref()
+            .is_some_and(|p| p.2 == size && p.5 == mtime_ns)
+        {
+            return Ok(Appended::default());
+        }
+        let mut file = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        let (start, generation) = match &prior {
+            Some((_, generation, len, head, tail, _)) if size >= *len => {
+                let same = edges(&mut file, *len).map_err(|e| Error::io(path, e))?
+                    == (head.clone(), tail.clone());
+                if same {
+                    (*len, *generation)
+                } else {
+                    (0, generation + 1)
+                }
+            }
+            Some((_, generation, ..)) => (0, generation + 1),
+            None => (0, 0),
+        };
+        let unchanged = prior
+            .as_ref()
+            .is_some_and(|p| p.1 == generation && p.2 == size);
+        if unchanged {
+            return Ok(Appended::default());
+        }
+        let mut bytes = Vec::new();
+        file.seek(SeekFrom::Start(start))
+            .and_then(|_| file.read_to_end(&mut bytes))
+            .map_err(|e| Error::io(path, e))?;
+        let end = start + bytes.len() as u64;
+        let (head, tail) = edges(&mut file, end).map_err(|e| Error::io(path, e))?;
+        let mut frames = Vec::new();
+        let mut offset = start;
+        for chunk in bytes.chunks(FRAME_BYTES) {
+            let data = zstd::bulk::compress(chunk, LEVEL).map_err(|e| Error::io(path, e))?;
+            frames.push((offset, chunk.len() as u64, data));
+            offset += chunk.len() as u64;
+        }
+        let stored_new: u64 = frames.iter().map(|f| f.2.len() as u64).sum();
+        let db = self.path.clone();
+        // A savepoint: its own transaction, or part of a batch (see [`Archive::batch`]).
+        let tx = self.conn.savepoint().at(&db)?;
+        let now = jiff::Timestamp::now().to_string();
+        let file_id: i64 = tx
+            .query_row(
+                "INSERT INTO files (path, agent, generation, len, stored, head, tail, mtime_ns, archived_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(path) DO UPDATE SET
+                    agent = excluded.agent,
+                    stored = CASE WHEN generation = excluded.generation
+                                  THEN stored + excluded.stored ELSE excluded.stored END,
+                    generation = excluded.generation, len = excluded.len,
+                    head = excluded.head, tail = excluded.tail, mtime_ns = excluded.mtime_ns,
+                    archived_at = excluded.archived_at
+                 RETURNING id",
+                params![
+                    key,
+                    agent.as_str(),
+                    generation,
+                    end as i64,
+                    stored_new as i64,
+                    head,
+                    tail,
+                    mtime_ns,
+                    now
+                ],
+                |r| r.get(0),
+            )
+            .at(&db)?;
+        for (start, len, data) in &frames {
+            tx.execute(
+                "INSERT OR REPLACE INTO frames (file_id, generation, start, len, data)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+                params![file_id, generation, *start as i64, *len as i64, data],
+            )
+            .at(&db)?;
+        }
+        tx.commit().at(&db)?;
+        Ok(Appended {
+            bytes: bytes.len() as u64,
+            stored: stored_new,
+            new_generation: prior.is_some() && start == 0,
+        })
+    }
+
+    /// Run `work` in one write transaction, so that many
+    /// [`Archive::archive_file`] calls share one commit (one fsync). Each
+    /// file's frames and length still go in together (a savepoint), and
+    /// nothing of a batch is recorded before it commits.
+    pub fn batch<T>(&mut self, work: impl FnOnce(&mut Archive) -> Result<T>) -> Result<T> {
+        let db = self.path.clone();
+        self.conn.execute_batch("BEGIN IMMEDIATE").at(&db)?;
+        match work(self) {
+            Ok(out) => {
+                self.conn.execute_batch("COMMIT").at(&db)?;
+                Ok(out)
+            }
+            Err(e) => {
+                let _ = self.conn.execute_batch("ROLLBACK");
+                Err(e)
+            }
+        }
+    }
+
+    /// The archived bytes of the native file `path` (current generation),
+    /// `None` when it was never archived. Frames are checked to be
+    /// contiguous and to decompress to their recorded length.
+    pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>> {
+        let key = path.to_string_lossy();
+        let file: Option<(i64, i64, u64)> = self
+            .conn
+            .query_row(
+                "SELECT id, generation, len FROM files WHERE path = ?1",
+                [&key],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
+            )
+            .optional()
+            .at(&self.path)?;
+        let Some((id, generation, len)) = file else {
+            return Ok(None);
+        };
+        let mut stmt = self
+            .conn
+            .prepare(
+                "SELECT start, len, data FROM frames WHERE file_id = ?1 AND generation = ?2
+                 ORDER BY start",
+            )
+            .at(&self.path)?;
+        let mut rows = stmt.query(params![id, generation]).at(&self.path)?;
+        let mut out = Vec::with_capacity(len as usize);
+        let corrupt = |message: String| Error::Corrupt {
+            what: format!("archived copy of {key} in {}", self.path.display()),
+            message,
+        };
+        while let Some(r) = rows.next().at(&self.path)? {
+            let start = r.get::<_, i64>(0).at(&self.path)? as u64;
+            let frame_len = r.get::<_, i64>(1).at(&self.path)? as usize;
+            let data = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).at(&self.path)?;
+            if start != out.len() as u64 {
+                return Err(corrupt(format!(
+                    "frames skip from byte {} to {start}",
+                    out.len()
+                )));
+            }
+            let bytes = zstd::bulk::decompress(data, frame_len)
+                .map_err(|e| corrupt(format!("frame at byte {start}: {e}")))?;
+            if bytes.len() != frame_len {
+                return Err(corrupt(format!("frame at byte {start} is short")));
+            }
+            out.extend_from_slice(&bytes);
+        }
+        if out.len() as u64 != len {
+            return Err(corrupt(format!("{} bytes of {len} found", out.len())));
+        }
+        Ok(Some(out))
+    }
+
+    /// Whether the archive holds exactly the bytes of the native file at
+    /// `path` as it is now (same length, same SHA-256): the check before
+    /// baton deletes an agent's file.
+    pub fn verifies(&self, path: &Path) -> Result<bool> {
+        let Some(archived) = self.read(path)? else {
+            return Ok(false);
+        };
+        let on_disk = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        Ok(archived.len() == on_disk.len() && sha_hex(&archived) == sha_hex(&on_disk))
+    }
+
+    /// Remove a file from the archive (all generations) and give the space
+    /// back. Returns the compressed bytes freed.
+    pub fn remove(&mut self, path: &Path) -> Result<u64> {
+        let db = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        let key = path.to_string_lossy();
+        let freed: i64 = tx
+            .query_row(
+                "SELECT coalesce(sum(length(data)), 0) FROM frames
+                 WHERE file_id = (SELECT id FROM files WHERE path = ?1)",
+                [&key],
+                |r| r.get(0),
+            )
+            .at(&db)?;
+        tx.execute(
+            "DELETE FROM frames WHERE file_id = (SELECT id FROM files WHERE path = ?1)",
+            [&key],
+        )
+        .at(&db)?;
+        tx.execute("DELETE FROM files WHERE path = ?1", [&key])
+            .at(&db)?;
+        tx.commit().at(&db)?;
+        self.conn
+            .execute_batch("PRAGMA incremental_vacuum;")
+            .at(&db)?;
+        Ok(freed as u64)
+    }
+}
+
+/// What [`Catalog::archive`] did.
+#[derive(Debug, Clone, Default)]
+pub struct ArchiveRun {
+    /// Files that got new frames.
+    pub files: u64,
+    /// Native bytes newly archived.
+    pub bytes: u64,
+    /// Compressed bytes written for them.
+    pub stored: u64,
+    /// Files that could not be archived (they stay on disk; the next run tries again).
+    pub issues: Vec<crate::Issue>,
+}
+
+impl Catalog {
+    /// Archive the new bytes of every native file of this catalog that is
+    /// on disk in an agent home (baton's own library is not archived: baton
+    /// already owns those files). Opens (creating) the archive of the
+    /// catalog's `BATON_HOME`.
+    pub fn archive(&mut self) -> Result<ArchiveRun> {
+        let home = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let mut archive = Archive::open(&home)?;
+        let files: Vec<(String, String)> = {
+            let mut stmt = self
+                .conn
+                .prepare("SELECT path, agent FROM files WHERE on_disk AND NOT library")
+                .at(&self.path)?;
+            let rows = stmt
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+                .at(&self.path)?;
+            rows.collect::<rusqlite::Result<_>>().at(&self.path)?
+        };
+        let mut run = ArchiveRun::default();
+        for group in files.chunks(BATCH_FILES) {
+            archive.batch(|archive| {
+                let mut batch_bytes = 0;
+                for (path, agent) in group {
+                    let Ok(agent) = agent.parse::<Agent>() else {
+                        continue;
+                    };
+                    match archive.archive_file(Path::new(path), agent) {
+                        Ok(done) => {
+                            run.files += u64::from(done.bytes > 0);
+                            run.bytes += done.bytes;
+                            run.stored += done.stored;
+                            batch_bytes += done.bytes;
+                        }
+                        Err(e) => run.issues.push(crate::Issue {
+                            path: path.clone(),
+                            line: None,
+                            message: format!("not archived: {e}"),
+                        }),
+                    }
+                    if batch_bytes >= BATCH_BYTES {
+                        // Commit what this batch holds so far, then go on.
+                        archive
+                            .conn
+                            .execute_batch("COMMIT; BEGIN IMMEDIATE")
+                            .at(&archive.path)?;
+                        batch_bytes = 0;
+                    }
+                }
+                Ok(())
+            })?;
+        }
+        Ok(run)
+    }
+
+    /// Drop the catalog rows of archived files that were deleted from the
+    /// archive (`baton prune --archive`); their sessions leave the catalog.
+    pub fn forget_archived(&mut self, paths: &[PathBuf]) -> Result<()> {
+        let db = self.path.clone();
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        let mut affected = crate::sessions::Affected::new();
+        for path in paths {
+            let key = path.to_string_lossy();
+            let archived: Option<bool> = tx
+                .query_row("SELECT archived FROM files WHERE path = ?1", [&key], |r| {
+                    r.get(0)
+                })
+                .optional()
+                .at(&db)?;
+            if archived == Some(true) {
+                crate::ingest::remove_file(&tx, &db, &key, &mut affected)?;
+            }
+        }
+        crate::sessions::recompute(&tx, &db, affected)?;
+        tx.commit().at(&db)
+    }
+
+    /// The archived bytes of the file `path` (as the agent wrote it).
+    pub fn archived_bytes(&self, path: &Path) -> Result<Vec<u8>> {
+        let home = self.path.parent().unwrap_or(Path::new("."));
+        let not_found = || Error::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "gone from disk and not in baton's archive",
+            ),
+        };
+        let archive = Archive::open_existing(home)?.ok_or_else(not_found)?;
+        archive.read(path)?.ok_or_else(not_found)
+    }
+}
+
+fn archived_file(r: &rusqlite::Row<'_>) -> rusqlite::Result<ArchivedFile> {
+    Ok(ArchivedFile {
+        path: PathBuf::from(r.get::<_, String>(0)?),
+        agent: parse_agent(&r.get::<_, String>(1)?)?,
+        len: r.get::<_, i64>(2)? as u64,
+        stored: r.get::<_, i64>(3)? as u64,
+        mtime_ns: r.get(4)?,
+    })
+}
+
+/// SHA-256 (hex) of `bytes`, as [`Archive::verifies`] compares them.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    sha_hex(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    #[test]
+    fn appends_only_new_bytes_and_reads_them_back() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        std::fs::write(&path, b"{\"a\":1}\n").unwrap();
+        let mut archive = Archive::open(home.path()).unwrap();
+        let first = archive.archive_file(&path, Agent::Claude).unwrap();
+        assert_eq!(first.bytes, 8);
+        assert_eq!(archive.archive_file(&path, Agent::Claude).unwrap().bytes, 0);
+        let mut f = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
+        f.write_all(b"{\"b\":2}\npart").unwrap();
+        let second = archive.archive_file(&path, Agent::Claude).unwrap();
+        assert_eq!((second.bytes, second.new_generation), (12, false));
+        let back = archive.read(&path).unwrap().unwrap();
+        assert_eq!(back, std::fs::read(&path).unwrap());
+        assert!(archive.verifies(&path).unwrap());
+    }
+
+    #[test]
+    fn a_rewritten_file_starts_a_new_generation() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        std::fs::write(&path, b"{\"a\":1}\n").unwrap();
+        let mut archive = Archive::open(home.path()).unwrap();
+        archive.archive_file(&path, Agent::Codex).unwrap();
+        std::fs::write(&path, b"{\"x\":9}\n{\"y\":1}\n").unwrap();
+        let again = archive.archive_file(&path, Agent::Codex).unwrap();
+        assert!(again.new_generation);
+        assert_eq!(
+            archive.read(&path).unwrap().unwrap(),
+            std::fs::read(&path).unwrap()
+        );
+        std::fs::write(&path, b"other\n").unwrap();
+        assert!(!archive.verifies(&path).unwrap());
+    }
+
+    #[test]
+    fn archive_files_are_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let home = tempfile::tempdir().unwrap();
+        let archive = Archive::open(home.path()).unwrap();
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(archive.path()), 0o600);
+        assert_eq!(mode(&home.path().join(ARCHIVE_DIR)), 0o700);
+    }
+}
