@@ -46,8 +46,9 @@ pub fn codex_roots(ctx: &Context) -> Vec<PathBuf> {
 pub fn locate(ctx: &Context, id_or_prefix: &str) -> Result<Located> {
     let catalog = crate::catalog::open_fresh(ctx)?;
     let mut row = catalog.resolve(id_or_prefix)?;
-    if row.archived {
-        restore_archived(&catalog, &row)?;
+    // The session's file, or a file of its lineage (a Codex fork's parent),
+    // only in baton's archive: write it back first.
+    if !restore_archived(&catalog, &row)?.is_empty() {
         drop(catalog);
         row = crate::catalog::open_fresh(ctx)?.resolve(&row.id)?;
     }

@@ -628,3 +628,34 @@ fn sigkill_while_pruning_loses_nothing() {
         }
     }
 }
+
+#[test]
+fn a_codex_fork_whose_parent_was_deleted_gets_it_back_from_the_archive() {
+    let env = Env::new();
+    json(&env, &["index", "--json"]);
+    let files = native_files(&env);
+    let parent = files
+        .keys()
+        .find(|p| p.to_string_lossy().contains("8c3d"))
+        .unwrap()
+        .clone();
+    let parent_sha = files[&parent].clone();
+    std::fs::remove_file(&parent).unwrap();
+    let report = json(&env, &["doctor", "--json"]);
+    assert!(
+        problem_kinds(&report).contains(&("01a1ff8d".into(), "parent_gone".into())),
+        "{report}"
+    );
+    let fixed = json(&env, &["doctor", "--fix", "--json"]);
+    let problem = fixed["problems"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["kind"] == "parent_gone")
+        .unwrap();
+    assert_eq!(
+        problem["fixed"]["id"], "01a1ff8d-9126-7cf2-9a5c-2fcdd99afd5b",
+        "{problem}"
+    );
+    assert_eq!(sha256_hex(&std::fs::read(&parent).unwrap()), parent_sha);
+}

@@ -145,24 +145,58 @@ fn resume_command(agent: Agent, id: &str, cwd: Option<&str>) -> String {
     }
 }
 
-/// Make `row` resumable again despite `kinds`: an archived parent is
-/// restored; otherwise one copy (new id) names the current Codex provider
-/// and moves the directory by `maps`. `Err` says why it could not.
-fn fix(ctx: &Context, row: &SessionRow, kinds: &[Kind], maps: &[PathMap]) -> Result<Fixed, String> {
-    let located = locate(ctx, &row.id).map_err(|e| format!("{e:#}"))?;
-    let original = load(ctx, &located).map_err(|e| format!("{e:#}"))?;
-    if kinds == [Kind::ParentGone] {
-        // `locate` restored the archived parent (if the archive had it) and
-        // `load` found the whole lineage.
-        return Ok(Fixed {
-            id: original.id.clone(),
-            path: located.path,
-            resume: resume_command(row.agent, &original.id, row.cwd.as_deref()),
-        });
-    }
+/// What `--fix` did for one session: per problem kind, the fix or why not.
+type Fixes = Vec<(Kind, Result<Fixed, String>)>;
+
+/// Make `row` resumable again despite `kinds`. Finding it restores an
+/// archived parent (the `parent_gone` fix); the other problems share one
+/// copy (new id) that names the current Codex provider and moves the
+/// directory by `maps`.
+fn fix(ctx: &Context, row: &SessionRow, kinds: &[Kind], maps: &[PathMap]) -> Fixes {
+    let fixed = locate(ctx, &row.id)
+        .and_then(|located| Ok((load(ctx, &located)?, located)))
+        .map_err(|e| format!("{e:#}"));
+    let needs_copy = kinds.iter().any(|k| *k != Kind::ParentGone);
+    let copy = match &fixed {
+        Ok((session, located)) if needs_copy => {
+            fix_by_copy(ctx, row, session, &located.path, kinds, maps)
+        }
+        Ok(_) => Err("no copy needed".to_owned()),
+        Err(e) => Err(e.clone()),
+    };
+    kinds
+        .iter()
+        .map(|kind| {
+            let result = match kind {
+                Kind::ParentGone => {
+                    fixed
+                        .as_ref()
+                        .map_err(Clone::clone)
+                        .map(|(s, located)| Fixed {
+                            id: s.id.clone(),
+                            path: located.path.clone(),
+                            resume: resume_command(row.agent, &s.id, row.cwd.as_deref()),
+                        })
+                }
+                _ => copy.clone(),
+            };
+            (*kind, result)
+        })
+        .collect()
+}
+
+/// The copy that fixes the `provider` and `cwd_gone` problems of `kinds`.
+fn fix_by_copy(
+    ctx: &Context,
+    row: &SessionRow,
+    original: &baton_native::rehydrate::NativeSession,
+    located_path: &Path,
+    kinds: &[Kind],
+    maps: &[PathMap],
+) -> Result<Fixed, String> {
     let mut session = original.clone();
     if kinds.contains(&Kind::Provider) {
-        let home = home_of(Agent::Codex, &located.path).ok_or("its file is not in a Codex home")?;
+        let home = home_of(Agent::Codex, located_path).ok_or("its file is not in a Codex home")?;
         let provider = current_provider(&home).ok_or("cannot read Codex's config")?;
         session = session.with_codex_provider(&provider);
     }
@@ -173,7 +207,7 @@ fn fix(ctx: &Context, row: &SessionRow, kinds: &[Kind], maps: &[PathMap]) -> Res
         }
         session = moved;
     }
-    if session == original {
+    if session == *original {
         return Err("nothing baton can change fixes this".into());
     }
     let home = agent_home(ctx, row.agent).map_err(|e| format!("{e:#}"))?;
@@ -213,22 +247,24 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             continue;
         }
         let kinds: Vec<Kind> = found.iter().map(|(k, _)| *k).collect();
-        let (fixed, unfixed) = if args.fix {
-            match fix(ctx, row, &kinds, &args.map_path) {
-                Ok(f) => (Some(f), None),
-                Err(e) => (None, Some(e)),
-            }
+        let fixes = if args.fix {
+            fix(ctx, row, &kinds, &args.map_path)
         } else {
-            (None, None)
+            Vec::new()
         };
         for (kind, why) in found {
+            let (fixed, unfixed) = match fixes.iter().find(|(k, _)| *k == kind) {
+                Some((_, Ok(f))) => (Some(f.clone()), None),
+                Some((_, Err(e))) => (None, Some(e.clone())),
+                None => (None, None),
+            };
             problems.push(Problem {
                 id: row.id.clone(),
                 agent: row.agent,
                 kind,
                 why,
-                fixed: fixed.clone(),
-                unfixed: unfixed.clone(),
+                fixed,
+                unfixed,
             });
         }
     }
