@@ -136,6 +136,13 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
         .stdout
         .clone();
     assert!(String::from_utf8_lossy(&human).contains("archived"));
+    let shown = cmd(&env, &["show", "dcf5c926"])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8_lossy(&shown).contains("archived:"));
     // Export reads the archive: the fork's lineage, parent prefix included.
     let archived_export = cmd(&env, &["export", "01a1ff8d-9126", "--format", "jsonl"])
         .assert()

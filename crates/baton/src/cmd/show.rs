@@ -60,6 +60,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if let Some(parent) = &session.forked_from {
         writeln!(buf, "forked:   from {}", safe(parent))?;
     }
+    if session.archived {
+        writeln!(
+            buf,
+            "archived: its file is gone from disk; `baton resume {}` writes it back",
+            safe(&session.id)
+        )?;
+    }
     writeln!(
         buf,
         "turns:    {} prompts, {} messages",
