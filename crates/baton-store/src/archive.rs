@@ -14,7 +14,7 @@
 //! (even SIGKILL) in the middle of archiving loses nothing. A file rewritten
 //! in place (its first block or the last archived bytes changed, or it
 //! shrank) starts a new *generation* from byte 0; older generations stay in
-//! the archive until `baton prune --archive`.
+//! the archive (`baton prune --archive` removes a gone file's whole entry).
 
 use crate::Catalog;
 use crate::error::{Error, Result, SqlContext};
