@@ -1,5 +1,5 @@
 //! The archive proven with the real pinned CLIs: a session whose file the
-//! agent lost (an aged-out Claude transcript, a hand-cleaned Codex home) stays
+//! agent lost (Claude Code's own cleanup, a hand-cleaned Codex home) stays
 //! listed and searchable, and `baton resume` brings it back so that the real
 //! CLI resumes it with the whole history reaching the scripted model.
 
@@ -45,8 +45,9 @@ fn lost_session_comes_back_with_the_real_cli(agent: Agent) {
     assert_eq!(indexed["archive"]["files"], 1, "{indexed}");
 
     match agent {
-        // Give Claude Code's own cleanup its chance: transcripts older than
-        // `cleanupPeriodDays`, with the real `claude` started.
+        // Claude Code's own cleanup: with `cleanupPeriodDays` 1, the real
+        // `claude` deletes the 10-day-old transcript a few seconds after it
+        // starts (in the background), so this run lasts long enough.
         Agent::Claude => {
             std::fs::write(
                 env.claude_dir.join("settings.json"),
@@ -54,12 +55,12 @@ fn lost_session_comes_back_with_the_real_cli(agent: Agent) {
             )
             .unwrap();
             age(&file, 10);
-            run_ok(env.claude(&agents, &project).args(["-p", "unrelated"]));
-            if file.exists() {
-                // Claude Code 2.1.330 did not run its cleanup on a `-p`
-                // start (checked by hand): lose the file by hand instead.
-                std::fs::remove_file(&file).unwrap();
-            }
+            run_ok(env.claude(&agents, &project).args([
+                "-p",
+                "RUN: sleep 12",
+                "--allowedTools",
+                "Bash",
+            ]));
         }
         Agent::Codex => std::fs::remove_dir_all(env.codex_home.join("sessions")).unwrap(),
     }
