@@ -30,8 +30,9 @@ pub const ARCHIVE_DIR: &str = "archive";
 /// File name of the archive's index (frames included) inside [`ARCHIVE_DIR`].
 const INDEX_FILE: &str = "index.sqlite";
 
-/// zstd level of archive frames (about 0.2× the fixtures' bytes).
-const LEVEL: i32 = 9;
+/// zstd level of archive frames: 0.22× the fixtures' bytes on disk at about
+/// 150 MiB/s (level 9 saved 0.01× more at a third of the speed).
+const LEVEL: i32 = 3;
 
 /// Largest range compressed into one frame.
 const FRAME_BYTES: usize = 8 << 20;
