@@ -4,7 +4,6 @@
 
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
-use assert_cmd::Command;
 use baton_store::sha256_hex;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -12,30 +11,10 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{FixtureHomes as Env, assert_json};
-
-fn root_args(env: &Env) -> Vec<String> {
-    vec![
-        "--codex-home".into(),
-        env.path("codex").display().to_string(),
-        "--codex-home".into(),
-        env.path("codex-legacy").display().to_string(),
-        "--claude-dir".into(),
-        env.path("claude/.claude").display().to_string(),
-    ]
-}
-
-fn cmd(env: &Env, args: &[&str]) -> Command {
-    let mut cmd = Command::cargo_bin("baton").unwrap();
-    cmd.env("BATON_HOME", env.path("baton-home"))
-        .env("NO_COLOR", "1")
-        .args(args)
-        .args(root_args(env));
-    cmd
-}
+use common::{FixtureHomes as Env, age, assert_json};
 
 fn json(env: &Env, args: &[&str]) -> Value {
-    assert_json(&mut cmd(env, args))
+    assert_json(&mut env.cmd(args))
 }
 
 fn manifest() -> Vec<Value> {
@@ -95,7 +74,8 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
     );
     let before = native_files(&env);
     assert_eq!(before.len(), 7);
-    let fork_export = cmd(&env, &["export", "01a1ff8d-9126", "--format", "jsonl"])
+    let fork_export = env
+        .cmd(&["export", "01a1ff8d-9126", "--format", "jsonl"])
         .assert()
         .success()
         .get_output()
@@ -129,14 +109,16 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
             );
         }
     }
-    let human = cmd(&env, &["list"])
+    let human = env
+        .cmd(&["list"])
         .assert()
         .success()
         .get_output()
         .stdout
         .clone();
     assert!(String::from_utf8_lossy(&human).contains("archived"));
-    let shown = cmd(&env, &["show", "dcf5c926"])
+    let shown = env
+        .cmd(&["show", "dcf5c926"])
         .assert()
         .success()
         .get_output()
@@ -144,7 +126,8 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
         .clone();
     assert!(String::from_utf8_lossy(&shown).contains("archived:"));
     // Export reads the archive: the fork's lineage, parent prefix included.
-    let archived_export = cmd(&env, &["export", "01a1ff8d-9126", "--format", "jsonl"])
+    let archived_export = env
+        .cmd(&["export", "01a1ff8d-9126", "--format", "jsonl"])
         .assert()
         .success()
         .get_output()
@@ -169,7 +152,7 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
     // Rehydrating every session writes every file back where it was, byte-identical.
     for m in manifest() {
         let id = m["id"].as_str().unwrap();
-        cmd(&env, &["rehydrate", id, "--json"]).assert().success();
+        env.cmd(&["rehydrate", id, "--json"]).assert().success();
     }
     // (`rehydrate` also copies the legacy session into the first Codex home.)
     let restored = native_files(&env);
@@ -228,7 +211,7 @@ fn no_archive_flag_and_config_switch_keep_the_old_behaviour() {
     assert!(!listed(&env).contains_key("dcf5c926-1018-40a3-9c1e-6e73eeca4da9"));
 
     std::fs::write(env.path("baton-home/config.toml"), "archive = \"no\"\n").unwrap();
-    cmd(&env, &["index"])
+    env.cmd(&["index"])
         .assert()
         .failure()
         .stderr(predicates::str::contains("must be true or false"));
@@ -255,7 +238,7 @@ fn sigkill_while_indexing_and_archiving_loses_nothing() {
         let mut child = std::process::Command::new(&bin)
             .env("BATON_HOME", env.path("baton-home"))
             .arg("index")
-            .args(root_args(&env))
+            .args(env.root_args())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()
@@ -371,7 +354,7 @@ fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
         .unwrap()
         .files()
         .unwrap();
-    cmd(&env, &["prune", "--archive", "--older-than", "2098-01-01"])
+    env.cmd(&["prune", "--archive", "--older-than", "2098-01-01"])
         .assert()
         .failure()
         .stderr(predicates::str::contains("--yes"));
@@ -412,17 +395,6 @@ fn prune_never_deletes_a_file_without_an_archived_copy() {
             .all(|k| k["reason"].as_str().unwrap().contains("not archived"))
     );
     assert_eq!(native_files(&env), before);
-}
-
-/// Set `path`'s mtime `days` back.
-fn age(path: &Path, days: u64) {
-    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
-    std::fs::File::options()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
 }
 
 #[test]
@@ -477,7 +449,8 @@ fn index_warns_once_about_sessions_claude_will_delete_and_status_shows_them() {
         .unwrap();
     assert_eq!(claude_home["cleanup_period_days"], 10);
     assert_eq!(claude_home["sessions"], 3);
-    let human = cmd(&env, &["status"])
+    let human = env
+        .cmd(&["status"])
         .assert()
         .success()
         .get_output()
@@ -612,7 +585,7 @@ fn sigkill_while_pruning_loses_nothing() {
         let mut child = std::process::Command::new(&bin)
             .env("BATON_HOME", env.path("baton-home"))
             .args(["prune", "--older-than", "1d"])
-            .args(root_args(&env))
+            .args(env.root_args())
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null())
             .spawn()

@@ -7,24 +7,12 @@
 
 use baton_native::Agent;
 use baton_testkit::{AgentEnv, ModelServer, agents, run_ok};
-use std::path::Path;
 
 mod common;
 
-use common::{agent_baton as baton, last_turn, record_session, run_json as json_out};
+use common::{age, agent_baton as baton, last_turn, record_session, run_json as json_out};
 
 const TOOL_PROMPT: &str = "RUN: echo archived-tool-out";
-
-/// Make `path` look `days` old to the agent (its mtime).
-fn age(path: &Path, days: u64) {
-    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
-    std::fs::File::options()
-        .append(true)
-        .open(path)
-        .unwrap()
-        .set_modified(when)
-        .unwrap();
-}
 
 fn lost_session_comes_back_with_the_real_cli(agent: Agent) {
     let Some(agents) = agents() else { return };

@@ -12,26 +12,6 @@ mod common;
 use common::{FixtureHomes as Env, assert_json};
 
 impl Env {
-    fn root_args(&self) -> Vec<String> {
-        vec![
-            "--codex-home".into(),
-            self.path("codex").display().to_string(),
-            "--codex-home".into(),
-            self.path("codex-legacy").display().to_string(),
-            "--claude-dir".into(),
-            self.path("claude/.claude").display().to_string(),
-        ]
-    }
-
-    fn cmd(&self, args: &[&str]) -> Command {
-        let mut cmd = Command::cargo_bin("baton").unwrap();
-        cmd.env("BATON_HOME", self.path("baton-home"))
-            .env("NO_COLOR", "1")
-            .args(args)
-            .args(self.root_args());
-        cmd
-    }
-
     fn json(&self, args: &[&str]) -> Value {
         assert_json(&mut self.cmd(args))
     }

@@ -130,4 +130,39 @@ impl FixtureHomes {
     pub fn path(&self, rel: &str) -> PathBuf {
         self.tmp.path().join(rel)
     }
+
+    /// `baton ARGS` over these homes, with its data in `baton-home` here and
+    /// no colour.
+    pub fn cmd(&self, args: &[&str]) -> assert_cmd::Command {
+        let mut cmd = assert_cmd::Command::cargo_bin("baton").unwrap();
+        cmd.env("BATON_HOME", self.path("baton-home"))
+            .env("NO_COLOR", "1")
+            .args(args)
+            .args(self.root_args());
+        cmd
+    }
+
+    /// The root options naming these homes: both Codex homes and the
+    /// Claude config dir.
+    pub fn root_args(&self) -> Vec<String> {
+        vec![
+            "--codex-home".into(),
+            self.path("codex").display().to_string(),
+            "--codex-home".into(),
+            self.path("codex-legacy").display().to_string(),
+            "--claude-dir".into(),
+            self.path("claude/.claude").display().to_string(),
+        ]
+    }
+}
+
+/// Make `path` look `days` old (its mtime), as an agent's cleanup sees it.
+pub fn age(path: &Path, days: u64) {
+    let when = std::time::SystemTime::now() - std::time::Duration::from_secs(days * 86_400);
+    std::fs::File::options()
+        .append(true)
+        .open(path)
+        .unwrap()
+        .set_modified(when)
+        .unwrap();
 }
