@@ -419,23 +419,18 @@ impl Catalog {
     pub fn write_native(&self, row: &SessionRow, out: &mut dyn Write) -> Result<u64> {
         let mut written = 0;
         for seg in self.segments(row)? {
-            if seg.archived {
+            let bytes = if seg.archived {
                 let bytes = self.archived_bytes(&seg.path)?;
-                let bytes = if seg.compressed {
+                if seg.compressed {
                     zstd::stream::decode_all(bytes.as_slice())
                         .map_err(|e| Error::io(&seg.path, e))?
                 } else {
                     bytes
-                };
-                let end = seg
-                    .end
-                    .map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
-                out.write_all(&bytes[..end])
-                    .map_err(|e| Error::io(&seg.path, e))?;
-                written += end as u64;
-                continue;
-            }
-            if !seg.on_disk {
+                }
+            } else if seg.on_disk {
+                baton_native::discover::read_native_path(&seg.path, seg.compressed, 0)
+                    .map_err(|e| Error::io(&seg.path, e))?
+            } else {
                 return Err(Error::Io {
                     path: seg.path.clone(),
                     source: std::io::Error::new(
@@ -443,9 +438,7 @@ impl Catalog {
                         "these bytes were pushed to the catalog and are not on disk; export them from the sync server",
                     ),
                 });
-            }
-            let bytes = baton_native::discover::read_native_path(&seg.path, seg.compressed, 0)
-                .map_err(|e| Error::io(&seg.path, e))?;
+            };
             let end = seg
                 .end
                 .map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
