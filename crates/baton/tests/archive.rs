@@ -11,19 +11,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{FixtureHomes as Env, age, assert_json};
-
-fn json(env: &Env, args: &[&str]) -> Value {
-    assert_json(&mut env.cmd(args))
-}
-
-fn manifest() -> Vec<Value> {
-    std::fs::read_to_string(baton_testkit::fixtures_dir().join("manifest.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::{FixtureHomes as Env, age, manifest};
 
 /// Every session file under the fixture homes, with its SHA-256.
 fn native_files(env: &Env) -> BTreeMap<PathBuf, String> {
@@ -53,7 +41,7 @@ fn collect(dir: &Path, out: &mut BTreeMap<PathBuf, String>) {
 }
 
 fn listed(env: &Env) -> BTreeMap<String, Value> {
-    let page = json(env, &["list", "--json", "--limit", "100"]);
+    let page = env.json(&["list", "--json", "--limit", "100"]);
     page["sessions"]
         .as_array()
         .unwrap()
@@ -65,9 +53,9 @@ fn listed(env: &Env) -> BTreeMap<String, Value> {
 #[test]
 fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
     let env = Env::new();
-    let first = json(&env, &["index", "--json"]);
+    let first = env.json(&["index", "--json"]);
     assert_eq!(first["archive"]["files"], 7, "{first}");
-    let again = json(&env, &["index", "--json"]);
+    let again = env.json(&["index", "--json"]);
     assert_eq!(
         again["archive"]["bytes"], 0,
         "nothing new to archive: {again}"
@@ -86,7 +74,7 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
     for path in before.keys() {
         std::fs::remove_file(path).unwrap();
     }
-    let after = json(&env, &["index", "--json"]);
+    let after = env.json(&["index", "--json"]);
     assert_eq!(after["files_archived"], 7, "{after}");
     assert_eq!(after["files_removed"], 0, "{after}");
 
@@ -95,10 +83,10 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
         let id = m["id"].as_str().unwrap();
         let s = &sessions[id];
         assert_eq!(s["archived"], true, "{id}: {s}");
-        let shown = json(&env, &["show", id, "--json"]);
+        let shown = env.json(&["show", id, "--json"]);
         assert_eq!(shown["session"]["archived"], true, "{id}");
         if let Some(out) = m["tool_output"].as_str() {
-            let hits = json(&env, &["search", out, "--json"]);
+            let hits = env.json(&["search", out, "--json"]);
             assert!(
                 hits["hits"]
                     .as_array()
@@ -109,22 +97,10 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
             );
         }
     }
-    let human = env
-        .cmd(&["list"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert!(String::from_utf8_lossy(&human).contains("archived"));
-    let shown = env
-        .cmd(&["show", "dcf5c926"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert!(String::from_utf8_lossy(&shown).contains("archived:"));
+    let human = env.stdout(&["list"]);
+    assert!(human.contains("archived"));
+    let shown = env.stdout(&["show", "dcf5c926"]);
+    assert!(shown.contains("archived:"));
     // Export reads the archive: the fork's lineage, parent prefix included.
     let archived_export = env
         .cmd(&["export", "01a1ff8d-9126", "--format", "jsonl"])
@@ -146,7 +122,7 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
         rebuilt.values().all(|s| s["archived"] == true),
         "{rebuilt:?}"
     );
-    let hits = json(&env, &["search", "ECHO", "--json"]);
+    let hits = env.json(&["search", "ECHO", "--json"]);
     assert!(!hits["hits"].as_array().unwrap().is_empty(), "{hits}");
 
     // Rehydrating every session writes every file back where it was, byte-identical.
@@ -168,7 +144,7 @@ fn deleted_sessions_stay_archived_and_come_back_byte_identical() {
 fn archive_is_private_and_grows_by_appended_bytes_only() {
     use std::os::unix::fs::PermissionsExt;
     let env = Env::new();
-    json(&env, &["index", "--json"]);
+    env.json(&["index", "--json"]);
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     let dir = env.path("baton-home/archive");
     assert_eq!(mode(&dir), 0o700);
@@ -183,7 +159,7 @@ fn archive_is_private_and_grows_by_appended_bytes_only() {
         .open(&path)
         .unwrap();
     std::io::Write::write_all(&mut f, tail).unwrap();
-    let grown = json(&env, &["index", "--json"]);
+    let grown = env.json(&["index", "--json"]);
     assert_eq!(grown["archive"]["files"], 1, "{grown}");
     assert_eq!(grown["archive"]["bytes"], tail.len(), "{grown}");
     let archive = baton_store::Archive::open(&env.path("baton-home")).unwrap();
@@ -193,10 +169,10 @@ fn archive_is_private_and_grows_by_appended_bytes_only() {
 #[test]
 fn no_archive_flag_and_config_switch_keep_the_old_behaviour() {
     let env = Env::new();
-    let skipped = json(&env, &["index", "--json", "--no-archive"]);
+    let skipped = env.json(&["index", "--json", "--no-archive"]);
     assert!(skipped["archive"].is_null(), "{skipped}");
     std::fs::write(env.path("baton-home/config.toml"), "archive = false\n").unwrap();
-    let off = json(&env, &["index", "--json"]);
+    let off = env.json(&["index", "--json"]);
     assert!(off["archive"].is_null(), "{off}");
     assert!(!env.path("baton-home/archive").exists());
     // Without an archive a deleted file's session leaves the catalog.
@@ -206,7 +182,7 @@ fn no_archive_flag_and_config_switch_keep_the_old_behaviour() {
         .find(|(p, _)| p.to_string_lossy().contains("dcf5c926"))
         .unwrap();
     std::fs::remove_file(gone).unwrap();
-    let after = json(&env, &["index", "--json"]);
+    let after = env.json(&["index", "--json"]);
     assert_eq!(after["files_removed"], 1, "{after}");
     assert!(!listed(&env).contains_key("dcf5c926-1018-40a3-9c1e-6e73eeca4da9"));
 
@@ -253,7 +229,7 @@ fn sigkill_while_indexing_and_archiving_loses_nothing() {
             assert_eq!(&want[..bytes.len()], &bytes[..], "after {delay_ms} ms");
         }
     }
-    json(&env, &["index", "--json"]);
+    env.json(&["index", "--json"]);
     let archive = baton_store::Archive::open(&env.path("baton-home")).unwrap();
     assert_eq!(archive.read(big).unwrap().unwrap(), want);
     assert!(archive.verifies(big).unwrap());
@@ -274,7 +250,7 @@ fn paths_of(list: &Value) -> Vec<String> {
 #[test]
 fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
     let env = Env::new();
-    json(&env, &["index", "--json"]);
+    env.json(&["index", "--json"]);
     let files = native_files(&env);
     let path_of = |needle: &str| {
         files
@@ -293,7 +269,7 @@ fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
         .open(&fork)
         .unwrap();
     std::io::Write::write_all(&mut f, recent.as_bytes()).unwrap();
-    json(&env, &["index", "--json"]);
+    env.json(&["index", "--json"]);
     // A Claude session the agent wrote to after it was archived must stay.
     let grown = path_of("dcf5c926");
     let mut f = std::fs::OpenOptions::new()
@@ -303,10 +279,7 @@ fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
     std::io::Write::write_all(&mut f, b"{\"type\":\"x\"}\n").unwrap();
     let before = native_files(&env);
 
-    let dry = json(
-        &env,
-        &["prune", "--older-than", "7d", "--dry-run", "--json"],
-    );
+    let dry = env.json(&["prune", "--older-than", "7d", "--dry-run", "--json"]);
     assert_eq!(native_files(&env), before, "--dry-run changes nothing");
     assert_eq!(dry["dry_run"], true);
     let would = paths_of(&dry["deleted"]);
@@ -328,7 +301,7 @@ fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
             .any(|p| p.contains("9126") || p.contains("8c3d") || p.contains("dcf5c926"))
     );
 
-    let done = json(&env, &["prune", "--older-than", "7d", "--json"]);
+    let done = env.json(&["prune", "--older-than", "7d", "--json"]);
     assert_eq!(paths_of(&done["deleted"]), would);
     assert!(done["freed_bytes"].as_u64().unwrap() > 0);
     let after = native_files(&env);
@@ -360,17 +333,14 @@ fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
         .stderr(predicates::str::contains("--yes"));
     let archive = baton_store::Archive::open(&env.path("baton-home")).unwrap();
     assert_eq!(archive.files().unwrap(), archived_before);
-    let gone = json(
-        &env,
-        &[
-            "prune",
-            "--archive",
-            "--older-than",
-            "2098-01-01",
-            "--yes",
-            "--json",
-        ],
-    );
+    let gone = env.json(&[
+        "prune",
+        "--archive",
+        "--older-than",
+        "2098-01-01",
+        "--yes",
+        "--json",
+    ]);
     assert_eq!(
         paths_of(&gone["deleted"]),
         would,
@@ -383,9 +353,9 @@ fn prune_deletes_only_verified_old_files_and_keeps_what_forks_need() {
 #[test]
 fn prune_never_deletes_a_file_without_an_archived_copy() {
     let env = Env::new();
-    json(&env, &["index", "--json", "--no-archive"]);
+    env.json(&["index", "--json", "--no-archive"]);
     let before = native_files(&env);
-    let out = json(&env, &["prune", "--older-than", "7d", "--json"]);
+    let out = env.json(&["prune", "--older-than", "7d", "--json"]);
     assert_eq!(out["deleted"], serde_json::json!([]), "{out}");
     assert!(
         out["kept"]
@@ -417,21 +387,21 @@ fn index_warns_once_about_sessions_claude_will_delete_and_status_shows_them() {
     age(&claude("24618527"), 30); // overdue: gone at Claude's next start
     // f941a4bf: modified now, 10 days left: not warned.
 
-    let first = json(&env, &["index", "--json", "--no-archive"]);
+    let first = env.json(&["index", "--json", "--no-archive"]);
     let warned = paths_of(&first["retention_warnings"]);
     assert_eq!(warned.len(), 2, "{first}");
     assert!(
         warned[0].contains("dcf5c926") && warned[1].contains("24618527"),
         "{warned:?}"
     );
-    let again = json(&env, &["index", "--json", "--no-archive"]);
+    let again = env.json(&["index", "--json", "--no-archive"]);
     assert_eq!(
         again["retention_warnings"],
         serde_json::json!([]),
         "warned once"
     );
 
-    let status = json(&env, &["status", "--json"]);
+    let status = env.json(&["status", "--json"]);
     assert_eq!(status["archive"]["files_archived"], 0, "{status}");
     assert_eq!(status["archive"]["files_on_disk"], 7, "{status}");
     let risk = status["at_risk"].as_array().unwrap();
@@ -449,17 +419,11 @@ fn index_warns_once_about_sessions_claude_will_delete_and_status_shows_them() {
         .unwrap();
     assert_eq!(claude_home["cleanup_period_days"], 10);
     assert_eq!(claude_home["sessions"], 3);
-    let human = env
-        .cmd(&["status"])
-        .assert()
-        .success()
-        .get_output()
-        .stdout
-        .clone();
-    assert!(String::from_utf8_lossy(&human).contains("NOT ARCHIVED"));
+    let human = env.stdout(&["status"]);
+    assert!(human.contains("NOT ARCHIVED"));
 
-    json(&env, &["index", "--json"]);
-    let covered = json(&env, &["status", "--json"]);
+    env.json(&["index", "--json"]);
+    let covered = env.json(&["status", "--json"]);
     let c = &covered["archive"];
     assert_eq!(c["files_archived"], c["files_on_disk"], "{covered}");
     assert_eq!(c["bytes_archived"], c["bytes_on_disk"], "{covered}");
@@ -500,7 +464,7 @@ fn doctor_reports_other_providers_and_moved_directories_and_fixes_them_with_copi
     )
     .unwrap();
     let before = native_files(&env);
-    let report = json(&env, &["doctor", "--json"]);
+    let report = env.json(&["doctor", "--json"]);
     let kinds = problem_kinds(&report);
     assert!(
         kinds.contains(&("01a1ff8d".into(), "provider".into())),
@@ -519,7 +483,7 @@ fn doctor_reports_other_providers_and_moved_directories_and_fixes_them_with_copi
         std::fs::create_dir_all(moved.join(p)).unwrap();
     }
     let map = format!("/srv/corpus/work-pub={}", moved.display());
-    let fixed = json(&env, &["doctor", "--fix", "--map-path", &map, "--json"]);
+    let fixed = env.json(&["doctor", "--fix", "--map-path", &map, "--json"]);
     let problems = fixed["problems"].as_array().unwrap();
     let claude = problems
         .iter()
@@ -557,7 +521,7 @@ fn doctor_reports_other_providers_and_moved_directories_and_fixes_them_with_copi
         );
     }
     // The copies themselves are fine: the Claude copy lives in its new directory.
-    let again = json(&env, &["doctor", "--json"]);
+    let again = env.json(&["doctor", "--json"]);
     let copy_id = copy["id"].as_str().unwrap();
     assert!(
         !again["problems"]
@@ -574,7 +538,7 @@ fn sigkill_while_pruning_loses_nothing() {
     let bin = assert_cmd::cargo::cargo_bin("baton");
     for delay_ms in [5, 30, 80, 150, 300] {
         let env = Env::new();
-        json(&env, &["index", "--json"]);
+        env.json(&["index", "--json"]);
         let before: Vec<(PathBuf, Vec<u8>)> = native_files(&env)
             .into_keys()
             .map(|p| {
@@ -612,7 +576,7 @@ fn sigkill_while_pruning_loses_nothing() {
 #[test]
 fn a_codex_fork_whose_parent_was_deleted_gets_it_back_from_the_archive() {
     let env = Env::new();
-    json(&env, &["index", "--json"]);
+    env.json(&["index", "--json"]);
     let files = native_files(&env);
     let parent = files
         .keys()
@@ -621,12 +585,12 @@ fn a_codex_fork_whose_parent_was_deleted_gets_it_back_from_the_archive() {
         .clone();
     let parent_sha = files[&parent].clone();
     std::fs::remove_file(&parent).unwrap();
-    let report = json(&env, &["doctor", "--json"]);
+    let report = env.json(&["doctor", "--json"]);
     assert!(
         problem_kinds(&report).contains(&("01a1ff8d".into(), "parent_gone".into())),
         "{report}"
     );
-    let fixed = json(&env, &["doctor", "--fix", "--json"]);
+    let fixed = env.json(&["doctor", "--fix", "--json"]);
     let problem = fixed["problems"]
         .as_array()
         .unwrap()

@@ -9,21 +9,7 @@ use std::path::{Path, PathBuf};
 
 mod common;
 
-use common::{FixtureHomes as Env, assert_json};
-
-impl Env {
-    fn json(&self, args: &[&str]) -> Value {
-        assert_json(&mut self.cmd(args))
-    }
-}
-
-fn manifest() -> Vec<Value> {
-    std::fs::read_to_string(baton_testkit::fixtures_dir().join("manifest.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
+use common::{FixtureHomes as Env, manifest};
 
 fn find(root: &Path, needle: &str) -> PathBuf {
     find_in(root, needle).unwrap_or_else(|| panic!("no {needle} under {}", root.display()))

@@ -142,6 +142,23 @@ impl FixtureHomes {
         cmd
     }
 
+    /// `baton ARGS --json` (see [`FixtureHomes::cmd`]): it succeeds; its JSON.
+    pub fn json(&self, args: &[&str]) -> Value {
+        assert_json(&mut self.cmd(args))
+    }
+
+    /// `baton ARGS` (see [`FixtureHomes::cmd`]): it succeeds; its stdout.
+    pub fn stdout(&self, args: &[&str]) -> String {
+        let out = self
+            .cmd(args)
+            .assert()
+            .success()
+            .get_output()
+            .stdout
+            .clone();
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
     /// The root options naming these homes: both Codex homes and the
     /// Claude config dir.
     pub fn root_args(&self) -> Vec<String> {
@@ -165,4 +182,13 @@ pub fn age(path: &Path, days: u64) {
         .unwrap()
         .set_modified(when)
         .unwrap();
+}
+
+/// The fixture manifest: one JSON object per session.
+pub fn manifest() -> Vec<Value> {
+    std::fs::read_to_string(baton_testkit::fixtures_dir().join("manifest.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
