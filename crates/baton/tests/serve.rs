@@ -76,14 +76,7 @@ fn serve_token_prints_the_local_token_from_its_0600_file() {
         assert_eq!(mode & 0o777, 0o600);
     }
     // Starting the server does not print it.
-    let mut child = Command::new(assert_cmd::cargo::cargo_bin("baton"))
-        .env("BATON_HOME", home.path())
-        .args(["serve", "--listen", "127.0.0.1:0", "--no-catalog"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let (mut child, mut stderr) = start_serve(home.path());
     let mut printed = String::new();
     while !printed.contains("baton serve token") {
         assert!(stderr.read_line(&mut printed).unwrap() > 0, "{printed}");
@@ -99,8 +92,8 @@ fn random_delay(max_us: u64) -> Duration {
     Duration::from_micros(RandomState::new().hash_one(0u8) % max_us)
 }
 
-/// A fresh `baton serve` process on `home`, and a client of its `local` account.
-fn spawn(home: &std::path::Path) -> (Child, Client) {
+/// `baton serve` on `home` on a free loopback port, and its stderr.
+fn start_serve(home: &std::path::Path) -> (Child, std::io::BufReader<std::process::ChildStderr>) {
     let mut child = Command::new(assert_cmd::cargo::cargo_bin("baton"))
         .env("BATON_HOME", home)
         .args(["serve", "--listen", "127.0.0.1:0", "--no-catalog"])
@@ -108,7 +101,13 @@ fn spawn(home: &std::path::Path) -> (Child, Client) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    (child, stderr)
+}
+
+/// A fresh `baton serve` process on `home`, and a client of its `local` account.
+fn spawn(home: &std::path::Path) -> (Child, Client) {
+    let (child, mut stderr) = start_serve(home);
     let mut base = None;
     let mut line = String::new();
     while base.is_none() {

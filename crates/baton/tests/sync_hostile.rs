@@ -210,13 +210,7 @@ fn oversized_stream_answers_are_refused_without_decoding_them_whole() {
         let dir = tempfile::tempdir().expect("temp dir");
         let root = dir.path();
         let (_rt, url) = start_fake(vec![info("bomb-id", "main", None)], headers, body);
-        let out = baton(root).args(["login", &url, "token"]).output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let out = baton(root).args(["pull", "--all"]).output().unwrap();
+        let out = login_and_pull_all(root, &url, "token");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{what}: {stderr}");
         assert!(
@@ -407,16 +401,22 @@ fn push_and_pull_need_ids_or_all_but_not_both() {
     }
 }
 
-/// `baton pull --all` in `root` from `url` with `token`: exits 1 naming
-/// `id` in an integrity error, and writes nothing into the library.
-fn assert_pull_refused(root: &Path, url: &str, token: &str, id: &str) {
+/// `baton login URL TOKEN` (which must succeed), then `baton pull --all`,
+/// in `root`; the pull's output.
+fn login_and_pull_all(root: &Path, url: &str, token: &str) -> std::process::Output {
     let out = baton(root).args(["login", url, token]).output().unwrap();
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let out = baton(root).args(["pull", "--all"]).output().unwrap();
+    baton(root).args(["pull", "--all"]).output().unwrap()
+}
+
+/// `baton pull --all` in `root` from `url` with `token`: exits 1 naming
+/// `id` in an integrity error, and writes nothing into the library.
+fn assert_pull_refused(root: &Path, url: &str, token: &str, id: &str) {
+    let out = login_and_pull_all(root, url, token);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
