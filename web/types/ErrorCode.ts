@@ -3,4 +3,4 @@
 /**
  * Machine-readable error kind of an [`ErrorBody`].
  */
-export type ErrorCode = "bad_request" | "unauthorized" | "not_found" | "diverged" | "offset_ahead" | "conflict" | "exists" | "too_large" | "unsupported_encoding" | "internal" | "busy" | "method_not_allowed" | "timeout" | "unsupported_media_type" | "unavailable";
+export type ErrorCode = "bad_request" | "unauthorized" | "not_found" | "diverged" | "offset_ahead" | "conflict" | "exists" | "too_large" | "unsupported_encoding" | "internal" | "busy" | "method_not_allowed" | "timeout" | "unsupported_media_type" | "unavailable" | "secret_found";

@@ -322,6 +322,8 @@ pub enum ErrorCode {
     UnsupportedMediaType,
     /// 503: the server's database or blob store is unreachable; retry after `Retry-After` seconds.
     Unavailable,
+    /// 422: the pushed bytes hold a secret and the server refuses secrets (`baton serve --secrets refuse`); push with a client that redacts.
+    SecretFound,
 }
 
 /// Every error response body.

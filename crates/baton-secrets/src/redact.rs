@@ -50,6 +50,16 @@ pub trait Sealer: Send + Sync {
     fn open(&self, sealed: &[u8]) -> Option<Vec<u8>>;
 }
 
+impl<S: Sealer + ?Sized> Sealer for std::sync::Arc<S> {
+    fn seal(&self, value: &[u8]) -> Option<Vec<u8>> {
+        (**self).seal(value)
+    }
+
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        (**self).open(sealed)
+    }
+}
+
 /// One vault line: a placeholder and the rule that made it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct VaultEntry {
@@ -148,6 +158,28 @@ impl Redactor {
             vault,
             known: Mutex::new(known),
         })
+    }
+
+    /// A redactor whose placeholders nobody can open (`‹secret:RULE:›`):
+    /// for the server, which holds no key, redacting what an old client
+    /// pushed.
+    pub fn one_way() -> Redactor {
+        struct Forget;
+        impl Sealer for Forget {
+            fn seal(&self, _: &[u8]) -> Option<Vec<u8>> {
+                Some(Vec::new())
+            }
+            fn open(&self, _: &[u8]) -> Option<Vec<u8>> {
+                None
+            }
+        }
+        Redactor {
+            rules: RuleSet::builtin(),
+            allow: AllowList::new(),
+            sealer: Box::new(Forget),
+            vault: None,
+            known: Mutex::new(HashMap::new()),
+        }
     }
 
     /// The secrets in `bytes` this redactor would replace (allow-listed

@@ -52,6 +52,20 @@ impl Default for Limits {
     }
 }
 
+/// What the server does with a push to a plaintext session whose bytes hold
+/// a secret the rules detect (a client that redacts never sends one).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SecretPolicy {
+    /// Answer 422 `secret_found` and store nothing.
+    #[default]
+    Refuse,
+    /// Store the bytes with each secret replaced by a placeholder nobody
+    /// can open (the pushing client then sees its copy as diverged).
+    Redact,
+    /// Store the bytes as they are.
+    Accept,
+}
+
 /// Shared state of every handler.
 pub struct AppState {
     /// The persistence backend.
@@ -62,6 +76,8 @@ pub struct AppState {
     pub timeouts: Timeouts,
     /// Woken after every plaintext append so the indexer catches up.
     pub index_wake: Arc<Notify>,
+    /// What to do with pushed secrets.
+    pub secrets: SecretPolicy,
     /// Push-body bytes that may still be taken into memory, in KiB permits
     /// (see [`inflight_semaphore`]).
     pub inflight: Arc<tokio::sync::Semaphore>,
@@ -813,6 +829,7 @@ async fn push(
     } else {
         raw
     };
+    let data = screen_secrets(&st, acct.id, &id, data).await?;
     let result = st
         .storage
         .append(acct.id, &id, &name, offset, prefix, data)
@@ -821,6 +838,51 @@ async fn push(
         st.index_wake.notify_one();
     }
     Ok(Json(result).into_response())
+}
+
+/// Apply the server's [`SecretPolicy`] to pushed `data` of session `id`.
+/// Encrypted sessions are ciphertext and pass; so does anything when no
+/// secret is found.
+async fn screen_secrets(st: &AppState, user: i64, id: &str, data: Bytes) -> ApiResult<Bytes> {
+    if st.secrets == SecretPolicy::Accept {
+        return Ok(data);
+    }
+    let (data, findings) = tokio::task::spawn_blocking(move || {
+        let found = baton_secrets::find_secrets(&data, &Default::default());
+        (data, found)
+    })
+    .await
+    .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))?;
+    if findings.is_empty() || st.storage.session(user, id).await?.encrypted {
+        return Ok(data);
+    }
+    let rules = baton_secrets::RuleSet::builtin().rules();
+    let mut names: Vec<&str> = findings.iter().map(|f| rules[f.rule].id.as_str()).collect();
+    names.sort_unstable();
+    names.dedup();
+    tracing::warn!(
+        session = id,
+        secrets = findings.len(),
+        rules = names.join(","),
+        "push holds secrets"
+    );
+    match st.secrets {
+        SecretPolicy::Redact => {
+            let red = baton_secrets::Redactor::one_way()
+                .redact(&data)
+                .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))?;
+            Ok(Bytes::from(red.bytes))
+        }
+        _ => Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorCode::SecretFound,
+            format!(
+                "this server refuses secrets and the pushed bytes hold {} ({}); push with a client that redacts them (`baton push` does unless --no-redact), or ask the admin to run `baton serve --secrets redact`",
+                findings.len(),
+                names.join(", ")
+            ),
+        )),
+    }
 }
 
 fn accepts_zstd(headers: &HeaderMap) -> bool {

@@ -64,6 +64,8 @@ pub struct ServerConfig {
     pub timeouts: listen::Timeouts,
     /// Most connections served at once; further ones wait in the listen backlog.
     pub max_connections: usize,
+    /// What to do with a push holding a secret.
+    pub secrets: api::SecretPolicy,
 }
 
 impl ServerConfig {
@@ -78,6 +80,7 @@ impl ServerConfig {
             rescan_every: Duration::from_secs(30),
             timeouts: listen::Timeouts::default(),
             max_connections: 512,
+            secrets: api::SecretPolicy::default(),
         }
     }
 }
@@ -189,6 +192,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
         limits: config.limits,
         timeouts: config.timeouts,
         index_wake: wake,
+        secrets: config.secrets,
     });
     let app = api::router(state).layer(tower_http::trace::TraceLayer::new_for_http());
     let task = tokio::spawn(listen::serve(

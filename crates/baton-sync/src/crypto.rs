@@ -333,6 +333,22 @@ impl Keyring {
     }
 }
 
+/// Stream name bound into the frames that seal secret values.
+const SECRET_STREAM: &str = "baton-secret";
+
+/// Secret values in placeholders are sealed as one frame each, with the
+/// same key as synced streams: a machine holding the key restores them.
+impl baton_secrets::Sealer for Keyring {
+    fn seal(&self, value: &[u8]) -> Option<Vec<u8>> {
+        Keyring::seal(self, SECRET_STREAM, 0, value).ok()
+    }
+
+    fn open(&self, sealed: &[u8]) -> Option<Vec<u8>> {
+        let mut frames = self.open_frames(SECRET_STREAM, sealed, 0, 0).ok()?;
+        (frames.len() == 1).then(|| frames.remove(0).plain)
+    }
+}
+
 fn associated_data(header: &[u8], stream: &str) -> Vec<u8> {
     let mut aad = Vec::with_capacity(header.len() + stream.len() + 1);
     aad.extend_from_slice(header);

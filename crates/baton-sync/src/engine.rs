@@ -10,6 +10,7 @@ use crate::http::Client;
 use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use baton_native::files::FileStat;
 use baton_protocol::SessionInfo;
+use baton_secrets::Redactor;
 
 /// Largest plaintext piece sent in one append request.
 pub const CHUNK_SIZE: usize = 4 << 20;
@@ -21,11 +22,21 @@ pub(crate) enum Codec<'a> {
     Plain,
     /// End-to-end encrypted frames.
     Sealed(&'a Keyring),
+    /// Plain, but secrets leave as placeholders: pushed in whole lines,
+    /// redacted when `redact` is set; pulled placeholders are restored where
+    /// the key opens them.
+    Redacted {
+        /// The redactor (rules, key, vault).
+        redactor: &'a Redactor,
+        /// Redact what is pushed (off with `--no-redact`).
+        redact: bool,
+    },
 }
 
 impl Codec<'_> {
     /// The plaintext of server bytes read after `start`, as segments with
-    /// the length each takes on the server.
+    /// the length each takes on the server (a redacted stream has one per
+    /// line, with its placeholders restored).
     pub fn open(
         self,
         name: &str,
@@ -42,6 +53,10 @@ impl Codec<'_> {
                 .into_iter()
                 .map(|f| (f.plain, f.sealed_len))
                 .collect()),
+            Codec::Redacted { redactor, .. } => bytes
+                .split_inclusive(|&b| b == b'\n')
+                .map(|line| Ok((redactor.restore(line)?, line.len() as u64)))
+                .collect(),
         }
     }
 }
@@ -50,6 +65,8 @@ impl Codec<'_> {
 pub struct Syncer<'a> {
     pub(crate) client: &'a Client,
     keyring: Option<&'a Keyring>,
+    redactor: Option<&'a Redactor>,
+    redact: bool,
     pub(crate) chunk_size: usize,
     /// The client state (save it after each session).
     pub state: SyncState,
@@ -61,6 +78,8 @@ impl<'a> Syncer<'a> {
         Self {
             client,
             keyring,
+            redactor: None,
+            redact: false,
             chunk_size: CHUNK_SIZE,
             state,
         }
@@ -73,6 +92,16 @@ impl<'a> Syncer<'a> {
         self
     }
 
+    /// Keep secrets on this machine: plain sessions are pushed with every
+    /// secret replaced by a placeholder of `redactor` (unless `redact` is
+    /// false: `--no-redact`), and pulled placeholders it can open are
+    /// restored to the original bytes.
+    pub fn with_redactor(mut self, redactor: &'a Redactor, redact: bool) -> Self {
+        self.redactor = Some(redactor);
+        self.redact = redact;
+        self
+    }
+
     /// True when a keyring is configured.
     pub(crate) fn has_key(&self) -> bool {
         self.keyring.is_some()
@@ -81,7 +110,13 @@ impl<'a> Syncer<'a> {
     /// The codec of session `id`.
     pub(crate) fn codec(&self, id: &str, encrypted: bool) -> Result<Codec<'a>, ClientError> {
         match (encrypted, self.keyring) {
-            (false, _) => Ok(Codec::Plain),
+            (false, _) => Ok(match self.redactor {
+                Some(redactor) => Codec::Redacted {
+                    redactor,
+                    redact: self.redact,
+                },
+                None => Codec::Plain,
+            }),
             (true, Some(k)) => Ok(Codec::Sealed(k)),
             (true, None) => Err(ClientError::NeedKey(id.to_owned())),
         }

@@ -71,6 +71,9 @@ pub enum ClientError {
     /// Encryption or decryption failed.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// Redacting or restoring secrets failed.
+    #[error(transparent)]
+    Secrets(#[from] baton_secrets::SecretsError),
     /// The session is encrypted and no key is configured.
     #[error(
         "session {0} is end-to-end encrypted on the server; set BATON_PASSPHRASE or pass --key-file (the same as on the machine that pushed it)"

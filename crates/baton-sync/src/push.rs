@@ -315,11 +315,20 @@ async fn push_stream(
         {
             to = from + nl + 1;
         }
+        if matches!(codec, Codec::Redacted { .. }) {
+            // Redaction sees whole lines only: a torn last line waits for
+            // its end, a line longer than a chunk goes whole.
+            match line_end(local, from, to) {
+                Some(end) => to = end,
+                None => break,
+            }
+        }
         let chunk = &local[from..to];
         let wire = back.map(|b| b.apply(chunk));
         let wire = wire.as_deref().unwrap_or(chunk);
         let (body, zstd) = match codec {
-            Codec::Plain => (wire.to_vec(), true),
+            Codec::Plain | Codec::Redacted { redact: false, .. } => (wire.to_vec(), true),
+            Codec::Redacted { redactor, .. } => (redactor.redact(wire)?.bytes, true),
             Codec::Sealed(k) => (k.seal(name, at.plain_len, wire)?, false),
         };
         let outcome = client
@@ -342,6 +351,16 @@ async fn push_stream(
         on_ack(name, &at, body.len() as u64);
     }
     Ok((Some(at), sent))
+}
+
+/// End of the last whole line of `local[from..to]`, else of the first line
+/// after `from` (longer than the chunk); `None` when no line after `from`
+/// is complete yet.
+fn line_end(local: &[u8], from: usize, to: usize) -> Option<usize> {
+    match local[from..to].iter().rposition(|&b| b == b'\n') {
+        Some(i) => Some(from + i + 1),
+        None => memchr::memchr(b'\n', &local[to..]).map(|i| to + i + 1),
+    }
 }
 
 /// The server id for a diverged local copy of `remote_id`: derived from the

@@ -130,8 +130,13 @@ pub fn parse_agent(s: &str) -> Result<baton_native::Agent, String> {
 
 /// The envelope of a catalogued session (`baton export --format envelope`):
 /// its native file plus every ancestor its history references, read from
-/// the homes the catalog found them in.
-pub fn envelope_bytes(cat: &Catalog, row: &SessionRow) -> Result<Vec<u8>> {
+/// the homes the catalog found them in; with `redactor`, every file and the
+/// title and first prompt have their secrets replaced by placeholders.
+pub fn envelope_bytes(
+    cat: &Catalog,
+    row: &SessionRow,
+    redactor: Option<&baton_secrets::Redactor>,
+) -> Result<Vec<u8>> {
     let path = row
         .paths
         .first()
@@ -142,8 +147,8 @@ pub fn envelope_bytes(cat: &Catalog, row: &SessionRow) -> Result<Vec<u8>> {
         .iter()
         .filter_map(|seg| home_of(row.agent, &seg.path))
         .collect();
-    let session = NativeSession::load(row.agent, &path, &roots)?;
-    let meta = EnvelopeMeta {
+    let mut session = NativeSession::load(row.agent, &path, &roots)?;
+    let mut meta = EnvelopeMeta {
         cwd: row.cwd.clone(),
         started_at: Some(row.started_at.clone()),
         updated_at: Some(row.updated_at.clone()),
@@ -151,6 +156,14 @@ pub fn envelope_bytes(cat: &Catalog, row: &SessionRow) -> Result<Vec<u8>> {
         first_prompt: row.first_prompt.clone(),
         forked_from: row.forked_from.clone(),
     };
+    if let Some(r) = redactor {
+        crate::secrets::redact_session(r, &mut session)?;
+        for field in [&mut meta.cwd, &mut meta.title, &mut meta.first_prompt] {
+            if let Some(v) = field.as_mut() {
+                *v = crate::secrets::redact_text(r, v)?;
+            }
+        }
+    }
     let mut bytes = Vec::new();
     Envelope::from_files(session, meta).write_to(&mut bytes)?;
     Ok(bytes)

@@ -12,6 +12,7 @@ mod output;
 mod place;
 mod remote;
 mod retention;
+mod secrets;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -60,6 +61,8 @@ enum Command {
     Sync(cmd::sync::Args),
     /// Delete old session files that baton's archive holds (verified), or old archived copies.
     Prune(cmd::prune::Args),
+    /// Find secrets in sessions and allow known false positives.
+    Secrets(cmd::secrets::Args),
     /// Archive coverage, bytes per agent home and the sessions agents will delete soonest.
     Status(cmd::status::Args),
     /// Find sessions their agent cannot list or resume; --fix makes them resumable.
@@ -128,6 +131,7 @@ fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
         Command::Pull(args) => cmd::pull::run(ctx, args),
         Command::Sync(args) => cmd::sync::run(ctx, args),
         Command::Prune(args) => cmd::prune::run(ctx, args),
+        Command::Secrets(args) => cmd::secrets::run(ctx, args),
         Command::Status(args) => cmd::status::run(ctx, args),
         Command::Doctor(args) => cmd::doctor::run(ctx, args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),

@@ -7,6 +7,7 @@ use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, Result, bail};
 use baton_protocol::{MAIN_STREAM, SessionInfo, SessionMeta, WhoAmI};
+use baton_secrets::Redactor;
 use baton_store::{Catalog, ListQuery, SessionRow};
 use baton_sync::crypto::{self, Keyring};
 use baton_sync::engine::Syncer;
@@ -20,6 +21,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Encryption options shared by `login`, `push`, `pull` and `sync`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -63,7 +65,11 @@ pub struct Remote {
     /// HTTP client for it.
     pub client: Client,
     /// Key for encrypted sessions (when configured).
-    pub keyring: Option<Keyring>,
+    pub keyring: Option<Arc<Keyring>>,
+    /// Redacts what is pushed and restores what is pulled.
+    pub redactor: Redactor,
+    /// Redact pushed bytes (false with `--no-redact`).
+    pub redact: bool,
     /// Encrypt sessions new on the server.
     pub encrypt: bool,
     /// The one runtime every request of this command runs on (the client's
@@ -107,7 +113,7 @@ fn passphrase(required: bool) -> Result<Option<String>> {
 
 /// Build the keyring for `config` (+ per-command overrides); `None` when no
 /// key is configured and encryption is not asked for.
-fn keyring(
+pub fn keyring(
     ctx: &Context,
     config: &mut SyncConfig,
     args: &CryptoArgs,
@@ -159,7 +165,8 @@ pub fn connect(ctx: &Context, args: &CryptoArgs) -> Result<Remote> {
         )
     })?;
     let client = Client::new(&config.url, &config.token)?;
-    let keyring = keyring(ctx, &mut config, args, false)?;
+    let keyring = keyring(ctx, &mut config, args, false)?.map(Arc::new);
+    let redactor = crate::secrets::redactor(ctx, keyring.clone())?;
     let encrypt = args.encrypt || config.encrypt;
     let lock = SyncLock::acquire(&ctx.baton_home, |holder| {
         let pid = holder.map(|p| format!(" (pid {p})")).unwrap_or_default();
@@ -172,6 +179,8 @@ pub fn connect(ctx: &Context, args: &CryptoArgs) -> Result<Remote> {
         config,
         client,
         keyring,
+        redactor,
+        redact: true,
         encrypt,
         rt: runtime()?,
         _lock: lock,
@@ -362,7 +371,15 @@ pub fn push_rows(
     if state != before {
         state.save(&ctx.baton_home)?;
     }
-    let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
+    if !remote.redact {
+        let paths = sessions
+            .iter()
+            .flat_map(|s| s.streams.iter().map(|(_, p)| p));
+        let count = crate::secrets::count_in_files(&remote.redactor, paths);
+        crate::secrets::warn_unredacted(count, &format!("{} session(s)", sessions.len()));
+    }
+    let mut syncer = Syncer::new(&remote.client, remote.keyring.as_deref(), state)
+        .with_redactor(&remote.redactor, remote.redact);
     let home = &ctx.baton_home;
     each_session(
         ctx,
@@ -415,7 +432,8 @@ pub fn pull_infos(
 ) -> Result<(Vec<PullReport>, Vec<Failure>)> {
     let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
     let sources = sources_by_remote(ctx, catalog, &state)?;
-    let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
+    let mut syncer = Syncer::new(&remote.client, remote.keyring.as_deref(), state)
+        .with_redactor(&remote.redactor, remote.redact);
     let rt = &remote.rt;
     // Forks need their parents: fetch any missing ancestor first.
     let have = |agent, id: &str| catalog.contains(agent, id).unwrap_or(false);

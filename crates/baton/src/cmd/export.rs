@@ -6,6 +6,7 @@ use crate::output::UsageError;
 use crate::output::{label, one_line};
 use anyhow::{Context as _, Result, bail};
 use baton_native::{Message, MessageKind};
+use baton_secrets::Redactor;
 use baton_store::{Catalog, SessionRow};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -23,6 +24,12 @@ pub struct Args {
     /// else at FILE (a symlink, FIFO, device or directory) is refused.
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Keep secrets as they are instead of as placeholders (after a warning
+    /// that counts them). By default every format replaces each secret the
+    /// rules find with `‹secret:RULE:…›`; `baton import` on a machine with
+    /// the same key restores them.
+    #[arg(long)]
+    pub no_redact: bool,
 }
 
 /// Export formats; each variant is one arm of [`render`].
@@ -50,7 +57,15 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     let cat = catalog::open_fresh(ctx)?;
     let session = cat.resolve(&args.id)?;
-    let bytes = render(&cat, &session, args.format)?;
+    let redactor = crate::secrets::redactor(ctx, None)?;
+    let bytes = if args.no_redact {
+        let paths: Vec<PathBuf> = session.paths.iter().map(PathBuf::from).collect();
+        let count = crate::secrets::count_in_files(&redactor, &paths);
+        crate::secrets::warn_unredacted(count, &format!("session {}", session.id));
+        render(&cat, &session, args.format, None)?
+    } else {
+        render(&cat, &session, args.format, Some(&redactor))?
+    };
     match file {
         Some(path) => write_file(path, &bytes),
         None => {
@@ -62,17 +77,49 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
 }
 
-/// Produce the exported bytes of `session` in `format`.
-pub fn render(cat: &Catalog, session: &SessionRow, format: Format) -> Result<Vec<u8>> {
+/// Produce the exported bytes of `session` in `format`, with every secret
+/// replaced by `redactor` when given.
+pub fn render(
+    cat: &Catalog,
+    session: &SessionRow,
+    format: Format,
+    redactor: Option<&Redactor>,
+) -> Result<Vec<u8>> {
+    let text = |t: &str| match redactor {
+        Some(r) => crate::secrets::redact_text(r, t),
+        None => Ok(t.to_owned()),
+    };
+    let readable = |session: &SessionRow| -> Result<(SessionRow, Vec<Message>)> {
+        let mut row = session.clone();
+        for field in [&mut row.title, &mut row.first_prompt, &mut row.cwd] {
+            if let Some(v) = field.as_mut() {
+                *v = text(v)?;
+            }
+        }
+        let mut messages = cat.show(&session.id)?.1;
+        for m in &mut messages {
+            m.text = text(&m.text)?;
+        }
+        Ok((row, messages))
+    };
     Ok(match format {
-        Format::Md => markdown(session, &cat.show(&session.id)?.1).into_bytes(),
-        Format::Html => html(session, &cat.show(&session.id)?.1).into_bytes(),
+        Format::Md => {
+            let (row, messages) = readable(session)?;
+            markdown(&row, &messages).into_bytes()
+        }
+        Format::Html => {
+            let (row, messages) = readable(session)?;
+            html(&row, &messages).into_bytes()
+        }
         Format::Jsonl => {
             let mut out = Vec::new();
             cat.write_native(session, &mut out)?;
-            out
+            match redactor {
+                Some(r) => r.redact(&out)?.bytes,
+                None => out,
+            }
         }
-        Format::Envelope => crate::catalog::envelope_bytes(cat, session)?,
+        Format::Envelope => crate::catalog::envelope_bytes(cat, session, redactor)?,
     })
 }
 

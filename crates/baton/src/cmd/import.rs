@@ -53,6 +53,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         Envelope::read_from(std::io::BufReader::new(file))
     }
     .with_context(|| format!("cannot import {}", args.file.display()))?;
+    let sha256 = envelope.sha256();
+    let mut envelope = envelope;
+    let redactor = crate::secrets::redactor(ctx, None)?;
+    crate::secrets::restore_session(&redactor, &mut envelope.session)?;
     let session = &envelope.session;
     let library = library_root(ctx, session.agent);
     if args.as_fork {
@@ -65,7 +69,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         let json = Output {
             id: &forked.id,
             agent: session.agent,
-            sha256: envelope.sha256(),
+            sha256: sha256.clone(),
             forked_from: Some(&session.id),
             files: &files,
         };
@@ -86,7 +90,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let json = Output {
         id: &session.id,
         agent: session.agent,
-        sha256: envelope.sha256(),
+        sha256: sha256.clone(),
         forked_from: None,
         files: &files,
     };

@@ -15,6 +15,7 @@ pub mod rehydrate;
 pub mod resume;
 pub mod run;
 pub mod search;
+pub mod secrets;
 pub mod serve;
 pub mod show;
 pub mod status;

@@ -42,7 +42,9 @@ struct Output<'a> {
 /// Run `baton rehydrate`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
-    let original = load(ctx, &located)?;
+    let mut original = load(ctx, &located)?;
+    let redactor = crate::secrets::redactor(ctx, None)?;
+    crate::secrets::restore_session(&redactor, &mut original)?;
     let session = original.map_paths(&args.map_path);
     let home: PathBuf = agent_home(ctx, located.agent)?;
     let (id, forked_from, files, summary) = match rehydrate(&session, &home) {

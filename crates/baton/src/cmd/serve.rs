@@ -30,8 +30,25 @@ pub struct Args {
     #[arg(long, value_name = "SECS", default_value_t = 30,
           value_parser = clap::value_parser!(u64).range(1..=86_400))]
     rescan_secs: u64,
+    /// What to do with a push whose plaintext holds a secret the rules
+    /// detect (only clients run with --no-redact, or older ones, send any):
+    /// `refuse` it (422 `secret_found`), `redact` it with placeholders nobody
+    /// can open, or `accept` it.
+    #[arg(long, value_enum, value_name = "POLICY", default_value_t = Secrets::Refuse)]
+    secrets: Secrets,
     #[command(subcommand)]
     command: Option<ServeCommand>,
+}
+
+/// Values of `baton serve --secrets`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Secrets {
+    /// Answer 422 and store nothing.
+    Refuse,
+    /// Store the push with every secret replaced.
+    Redact,
+    /// Store the push as it is.
+    Accept,
 }
 
 /// Administration subcommands (work offline against the data directory).
@@ -116,6 +133,11 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             config.limits.max_append = mib(args.max_append_mib);
             config.limits.max_inflight = mib(args.max_inflight_mib);
             config.rescan_every = std::time::Duration::from_secs(args.rescan_secs);
+            config.secrets = match args.secrets {
+                Secrets::Refuse => baton_server::api::SecretPolicy::Refuse,
+                Secrets::Redact => baton_server::api::SecretPolicy::Redact,
+                Secrets::Accept => baton_server::api::SecretPolicy::Accept,
+            };
             if !args.no_catalog {
                 config.local = Some(baton_server::local::LocalSources {
                     codex_homes: ctx.codex_homes.clone(),

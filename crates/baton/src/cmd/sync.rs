@@ -23,6 +23,11 @@ pub struct Args {
     /// Print a JSON report instead of text.
     #[arg(long)]
     json: bool,
+    /// Send secrets as they are instead of as placeholders (after a warning
+    /// that counts them). By default every secret the rules find leaves as
+    /// `‹secret:RULE:…›` and its value stays in this machine's vault.
+    #[arg(long)]
+    no_redact: bool,
 }
 
 /// Every server session changed since the last sync, oldest change first,
@@ -60,7 +65,8 @@ struct SyncJson<'a> {
 
 /// Run `baton sync`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
-    let remote = connect(ctx, &args.crypto)?;
+    let mut remote = connect(ctx, &args.crypto)?;
+    remote.redact = !args.no_redact;
     let catalog = crate::catalog::open_fresh(ctx)?;
     let rows = select_rows(&catalog, &[])?;
     let (pushed, mut failures) = push_rows(ctx, &remote, &rows, true)?;

@@ -1,0 +1,176 @@
+//! The CLI's side of keeping secrets on this machine, shared by `push`,
+//! `sync`, `export`, `import`, `rehydrate` and `baton secrets`: which key
+//! seals placeholders, the allow-list in `BATON_HOME/config.toml`, and
+//! redacting or restoring a whole native session.
+
+use crate::catalog::CONFIG_FILE;
+use crate::context::Context;
+use anyhow::{Context as _, Result, bail};
+use baton_native::rehydrate::NativeSession;
+use baton_secrets::{AllowList, Redactor, RuleSet, vault_path};
+use baton_sync::crypto::{self, Keyring};
+use baton_sync::state::SyncConfig;
+use std::sync::Arc;
+
+/// File name of the redaction key used when no sync key is configured.
+pub const KEY_FILE: &str = "secrets.key";
+
+/// The key that seals placeholders: the sync key (`--key-file` or
+/// `BATON_PASSPHRASE` of `baton login`) when one is configured, else
+/// `BATON_HOME/secrets.key`, created on first use.
+pub fn keyring(ctx: &Context, sync_key: Option<Arc<Keyring>>) -> Result<Arc<Keyring>> {
+    if let Some(k) = sync_key {
+        return Ok(k);
+    }
+    if let Some(mut config) = SyncConfig::load(&ctx.baton_home)?
+        && let Some(k) = crate::remote::keyring(ctx, &mut config, &Default::default(), false)?
+    {
+        return Ok(Arc::new(k));
+    }
+    let path = ctx.baton_home.join(KEY_FILE);
+    let key = if path.exists() {
+        crypto::read_key_file(&path)?
+    } else {
+        crypto::create_key_file(&path)?
+    };
+    Ok(Arc::new(Keyring::from_key(key)))
+}
+
+/// This machine's redactor: built-in rules, the allow-list, the key of
+/// [`keyring`] and the vault in `BATON_HOME/secrets/`.
+pub fn redactor(ctx: &Context, sync_key: Option<Arc<Keyring>>) -> Result<Redactor> {
+    let key = keyring(ctx, sync_key)?;
+    Ok(Redactor::new(
+        Box::new(key),
+        allow_list(ctx)?,
+        Some(vault_path(&ctx.baton_home)),
+    )?)
+}
+
+fn read_config(ctx: &Context) -> Result<toml::Table> {
+    let path = ctx.baton_home.join(CONFIG_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => toml::from_str(&text)
+            .with_context(|| format!("{} is not valid TOML; fix or remove it", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(toml::Table::new()),
+        Err(e) => Err(e).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+/// The allow-list: `[secrets] allow = ["RULE:HASH", …]` in `config.toml`.
+pub fn allow_list(ctx: &Context) -> Result<AllowList> {
+    let config = read_config(ctx)?;
+    let Some(allow) = config.get("secrets").and_then(|s| s.get("allow")) else {
+        return Ok(AllowList::new());
+    };
+    let bad = || {
+        anyhow::anyhow!(
+            "{}: `secrets.allow` must be a list of \"RULE:HASH\" strings",
+            ctx.baton_home.join(CONFIG_FILE).display()
+        )
+    };
+    allow
+        .as_array()
+        .ok_or_else(bad)?
+        .iter()
+        .map(|v| v.as_str().map(str::to_owned).ok_or_else(bad))
+        .collect()
+}
+
+/// Add `entry` (`RULE:HASH`, as `baton secrets scan` prints it) to the
+/// allow-list; false when it was there already.
+pub fn allow(ctx: &Context, entry: &str) -> Result<bool> {
+    let Some((rule, hash)) = entry.split_once(':') else {
+        bail!("`{entry}` is not RULE:HASH; copy it from `baton secrets scan`");
+    };
+    if !RuleSet::builtin().rules().iter().any(|r| r.id == rule) {
+        bail!("no secret rule is named `{rule}`; copy RULE:HASH from `baton secrets scan`");
+    }
+    if hash.len() != 12 || !hash.bytes().all(|b| b.is_ascii_hexdigit()) {
+        bail!("`{hash}` is not a 12-digit hash; copy RULE:HASH from `baton secrets scan`");
+    }
+    let mut config = read_config(ctx)?;
+    let secrets = config
+        .entry("secrets")
+        .or_insert_with(|| toml::Value::Table(Default::default()))
+        .as_table_mut()
+        .context("`secrets` in config.toml must be a table")?;
+    let list = secrets
+        .entry("allow")
+        .or_insert_with(|| toml::Value::Array(Vec::new()))
+        .as_array_mut()
+        .context("`secrets.allow` in config.toml must be a list")?;
+    if list.iter().any(|v| v.as_str() == Some(entry)) {
+        return Ok(false);
+    }
+    list.push(toml::Value::String(entry.to_ascii_lowercase()));
+    let path = ctx.baton_home.join(CONFIG_FILE);
+    baton_native::write::ensure_dir(&ctx.baton_home)?;
+    baton_native::write::replace_file(&path, toml::to_string(&config)?.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(true)
+}
+
+/// Apply `f` to the bytes of every file of `session` (lineage and extras).
+fn each_file(
+    session: &mut NativeSession,
+    mut f: impl FnMut(&[u8]) -> Result<Vec<u8>>,
+) -> Result<()> {
+    for file in &mut session.files {
+        file.bytes = f(&file.bytes)?;
+    }
+    for extra in &mut session.extras {
+        extra.bytes = f(&extra.bytes)?;
+    }
+    Ok(())
+}
+
+/// Replace every secret in `session`'s files by its placeholder; returns
+/// how many were replaced.
+pub fn redact_session(redactor: &Redactor, session: &mut NativeSession) -> Result<usize> {
+    let mut count = 0;
+    each_file(session, |bytes| {
+        let r = redactor.redact(bytes)?;
+        count += r.entries.len();
+        Ok(r.bytes)
+    })?;
+    Ok(count)
+}
+
+/// Turn every placeholder of `session` this machine's key opens back into
+/// its original bytes.
+pub fn restore_session(redactor: &Redactor, session: &mut NativeSession) -> Result<()> {
+    each_file(session, |bytes| Ok(redactor.restore(bytes)?))
+}
+
+/// `text` with its secrets replaced, judged as the JSON string it is in a
+/// transcript (so a key block spanning lines is one secret).
+pub fn redact_text(redactor: &Redactor, text: &str) -> Result<String> {
+    let json = serde_json::to_vec(text)?;
+    let red = redactor.redact(&json)?;
+    if red.entries.is_empty() {
+        return Ok(text.to_owned());
+    }
+    Ok(serde_json::from_slice(&red.bytes)?)
+}
+
+/// How many secrets `redactor` finds in `paths` (unreadable files count 0).
+pub fn count_in_files<'a>(
+    redactor: &Redactor,
+    paths: impl IntoIterator<Item = &'a std::path::PathBuf>,
+) -> usize {
+    paths
+        .into_iter()
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|bytes| redactor.find(&bytes).len())
+        .sum()
+}
+
+/// Print the warning of `--no-redact`: how many secrets leave as they are.
+pub fn warn_unredacted(count: usize, what: &str) {
+    if count > 0 {
+        eprintln!(
+            "warning: --no-redact: {count} secret(s) in {what} leave this machine as they are (run `baton secrets scan` to list them)"
+        );
+    }
+}
