@@ -235,6 +235,18 @@ impl Redactor {
         })
     }
 
+    /// `text` with its secrets replaced, judged as the JSON string it is in
+    /// a transcript (so a key block spanning lines is one secret): for
+    /// titles, prompts and rendered messages.
+    pub fn redact_text(&self, text: &str) -> Result<String, SecretsError> {
+        let json = serde_json::to_vec(text).expect("a string serializes");
+        let red = self.redact(&json)?;
+        if red.entries.is_empty() {
+            return Ok(text.to_owned());
+        }
+        Ok(serde_json::from_slice(&red.bytes).expect("placeholders keep JSON strings valid"))
+    }
+
     /// `bytes` with every placeholder this key can open replaced by its
     /// original value (others stay as they are); restored placeholders are
     /// remembered so this machine reuses them.

@@ -102,6 +102,11 @@ impl<'a> Syncer<'a> {
         self
     }
 
+    /// The redactor of pushed bytes, unless redaction is off.
+    pub(crate) fn redactor(&self) -> Option<&'a Redactor> {
+        self.redactor.filter(|_| self.redact)
+    }
+
     /// True when a keyring is configured.
     pub(crate) fn has_key(&self) -> bool {
         self.keyring.is_some()

@@ -104,6 +104,13 @@ impl Syncer<'_> {
                         meta.title = None;
                         meta.first_prompt = None;
                     }
+                    if let Some(r) = self.redactor() {
+                        for field in [&mut meta.cwd, &mut meta.title, &mut meta.first_prompt] {
+                            if let Some(v) = field.as_mut() {
+                                *v = r.redact_text(v)?;
+                            }
+                        }
+                    }
                     self.client.put_session(&remote_id, &meta).await?
                 }
             };

@@ -160,7 +160,7 @@ pub fn envelope_bytes(
         crate::secrets::redact_session(r, &mut session)?;
         for field in [&mut meta.cwd, &mut meta.title, &mut meta.first_prompt] {
             if let Some(v) = field.as_mut() {
-                *v = crate::secrets::redact_text(r, v)?;
+                *v = r.redact_text(v)?;
             }
         }
     }

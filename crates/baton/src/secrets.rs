@@ -143,17 +143,6 @@ pub fn restore_session(redactor: &Redactor, session: &mut NativeSession) -> Resu
     each_file(session, |bytes| Ok(redactor.restore(bytes)?))
 }
 
-/// `text` with its secrets replaced, judged as the JSON string it is in a
-/// transcript (so a key block spanning lines is one secret).
-pub fn redact_text(redactor: &Redactor, text: &str) -> Result<String> {
-    let json = serde_json::to_vec(text)?;
-    let red = redactor.redact(&json)?;
-    if red.entries.is_empty() {
-        return Ok(text.to_owned());
-    }
-    Ok(serde_json::from_slice(&red.bytes)?)
-}
-
 /// How many secrets `redactor` finds in `paths` (unreadable files count 0).
 pub fn count_in_files<'a>(
     redactor: &Redactor,

@@ -15,6 +15,8 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 mod common;
+#[path = "sync_two_machines/secrets.rs"]
+mod secrets;
 
 use common::{agent_baton, last_turn, record_session, run_json};
 
@@ -45,6 +47,12 @@ fn serve_command(home: &Path) -> Command {
 }
 
 fn start_serve() -> Serve {
+    start_serve_with(&[])
+}
+
+/// [`start_serve`] with `env` added; with any, the server's log goes to
+/// `serve.log` in its home instead of the test's stderr.
+fn start_serve_with(env: &[(&str, &str)]) -> Serve {
     let home = tempfile::tempdir().expect("temp dir");
     let user = run_ok(serve_command(home.path()).args(["serve", "user", "add", "alice", "--json"]));
     let user: Value = serde_json::from_slice(&user.stdout).expect("user JSON");
@@ -54,11 +62,18 @@ fn start_serve() -> Serve {
         .expect("free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
+    let stderr = match env {
+        [] => Stdio::inherit(),
+        _ => std::fs::File::create(home.path().join("serve.log"))
+            .expect("log file")
+            .into(),
+    };
     let child = serve_command(home.path())
+        .envs(env.iter().copied())
         .args(["serve", "--listen", &addr, "--no-catalog"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("baton serve starts");
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -85,9 +85,11 @@ pub fn render(
     format: Format,
     redactor: Option<&Redactor>,
 ) -> Result<Vec<u8>> {
-    let text = |t: &str| match redactor {
-        Some(r) => crate::secrets::redact_text(r, t),
-        None => Ok(t.to_owned()),
+    let text = |t: &str| -> Result<String> {
+        Ok(match redactor {
+            Some(r) => r.redact_text(t)?,
+            None => t.to_owned(),
+        })
     };
     let readable = |session: &SessionRow| -> Result<(SessionRow, Vec<Message>)> {
         let mut row = session.clone();
