@@ -2,12 +2,14 @@
 //! scan that finds secrets in bytes line by line.
 //!
 //! Speed comes from a keyword prefilter: one Aho-Corasick automaton over
-//! every rule's keywords finds the few lines worth a look; only those lines
-//! go through a `RegexSet` of all patterns, and only the rules it reports run
-//! their own regex to locate the secret.
+//! every rule's keywords finds the places worth a look, and a rule's regex
+//! only runs on the window of its line around its own keywords' hits (from
+//! `lead` bytes before a hit to `reach` bytes after it; overlapping windows
+//! of a rule merge). Transcript lines can be megabytes long, so this keeps
+//! the regexes off almost all bytes.
 
 use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
-use regex::bytes::{Regex, RegexBuilder, RegexSet, RegexSetBuilder};
+use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::sync::OnceLock;
 
@@ -57,12 +59,26 @@ pub struct RuleSpec {
     /// Values (any case) that are never secrets.
     #[serde(default)]
     pub stopwords: Vec<String>,
+    /// Most bytes a match starts before its keyword.
+    #[serde(default = "default_lead")]
+    pub lead: usize,
+    /// Most bytes a match ends after the end of its keyword.
+    #[serde(default = "default_reach")]
+    pub reach: usize,
     /// Texts the rule must find something in.
     #[serde(default)]
     pub examples: Vec<String>,
     /// Texts no rule may find anything in.
     #[serde(default)]
     pub counterexamples: Vec<String>,
+}
+
+fn default_lead() -> usize {
+    64
+}
+
+fn default_reach() -> usize {
+    512
 }
 
 #[derive(Debug, Deserialize)]
@@ -78,8 +94,9 @@ pub struct RuleSet {
     version: u32,
     specs: Vec<RuleSpec>,
     regexes: Vec<Regex>,
-    set: RegexSet,
     keywords: AhoCorasick,
+    /// The rules of each keyword of `keywords`.
+    keyword_rules: Vec<Vec<usize>>,
 }
 
 /// One secret found in scanned bytes.
@@ -108,12 +125,22 @@ impl RuleSet {
     pub fn parse(text: &str) -> Result<RuleSet, RuleError> {
         let file: RuleFile = toml::from_str(text)?;
         let mut regexes = Vec::new();
-        let mut keywords = Vec::new();
-        for spec in &file.rule {
+        let mut keywords: Vec<String> = Vec::new();
+        let mut keyword_rules: Vec<Vec<usize>> = Vec::new();
+        for (rule, spec) in file.rule.iter().enumerate() {
             if spec.keywords.is_empty() {
                 return Err(RuleError::NoKeyword(spec.id.clone()));
             }
-            keywords.extend(spec.keywords.iter().cloned());
+            for k in &spec.keywords {
+                let k = k.to_ascii_lowercase();
+                match keywords.iter().position(|have| *have == k) {
+                    Some(i) => keyword_rules[i].push(rule),
+                    None => {
+                        keywords.push(k);
+                        keyword_rules.push(vec![rule]);
+                    }
+                }
+            }
             let re = compile(&spec.regex)
                 .build()
                 .map_err(|source| RuleError::Pattern {
@@ -122,14 +149,6 @@ impl RuleSet {
                 })?;
             regexes.push(re);
         }
-        let set = RegexSetBuilder::new(file.rule.iter().map(|r| &r.regex))
-            .unicode(false)
-            .size_limit(1 << 26)
-            .build()
-            .map_err(|source| RuleError::Pattern {
-                id: "(all rules)".into(),
-                source: Box::new(source),
-            })?;
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
@@ -138,8 +157,8 @@ impl RuleSet {
             version: file.version,
             specs: file.rule,
             regexes,
-            set,
             keywords,
+            keyword_rules,
         })
     }
 
@@ -157,55 +176,79 @@ impl RuleSet {
     /// earlier-starting finding wins, then the earlier rule). Matches never
     /// span lines. `skip(rule, value)` drops a candidate (allow-list).
     pub fn find(&self, bytes: &[u8], skip: &dyn Fn(&str, &[u8]) -> bool) -> Vec<Finding> {
-        let mut out = Vec::new();
-        let mut line_end = 0usize;
+        let mut found = Vec::new();
+        // Per rule, the window waiting to be searched (it may still grow).
+        let mut open: Vec<Option<(usize, usize)>> = vec![None; self.specs.len()];
+        let mut line = 0..0;
         for hit in self.keywords.find_iter(bytes) {
-            if hit.start() < line_end {
-                continue;
+            if hit.start() >= line.end {
+                line.start = memchr::memrchr(b'\n', &bytes[..hit.start()]).map_or(0, |i| i + 1);
+                line.end = memchr::memchr(b'\n', &bytes[hit.start()..])
+                    .map_or(bytes.len(), |i| hit.start() + i);
             }
-            let start = memchr::memrchr(b'\n', &bytes[..hit.start()]).map_or(0, |i| i + 1);
-            line_end = memchr::memchr(b'\n', &bytes[hit.start()..])
-                .map_or(bytes.len(), |i| hit.start() + i + 1);
-            self.find_in_line(bytes, start..line_end, skip, &mut out);
+            for &rule in &self.keyword_rules[hit.pattern().as_usize()] {
+                let spec = &self.specs[rule];
+                let from = hit.start().saturating_sub(spec.lead).max(line.start);
+                let to = (hit.end() + spec.reach).min(line.end);
+                match &mut open[rule] {
+                    Some(w) if from <= w.1 => w.1 = w.1.max(to),
+                    w => {
+                        if let Some(done) = w.replace((from, to)) {
+                            self.search(rule, bytes, done, skip, &mut found);
+                        }
+                    }
+                }
+            }
+        }
+        for (rule, w) in open.into_iter().enumerate() {
+            if let Some(w) = w {
+                self.search(rule, bytes, w, skip, &mut found);
+            }
+        }
+        found.sort_by_key(|f| (f.range.start, f.rule));
+        let mut out: Vec<Finding> = Vec::with_capacity(found.len());
+        for f in found {
+            if out
+                .last()
+                .is_none_or(|last| f.range.start >= last.range.end)
+            {
+                out.push(f);
+            }
         }
         out
     }
 
-    fn find_in_line(
+    /// Run `rule` over the window `from..to` of `bytes` (bytes before it
+    /// count as context for `\b`).
+    fn search(
         &self,
+        rule: usize,
         bytes: &[u8],
-        line: std::ops::Range<usize>,
+        (from, to): (usize, usize),
         skip: &dyn Fn(&str, &[u8]) -> bool,
-        out: &mut Vec<Finding>,
+        found: &mut Vec<Finding>,
     ) {
-        let text = &bytes[line.clone()];
-        let mut found: Vec<Finding> = Vec::new();
-        for rule in self.set.matches(text).iter() {
-            let spec = &self.specs[rule];
-            for caps in self.regexes[rule].captures_iter(text) {
-                let Some(m) = caps.name("secret").or_else(|| caps.get(0)) else {
-                    continue;
-                };
-                let value = m.as_bytes();
-                if !accepts(spec, value) || crate::redact::contains_placeholder(value) {
-                    continue;
-                }
-                if skip(&spec.id, value) {
-                    continue;
-                }
-                found.push(Finding {
-                    rule,
-                    range: line.start + m.start()..line.start + m.end(),
-                });
+        let spec = &self.specs[rule];
+        let haystack = &bytes[..to];
+        let mut at = from;
+        while at < to {
+            let Some(caps) = self.regexes[rule].captures_at(haystack, at) else {
+                return;
+            };
+            let whole = caps.get(0).expect("group 0 is the match");
+            at = whole.end().max(whole.start() + 1);
+            let m = caps.name("secret").unwrap_or(whole);
+            let value = m.as_bytes();
+            if !accepts(spec, value) || crate::redact::contains_placeholder(value) {
+                continue;
             }
-        }
-        found.sort_by_key(|f| (f.range.start, f.rule));
-        let mut end = line.start;
-        for f in found {
-            if f.range.start >= end {
-                end = f.range.end;
-                out.push(f);
+            if skip(&spec.id, value) {
+                continue;
             }
+            found.push(Finding {
+                rule,
+                range: m.range(),
+            });
         }
     }
 }
