@@ -385,6 +385,14 @@ async fn real_responses_of_every_route_match_the_spec() {
     );
     let brotli = push("s1", "side", b"x", 0, b"x").header("content-encoding", "br");
     assert_eq!(ck.status(op, brotli).await, 415);
+    // A secret in a plaintext push is refused (the default policy); the key
+    // is put together here so this file holds none.
+    let line = format!("{{\"output\":\"ghp_{}\"}}\n", "a1B2c3D4e5".repeat(4)).into_bytes();
+    let (status, refused) = ck.check(op, push("s1", "side", &line, 0, &line)).await;
+    assert_eq!(
+        (status, refused["error"].as_str()),
+        (422, Some("secret_found"))
+    );
 
     // `encrypted` cannot change once the session holds bytes.
     let op = "PUT /sessions/{id}";
