@@ -8,7 +8,7 @@
 //! of a rule merge). Transcript lines can be megabytes long, so this keeps
 //! the regexes off almost all bytes.
 
-use aho_corasick::{AhoCorasick, AhoCorasickBuilder, MatchKind};
+use aho_corasick::{AhoCorasick, AhoCorasickBuilder, AhoCorasickKind, MatchKind};
 use regex::bytes::{Regex, RegexBuilder};
 use serde::Deserialize;
 use std::sync::OnceLock;
@@ -149,9 +149,13 @@ impl RuleSet {
                 })?;
             regexes.push(re);
         }
+        // Keywords occur often in transcripts ("token" in every usage
+        // record): a DFA without a prefilter beats prefilter restarts.
         let keywords = AhoCorasickBuilder::new()
             .ascii_case_insensitive(true)
             .match_kind(MatchKind::LeftmostFirst)
+            .kind(Some(AhoCorasickKind::DFA))
+            .prefilter(false)
             .build(&keywords)?;
         Ok(RuleSet {
             version: file.version,
