@@ -15,15 +15,19 @@ use std::sync::Arc;
 /// File name of the redaction key used when no sync key is configured.
 pub const KEY_FILE: &str = "secrets.key";
 
-/// The key that seals placeholders: the sync key (`--key-file` or
-/// `BATON_PASSPHRASE` of `baton login`) when one is configured, else
+/// The key that seals placeholders: `sync_key` when given (push, pull), else
+/// the sync key file of `baton login --key-file` or `BATON_PASSPHRASE` when
+/// set, else
 /// `BATON_HOME/secrets.key`, created on first use.
 pub fn keyring(ctx: &Context, sync_key: Option<Arc<Keyring>>) -> Result<Arc<Keyring>> {
     if let Some(k) = sync_key {
         return Ok(k);
     }
-    if let Some(mut config) = SyncConfig::load(&ctx.baton_home)?
-        && let Some(k) = crate::remote::keyring(ctx, &mut config, &Default::default(), false)?
+    // Never prompt here: a passphrase counts only when BATON_PASSPHRASE is set.
+    if let Some(mut config) = SyncConfig::load(&ctx.baton_home)?.map(|c| SyncConfig {
+        encrypt: false,
+        ..c
+    }) && let Some(k) = crate::remote::keyring(ctx, &mut config, &Default::default(), false)?
     {
         return Ok(Arc::new(k));
     }
