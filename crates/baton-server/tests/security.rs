@@ -558,3 +558,57 @@ async fn session_metadata_is_validated() {
     let (_, v) = s.get_json(&s.a, "/sessions/m").await;
     assert_eq!(v["agent"], "claude");
 }
+
+/// A line holding a Slack token (put together here: this file holds none).
+fn line_with_secret() -> Vec<u8> {
+    format!(
+        "{{\"output\":\"SLACK=xoxb-{}-{}\"}}\n",
+        "1234567890",
+        "Ab3dE".repeat(4)
+    )
+    .into_bytes()
+}
+
+#[tokio::test]
+async fn pushed_secrets_are_refused_redacted_or_accepted_as_the_admin_says() {
+    use baton_server::api::SecretPolicy;
+    let line = line_with_secret();
+    for policy in [
+        SecretPolicy::Refuse,
+        SecretPolicy::Redact,
+        SecretPolicy::Accept,
+    ] {
+        let s = common::start_configured(|cfg| cfg.secrets = policy).await;
+        assert!(s.put(&s.a, "s1", codex_meta()).await.status().is_success());
+        let r = s.push(&s.a, "s1", "main", &line, 0, &line).await;
+        let stored = s.pull(&s.a, "s1", "main", 0).await;
+        let stored = if stored.status().is_success() {
+            stored.bytes().await.unwrap().to_vec()
+        } else {
+            Vec::new()
+        };
+        match policy {
+            SecretPolicy::Refuse => {
+                assert_eq!(r.status(), 422);
+                let body: ErrorBody = r.json().await.unwrap();
+                assert_eq!(body.error, ErrorCode::SecretFound);
+                assert!(body.message.contains("slack-token"), "{}", body.message);
+                assert!(stored.is_empty());
+            }
+            SecretPolicy::Redact => {
+                assert!(r.status().is_success());
+                let text = String::from_utf8(stored).unwrap();
+                assert_eq!(text, "{\"output\":\"SLACK=‹secret:slack-token:›\"}\n");
+            }
+            SecretPolicy::Accept => {
+                assert!(r.status().is_success());
+                assert_eq!(stored, line);
+            }
+        }
+        // An encrypted session is ciphertext: never scanned.
+        let encrypted = serde_json::json!({"agent": "codex", "encrypted": true});
+        assert!(s.put(&s.a, "s2", encrypted).await.status().is_success());
+        let r = s.push(&s.a, "s2", "main", &line, 0, &line).await;
+        assert!(r.status().is_success(), "{policy:?}");
+    }
+}

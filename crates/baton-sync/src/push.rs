@@ -398,6 +398,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn redacted_pieces_end_at_whole_lines() {
+        let local = b"one\ntwo\nthree-is-long\ntorn";
+        // The last whole line inside the piece.
+        assert_eq!(line_end(local, 0, 10), Some(8));
+        // A line longer than the piece goes whole.
+        assert_eq!(line_end(local, 8, 12), Some(22));
+        // A torn last line waits for its end.
+        assert_eq!(line_end(local, 22, local.len()), None);
+    }
+
+    #[test]
     fn diverged_ids_are_stable_and_depend_on_the_divergent_line() {
         let a = diverged_id("x", b"l1\nmine\nmore", 3);
         assert_eq!(a, diverged_id("x", b"l1\nmine\nmore and more", 3));
