@@ -32,10 +32,10 @@ pub fn keyring(ctx: &Context, sync_key: Option<Arc<Keyring>>) -> Result<Arc<Keyr
         return Ok(Arc::new(k));
     }
     let path = ctx.baton_home.join(KEY_FILE);
-    let key = if path.exists() {
-        crypto::read_key_file(&path)?
-    } else {
-        crypto::create_key_file(&path)?
+    // Another run may create it at the same moment: then read theirs.
+    let key = match crypto::create_key_file(&path) {
+        Err(crypto::CryptoError::KeyFileExists(_)) => crypto::read_key_file(&path)?,
+        created => created?,
     };
     Ok(Arc::new(Keyring::from_key(key)))
 }
