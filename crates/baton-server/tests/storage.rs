@@ -1,6 +1,8 @@
 //! The storage contract, as a suite over `Arc<dyn Storage>` that any
-//! backend runs ([`storage_contract`], [`late_pages_read_one_interval`]),
-//! run here against the embedded backend; then the embedded backend's own
+//! backend runs ([`storage_contract`], [`late_pages_read_one_interval`],
+//! [`replicas_share_one_stream`]), run here against the embedded backend
+//! and against the team backend (PostgreSQL + an S3-compatible bucket,
+//! started by `baton_testkit::team`); then the embedded backend's own
 //! durability: blob files of rejected pushes, the start-up sweep, corrupt
 //! rows, and the indexer's bookkeeping.
 
@@ -378,6 +380,174 @@ async fn late_pages_read_one_interval(storage: Arc<dyn Storage>) {
 async fn the_embedded_backend_keeps_the_storage_contract() {
     let dir = tempfile::tempdir().unwrap();
     storage_contract(embedded(dir.path())).await;
+}
+
+/// Where a team backend keeps its data: a fresh database and bucket.
+fn team_backends(team: &baton_testkit::team::TeamServices) -> baton_server::Backends {
+    team.set_aws_env();
+    baton_server::Backends {
+        database: Some(team.database()),
+        blobs: Some(team.bucket()),
+    }
+}
+
+/// A team backend (one replica) on `backends`.
+async fn team_replica(backends: &baton_server::Backends) -> Arc<dyn Storage> {
+    let dir = tempfile::tempdir().unwrap();
+    baton_server::open_backends(backends, dir.path())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_team_backend_keeps_the_storage_contract() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    storage_contract(team_replica(&team_backends(team)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_page_on_the_team_backend_reads_about_one_checkpoint_interval() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    late_pages_read_one_interval(team_replica(&team_backends(team)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn team_replicas_share_one_stream() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    let backends = team_backends(team);
+    // Both start at once: the migrations take turns.
+    let (one, two) = tokio::join!(team_replica(&backends), team_replica(&backends));
+    replicas_share_one_stream(one, two).await;
+}
+
+#[tokio::test]
+async fn embedded_handles_share_one_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = embedded(dir.path());
+    replicas_share_one_stream(st.clone(), st).await;
+}
+
+/// Part of the contract: two replicas of one backend (two handles on the
+/// same database and blobs) behave as one server. Appends racing on one
+/// stream never corrupt or duplicate it: of two different bodies at one
+/// offset exactly one is kept, the same body twice is stored once; what one
+/// replica stored the other reads, lists and searches; an append retried
+/// through the other replica completes it.
+async fn replicas_share_one_stream(one: Arc<dyn Storage>, two: Arc<dyn Storage>) {
+    let user = one
+        .ensure_user_token("u", &"r".repeat(64))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        two.authenticate(&"r".repeat(64))
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(user)
+    );
+    one.put_session(user, "race", meta()).await.unwrap();
+    let mut data = Vec::new();
+    for round in 0..20u32 {
+        let at = data.len() as u64;
+        let prefix = sha_of(&data);
+        let mine = format!("line {round} from one\n").repeat(1 + round as usize * 1000);
+        let theirs = format!("line {round} from two\n").repeat(1 + round as usize * 1000);
+        let (a, b) = tokio::join!(
+            one.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(mine.clone())
+            ),
+            two.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(theirs.clone())
+            ),
+        );
+        let kept = match (a, b) {
+            (Ok(_), Err(StorageError::Diverged { .. })) => mine,
+            (Err(StorageError::Diverged { .. }), Ok(_)) => theirs,
+            other => panic!("round {round}: exactly one append must win: {other:?}"),
+        };
+        data.extend_from_slice(kept.as_bytes());
+        // The same bytes through both replicas at once: stored once.
+        let again = format!("same {round}\n").repeat(1 + round as usize * 1000);
+        let at = data.len() as u64;
+        let prefix = sha_of(&data);
+        let (a, b) = tokio::join!(
+            one.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(again.clone())
+            ),
+            two.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(again.clone())
+            ),
+        );
+        data.extend_from_slice(again.as_bytes());
+        assert_eq!(a.unwrap().sha256, sha256_hex(&data));
+        assert_eq!(b.unwrap().sha256, sha256_hex(&data));
+    }
+    // A large push half-stored through one replica is completed through the other.
+    let big = pattern(1_000_000);
+    let at = data.len() as u64;
+    let prefix = sha_of(&data);
+    one.append(
+        user,
+        "race",
+        "main",
+        at,
+        prefix,
+        bytes::Bytes::copy_from_slice(&big[..400_000]),
+    )
+    .await
+    .unwrap();
+    let r = two
+        .append(
+            user,
+            "race",
+            "main",
+            at,
+            prefix,
+            bytes::Bytes::copy_from_slice(&big),
+        )
+        .await
+        .unwrap();
+    data.extend_from_slice(&big);
+    assert_eq!((r.len, r.sha256), (data.len() as u64, sha256_hex(&data)));
+    for st in [&one, &two] {
+        let (len, sha, bytes) = read_all(st, user, "race", 0).await;
+        assert_eq!((len, sha), (data.len() as u64, sha256_hex(&data)));
+        assert_eq!(bytes, data);
+    }
+    // Metadata and changes written through one are seen through the other, in order.
+    let before = two.changes(user, 0, 100).await.unwrap().next_since;
+    one.put_session(user, "later", meta()).await.unwrap();
+    two.put_session(user, "latest", meta()).await.unwrap();
+    let changes = one.changes(user, before, 100).await.unwrap();
+    let ids: Vec<&str> = changes.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["later", "latest"]);
 }
 
 fn sha_of(bytes: &[u8]) -> [u8; 32] {
