@@ -4,8 +4,11 @@
 //! `.cache/moto-venv`, or `BATON_MOTO_VENV`), both on loopback and killed
 //! with the test process.
 //!
-//! [`team_services`] starts one pair per test binary; a test that stops
-//! PostgreSQL or the object store starts its own ([`TeamServices::start`]).
+//! [`team_services`] starts one pair per test binary (the `AWS_*`
+//! variables are per process, so one object store per binary). A test that
+//! stops PostgreSQL or cuts the object store off (it is reached through a
+//! relay that can be cut) affects every test of its binary using them, so
+//! such tests live in a binary of their own and take turns.
 //! Each test takes a fresh database and bucket ([`TeamServices::database`],
 //! [`TeamServices::bucket`]). When a tool is missing, the helpers print why
 //! and return `None` (the test skips); with `CI=true` they panic instead.
@@ -14,8 +17,8 @@ use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Mutex, OnceLock, mpsc};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, mpsc};
 use std::time::{Duration, Instant};
 
 /// Access key the tests give the object store (moto accepts any).
@@ -31,11 +34,12 @@ pub const REGION: &str = "us-east-1";
 #[derive(Debug)]
 struct Child {
     pid: i32,
-    exited: mpsc::Receiver<()>,
+    exited: Mutex<mpsc::Receiver<()>>,
 }
 
 impl Child {
-    fn spawn(mut cmd: Command) -> Result<Child, String> {
+    /// Spawn `cmd`, which gets `on_death` when the test process ends.
+    fn spawn(mut cmd: Command, on_death: i32) -> Result<Child, String> {
         let what = format!("{cmd:?}");
         let (tx, rx) = mpsc::channel();
         let (done_tx, done_rx) = mpsc::channel();
@@ -43,8 +47,8 @@ impl Child {
             use std::os::unix::process::CommandExt;
             // SAFETY: prctl only sets this process's parent-death signal.
             unsafe {
-                cmd.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+                cmd.pre_exec(move || {
+                    libc::prctl(libc::PR_SET_PDEATHSIG, on_death);
                     Ok(())
                 });
             }
@@ -64,17 +68,18 @@ impl Child {
             .map_err(|_| "the spawner thread stopped".to_string())??;
         Ok(Child {
             pid,
-            exited: done_rx,
+            exited: Mutex::new(done_rx),
         })
     }
 
-    /// Send `signal` and wait (up to 30 s) for the process to end.
+    /// Send `signal` (0: none) and wait (up to 30 s) for the process to end.
     fn stop(&self, signal: i32) {
         // SAFETY: kill only sends a signal to our own child.
         unsafe {
             libc::kill(self.pid, signal);
         }
-        let _ = self.exited.recv_timeout(Duration::from_secs(30));
+        let exited = self.exited.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = exited.recv_timeout(Duration::from_secs(30));
     }
 }
 
@@ -104,15 +109,17 @@ fn running_as_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
-/// `cmd` run as user `postgres` when we are root (PostgreSQL refuses root).
+/// `program` run as user `postgres` when we are root (PostgreSQL refuses
+/// root); the uid changes before the parent-death signal is set, so it holds.
 fn as_postgres(program: &str) -> Command {
-    if running_as_root() {
-        let mut cmd = Command::new("runuser");
-        cmd.args(["-u", "postgres", "--", program]);
-        cmd
-    } else {
-        Command::new(program)
+    use std::os::unix::process::CommandExt;
+    let mut cmd = Command::new(program);
+    if running_as_root()
+        && let (Ok(uid), Ok(gid)) = (postgres_id("-u"), postgres_id("-g"))
+    {
+        cmd.uid(uid).gid(gid).current_dir("/");
     }
+    cmd
 }
 
 /// A private PostgreSQL cluster.
@@ -131,7 +138,7 @@ impl Postgres {
             .map_err(|e| format!("cannot create a temp dir: {e}"))?;
         let data = dir.path().join("data");
         if running_as_root() {
-            std::os::unix::fs::chown(dir.path(), Some(postgres_uid()?), None)
+            std::os::unix::fs::chown(dir.path(), Some(postgres_id("-u")?), None)
                 .map_err(|e| format!("cannot hand {} to postgres: {e}", dir.path().display()))?;
         }
         let out = as_postgres("initdb")
@@ -167,16 +174,22 @@ impl Postgres {
 
     /// Start (again) on the same port and data directory.
     fn start(&self) -> Result<(), String> {
-        let mut cmd = as_postgres("postgres");
-        cmd.arg("-D")
+        // A shell runs the server: when the test process ends it stops the
+        // server (fast shutdown) and removes the cluster's directory.
+        let script = "trap 'kill -INT $pid 2>/dev/null; wait $pid; rm -rf \"$0\"' TERM; \
+                      postgres \"$@\" & pid=$!; wait $pid";
+        let mut cmd = as_postgres("sh");
+        cmd.args(["-c", script])
+            .arg(self.dir.path())
+            .arg("-D")
             .arg(self.dir.path().join("data"))
             .args(["-p", &self.port.to_string(), "-h", "127.0.0.1", "-k"])
             .arg(self.dir.path())
-            .args(["-c", "max_connections=300", "-c", "fsync=on"])
+            .args(["-c", "max_connections=300"])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        let child = Child::spawn(cmd)?;
+        let child = Child::spawn(cmd, libc::SIGTERM)?;
         *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(child);
         wait_for_port(self.port, "PostgreSQL", Duration::from_secs(30))?;
         // Accepting connections can lag listening a little (recovery).
@@ -191,15 +204,27 @@ impl Postgres {
     }
 
     fn stop(&self) {
-        if let Some(child) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() {
-            child.stop(libc::SIGINT); // fast shutdown
+        let Some(child) = self.server.lock().unwrap_or_else(|e| e.into_inner()).take() else {
+            return;
+        };
+        // Fast shutdown: clients see their connections closed.
+        let stopped = as_postgres("pg_ctl")
+            .args(["stop", "-m", "fast", "-w", "-D"])
+            .arg(self.dir.path().join("data"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        if !stopped.is_ok_and(|s| s.success()) {
+            child.stop(libc::SIGKILL);
         }
+        child.stop(0);
     }
 }
 
-fn postgres_uid() -> Result<u32, String> {
+/// `id -u postgres` or `id -g postgres`.
+fn postgres_id(which: &str) -> Result<u32, String> {
     let out = Command::new("id")
-        .args(["-u", "postgres"])
+        .args([which, "postgres"])
         .output()
         .map_err(|e| format!("cannot run id: {e}"))?;
     String::from_utf8_lossy(&out.stdout)
@@ -223,12 +248,81 @@ fn psql(port: u16, sql: &str) -> Result<(), String> {
     }
 }
 
-/// moto's S3-compatible server.
+/// A loopback TCP relay to a port that can be cut off and restored, so a
+/// test can take the object store away without losing its buckets.
+#[derive(Debug)]
+struct TcpSwitch {
+    port: u16,
+    up: Arc<AtomicBool>,
+    open: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl TcpSwitch {
+    fn start(target: u16) -> Result<TcpSwitch, String> {
+        let listener =
+            TcpListener::bind("127.0.0.1:0").map_err(|e| format!("cannot listen: {e}"))?;
+        let port = listener.local_addr().map_err(|e| e.to_string())?.port();
+        let up = Arc::new(AtomicBool::new(true));
+        let open: Arc<Mutex<Vec<TcpStream>>> = Arc::default();
+        let (up2, open2) = (up.clone(), open.clone());
+        std::thread::spawn(move || {
+            for client in listener.incoming().flatten() {
+                if !up2.load(Ordering::SeqCst) {
+                    continue; // dropped: closed at once
+                }
+                let Ok(server) = TcpStream::connect(("127.0.0.1", target)) else {
+                    continue;
+                };
+                let pair = (client.try_clone(), server.try_clone());
+                let (Ok(client2), Ok(server2)) = pair else {
+                    continue;
+                };
+                {
+                    let mut open = open2.lock().unwrap_or_else(|e| e.into_inner());
+                    open.retain(|s| s.peer_addr().is_ok());
+                    if let (Ok(c), Ok(s)) = (client.try_clone(), server.try_clone()) {
+                        open.push(c);
+                        open.push(s);
+                    }
+                }
+                relay(client, server2);
+                relay(server, client2);
+            }
+        });
+        Ok(TcpSwitch { port, up, open })
+    }
+
+    fn cut(&self) {
+        self.up.store(false, Ordering::SeqCst);
+        for s in self
+            .open
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            let _ = s.shutdown(std::net::Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.up.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Copy `from` to `to` on a thread until either side closes.
+fn relay(mut from: TcpStream, mut to: TcpStream) {
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut from, &mut to);
+        let _ = to.shutdown(std::net::Shutdown::Both);
+        let _ = from.shutdown(std::net::Shutdown::Both);
+    });
+}
+
+/// moto's S3-compatible server (it keeps its buckets in memory).
 #[derive(Debug)]
 struct Moto {
-    program: PathBuf,
     port: u16,
-    server: Mutex<Option<Child>>,
+    _server: Child,
 }
 
 fn moto_program() -> Result<PathBuf, String> {
@@ -249,24 +343,18 @@ fn moto_program() -> Result<PathBuf, String> {
 
 impl Moto {
     fn init() -> Result<Moto, String> {
-        let moto = Moto {
-            program: moto_program()?,
-            port: free_port(),
-            server: Mutex::new(None),
-        };
-        moto.start()?;
-        Ok(moto)
-    }
-
-    /// Start on the port. moto keeps its buckets in memory: a restart empties it.
-    fn start(&self) -> Result<(), String> {
-        let mut cmd = Command::new(&self.program);
-        cmd.args(["-H", "127.0.0.1", "-p", &self.port.to_string()])
+        let port = free_port();
+        let mut cmd = Command::new(moto_program()?);
+        cmd.args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null());
-        *self.server.lock().unwrap_or_else(|e| e.into_inner()) = Some(Child::spawn(cmd)?);
-        wait_for_port(self.port, "moto_server", Duration::from_secs(60))
+        let server = Child::spawn(cmd, libc::SIGKILL)?;
+        wait_for_port(port, "moto_server", Duration::from_secs(60))?;
+        Ok(Moto {
+            port,
+            _server: server,
+        })
     }
 }
 
@@ -276,6 +364,7 @@ impl Moto {
 pub struct TeamServices {
     postgres: Postgres,
     moto: Moto,
+    switch: TcpSwitch,
     /// Endpoint of the object store (`AWS_ENDPOINT_URL`).
     pub endpoint: String,
 }
@@ -283,22 +372,15 @@ pub struct TeamServices {
 static NEXT: AtomicU32 = AtomicU32::new(0);
 
 impl TeamServices {
-    /// Start a PostgreSQL and an object store of this test's own; `None`
-    /// (after printing why) when a tool is missing, a panic with `CI=true`.
-    pub fn start() -> Option<TeamServices> {
-        match Self::try_start() {
-            Ok(s) => Some(s),
-            Err(why) => skip(&why),
-        }
-    }
-
     fn try_start() -> Result<TeamServices, String> {
         let postgres = Postgres::init()?;
         let moto = Moto::init()?;
-        let endpoint = format!("http://127.0.0.1:{}", moto.port);
+        let switch = TcpSwitch::start(moto.port)?;
+        let endpoint = format!("http://127.0.0.1:{}", switch.port);
         Ok(TeamServices {
             postgres,
             moto,
+            switch,
             endpoint,
         })
     }
@@ -382,54 +464,16 @@ impl TeamServices {
             .unwrap_or_else(|e| panic!("cannot restart PostgreSQL: {e}"));
     }
 
-    /// Stop the object store from answering: it is paused (SIGSTOP), so its
-    /// buckets survive; requests time out or are refused until
-    /// [`TeamServices::resume_object_store`].
-    pub fn pause_object_store(&self) {
-        if let Some(c) = self
-            .moto
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            // SAFETY: kill only sends a signal to our own child.
-            unsafe {
-                libc::kill(c.pid, libc::SIGSTOP);
-            }
-        }
+    /// Cut the object store off: connections to it are dropped and new
+    /// ones closed at once, until [`TeamServices::restore_object_store`]
+    /// (its buckets survive).
+    pub fn cut_object_store(&self) {
+        self.switch.cut();
     }
 
-    /// Let the paused object store answer again.
-    pub fn resume_object_store(&self) {
-        if let Some(c) = self
-            .moto
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-        {
-            // SAFETY: kill only sends a signal to our own child.
-            unsafe {
-                libc::kill(c.pid, libc::SIGCONT);
-            }
-        }
-    }
-}
-
-impl Drop for TeamServices {
-    fn drop(&mut self) {
-        self.resume_object_store();
-        if let Some(c) = self
-            .moto
-            .server
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .take()
-        {
-            c.stop(libc::SIGKILL);
-        }
-        self.postgres.stop();
+    /// Let the object store answer again.
+    pub fn restore_object_store(&self) {
+        self.switch.restore();
     }
 }
 

@@ -97,10 +97,11 @@ pub(crate) fn db_error(e: tokio_postgres::Error) -> StorageError {
                 SqlState::READ_ONLY_SQL_TRANSACTION,
             ]
             .contains(code);
+        let text = format!("the database: {} ({})", db.message(), code.code());
         return if transient {
-            StorageError::Unavailable(format!("the database: {e}"))
+            StorageError::Unavailable(text)
         } else {
-            StorageError::Internal(format!("the database: {e}"))
+            StorageError::Internal(text)
         };
     }
     let io = std::error::Error::source(&e).is_some_and(|s| s.is::<std::io::Error>());
