@@ -769,3 +769,108 @@ async fn storage_contract(st: Arc<dyn Storage>) {
     let (_, _, bytes) = read_all(&st, a.id, "s1", 0).await;
     assert_eq!(sha256_hex(&bytes), sha256_hex(&data));
 }
+
+/// Every fixture transcript (Codex rollouts and Claude sessions), pushed
+/// into `st` as one session each and indexed.
+async fn load_fixtures(st: &Arc<dyn Storage>) {
+    let user = st.ensure_user_token("u", &"f".repeat(64)).await.unwrap().id;
+    let root = baton_testkit::fixtures_dir();
+    let mut files = Vec::new();
+    for (agent, dir) in [
+        ("codex", root.join("codex/sessions")),
+        ("claude", root.join("claude/.claude/projects")),
+    ] {
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "jsonl") {
+                    files.push((agent, p));
+                }
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for (agent, path) in files {
+        let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let mut m = meta();
+        m.agent = agent.parse().unwrap();
+        st.put_session(user, &id, m).await.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let empty = RunningSha256::new().digest();
+        st.append(user, &id, "main", 0, empty, bytes::Bytes::from(bytes))
+            .await
+            .unwrap();
+    }
+    while Indexer::new(st.clone()).index_pending().await > 0 {}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_team_backend_finds_and_ranks_what_the_embedded_one_does() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = embedded(dir.path());
+    let team = team_replica(&team_backends(team)).await;
+    load_fixtures(&embedded).await;
+    load_fixtures(&team).await;
+    let user = |st: &Arc<dyn Storage>| {
+        let st = st.clone();
+        async move { st.authenticate(&"f".repeat(64)).await.unwrap().unwrap().id }
+    };
+    let (ue, ut) = (user(&embedded).await, user(&team).await);
+    let mut found_any = false;
+    for q in [
+        "pub",
+        "prompt",
+        "prompt beta",
+        "pub-tool*",
+        "ünïcødé",
+        "unicode",
+        "gamma",
+        "echo",
+        "fork prom*",
+        "\"pub\"",
+        "nothing-like-this",
+    ] {
+        let hits = |st: Arc<dyn Storage>, u: i64| async move {
+            st.search(u, q, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.session.id, h.snippet))
+                .collect::<Vec<_>>()
+        };
+        let want = hits(embedded.clone(), ue).await;
+        let got = hits(team.clone(), ut).await;
+        assert_eq!(got, want, "query {q:?}");
+        found_any |= !want.is_empty();
+        let list = |st: Arc<dyn Storage>, u: i64| async move {
+            let q = SessionsQuery {
+                limit: 100,
+                q: Some(q.to_string()),
+                ..SessionsQuery::default()
+            };
+            let mut ids: Vec<String> = st
+                .list_sessions(u, q)
+                .await
+                .unwrap()
+                .sessions
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            list(team.clone(), ut).await,
+            list(embedded.clone(), ue).await,
+            "list filter {q:?}"
+        );
+    }
+    assert!(found_any);
+}

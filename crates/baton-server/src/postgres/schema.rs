@@ -7,10 +7,10 @@ use crate::storage::StorageResult;
 use deadpool_postgres::Object;
 
 /// Advisory lock key held while migrating ("baton" in ASCII).
-const MIGRATION_LOCK: i64 = 0x6261_746f_6e;
+const MIGRATION_LOCK: i64 = 0x0062_6174_6f6e;
 
 /// Advisory lock key the sequencer holds while numbering changes.
-const SEQUENCE_LOCK: i64 = 0x6261_746f_6e + 1;
+const SEQUENCE_LOCK: i64 = 0x0062_6174_6f6e + 1;
 
 /// Migrations in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
 /// Never edit one that shipped: add the next.
