@@ -52,6 +52,7 @@ function badges(s) {
   return el("span", {},
     el("span", { class: "badge " + s.agent }, s.agent),
     s.encrypted ? el("span", { class: "badge enc" }, "encrypted") : null,
+    s.archived ? el("span", { class: "badge", title: "The agent's own files are gone; baton's archive keeps this session. `baton resume` writes it back." }, "archived") : null,
     s.forked_from ? el("span", { class: "badge" }, "fork") : null,
     s.diverged_from ? el("span", { class: "badge" }, "diverged copy") : null);
 }

@@ -65,6 +65,11 @@ diverged_from: string | null,
  */
 encrypted: boolean, 
 /**
+ * True when the agent's own files are gone from the machine that sent
+ * the session: only baton's archive (and this server) still hold it.
+ */
+archived: boolean, 
+/**
  * The session's streams, `main` first.
  */
 streams: Array<StreamInfo>, 

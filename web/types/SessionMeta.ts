@@ -38,4 +38,10 @@ forked_from?: string,
 /**
  * The streams hold client-side ciphertext (default `false`).
  */
-encrypted: boolean, };
+encrypted: boolean, 
+/**
+ * The agent's files are gone from the sending machine; only baton's
+ * archive holds them there (default `false`). Unlike the rest of the
+ * metadata, this may change on every push.
+ */
+archived: boolean, };

@@ -203,6 +203,10 @@ pub struct SessionInfo {
     pub diverged_from: Option<String>,
     /// True when the bytes are client-side encrypted (not indexed, not rendered).
     pub encrypted: bool,
+    /// True when the agent's own files are gone from the machine that sent
+    /// the session: only baton's archive (and this server) still hold it.
+    #[serde(default)]
+    pub archived: bool,
     /// The session's streams, `main` first.
     pub streams: Vec<StreamInfo>,
     /// Server sequence number of the latest change to this session.
@@ -251,6 +255,11 @@ pub struct SessionMeta {
     /// The streams hold client-side ciphertext (default `false`).
     #[serde(default)]
     pub encrypted: bool,
+    /// The agent's files are gone from the sending machine; only baton's
+    /// archive holds them there (default `false`). Unlike the rest of the
+    /// metadata, this may change on every push.
+    #[serde(default)]
+    pub archived: bool,
 }
 
 impl SessionMeta {
@@ -265,6 +274,7 @@ impl SessionMeta {
             updated_at: None,
             forked_from: None,
             encrypted: false,
+            archived: false,
         }
     }
 }

@@ -30,7 +30,7 @@ use baton_protocol::{self as protocol, SessionMeta};
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
@@ -268,7 +268,15 @@ impl Mirror {
                 issues.extend(self.save().await);
             }
         }
-        self.forget_vanished(&seen);
+        for path in self.forget_vanished(&seen) {
+            if let Some((agent, id)) = library::main_session_of(Path::new(&path))
+                && let Err(e) = self.set_archived(id, agent, true).await
+            {
+                issues.push(format!(
+                    "{path}: gone, but cannot mark its session archived: {e}"
+                ));
+            }
+        }
         issues.extend(self.save().await);
         ScanReport {
             updated,
@@ -277,9 +285,12 @@ impl Mirror {
         }
     }
 
-    /// Drop the states of files that were not found and no longer exist.
-    fn forget_vanished(&mut self, seen: &HashSet<String>) {
-        let Some(files) = &mut self.files else { return };
+    /// Drop the states of files that were not found and no longer exist;
+    /// their paths.
+    fn forget_vanished(&mut self, seen: &HashSet<String>) -> Vec<String> {
+        let Some(files) = &mut self.files else {
+            return Vec::new();
+        };
         let gone: Vec<String> = files
             .keys()
             .filter(|path| !seen.contains(*path))
@@ -288,10 +299,32 @@ impl Mirror {
             })
             .cloned()
             .collect();
-        for path in gone {
-            files.remove(&path);
-            self.unsaved.remove(&path);
-            self.forget.insert(path);
+        for path in &gone {
+            files.remove(path);
+            self.unsaved.remove(path);
+            self.forget.insert(path.clone());
+        }
+        gone
+    }
+
+    /// Mark session `id` archived (its agent's file is gone; the server copy
+    /// stays) or, with `false`, back on disk; a session the server does not
+    /// hold is left alone.
+    async fn set_archived(&self, id: &str, agent: Agent, archived: bool) -> Result<(), String> {
+        match self.storage.session(self.user, id).await {
+            Ok(info) if info.archived != archived => {
+                let meta = SessionMeta {
+                    archived,
+                    ..SessionMeta::of_agent(agent)
+                };
+                self.storage
+                    .put_session(self.user, id, meta)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            }
+            Ok(_) | Err(StorageError::NotFound) => Ok(()),
+            Err(e) => Err(e.to_string()),
         }
     }
 
@@ -476,12 +509,17 @@ impl Mirror {
     ) -> Result<(u64, String), String> {
         let empty = || (0, protocol::EMPTY_SHA256.to_string());
         match self.storage.session(self.user, id).await {
-            Ok(info) => Ok(info
-                .streams
-                .into_iter()
-                .find(|s| s.name == stream)
-                .map(|s| (s.len, s.sha256))
-                .unwrap_or_else(empty)),
+            Ok(info) => {
+                if info.archived && stream == protocol::MAIN_STREAM {
+                    self.set_archived(id, agent, false).await?;
+                }
+                Ok(info
+                    .streams
+                    .into_iter()
+                    .find(|s| s.name == stream)
+                    .map(|s| (s.len, s.sha256))
+                    .unwrap_or_else(empty))
+            }
             Err(StorageError::NotFound) => {
                 let meta = SessionMeta::of_agent(agent);
                 self.storage

@@ -5,11 +5,18 @@
 //! [`crate::reconcile`].
 
 use crate::crypto::Keyring;
-use crate::error::ClientError;
+use crate::error::{ClientError, io_err};
 use crate::http::Client;
+use crate::native::read_native;
 use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use baton_native::files::FileStat;
 use baton_protocol::SessionInfo;
+use std::path::Path;
+use std::sync::Arc;
+
+/// Reads a session file that is gone from disk from a copy the caller keeps
+/// (baton's archive): `Ok(None)` when it has none either.
+pub type ArchiveReader = Arc<dyn Fn(&Path) -> std::io::Result<Option<Vec<u8>>> + Send + Sync>;
 
 /// Largest plaintext piece sent in one append request.
 pub const CHUNK_SIZE: usize = 4 << 20;
@@ -51,6 +58,8 @@ pub struct Syncer<'a> {
     pub(crate) client: &'a Client,
     keyring: Option<&'a Keyring>,
     pub(crate) chunk_size: usize,
+    /// Where push reads a session file that is gone from disk.
+    archive: Option<ArchiveReader>,
     /// The client state (save it after each session).
     pub state: SyncState,
 }
@@ -62,7 +71,27 @@ impl<'a> Syncer<'a> {
             client,
             keyring,
             chunk_size: CHUNK_SIZE,
+            archive: None,
             state,
+        }
+    }
+
+    /// Push files that are gone from disk from `archive` (baton's archive):
+    /// a session the agent deleted is still pushed, byte-identical.
+    pub fn with_archive(mut self, archive: ArchiveReader) -> Self {
+        self.archive = Some(archive);
+        self
+    }
+
+    /// The native bytes of `path`: the file (decompressed), or, when it is
+    /// gone, the archived copy; `None` when neither exists.
+    pub(crate) fn read_local(&self, path: &Path) -> Result<Option<Vec<u8>>, ClientError> {
+        if let Some(bytes) = read_native(path)? {
+            return Ok(Some(bytes));
+        }
+        match &self.archive {
+            Some(archive) => archive(path).map_err(io_err(path)),
+            None => Ok(None),
         }
     }
 

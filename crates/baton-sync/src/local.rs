@@ -206,6 +206,7 @@ mod tests {
             forked_from: None,
             diverged_from: None,
             encrypted: false,
+            archived: false,
             streams: Vec::new(),
             updated_seq: seq,
         }

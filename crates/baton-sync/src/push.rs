@@ -5,7 +5,6 @@
 use crate::engine::{Codec, Syncer, mirror_rewrite, set_source, whole_file_stamp};
 use crate::error::ClientError;
 use crate::http::{AppendOutcome, Client};
-use crate::native::read_native;
 use crate::reconcile::{LocalStream, Reconciled, Relation, tracked};
 use crate::state::{IdRewrite, RemoteSession, SyncState, Tracked};
 use baton_native::files::FileStat;
@@ -76,7 +75,7 @@ impl Syncer<'_> {
         let mut stamps = Vec::new();
         for (name, path) in &session.streams {
             let stamp = FileStat::of_path(path);
-            if let Some(bytes) = read_native(path)? {
+            if let Some(bytes) = self.read_local(path)? {
                 locals.push((name.clone(), path.clone(), bytes));
                 stamps.push(stamp);
             }
@@ -92,9 +91,11 @@ impl Syncer<'_> {
         for _round in 0..MAX_ROUNDS {
             let remote_id = self.state.remote_id(&session.id).to_owned();
             report.remote_id = remote_id.clone();
+            // Created when new; updated when only the archive holds it now
+            // (or the agent's file came back).
             let info = match self.client.session(&remote_id).await? {
-                Some(info) => info,
-                None => {
+                Some(info) if info.archived == session.meta.archived => info,
+                _ => {
                     let mut meta = session.meta.clone();
                     if meta.encrypted && !self.has_key() {
                         return Err(ClientError::NeedKey(remote_id));

@@ -19,7 +19,7 @@ use baton_sync::state::{SyncConfig, SyncLock, SyncState};
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Encryption options shared by `login`, `push`, `pull` and `sync`.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -224,6 +224,7 @@ fn local_session(ctx: &Context, row: &SessionRow, encrypt: bool) -> Option<Local
         updated_at: Some(row.updated_at.clone()),
         forked_from: row.forked_from.clone(),
         encrypted: encrypt,
+        archived: row.archived,
     };
     let files: Vec<PathBuf> = row.paths.iter().map(PathBuf::from).collect();
     LocalSession::from_files(&row.id, meta, &files, &library(ctx))
@@ -363,6 +364,13 @@ pub fn push_rows(
         state.save(&ctx.baton_home)?;
     }
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_ref(), state);
+    if let Some(archive) = baton_store::Archive::open_existing(&ctx.baton_home)? {
+        let archive = std::sync::Mutex::new(archive);
+        syncer = syncer.with_archive(std::sync::Arc::new(move |path: &Path| {
+            let archive = archive.lock().unwrap_or_else(|e| e.into_inner());
+            archive.read(path).map_err(std::io::Error::other)
+        }));
+    }
     let home = &ctx.baton_home;
     each_session(
         ctx,

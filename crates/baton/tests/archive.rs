@@ -603,3 +603,144 @@ fn a_codex_fork_whose_parent_was_deleted_gets_it_back_from_the_archive() {
     );
     assert_eq!(sha256_hex(&std::fs::read(&parent).unwrap()), parent_sha);
 }
+
+/// The main file of every fixture session, by session id, with its SHA-256.
+fn main_files(files: &BTreeMap<PathBuf, String>) -> BTreeMap<String, (PathBuf, String)> {
+    files
+        .iter()
+        .filter_map(|(path, sha)| {
+            let (_, id) = baton_native::layout::library::main_session_of(path)?;
+            Some((id.to_owned(), (path.clone(), sha.clone())))
+        })
+        .collect()
+}
+
+/// The server's sessions by id.
+fn server_sessions(
+    rt: &tokio::runtime::Runtime,
+    client: &baton_sync::http::Client,
+) -> BTreeMap<String, baton_protocol::SessionInfo> {
+    rt.block_on(client.all_sessions())
+        .unwrap()
+        .into_iter()
+        .map(|s| (s.id.clone(), s))
+        .collect()
+}
+
+#[test]
+fn sessions_only_the_archive_holds_are_pushed_byte_identical_and_marked_archived() {
+    let env = Env::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = env.path("server");
+    std::fs::create_dir_all(&data).unwrap();
+    let mut config = baton_server::ServerConfig::new(data.clone());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    let server = rt.block_on(baton_server::start(config)).unwrap();
+    let user = rt.block_on(baton_server::add_user(&data, "alice")).unwrap();
+    let url = format!("http://{}", server.addr);
+    let client = baton_sync::http::Client::new(&url, &user.token).unwrap();
+    env.cmd(&["login", &url, &user.token]).assert().success();
+
+    env.json(&["index", "--json"]);
+    let before = native_files(&env);
+    let mains = main_files(&before);
+    assert_eq!(mains.len(), manifest().len(), "{mains:?}");
+    for path in before.keys() {
+        std::fs::remove_file(path).unwrap();
+    }
+    env.json(&["index", "--json"]);
+
+    // Nothing of these sessions is on disk; push sends them from the archive.
+    env.cmd(&["push", "--all", "--json"]).assert().success();
+    let on_server = server_sessions(&rt, &client);
+    for (id, (path, sha)) in &mains {
+        let info = on_server
+            .get(id)
+            .unwrap_or_else(|| panic!("{id} not pushed"));
+        assert!(info.archived, "{id}: {info:?}");
+        let bytes = rt
+            .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[])))
+            .unwrap()
+            .bytes;
+        assert_eq!(&sha256_hex(&bytes), sha, "{id} ({})", path.display());
+    }
+
+    // Written back, the session is on disk again, and the next push says so.
+    let (id, (path, sha)) = mains.iter().next().unwrap();
+    env.cmd(&["rehydrate", id, "--json"]).assert().success();
+    assert_eq!(&sha256_hex(&std::fs::read(path).unwrap()), sha);
+    env.json(&["index", "--json"]);
+    env.cmd(&["push", "--all", "--json"]).assert().success();
+    let on_server = server_sessions(&rt, &client);
+    assert!(!on_server[id].archived, "{:?}", on_server[id]);
+    assert!(
+        on_server
+            .iter()
+            .filter(|(other, _)| *other != id && mains.contains_key(*other))
+            .all(|(_, s)| s.archived),
+        "{on_server:?}"
+    );
+    server.abort();
+}
+
+#[test]
+fn the_web_servers_own_copy_marks_a_session_archived_when_its_file_goes() {
+    let env = Env::new();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let data = tempfile::tempdir().unwrap();
+    let mut config = baton_server::ServerConfig::new(data.path().to_path_buf());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.rescan_every = std::time::Duration::from_millis(100);
+    config.local = Some(baton_server::local::LocalSources {
+        codex_homes: vec![env.path("codex"), env.path("codex-legacy")],
+        claude_dirs: vec![env.path("claude/.claude")],
+    });
+    let server = rt.block_on(baton_server::start(config)).unwrap();
+    let client =
+        baton_sync::http::Client::new(&format!("http://{}", server.addr), &server.local_token)
+            .unwrap();
+    let mains = main_files(&native_files(&env));
+    let wait_for =
+        |what: &str, done: &dyn Fn(&BTreeMap<String, baton_protocol::SessionInfo>) -> bool| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let sessions = server_sessions(&rt, &client);
+                if done(&sessions) {
+                    return sessions;
+                }
+                assert!(std::time::Instant::now() < deadline, "{what}: {sessions:?}");
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        };
+    let all_there = |s: &BTreeMap<String, baton_protocol::SessionInfo>| {
+        mains.keys().all(|id| s.contains_key(id))
+    };
+    let listed = wait_for("every session mirrored", &all_there);
+    assert!(listed.values().all(|s| !s.archived), "{listed:?}");
+
+    let (gone, (path, sha)) = mains.iter().next().unwrap();
+    let bytes = std::fs::read(path).unwrap();
+    std::fs::remove_file(path).unwrap();
+    let listed = wait_for("the deleted session marked archived", &|s| {
+        s.get(gone).is_some_and(|s| s.archived)
+    });
+    assert!(
+        listed
+            .iter()
+            .filter(|(id, _)| *id != gone)
+            .all(|(_, s)| !s.archived),
+        "{listed:?}"
+    );
+    let kept = rt
+        .block_on(client.read_stream(gone, "main", baton_sync::http::Prefix::Bytes(&[])))
+        .unwrap()
+        .bytes;
+    assert_eq!(&sha256_hex(&kept), sha, "the server keeps its copy");
+
+    // Back on disk (as `baton resume` writes it), the mark goes.
+    std::fs::write(path, &bytes).unwrap();
+    wait_for("the restored session no longer archived", &|s| {
+        s.get(gone).is_some_and(|s| !s.archived)
+    });
+    server.abort();
+}

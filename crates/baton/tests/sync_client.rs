@@ -57,6 +57,7 @@ fn meta(encrypted: bool) -> SessionMeta {
         updated_at: None,
         forked_from: None,
         encrypted,
+        archived: false,
     }
 }
 

@@ -41,6 +41,7 @@ fn info(id: &str, stream: &str, forked_from: Option<&str>) -> SessionInfo {
         forked_from: forked_from.map(str::to_owned),
         diverged_from: None,
         encrypted: false,
+        archived: false,
         streams: vec![StreamInfo {
             name: stream.into(),
             len: LINE.len() as u64,

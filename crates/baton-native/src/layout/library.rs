@@ -61,6 +61,18 @@ pub fn stream_name(agent: Agent, session_id: &str, path: &Path) -> Option<String
     }))
 }
 
+/// The agent and session whose `main` stream a native file is, by its name
+/// alone: a Codex rollout (not a revert segment) or a Claude transcript;
+/// `None` for any other file.
+pub fn main_session_of(path: &Path) -> Option<(Agent, &str)> {
+    let file = path.file_name()?.to_str()?;
+    if let Some(name) = codex::RolloutName::parse(file).filter(|n| n.rollout_id.is_none()) {
+        return Some((Agent::Codex, name.thread_id));
+    }
+    let base = file.strip_suffix(".zst").unwrap_or(file);
+    claude::transcript_id(base).map(|id| (Agent::Claude, id))
+}
+
 /// Where stream `stream` of session `session_id` goes in the library under
 /// `baton_home`: Codex `library/codex/sessions/YYYY/MM/DD/rollout-<ts>-<id>.jsonl`
 /// (dated by the start time, now when unknown; other streams beside it,

@@ -23,6 +23,7 @@ CREATE TABLE IF NOT EXISTS sessions(
   d_forked_from TEXT, d_user_turns INTEGER NOT NULL DEFAULT 0, d_message_count INTEGER NOT NULL DEFAULT 0,
   diverged_from TEXT,
   encrypted INTEGER NOT NULL DEFAULT 0,
+  archived INTEGER NOT NULL DEFAULT 0,
   updated_seq INTEGER NOT NULL,
   UNIQUE(user_id, id));
 CREATE INDEX IF NOT EXISTS sessions_by_seq ON sessions(user_id, updated_seq);
@@ -121,15 +122,24 @@ fn migrate_search_index(conn: &Connection) -> rusqlite::Result<()> {
 /// Bring a database made by an earlier version up to [`SCHEMA`].
 pub(super) fn migrate(conn: &Connection) -> rusqlite::Result<()> {
     migrate_search_index(conn)?;
-    let has_skipped: bool = conn.query_row(
-        "SELECT EXISTS(SELECT 1 FROM pragma_table_info('streams') WHERE name = 'skipped_lines')",
-        [],
+    add_column(
+        conn,
+        "streams",
+        "skipped_lines",
+        "INTEGER NOT NULL DEFAULT 0",
+    )?;
+    add_column(conn, "sessions", "archived", "INTEGER NOT NULL DEFAULT 0")
+}
+
+/// Add `column` (of type `decl`) to `table` unless an earlier run did.
+fn add_column(conn: &Connection, table: &str, column: &str, decl: &str) -> rusqlite::Result<()> {
+    let present: bool = conn.query_row(
+        "SELECT EXISTS(SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2)",
+        [table, column],
         |r| r.get(0),
     )?;
-    if !has_skipped {
-        conn.execute_batch(
-            "ALTER TABLE streams ADD COLUMN skipped_lines INTEGER NOT NULL DEFAULT 0",
-        )?;
+    if !present {
+        conn.execute_batch(&format!("ALTER TABLE {table} ADD COLUMN {column} {decl}"))?;
     }
     Ok(())
 }

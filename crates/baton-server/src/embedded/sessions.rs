@@ -62,7 +62,7 @@ fn stream_infos(conn: &Connection, session_pk: i64) -> StorageResult<Vec<StreamI
 const INFO_COLUMNS: &str = "pk, id, agent, COALESCE(d_cwd, cwd), COALESCE(d_title, title),
   COALESCE(d_first_prompt, first_prompt), COALESCE(d_started_at, started_at),
   COALESCE(d_updated_at, updated_at), d_user_turns, d_message_count,
-  COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq, 0, 0";
+  COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq, 0, 0, archived";
 
 /// [`INFO_COLUMNS`] of a listing: `title` and `first_prompt` cut to
 /// [`LISTING_TEXT_MAX_CHARS`] characters, with flags saying whether they were.
@@ -74,7 +74,7 @@ fn listing_columns() -> String {
   COALESCE(d_updated_at, updated_at), d_user_turns, d_message_count,
   COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq,
   COALESCE(length(COALESCE(d_title, title)) > {n}, 0),
-  COALESCE(length(COALESCE(d_first_prompt, first_prompt)) > {n}, 0)"
+  COALESCE(length(COALESCE(d_first_prompt, first_prompt)) > {n}, 0), archived"
     )
 }
 
@@ -98,6 +98,7 @@ fn info_from_row(conn: &Connection, r: &rusqlite::Row<'_>) -> StorageResult<Sess
                 forked_from: r.get(10)?,
                 diverged_from: r.get(11)?,
                 encrypted: r.get::<_, i64>(12)? != 0,
+                archived: r.get::<_, i64>(16)? != 0,
                 streams: Vec::new(),
                 updated_seq: r.get::<_, i64>(13)? as u64,
             },
@@ -210,13 +211,13 @@ pub(super) fn put_in(
     w.conn
         .prepare_cached(
             "INSERT INTO sessions(user_id, id, agent, cwd, title, first_prompt, started_at,
-               updated_at, forked_from, encrypted, updated_seq)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+               updated_at, forked_from, encrypted, archived, updated_seq)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
              ON CONFLICT(user_id, id) DO UPDATE SET agent = excluded.agent, cwd = excluded.cwd,
                title = excluded.title, first_prompt = excluded.first_prompt,
                started_at = excluded.started_at, updated_at = excluded.updated_at,
                forked_from = excluded.forked_from, encrypted = excluded.encrypted,
-               updated_seq = excluded.updated_seq",
+               archived = excluded.archived, updated_seq = excluded.updated_seq",
         )
         .map_err(internal)?
         .execute(params![
@@ -230,6 +231,7 @@ pub(super) fn put_in(
             meta.updated_at,
             meta.forked_from,
             meta.encrypted as i64,
+            meta.archived as i64,
             seq
         ])
         .map_err(internal)?;
