@@ -209,7 +209,7 @@ fn main() {
         };
         let one = replica(&dir.path().join("one"), backends.clone()).await;
         let two = replica(&dir.path().join("two"), backends.clone()).await;
-        let user = baton_server::add_user(&backends, &dir.path().join("one"), "bench")
+        let user = baton_server::add_user_to(&backends, &dir.path().join("one"), "bench")
             .await
             .expect("bench account");
         let bases = vec![

@@ -179,8 +179,15 @@ pub async fn open_backends(
     }
 }
 
-/// Create an account and print-ready token (works while servers run on the same storage).
-pub async fn add_user(
+/// Create an account and print-ready token in the embedded storage of
+/// `data_dir` (works while a server runs on the same directory).
+pub async fn add_user(data_dir: &Path, name: &str) -> Result<NewUser, ServerError> {
+    add_user_to(&Backends::default(), data_dir, name).await
+}
+
+/// Create an account and print-ready token in the storage `backends` name
+/// (works while servers run on the same storage).
+pub async fn add_user_to(
     backends: &Backends,
     data_dir: &Path,
     name: &str,

@@ -92,7 +92,7 @@ async fn replica(backends: &Backends) -> Replica {
     cfg.listen = "127.0.0.1:0".parse().unwrap();
     cfg.backends = backends.clone();
     let server = baton_server::start(cfg).await.unwrap();
-    let user = baton_server::add_user(backends, &dir.path().join("server"), "alice")
+    let user = baton_server::add_user_to(backends, &dir.path().join("server"), "alice")
         .await
         .unwrap();
     Replica {

@@ -35,7 +35,7 @@ async fn start() -> Fixture {
     let mut config = baton_server::ServerConfig::new(data.clone());
     config.listen = "127.0.0.1:0".parse().expect("addr");
     let server = baton_server::start(config).await.expect("server starts");
-    let user = baton_server::add_user(&Default::default(), &data, "alice")
+    let user = baton_server::add_user(&data, "alice")
         .await
         .expect("add user");
     let client = Client::new(&format!("http://{}", server.addr), &user.token).expect("client");

@@ -14,7 +14,8 @@ const SEQUENCE_LOCK: i64 = 0x0062_6174_6f6e + 1;
 
 /// Migrations in order; `MIGRATIONS[i]` brings the schema to version `i + 1`.
 /// Never edit one that shipped: add the next.
-const MIGRATIONS: &[&str] = &[r#"
+const MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE users(
   id BIGSERIAL PRIMARY KEY,
   name TEXT NOT NULL UNIQUE,
@@ -99,7 +100,11 @@ CREATE TABLE mirror_files(
   state BYTEA NOT NULL,
   diverged BOOLEAN NOT NULL,
   PRIMARY KEY(user_id, path));
-"#];
+"#,
+    r#"
+ALTER TABLE sessions ADD COLUMN archived BOOLEAN NOT NULL DEFAULT false;
+"#,
+];
 
 /// The sequencer: numbers every committed, not yet numbered session change
 /// (`seq_pending`) from `session_seq`, one caller at a time, so numbers are

@@ -50,7 +50,7 @@ fn columns(cut: Option<usize>) -> String {
   COALESCE(d_updated_at, updated_at), d_user_turns, d_message_count,
   COALESCE(d_forked_from, forked_from), diverged_from, encrypted, updated_seq,
   COALESCE(length(COALESCE(d_title, title)) > {n}, false),
-  COALESCE(length(COALESCE(d_first_prompt, first_prompt)) > {n}, false)"
+  COALESCE(length(COALESCE(d_first_prompt, first_prompt)) > {n}, false), archived"
     )
 }
 
@@ -73,6 +73,7 @@ fn info_from_row(r: &Row) -> (i64, SessionInfo) {
             forked_from: r.get(10),
             diverged_from: r.get(11),
             encrypted: r.get(12),
+            archived: r.get(16),
             streams: Vec::new(),
             updated_seq: r.get::<_, i64>(13) as u64,
         },
@@ -187,13 +188,13 @@ pub(super) async fn put(
     exec(
         &tx,
         "INSERT INTO sessions(user_id, id, agent, cwd, title, first_prompt, started_at,
-           updated_at, forked_from, encrypted, seq_pending)
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, true)
+           updated_at, forked_from, encrypted, archived, seq_pending)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, true)
          ON CONFLICT(user_id, id) DO UPDATE SET agent = excluded.agent, cwd = excluded.cwd,
            title = excluded.title, first_prompt = excluded.first_prompt,
            started_at = excluded.started_at, updated_at = excluded.updated_at,
            forked_from = excluded.forked_from, encrypted = excluded.encrypted,
-           seq_pending = true",
+           archived = excluded.archived, seq_pending = true",
         &[
             &user,
             &id,
@@ -205,6 +206,7 @@ pub(super) async fn put(
             &meta.updated_at,
             &meta.forked_from,
             &meta.encrypted,
+            &meta.archived,
         ],
     )
     .await?;

@@ -43,10 +43,10 @@ pub async fn start_configured(f: impl FnOnce(&mut ServerConfig)) -> Srv {
     };
     f(&mut cfg);
     let server = baton_server::start(cfg).await.unwrap();
-    let a = baton_server::add_user(&Default::default(), &dir.path().join("server"), "alice")
+    let a = baton_server::add_user(&dir.path().join("server"), "alice")
         .await
         .unwrap();
-    let b = baton_server::add_user(&Default::default(), &dir.path().join("server"), "bob")
+    let b = baton_server::add_user(&dir.path().join("server"), "bob")
         .await
         .unwrap();
     Srv {

@@ -126,7 +126,7 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             storage,
         })) => {
             let user = runtime
-                .block_on(baton_server::add_user(&storage.backends(), &dir, &name))
+                .block_on(baton_server::add_user_to(&storage.backends(), &dir, &name))
                 .with_context(|| {
                     format!("cannot create user `{name}` in {}", storage.describe(&dir))
                 })?;
