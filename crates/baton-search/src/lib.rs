@@ -12,7 +12,9 @@
 //!   computed outside FTS5 in time linear in the message;
 //! - how forks are attributed ([`copy_key`]: a record a fork copied from
 //!   its parent is a hit of the parent only; [`InheritedHistory`]: which
-//!   parent bytes a Codex fork's history starts with).
+//!   parent bytes a Codex fork's history starts with);
+//! - matching and `bm25()` ranking outside FTS5 ([`Query::matches`],
+//!   [`Query::bm25`], [`index_tokens`]) for a backend without FTS5.
 
 // Unit tests build their own scratch files (clippy.toml bans writes elsewhere).
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
@@ -20,12 +22,14 @@
 
 mod lineage;
 mod query;
+mod rank;
 mod snippet;
 mod text;
 mod tokens;
 
 pub use lineage::{InheritedHistory, copy_key};
 pub use query::{Query, fts_query};
+pub use rank::{Corpus, Match, index_tokens, token_count};
 pub use text::searchable_text;
 
 /// FTS5 tokenizer of every full-text table (`tokenize = '...'`): Unicode

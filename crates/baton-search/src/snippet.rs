@@ -12,15 +12,15 @@ use std::collections::VecDeque;
 
 /// A term found in the text: which term, and its first and last token.
 #[derive(Debug, Clone, Copy)]
-struct Found {
-    term: usize,
+pub(crate) struct Found {
+    pub(crate) term: usize,
     first: usize,
     last: usize,
 }
 
 /// Finds terms as the tokens of a text go by, keeping only the last few
 /// tokens (as many as the longest term has).
-struct Matcher<'q> {
+pub(crate) struct Matcher<'q> {
     terms: &'q [Term],
     /// Folded recent tokens, by token number modulo their count.
     recent: Vec<String>,
@@ -31,7 +31,7 @@ struct Matcher<'q> {
 }
 
 impl<'q> Matcher<'q> {
-    fn new(terms: &'q [Term]) -> Self {
+    pub(crate) fn new(terms: &'q [Term]) -> Self {
         let longest = terms.iter().map(|t| t.tokens.len()).max().unwrap_or(1);
         Matcher {
             terms,
@@ -43,7 +43,7 @@ impl<'q> Matcher<'q> {
 
     /// Take the next token (`text[span.0..span.1]`) and report every term
     /// that ends with it.
-    fn push(&mut self, text: &str, span: (usize, usize), found: &mut Vec<Found>) {
+    pub(crate) fn push(&mut self, text: &str, span: (usize, usize), found: &mut Vec<Found>) {
         let ring = self.recent.len();
         let i = self.seen;
         fold_into(&text[span.0..span.1], &mut self.recent[i % ring]);

@@ -1,4 +1,5 @@
-//! HTTP routes: the `/api/v1` sync API, `/healthz` and the embedded web UI.
+//! HTTP routes: the `/api/v1` sync API, `/healthz` (the process), `/readyz`
+//! (database and blob store) and the embedded web UI.
 //!
 //! Semantics of every route are documented in [`baton_protocol`]; the
 //! OpenAPI description is served at `/api/v1/openapi.json`.
@@ -975,6 +976,13 @@ async fn healthz() -> &'static str {
     "ok"
 }
 
+/// Ready when the database and the blob store answer; 503 with
+/// `Retry-After` otherwise (a load balancer then sends requests elsewhere).
+async fn readyz(State(st): St) -> ApiResult<&'static str> {
+    st.storage.ready().await?;
+    Ok("ready")
+}
+
 async fn not_found() -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
@@ -1060,6 +1068,7 @@ pub fn router(state: Arc<AppState>) -> Router {
     Router::new()
         .nest(protocol::API_PREFIX, api)
         .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
         .route("/", get(web_file))
         .route("/app.js", get(web_file))
         .route("/style.css", get(web_file))

@@ -80,6 +80,22 @@ impl BlobStore for FileBlobs {
         }
     }
 
+    fn check(&self) -> StorageResult<()> {
+        match std::fs::metadata(&self.root) {
+            Ok(m) if m.is_dir() => Ok(()),
+            Ok(_) => Err(StorageError::Unavailable(format!(
+                "{} is not a directory: move it away so blobs can be stored there",
+                self.root.display()
+            ))),
+            // Created on the first write.
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(StorageError::Unavailable(format!(
+                "cannot reach the blob directory {}: {e}",
+                self.root.display()
+            ))),
+        }
+    }
+
     fn written_before(&self, before: std::time::SystemTime) -> StorageResult<Vec<String>> {
         let old = |entry: &std::fs::DirEntry| {
             entry

@@ -1,7 +1,8 @@
 //! Self-hosted sync server: axum routes, auth, storage trait with the
-//! embedded SQLite + blob-file backend, web UI.
+//! embedded SQLite + blob-file backend and the team backend (PostgreSQL +
+//! an S3-compatible bucket, any number of replicas), web UI.
 //!
-//! [`start`] opens the data directory, makes sure the built-in `local`
+//! [`start`] opens the storage ([`Backends`]: embedded by default), makes sure the built-in `local`
 //! account exists (its token is written to `<data>/local-token`, never
 //! logged; [`local_token`] reads it), starts the
 //! indexer and, unless disabled, the mirror of this machine's own sessions
@@ -17,6 +18,8 @@ pub mod hash;
 pub mod index;
 pub mod listen;
 pub mod local;
+pub mod object_blobs;
+pub mod postgres;
 pub mod storage;
 pub mod web;
 
@@ -25,7 +28,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use storage::{Storage, StorageError};
+use storage::{BlobStore, Storage, StorageError};
 use tokio::sync::Notify;
 
 pub use baton_protocol::OPENAPI_JSON;
@@ -45,6 +48,18 @@ pub enum ServerError {
     /// A file or socket operation failed.
     #[error("{0}")]
     Io(String),
+    /// The configuration names something unusable.
+    #[error("{0}")]
+    Config(String),
+}
+
+/// Where the server keeps metadata and session bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Backends {
+    /// `postgres://…` (the team server); `None`: the embedded SQLite in the data directory.
+    pub database: Option<String>,
+    /// `s3://BUCKET[/PREFIX]`; `None`: blob files in the data directory.
+    pub blobs: Option<String>,
 }
 
 /// How to run the server.
@@ -52,8 +67,11 @@ pub enum ServerError {
 pub struct ServerConfig {
     /// Address to listen on (port 0 picks a free port).
     pub listen: SocketAddr,
-    /// Data directory (`$BATON_HOME/server`).
+    /// Data directory (`$BATON_HOME/server`): the embedded backend's files
+    /// and the `local` account's token.
     pub data_dir: PathBuf,
+    /// Database and blob store.
+    pub backends: Backends,
     /// Request body limits.
     pub limits: api::Limits,
     /// This machine's agent homes to mirror into the `local` account; `None` disables it.
@@ -75,6 +93,7 @@ impl ServerConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 7878)),
             data_dir,
+            backends: Backends::default(),
             limits: api::Limits::default(),
             local: None,
             rescan_every: Duration::from_secs(30),
@@ -134,9 +153,49 @@ pub fn open_storage(data_dir: &Path) -> Result<Arc<dyn Storage>, ServerError> {
     Ok(Arc::new(embedded::Embedded::open(data_dir)?))
 }
 
-/// Create an account and print-ready token (works while a server runs on the same directory).
+/// Open the storage `backends` name (the embedded parts in `data_dir`),
+/// checking that the database and the bucket can be reached; the error
+/// says what to fix.
+pub async fn open_backends(
+    backends: &Backends,
+    data_dir: &Path,
+) -> Result<Arc<dyn Storage>, ServerError> {
+    let blobs: Arc<dyn BlobStore> = match &backends.blobs {
+        None => Arc::new(file_blobs::FileBlobs::new(data_dir.join("blobs"))),
+        Some(url) => {
+            let url = object_blobs::BucketUrl::parse(url).map_err(ServerError::Config)?;
+            let bucket = object_blobs::ObjectBlobs::new(url, tokio::runtime::Handle::current())
+                .map_err(ServerError::Config)?;
+            bucket.check().await?;
+            Arc::new(bucket)
+        }
+    };
+    match &backends.database {
+        None => Ok(Arc::new(embedded::Embedded::open_with(data_dir, blobs)?)),
+        Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+            Ok(Arc::new(postgres::Postgres::open(url, blobs).await?))
+        }
+        Some(url) => Err(ServerError::Config(format!(
+            "`{}` is not a postgres:// URL: pass --database postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or leave it out for the embedded database",
+            postgres::redact(url)
+        ))),
+    }
+}
+
+/// Create an account and print-ready token in the embedded storage of
+/// `data_dir` (works while a server runs on the same directory).
 pub async fn add_user(data_dir: &Path, name: &str) -> Result<NewUser, ServerError> {
-    let storage = open_storage(data_dir)?;
+    add_user_to(&Backends::default(), data_dir, name).await
+}
+
+/// Create an account and print-ready token in the storage `backends` name
+/// (works while servers run on the same storage).
+pub async fn add_user_to(
+    backends: &Backends,
+    data_dir: &Path,
+    name: &str,
+) -> Result<NewUser, ServerError> {
+    let storage = open_backends(backends, data_dir).await?;
     Ok(storage.create_user(name).await?)
 }
 
@@ -158,7 +217,7 @@ fn return_large_buffers_to_the_os() {
 pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     return_large_buffers_to_the_os();
     let started = std::time::SystemTime::now();
-    let storage = open_storage(&config.data_dir)?;
+    let storage = open_backends(&config.backends, &config.data_dir).await?;
     let sweeper = storage.clone();
     tokio::spawn(async move {
         match sweeper.sweep_blobs(started).await {

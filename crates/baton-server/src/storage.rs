@@ -8,12 +8,13 @@
 //! ([`crate::embedded::Embedded`]) keeps metadata, lineage, tokens and the
 //! search index in SQLite (WAL) and the session bytes as content-addressed
 //! chunks: small ones inline in SQLite, larger ones as blobs in a
-//! [`BlobStore`] ([`crate::file_blobs::FileBlobs`] today: `blobs/ab/cdef…`
-//! files named by their sha256; an object store later).
+//! [`BlobStore`] ([`crate::file_blobs::FileBlobs`]: `blobs/ab/cdef…`
+//! files named by their sha256, or [`crate::object_blobs::ObjectBlobs`]: an
+//! S3-compatible bucket).
 //!
-//! The traits are shaped so a networked backend can implement them:
-//! PostgreSQL (tokio-postgres) for the same tables, S3 (object_store) for the
-//! blobs. A backend that cannot reach its database or bucket answers
+//! The team server's backend ([`crate::postgres::Postgres`]) keeps the same
+//! tables in PostgreSQL (tokio-postgres) and its blobs in a bucket, so any
+//! number of replicas share one database and bucket. A backend that cannot reach its database or bucket answers
 //! [`StorageError::Unavailable`] (the HTTP layer's 503 with `Retry-After`)
 //! and recovers without a restart. The contract every backend must keep
 //! (checked by `tests/storage.rs`'s backend-generic suite):
@@ -210,6 +211,9 @@ pub trait BlobStore: Send + Sync + 'static {
     /// sweep of unreferenced ones; what interrupted writes from before then
     /// left behind is discarded on the way.
     fn written_before(&self, before: std::time::SystemTime) -> StorageResult<Vec<String>>;
+    /// Whether the store can be used right now (the readiness probe);
+    /// [`StorageError::Unavailable`] saying what to fix when not.
+    fn check(&self) -> StorageResult<()>;
 }
 
 /// Persistence for the sync server (see the module docs for the contract).
@@ -292,6 +296,9 @@ pub trait Storage: Send + Sync + 'static {
     /// by a crash between writing a blob and committing the append that
     /// uses it); returns how many were removed.
     fn sweep_blobs(&self, before: std::time::SystemTime) -> BoxFuture<'_, StorageResult<usize>>;
+    /// Whether the database and the blob store answer right now (`/readyz`);
+    /// [`StorageError::Unavailable`] saying which does not.
+    fn ready(&self) -> BoxFuture<'_, StorageResult<()>>;
     /// The local mirror's saved file states for an account.
     fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>>;
     /// Insert or replace the given file states and drop those of `forget` (paths), atomically.

@@ -1,6 +1,8 @@
 //! The storage contract, as a suite over `Arc<dyn Storage>` that any
-//! backend runs ([`storage_contract`], [`late_pages_read_one_interval`]),
-//! run here against the embedded backend; then the embedded backend's own
+//! backend runs ([`storage_contract`], [`late_pages_read_one_interval`],
+//! [`replicas_share_one_stream`]), run here against the embedded backend
+//! and against the team backend (PostgreSQL + an S3-compatible bucket,
+//! started by `baton_testkit::team`); then the embedded backend's own
 //! durability: blob files of rejected pushes, the start-up sweep, corrupt
 //! rows, and the indexer's bookkeeping.
 
@@ -380,6 +382,174 @@ async fn the_embedded_backend_keeps_the_storage_contract() {
     storage_contract(embedded(dir.path())).await;
 }
 
+/// Where a team backend keeps its data: a fresh database and bucket.
+fn team_backends(team: &baton_testkit::team::TeamServices) -> baton_server::Backends {
+    team.set_aws_env();
+    baton_server::Backends {
+        database: Some(team.database()),
+        blobs: Some(team.bucket()),
+    }
+}
+
+/// A team backend (one replica) on `backends`.
+async fn team_replica(backends: &baton_server::Backends) -> Arc<dyn Storage> {
+    let dir = tempfile::tempdir().unwrap();
+    baton_server::open_backends(backends, dir.path())
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_team_backend_keeps_the_storage_contract() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    storage_contract(team_replica(&team_backends(team)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_late_page_on_the_team_backend_reads_about_one_checkpoint_interval() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    late_pages_read_one_interval(team_replica(&team_backends(team)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn team_replicas_share_one_stream() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    let backends = team_backends(team);
+    // Both start at once: the migrations take turns.
+    let (one, two) = tokio::join!(team_replica(&backends), team_replica(&backends));
+    replicas_share_one_stream(one, two).await;
+}
+
+#[tokio::test]
+async fn embedded_handles_share_one_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let st = embedded(dir.path());
+    replicas_share_one_stream(st.clone(), st).await;
+}
+
+/// Part of the contract: two replicas of one backend (two handles on the
+/// same database and blobs) behave as one server. Appends racing on one
+/// stream never corrupt or duplicate it: of two different bodies at one
+/// offset exactly one is kept, the same body twice is stored once; what one
+/// replica stored the other reads, lists and searches; an append retried
+/// through the other replica completes it.
+async fn replicas_share_one_stream(one: Arc<dyn Storage>, two: Arc<dyn Storage>) {
+    let user = one
+        .ensure_user_token("u", &"r".repeat(64))
+        .await
+        .unwrap()
+        .id;
+    assert_eq!(
+        two.authenticate(&"r".repeat(64))
+            .await
+            .unwrap()
+            .map(|a| a.id),
+        Some(user)
+    );
+    one.put_session(user, "race", meta()).await.unwrap();
+    let mut data = Vec::new();
+    for round in 0..20u32 {
+        let at = data.len() as u64;
+        let prefix = sha_of(&data);
+        let mine = format!("line {round} from one\n").repeat(1 + round as usize * 1000);
+        let theirs = format!("line {round} from two\n").repeat(1 + round as usize * 1000);
+        let (a, b) = tokio::join!(
+            one.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(mine.clone())
+            ),
+            two.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(theirs.clone())
+            ),
+        );
+        let kept = match (a, b) {
+            (Ok(_), Err(StorageError::Diverged { .. })) => mine,
+            (Err(StorageError::Diverged { .. }), Ok(_)) => theirs,
+            other => panic!("round {round}: exactly one append must win: {other:?}"),
+        };
+        data.extend_from_slice(kept.as_bytes());
+        // The same bytes through both replicas at once: stored once.
+        let again = format!("same {round}\n").repeat(1 + round as usize * 1000);
+        let at = data.len() as u64;
+        let prefix = sha_of(&data);
+        let (a, b) = tokio::join!(
+            one.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(again.clone())
+            ),
+            two.append(
+                user,
+                "race",
+                "main",
+                at,
+                prefix,
+                bytes::Bytes::from(again.clone())
+            ),
+        );
+        data.extend_from_slice(again.as_bytes());
+        assert_eq!(a.unwrap().sha256, sha256_hex(&data));
+        assert_eq!(b.unwrap().sha256, sha256_hex(&data));
+    }
+    // A large push half-stored through one replica is completed through the other.
+    let big = pattern(1_000_000);
+    let at = data.len() as u64;
+    let prefix = sha_of(&data);
+    one.append(
+        user,
+        "race",
+        "main",
+        at,
+        prefix,
+        bytes::Bytes::copy_from_slice(&big[..400_000]),
+    )
+    .await
+    .unwrap();
+    let r = two
+        .append(
+            user,
+            "race",
+            "main",
+            at,
+            prefix,
+            bytes::Bytes::copy_from_slice(&big),
+        )
+        .await
+        .unwrap();
+    data.extend_from_slice(&big);
+    assert_eq!((r.len, r.sha256), (data.len() as u64, sha256_hex(&data)));
+    for st in [&one, &two] {
+        let (len, sha, bytes) = read_all(st, user, "race", 0).await;
+        assert_eq!((len, sha), (data.len() as u64, sha256_hex(&data)));
+        assert_eq!(bytes, data);
+    }
+    // Metadata and changes written through one are seen through the other, in order.
+    let before = two.changes(user, 0, 100).await.unwrap().next_since;
+    one.put_session(user, "later", meta()).await.unwrap();
+    two.put_session(user, "latest", meta()).await.unwrap();
+    let changes = one.changes(user, before, 100).await.unwrap();
+    let ids: Vec<&str> = changes.sessions.iter().map(|s| s.id.as_str()).collect();
+    assert_eq!(ids, ["later", "latest"]);
+}
+
 fn sha_of(bytes: &[u8]) -> [u8; 32] {
     let mut h = RunningSha256::new();
     h.update(bytes);
@@ -598,4 +768,109 @@ async fn storage_contract(st: Arc<dyn Storage>) {
     st.sweep_blobs(later).await.unwrap();
     let (_, _, bytes) = read_all(&st, a.id, "s1", 0).await;
     assert_eq!(sha256_hex(&bytes), sha256_hex(&data));
+}
+
+/// Every fixture transcript (Codex rollouts and Claude sessions), pushed
+/// into `st` as one session each and indexed.
+async fn load_fixtures(st: &Arc<dyn Storage>) {
+    let user = st.ensure_user_token("u", &"f".repeat(64)).await.unwrap().id;
+    let root = baton_testkit::fixtures_dir();
+    let mut files = Vec::new();
+    for (agent, dir) in [
+        ("codex", root.join("codex/sessions")),
+        ("claude", root.join("claude/.claude/projects")),
+    ] {
+        let mut stack = vec![dir];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).unwrap().flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "jsonl") {
+                    files.push((agent, p));
+                }
+            }
+        }
+    }
+    files.sort();
+    assert!(files.len() >= 4, "{files:?}");
+    for (agent, path) in files {
+        let id = path.file_stem().unwrap().to_string_lossy().into_owned();
+        let mut m = meta();
+        m.agent = agent.parse().unwrap();
+        st.put_session(user, &id, m).await.unwrap();
+        let bytes = std::fs::read(&path).unwrap();
+        let empty = RunningSha256::new().digest();
+        st.append(user, &id, "main", 0, empty, bytes::Bytes::from(bytes))
+            .await
+            .unwrap();
+    }
+    while Indexer::new(st.clone()).index_pending().await > 0 {}
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_team_backend_finds_and_ranks_what_the_embedded_one_does() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let embedded = embedded(dir.path());
+    let team = team_replica(&team_backends(team)).await;
+    load_fixtures(&embedded).await;
+    load_fixtures(&team).await;
+    let user = |st: &Arc<dyn Storage>| {
+        let st = st.clone();
+        async move { st.authenticate(&"f".repeat(64)).await.unwrap().unwrap().id }
+    };
+    let (ue, ut) = (user(&embedded).await, user(&team).await);
+    let mut found_any = false;
+    for q in [
+        "pub",
+        "prompt",
+        "prompt beta",
+        "pub-tool*",
+        "ünïcødé",
+        "unicode",
+        "gamma",
+        "echo",
+        "fork prom*",
+        "\"pub\"",
+        "nothing-like-this",
+    ] {
+        let hits = |st: Arc<dyn Storage>, u: i64| async move {
+            st.search(u, q, 50)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|h| (h.session.id, h.snippet))
+                .collect::<Vec<_>>()
+        };
+        let want = hits(embedded.clone(), ue).await;
+        let got = hits(team.clone(), ut).await;
+        assert_eq!(got, want, "query {q:?}");
+        found_any |= !want.is_empty();
+        let list = |st: Arc<dyn Storage>, u: i64| async move {
+            let q = SessionsQuery {
+                limit: 100,
+                q: Some(q.to_string()),
+                ..SessionsQuery::default()
+            };
+            let mut ids: Vec<String> = st
+                .list_sessions(u, q)
+                .await
+                .unwrap()
+                .sessions
+                .into_iter()
+                .map(|s| s.id)
+                .collect();
+            ids.sort();
+            ids
+        };
+        assert_eq!(
+            list(team.clone(), ut).await,
+            list(embedded.clone(), ue).await,
+            "list filter {q:?}"
+        );
+    }
+    assert!(found_any);
 }

@@ -24,6 +24,7 @@ mod agents;
 mod request;
 pub mod script;
 mod server;
+pub mod team;
 
 use std::path::{Path, PathBuf};
 

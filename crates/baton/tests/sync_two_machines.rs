@@ -47,16 +47,29 @@ fn serve_command(home: &Path) -> Command {
 }
 
 fn start_serve() -> Serve {
-    start_serve_with(&[])
+    start_serve_with(&[], None)
 }
 
-/// [`start_serve`] with `env` added; with any, the server's log goes to
-/// `serve.log` in its home instead of the test's stderr.
-fn start_serve_with(env: &[(&str, &str)]) -> Serve {
+/// `baton serve` with `env` added (the team server's `BATON_DATABASE_URL`,
+/// `BATON_BLOBS`, `AWS_*`, or a log level); with any, the server's log goes to
+/// `serve.log` in its home instead of the test's stderr. It creates account
+/// `alice` unless given the token of one (a further replica on the same
+/// storage).
+fn start_serve_with(env: &[(String, String)], token: Option<&str>) -> Serve {
     let home = tempfile::tempdir().expect("temp dir");
-    let user = run_ok(serve_command(home.path()).args(["serve", "user", "add", "alice", "--json"]));
-    let user: Value = serde_json::from_slice(&user.stdout).expect("user JSON");
-    let token = user["token"].as_str().expect("token").to_owned();
+    let command = || {
+        let mut cmd = serve_command(home.path());
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    };
+    let token = match token {
+        Some(t) => t.to_owned(),
+        None => {
+            let user = run_ok(command().args(["serve", "user", "add", "alice", "--json"]));
+            let user: Value = serde_json::from_slice(&user.stdout).expect("user JSON");
+            user["token"].as_str().expect("token").to_owned()
+        }
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .expect("free port")
@@ -68,8 +81,7 @@ fn start_serve_with(env: &[(&str, &str)]) -> Serve {
             .expect("log file")
             .into(),
     };
-    let child = serve_command(home.path())
-        .envs(env.iter().copied())
+    let child = command()
         .args(["serve", "--listen", &addr, "--no-catalog"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
@@ -1055,6 +1067,126 @@ fn pulled_diverged_copies_are_listed_as_forks() {
             assert!(checked.contains(&(agent, fork)), "{checked:?}");
         }
     }
+}
+
+/// Two `baton serve` replicas on one PostgreSQL and bucket: replica 1 is
+/// killed (SIGKILL) in the middle of A's large push; the retry through
+/// replica 2 completes and the server's bytes hash-equal A's file; B pulls
+/// the same bytes through replica 2; then A and B continue the same sessions
+/// and sync through different replicas: both histories are kept and the
+/// divergence is shown.
+#[test]
+fn team_replicas_survive_a_kill_mid_push_and_keep_both_continuations() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    let mut storage: Vec<(String, String)> = team
+        .aws_env()
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+    storage.push(("BATON_DATABASE_URL".into(), team.database()));
+    storage.push(("BATON_BLOBS".into(), team.bucket()));
+    let mut one = start_serve_with(&storage, None);
+    let two = start_serve_with(&storage, Some(&one.token));
+    let model = ModelServer::start();
+    let (a, b) = (Machine::new(&model, None), Machine::new(&model, None));
+    let ids = a.with_fixtures();
+    b.with_fixtures();
+    // A grows one session by 48 MiB of text that does not compress away:
+    // its push takes a while.
+    let big_id = ids[0].clone();
+    let big = agent_file(&a, &big_id);
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    for i in 0..48 {
+        let text: String = (0..1 << 20)
+            .map(|_| {
+                seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+                char::from(b'a' + (seed >> 59) as u8)
+            })
+            .collect();
+        append_line(&big, &format!("big-{i}-{text}"));
+    }
+    a.ok(&["login", &one.url, &one.token]);
+    let mut push = a
+        .baton(&no_agents())
+        .args(["push", "--all"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("baton push starts");
+    // Kill replica 1 once the session exists on the server, mid-push.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !server_sessions(&two).iter().any(|s| s.id == big_id) {
+        assert!(
+            Instant::now() < deadline,
+            "the push never reached the server"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    one.child.kill().expect("SIGKILL replica 1");
+    let _ = one.child.wait();
+    let killed = push.wait().expect("push ends");
+    assert!(!killed.success(), "the push was cut off by the kill");
+
+    // The retry through replica 2 completes: the server holds A's bytes.
+    a.ok(&["login", &two.url, &two.token]);
+    a.ok(&["push", "--all"]);
+    let file = std::fs::read(&big).expect("A's file");
+    assert_eq!(
+        server_sha(&two, &big_id),
+        baton_protocol::sha256_hex(&file),
+        "the server's copy hash-equals A's"
+    );
+    // B pulls the same bytes through replica 2.
+    b.ok(&["login", &two.url, &two.token]);
+    b.ok(&["pull", "--all"]);
+    let pulled = b.library_files_with("big-47-");
+    assert_eq!(pulled.len(), 1, "{pulled:?}");
+    assert_eq!(std::fs::read(&pulled[0]).expect("B's copy"), file);
+
+    // Both continue the other sessions; A syncs through a new replica 3, B through 2.
+    let three = start_serve_with(&storage, Some(&two.token));
+    a.ok(&["login", &three.url, &three.token]);
+    let small: Vec<&String> = ids.iter().filter(|id| **id != big_id).collect();
+    for id in &small {
+        append_line(&agent_file(&a, id), "from-a");
+        append_line(&agent_file(&b, id), "from-b");
+    }
+    a.ok(&["sync"]);
+    let synced = b.json(&no_agents(), &["sync", "--json"]);
+    let diverged: Vec<&Value> = synced["pushed"]
+        .as_array()
+        .expect("pushed rows")
+        .iter()
+        .filter(|r| r["status"] == "diverged")
+        .collect();
+    assert_eq!(diverged.len(), small.len(), "{synced}");
+    for r in diverged {
+        let (x, y) = (
+            r["diverged_from"].as_str().expect("original"),
+            r["remote_id"].as_str().expect("copy"),
+        );
+        // Both histories are kept, whichever replica is asked.
+        let original = server_text(&three, x);
+        let copy = server_text(&two, y);
+        assert!(
+            original.contains("from-a") && !original.contains("from-b"),
+            "{x}"
+        );
+        assert!(copy.contains("from-b") && !copy.contains("from-a"), "{y}");
+    }
+}
+
+/// The whole-stream SHA-256 of session `id`'s main stream as `serve` announces it.
+fn server_sha(serve: &Serve, id: &str) -> String {
+    server_sessions(serve)
+        .into_iter()
+        .find(|s| s.id == id)
+        .and_then(|s| s.streams.into_iter().find(|st| st.name == "main"))
+        .map(|st| st.sha256)
+        .unwrap_or_else(|| panic!("session {id} on the server"))
 }
 
 /// Append one JSON line (`{"type":"baton-test","text":TAG}`) to `path`.

@@ -7,12 +7,13 @@ use baton_protocol::NewUser;
 use rusqlite::{Connection, OptionalExtension, params};
 use sha2::Digest;
 
-fn now() -> String {
+/// Creation time of an account or token.
+pub(crate) fn now() -> String {
     jiff::Timestamp::now().to_string()
 }
 
 /// The key a token is stored and looked up under.
-pub(super) fn token_hash(token: &str) -> [u8; 32] {
+pub(crate) fn token_hash(token: &str) -> [u8; 32] {
     sha2::Sha256::digest(token.as_bytes()).into()
 }
 
@@ -30,7 +31,8 @@ pub fn validate_user_name(name: &str) -> StorageResult<()> {
         )))
 }
 
-fn new_token() -> String {
+/// A fresh random bearer token.
+pub(crate) fn new_token() -> String {
     hex::encode(rand::random::<[u8; 32]>())
 }
 

@@ -128,6 +128,11 @@ impl BlobDir {
         Ok(removed)
     }
 
+    /// Whether the blob store can be used now.
+    pub(super) fn check(&self) -> StorageResult<()> {
+        self.store.check()
+    }
+
     /// `len` bytes of a blob from offset `off`.
     pub(super) fn read(&self, hex: &str, off: u64, len: u64) -> StorageResult<Vec<u8>> {
         self.store.read(hex, off, len)

@@ -36,23 +36,24 @@
 //! under `baton-search`'s policy, with a time budget per query)
 //! and `mirror` (the local mirror's state).
 
-mod accounts;
+pub(crate) mod accounts;
 mod append;
 mod blobs;
 mod fork;
 mod mirror;
 mod schema;
 mod search;
-mod sessions;
+pub(crate) mod sessions;
 mod streams;
 mod writer;
 
 pub use accounts::validate_user_name;
+pub(crate) use streams::chunk_slice;
 
 use crate::file_blobs::FileBlobs;
 use crate::storage::{
-    Account, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionsQuery, Storage,
-    StorageError, StorageResult, StoredBytes,
+    Account, BlobStore, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionsQuery,
+    Storage, StorageError, StorageResult, StoredBytes,
 };
 use baton_protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
@@ -97,8 +98,15 @@ fn parse_state(bytes: &[u8]) -> StorageResult<crate::hash::RunningSha256> {
 }
 
 impl Embedded {
-    /// Open (creating if needed) the data directory and start the writer thread.
+    /// Open (creating if needed) the data directory, with blob files under
+    /// `dir/blobs`, and start the writer thread.
     pub fn open(dir: &Path) -> StorageResult<Self> {
+        Self::open_with(dir, Arc::new(FileBlobs::new(dir.join("blobs"))))
+    }
+
+    /// Open (creating if needed) the data directory, keeping large chunks in
+    /// `blobs`, and start the writer thread.
+    pub fn open_with(dir: &Path, blobs: Arc<dyn BlobStore>) -> StorageResult<Self> {
         std::fs::create_dir_all(dir)
             .map_err(|e| StorageError::Internal(format!("cannot create {}: {e}", dir.display())))?;
         let db_path = dir.join("baton.db");
@@ -106,7 +114,7 @@ impl Embedded {
         conn.execute_batch(SCHEMA).map_err(internal)?;
         migrate(&conn).map_err(internal)?;
         let seq = max_seq(&conn).map_err(internal)?;
-        let blobs = BlobDir::new(Arc::new(FileBlobs::new(dir.join("blobs"))));
+        let blobs = BlobDir::new(blobs);
         let tx = Writer::spawn(conn, blobs.clone(), seq)?;
         Ok(Self {
             inner: Arc::new(Inner {
@@ -307,6 +315,14 @@ impl Storage for Embedded {
 
     fn sweep_blobs(&self, before: std::time::SystemTime) -> BoxFuture<'_, StorageResult<usize>> {
         Box::pin(self.read_with(move |conn, blobs| blobs.sweep(conn, before)))
+    }
+
+    fn ready(&self) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(self.read_with(|conn, blobs| {
+            conn.query_row("SELECT 1", [], |_| Ok(()))
+                .map_err(|e| StorageError::Unavailable(format!("the database: {e}")))?;
+            blobs.check()
+        }))
     }
 
     fn mirror_files(&self, user: i64) -> BoxFuture<'_, StorageResult<Vec<MirrorFile>>> {

@@ -156,7 +156,8 @@ fn sessions_where(
     Ok(out)
 }
 
-fn like_pattern(q: &str) -> String {
+/// A `LIKE` pattern finding `q` anywhere (`\\` escapes).
+pub(crate) fn like_pattern(q: &str) -> String {
     let escaped = q
         .replace('\\', "\\\\")
         .replace('%', "\\%")
@@ -241,13 +242,13 @@ pub(super) fn put_in(
 const LIST_ORDER: &str = "COALESCE(d_updated_at, updated_at, '') DESC, updated_seq DESC";
 
 /// The `next_cursor` after `s`: its list sort key.
-fn encode_cursor(s: &SessionInfo) -> String {
+pub(crate) fn encode_cursor(s: &SessionInfo) -> String {
     let at = s.updated_at.as_deref().unwrap_or_default();
     hex::encode(format!("{at}\u{1f}{}", s.updated_seq))
 }
 
 /// The list sort key a `next_cursor` names.
-fn decode_cursor(cursor: &str) -> StorageResult<(String, i64)> {
+pub(crate) fn decode_cursor(cursor: &str) -> StorageResult<(String, i64)> {
     let bad = || {
         StorageError::Invalid(format!(
             "invalid cursor `{cursor}`: pass the `next_cursor` of the previous page"

@@ -201,7 +201,7 @@ pub(super) fn prefix_state(
 
 /// `bytes[lo..hi]` of a stored chunk, or a storage error when the chunk row
 /// claims more bytes than are stored (a corrupt database).
-pub(super) fn chunk_slice(bytes: &[u8], lo: usize, hi: usize) -> StorageResult<&[u8]> {
+pub(crate) fn chunk_slice(bytes: &[u8], lo: usize, hi: usize) -> StorageResult<&[u8]> {
     bytes.get(lo..hi).ok_or_else(|| {
         StorageError::Internal(format!(
             "a stored chunk holds {} bytes but its row needs bytes {lo}..{hi}; the server database is corrupt (restore it from a backup)",

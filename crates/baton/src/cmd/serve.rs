@@ -36,6 +36,8 @@ pub struct Args {
     /// can open, or `accept` it.
     #[arg(long, value_enum, value_name = "POLICY", default_value_t = Secrets::Refuse)]
     secrets: Secrets,
+    #[command(flatten)]
+    storage: StorageArgs,
     #[command(subcommand)]
     command: Option<ServeCommand>,
 }
@@ -49,6 +51,44 @@ enum Secrets {
     Redact,
     /// Store the push as it is.
     Accept,
+}
+
+/// Where the server keeps its data: `baton serve` and `baton serve user add` take the same.
+#[derive(Debug, Clone, clap::Args)]
+struct StorageArgs {
+    /// Database for metadata, accounts and search: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
+    /// runs a team server (any number of replicas may share it); default: SQLite in BATON_HOME.
+    #[arg(long, value_name = "URL", env = "BATON_DATABASE_URL")]
+    database: Option<String>,
+    /// Store for session bytes: s3://BUCKET[/PREFIX] in an S3-compatible store (AWS_ENDPOINT_URL,
+    /// AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_ALLOW_HTTP=true for plain http);
+    /// default: files in BATON_HOME.
+    #[arg(long, value_name = "URL", env = "BATON_BLOBS")]
+    blobs: Option<String>,
+}
+
+impl StorageArgs {
+    /// The backends named (an empty value means the default).
+    fn backends(&self) -> baton_server::Backends {
+        let given = |v: &Option<String>| v.clone().filter(|v| !v.trim().is_empty());
+        baton_server::Backends {
+            database: given(&self.database),
+            blobs: given(&self.blobs),
+        }
+    }
+
+    /// Where the data lives, for messages.
+    fn describe(&self, dir: &std::path::Path) -> String {
+        let b = self.backends();
+        let database = b.database.as_deref().map_or_else(
+            || format!("{}", dir.display()),
+            baton_server::postgres::redact,
+        );
+        match b.blobs {
+            Some(blobs) => format!("{database} and {blobs}"),
+            None => database,
+        }
+    }
 }
 
 /// Administration subcommands (work offline against the data directory).
@@ -75,6 +115,8 @@ enum UserCommand {
         /// Print `{"user","token"}` as JSON.
         #[arg(long)]
         json: bool,
+        #[command(flatten)]
+        storage: StorageArgs,
     },
 }
 
@@ -95,10 +137,16 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         .context("cannot start the async runtime")?;
     let dir = data_dir(ctx);
     match args.command {
-        Some(ServeCommand::User(UserCommand::Add { name, json })) => {
+        Some(ServeCommand::User(UserCommand::Add {
+            name,
+            json,
+            storage,
+        })) => {
             let user = runtime
-                .block_on(baton_server::add_user(&dir, &name))
-                .with_context(|| format!("cannot create user `{name}` in {}", dir.display()))?;
+                .block_on(baton_server::add_user_to(&storage.backends(), &dir, &name))
+                .with_context(|| {
+                    format!("cannot create user `{name}` in {}", storage.describe(&dir))
+                })?;
             if json {
                 crate::output::print_json(&user)?;
             } else {
@@ -123,6 +171,8 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
         None => {
             let mut config = baton_server::ServerConfig::new(dir.clone());
             config.listen = args.listen;
+            config.backends = args.storage.backends();
+            let described = args.storage.describe(&dir);
             if args.max_inflight_mib < args.max_append_mib {
                 return Err(crate::output::UsageError(format!(
                     "--max-inflight-mib ({}) must be at least --max-append-mib ({}), or no push of the largest size could ever run",
@@ -145,9 +195,9 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 });
             }
             runtime.block_on(async move {
-                let server = baton_server::start(config).await.with_context(|| {
-                    format!("cannot start the server with data in {}", dir.display())
-                })?;
+                let server = baton_server::start(config)
+                    .await
+                    .with_context(|| format!("cannot start the server with data in {described}"))?;
                 eprintln!("baton serve: listening on http://{}", server.addr);
                 eprintln!(
                     "open http://{}/#token=TOKEN with the `local` account's token, which `baton serve token` prints",

@@ -283,7 +283,7 @@ fn secrets_stay_home_and_come_back_only_where_the_key_is() {
         return;
     };
     let model = ModelServer::start();
-    let serve = start_serve_with(&[("BATON_LOG", "debug")]);
+    let serve = start_serve_with(&[("BATON_LOG".into(), "debug".into())], None);
     let a = Machine::new(&model, None);
     let b = Machine::new(&model, Some(&a.project));
     let c = Machine::new(&model, Some(&a.project));
