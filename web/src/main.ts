@@ -364,9 +364,12 @@ async function sessionView(gen: number, id: string, shareToken?: string): Promis
     (list.lastElementChild as HTMLElement | null)?.focus({ preventScroll: true });
   } }, "Jump to latest"), h("span", { class: "meta" }, " j / k: next / previous prompt"));
   if (target) {
-    const el = document.getElementById("m" + want);
+    const el = document.getElementById("m" + want)?.closest("article");
     if (el) {
       el.classList.add("target");
+      // A matching tool call or output is shown open.
+      const details = el.querySelector("details");
+      if (details) details.open = true;
       el.scrollIntoView({ block: "start" });
       el.focus({ preventScroll: true });
     }
@@ -463,7 +466,7 @@ async function statsView(gen: number): Promise<void> {
   const st: Stats = await api<Stats>("/stats");
   if (gen !== generation) return;
   const total = (rows: StatRow[], k: "sessions" | "turns" | "messages") => rows.reduce((a, r) => a + r[k], 0);
-  const table = h("table", {}, h("thead", {}, h("tr", {}, h("th", {}, "Project"), h("th", {}, "Sessions"), h("th", {}, "Turns"), h("th", {}, "Messages"))));
+  const table = h("table", { class: "stats-table" }, h("thead", {}, h("tr", {}, h("th", {}, "Project"), h("th", {}, "Sessions"), h("th", {}, "Turns"), h("th", {}, "Messages"))));
   const body = h("tbody", {});
   for (const r of st.per_project.slice(0, 15)) {
     body.append(h("tr", {}, h("td", {}, link("/" + query({ cwd: r.key }), r.key || "(no folder)")), h("td", {}, String(r.sessions)), h("td", {}, String(r.turns)), h("td", {}, String(r.messages))));
@@ -480,14 +483,24 @@ async function statsView(gen: number): Promise<void> {
 
 // ---- routing, keys ---------------------------------------------------------------
 
+/** The path and query last routed: a change of the hash alone only scrolls. */
+let routed = "";
+
 async function route(): Promise<void> {
   const gen = ++generation;
+  routed = location.pathname + location.search;
   const path = location.pathname;
   const share = /^\/share\/([A-Za-z0-9]+)$/.exec(path);
   try {
     if (share) {
       (document.getElementById("top") as HTMLElement).classList.add("shared");
       return await sessionView(gen, "", share[1]);
+    }
+    // `baton serve` suggests opening `/#token=TOKEN`: sign in with it and drop it from the address.
+    const given = /^#token=(.+)$/.exec(location.hash);
+    if (given) {
+      setToken(decodeURIComponent(given[1]));
+      history.replaceState(null, "", location.pathname + location.search);
     }
     if (!token()) return loginView();
     if (!(document.getElementById("who") as HTMLElement).textContent) {
@@ -561,5 +574,7 @@ document.addEventListener("keydown", (e) => {
   items[next].scrollIntoView({ block: "nearest" });
   e.preventDefault();
 });
-window.addEventListener("popstate", () => void route());
+window.addEventListener("popstate", () => {
+  if (location.pathname + location.search !== routed) void route();
+});
 void route();

@@ -89,12 +89,15 @@ function toolCall(m: Message, result: Message | undefined): HTMLElement {
 const LABELS: Record<string, string> = { prompt: "you", reply: "assistant", tool_call: "tool", tool_result: "tool output", context: "context", other: "other" };
 
 /** The element of message number `n`. */
-export function messageNode(m: Message, n: number, results: Map<string, Message>, actions: TranscriptActions): HTMLElement {
+export function messageNode(m: Message, n: number, results: Map<string, [Message, number]>, actions: TranscriptActions): HTMLElement {
   const node = h("article", { class: "msg " + m.kind, id: "m" + n, "data-n": String(n), tabindex: "-1" });
   const head = h("div", { class: "who" }, h("a", { href: "#m" + n, class: "anchor", "aria-label": `Link to message ${n}` }, LABELS[m.kind] ?? m.kind), m.timestamp ? h("time", { datetime: m.timestamp }, when(m.timestamp)) : null);
   node.append(head);
   if (m.kind === "tool_call") {
-    node.append(toolCall(m, m.call_id ? results.get(m.call_id) : undefined));
+    const paired = m.call_id ? results.get(m.call_id) : undefined;
+    node.append(toolCall(m, paired?.[0]));
+    // The output's own number links here, where it is shown.
+    if (paired) node.append(h("span", { id: "m" + paired[1], class: "alias" }));
   } else if (m.kind === "tool_result") {
     const d = h("details", { class: "tool-call" }, h("summary", {}, h("span", { class: "tool-name" }, m.tool_name ?? "output"), " ", h("span", { class: "tool-summary" }, m.text.split("\n")[0].slice(0, 160))));
     d.addEventListener("toggle", () => {
@@ -128,8 +131,10 @@ export function messageNode(m: Message, n: number, results: Map<string, Message>
  * result whose call is on the same page is shown inside the call.
  */
 export function renderMessages(list: HTMLElement, messages: Message[], first: number, actions: TranscriptActions, before?: Node | null): void {
-  const results = new Map<string, Message>();
-  for (const m of messages) if (m.kind === "tool_result" && m.call_id) results.set(m.call_id, m);
+  const results = new Map<string, [Message, number]>();
+  messages.forEach((m, i) => {
+    if (m.kind === "tool_result" && m.call_id) results.set(m.call_id, [m, first + i]);
+  });
   const paired = new Set<string>();
   for (const m of messages) if (m.kind === "tool_call" && m.call_id && results.has(m.call_id)) paired.add(m.call_id);
   const frag = document.createDocumentFragment();
