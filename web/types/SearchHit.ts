@@ -2,7 +2,7 @@
 import type { SessionInfo } from "./SessionInfo";
 
 /**
- * One search match.
+ * One search match: a session and its best matching message.
  */
 export type SearchHit = { 
 /**
@@ -14,4 +14,16 @@ session: SessionInfo,
  * `baton search`); the query follows `baton search`'s rules (every
  * term must match, literally; a trailing `*` matches a prefix).
  */
-snippet: string, };
+snippet: string, 
+/**
+ * Number of the best matching message in the session's own main
+ * stream (as `GET /sessions/{id}/messages` numbers it for sessions
+ * without inherited history); absent for text indexed before message
+ * numbers were kept.
+ */
+message: number | null, 
+/**
+ * How many of the session's messages match (counted among the best
+ * 2,000 matching messages of the whole search).
+ */
+hit_count: number, };

@@ -26,7 +26,6 @@
 //! | Method and path | Body in → out |
 //! |---|---|
 //! | `GET /api/v1/me` | → [`WhoAmI`] |
-//! | `GET /api/v1/sessions?cursor=&limit=&q=` | → [`SessionList`] |
 //! | `GET /api/v1/sessions/{id}` | → [`SessionInfo`] |
 //! | `PUT /api/v1/sessions/{id}` | [`SessionMeta`] → [`SessionInfo`] (create or update) |
 //! | `GET /api/v1/sessions/{id}/messages?offset=&limit=` | → [`MessageList`] (one page) |
@@ -34,6 +33,14 @@
 //! | `POST /api/v1/sessions/{id}/fork` | [`ForkRequest`] → [`SessionInfo`] |
 //! | `POST /api/v1/sessions/{id}/streams/{name}` | raw bytes → [`AppendResult`] (push) |
 //! | `GET /api/v1/sessions/{id}/streams/{name}?from=N` | → raw bytes (pull) |
+//! | `GET /api/v1/sessions?cursor=&limit=&q=&agent=&cwd=&from=&to=&has_forks=&parent=` | → [`SessionList`] (filtered) |
+//! | `GET /api/v1/facets?q=&agent=&cwd=&from=&to=&has_forks=&parent=` | → [`SessionFacets`] |
+//! | `GET /api/v1/stats` | → [`Stats`] |
+//! | `POST /api/v1/sessions/{id}/fork-at` | [`ForkAtRequest`] → [`SessionInfo`] |
+//! | `GET /api/v1/sessions/{id}/shares` | → [`ShareList`] |
+//! | `POST /api/v1/sessions/{id}/shares` | [`ShareRequest`] → [`Share`] (with `token`) |
+//! | `DELETE /api/v1/sessions/{id}/shares/{share}` | → `204` (revoke) |
+//! | `GET /api/v1/shared/{token}/messages?offset=&limit=` | → [`MessageList`] (no bearer token: the share token is the credential) |
 //! | `GET /api/v1/search?q=&limit=` | → [`SearchResults`] |
 //! | `GET /api/v1/changes?since=SEQ&limit=` | → [`Changes`] |
 //! | `GET /api/v1/openapi.json` | → OpenAPI 3 document (no auth) |
@@ -420,7 +427,7 @@ pub struct MessageList {
     pub next_offset: Option<u64>,
 }
 
-/// One search match.
+/// One search match: a session and its best matching message.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
 pub struct SearchHit {
     /// The matching session.
@@ -429,6 +436,18 @@ pub struct SearchHit {
     /// `baton search`); the query follows `baton search`'s rules (every
     /// term must match, literally; a trailing `*` matches a prefix).
     pub snippet: String,
+    /// Number of the best matching message in the session's own main
+    /// stream (as `GET /sessions/{id}/messages` numbers it for sessions
+    /// without inherited history); absent for text indexed before message
+    /// numbers were kept.
+    #[serde(default)]
+    #[ts(type = "number | null")]
+    pub message: Option<u64>,
+    /// How many of the session's messages match (counted among the best
+    /// 2,000 matching messages of the whole search).
+    #[serde(default)]
+    #[ts(type = "number")]
+    pub hit_count: u64,
 }
 
 /// Answer of `GET /api/v1/search?q=`: best matches first, one per session.
@@ -448,6 +467,113 @@ pub struct Changes {
     pub next_since: u64,
     /// True when more changes are waiting (call again right away).
     pub more: bool,
+}
+
+/// How many sessions carry one value of a filter.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct FacetCount {
+    /// The value (an agent name, a working directory, a day `YYYY-MM-DD`).
+    pub value: String,
+    /// Sessions with that value.
+    #[ts(type = "number")]
+    pub count: u64,
+}
+
+/// Answer of `GET /api/v1/facets`: counts per value of each session-list
+/// filter, each counted under the other filters of the query (so choosing
+/// a value shows how many rows it leaves).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct SessionFacets {
+    /// Sessions matching every filter of the query.
+    #[ts(type = "number")]
+    pub total: u64,
+    /// Sessions per agent, most first.
+    pub agents: Vec<FacetCount>,
+    /// Sessions per working directory, most first (at most [`MAX_FACET_VALUES`]).
+    pub projects: Vec<FacetCount>,
+    /// Sessions that have at least one fork or diverged copy.
+    #[ts(type = "number")]
+    pub with_forks: u64,
+}
+
+/// Most values per facet in [`SessionFacets`] and per table in [`Stats`].
+pub const MAX_FACET_VALUES: usize = 50;
+
+/// Usage totals of a group of sessions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct StatRow {
+    /// The group: a day (`YYYY-MM-DD`, by start time), an agent, or a working directory.
+    pub key: String,
+    /// Sessions in the group.
+    #[ts(type = "number")]
+    pub sessions: u64,
+    /// Typed prompts in those sessions.
+    #[ts(type = "number")]
+    pub turns: u64,
+    /// Normalized messages in those sessions.
+    #[ts(type = "number")]
+    pub messages: u64,
+}
+
+/// Answer of `GET /api/v1/stats`: the account's sessions, turns and
+/// messages per day (oldest first, the last 365 days with sessions), per
+/// agent and per project (most sessions first, at most [`MAX_FACET_VALUES`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Stats {
+    /// Per day of the sessions' start.
+    pub per_day: Vec<StatRow>,
+    /// Per agent.
+    pub per_agent: Vec<StatRow>,
+    /// Per working directory.
+    pub per_project: Vec<StatRow>,
+}
+
+/// Body of `POST /api/v1/sessions/{id}/fork-at`: fork a plaintext session
+/// after one of its messages.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ForkAtRequest {
+    /// Number of the last message the fork keeps (as `GET
+    /// /sessions/{id}/messages` numbers them); the fork holds the main
+    /// stream's native lines up to the end of that message's line.
+    #[ts(type = "number")]
+    pub message: u64,
+}
+
+/// Body of `POST /api/v1/sessions/{id}/shares`: create a read-only link.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+#[serde(deny_unknown_fields)]
+pub struct ShareRequest {
+    /// Hours until the link stops working (1 to [`MAX_SHARE_HOURS`]).
+    pub expires_in_hours: u32,
+}
+
+/// Longest a share link may live, in hours (one year).
+pub const MAX_SHARE_HOURS: u32 = 24 * 365;
+
+/// A read-only share link of one session.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct Share {
+    /// Identifies the link for revocation (not a secret).
+    pub id: String,
+    /// The shared session.
+    pub session_id: String,
+    /// Creation time (RFC 3339 UTC).
+    pub created_at: String,
+    /// Time the link stops working (RFC 3339 UTC).
+    pub expires_at: String,
+    /// The link's secret, only in the answer that created it (the server
+    /// keeps its hash): open `/share/<token>` in a browser.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[ts(optional)]
+    pub token: Option<String>,
+}
+
+/// Answer of `GET /api/v1/sessions/{id}/shares`: the session's live links, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, TS)]
+pub struct ShareList {
+    /// Links that have not expired or been revoked.
+    pub shares: Vec<Share>,
 }
 
 /// Answer of `GET /api/v1/me`.

@@ -130,6 +130,14 @@ fn checked_in_typescript_types_are_current() {
         baton_protocol::Changes,
         baton_protocol::WhoAmI,
         baton_protocol::NewUser,
+        baton_protocol::FacetCount,
+        baton_protocol::SessionFacets,
+        baton_protocol::StatRow,
+        baton_protocol::Stats,
+        baton_protocol::ForkAtRequest,
+        baton_protocol::ShareRequest,
+        baton_protocol::Share,
+        baton_protocol::ShareList,
     );
 
     let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");

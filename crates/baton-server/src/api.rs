@@ -6,7 +6,7 @@
 
 use crate::index;
 use crate::listen::Timeouts;
-use crate::storage::{Account, SessionsQuery, Storage, StorageError};
+use crate::storage::{Account, SessionFilter, SessionsQuery, Storage, StorageError};
 use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request, State};
@@ -16,9 +16,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use baton_protocol::{
-    self as protocol, DEFAULT_LIMIT, DEFAULT_MESSAGES_LIMIT, ErrorBody, ErrorCode, ForkRequest,
-    HEADER_LENGTH, HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256, MAIN_STREAM, MAX_LIMIT,
-    MAX_MESSAGES_LIMIT, MessageList, SearchResults, SessionMeta, WhoAmI,
+    self as protocol, DEFAULT_LIMIT, DEFAULT_MESSAGES_LIMIT, ErrorBody, ErrorCode, ForkAtRequest,
+    ForkRequest, HEADER_LENGTH, HEADER_OFFSET, HEADER_PREFIX_SHA256, HEADER_SHA256, MAIN_STREAM,
+    MAX_LIMIT, MAX_MESSAGES_LIMIT, MAX_SHARE_HOURS, MessageList, SearchResults, SessionMeta,
+    ShareList, ShareRequest, StreamPrefix, WhoAmI,
 };
 use bytes::Bytes;
 use futures::StreamExt;
@@ -522,7 +523,61 @@ fn parse_limit(v: Option<&str>, default: u32, max: u32) -> ApiResult<u32> {
 struct ListParams {
     cursor: Option<String>,
     limit: Option<String>,
+    #[serde(flatten)]
+    filter: FilterParams,
+}
+
+/// The filter part of the query of `GET /sessions` and `GET /facets`.
+#[derive(Debug, Deserialize)]
+struct FilterParams {
     q: Option<String>,
+    agent: Option<String>,
+    cwd: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    has_forks: Option<String>,
+    parent: Option<String>,
+}
+
+impl FilterParams {
+    /// The checked filter: a known agent, RFC 3339 times or `YYYY-MM-DD`
+    /// dates, `has_forks` as `true`/`false`; empty values are absent.
+    fn parse(self) -> ApiResult<SessionFilter> {
+        let present = |v: Option<String>| v.filter(|v| !v.is_empty());
+        let agent = match present(self.agent) {
+            None => None,
+            Some(a) => Some(a.parse().map_err(|_| {
+                ApiError::bad(format!(
+                    "`agent` must be `codex` or `claude`, not `{}`",
+                    a.escape_debug()
+                ))
+            })?),
+        };
+        let time = |field: &str, v: Option<String>| -> ApiResult<Option<String>> {
+            let Some(v) = present(v) else { return Ok(None) };
+            if v.parse::<jiff::Timestamp>().is_ok() || v.parse::<jiff::civil::Date>().is_ok() {
+                Ok(Some(v))
+            } else {
+                Err(ApiError::bad(format!(
+                    "`{field}` must be a date such as `2026-01-31` or an RFC 3339 time such as `2026-01-31T00:00:00Z`"
+                )))
+            }
+        };
+        let has_forks = match present(self.has_forks).as_deref() {
+            None | Some("false") => false,
+            Some("true") => true,
+            Some(_) => return Err(ApiError::bad("`has_forks` must be `true` or `false`")),
+        };
+        Ok(SessionFilter {
+            q: present(self.q),
+            agent,
+            cwd: present(self.cwd),
+            from: time("from", self.from)?,
+            to: time("to", self.to)?,
+            has_forks,
+            parent: present(self.parent),
+        })
+    }
 }
 
 /// Query of `GET /search`.
@@ -574,7 +629,7 @@ async fn list(
             SessionsQuery {
                 cursor: p.cursor,
                 limit: parse_limit(p.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?,
-                q: p.q,
+                filter: p.filter.parse()?,
             },
         )
         .await?;
@@ -625,13 +680,24 @@ async fn messages(
     SessionId(id): SessionId,
     Params(params): Params<MessagesParams>,
 ) -> ApiResult<Response> {
+    message_page(&st, acct.id, &id, params).await
+}
+
+/// One page of the messages of session `id` of `user` (`GET
+/// /sessions/{id}/messages` and `GET /shared/{token}/messages`).
+async fn message_page(
+    st: &AppState,
+    user: i64,
+    id: &str,
+    params: MessagesParams,
+) -> ApiResult<Response> {
     let offset = parse_num("offset", params.offset.as_deref())?.unwrap_or(0);
     let limit = parse_limit(
         params.limit.as_deref(),
         DEFAULT_MESSAGES_LIMIT,
         MAX_MESSAGES_LIMIT,
     )?;
-    let mut session = st.storage.session(acct.id, &id).await?;
+    let mut session = st.storage.session(user, id).await?;
     if session.encrypted {
         return Ok(Json(MessageList {
             session,
@@ -644,7 +710,7 @@ async fn messages(
     }
     let page = index::page_conversation(
         st.storage.as_ref(),
-        acct.id,
+        user,
         &mut session,
         offset,
         limit as usize,
@@ -659,6 +725,142 @@ async fn messages(
         next_offset,
     })
     .into_response())
+}
+
+/// Unix seconds now.
+fn now_unix() -> i64 {
+    jiff::Timestamp::now().as_second()
+}
+
+async fn shared_messages(
+    State(st): St,
+    Path(token): Path<String>,
+    Params(params): Params<MessagesParams>,
+) -> ApiResult<Response> {
+    let unknown = || {
+        ApiError::new(
+            StatusCode::NOT_FOUND,
+            ErrorCode::NotFound,
+            "this share link does not exist, has expired or was revoked; ask its owner for a new one",
+        )
+    };
+    if token.len() > 128 || !token.bytes().all(|c| c.is_ascii_alphanumeric()) {
+        return Err(unknown());
+    }
+    let (user, id) = match st.storage.shared_session(&token, now_unix()).await {
+        Err(StorageError::NotFound) => return Err(unknown()),
+        other => other?,
+    };
+    message_page(&st, user, &id, params).await
+}
+
+async fn list_shares(
+    State(st): St,
+    Auth(acct): Auth,
+    SessionId(id): SessionId,
+) -> ApiResult<Response> {
+    let shares = st.storage.shares(acct.id, &id, now_unix()).await?;
+    Ok(Json(ShareList { shares }).into_response())
+}
+
+async fn create_share(
+    State(st): St,
+    Auth(acct): Auth,
+    SessionId(id): SessionId,
+    JsonBody(req): JsonBody<ShareRequest>,
+) -> ApiResult<Response> {
+    if !(1..=MAX_SHARE_HOURS).contains(&req.expires_in_hours) {
+        return Err(ApiError::bad(format!(
+            "`expires_in_hours` must be between 1 and {MAX_SHARE_HOURS}"
+        )));
+    }
+    let token = hex::encode(rand::random::<[u8; 24]>());
+    let expires = now_unix() + i64::from(req.expires_in_hours) * 3600;
+    let mut share = st
+        .storage
+        .create_share(acct.id, &id, &token, expires)
+        .await?;
+    share.token = Some(token);
+    Ok((StatusCode::CREATED, Json(share)).into_response())
+}
+
+async fn revoke_share(
+    State(st): St,
+    Auth(acct): Auth,
+    Path((id, share)): Path<(String, String)>,
+) -> ApiResult<Response> {
+    protocol::validate_session_id(&id).map_err(|e| ApiError::bad(e.0))?;
+    st.storage.revoke_share(acct.id, &id, &share).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn facets(
+    State(st): St,
+    Auth(acct): Auth,
+    Params(p): Params<FilterParams>,
+) -> ApiResult<Response> {
+    Ok(Json(st.storage.facets(acct.id, p.parse()?).await?).into_response())
+}
+
+async fn stats(State(st): St, Auth(acct): Auth) -> ApiResult<Response> {
+    Ok(Json(st.storage.stats(acct.id).await?).into_response())
+}
+
+async fn fork_at(
+    State(st): St,
+    Auth(acct): Auth,
+    SessionId(id): SessionId,
+    JsonBody(req): JsonBody<ForkAtRequest>,
+) -> ApiResult<Response> {
+    let session = st.storage.session(acct.id, &id).await?;
+    if session.encrypted {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            ErrorCode::Conflict,
+            "the session is encrypted: the server cannot read its messages; fork it where the key is",
+        ));
+    }
+    let cut = index::fork_cut(st.storage.as_ref(), acct.id, &session, req.message)
+        .await?
+        .ok_or_else(|| {
+            ApiError::bad(format!(
+                "the session has no message {} of its own to fork after; pick a message it shows",
+                req.message
+            ))
+        })?;
+    let read = st.storage.read(acct.id, &id, MAIN_STREAM, 0).await?;
+    let mut hash = crate::hash::RunningSha256::new();
+    let (mut body, mut seen) = (read.body, 0u64);
+    while seen < cut
+        && let Some(piece) = body.next().await
+    {
+        let piece = piece?;
+        let take = (cut - seen).min(piece.len() as u64) as usize;
+        hash.update(&piece[..take]);
+        seen += take as u64;
+    }
+    let new_id = uuid::Uuid::now_v7().to_string();
+    let fork = ForkRequest {
+        new_id: new_id.clone(),
+        streams: vec![StreamPrefix {
+            name: MAIN_STREAM.to_string(),
+            len: cut,
+            sha256: hex::encode(hash.digest()),
+        }],
+    };
+    st.storage.fork(acct.id, &id, fork).await?;
+    let meta = SessionMeta {
+        forked_from: Some(id.clone()),
+        cwd: session.cwd,
+        title: session.title,
+        first_prompt: session.first_prompt,
+        started_at: session.started_at,
+        updated_at: session.updated_at,
+        ..SessionMeta::of_agent(session.agent)
+    };
+    let info = st.storage.put_session(acct.id, &new_id, meta).await?;
+    st.index_wake.notify_one();
+    Ok(Json(info).into_response())
 }
 
 /// Compress a stream's pieces into one zstd frame as they arrive, holding
@@ -1044,15 +1246,23 @@ async fn json_errors(req: Request, next: Next) -> Response {
 }
 
 async fn web_file(uri: axum::http::Uri) -> Response {
-    match crate::web::asset(uri.path()) {
-        Some((mime, bytes)) => ([(header::CONTENT_TYPE, mime)], bytes).into_response(),
-        None => not_found().await.into_response(),
-    }
+    let (mime, bytes) = crate::web::asset(uri.path());
+    (
+        [
+            (header::CONTENT_TYPE, mime),
+            (header::CONTENT_SECURITY_POLICY, crate::web::CSP),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        bytes,
+    )
+        .into_response()
 }
 
 /// Build the router for a state.
 pub fn router(state: Arc<AppState>) -> Router {
-    use axum::routing::{get as g, post, put};
+    use axum::routing::{delete, get as g, post, put};
     let api = Router::new()
         .route("/me", g(me))
         .route("/sessions", g(list))
@@ -1060,19 +1270,30 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/sessions/{id}/messages", g(messages))
         .route("/sessions/{id}/checkpoints", g(checkpoints))
         .route("/sessions/{id}/fork", post(fork))
+        .route("/sessions/{id}/fork-at", post(fork_at))
+        .route(
+            "/sessions/{id}/shares",
+            g(list_shares).merge(post(create_share)),
+        )
+        .route("/sessions/{id}/shares/{share}", delete(revoke_share))
+        .route("/shared/{token}/messages", g(shared_messages))
+        .route("/facets", g(facets))
+        .route("/stats", g(stats))
         .route("/sessions/{id}/streams/{*name}", g(pull).merge(post(push)))
         .route("/search", g(search))
         .route("/changes", g(changes))
         .route("/openapi.json", g(openapi))
         .fallback(not_found);
-    Router::new()
+    let mut app = Router::new()
         .nest(protocol::API_PREFIX, api)
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .route("/", get(web_file))
-        .route("/app.js", get(web_file))
-        .route("/style.css", get(web_file))
-        .fallback(not_found)
+        .route("/assets/app.js", get(web_file))
+        .route("/assets/app.css", get(web_file));
+    for page in crate::web::PAGE_ROUTES {
+        app = app.route(page, get(web_file));
+    }
+    app.fallback(not_found)
         .layer(axum::middleware::from_fn(reject_traversal))
         .layer(axum::middleware::from_fn(json_errors))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(|_| {

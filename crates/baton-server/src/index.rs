@@ -223,6 +223,41 @@ pub async fn page_conversation(
     Ok(page)
 }
 
+/// Where a fork kept after message `n` of a plaintext session's
+/// conversation (numbered as [`page_conversation`] numbers it) cuts the
+/// main stream: the start of the next native line holding a later message,
+/// or the stream's end. `None` when the session's own stream has no
+/// message `n` (beyond its end, or in a Codex paginated fork's inherited
+/// history, which lives in another session).
+pub async fn fork_cut(
+    storage: &dyn Storage,
+    user: i64,
+    session: &SessionInfo,
+    n: u64,
+) -> Result<Option<u64>, StorageError> {
+    let inherited = inherited_history(storage, user, session).await?.len() as u64;
+    let Some(own) = n.checked_sub(inherited) else {
+        return Ok(None);
+    };
+    let (id, agent) = (session.id.as_str(), session.agent);
+    let first = page_messages(storage, user, id, agent, own, 1).await?;
+    let Some(target) = first.messages.first() else {
+        return Ok(None);
+    };
+    let mut next = own + 1;
+    loop {
+        let page = page_messages(storage, user, id, agent, next, 64).await?;
+        if let Some(m) = page.messages.iter().find(|m| m.offset > target.offset) {
+            return Ok(Some(m.offset));
+        }
+        if !page.more {
+            let main = session.streams.iter().find(|s| s.name == MAIN_STREAM);
+            return Ok(main.map(|s| s.len));
+        }
+        next += page.messages.len() as u64;
+    }
+}
+
 /// What one indexing pass read from new bytes.
 struct Fed {
     chunk: Chunk,
@@ -279,14 +314,17 @@ fn feed_with_checkpoints(
     .map_err(|_| MessagesError("the transcript reader failed on this session".into()))
 }
 
-/// The searchable texts of a chunk's messages, under the shared search policy.
-fn searchable(agent: Agent, chunk: &Chunk) -> Vec<SearchText> {
+/// The searchable texts of a chunk's messages, under the shared search
+/// policy; the chunk's first message is number `first`.
+fn searchable(agent: Agent, chunk: &Chunk, first: u64) -> Vec<SearchText> {
     chunk
         .messages
         .iter()
-        .filter_map(|m| {
+        .zip(first..)
+        .filter_map(|(m, message)| {
             baton_search::searchable_text(m).map(|text| SearchText {
                 text: text.to_string(),
+                message,
                 copy_key: baton_search::copy_key(agent, m),
             })
         })
@@ -397,6 +435,7 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
     }
     let agent = job.agent;
     let prior = job.state.clone();
+    let first = prior.as_ref().map_or(0, |s| s.facts.message_count);
     let skipped_before = if prior.is_some() { job.skipped } else { 0 };
     let fed = tokio::task::spawn_blocking(move || {
         feed_with_checkpoints(agent, prior, skipped_before, &bytes)
@@ -408,7 +447,7 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
             session_id: job.session_id.clone(),
             from,
             seen_len,
-            texts: searchable(agent, &fed.chunk),
+            texts: searchable(agent, &fed.chunk, first),
             state: Some(fed.state),
             skipped: fed.skipped,
             checkpoints: fed.checkpoints,

@@ -38,8 +38,8 @@ use crate::hash::RunningSha256;
 use baton_native::discover::FileStat;
 use baton_native::{Agent, ReaderState};
 use baton_protocol::{
-    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
-    SessionMeta,
+    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionFacets, SessionInfo,
+    SessionList, SessionMeta, Share, Stats,
 };
 use bytes::Bytes;
 use futures::future::BoxFuture;
@@ -112,8 +112,30 @@ pub struct SessionsQuery {
     pub cursor: Option<String>,
     /// Page size.
     pub limit: u32,
+    /// Which sessions to list.
+    pub filter: SessionFilter,
+}
+
+/// Which sessions a list or its facet counts cover; every field set must
+/// hold (an empty filter is every session of the account).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SessionFilter {
     /// Free-text filter over id, title, first prompt, cwd and message text.
     pub q: Option<String>,
+    /// Only sessions of this agent.
+    pub agent: Option<Agent>,
+    /// Only sessions whose working directory is exactly this.
+    pub cwd: Option<String>,
+    /// Only sessions whose `updated_at` is at or after this RFC 3339 time.
+    pub from: Option<String>,
+    /// Only sessions whose `updated_at` is before this RFC 3339 time.
+    pub to: Option<String>,
+    /// Only sessions that some other session names as `forked_from` or
+    /// `diverged_from`.
+    pub has_forks: bool,
+    /// Only the forks and diverged copies of this session (those naming it
+    /// as `forked_from` or `diverged_from`).
+    pub parent: Option<String>,
 }
 
 /// The searchable text of one message ([`baton_search::searchable_text`])
@@ -122,6 +144,8 @@ pub struct SessionsQuery {
 pub struct SearchText {
     /// Text to index.
     pub text: String,
+    /// The message's number in the main stream (0 is the first message).
+    pub message: u64,
     /// Key shared with the record it was copied from, if any.
     pub copy_key: Option<String>,
 }
@@ -233,7 +257,8 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'_, StorageResult<SessionInfo>>;
     /// One session.
     fn session(&self, user: i64, id: &str) -> BoxFuture<'_, StorageResult<SessionInfo>>;
-    /// A page of sessions, most recently changed first.
+    /// A page of the sessions matching `q.filter`, newest `updated_at`
+    /// first (then newest change), keyset-paged by `q.cursor`.
     fn list_sessions(
         &self,
         user: i64,
@@ -241,7 +266,50 @@ pub trait Storage: Send + Sync + 'static {
     ) -> BoxFuture<'_, StorageResult<SessionList>>;
     /// Sessions changed after `since`, oldest change first.
     fn changes(&self, user: i64, since: u64, limit: u32) -> BoxFuture<'_, StorageResult<Changes>>;
-    /// Full-text search over the account's indexed messages, best first, one hit per session.
+    /// Counts per value of each filter of `filter` (see [`SessionFacets`]):
+    /// each dimension is counted under the filter's other fields.
+    fn facets(
+        &self,
+        user: i64,
+        filter: SessionFilter,
+    ) -> BoxFuture<'_, StorageResult<SessionFacets>>;
+    /// Sessions, typed prompts and messages of the account per day of
+    /// start (`YYYY-MM-DD` of `started_at`, else `updated_at`; the last 365
+    /// days that have sessions, oldest first), per agent and per working
+    /// directory (most sessions first, at most
+    /// [`baton_protocol::MAX_FACET_VALUES`]; no cwd counts as `""`).
+    fn stats(&self, user: i64) -> BoxFuture<'_, StorageResult<Stats>>;
+    /// Keep a read-only link to session `id`: its secret `token` (chosen
+    /// by the caller, stored only as its sha256), valid until
+    /// `expires_unix` (Unix seconds). The answer's `id` is the first 16 hex
+    /// digits of the token's sha256; its `token` is `None`.
+    fn create_share(
+        &self,
+        user: i64,
+        id: &str,
+        token: &str,
+        expires_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Share>>;
+    /// The links to session `id` still valid at `now_unix`, newest first.
+    fn shares(
+        &self,
+        user: i64,
+        id: &str,
+        now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Vec<Share>>>;
+    /// Delete the link `share` (a [`Share::id`]) of session `id`;
+    /// [`StorageError::NotFound`] when there is none.
+    fn revoke_share(&self, user: i64, id: &str, share: &str) -> BoxFuture<'_, StorageResult<()>>;
+    /// The owner and session id a share `token` opens while valid at
+    /// `now_unix`; [`StorageError::NotFound`] for an unknown, expired or
+    /// revoked token.
+    fn shared_session(
+        &self,
+        token: &str,
+        now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<(i64, String)>>;
+    /// Full-text search over the account's indexed messages, best first,
+    /// one hit per session (with its best message and match count).
     fn search(
         &self,
         user: i64,

@@ -592,6 +592,7 @@ async fn openapi_spec_describes_every_route_and_auth() {
         paths,
         [
             "/changes",
+            "/facets",
             "/me",
             "/openapi.json",
             "/search",
@@ -599,16 +600,25 @@ async fn openapi_spec_describes_every_route_and_auth() {
             "/sessions/{id}",
             "/sessions/{id}/checkpoints",
             "/sessions/{id}/fork",
+            "/sessions/{id}/fork-at",
             "/sessions/{id}/messages",
+            "/sessions/{id}/shares",
+            "/sessions/{id}/shares/{share}",
             "/sessions/{id}/streams/{name}",
+            "/shared/{token}/messages",
+            "/stats",
         ]
     );
     let push = &spec["paths"]["/sessions/{id}/streams/{name}"]["post"]["responses"];
     for code in ["200", "400", "401", "404", "409", "413", "415"] {
         assert!(push.get(code).is_some(), "push documents {code}");
     }
-    // Every documented route answers 401 without a token, except the spec itself.
-    for p in paths.iter().filter(|p| **p != "/openapi.json") {
+    // Every documented route answers 401 without a token, except the spec
+    // itself and a share link's route (its token is the credential).
+    for p in paths
+        .iter()
+        .filter(|p| **p != "/openapi.json" && !p.starts_with("/shared/"))
+    {
         let url = s.url(&p.replace("{id}", "x").replace("{name}", "main"));
         let r = s.http.get(url).send().await.unwrap();
         assert!(
@@ -617,7 +627,40 @@ async fn openapi_spec_describes_every_route_and_auth() {
             r.status()
         );
     }
-    // The UI is served from the binary.
+    // The UI is served from the binary, at every path it routes, under a
+    // strict Content-Security-Policy.
+    for page in ["/", "/s/some-id", "/search?q=x", "/stats", "/share/abc"] {
+        let res = s
+            .http
+            .get(format!("{}{page}", s.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 200, "{page}");
+        let csp = res.headers()["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .to_string();
+        assert!(
+            csp.contains("script-src 'self'") && csp.contains("img-src 'self' data:"),
+            "{csp}"
+        );
+        assert!(!csp.contains("unsafe-inline"), "{csp}");
+        let html = res.text().await.unwrap();
+        assert!(html.contains("/assets/app.js"), "{page}");
+        assert!(!html.contains("<script>"), "no inline script: {page}");
+    }
+    let js = s
+        .http
+        .get(format!("{}/assets/app.js", s.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        js.headers()["content-type"],
+        "text/javascript; charset=utf-8"
+    );
+    let remote = regex::Regex::new(r#"(src|href)=["']?(https?:)?//"#).unwrap();
     let html = s
         .http
         .get(format!("{}/", s.base))
@@ -627,17 +670,7 @@ async fn openapi_spec_describes_every_route_and_auth() {
         .text()
         .await
         .unwrap();
-    assert!(html.contains("/app.js"));
-    let js = s
-        .http
-        .get(format!("{}/app.js", s.base))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        js.headers()["content-type"],
-        "text/javascript; charset=utf-8"
-    );
+    assert!(!remote.is_match(&html), "the page loads nothing remote");
 }
 
 /// Every string schema in the spec whose pattern describes stream names.

@@ -1,8 +1,9 @@
 //! The storage contract, as a suite over `Arc<dyn Storage>` that any
-//! backend runs ([`storage_contract`], [`late_pages_read_one_interval`],
-//! [`replicas_share_one_stream`]), run here against the embedded backend
-//! and against the team backend (PostgreSQL + an S3-compatible bucket,
-//! started by `baton_testkit::team`); then the embedded backend's own
+//! backend runs ([`storage_contract`], [`ui_query_contract`],
+//! [`late_pages_read_one_interval`], [`replicas_share_one_stream`]), run here
+//! against the embedded backend and against the team backend (PostgreSQL +
+//! an S3-compatible bucket, started by `baton_testkit::team`); then the
+//! embedded backend's own
 //! durability: blob files of rejected pushes, the start-up sweep, corrupt
 //! rows, and the indexer's bookkeeping.
 
@@ -10,10 +11,13 @@
 
 mod common;
 
-use baton_protocol::{ForkRequest, LISTING_TEXT_MAX_CHARS, SessionMeta, sha256_hex};
+use baton_native::Agent;
+use baton_protocol::{
+    FacetCount, ForkRequest, LISTING_TEXT_MAX_CHARS, SessionList, SessionMeta, StatRow, sha256_hex,
+};
 use baton_server::hash::RunningSha256;
-use baton_server::index::Indexer;
-use baton_server::storage::{MirrorFile, SessionsQuery, Storage, StorageError};
+use baton_server::index::{Indexer, page_messages};
+use baton_server::storage::{MirrorFile, SessionFilter, SessionsQuery, Storage, StorageError};
 use common::{codex_meta, start};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -408,6 +412,14 @@ async fn the_team_backend_keeps_the_storage_contract() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn the_team_backend_keeps_the_ui_query_contract() {
+    let Some(team) = baton_testkit::team::team_services() else {
+        return;
+    };
+    ui_query_contract(team_replica(&team_backends(team)).await).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn a_late_page_on_the_team_backend_reads_about_one_checkpoint_interval() {
     let Some(team) = baton_testkit::team::team_services() else {
         return;
@@ -548,6 +560,189 @@ async fn replicas_share_one_stream(one: Arc<dyn Storage>, two: Arc<dyn Storage>)
     let changes = one.changes(user, before, 100).await.unwrap();
     let ids: Vec<&str> = changes.sessions.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["later", "latest"]);
+}
+
+#[tokio::test]
+async fn the_embedded_backend_keeps_the_ui_query_contract() {
+    let dir = tempfile::tempdir().unwrap();
+    ui_query_contract(embedded(dir.path())).await;
+}
+
+/// The queries of the web UI through the trait alone: list filters (each
+/// alone, combined, paged), facet counts (each dimension under the others),
+/// stats per day, agent and project, and share links (created, listed,
+/// resolved, expired, revoked, scoped to their account).
+async fn ui_query_contract(st: Arc<dyn Storage>) {
+    let a = st.create_user("ui").await.unwrap();
+    let a = st.authenticate(&a.token).await.unwrap().unwrap();
+    let b = st.create_user("other").await.unwrap();
+    let b = st.authenticate(&b.token).await.unwrap().unwrap();
+    let put = |id: &'static str,
+               agent: Agent,
+               cwd: &'static str,
+               day: &'static str,
+               parent: Option<&'static str>| {
+        let st = st.clone();
+        async move {
+            let meta = SessionMeta {
+                cwd: Some(cwd.into()),
+                updated_at: Some(format!("2026-01-{day}T10:00:00Z")),
+                forked_from: parent.map(String::from),
+                ..SessionMeta::of_agent(agent)
+            };
+            st.put_session(a.id, id, meta).await.unwrap();
+        }
+    };
+    put("p1", Agent::Codex, "/a", "02", None).await;
+    put("p2", Agent::Claude, "/b", "05", None).await;
+    put("p3", Agent::Codex, "/a", "03", Some("p1")).await;
+    st.put_session(b.id, "theirs", SessionMeta::of_agent(Agent::Codex))
+        .await
+        .unwrap();
+    let list = |filter: SessionFilter, limit: u32, cursor: Option<String>| {
+        let st = st.clone();
+        async move {
+            st.list_sessions(
+                a.id,
+                SessionsQuery {
+                    cursor,
+                    limit,
+                    filter,
+                },
+            )
+            .await
+            .unwrap()
+        }
+    };
+    let ids = |l: &SessionList| l.sessions.iter().map(|s| s.id.clone()).collect::<Vec<_>>();
+    let all = list(SessionFilter::default(), 10, None).await;
+    assert_eq!(ids(&all), ["p2", "p3", "p1"], "newest updated_at first");
+    let codex = SessionFilter {
+        agent: Some(Agent::Codex),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(codex.clone(), 10, None).await), ["p3", "p1"]);
+    let first = list(codex.clone(), 1, None).await;
+    assert_eq!(ids(&first), ["p3"]);
+    let second = list(codex.clone(), 1, first.next_cursor).await;
+    assert_eq!(ids(&second), ["p1"], "pages keep the filter");
+    let cwd_b = SessionFilter {
+        cwd: Some("/b".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(cwd_b, 10, None).await), ["p2"]);
+    let from = SessionFilter {
+        from: Some("2026-01-03".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(from, 10, None).await), ["p2", "p3"]);
+    let to = SessionFilter {
+        to: Some("2026-01-03".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(to, 10, None).await), ["p1"], "`to` is exclusive");
+    let forked = SessionFilter {
+        has_forks: true,
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(forked.clone(), 10, None).await), ["p1"]);
+    let children = SessionFilter {
+        parent: Some("p1".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(children, 10, None).await), ["p3"]);
+    let text = SessionFilter {
+        q: Some("/b".into()),
+        ..Default::default()
+    };
+    assert_eq!(ids(&list(text, 10, None).await), ["p2"]);
+
+    // Facets: each dimension is counted under the other filters.
+    let facets = st.facets(a.id, codex.clone()).await.unwrap();
+    assert_eq!(facets.total, 2);
+    let counts = |v: &[FacetCount]| {
+        v.iter()
+            .map(|c| (c.value.clone(), c.count))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        counts(&facets.agents),
+        [("codex".to_string(), 2), ("claude".to_string(), 1)]
+    );
+    assert_eq!(counts(&facets.projects), [("/a".to_string(), 2)]);
+    assert_eq!(facets.with_forks, 1);
+    let none = st.facets(b.id, forked).await.unwrap();
+    assert_eq!((none.total, none.with_forks), (0, 0));
+
+    // Stats per day (oldest first), agent and project.
+    let stats = st.stats(a.id).await.unwrap();
+    let keys = |rows: &[StatRow]| {
+        rows.iter()
+            .map(|r| (r.key.clone(), r.sessions))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(
+        keys(&stats.per_day),
+        [
+            ("2026-01-02".to_string(), 1),
+            ("2026-01-03".to_string(), 1),
+            ("2026-01-05".to_string(), 1)
+        ]
+    );
+    assert_eq!(
+        keys(&stats.per_agent),
+        [("codex".to_string(), 2), ("claude".to_string(), 1)]
+    );
+    assert_eq!(
+        keys(&stats.per_project),
+        [("/a".to_string(), 2), ("/b".to_string(), 1)]
+    );
+
+    // Share links.
+    let now = 1_800_000_000;
+    let share = st
+        .create_share(a.id, "p1", "secret1", now + 3600)
+        .await
+        .unwrap();
+    assert_eq!(share.session_id, "p1");
+    assert_eq!(share.id.len(), 16);
+    assert_eq!(share.token, None);
+    assert_eq!(share.expires_at, "2027-01-15T09:00:00Z");
+    let listed = st.shares(a.id, "p1", now).await.unwrap();
+    assert_eq!(listed, vec![share.clone()]);
+    assert_eq!(
+        st.shared_session("secret1", now).await.unwrap(),
+        (a.id, "p1".to_string())
+    );
+    assert_eq!(
+        st.shared_session("secret1", now + 3600).await,
+        Err(StorageError::NotFound),
+        "expired"
+    );
+    assert!(st.shares(a.id, "p1", now + 3600).await.unwrap().is_empty());
+    assert_eq!(
+        st.shared_session("unknown", now).await,
+        Err(StorageError::NotFound)
+    );
+    assert_eq!(
+        st.create_share(b.id, "p1", "secret2", now + 60).await,
+        Err(StorageError::NotFound),
+        "only the owner shares"
+    );
+    assert_eq!(
+        st.revoke_share(b.id, "p1", &share.id).await,
+        Err(StorageError::NotFound)
+    );
+    st.revoke_share(a.id, "p1", &share.id).await.unwrap();
+    assert_eq!(
+        st.shared_session("secret1", now).await,
+        Err(StorageError::NotFound),
+        "revoked"
+    );
+    assert_eq!(
+        st.revoke_share(a.id, "p1", &share.id).await,
+        Err(StorageError::NotFound)
+    );
 }
 
 fn sha_of(bytes: &[u8]) -> [u8; 32] {
@@ -739,7 +934,26 @@ async fn storage_contract(st: Arc<dyn Storage>) {
     assert!(r.len > 0);
     Indexer::new(st.clone()).index_pending().await;
     let hits = st.search(a.id, "alpha", 10).await.unwrap();
-    assert!(hits.iter().any(|h| h.session.id == "indexed"), "{hits:?}");
+    let hit = hits.iter().find(|h| h.session.id == "indexed");
+    let hit = hit.unwrap_or_else(|| panic!("{hits:?}"));
+    assert!(hit.hit_count >= 1, "{hit:?}");
+    // The hit names the matching message, as the messages route numbers it.
+    let n = hit.message.expect("a hit names its message");
+    let page = page_messages(
+        st.as_ref(),
+        a.id,
+        "indexed",
+        baton_native::Agent::Codex,
+        n,
+        1,
+    )
+    .await
+    .unwrap();
+    assert!(
+        page.messages[0].text.to_lowercase().contains("alpha"),
+        "{:?}",
+        page.messages[0]
+    );
     assert!(st.search(b.id, "alpha", 10).await.unwrap().is_empty());
 
     // The local mirror's state: saved, replaced, forgotten, per account.

@@ -5,7 +5,7 @@
 //! Layout under the data directory:
 //!
 //! ```text
-//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, msg_copy_keys, mirror_files
+//! baton.db (+ -wal, -shm)   users, tokens, sessions, streams, chunks, msg_fts, msg_copy_keys, shares, mirror_files
 //! blobs/ab/cdef…            chunk bodies larger than the inline limit, named by
 //!                           sha256 ([`crate::file_blobs::FileBlobs`])
 //! ```
@@ -33,8 +33,8 @@
 //! unreferenced blobs over the [`crate::storage::BlobStore`]),
 //! `accounts`, `sessions` (metadata, listing, changes), `streams` (chunk
 //! reads and prefix hashes), `append`, `fork`, `search` (the search index,
-//! under `baton-search`'s policy, with a time budget per query)
-//! and `mirror` (the local mirror's state).
+//! under `baton-search`'s policy, with a time budget per query), `shares`
+//! (read-only links) and `mirror` (the local mirror's state).
 
 pub(crate) mod accounts;
 mod append;
@@ -44,6 +44,7 @@ mod mirror;
 mod schema;
 mod search;
 pub(crate) mod sessions;
+mod shares;
 mod streams;
 mod writer;
 
@@ -52,12 +53,13 @@ pub(crate) use streams::chunk_slice;
 
 use crate::file_blobs::FileBlobs;
 use crate::storage::{
-    Account, BlobStore, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionsQuery,
+    Account, BlobStore, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionFilter,
+    SessionsQuery,
     Storage, StorageError, StorageResult, StoredBytes,
 };
 use baton_protocol::{
-    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
-    SessionMeta,
+    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionFacets, SessionInfo,
+    SessionList, SessionMeta, Share, Stats,
 };
 use blobs::BlobDir;
 use bytes::Bytes;
@@ -232,6 +234,53 @@ impl Storage for Embedded {
 
     fn changes(&self, user: i64, since: u64, limit: u32) -> BoxFuture<'_, StorageResult<Changes>> {
         Box::pin(self.read_with(move |conn, _| sessions::changes(conn, user, since, limit)))
+    }
+
+    fn facets(
+        &self,
+        user: i64,
+        filter: SessionFilter,
+    ) -> BoxFuture<'_, StorageResult<SessionFacets>> {
+        Box::pin(self.read_with(move |conn, _| sessions::facets(conn, user, &filter)))
+    }
+
+    fn stats(&self, user: i64) -> BoxFuture<'_, StorageResult<Stats>> {
+        Box::pin(self.read_with(move |conn, _| sessions::stats(conn, user)))
+    }
+
+    fn create_share(
+        &self,
+        user: i64,
+        id: &str,
+        token: &str,
+        expires_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Share>> {
+        let (id, token) = (id.to_string(), token.to_string());
+        Box::pin(self.write(move |w| shares::create_in(w, user, &id, &token, expires_unix)))
+    }
+
+    fn shares(
+        &self,
+        user: i64,
+        id: &str,
+        now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Vec<Share>>> {
+        let id = id.to_string();
+        Box::pin(self.read_with(move |conn, _| shares::list(conn, user, &id, now_unix)))
+    }
+
+    fn revoke_share(&self, user: i64, id: &str, share: &str) -> BoxFuture<'_, StorageResult<()>> {
+        let (id, share) = (id.to_string(), share.to_string());
+        Box::pin(self.write(move |w| shares::revoke_in(w, user, &id, &share)))
+    }
+
+    fn shared_session(
+        &self,
+        token: &str,
+        now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<(i64, String)>> {
+        let token = token.to_string();
+        Box::pin(self.read_with(move |conn, _| shares::resolve(conn, &token, now_unix)))
     }
 
     fn search(

@@ -60,6 +60,16 @@ CREATE TABLE IF NOT EXISTS msg_copy_keys(
   PRIMARY KEY(session_pk, key)) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS sessions_by_updated
   ON sessions(user_id, COALESCE(d_updated_at, updated_at, ''), updated_seq);
+CREATE INDEX IF NOT EXISTS sessions_by_parent
+  ON sessions(user_id, COALESCE(d_forked_from, forked_from));
+CREATE INDEX IF NOT EXISTS sessions_by_diverged ON sessions(user_id, diverged_from);
+CREATE TABLE IF NOT EXISTS shares(
+  hash BLOB PRIMARY KEY,
+  id TEXT NOT NULL,
+  session_pk INTEGER NOT NULL REFERENCES sessions(pk),
+  created_at TEXT NOT NULL,
+  expires_unix INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS shares_by_session ON shares(session_pk, id);
 CREATE TABLE IF NOT EXISTS mirror_files(
   user_id INTEGER NOT NULL REFERENCES users(id),
   path TEXT NOT NULL,
@@ -88,7 +98,7 @@ pub(super) fn open_conn(path: &Path) -> rusqlite::Result<Connection> {
 fn msg_fts_ddl() -> String {
     format!(
         "CREATE VIRTUAL TABLE msg_fts USING fts5(text, session_pk UNINDEXED, copy_key UNINDEXED,
-           tokenize = '{}')",
+           msg_no UNINDEXED, tokenize = '{}')",
         baton_search::TOKENIZER
     )
 }

@@ -80,7 +80,9 @@ pub(super) fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResul
     drop(checkpoint);
     let mut insert = w
         .conn
-        .prepare_cached("INSERT INTO msg_fts(text, session_pk, copy_key) VALUES (?1, ?2, ?3)")
+        .prepare_cached(
+            "INSERT INTO msg_fts(text, session_pk, copy_key, msg_no) VALUES (?1, ?2, ?3, ?4)",
+        )
         .map_err(internal)?;
     let mut insert_key = w
         .conn
@@ -88,7 +90,7 @@ pub(super) fn save_index_in(w: &mut Writer, update: IndexUpdate) -> StorageResul
         .map_err(internal)?;
     for t in &update.texts {
         insert
-            .execute(params![t.text, session.pk, t.copy_key])
+            .execute(params![t.text, session.pk, t.copy_key, t.message as i64])
             .map_err(internal)?;
         if let Some(key) = &t.copy_key {
             insert_key
@@ -199,7 +201,7 @@ pub(super) async fn search(
 }
 
 /// `user`'s sessions whose messages match `q`, best first, one hit per
-/// session, under [`baton_search`]'s policy: the query as `baton search`
+/// session (its best message, and how many of the ranked rows are its), under [`baton_search`]'s policy: the query as `baton search`
 /// reads it, snippets computed from the message text (linear in it), and a
 /// record a fork copied from an ancestor (same copy key) a hit of the
 /// ancestor only. Stops with an error once `budget` is spent.
@@ -234,7 +236,7 @@ fn budgeted_hits(
     };
     let mut stmt = conn
         .prepare_cached(
-            "SELECT m.rowid, m.session_pk
+            "SELECT m.rowid, m.session_pk, m.msg_no
              FROM msg_fts m JOIN sessions s ON s.pk = m.session_pk
              WHERE msg_fts MATCH ?1 AND s.user_id = ?2 AND s.encrypted = 0
                AND NOT (m.copy_key IS NOT NULL AND EXISTS (
@@ -250,24 +252,28 @@ fn budgeted_hits(
              ORDER BY bm25(msg_fts) LIMIT ?3",
         )
         .map_err(internal)?;
-    let rows: Vec<(i64, i64)> = stmt
+    let rows: Vec<(i64, i64, Option<i64>)> = stmt
         .query_map(params![query.fts(), user, RANKED_ROWS], |r| {
-            Ok((r.get(0)?, r.get(1)?))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
         })
         .map_err(interrupted)?
         .collect::<Result<_, _>>()
         .map_err(interrupted)?;
+    let mut counts = std::collections::HashMap::<i64, u64>::new();
+    for (_, pk, _) in &rows {
+        *counts.entry(*pk).or_default() += 1;
+    }
     let mut seen = std::collections::HashSet::new();
-    let best: Vec<(i64, i64)> = rows
+    let best: Vec<(i64, i64, Option<i64>)> = rows
         .into_iter()
-        .filter(|(_, pk)| seen.insert(*pk))
+        .filter(|(_, pk, _)| seen.insert(*pk))
         .take(limit as usize)
         .collect();
     let mut text = conn
         .prepare_cached("SELECT text FROM msg_fts WHERE rowid = ?1")
         .map_err(internal)?;
     let mut hits = Vec::with_capacity(best.len());
-    for (rowid, pk) in best {
+    for (rowid, pk, message) in best {
         budget.check()?;
         let body: String = text
             .query_row(params![rowid], |r| r.get(0))
@@ -275,6 +281,8 @@ fn budgeted_hits(
         hits.push(SearchHit {
             session: session_listing_by_pk(conn, pk)?,
             snippet: query.snippet(&body),
+            message: message.map(|n| n as u64),
+            hit_count: counts.get(&pk).copied().unwrap_or(1),
         });
     }
     Ok(hits)

@@ -1,14 +1,17 @@
 //! Session rows: metadata writes, the listing each route returns, the
-//! session list (newest `updated_at` first, keyset-paged) and its filter.
+//! session list (newest `updated_at` first, keyset-paged) and its filters,
+//! facet counts and usage stats.
 
 use super::internal;
 use super::parse_state;
 use super::writer::Writer;
-use crate::storage::{SessionsQuery, StorageError, StorageResult};
+use crate::storage::{SessionFilter, SessionsQuery, StorageError, StorageResult};
 use baton_native::Agent;
 use baton_protocol::{
-    Changes, LISTING_TEXT_MAX_CHARS, SessionInfo, SessionList, SessionMeta, StreamInfo,
+    Changes, FacetCount, LISTING_TEXT_MAX_CHARS, MAX_FACET_VALUES, SessionFacets, SessionInfo,
+    SessionList, SessionMeta, StatRow, Stats, StreamInfo,
 };
+use rusqlite::types::Value;
 use rusqlite::{Connection, OptionalExtension, params};
 
 /// A session's key and whether its streams are encrypted.
@@ -144,7 +147,7 @@ fn info_by_pk(conn: &Connection, pk: i64, columns: &str) -> StorageResult<Sessio
 fn sessions_where(
     conn: &Connection,
     clause: &str,
-    args: &[&dyn rusqlite::ToSql],
+    args: impl rusqlite::Params,
 ) -> StorageResult<Vec<SessionInfo>> {
     let sql = format!("SELECT {} FROM sessions WHERE {clause}", listing_columns());
     let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
@@ -259,9 +262,82 @@ pub(crate) fn decode_cursor(cursor: &str) -> StorageResult<(String, i64)> {
     Ok((at.to_string(), seq.parse().map_err(|_| bad())?))
 }
 
-/// A page of `user`'s sessions, newest `updated_at` first, optionally
-/// filtered by `q.q` (id, title, first prompt, cwd, or message text under
-/// the shared search policy).
+/// A dimension of [`SessionFilter`] that a facet count leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    /// Keep every field of the filter.
+    All,
+    /// Leave out `agent`.
+    Agent,
+    /// Leave out `cwd`.
+    Cwd,
+}
+
+/// The SQL condition over `sessions` that selects `user`'s sessions
+/// matching `f` (without the `skip` dimension), and its arguments
+/// (numbered from `?1`).
+fn filter_sql(user: i64, f: &SessionFilter, skip: Dim) -> (String, Vec<Value>) {
+    let mut args = vec![Value::Integer(user)];
+    let mut arg = |v: Value| {
+        args.push(v);
+        format!("?{}", args.len())
+    };
+    let mut sql = "sessions.user_id = ?1".to_string();
+    if let (Some(agent), false) = (f.agent, skip == Dim::Agent) {
+        sql += &format!(" AND agent = {}", arg(Value::Text(agent.as_str().into())));
+    }
+    if let (Some(cwd), false) = (&f.cwd, skip == Dim::Cwd) {
+        sql += &format!(
+            " AND COALESCE(d_cwd, cwd) = {}",
+            arg(Value::Text(cwd.clone()))
+        );
+    }
+    if let Some(from) = &f.from {
+        sql += &format!(
+            " AND COALESCE(d_updated_at, updated_at, '') >= {}",
+            arg(Value::Text(from.clone()))
+        );
+    }
+    if let Some(to) = &f.to {
+        sql += &format!(
+            " AND COALESCE(d_updated_at, updated_at, '') < {}",
+            arg(Value::Text(to.clone()))
+        );
+    }
+    if f.has_forks {
+        sql += &format!(" AND {HAS_FORKS}");
+    }
+    if let Some(parent) = &f.parent {
+        let p = arg(Value::Text(parent.clone()));
+        sql += &format!(" AND (COALESCE(d_forked_from, forked_from) = {p} OR diverged_from = {p})");
+    }
+    if let Some(text) = f.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        let like = arg(Value::Text(like_pattern(text)));
+        // Without a searchable term (only punctuation) the FTS part is left out.
+        let fts = match baton_search::fts_query(text) {
+            Some(fts) => format!(
+                "OR sessions.pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH {})",
+                arg(Value::Text(fts))
+            ),
+            None => String::new(),
+        };
+        sql += &format!(
+            " AND (id LIKE {like} ESCAPE '\\' OR COALESCE(d_title, title, '') LIKE {like} ESCAPE '\\'
+               OR COALESCE(d_first_prompt, first_prompt, '') LIKE {like} ESCAPE '\\'
+               OR COALESCE(d_cwd, cwd, '') LIKE {like} ESCAPE '\\' {fts})"
+        );
+    }
+    (sql, args)
+}
+
+/// The session (a `sessions` row) is named as parent by a fork or diverged copy.
+const HAS_FORKS: &str = "(EXISTS (SELECT 1 FROM sessions c WHERE c.user_id = sessions.user_id
+     AND COALESCE(c.d_forked_from, c.forked_from) = sessions.id)
+   OR EXISTS (SELECT 1 FROM sessions c WHERE c.user_id = sessions.user_id
+     AND c.diverged_from = sessions.id))";
+
+/// A page of `user`'s sessions matching `q.filter`, newest `updated_at`
+/// first (then newest change), keyset-paged by `q.cursor`.
 pub(super) fn list(conn: &Connection, user: i64, q: SessionsQuery) -> StorageResult<SessionList> {
     let (after_at, after_seq) = match q.cursor.as_deref() {
         Some(c) => decode_cursor(c)?,
@@ -269,43 +345,135 @@ pub(super) fn list(conn: &Connection, user: i64, q: SessionsQuery) -> StorageRes
         None => ("\u{10ffff}".to_string(), i64::MAX),
     };
     let limit = q.limit.max(1) as i64;
-    let page = "user_id = ?1 AND (COALESCE(d_updated_at, updated_at, ''), updated_seq) < (?2, ?3)";
-    let sessions = match q.q.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        None => sessions_where(
-            conn,
-            &format!("{page} ORDER BY {LIST_ORDER} LIMIT ?4"),
-            &[&user, &after_at, &after_seq, &limit],
-        )?,
-        Some(text) => {
-            let like = like_pattern(text);
-            // Without a searchable term (only punctuation) the FTS part is left out.
-            let fts = baton_search::fts_query(text);
-            let fts_clause = if fts.is_some() {
-                "OR pk IN (SELECT session_pk FROM msg_fts WHERE msg_fts MATCH ?6)"
-            } else {
-                "OR ?6 IS NOT NULL"
-            };
-            let clause = format!(
-                "{page} AND (
-                   id LIKE ?5 ESCAPE '\\' OR COALESCE(d_title, title, '') LIKE ?5 ESCAPE '\\'
-                   OR COALESCE(d_first_prompt, first_prompt, '') LIKE ?5 ESCAPE '\\'
-                   OR COALESCE(d_cwd, cwd, '') LIKE ?5 ESCAPE '\\'
-                   {fts_clause})
-                 ORDER BY {LIST_ORDER} LIMIT ?4"
-            );
-            sessions_where(
-                conn,
-                &clause,
-                &[&user, &after_at, &after_seq, &limit, &like, &fts],
-            )?
-        }
-    };
+    let (filter, mut args) = filter_sql(user, &q.filter, Dim::All);
+    let n = args.len();
+    args.extend([
+        Value::Text(after_at),
+        Value::Integer(after_seq),
+        Value::Integer(limit),
+    ]);
+    let clause = format!(
+        "{filter} AND (COALESCE(d_updated_at, updated_at, ''), updated_seq) < (?{}, ?{})
+         ORDER BY {LIST_ORDER} LIMIT ?{}",
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let sessions = sessions_where(conn, &clause, rusqlite::params_from_iter(args))?;
     let next_cursor = (sessions.len() as i64 == limit)
         .then(|| sessions.last().map(encode_cursor))
         .flatten();
     Ok(SessionList {
         sessions,
         next_cursor,
+    })
+}
+
+/// Counts of `group` (an SQL expression over `sessions`) among the
+/// sessions matching `f` without `skip`, most first, at most
+/// [`MAX_FACET_VALUES`] groups: `(group, sessions, turns, messages)`.
+fn grouped(
+    conn: &Connection,
+    user: i64,
+    f: &SessionFilter,
+    skip: Dim,
+    group: &str,
+    order: &str,
+) -> StorageResult<Vec<(String, u64, u64, u64)>> {
+    let (filter, args) = filter_sql(user, f, skip);
+    let sql = format!(
+        "SELECT {group} AS g, count(*), COALESCE(sum(d_user_turns), 0), COALESCE(sum(d_message_count), 0)
+         FROM sessions WHERE {filter} GROUP BY g ORDER BY {order} LIMIT {MAX_FACET_VALUES}"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+    let rows = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok((
+                r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                r.get::<_, i64>(1)? as u64,
+                r.get::<_, i64>(2)? as u64,
+                r.get::<_, i64>(3)? as u64,
+            ))
+        })
+        .map_err(internal)?;
+    rows.collect::<Result<_, _>>().map_err(internal)
+}
+
+/// How many of `user`'s sessions match `f`.
+fn count(conn: &Connection, user: i64, f: &SessionFilter) -> StorageResult<u64> {
+    let (filter, args) = filter_sql(user, f, Dim::All);
+    conn.prepare_cached(&format!("SELECT count(*) FROM sessions WHERE {filter}"))
+        .map_err(internal)?
+        .query_row(rusqlite::params_from_iter(args), |r| r.get::<_, i64>(0))
+        .map(|n| n as u64)
+        .map_err(internal)
+}
+
+/// Counts per value of each dimension of `f` (see [`SessionFacets`]).
+pub(super) fn facets(
+    conn: &Connection,
+    user: i64,
+    f: &SessionFilter,
+) -> StorageResult<SessionFacets> {
+    let facet = |skip: Dim, group: &str| -> StorageResult<Vec<FacetCount>> {
+        Ok(grouped(conn, user, f, skip, group, "2 DESC, g")?
+            .into_iter()
+            .map(|(value, count, _, _)| FacetCount { value, count })
+            .collect())
+    };
+    let with_forks = SessionFilter {
+        has_forks: true,
+        ..f.clone()
+    };
+    Ok(SessionFacets {
+        total: count(conn, user, f)?,
+        agents: facet(Dim::Agent, "agent")?,
+        projects: facet(Dim::Cwd, "COALESCE(d_cwd, cwd, '')")?,
+        with_forks: count(conn, user, &with_forks)?,
+    })
+}
+
+/// Usage of `user`'s sessions per day, agent and project (see [`Stats`]).
+pub(super) fn stats(conn: &Connection, user: i64) -> StorageResult<Stats> {
+    let all = SessionFilter::default();
+    let rows = |group: &str, order: &str| -> StorageResult<Vec<StatRow>> {
+        Ok(grouped(conn, user, &all, Dim::All, group, order)?
+            .into_iter()
+            .map(|(key, sessions, turns, messages)| StatRow {
+                key,
+                sessions,
+                turns,
+                messages,
+            })
+            .collect())
+    };
+    let day = "substr(COALESCE(d_started_at, started_at, d_updated_at, updated_at, ''), 1, 10)";
+    let mut per_day = Vec::new();
+    // The newest 365 days that have sessions, then oldest first.
+    let (filter, args) = filter_sql(user, &all, Dim::All);
+    let sql = format!(
+        "SELECT {day} AS g, count(*), COALESCE(sum(d_user_turns), 0), COALESCE(sum(d_message_count), 0)
+         FROM sessions WHERE {filter} GROUP BY g ORDER BY g DESC LIMIT 365"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(internal)?;
+    let found = stmt
+        .query_map(rusqlite::params_from_iter(args), |r| {
+            Ok(StatRow {
+                key: r.get::<_, Option<String>>(0)?.unwrap_or_default(),
+                sessions: r.get::<_, i64>(1)? as u64,
+                turns: r.get::<_, i64>(2)? as u64,
+                messages: r.get::<_, i64>(3)? as u64,
+            })
+        })
+        .map_err(internal)?;
+    for row in found {
+        per_day.push(row.map_err(internal)?);
+    }
+    per_day.reverse();
+    Ok(Stats {
+        per_day,
+        per_agent: rows("agent", "2 DESC, g")?,
+        per_project: rows("COALESCE(d_cwd, cwd, '')", "2 DESC, g")?,
     })
 }
 
@@ -320,7 +488,7 @@ pub(super) fn changes(
     let mut sessions = sessions_where(
         conn,
         "user_id = ?1 AND updated_seq > ?2 ORDER BY updated_seq LIMIT ?3",
-        &[&user, &(since.min(i64::MAX as u64) as i64), &(limit + 1)],
+        params![user, since.min(i64::MAX as u64) as i64, limit + 1],
     )?;
     let more = sessions.len() as i64 > limit;
     sessions.truncate(limit as usize);
