@@ -726,9 +726,7 @@ fn render_claude(items: &[Timed], source: &Source, id: &str, now: &jiff::Timesta
     let mut parent: Option<String> = None;
     let mut reply_id: Option<String> = None;
     let mut call_records: Vec<(String, String)> = Vec::new();
-    let mut n = 0u32;
     for (i, t) in items.iter().enumerate() {
-        n += 1;
         let uuid = uuid::Uuid::new_v4().to_string();
         let at = stamp(t.at.as_deref(), now);
         let mut rec = json!({
@@ -763,7 +761,9 @@ fn render_claude(items: &[Timed], source: &Source, id: &str, now: &jiff::Timesta
             }
             item => {
                 let msg_id = reply_id
-                    .get_or_insert_with(|| format!("msg_baton_{}_{n:04}", &id[..8.min(id.len())]))
+                    .get_or_insert_with(|| {
+                        format!("msg_baton_{}_{:04}", &id[..8.min(id.len())], i + 1)
+                    })
                     .clone();
                 let next_is_block = items.get(i + 1).and_then(|n| block(&n.item)).is_some();
                 let stop = match (next_is_block, item) {

@@ -433,14 +433,16 @@ fn converted_for(ctx: &Context, located: Located, to: Agent) -> Result<Located> 
         id: located.id.clone(),
     };
     for c in earlier.iter().rev() {
-        if c.agent == to && c.converted_from == from && c.source_sha256 == digest {
-            if let Ok(found) = crate::locate::locate(ctx, &c.id) {
-                eprintln!(
-                    "continuing {} session {} in {to} as its earlier conversion {}",
-                    located.agent, located.id, c.id
-                );
-                return Ok(found);
-            }
+        if c.agent == to
+            && c.converted_from == from
+            && c.source_sha256 == digest
+            && let Ok(found) = crate::locate::locate(ctx, &c.id)
+        {
+            eprintln!(
+                "continuing {} session {} in {to} as its earlier conversion {}",
+                located.agent, located.id, c.id
+            );
+            return Ok(found);
         }
     }
     let home = agent_home(ctx, to)?;
