@@ -89,15 +89,20 @@ fn conversation(req: &RecordedRequest) -> Vec<String> {
 }
 
 /// The expected conversation of `prompts` (a `RUN: echo X` prompt is a
-/// shell call named `tool` whose output contains X) with the scripted
-/// replies, the new prompt last.
-fn assert_conversation(req: &RecordedRequest, prompts: &[&str], tool: &str, new: &str) {
+/// shell call named `tools.0` whose output contains X, a `PATCH:` prompt a
+/// file tool call named `tools.1`) with the scripted replies, the new
+/// prompt last.
+fn assert_conversation(req: &RecordedRequest, prompts: &[&str], tools: (&str, &str), new: &str) {
     let seq = conversation(req);
     let mut want: Vec<String> = Vec::new();
     for p in prompts {
         want.push(format!("U:{p}"));
         if p.starts_with("RUN: ") {
-            want.push(format!("C:{tool}"));
+            want.push(format!("C:{}", tools.0));
+            want.push("O".into());
+        }
+        if p.starts_with("PATCH: ") {
+            want.push(format!("C:{}", tools.1));
             want.push("O".into());
         }
         want.push("A".into());
@@ -147,26 +152,35 @@ fn listed(rows: &Value, id: &str) -> Value {
         .clone()
 }
 
-/// Record a 3-prompt `from` session with a shell call, continue it in the
-/// other agent with a new prompt, convert that back and continue it in
-/// `from` with the whole joint history.
-fn continue_in_the_other_agent(from: Agent) {
+/// Record a `from` session of `prompts` (three, or four with a Codex
+/// `apply_patch`) with a shell call, continue it in the other agent with a
+/// new prompt, convert that back and continue it in `from` with the whole
+/// joint history.
+fn continue_in_the_other_agent(from: Agent, prompts: &[&str]) {
     let Some(agents) = agents() else { return };
     let server = ModelServer::start();
     let env = AgentEnv::new(&server);
     let project = env.dir("project");
     let bhome = env.dir("baton");
-    let prompts = ["first alpha", "RUN: echo conv-tool-out", "third gamma"];
-    let id = record_session(from, &env, &agents, &project, &prompts);
+    let id = record_session(from, &env, &agents, &project, prompts);
     let source = match from {
         Agent::Codex => env.codex_rollout(&id),
         Agent::Claude => env.claude_transcript(&id),
     }
     .unwrap();
     let source_hash = sha(&source);
-    let (to, to_tool, from_tool) = match from {
-        Agent::Claude => (Agent::Codex, "exec_command", "Bash"),
-        Agent::Codex => (Agent::Claude, "Bash", "exec_command"),
+    // Tool names as the target offers them (shell, then file tool).
+    let (to, to_tools, from_tools) = match from {
+        Agent::Claude => (
+            Agent::Codex,
+            ("exec_command", "apply_patch"),
+            ("Bash", "Write"),
+        ),
+        Agent::Codex => (
+            Agent::Claude,
+            ("Bash", "Write"),
+            ("exec_command", "apply_patch"),
+        ),
     };
     let b = || baton(&env, &agents, &bhome, &project);
 
@@ -187,7 +201,7 @@ fn continue_in_the_other_agent(from: Agent) {
             Agent::Claude => "messages",
         }
     );
-    assert_conversation(&req, &prompts, to_tool, "fourth delta");
+    assert_conversation(&req, prompts, to_tools, "fourth delta");
     assert_eq!(req.session_id().as_deref(), Some(conv.as_str()));
 
     // Lineage both ways, in list and show.
@@ -200,7 +214,7 @@ fn continue_in_the_other_agent(from: Agent) {
     let shown = run_json(b().args(["show", &conv, "--json"]));
     assert_eq!(shown["session"]["converted_from"]["id"], id.as_str());
     // Search: text the conversion copied is the source's.
-    let hits = run_json(b().args(["search", "third gamma", "--json"]));
+    let hits = run_json(b().args(["search", "first alpha", "--json"]));
     let owners: Vec<&str> = hits["hits"]
         .as_array()
         .unwrap()
@@ -224,8 +238,8 @@ fn continue_in_the_other_agent(from: Agent) {
         "fifth epsilon",
     ]));
     let req = last_turn(&server);
-    let joint = [prompts.as_slice(), &["fourth delta"]].concat();
-    assert_conversation(&req, &joint, from_tool, "fifth epsilon");
+    let joint = [prompts, &["fourth delta"]].concat();
+    assert_conversation(&req, &joint, from_tools, "fifth epsilon");
     let back = req.session_id().expect("a session id");
     assert_ne!(back, id, "a new session, not the original");
     let rows = run_json(b().args(["list", "--json"]));
@@ -256,10 +270,21 @@ fn continue_in_the_other_agent(from: Agent) {
 
 #[test]
 fn claude_session_continues_in_codex_and_back() {
-    continue_in_the_other_agent(Agent::Claude);
+    continue_in_the_other_agent(
+        Agent::Claude,
+        &["first alpha", "RUN: echo conv-tool-out", "third gamma"],
+    );
 }
 
 #[test]
 fn codex_session_continues_in_claude_and_back() {
-    continue_in_the_other_agent(Agent::Codex);
+    continue_in_the_other_agent(
+        Agent::Codex,
+        &[
+            "first alpha",
+            "RUN: echo conv-tool-out",
+            "PATCH: notes.txt patched-line",
+            "third gamma",
+        ],
+    );
 }
