@@ -14,8 +14,8 @@
 //!   call that started them.
 //!
 //! Injected context (AGENTS.md/CLAUDE.md, environment and permission
-//! blocks), reasoning, compaction markers and tool calls without an output
-//! are not carried over; [`Converted::dropped`] says what and how many.
+//! blocks), reasoning, compaction markers, images and tool calls without an
+//! output are not carried over; [`Converted::dropped`] says what and how many.
 //! History longer than the target's context is cut at whole turns from the
 //! start (the first turn is kept, a notice marks the cut) and huge tool
 //! outputs are truncated with a marker ([`Limits`]).
@@ -172,6 +172,8 @@ impl DropList {
 /// The source conversation, normalized and in order, with its metadata.
 struct Source {
     messages: Vec<Message>,
+    /// Image parts in the source's records (not carried over).
+    images: usize,
     cwd: Option<String>,
     model: Option<String>,
     git_branch: Option<String>,
@@ -196,12 +198,33 @@ fn read_source(session: &NativeSession) -> Result<Source, NativeError> {
         messages = order.into_iter().filter_map(|i| slots[i].take()).collect();
     }
     let facts = &reader.state().facts;
+    let images = crate::rehydrate::records(&bytes)
+        .iter()
+        .map(|r| count_images(r.get("payload").or_else(|| r.get("message"))))
+        .sum();
     Ok(Source {
         messages,
+        images,
         cwd: session.cwd().or_else(|| facts.cwd.clone()),
         model: facts.model.clone(),
         git_branch: facts.git_branch.clone().filter(|b| b != "HEAD"),
     })
+}
+
+/// Image parts below a model item or message (Codex `input_image`, Claude
+/// `image` blocks, also inside tool results).
+fn count_images(value: Option<&Value>) -> usize {
+    match value {
+        Some(Value::Object(o)) => {
+            let own = matches!(
+                o.get("type").and_then(Value::as_str),
+                Some("input_image" | "image")
+            );
+            usize::from(own) + o.values().map(|v| count_images(Some(v))).sum::<usize>()
+        }
+        Some(Value::Array(items)) => items.iter().map(|v| count_images(Some(v))).sum(),
+        _ => 0,
+    }
 }
 
 /// The text of a Claude subagent thread as a summary: its prompts and
@@ -593,6 +616,7 @@ pub fn convert(
     }
     let source = read_source(session)?;
     let mut dropped = DropList::default();
+    dropped.add("image", source.images);
     let subagents = subagent_summaries(&session.extras);
     let mut items = neutral_items(&source, session.agent, subagents, &mut dropped);
     if !items.iter().any(|t| matches!(t.item, Item::Prompt(_))) {
@@ -1163,6 +1187,42 @@ mod tests {
         );
         let err = convert(&src, &target(Agent::Claude), "n", now()).unwrap_err();
         assert!(err.to_string().contains("baton fork"), "{err}");
+    }
+
+    #[test]
+    fn images_are_listed_as_dropped() {
+        let recs = vec![
+            rec(
+                "user",
+                "u0",
+                None,
+                0,
+                json!([{"type": "text", "text": "see"}, {"type": "image",
+                    "source": {"type": "base64", "media_type": "image/png", "data": "AA=="}}]),
+            ),
+            rec(
+                "assistant",
+                "a1",
+                Some("u0"),
+                1,
+                json!([{"type": "text", "text": "ok"}]),
+            ),
+        ];
+        let c = convert(
+            &synthetic_claude("src", &recs),
+            &target(Agent::Codex),
+            "n",
+            now(),
+        )
+        .unwrap();
+        assert_eq!(
+            c.dropped,
+            [Dropped {
+                what: "image".into(),
+                count: 1
+            }]
+        );
+        assert!(!String::from_utf8_lossy(&c.bytes).contains("AA=="));
     }
 
     #[test]
