@@ -98,7 +98,9 @@ pub fn fork(
 /// The session's whole history as records: ancestors' prefixes (up to each
 /// child's `history_base.end_byte_offset`) inlined, every file's leading
 /// `session_meta` removed. Returns the source's own `session_meta` record too.
-fn codex_flat_history(session: &NativeSession) -> Result<(Value, Vec<Value>), NativeError> {
+pub(crate) fn codex_flat_history(
+    session: &NativeSession,
+) -> Result<(Value, Vec<Value>), NativeError> {
     let mut limit: Option<u64> = None;
     let mut per_file: Vec<Vec<Value>> = Vec::new();
     let mut source_meta = None;

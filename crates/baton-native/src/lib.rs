@@ -17,6 +17,7 @@
 
 pub mod claude;
 pub mod codex;
+pub mod convert;
 pub mod discover;
 pub mod envelope;
 pub mod files;

@@ -962,6 +962,7 @@ impl Catalog {
         });
         let mut affected = Affected::new();
         let names_changed = self.refresh_names(roots, &mut affected)?;
+        self.refresh_conversions(&mut report)?;
         let home = self.path.parent().unwrap_or(Path::new(".")).to_path_buf();
         let archive = Archive::open_existing(&home)?;
         let restore = archive.is_some() && !self.archive_rows_restored()?;
@@ -1416,6 +1417,58 @@ impl Catalog {
             changed = true;
         }
         Ok(changed)
+    }
+
+    /// Bring the `conversions` table in line with the conversion sidecars
+    /// of this catalog's `BATON_HOME` ([`crate::conversion`]); a stat of
+    /// their folder when it did not change. Unreadable sidecars are issues.
+    fn refresh_conversions(&mut self, report: &mut RefreshReport) -> Result<()> {
+        let db = self.path.clone();
+        let home = db.parent().unwrap_or(Path::new(".")).to_path_buf();
+        let fingerprint = crate::conversion::folder_fingerprint(&home).unwrap_or_default();
+        let stored: Option<String> = self
+            .conn
+            .query_row("SELECT value FROM kv WHERE key = 'conversions'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .at(&db)?;
+        if stored.unwrap_or_default() == fingerprint {
+            return Ok(());
+        }
+        let (found, issues) = crate::conversion::read_conversions(&home);
+        report.issues.extend(issues);
+        let tx = self
+            .conn
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .at(&db)?;
+        tx.execute("DELETE FROM conversions", []).at(&db)?;
+        {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO conversions (agent, id, from_agent, from_id)
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .at(&db)?;
+            for c in &found {
+                insert
+                    .execute(params![
+                        c.agent.as_str(),
+                        c.id,
+                        c.converted_from.agent.as_str(),
+                        c.converted_from.id
+                    ])
+                    .at(&db)?;
+            }
+        }
+        tx.execute(
+            "INSERT INTO kv (key, value) VALUES ('conversions', ?1)
+             ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [&fingerprint],
+        )
+        .at(&db)?;
+        tx.commit().at(&db)?;
+        Ok(())
     }
 }
 

@@ -26,6 +26,7 @@
 #![warn(missing_docs)]
 
 mod archive;
+mod conversion;
 mod error;
 mod ingest;
 mod query;
@@ -38,6 +39,9 @@ pub use archive::{
     ARCHIVE_DIR, Appended, Archive, ArchiveRun, ArchiveTotals, ArchivedFile, sha256_hex,
 };
 pub use baton_search::fts_query;
+pub use conversion::{
+    CONVERSIONS_DIR, Conversion, SessionRef, conversion_path, read_conversions, record_conversion,
+};
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
 pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, check_cursor};
@@ -48,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

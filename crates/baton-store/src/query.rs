@@ -35,6 +35,10 @@ pub struct SessionRow {
     pub git_branch: Option<String>,
     /// The session this one was forked from.
     pub forked_from: Option<String>,
+    /// The session of the other agent this one was converted from (`baton convert`).
+    pub converted_from: Option<crate::SessionRef>,
+    /// Sessions of the other agent converted from this one.
+    pub converted_to: Vec<crate::SessionRef>,
     /// The session's own native files (main transcript first, then subagent files).
     pub paths: Vec<String>,
     /// Total size of `paths` in bytes.
@@ -117,7 +121,11 @@ pub struct Segment {
 const SESSION_COLS: &str =
     "id, agent, cwd, title, first_prompt, started_at, updated_at, user_turns,
     message_count, model, git_branch, forked_from, paths, bytes,
-    coalesce((SELECT archived FROM files WHERE files.id = s.file_id), 0)";
+    coalesce((SELECT archived FROM files WHERE files.id = s.file_id), 0),
+    (SELECT json_object('agent', c.from_agent, 'id', c.from_id) FROM conversions c
+     WHERE c.agent = s.agent AND c.id = s.id),
+    (SELECT json_group_array(json_object('agent', c.agent, 'id', c.id)) FROM conversions c
+     WHERE c.from_agent = s.agent AND c.from_id = s.id)";
 
 fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
     s.parse::<Agent>().map_err(|e| {
@@ -143,6 +151,13 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<SessionRow> {
         paths: serde_json::from_str(&paths).unwrap_or_default(),
         bytes: r.get::<_, i64>(13)? as u64,
         archived: r.get(14)?,
+        converted_from: r
+            .get::<_, Option<String>>(15)?
+            .and_then(|j| serde_json::from_str(&j).ok()),
+        converted_to: r
+            .get::<_, Option<String>>(16)?
+            .and_then(|j| serde_json::from_str(&j).ok())
+            .unwrap_or_default(),
     })
 }
 
@@ -455,7 +470,9 @@ impl Catalog {
     /// Subagent transcripts are searched and attributed to their parent
     /// session. A record a fork copied from its parent (same
     /// [`baton_search::copy_key`]), found anywhere in the parent's lineage,
-    /// is a hit of the parent only, so of the oldest ancestor.
+    /// is a hit of the parent only, so of the oldest ancestor. Likewise a
+    /// message a conversion copied (same kind and text as a message of the
+    /// session it was converted from) is a hit of that source only.
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>> {
         let query = baton_search::Query::parse(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
@@ -470,8 +487,16 @@ impl Catalog {
                  AND EXISTS (
                    SELECT 1 FROM sessions ps, json_each(ps.lineage) l
                    JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
-                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))",
+                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))
+               AND NOT (f.sidechain = 0 AND EXISTS (
+                   SELECT 1 FROM conversions c
+                   JOIN sessions ps ON ps.agent = c.from_agent AND ps.id = c.from_id,
+                        json_each(ps.lineage) l
+                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
+                   WHERE c.agent = s.agent AND c.id = s.id
+                     AND pm.kind = m.kind AND pm.text = m.text{}))",
             self.in_scope("s"),
+            self.in_scope("ps"),
             self.in_scope("ps"),
         );
         let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts())];

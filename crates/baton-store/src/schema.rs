@@ -22,7 +22,9 @@ use std::path::{Path, PathBuf};
 /// ([`baton_search::copy_key`]) and `indexed` set when its text is in
 /// `messages_fts`, an external-content FTS5 index over the searchable
 /// messages ([`baton_search::searchable_text`], tokenizer
-/// [`baton_search::TOKENIZER`]); `sessions` the updatable per-session facts.
+/// [`baton_search::TOKENIZER`]); `sessions` the updatable per-session facts;
+/// `conversions` the lineage of converted sessions, read from the
+/// conversion sidecars ([`crate::conversion`]).
 const DDL: &str = r#"
 CREATE TABLE files (
     id          INTEGER PRIMARY KEY,
@@ -108,6 +110,15 @@ CREATE TABLE names (
     name  TEXT NOT NULL,
     PRIMARY KEY (agent, id)
 ) WITHOUT ROWID;
+
+CREATE TABLE conversions (
+    agent      TEXT NOT NULL,
+    id         TEXT NOT NULL,
+    from_agent TEXT NOT NULL,
+    from_id    TEXT NOT NULL,
+    PRIMARY KEY (agent, id)
+) WITHOUT ROWID;
+CREATE INDEX conversions_from ON conversions(from_agent, from_id);
 
 CREATE TABLE kv (
     key   TEXT PRIMARY KEY,

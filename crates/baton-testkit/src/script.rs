@@ -9,6 +9,9 @@
 //!   Claude `Bash {"command"}`); once the output arrived, the reply is the ECHO text followed by
 //!   `\n<output>` (Codex's envelope stripped), unless the ECHO text already contains the whole
 //!   output (`RUN: echo x` replies exactly `ECHO[n]: RUN: echo x`, as in the fixtures).
+//! - A last prompt `PATCH: <file> <text>` sent to Codex gets one `apply_patch` call adding
+//!   `<file>` with the line `<text>` (`{"input": "*** Begin Patch\n*** Add File: …"}`), then the
+//!   ECHO text once its output arrived.
 //! - Ids use the server's request sequence number `seq` (1-based): `resp_<seq>`, `msg_<seq>`,
 //!   `fc_<seq>`/`call_<seq>`, `toolu_<seq>`. Usage is always 10 input and 5 output tokens.
 
@@ -40,6 +43,15 @@ pub fn decide(req: &RecordedRequest) -> Reply {
     let prompt = req.user_texts().pop().unwrap_or_default();
     let n = user_message_count(req);
     let echo = format!("ECHO[{n}]: {prompt}");
+    if let Some(spec) = prompt.strip_prefix("PATCH:").map(str::trim) {
+        return match (tool_output_after_last_prompt(req), req.api.as_str()) {
+            (None, "responses") => Reply::ToolCall {
+                name: "apply_patch".to_owned(),
+                arguments: json!({ "input": add_file_patch(spec) }),
+            },
+            _ => Reply::Text(echo),
+        };
+    }
     let Some(cmd) = prompt.strip_prefix("RUN:").map(str::trim) else {
         return Reply::Text(echo);
     };
@@ -50,6 +62,13 @@ pub fn decide(req: &RecordedRequest) -> Reply {
             None => Reply::Text(echo),
         },
     }
+}
+
+/// An `apply_patch` patch adding the file named by the first word of
+/// `spec`, holding the rest as one line.
+fn add_file_patch(spec: &str) -> String {
+    let (file, text) = spec.split_once(' ').unwrap_or((spec, ""));
+    format!("*** Begin Patch\n*** Add File: {file}\n+{text}\n*** End Patch")
 }
 
 /// Number of user messages in the history (see the module rules).

@@ -43,8 +43,10 @@ enum Command {
     Import(cmd::import::Args),
     /// Fork a session at a turn into a new native session of the same agent.
     Fork(cmd::fork::Args),
-    /// Continue a session in its own agent.
+    /// Continue a session in its own agent, or in the other one (--in).
     Resume(cmd::resume::Args),
+    /// Convert a session into a new native session of the other agent.
+    Convert(cmd::convert::Args),
     /// Write a session into an agent's home where the agent looks for it.
     Rehydrate(cmd::rehydrate::Args),
     /// Run codex or claude through a capturing proxy that records raw model traffic.
@@ -123,6 +125,7 @@ fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
         Command::Import(args) => cmd::import::run(ctx, args),
         Command::Fork(args) => cmd::fork::run(ctx, args),
         Command::Resume(args) => cmd::resume::run(ctx, args),
+        Command::Convert(args) => cmd::convert::run(ctx, args),
         Command::Rehydrate(args) => cmd::rehydrate::run(ctx, args),
         Command::Run(args) => cmd::run::run(ctx, args),
         Command::Serve(args) => cmd::serve::run(ctx, args),

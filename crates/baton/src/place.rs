@@ -1,8 +1,9 @@
 //! Writing sessions into agent homes for commands that create them (fork,
-//! import, rehydrate, resume), and the report of the files written.
+//! convert, import, rehydrate, resume), and the report of the files written.
 
 use anyhow::{Result, bail};
 use baton_native::Agent;
+use baton_native::convert::{Converted, Limits, Target, convert};
 use baton_native::fork::{Cut, Forked, fork, new_session_id};
 use baton_native::rehydrate::{NativeSession, RehydratedFile};
 use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
@@ -21,25 +22,116 @@ pub fn write_fork(
 ) -> Result<(Forked, PathBuf)> {
     let new_id = new_session_id(source.agent);
     let forked = fork(source, cut, &new_id, jiff::Timestamp::now())?;
-    let placed = match forked.agent {
-        Agent::Codex => {
-            place_codex_session(home, &forked.id, Path::new(&forked.name), &forked.bytes)?
-        }
+    let path = place_new(
+        forked.agent,
+        home,
+        &forked.id,
+        &forked.name,
+        &forked.bytes,
+        claude_folder,
+    )?;
+    Ok((forked, path))
+}
+
+/// Create the file of a session baton just made (fresh id) in `home`:
+/// Codex at `name` under the writer lock, Claude in `claude_folder`
+/// (default: the project folder `name` carries). A file already there is an
+/// error (ids are fresh, so it means a clash).
+fn place_new(
+    agent: Agent,
+    home: &Path,
+    id: &str,
+    name: &str,
+    bytes: &[u8],
+    claude_folder: Option<&str>,
+) -> Result<PathBuf> {
+    let placed = match agent {
+        Agent::Codex => place_codex_session(home, id, Path::new(name), bytes)?,
         Agent::Claude => {
             let folder = claude_folder
-                .or_else(|| forked.name.split('/').nth(1))
+                .or_else(|| name.split('/').nth(1))
                 .unwrap_or("-");
-            place_claude_session(home, &forked.id, folder, &forked.bytes)?
+            place_claude_session(home, id, folder, bytes)?
         }
     };
     if placed.outcome != WriteOutcome::Created {
         bail!(
-            "a session with the fresh id {} already exists at {}; run the command again",
-            forked.id,
+            "a session with the fresh id {id} already exists at {}; run the command again",
             placed.path.display()
         );
     }
-    Ok((forked, placed.path))
+    Ok(placed.path)
+}
+
+/// SHA-256 of a session's native bytes (its lineage files in order): the
+/// key under which a conversion of these very bytes is reused.
+pub fn source_digest(session: &NativeSession) -> String {
+    let bytes: Vec<u8> = session
+        .files
+        .iter()
+        .flat_map(|f| f.bytes.iter().copied())
+        .collect();
+    baton_store::sha256_hex(&bytes)
+}
+
+/// Convert `source` into a new session of `to` with a fresh id, create its
+/// file in `home` (the target's agent home or baton's library root for it)
+/// and record its lineage in a conversion sidecar under `baton_home`. Every
+/// conversion `convert` and `resume --in` write goes through here.
+pub fn write_converted(
+    source: &NativeSession,
+    to: Agent,
+    home: &Path,
+    baton_home: &Path,
+) -> Result<(Converted, PathBuf)> {
+    let codex_provider = match to {
+        Agent::Codex => baton_native::codex::config::resolve_target(home, &[])
+            .ok()
+            .and_then(|t| t.provider),
+        Agent::Claude => None,
+    };
+    let target = Target {
+        agent: to,
+        codex_provider: codex_provider.unwrap_or_else(|| "openai".to_owned()),
+        limits: Limits::for_target(to),
+    };
+    let new_id = new_session_id(to);
+    let converted = convert(source, &target, &new_id, jiff::Timestamp::now())?;
+    let path = place_new(
+        to,
+        home,
+        &converted.id,
+        &converted.name,
+        &converted.bytes,
+        None,
+    )?;
+    baton_store::record_conversion(
+        baton_home,
+        &baton_store::Conversion {
+            agent: to,
+            id: converted.id.clone(),
+            converted_from: baton_store::SessionRef {
+                agent: source.agent,
+                id: source.id.clone(),
+            },
+            source_sha256: source_digest(source),
+            model: converted.model.clone(),
+            git_branch: converted.git_branch.clone(),
+        },
+    )?;
+    Ok((converted, path))
+}
+
+/// The human lines about what a conversion left out (none when nothing).
+pub fn describe_dropped(dropped: &[baton_native::convert::Dropped]) -> String {
+    if dropped.is_empty() {
+        return "  nothing was left out".to_owned();
+    }
+    let items: Vec<String> = dropped
+        .iter()
+        .map(|d| format!("{} × {}", d.count, d.what))
+        .collect();
+    format!("  not carried over: {}", items.join(", "))
 }
 
 /// One file in the JSON output of `rehydrate` and `import`.

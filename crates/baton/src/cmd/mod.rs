@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod completions;
+pub mod convert;
 pub mod doctor;
 pub mod export;
 pub mod fork;

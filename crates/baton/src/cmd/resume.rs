@@ -1,4 +1,5 @@
-//! `baton resume`: continue a session in its own agent.
+//! `baton resume`: continue a session in its own agent, or (`--in`) in the
+//! other one through a conversion.
 
 use crate::context::Context;
 use crate::locate::{Located, agent_home, codex_roots, load, locate_or_fetch};
@@ -19,6 +20,11 @@ pub struct Args {
     /// it may start with `-`.
     #[arg(long, value_name = "TEXT", allow_hyphen_values = true)]
     pub prompt: Option<String>,
+    /// Continue in this agent (`codex` or `claude`): a session of the other
+    /// agent is converted first (`baton convert`), or an earlier conversion
+    /// of the same source bytes is reused. With --print too.
+    #[arg(long = "in", value_name = "AGENT", value_parser = crate::catalog::parse_agent)]
+    pub in_agent: Option<Agent>,
     /// Print the command (with its environment) instead of running it.
     #[arg(long)]
     pub print: bool,
@@ -415,9 +421,57 @@ fn local_claude_folder(located: &Located) -> Option<String> {
         .flatten()
 }
 
+/// The session that continues `located` in the agent `to`: an earlier
+/// conversion of the same source bytes that is still on this machine, else
+/// a new one written into `to`'s home.
+fn converted_for(ctx: &Context, located: Located, to: Agent) -> Result<Located> {
+    let source = load(ctx, &located)?;
+    let digest = crate::place::source_digest(&source);
+    let (earlier, _) = baton_store::read_conversions(&ctx.baton_home);
+    let from = baton_store::SessionRef {
+        agent: located.agent,
+        id: located.id.clone(),
+    };
+    for c in earlier.iter().rev() {
+        if c.agent == to
+            && c.converted_from == from
+            && c.source_sha256 == digest
+            && let Ok(found) = crate::locate::locate(ctx, &c.id)
+        {
+            eprintln!(
+                "continuing {} session {} in {to} as its earlier conversion {}",
+                located.agent, located.id, c.id
+            );
+            return Ok(found);
+        }
+    }
+    let home = agent_home(ctx, to)?;
+    let (converted, path) = crate::place::write_converted(&source, to, &home, &ctx.baton_home)?;
+    eprintln!(
+        "converted {} session {} to {to} session {}: {}\n{}",
+        located.agent,
+        located.id,
+        converted.id,
+        path.display(),
+        crate::place::describe_dropped(&converted.dropped)
+    );
+    Ok(Located {
+        agent: to,
+        id: converted.id,
+        path,
+        home,
+        in_library: false,
+        library_copy: None,
+    })
+}
+
 /// Run `baton resume`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = prefer_newest(ctx, locate_or_fetch(ctx, &args.id)?, args.print)?;
+    let located = match args.in_agent {
+        Some(to) if to != located.agent => converted_for(ctx, located, to)?,
+        _ => located,
+    };
     let (home, path) = ensure_in_agent_home(ctx, &located)?;
     let session = NativeSession::load(located.agent, &path, &codex_roots(ctx))?;
     let cwd = match session.cwd() {

@@ -60,6 +60,12 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if let Some(parent) = &session.forked_from {
         writeln!(buf, "forked:   from {}", safe(parent))?;
     }
+    if let Some(from) = &session.converted_from {
+        writeln!(buf, "converted: from {} {}", from.agent, safe(&from.id))?;
+    }
+    for to in &session.converted_to {
+        writeln!(buf, "converted: to {} {}", to.agent, safe(&to.id))?;
+    }
     if session.archived {
         writeln!(
             buf,
