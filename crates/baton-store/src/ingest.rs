@@ -565,8 +565,8 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO messages_fts(messages_fts, rowid, text)
-         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND indexed",
+        "DELETE FROM messages_fts
+         WHERE rowid IN (SELECT id FROM messages WHERE file_id = ?1 AND indexed)",
     )
     .and_then(|mut s| s.execute([file_id]))
     .at(path)?;
@@ -803,7 +803,7 @@ pub(crate) fn apply(
                 *ordinal,
                 m.role.as_str(),
                 m.kind.as_str(),
-                m.text,
+                (!spilled(p, m)).then_some(&m.text),
                 m.tool_name,
                 m.call_id,
                 ts,
@@ -825,6 +825,21 @@ pub(crate) fn apply(
         }
     }
     Ok(Applied::Added(added))
+}
+
+/// Texts longer than this of files on disk are not copied into the catalog
+/// (the native bytes are the source of truth): `messages.text` is NULL and
+/// the text is read back from its line when shown or quoted in a snippet.
+const SPILL_BYTES: usize = 1024;
+
+/// Whether the catalog keeps only where `m`'s text is, not the text: a long
+/// text of an uncompressed file on disk, except a typed prompt (read for
+/// the session's first prompt).
+fn spilled(p: &Parsed, m: &Message) -> bool {
+    p.on_disk
+        && !p.compressed
+        && m.kind != baton_native::MessageKind::Prompt
+        && m.text.len() > SPILL_BYTES
 }
 
 /// A root that a refresh walked.
