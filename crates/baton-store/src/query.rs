@@ -16,6 +16,18 @@ pub struct Transcript<'c> {
     messages: std::vec::IntoIter<(i64, Message)>,
 }
 
+impl Transcript<'_> {
+    /// How many of the messages still to come are of `kind` (their texts
+    /// are not read).
+    pub fn count_kind(&self, kind: MessageKind) -> usize {
+        self.messages
+            .as_slice()
+            .iter()
+            .filter(|(_, m)| m.kind == kind)
+            .count()
+    }
+}
+
 impl Iterator for Transcript<'_> {
     type Item = Result<Message>;
 

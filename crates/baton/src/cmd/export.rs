@@ -3,10 +3,10 @@
 use crate::catalog;
 use crate::context::Context;
 use crate::output::UsageError;
-use crate::output::{label, one_line};
+use crate::output::{label, one_line, stream_stdout};
 use anyhow::{Context as _, Result, bail};
 use baton_native::{Message, MessageKind};
-use baton_store::{Catalog, SessionRow};
+use baton_store::{Catalog, SessionRow, Transcript};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -50,38 +50,36 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     }
     let cat = catalog::open_fresh(ctx)?;
     let session = cat.resolve(&args.id)?;
-    let bytes = render(&cat, &session, args.format)?;
+    let mut render = |out: &mut dyn Write| render(&cat, &session, args.format, out);
     match file {
-        Some(path) => write_file(path, &bytes),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
-            out.flush()?;
-            Ok(())
-        }
+        Some(path) => write_file(path, &mut render),
+        None => stream_stdout(&mut render),
     }
 }
 
-/// Produce the exported bytes of `session` in `format`.
-pub fn render(cat: &Catalog, session: &SessionRow, format: Format) -> Result<Vec<u8>> {
-    Ok(match format {
-        Format::Md => markdown(session, &cat.show(&session.id)?.1).into_bytes(),
-        Format::Html => html(session, &cat.show(&session.id)?.1).into_bytes(),
-        Format::Jsonl => {
-            let mut out = Vec::new();
-            cat.write_native(session, &mut out)?;
-            out
-        }
-        Format::Envelope => crate::catalog::envelope_bytes(cat, session)?,
-    })
+/// Write `session` in `format` to `out` as it is read (a transcript
+/// message by message, native bytes in blocks).
+pub fn render(
+    cat: &Catalog,
+    session: &SessionRow,
+    format: Format,
+    out: &mut dyn Write,
+) -> Result<()> {
+    match format {
+        Format::Md => markdown(out, session, cat.transcript(session)?),
+        Format::Html => html(out, session, cat.transcript(session)?),
+        Format::Jsonl => Ok(cat.write_native(session, out).map(drop)?),
+        Format::Envelope => Ok(out.write_all(&crate::catalog::envelope_bytes(cat, session)?)?),
+    }
 }
 
-/// Write `bytes` to `path` as a regular file, atomically (a temporary file
-/// in the same directory, then a rename: [`baton_native::write::replace_file`]),
-/// so a reader never sees half a file. An existing regular file is
-/// replaced; anything else (a symlink, FIFO, device, socket or directory) is
-/// refused and left as it is; a missing directory is named.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Write what `render` writes to `path` as a regular file, atomically (a
+/// temporary file in the same directory, then a rename:
+/// [`baton_native::write::replace_file_with`]), so a reader never sees half
+/// a file. An existing regular file is replaced; anything else (a symlink,
+/// FIFO, device, socket or directory) is refused and left as it is; a
+/// missing directory is named.
+fn write_file(path: &Path, render: &mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.is_file() => bail!(
             "{} is {}, not a regular file; baton export only writes regular files: choose another path (or -o - for stdout)",
@@ -111,7 +109,19 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     path.file_name()
         .context("the output path has no file name")?;
-    baton_native::write::replace_file(path, bytes).with_context(|| {
+    // An error of `render` (not of the file) is kept whole and reported as is.
+    let mut failed: Option<anyhow::Error> = None;
+    let written = baton_native::write::replace_file_with(path, 0o666, &mut |out| {
+        render(out).map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            failed = Some(e);
+            io
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    written.with_context(|| {
         format!(
             "cannot create {} (is the directory {} writable?)",
             path.display(),
@@ -158,11 +168,8 @@ fn header_fields(s: &SessionRow) -> Vec<(&'static str, String)> {
     f
 }
 
-fn context_note(messages: &[Message]) -> Option<String> {
-    let n = messages
-        .iter()
-        .filter(|m| m.kind == MessageKind::Context)
-        .count();
+fn context_note(messages: &Transcript) -> Option<String> {
+    let n = messages.count_kind(MessageKind::Context);
     (n > 0).then(|| {
         format!("{n} injected context message(s) omitted; `--format jsonl` keeps everything.")
     })
@@ -183,30 +190,36 @@ fn title(s: &SessionRow) -> String {
     one_line(s.title.as_deref().unwrap_or(&s.id), 120)
 }
 
+/// The messages of a transcript that are exported (injected context is not).
+fn exported(messages: Transcript) -> impl Iterator<Item = baton_store::Result<Message>> {
+    messages.filter(|m| m.as_ref().map_or(true, |m| m.kind != MessageKind::Context))
+}
+
 /// Markdown transcript.
-pub fn markdown(s: &SessionRow, messages: &[Message]) -> String {
-    let mut out = format!("# {}\n\n", title(s));
+pub fn markdown(out: &mut dyn Write, s: &SessionRow, messages: Transcript) -> Result<()> {
+    write!(out, "# {}\n\n", title(s))?;
     for (k, v) in header_fields(s) {
-        out.push_str(&format!("- **{k}**: `{}`\n", v.replace('`', "'")));
+        writeln!(out, "- **{k}**: `{}`", v.replace('`', "'"))?;
     }
-    if let Some(note) = context_note(messages) {
-        out.push_str(&format!("\n_{note}_\n"));
+    if let Some(note) = context_note(&messages) {
+        write!(out, "\n_{note}_\n")?;
     }
-    for m in messages.iter().filter(|m| m.kind != MessageKind::Context) {
-        out.push_str(&format!("\n## {}", label(m)));
+    for m in exported(messages) {
+        let m = m?;
+        write!(out, "\n## {}", label(&m))?;
         if let Some(ts) = &m.timestamp {
-            out.push_str(&format!(" · {ts}"));
+            write!(out, " · {ts}")?;
         }
-        out.push_str("\n\n");
+        write!(out, "\n\n")?;
         match m.kind {
             MessageKind::ToolCall | MessageKind::ToolResult | MessageKind::Other => {
                 let fence = fence_for(&m.text);
-                out.push_str(&format!("{fence}\n{}\n{fence}\n", m.text.trim_end()));
+                writeln!(out, "{fence}\n{}\n{fence}", m.text.trim_end())?;
             }
-            _ => out.push_str(&format!("{}\n", m.text.trim_end())),
+            _ => writeln!(out, "{}", m.text.trim_end())?,
         }
     }
-    out
+    Ok(())
 }
 
 /// Escape text for HTML content and attribute values.
@@ -233,38 +246,41 @@ pre{white-space:pre-wrap;word-break:break-word;margin:.3rem 0;font:13px/1.4 ui-m
 .note{color:#666;font-style:italic}";
 
 /// One self-contained HTML page; all session text is escaped.
-pub fn html(s: &SessionRow, messages: &[Message]) -> String {
-    let mut out = format!(
+pub fn html(out: &mut dyn Write, s: &SessionRow, messages: Transcript) -> Result<()> {
+    write!(
+        out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<dl>",
         escape_html(&title(s)),
         escape_html(&title(s))
-    );
+    )?;
     for (k, v) in header_fields(s) {
-        out.push_str(&format!("<dt>{k}</dt><dd>{}</dd>", escape_html(&v)));
+        write!(out, "<dt>{k}</dt><dd>{}</dd>", escape_html(&v))?;
     }
-    out.push_str("</dl>\n");
-    if let Some(note) = context_note(messages) {
-        out.push_str(&format!("<p class=\"note\">{}</p>\n", escape_html(&note)));
+    writeln!(out, "</dl>")?;
+    if let Some(note) = context_note(&messages) {
+        writeln!(out, "<p class=\"note\">{}</p>", escape_html(&note))?;
     }
-    for m in messages.iter().filter(|m| m.kind != MessageKind::Context) {
+    for m in exported(messages) {
+        let m = m?;
         let kind = serde_json::to_value(m.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "<section class=\"m {kind}\"><h2>{}{}</h2><pre>{}</pre></section>\n",
-            escape_html(&label(m)),
+        writeln!(
+            out,
+            "<section class=\"m {kind}\"><h2>{}{}</h2><pre>{}</pre></section>",
+            escape_html(&label(&m)),
             m.timestamp
                 .as_deref()
                 .map(|t| format!(" · {}", escape_html(t)))
                 .unwrap_or_default(),
             escape_html(m.text.trim_end())
-        ));
+        )?;
     }
-    out.push_str("</body></html>\n");
-    out
+    writeln!(out, "</body></html>")?;
+    Ok(())
 }
 
 #[cfg(test)]
