@@ -162,7 +162,8 @@ pub fn write_new_file_mode(
         return compare_existing(path, bytes);
     }
     let tmp = temp_path(dir, path);
-    let result = write_temp(&tmp, bytes, mode).and_then(|()| link_no_clobber(&tmp, path));
+    let result = write_temp(&tmp, &mut |f| f.write_all(bytes), mode)
+        .and_then(|()| link_no_clobber(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match result {
         Ok(()) => {
@@ -191,12 +192,22 @@ pub fn replace_file(path: &Path, bytes: &[u8]) -> io::Result<()> {
 /// [`replace_file`] creating the file with Unix permission bits `mode`
 /// (less the umask; ignored elsewhere), e.g. `0o600` for a private file.
 pub fn replace_file_mode(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+    replace_file_with(path, mode, &mut |f| f.write_all(bytes))
+}
+
+/// [`replace_file_mode`] with the content written by `write` as it is
+/// produced (an export of any size, streamed, never held whole).
+pub fn replace_file_with(
+    path: &Path,
+    mode: u32,
+    write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     let tmp = temp_path(dir, path);
-    let result = write_temp(&tmp, bytes, mode).and_then(|()| fs::rename(&tmp, path));
+    let result = write_temp(&tmp, write, mode).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -313,15 +324,20 @@ fn temp_path(dir: &Path, target: &Path) -> PathBuf {
     dir.join(format!(".{stem}.baton-tmp-{}-{nanos}", std::process::id()))
 }
 
-fn write_temp(tmp: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
+fn write_temp(
+    tmp: &Path,
+    write: &mut dyn FnMut(&mut dyn Write) -> io::Result<()>,
+    mode: u32,
+) -> io::Result<()> {
     let mut opts = OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut opts, mode);
     #[cfg(not(unix))]
     let _ = mode;
-    let mut f = opts.open(tmp)?;
-    f.write_all(bytes)?;
+    let mut f = io::BufWriter::new(opts.open(tmp)?);
+    write(&mut f)?;
+    let f = f.into_inner().map_err(io::IntoInnerError::into_error)?;
     f.set_modified(SystemTime::now())?;
     f.sync_all()
 }

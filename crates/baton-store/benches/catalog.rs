@@ -8,6 +8,17 @@
 //! end to end as `baton list` / `baton search` run them (open the catalog,
 //! no-op refresh, query), and `rg -l -i` over the same files as a baseline.
 //! `--corpus DIR` reuses (or creates) a corpus there.
+//!
+//! With `--baton PATH` (a release `baton` binary) it also runs the commands
+//! as a user does, one process each, and prints p50/p99 of `baton list` and
+//! `baton search` next to `rg -l -i -F` over the same files and a process
+//! that does nothing (`baton --version`), in a table with a `watcher`
+//! column (`off`: every command refreshes by walking the corpus).
+//! `--tool-heavy SIZE` then writes one tool-output-heavy Codex session of
+//! SIZE (1 MB tool outputs) and reports its cold `baton index` MB/s (beside
+//! a plain read of the file), the catalog's size over the bytes indexed, and
+//! the peak resident memory of `index`, `show`, `export` (md, jsonl) and
+//! `fork` on it (beside the file's size).
 
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
@@ -32,6 +43,8 @@ fn main() {
     let mut args = std::env::args().skip(1);
     let (mut sessions, mut bytes) = (2000u64, 100u64 << 20);
     let mut corpus_dir: Option<PathBuf> = None;
+    let mut baton: Option<PathBuf> = None;
+    let mut tool_heavy: Option<u64> = None;
     while let Some(a) = args.next() {
         match a.as_str() {
             "--sessions" => sessions = args.next().and_then(|v| v.parse().ok()).unwrap_or(sessions),
@@ -42,6 +55,8 @@ fn main() {
                     .unwrap_or(bytes)
             }
             "--corpus" => corpus_dir = args.next().map(PathBuf::from),
+            "--baton" => baton = args.next().map(PathBuf::from),
+            "--tool-heavy" => tool_heavy = args.next().and_then(|v| corpus::parse_size(&v)),
             _ => {} // `--bench` and friends from cargo
         }
     }
@@ -257,6 +272,177 @@ fn main() {
         ms(e2e_search_p50)
     );
     rg_baseline(&corpus_root, &terms, e2e_search_p50);
+    if let Some(baton) = &baton {
+        processes(baton, &home, &corpus_root, &terms);
+        if let Some(size) = tool_heavy {
+            tool_heavy_session(baton, tmp.path(), size);
+        }
+    }
+}
+
+/// p50 and p99 of `runs`.
+fn p50_p99(mut runs: Vec<Duration>) -> (Duration, Duration) {
+    runs.sort();
+    let at = |q: f64| runs[((runs.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// `baton ARGS` with its data in `home`, over the corpus at `root`.
+fn baton_cmd(baton: &Path, home: &Path, root: &Path, args: &[&str]) -> std::process::Command {
+    let mut cmd = std::process::Command::new(baton);
+    cmd.env("BATON_HOME", home)
+        .env("NO_COLOR", "1")
+        .args(args)
+        .arg("--codex-home")
+        .arg(root.join("codex"))
+        .arg("--claude-dir")
+        .arg(root.join("claude"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    cmd
+}
+
+/// Wall time of each of `n` runs of `make()`; each must succeed.
+fn timed(n: usize, mut make: impl FnMut(usize) -> std::process::Command) -> Vec<Duration> {
+    (0..n)
+        .map(|i| {
+            let mut cmd = make(i);
+            let t = Instant::now();
+            let status = cmd.status().expect("run the command");
+            let took = t.elapsed();
+            assert!(status.success() || status.code() == Some(1), "{cmd:?}: {status}");
+            took
+        })
+        .collect()
+}
+
+/// One row of the process table.
+fn row(what: &str, watcher: &str, runs: Vec<Duration>) -> Duration {
+    let (p50, p99) = p50_p99(runs);
+    println!("  {what:<28} {watcher:<8} {:>10} {:>10}", ms(p50), ms(p99));
+    p50
+}
+
+/// `baton list` and `baton search` as processes, beside `rg -l -i -F` and
+/// a process that does nothing.
+fn processes(baton: &Path, home: &Path, root: &Path, terms: &[&str]) {
+    println!("processes (one per command):");
+    println!("  {:<28} {:<8} {:>10} {:>10}", "command", "watcher", "p50", "p99");
+    row(
+        "baton --version (baseline)",
+        "-",
+        timed(30, |_| {
+            let mut c = std::process::Command::new(baton);
+            c.arg("--version").stdout(std::process::Stdio::null());
+            c
+        }),
+    );
+    let list = row(
+        "baton list",
+        "off",
+        timed(30, |_| baton_cmd(baton, home, root, &["list"])),
+    );
+    let search = row(
+        "baton search",
+        "off",
+        timed(30, |i| baton_cmd(baton, home, root, &["search", terms[i % terms.len()]])),
+    );
+    let rg = if std::process::Command::new("rg").arg("--version").output().is_ok() {
+        row(
+            "rg -l -i -F (baseline)",
+            "-",
+            timed(10, |i| {
+                let mut c = std::process::Command::new("rg");
+                c.args(["-l", "-i", "-F", terms[i % terms.len()]])
+                    .arg(root)
+                    .stdout(std::process::Stdio::null());
+                c
+            }),
+        )
+    } else {
+        println!("  rg not found: install ripgrep for the baseline");
+        Duration::ZERO
+    };
+    println!(
+        "  list p50 {}; search p50 {} is {:.1}x faster than rg",
+        ms(list),
+        ms(search),
+        rg.as_secs_f64() / search.as_secs_f64().max(1e-9)
+    );
+}
+
+/// Run `cmd` to its end: its wall time and peak resident set in MiB.
+fn peak_rss(cmd: &mut std::process::Command) -> (Duration, f64) {
+    let t = Instant::now();
+    let child = cmd.spawn().expect("spawn");
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(
+        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+        "{cmd:?} failed"
+    );
+    (t.elapsed(), usage.ru_maxrss as f64 / 1024.0)
+}
+
+/// The tool-output-heavy session: cold index MB/s, catalog ratio and peak
+/// resident memory of the commands that read it whole.
+fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
+    let root = tmp.join("tool-heavy");
+    let home = tmp.join("tool-heavy-home");
+    let t = Instant::now();
+    let (path, id) =
+        baton_testkit::write_big_codex_session(&root.join("codex"), 1, size, (size >> 20).max(1))
+            .expect("write the tool-heavy session");
+    let bytes = std::fs::metadata(&path).expect("stat").len();
+    let mb = bytes as f64 / 1e6;
+    println!(
+        "tool-heavy session: {mb:.1} MB in one file, written in {:.1}s",
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let mut file = std::fs::File::open(&path).expect("open");
+    std::io::copy(&mut file, &mut std::io::sink()).expect("read");
+    let read = t.elapsed();
+    // Only the catalog is measured: archiving (zstd copies) is its own step.
+    std::fs::create_dir_all(&home).expect("home");
+    std::fs::write(home.join("config.toml"), "archive = false\n").expect("config");
+    let index = |home: &Path| peak_rss(&mut baton_cmd(baton, home, &root, &["index"]));
+    let (took, rss) = index(&home);
+    println!(
+        "  cold index             {:>8.1} MB/s  (plain read of the file: {:.1} MB/s)",
+        mb / took.as_secs_f64(),
+        mb / read.as_secs_f64()
+    );
+    let catalog: u64 = ["catalog.sqlite", "catalog.sqlite-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(home.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    println!(
+        "  catalog size           {:>8.3}x    ({:.1} MB for {mb:.1} MB indexed; target <= 0.3x)",
+        catalog as f64 / bytes as f64,
+        catalog as f64 / 1e6
+    );
+    println!("  peak RSS (the file is {:.0} MiB; target < 256 MiB):", bytes as f64 / 1048576.0);
+    println!("    {:<24} {rss:>8.1} MiB  ({})", "index", ms(took));
+    let out = tmp.join("tool-heavy-out");
+    let out_arg = out.display().to_string();
+    for (what, args) in [
+        ("show", vec!["show", id.as_str()]),
+        ("show --json", vec!["show", id.as_str(), "--json"]),
+        ("export --format md", vec!["export", id.as_str(), "--format", "md", "-o", out_arg.as_str()]),
+        ("export --format jsonl", vec!["export", id.as_str(), "--format", "jsonl", "-o", out_arg.as_str()]),
+        ("fork", vec!["fork", id.as_str()]),
+    ] {
+        let (took, rss) = peak_rss(&mut baton_cmd(baton, &home, &root, &args));
+        println!("    {what:<24} {rss:>8.1} MiB  ({})", ms(took));
+        let _ = std::fs::remove_file(&out);
+    }
+    let _ = std::fs::remove_dir_all(&root);
 }
 
 fn rg_baseline(root: &Path, terms: &[&str], search_p50: Duration) {

@@ -288,61 +288,62 @@ impl Archive {
         if unchanged {
             return Ok(Appended::default());
         }
-        let mut bytes = Vec::new();
         file.seek(SeekFrom::Start(start))
-            .and_then(|_| file.read_to_end(&mut bytes))
             .map_err(|e| Error::io(path, e))?;
-        let end = start + bytes.len() as u64;
-        let (head, tail) = edges(&mut file, end).map_err(|e| Error::io(path, e))?;
-        let mut frames = Vec::new();
-        let mut offset = start;
-        for chunk in bytes.chunks(FRAME_BYTES) {
-            let data = zstd::bulk::compress(chunk, LEVEL).map_err(|e| Error::io(path, e))?;
-            frames.push((offset, chunk.len() as u64, data));
-            offset += chunk.len() as u64;
-        }
-        let stored_new: u64 = frames.iter().map(|f| f.2.len() as u64).sum();
         let db = self.path.clone();
         // A savepoint: its own transaction, or part of a batch (see [`Archive::batch`]).
+        // The row goes in first (its id names the frames), then the frames as
+        // they are compressed, a bounded piece at a time, then the new length
+        // and edges: all committed together.
         let tx = self.conn.savepoint().at(&db)?;
         let now = jiff::Timestamp::now().to_string();
         let file_id: i64 = tx
             .query_row(
                 "INSERT INTO files (path, agent, generation, len, stored, head, tail, mtime_ns, archived_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 VALUES (?1, ?2, ?3, ?4, 0, '', '', ?5, ?6)
                  ON CONFLICT(path) DO UPDATE SET
                     agent = excluded.agent,
                     stored = CASE WHEN generation = excluded.generation
-                                  THEN stored + excluded.stored ELSE excluded.stored END,
+                                  THEN stored ELSE 0 END,
                     generation = excluded.generation, len = excluded.len,
-                    head = excluded.head, tail = excluded.tail, mtime_ns = excluded.mtime_ns,
-                    archived_at = excluded.archived_at
+                    mtime_ns = excluded.mtime_ns, archived_at = excluded.archived_at
                  RETURNING id",
-                params![
-                    key,
-                    agent.as_str(),
-                    generation,
-                    end as i64,
-                    stored_new as i64,
-                    head,
-                    tail,
-                    mtime_ns,
-                    now
-                ],
+                params![key, agent.as_str(), generation, start as i64, mtime_ns, now],
                 |r| r.get(0),
             )
             .at(&db)?;
-        for (start, len, data) in &frames {
+        let mut offset = start;
+        let mut stored_new = 0u64;
+        let mut chunk = Vec::with_capacity(FRAME_BYTES);
+        loop {
+            chunk.clear();
+            (&mut file)
+                .take(FRAME_BYTES as u64)
+                .read_to_end(&mut chunk)
+                .map_err(|e| Error::io(path, e))?;
+            if chunk.is_empty() {
+                break;
+            }
+            let data = zstd::bulk::compress(&chunk, LEVEL).map_err(|e| Error::io(path, e))?;
             tx.execute(
                 "INSERT OR REPLACE INTO frames (file_id, generation, start, len, data)
                  VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![file_id, generation, *start as i64, *len as i64, data],
+                params![file_id, generation, offset as i64, chunk.len() as i64, data],
             )
             .at(&db)?;
+            stored_new += data.len() as u64;
+            offset += chunk.len() as u64;
         }
+        let end = offset;
+        let (head, tail) = edges(&mut file, end).map_err(|e| Error::io(path, e))?;
+        tx.execute(
+            "UPDATE files SET len = ?2, stored = stored + ?3, head = ?4, tail = ?5 WHERE id = ?1",
+            params![file_id, end as i64, stored_new as i64, head, tail],
+        )
+        .at(&db)?;
         tx.commit().at(&db)?;
         Ok(Appended {
-            bytes: bytes.len() as u64,
+            bytes: end - start,
             stored: stored_new,
             new_generation: prior.is_some() && start == 0,
         })

@@ -8,6 +8,7 @@ use rayon::prelude::*;
 use rusqlite::{OptionalExtension, Transaction, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
 use std::collections::{HashMap, HashSet};
+use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -153,6 +154,7 @@ struct Prior {
 }
 
 /// A file's sidecar as read for ingest.
+#[derive(Clone)]
 pub(crate) struct SidecarSeen {
     /// Size, mtime and inode of the sidecar, for change detection.
     pub fingerprint: String,
@@ -167,6 +169,9 @@ pub(crate) struct Fed {
     /// when the stored state no longer ends there (another process appended
     /// these bytes meanwhile).
     pub base: Option<u64>,
+    /// The first piece of a file read in pieces (see [`feed_pieces`]), or
+    /// all of it: the piece that counts the file in a report.
+    pub first: bool,
     pub state: ReaderState,
     pub messages: Vec<Message>,
     pub issues: Vec<LineIssue>,
@@ -237,7 +242,7 @@ fn head_digest(head: &[u8], consumed: u64) -> Option<String> {
 /// boundary) to a reader and work out the digest of the last consumed line
 /// (`prior_digest` when no line was consumed). `head` is left unset.
 fn feed(
-    mut reader: FileReader,
+    reader: &mut FileReader,
     bytes: &[u8],
     base: Option<u64>,
     prior_digest: Option<(String, u64)>,
@@ -257,6 +262,7 @@ fn feed(
     };
     Fed {
         base,
+        first: true,
         state,
         messages: chunk.messages,
         issues: chunk.issues,
@@ -271,24 +277,51 @@ fn memrchr_newline(bytes: &[u8]) -> Option<usize> {
     bytes.iter().rposition(|&b| b == b'\n')
 }
 
-/// Read, through one open file, its first block (up to [`HEAD_BYTES`]) and
-/// everything from `from` to its end. When `from` lies inside the first block
-/// one read from the start serves both, so the two always agree.
-fn read_head_and_tail(path: &Path, from: u64) -> std::io::Result<(Vec<u8>, Vec<u8>)> {
-    use std::io::{Read, Seek, SeekFrom};
-    let mut f = std::fs::File::open(path)?;
-    let mut head = Vec::new();
-    if from < HEAD_BYTES {
-        f.read_to_end(&mut head)?;
-        let tail = head.get(from as usize..).unwrap_or_default().to_vec();
-        head.truncate(HEAD_BYTES as usize);
-        return Ok((head, tail));
+/// Bytes of a file parsed and written at a time: a larger file is read in
+/// pieces of about this size (a line longer than this is read whole), so
+/// memory stays bounded whatever the file's size.
+const PIECE_BYTES: u64 = 4 << 20;
+
+/// Feed what `src` yields (bytes that start at file offset `base`, 0 when
+/// `None`, a line boundary) to `reader` in pieces of about [`PIECE_BYTES`],
+/// handing each piece's [`Fed`] to `emit`, at least one. `head` is the
+/// file's first block; `None` takes it from `src` (which then starts at 0).
+fn feed_pieces(
+    mut reader: FileReader,
+    src: &mut dyn Read,
+    mut base: Option<u64>,
+    mut prior_digest: Option<(String, u64)>,
+    mut head: Option<Vec<u8>>,
+    emit: &mut dyn FnMut(Fed),
+) -> std::io::Result<()> {
+    let mut buf = Vec::new();
+    let mut first = true;
+    let mut read = 0u64;
+    loop {
+        let n = (&mut *src).take(PIECE_BYTES).read_to_end(&mut buf)? as u64;
+        read += n;
+        let eof = n < PIECE_BYTES;
+        let head = head.get_or_insert_with(|| buf[..buf.len().min(HEAD_BYTES as usize)].to_vec());
+        let start = reader.state().consumed;
+        let mut fed = feed(&mut reader, &buf, base, prior_digest.take());
+        let used = (fed.state.consumed - start) as usize;
+        if used == 0 && !eof {
+            // No line ended in this piece yet: read on.
+            prior_digest = fed.digest.map(|d| (d, fed.digest_off));
+            continue;
+        }
+        fed.head = head_digest(head, fed.state.consumed);
+        fed.first = first;
+        fed.bytes_read = std::mem::take(&mut read);
+        prior_digest = fed.digest.clone().map(|d| (d, fed.digest_off));
+        base = Some(fed.state.consumed);
+        buf.drain(..used);
+        emit(fed);
+        if eof {
+            return Ok(());
+        }
+        first = false;
     }
-    f.by_ref().take(HEAD_BYTES).read_to_end(&mut head)?;
-    f.seek(SeekFrom::Start(from))?;
-    let mut tail = Vec::new();
-    f.read_to_end(&mut tail)?;
-    Ok((head, tail))
 }
 
 fn issue_at(path: &str, e: &std::io::Error) -> Issue {
@@ -319,46 +352,60 @@ fn may_be_append(p: &Prior, file: &NativeFile, stat: &Stat) -> bool {
         && p.state.consumed > 0
 }
 
-/// Feed only the bytes appended to `path` since `p`, when both its first
-/// block and its last consumed line are unchanged; `None` when either was
-/// rewritten (the file must be read from scratch).
-fn feed_append(path: &Path, p: &Prior) -> std::io::Result<Option<Fed>> {
+/// Feed only the bytes appended to `path` since `p` (see [`feed_pieces`]),
+/// when both its first block and its last consumed line are unchanged;
+/// `false` when either was rewritten (the file must be read from scratch).
+fn feed_append(path: &Path, p: &Prior, emit: &mut dyn FnMut(Fed)) -> std::io::Result<bool> {
     let (Some(digest), Some(head)) = (&p.digest, &p.head) else {
-        return Ok(None);
+        return Ok(false);
     };
-    let (head_bytes, bytes) = read_head_and_tail(path, p.digest_off)?;
-    let line_len = p.state.consumed.saturating_sub(p.digest_off) as usize;
+    let mut f = std::fs::File::open(path)?;
+    let mut head_bytes = Vec::new();
+    f.by_ref().take(HEAD_BYTES).read_to_end(&mut head_bytes)?;
+    f.seek(SeekFrom::Start(p.digest_off))?;
+    let line_len = p.state.consumed.saturating_sub(p.digest_off);
+    let mut line = Vec::new();
+    f.by_ref().take(line_len).read_to_end(&mut line)?;
     let unchanged = head_digest(&head_bytes, p.state.consumed).as_ref() == Some(head)
-        && bytes
-            .get(..line_len)
-            .is_some_and(|line| digest_hex(line) == *digest);
+        && line.len() as u64 == line_len
+        && digest_hex(&line) == *digest;
     if !unchanged {
-        return Ok(None);
+        return Ok(false);
     }
-    let reader = FileReader::resume(p.state.clone());
-    let prior_digest = Some((digest.clone(), p.digest_off));
-    let mut fed = feed(
-        reader,
-        &bytes[line_len..],
+    feed_pieces(
+        FileReader::resume(p.state.clone()),
+        &mut f,
         Some(p.state.consumed),
-        prior_digest,
-    );
-    fed.head = head_digest(&head_bytes, fed.state.consumed);
-    Ok(Some(fed))
+        Some((digest.clone(), p.digest_off)),
+        Some(head_bytes),
+        emit,
+    )?;
+    Ok(true)
 }
 
-/// Read and feed one file: only its new bytes when it grew by appending
-/// (see [`may_be_append`] and [`feed_append`]), from scratch otherwise.
-fn read_and_feed(file: &NativeFile, stat: &Stat, prior: Option<&Prior>) -> std::io::Result<Fed> {
+/// Read and feed one file in pieces: only its new bytes when it grew by
+/// appending (see [`may_be_append`] and [`feed_append`]), from scratch
+/// otherwise.
+fn read_and_feed(
+    file: &NativeFile,
+    stat: &Stat,
+    prior: Option<&Prior>,
+    emit: &mut dyn FnMut(Fed),
+) -> std::io::Result<()> {
     if let Some(p) = prior.filter(|p| may_be_append(p, file, stat))
-        && let Some(fed) = feed_append(&file.path, p)?
+        && feed_append(&file.path, p, emit)?
     {
-        return Ok(fed);
+        return Ok(());
     }
-    let bytes = baton_native::discover::read_native_path(&file.path, file.compressed, 0)?;
-    let mut fed = feed(FileReader::new(file.agent), &bytes, None, None);
-    fed.head = head_digest(&bytes, fed.state.consumed);
-    Ok(fed)
+    let mut src = baton_native::discover::open_native_path(&file.path, file.compressed, 0)?;
+    feed_pieces(
+        FileReader::new(file.agent),
+        &mut src,
+        None,
+        None,
+        None,
+        emit,
+    )
 }
 
 /// What the catalog knows of an archived native file from its path alone
@@ -414,7 +461,7 @@ fn parse_archived(archive: &Archive, entry: &ArchivedFile) -> Result<Option<Pars
     } else {
         raw
     };
-    let mut fed = feed(FileReader::new(entry.agent), &bytes, None, None);
+    let mut fed = feed(&mut FileReader::new(entry.agent), &bytes, None, None);
     fed.head = head_digest(&bytes, fed.state.consumed);
     Ok(Some(Parsed {
         key: key_of(&entry.path),
@@ -436,8 +483,9 @@ fn parse_archived(archive: &Archive, entry: &ArchivedFile) -> Result<Option<Pars
     }))
 }
 
-/// Parse one file (see [`read_and_feed`]) and its sidecar.
-fn parse_file(c: Candidate) -> Outcome {
+/// Parse one file (see [`read_and_feed`]) and its sidecar, handing each
+/// piece of it to `emit` in order.
+fn parse_file(c: Candidate, emit: &mut dyn FnMut(Outcome)) {
     let Candidate {
         file,
         key,
@@ -447,22 +495,11 @@ fn parse_file(c: Candidate) -> Outcome {
         library,
         ..
     } = c;
-    let fed = stat.and_then(|stat| Ok((read_and_feed(&file, &stat, prior.as_ref())?, stat)));
-    let (fed, stat) = match fed {
-        Ok(fed) => fed,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Outcome::Vanished {
-                issue: issue_at(&key, &e),
-                key,
-            };
-        }
-        Err(e) => {
-            return Outcome::Failed {
-                issue: issue_at(&key, &e),
-            };
-        }
+    let stat = match stat {
+        Ok(stat) => stat,
+        Err(e) => return emit(failed(key, &e)),
     };
-    let (sidecar, sidecar_issue) = match sidecar {
+    let (sidecar, mut sidecar_issue) = match sidecar {
         None => (None, None),
         Some(fingerprint) => {
             let path = crate::sidecar::sidecar_path(&file.path);
@@ -486,20 +523,35 @@ fn parse_file(c: Candidate) -> Outcome {
             )
         }
     };
-    Outcome::Parsed(Box::new(Parsed {
-        key,
-        agent: file.agent,
-        on_disk: true,
-        archived: false,
-        compressed: file.compressed,
-        stat,
-        fed,
-        id_hint: file.id_hint,
-        sidechain_of: file.sidechain_of,
-        sidecar,
-        sidecar_issue,
-        library,
-    }))
+    let read = read_and_feed(&file, &stat, prior.as_ref(), &mut |fed| {
+        emit(Outcome::Parsed(Box::new(Parsed {
+            key: key.clone(),
+            agent: file.agent,
+            on_disk: true,
+            archived: false,
+            compressed: file.compressed,
+            stat,
+            fed,
+            id_hint: file.id_hint.clone(),
+            sidechain_of: file.sidechain_of.clone(),
+            sidecar: sidecar.clone(),
+            sidecar_issue: sidecar_issue.take(),
+            library,
+        })))
+    });
+    if let Err(e) = read {
+        emit(failed(key, &e));
+    }
+}
+
+/// The outcome of a file that could not be read: vanished when not found.
+fn failed(key: String, e: &std::io::Error) -> Outcome {
+    let issue = issue_at(&key, e);
+    if e.kind() == std::io::ErrorKind::NotFound {
+        Outcome::Vanished { key, issue }
+    } else {
+        Outcome::Failed { issue }
+    }
 }
 
 fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item = Issue> + 'a {
@@ -513,8 +565,8 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
     tx.prepare_cached(
-        "INSERT INTO messages_fts(messages_fts, rowid, text)
-         SELECT 'delete', id, text FROM messages WHERE file_id = ?1 AND indexed",
+        "DELETE FROM messages_fts
+         WHERE rowid IN (SELECT id FROM messages WHERE file_id = ?1 AND indexed)",
     )
     .and_then(|mut s| s.execute([file_id]))
     .at(path)?;
@@ -751,7 +803,7 @@ pub(crate) fn apply(
                 *ordinal,
                 m.role.as_str(),
                 m.kind.as_str(),
-                m.text,
+                (!spilled(p, m)).then_some(&m.text),
                 m.tool_name,
                 m.call_id,
                 ts,
@@ -773,6 +825,21 @@ pub(crate) fn apply(
         }
     }
     Ok(Applied::Added(added))
+}
+
+/// Texts longer than this of files on disk are not copied into the catalog
+/// (the native bytes are the source of truth): `messages.text` is NULL and
+/// the text is read back from its line when shown or quoted in a snippet.
+const SPILL_BYTES: usize = 1024;
+
+/// Whether the catalog keeps only where `m`'s text is, not the text: a long
+/// text of an uncompressed file on disk, except a typed prompt (read for
+/// the session's first prompt).
+fn spilled(p: &Parsed, m: &Message) -> bool {
+    p.on_disk
+        && !p.compressed
+        && m.kind != baton_native::MessageKind::Prompt
+        && m.text.len() > SPILL_BYTES
 }
 
 /// A root that a refresh walked.
@@ -923,6 +990,10 @@ const ARCHIVE_ROWS_KEY: &str = "archive_rows_restored";
 /// Results are committed every this many files or bytes.
 const BATCH_FILES: usize = 2000;
 const BATCH_BYTES: u64 = 256 << 20;
+
+/// Parsed files or pieces of files (see [`PIECE_BYTES`]) waiting to be
+/// written: bounds the memory the parsers run ahead with.
+const PIECES_QUEUED: usize = 16;
 
 impl Catalog {
     /// Bring the catalog up to date with the native files under `roots`.
@@ -1205,11 +1276,13 @@ impl Catalog {
             .iter()
             .map(|c| size(c).saturating_sub(c.prior.as_ref().map_or(0, |p| p.state.consumed)))
             .sum();
-        let (sender, receiver) = std::sync::mpsc::sync_channel::<Outcome>(256);
+        let (sender, receiver) = std::sync::mpsc::sync_channel::<Outcome>(PIECES_QUEUED);
         std::thread::scope(|scope| -> Result<()> {
             scope.spawn(move || {
                 to_read.into_par_iter().for_each_with(sender, |s, c| {
-                    let _ = s.send(parse_file(c));
+                    parse_file(c, &mut |outcome| {
+                        let _ = s.send(outcome);
+                    });
                 });
             });
             let mut done = 0u64;
@@ -1223,20 +1296,22 @@ impl Catalog {
                 let mut batch_files = 0usize;
                 let mut batch_bytes = 0u64;
                 for outcome in receiver.by_ref() {
-                    done += 1;
+                    let first = !matches!(&outcome, Outcome::Parsed(p) if !p.fed.first);
+                    done += u64::from(first);
                     match outcome {
                         Outcome::Parsed(p) => {
                             let Applied::Added(added) = apply(&tx, &db, &p, affected)? else {
                                 // Another process indexed these bytes first.
-                                report.files_unchanged += 1;
+                                report.files_unchanged += u64::from(first);
                                 continue;
                             };
                             report.issues.extend(line_issues(&p.key, &p.fed.issues));
                             report.issues.extend(p.sidecar_issue.clone());
-                            match (p.fed.fresh(), known.contains(p.key.as_str())) {
-                                (false, _) => report.files_appended += 1,
-                                (true, true) => report.files_reread += 1,
-                                (true, false) => report.files_new += 1,
+                            match (first, p.fed.fresh(), known.contains(p.key.as_str())) {
+                                (false, _, _) => {}
+                                (true, false, _) => report.files_appended += 1,
+                                (true, true, true) => report.files_reread += 1,
+                                (true, true, false) => report.files_new += 1,
                             }
                             report.messages_added += added;
                             report.bytes_read += p.fed.bytes_read;
@@ -1301,11 +1376,11 @@ impl Catalog {
             }
         };
         let base = prior.is_some().then_some(offset);
-        let reader = match prior {
+        let mut reader = match prior {
             Some(s) => FileReader::resume(s),
             None => FileReader::new(agent),
         };
-        let fed = feed(reader, bytes, base, None);
+        let fed = feed(&mut reader, bytes, base, None);
         let parsed = Parsed {
             key: file_key.to_string(),
             agent,
@@ -1495,6 +1570,60 @@ mod tests {
         }
     }
 
+    fn outcomes(c: Candidate) -> Vec<Outcome> {
+        let mut out = Vec::new();
+        parse_file(c, &mut |o| out.push(o));
+        out
+    }
+
+    #[test]
+    fn a_large_file_is_fed_in_pieces_that_add_up_to_one_feed() {
+        let mut bytes = Vec::new();
+        let long = "x".repeat(PIECE_BYTES as usize + 1000);
+        for i in 0..3000u32 {
+            let text = if i == 1500 {
+                long.as_str()
+            } else {
+                "some output text"
+            };
+            let line = serde_json::json!({"timestamp": "2025-01-01T00:00:00Z", "type": "response_item",
+                "payload": {"type": "message", "role": "user",
+                "content": [{"type": "input_text", "text": format!("{i} {text} {}", "y".repeat(2000))}]}});
+            bytes.extend(serde_json::to_vec(&line).unwrap());
+            bytes.push(b'\n');
+        }
+        bytes.extend(b"{\"torn\":");
+        let whole = feed(&mut FileReader::new(Agent::Codex), &bytes, None, None);
+        let mut pieces = Vec::new();
+        feed_pieces(
+            FileReader::new(Agent::Codex),
+            &mut bytes.as_slice(),
+            None,
+            None,
+            None,
+            &mut |fed| pieces.push(fed),
+        )
+        .unwrap();
+        assert!(pieces.len() > 2, "{} pieces", pieces.len());
+        assert!(pieces[0].first && pieces[0].fresh());
+        assert!(pieces[1..].iter().all(|p| !p.first && !p.fresh()));
+        let last = pieces.last().unwrap();
+        assert_eq!(last.state, whole.state);
+        assert_eq!(
+            (&last.digest, last.digest_off),
+            (&whole.digest, whole.digest_off)
+        );
+        assert_eq!(last.head, head_digest(&bytes, whole.state.consumed));
+        assert_eq!(
+            pieces.iter().map(|p| p.bytes_read).sum::<u64>(),
+            bytes.len() as u64
+        );
+        let texts = |m: &[Message]| m.iter().map(|m| m.text.clone()).collect::<Vec<_>>();
+        let pieced: Vec<Message> = pieces.into_iter().flat_map(|p| p.messages).collect();
+        assert_eq!(texts(&pieced), texts(&whole.messages));
+        assert_eq!(pieced.len(), 3000);
+    }
+
     #[test]
     fn a_file_deleted_between_walk_and_read_is_vanished() {
         let dir = tempfile::tempdir().unwrap();
@@ -1502,7 +1631,7 @@ mod tests {
         std::fs::write(&path, b"{}\n").unwrap();
         let w = candidate(path.clone());
         std::fs::remove_file(&path).unwrap();
-        match parse_file(w) {
+        match outcomes(w).pop().unwrap() {
             Outcome::Vanished { key, issue } => {
                 assert_eq!(key, key_of(&path));
                 assert!(issue.to_string().contains("vanished"), "{issue}");
@@ -1517,7 +1646,7 @@ mod tests {
         // A directory where a file is expected: open succeeds, read fails (EISDIR).
         let path = dir.path().join("dir.jsonl");
         std::fs::create_dir(&path).unwrap();
-        match parse_file(candidate(path.clone())) {
+        match outcomes(candidate(path.clone())).pop().unwrap() {
             Outcome::Failed { issue } => {
                 assert!(issue.to_string().starts_with(&key_of(&path)), "{issue}");
                 assert!(issue.message.contains("skipped"), "{issue}");
@@ -1529,7 +1658,7 @@ mod tests {
     #[test]
     fn digest_covers_the_last_consumed_line() {
         let bytes = b"{\"a\":1}\n{\"b\":2}\npartial";
-        let fed = feed(FileReader::new(Agent::Codex), bytes, None, None);
+        let fed = feed(&mut FileReader::new(Agent::Codex), bytes, None, None);
         assert_eq!(fed.state.consumed, 16);
         assert_eq!(fed.digest_off, 8);
         assert_eq!(fed.digest.unwrap(), digest_hex(b"{\"b\":2}\n"));

@@ -44,7 +44,7 @@ pub use conversion::{
 };
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
-pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, check_cursor};
+pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, Transcript, check_cursor};
 pub use sidecar::{SIDECAR_SUFFIX, Sidecar, sidecar_path};
 
 use rusqlite::Connection;
@@ -52,7 +52,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 8;
+pub const SCHEMA_VERSION: i64 = 9;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

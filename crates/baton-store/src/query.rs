@@ -5,8 +5,40 @@ use crate::{Catalog, Roots};
 use baton_native::{Agent, Message, MessageKind, Role};
 use rusqlite::{OptionalExtension, Row, ToSql, params};
 use serde::Serialize;
-use std::io::Write;
+use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
+
+/// A session's messages in conversation order, read one at a time (see
+/// [`Catalog::transcript`]).
+pub struct Transcript<'c> {
+    catalog: &'c Catalog,
+    /// Message ids with everything but their text, in conversation order.
+    messages: std::vec::IntoIter<(i64, Message)>,
+}
+
+impl Transcript<'_> {
+    /// How many of the messages still to come are of `kind` (their texts
+    /// are not read).
+    pub fn count_kind(&self, kind: MessageKind) -> usize {
+        self.messages
+            .as_slice()
+            .iter()
+            .filter(|(_, m)| m.kind == kind)
+            .count()
+    }
+}
+
+impl Iterator for Transcript<'_> {
+    type Item = Result<Message>;
+
+    fn next(&mut self) -> Option<Result<Message>> {
+        let (id, mut message) = self.messages.next()?;
+        Some(self.catalog.message_text(id).map(|text| {
+            message.text = text;
+            message
+        }))
+    }
+}
 
 /// One session as listed (`baton list --json` prints these fields).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -341,50 +373,112 @@ impl Catalog {
         }
     }
 
-    /// A session and its messages in conversation order: for a Codex fork the
-    /// inherited history (parent bytes before the fork point, recursively)
-    /// comes first; Claude sessions follow the uuid chain.
+    /// A session and its messages in conversation order (see
+    /// [`Catalog::transcript`]), all of them read.
     pub fn show(&self, id_or_prefix: &str) -> Result<(SessionRow, Vec<Message>)> {
         let row = self.resolve(id_or_prefix)?;
-        let lineage = self.lineage(&row)?;
+        let messages = self.transcript(&row)?.collect::<Result<_>>()?;
+        Ok((row, messages))
+    }
+
+    /// A session's messages in conversation order, each read when the
+    /// iterator reaches it (so a session of any size is shown in bounded
+    /// memory): for a Codex fork the inherited history (parent bytes before
+    /// the fork point, recursively) comes first; Claude sessions follow the
+    /// uuid chain.
+    pub fn transcript(&self, row: &SessionRow) -> Result<Transcript<'_>> {
+        let lineage = self.lineage(row)?;
         let mut stmt = self
             .conn
             .prepare_cached(
-                "SELECT role, kind, text, tool_name, call_id, timestamp, offset, uuid, parent_uuid
+                "SELECT id, role, kind, tool_name, call_id, timestamp, offset, uuid, parent_uuid
                  FROM messages WHERE file_id = ?1 AND offset < ?2 ORDER BY offset, id",
             )
             .at(&self.path)?;
-        let mut messages = Vec::new();
+        let mut ids = Vec::new();
+        let mut heads = Vec::new();
         for (file_id, end) in lineage {
             let end = end.min(i64::MAX as u64) as i64;
-            let part: Vec<Message> = stmt
+            let rows = stmt
                 .query_map(params![file_id, end], |r| {
-                    Ok(Message {
-                        role: r.get::<_, String>(0)?.parse().unwrap_or(Role::System),
-                        kind: r.get::<_, String>(1)?.parse().unwrap_or(MessageKind::Other),
-                        text: r.get(2)?,
-                        tool_name: r.get(3)?,
-                        call_id: r.get(4)?,
-                        timestamp: r.get(5)?,
-                        offset: r.get::<_, i64>(6)? as u64,
-                        uuid: r.get(7)?,
-                        parent_uuid: r.get(8)?,
-                    })
+                    Ok((
+                        r.get::<_, i64>(0)?,
+                        Message {
+                            role: r.get::<_, String>(1)?.parse().unwrap_or(Role::System),
+                            kind: r.get::<_, String>(2)?.parse().unwrap_or(MessageKind::Other),
+                            text: String::new(),
+                            tool_name: r.get(3)?,
+                            call_id: r.get(4)?,
+                            timestamp: r.get(5)?,
+                            offset: r.get::<_, i64>(6)? as u64,
+                            uuid: r.get(7)?,
+                            parent_uuid: r.get(8)?,
+                        },
+                    ))
                 })
-                .at(&self.path)?
-                .collect::<Result<_, _>>()
                 .at(&self.path)?;
-            messages.extend(part);
+            for item in rows {
+                let (id, head) = item.at(&self.path)?;
+                ids.push(id);
+                heads.push(head);
+            }
         }
-        if row.agent == Agent::Claude {
-            let order = baton_native::claude::chain_order(&messages);
-            let mut slots: Vec<Option<Message>> = messages.into_iter().map(Some).collect();
-            messages = order
-                .into_iter()
-                .filter_map(|i| slots.get_mut(i).and_then(Option::take))
-                .collect();
+        let order = if row.agent == Agent::Claude {
+            baton_native::claude::chain_order(&heads)
+        } else {
+            (0..heads.len()).collect()
+        };
+        let mut slots: Vec<Option<(i64, Message)>> = ids.into_iter().zip(heads).map(Some).collect();
+        let messages = order
+            .into_iter()
+            .filter_map(|i| slots.get_mut(i).and_then(Option::take))
+            .collect::<Vec<_>>()
+            .into_iter();
+        Ok(Transcript {
+            catalog: self,
+            messages,
+        })
+    }
+
+    /// The text of message `id`: from the catalog, or read back from its
+    /// native line when the catalog keeps only where it is (see
+    /// [`crate::schema`]: long texts of files on disk are not copied).
+    pub(crate) fn message_text(&self, id: i64) -> Result<String> {
+        let (text, file_id, offset, ordinal, kind): (Option<String>, i64, i64, i64, String) = self
+            .conn
+            .prepare_cached(
+                "SELECT text, file_id, offset, ordinal, kind FROM messages WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                })
+            })
+            .at(&self.path)?;
+        if let Some(text) = text {
+            return Ok(text);
         }
-        Ok((row, messages))
+        let (seg, agent) = self.file_segment(file_id)?;
+        let mut line = Vec::new();
+        std::io::BufReader::new(self.open_segment(&seg, offset as u64)?)
+            .read_until(b'\n', &mut line)
+            .map_err(|e| Error::io(&seg.path, e))?;
+        if !line.ends_with(b"\n") {
+            line.push(b'\n');
+        }
+        let chunk = baton_native::FileReader::new(agent).feed(&line);
+        chunk
+            .messages
+            .into_iter()
+            .nth(ordinal as usize)
+            .filter(|m| m.kind.as_str() == kind)
+            .map(|m| m.text)
+            .ok_or_else(|| Error::Io {
+                path: seg.path.clone(),
+                source: std::io::Error::other(format!(
+                    "the line at byte {offset} changed since it was indexed; run `baton index` and try again"
+                )),
+            })
     }
 
     /// `(file id, end offset)` pieces of a session's lineage, oldest first.
@@ -405,61 +499,81 @@ impl Catalog {
 
     /// The native byte ranges that make up a session's lineage, oldest first.
     pub fn segments(&self, row: &SessionRow) -> Result<Vec<Segment>> {
-        let mut stmt = self
+        self.lineage(row)?
+            .into_iter()
+            .map(|(file_id, end)| {
+                let (mut seg, _) = self.file_segment(file_id)?;
+                seg.end = (end != u64::MAX).then_some(end);
+                Ok(seg)
+            })
+            .collect()
+    }
+
+    /// The whole native file of a `files` row, and its agent.
+    fn file_segment(&self, file_id: i64) -> Result<(Segment, Agent)> {
+        let (path, compressed, on_disk, archived, agent): (String, bool, bool, bool, String) = self
             .conn
-            .prepare_cached("SELECT path, compressed, on_disk, archived FROM files WHERE id = ?1")
-            .at(&self.path)?;
-        let mut out = Vec::new();
-        for (file_id, end) in self.lineage(row)? {
-            let (path, compressed, on_disk, archived): (String, bool, bool, bool) = stmt
-                .query_row([file_id], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            .prepare_cached(
+                "SELECT path, compressed, on_disk, archived, agent FROM files WHERE id = ?1",
+            )
+            .and_then(|mut s| {
+                s.query_row([file_id], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
                 })
-                .at(&self.path)?;
-            out.push(Segment {
-                path: PathBuf::from(path),
-                end: (end != u64::MAX).then_some(end),
-                compressed,
-                on_disk,
-                archived,
+            })
+            .at(&self.path)?;
+        let agent = parse_agent(&agent).at(&self.path)?;
+        let seg = Segment {
+            path: PathBuf::from(path),
+            end: None,
+            compressed,
+            on_disk,
+            archived,
+        };
+        Ok((seg, agent))
+    }
+
+    /// A reader over a segment's native bytes from uncompressed offset
+    /// `from` to the segment's end: from disk, or from baton's archive for an
+    /// archived file. Compressed files are read decompressed.
+    fn open_segment(&self, seg: &Segment, from: u64) -> Result<Box<dyn Read + Send>> {
+        let whole: Box<dyn Read + Send> = if seg.archived {
+            let bytes = self.archived_bytes(&seg.path)?;
+            let bytes = if seg.compressed {
+                zstd::stream::decode_all(bytes.as_slice()).map_err(|e| Error::io(&seg.path, e))?
+            } else {
+                bytes
+            };
+            let mut cursor = std::io::Cursor::new(bytes);
+            cursor.set_position(from);
+            Box::new(cursor)
+        } else if seg.on_disk {
+            baton_native::discover::open_native_path(&seg.path, seg.compressed, from)
+                .map_err(|e| Error::io(&seg.path, e))?
+        } else {
+            return Err(Error::Io {
+                path: seg.path.clone(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "these bytes were pushed to the catalog and are not on disk; export them from the sync server",
+                ),
             });
-        }
-        Ok(out)
+        };
+        Ok(match seg.end {
+            Some(end) => Box::new(whole.take(end.saturating_sub(from))),
+            None => whole,
+        })
     }
 
     /// Write the native bytes of a session's lineage, exactly as the agent
     /// wrote them (a Codex fork: the parent's bytes up to the fork point, then
-    /// the fork's file). Compressed files are written decompressed; archived
-    /// files are read from baton's archive.
+    /// the fork's file), streamed. Compressed files are written
+    /// decompressed; archived files are read from baton's archive.
     pub fn write_native(&self, row: &SessionRow, out: &mut dyn Write) -> Result<u64> {
         let mut written = 0;
         for seg in self.segments(row)? {
-            let bytes = if seg.archived {
-                let bytes = self.archived_bytes(&seg.path)?;
-                if seg.compressed {
-                    zstd::stream::decode_all(bytes.as_slice())
-                        .map_err(|e| Error::io(&seg.path, e))?
-                } else {
-                    bytes
-                }
-            } else if seg.on_disk {
-                baton_native::discover::read_native_path(&seg.path, seg.compressed, 0)
-                    .map_err(|e| Error::io(&seg.path, e))?
-            } else {
-                return Err(Error::Io {
-                    path: seg.path.clone(),
-                    source: std::io::Error::new(
-                        std::io::ErrorKind::NotFound,
-                        "these bytes were pushed to the catalog and are not on disk; export them from the sync server",
-                    ),
-                });
-            };
-            let end = seg
-                .end
-                .map_or(bytes.len(), |e| (e as usize).min(bytes.len()));
-            out.write_all(&bytes[..end])
-                .map_err(|e| Error::io(&seg.path, e))?;
-            written += end as u64;
+            let mut src = self.open_segment(&seg, 0)?;
+            written += std::io::copy(&mut src, out).map_err(|e| Error::io(&seg.path, e))?;
         }
         Ok(written)
     }
@@ -531,15 +645,10 @@ impl Catalog {
             .collect::<Result<_, _>>()
             .at(&self.path)?;
         // Only the hits shown have their text read.
-        let mut text = self
-            .conn
-            .prepare_cached("SELECT text FROM messages WHERE id = ?1")
-            .at(&self.path)?;
         ranked
             .into_iter()
             .map(|(id, mut hit)| {
-                let body: String = text.query_row([id], |r| r.get(0)).at(&self.path)?;
-                hit.snippet = query.snippet(&body);
+                hit.snippet = query.snippet(&self.message_text(id)?);
                 Ok(hit)
             })
             .collect()

@@ -19,9 +19,11 @@ use std::path::{Path, PathBuf};
 /// `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
 /// the line), with `dkey` identifying a record copied into a fork
-/// ([`baton_search::copy_key`]) and `indexed` set when its text is in
-/// `messages_fts`, an external-content FTS5 index over the searchable
-/// messages ([`baton_search::searchable_text`], tokenizer
+/// ([`baton_search::copy_key`]), `text` NULL when it is not copied (a long
+/// text of a file on disk is read back from its line, see
+/// `Catalog::message_text`) and `indexed` set when its text is in
+/// `messages_fts`, a contentless FTS5 index (rows deleted by rowid) over the
+/// searchable messages ([`baton_search::searchable_text`], tokenizer
 /// [`baton_search::TOKENIZER`]); `sessions` the updatable per-session facts;
 /// `conversions` the lineage of converted sessions, read from the
 /// conversion sidecars ([`crate::conversion`]).
@@ -62,7 +64,7 @@ CREATE TABLE messages (
     ordinal     INTEGER NOT NULL,
     role        TEXT NOT NULL,
     kind        TEXT NOT NULL,
-    text        TEXT NOT NULL,
+    text        TEXT,
     tool_name   TEXT,
     call_id     TEXT,
     timestamp   TEXT,
@@ -76,8 +78,8 @@ CREATE INDEX messages_dkey ON messages(dkey) WHERE dkey IS NOT NULL;
 
 CREATE VIRTUAL TABLE messages_fts USING fts5(
     text,
-    content = 'messages',
-    content_rowid = 'id',
+    content = '',
+    contentless_delete = 1,
     tokenize = '{TOKENIZER}'
 );
 

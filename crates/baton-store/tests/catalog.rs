@@ -591,3 +591,51 @@ fn schema_mismatch_or_garbage_catalog_rebuilds() {
     assert_eq!(r.files_new, 7);
     assert_eq!(cat.count_sessions().unwrap(), 7);
 }
+
+#[test]
+fn long_tool_outputs_are_searched_and_shown_from_their_native_lines_not_copied() {
+    let tmp = tempfile::tempdir().unwrap();
+    let codex = tmp.path().join("codex");
+    let (path, id) = baton_testkit::write_big_codex_session(&codex, 1, 8 << 20, 40).unwrap();
+    let roots = Roots {
+        codex_homes: vec![codex],
+        ..Default::default()
+    };
+    let home = tmp.path().join("baton");
+    let mut cat = Catalog::open(&home).unwrap();
+    let report = refresh(&mut cat, &roots);
+    assert!(report.issues.is_empty(), "{:?}", report.issues);
+
+    let hits = cat
+        .search(&SearchQuery {
+            query: "bigmarker17".into(),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(hits.len(), 1, "{hits:?}");
+    assert_eq!(hits[0].kind, MessageKind::ToolResult);
+    assert!(
+        hits[0].snippet.contains("bigmarker17"),
+        "{}",
+        hits[0].snippet
+    );
+
+    let (_, messages) = cat.show(&id).unwrap();
+    let output = messages
+        .iter()
+        .find(|m| m.text.starts_with("bigmarker17\n"))
+        .expect("the tool output of turn 17");
+    assert!(output.text.len() > 200_000, "{}", output.text.len());
+    assert_eq!(messages.len(), 160);
+
+    let corpus = std::fs::metadata(&path).unwrap().len();
+    let catalog: u64 = ["catalog.sqlite", "catalog.sqlite-wal"]
+        .iter()
+        .filter_map(|f| std::fs::metadata(home.join(f)).ok())
+        .map(|m| m.len())
+        .sum();
+    assert!(
+        catalog * 10 <= corpus * 3,
+        "catalog {catalog} bytes for {corpus} bytes indexed"
+    );
+}

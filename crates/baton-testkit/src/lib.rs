@@ -21,6 +21,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod agents;
+mod big;
 mod request;
 pub mod script;
 mod server;
@@ -32,6 +33,7 @@ pub use agents::{
     AgentEnv, Agents, CLAUDE_VERSION, CODEX_KEY_ENV, CODEX_VERSION, DEFAULT_TIMEOUT, agents,
     claude_id_of, codex_id_of, run_ok, run_ok_within, run_within, workspace_root,
 };
+pub use big::{big_session_id, write_big_codex_session};
 pub use request::{RecordedRequest, fixture_requests, read_requests_file};
 pub use server::ModelServer;
 

@@ -180,12 +180,29 @@ pub fn short_time(ts: &str) -> String {
 
 /// Write `text` to stdout; a closed pipe (`baton list | head`) is not an error.
 pub fn write_stdout(text: &str) -> anyhow::Result<()> {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
-        other => Ok(other?),
+    stream_stdout(&mut |out| Ok(out.write_all(text.as_bytes())?))
+}
+
+/// Give `write` a buffered stdout to write as it goes, then flush; a closed
+/// pipe (`baton show ID | head`) is not an error.
+pub fn stream_stdout(
+    write: &mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    let result = write(&mut out).and_then(|()| Ok(out.flush()?));
+    match result {
+        Err(e) if is_broken_pipe(&e) => Ok(()),
+        other => other,
     }
+}
+
+/// Whether `e` is (or wraps) a write to a closed pipe.
+fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...

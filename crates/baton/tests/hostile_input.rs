@@ -344,7 +344,7 @@ fn import_of_a_zstd_bomb_stays_small() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let (code, max_rss_kib) = wait_with_peak_rss(child.id());
+    let (code, max_rss_kib) = common::wait_with_peak_rss(child.id());
     assert_eq!(code, 1);
     assert!(
         max_rss_kib < 256 << 10,
@@ -354,15 +354,4 @@ fn import_of_a_zstd_bomb_stays_small() {
     std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut err).unwrap();
     assert!(err.contains("envelope decompresses to more than"), "{err}");
     assert!(!env.path("baton-home/library").exists());
-}
-
-/// Wait for the child `pid`: its exit code and peak resident set in KiB.
-fn wait_with_peak_rss(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
-    assert!(libc::WIFEXITED(status), "baton did not exit normally");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
 }

@@ -3,11 +3,11 @@
 use crate::catalog;
 use crate::context::Context;
 use crate::output::UsageError;
-use crate::output::{label, one_line};
+use crate::output::{label, one_line, stream_stdout};
 use anyhow::{Context as _, Result, bail};
 use baton_native::{Message, MessageKind};
 use baton_secrets::Redactor;
-use baton_store::{Catalog, SessionRow};
+use baton_store::{Catalog, SessionRow, Transcript};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
@@ -58,79 +58,64 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let cat = catalog::open_fresh(ctx)?;
     let session = cat.resolve(&args.id)?;
     let redactor = crate::secrets::redactor(ctx, None)?;
-    let bytes = if args.no_redact {
+    let redactor = if args.no_redact {
         let paths: Vec<PathBuf> = session.paths.iter().map(PathBuf::from).collect();
         let count = crate::secrets::count_in_files(&redactor, &paths);
         crate::secrets::warn_unredacted(count, &format!("session {}", session.id));
-        render(&cat, &session, args.format, None)?
+        None
     } else {
-        render(&cat, &session, args.format, Some(&redactor))?
+        Some(redactor)
     };
+    let mut render =
+        |out: &mut dyn Write| render(&cat, &session, args.format, redactor.as_ref(), out);
     match file {
-        Some(path) => write_file(path, &bytes),
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&bytes)?;
-            out.flush()?;
-            Ok(())
-        }
+        Some(path) => write_file(path, &mut render),
+        None => stream_stdout(&mut render),
     }
 }
 
-/// Produce the exported bytes of `session` in `format`, with every secret
-/// replaced by `redactor` when given.
+/// Write `session` in `format` to `out` as it is read (a transcript
+/// message by message, native bytes in blocks), with every secret replaced
+/// by `redactor` when given.
 pub fn render(
     cat: &Catalog,
     session: &SessionRow,
     format: Format,
     redactor: Option<&Redactor>,
-) -> Result<Vec<u8>> {
-    let text = |t: &str| -> Result<String> {
-        Ok(match redactor {
-            Some(r) => r.redact_text(t)?,
-            None => t.to_owned(),
-        })
-    };
-    let readable = |session: &SessionRow| -> Result<(SessionRow, Vec<Message>)> {
-        let mut row = session.clone();
+    out: &mut dyn Write,
+) -> Result<()> {
+    let mut row = session.clone();
+    if let Some(r) = redactor {
         for field in [&mut row.title, &mut row.first_prompt, &mut row.cwd] {
             if let Some(v) = field.as_mut() {
-                *v = text(v)?;
+                *v = r.redact_text(v)?;
             }
         }
-        let mut messages = cat.show(&session.id)?.1;
-        for m in &mut messages {
-            m.text = text(&m.text)?;
-        }
-        Ok((row, messages))
-    };
-    Ok(match format {
-        Format::Md => {
-            let (row, messages) = readable(session)?;
-            markdown(&row, &messages).into_bytes()
-        }
-        Format::Html => {
-            let (row, messages) = readable(session)?;
-            html(&row, &messages).into_bytes()
-        }
-        Format::Jsonl => {
-            let mut out = Vec::new();
-            cat.write_native(session, &mut out)?;
-            match redactor {
-                Some(r) => r.redact(&out)?.bytes,
-                None => out,
+    }
+    match format {
+        Format::Md => markdown(out, &row, cat.transcript(session)?, redactor),
+        Format::Html => html(out, &row, cat.transcript(session)?, redactor),
+        Format::Jsonl => match redactor {
+            Some(r) => {
+                let mut lines = RedactedLines::new(r, out);
+                cat.write_native(session, &mut lines)?;
+                lines.finish()
             }
+            None => Ok(cat.write_native(session, out).map(drop)?),
+        },
+        Format::Envelope => {
+            Ok(out.write_all(&crate::catalog::envelope_bytes(cat, session, redactor)?)?)
         }
-        Format::Envelope => crate::catalog::envelope_bytes(cat, session, redactor)?,
-    })
+    }
 }
 
-/// Write `bytes` to `path` as a regular file, atomically (a temporary file
-/// in the same directory, then a rename: [`baton_native::write::replace_file`]),
-/// so a reader never sees half a file. An existing regular file is
-/// replaced; anything else (a symlink, FIFO, device, socket or directory) is
-/// refused and left as it is; a missing directory is named.
-fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
+/// Write what `render` writes to `path` as a regular file, atomically (a
+/// temporary file in the same directory, then a rename:
+/// [`baton_native::write::replace_file_with`]), so a reader never sees half
+/// a file. An existing regular file is replaced; anything else (a symlink,
+/// FIFO, device, socket or directory) is refused and left as it is; a
+/// missing directory is named.
+fn write_file(path: &Path, render: &mut dyn FnMut(&mut dyn Write) -> Result<()>) -> Result<()> {
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.is_file() => bail!(
             "{} is {}, not a regular file; baton export only writes regular files: choose another path (or -o - for stdout)",
@@ -160,7 +145,19 @@ fn write_file(path: &Path, bytes: &[u8]) -> Result<()> {
     }
     path.file_name()
         .context("the output path has no file name")?;
-    baton_native::write::replace_file(path, bytes).with_context(|| {
+    // An error of `render` (not of the file) is kept whole and reported as is.
+    let mut failed: Option<anyhow::Error> = None;
+    let written = baton_native::write::replace_file_with(path, 0o666, &mut |out| {
+        render(out).map_err(|e| {
+            let io = std::io::Error::other(e.to_string());
+            failed = Some(e);
+            io
+        })
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    written.with_context(|| {
         format!(
             "cannot create {} (is the directory {} writable?)",
             path.display(),
@@ -207,11 +204,8 @@ fn header_fields(s: &SessionRow) -> Vec<(&'static str, String)> {
     f
 }
 
-fn context_note(messages: &[Message]) -> Option<String> {
-    let n = messages
-        .iter()
-        .filter(|m| m.kind == MessageKind::Context)
-        .count();
+fn context_note(messages: &Transcript) -> Option<String> {
+    let n = messages.count_kind(MessageKind::Context);
     (n > 0).then(|| {
         format!("{n} injected context message(s) omitted; `--format jsonl` keeps everything.")
     })
@@ -232,30 +226,106 @@ fn title(s: &SessionRow) -> String {
     one_line(s.title.as_deref().unwrap_or(&s.id), 120)
 }
 
-/// Markdown transcript.
-pub fn markdown(s: &SessionRow, messages: &[Message]) -> String {
-    let mut out = format!("# {}\n\n", title(s));
-    for (k, v) in header_fields(s) {
-        out.push_str(&format!("- **{k}**: `{}`\n", v.replace('`', "'")));
-    }
-    if let Some(note) = context_note(messages) {
-        out.push_str(&format!("\n_{note}_\n"));
-    }
-    for m in messages.iter().filter(|m| m.kind != MessageKind::Context) {
-        out.push_str(&format!("\n## {}", label(m)));
-        if let Some(ts) = &m.timestamp {
-            out.push_str(&format!(" · {ts}"));
+/// The messages of a transcript that are exported (injected context is
+/// not), their texts redacted by `redactor` when given.
+fn exported<'a>(
+    messages: Transcript<'a>,
+    redactor: Option<&'a Redactor>,
+) -> impl Iterator<Item = Result<Message>> + 'a {
+    messages
+        .filter(|m| m.as_ref().map_or(true, |m| m.kind != MessageKind::Context))
+        .map(move |m| {
+            let mut m = m?;
+            if let Some(r) = redactor {
+                m.text = r.redact_text(&m.text)?;
+            }
+            Ok(m)
+        })
+}
+
+/// A writer that passes on whole lines, each with its secrets replaced
+/// (what a line holds never depends on where the reads split it).
+struct RedactedLines<'a> {
+    redactor: &'a Redactor,
+    out: &'a mut dyn Write,
+    line: Vec<u8>,
+}
+
+impl<'a> RedactedLines<'a> {
+    fn new(redactor: &'a Redactor, out: &'a mut dyn Write) -> Self {
+        RedactedLines {
+            redactor,
+            out,
+            line: Vec::new(),
         }
-        out.push_str("\n\n");
+    }
+
+    /// Redact and write the unfinished last line, if any.
+    fn finish(mut self) -> Result<()> {
+        self.emit()?;
+        Ok(self.out.flush()?)
+    }
+
+    fn emit(&mut self) -> std::io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        let redacted = self
+            .redactor
+            .redact(&self.line)
+            .map_err(std::io::Error::other)?;
+        self.line.clear();
+        self.out.write_all(&redacted.bytes)
+    }
+}
+
+impl Write for RedactedLines<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.line.extend_from_slice(&rest[..=end]);
+            self.emit()?;
+            rest = &rest[end + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
+    }
+}
+
+/// Markdown transcript.
+pub fn markdown(
+    out: &mut dyn Write,
+    s: &SessionRow,
+    messages: Transcript,
+    redactor: Option<&Redactor>,
+) -> Result<()> {
+    write!(out, "# {}\n\n", title(s))?;
+    for (k, v) in header_fields(s) {
+        writeln!(out, "- **{k}**: `{}`", v.replace('`', "'"))?;
+    }
+    if let Some(note) = context_note(&messages) {
+        write!(out, "\n_{note}_\n")?;
+    }
+    for m in exported(messages, redactor) {
+        let m = m?;
+        write!(out, "\n## {}", label(&m))?;
+        if let Some(ts) = &m.timestamp {
+            write!(out, " · {ts}")?;
+        }
+        write!(out, "\n\n")?;
         match m.kind {
             MessageKind::ToolCall | MessageKind::ToolResult | MessageKind::Other => {
                 let fence = fence_for(&m.text);
-                out.push_str(&format!("{fence}\n{}\n{fence}\n", m.text.trim_end()));
+                writeln!(out, "{fence}\n{}\n{fence}", m.text.trim_end())?;
             }
-            _ => out.push_str(&format!("{}\n", m.text.trim_end())),
+            _ => writeln!(out, "{}", m.text.trim_end())?,
         }
     }
-    out
+    Ok(())
 }
 
 /// Escape text for HTML content and attribute values.
@@ -282,38 +352,46 @@ pre{white-space:pre-wrap;word-break:break-word;margin:.3rem 0;font:13px/1.4 ui-m
 .note{color:#666;font-style:italic}";
 
 /// One self-contained HTML page; all session text is escaped.
-pub fn html(s: &SessionRow, messages: &[Message]) -> String {
-    let mut out = format!(
+pub fn html(
+    out: &mut dyn Write,
+    s: &SessionRow,
+    messages: Transcript,
+    redactor: Option<&Redactor>,
+) -> Result<()> {
+    write!(
+        out,
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
          <meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{}</title><style>{CSS}</style></head><body>\n<h1>{}</h1>\n<dl>",
         escape_html(&title(s)),
         escape_html(&title(s))
-    );
+    )?;
     for (k, v) in header_fields(s) {
-        out.push_str(&format!("<dt>{k}</dt><dd>{}</dd>", escape_html(&v)));
+        write!(out, "<dt>{k}</dt><dd>{}</dd>", escape_html(&v))?;
     }
-    out.push_str("</dl>\n");
-    if let Some(note) = context_note(messages) {
-        out.push_str(&format!("<p class=\"note\">{}</p>\n", escape_html(&note)));
+    writeln!(out, "</dl>")?;
+    if let Some(note) = context_note(&messages) {
+        writeln!(out, "<p class=\"note\">{}</p>", escape_html(&note))?;
     }
-    for m in messages.iter().filter(|m| m.kind != MessageKind::Context) {
+    for m in exported(messages, redactor) {
+        let m = m?;
         let kind = serde_json::to_value(m.kind)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
-        out.push_str(&format!(
-            "<section class=\"m {kind}\"><h2>{}{}</h2><pre>{}</pre></section>\n",
-            escape_html(&label(m)),
+        writeln!(
+            out,
+            "<section class=\"m {kind}\"><h2>{}{}</h2><pre>{}</pre></section>",
+            escape_html(&label(&m)),
             m.timestamp
                 .as_deref()
                 .map(|t| format!(" · {}", escape_html(t)))
                 .unwrap_or_default(),
             escape_html(m.text.trim_end())
-        ));
+        )?;
     }
-    out.push_str("</body></html>\n");
-    out
+    writeln!(out, "</body></html>")?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -1,12 +1,13 @@
 //! `baton show`: one session's messages in conversation order.
 
 use crate::context::Context;
-use crate::output::{label, one_line, short_time, write_stdout};
+use crate::output::{label, one_line, short_time, stream_stdout};
 use crate::{catalog, output};
 use anyhow::Result;
-use baton_native::MessageKind;
-use serde_json::json;
-use std::fmt::Write as _;
+use baton_native::{Message, MessageKind};
+use baton_store::{SessionRow, Transcript};
+use std::cell::RefCell;
+use std::io::Write;
 
 /// Options of `baton show`.
 #[derive(Debug, clap::Args)]
@@ -21,13 +22,47 @@ pub struct Args {
 /// Run `baton show`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let cat = catalog::open_fresh(ctx)?;
-    let (session, messages) = cat.show(&args.id)?;
+    let session = cat.resolve(&args.id)?;
+    let mut messages = cat.transcript(&session)?;
     if args.json {
-        return output::print_json(&json!({ "session": session, "messages": messages }));
+        return output::print_json(&ShowJson {
+            session: &session,
+            messages: Streamed(RefCell::new(Some(messages))),
+        });
     }
+    stream_stdout(&mut |out| human(out, &session, &mut messages))
+}
+
+/// `baton show --json`: the session, then its messages, each read as it is
+/// printed.
+#[derive(serde::Serialize)]
+struct ShowJson<'a> {
+    session: &'a SessionRow,
+    messages: Streamed<'a>,
+}
+
+/// A transcript serialized as a JSON array as it is read.
+struct Streamed<'a>(RefCell<Option<Transcript<'a>>>);
+
+impl serde::Serialize for Streamed<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::{Error as _, SerializeSeq as _};
+        let mut seq = s.serialize_seq(None)?;
+        for m in self.0.borrow_mut().take().into_iter().flatten() {
+            seq.serialize_element(&m.map_err(S::Error::custom)?)?;
+        }
+        seq.end()
+    }
+}
+
+/// The human transcript, written message by message.
+fn human(
+    buf: &mut dyn Write,
+    session: &SessionRow,
+    messages: impl Iterator<Item = baton_store::Result<Message>>,
+) -> Result<()> {
     let color = output::color_enabled();
     let safe = output::terminal_safe;
-    let mut buf = String::new();
     let bold = |s: &str| {
         if color {
             format!("\x1b[1m{s}\x1b[0m")
@@ -78,9 +113,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         "turns:    {} prompts, {} messages",
         session.user_turns, session.message_count
     )?;
-    for m in &messages {
+    for m in messages {
+        let m = m?;
         writeln!(buf)?;
-        let label = label(m);
+        let label = label(&m);
         let label = safe(&label);
         let when = m.timestamp.as_deref().map(short_time).unwrap_or_default();
         if m.kind == MessageKind::Context {
@@ -98,5 +134,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         writeln!(buf, "{}  {}", bold(&format!("── {label}")), dim(&when))?;
         writeln!(buf, "{}", safe(m.text.trim_end()))?;
     }
-    write_stdout(&buf)
+    Ok(())
 }
