@@ -188,8 +188,9 @@ fn root_prefix(root: &std::path::Path) -> String {
 
 impl Catalog {
     /// From now on show only sessions with a file under `roots` (or bytes
-    /// pushed with [`Catalog::ingest_chunk`]).
-    pub(crate) fn set_scope(&mut self, roots: &Roots) -> Result<()> {
+    /// pushed with [`Catalog::ingest_chunk`]), as [`Catalog::refresh`] does,
+    /// without reading the roots (for a catalog a file watcher keeps current).
+    pub fn set_scope(&mut self, roots: &Roots) -> Result<()> {
         self.conn
             .execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS scope_roots (prefix TEXT PRIMARY KEY);

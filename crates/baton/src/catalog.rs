@@ -116,8 +116,17 @@ pub fn warn_issues(report: &RefreshReport, max: usize) {
 
 /// Open and refresh the catalog, printing what was skipped as warnings.
 /// Issues are reported once: the next refresh does not re-read those bytes.
+/// With `--no-refresh`, or while a caught-up watcher keeps the catalog
+/// current ([`crate::watcher::keeps_current`]), nothing is walked: the
+/// catalog is only limited to the roots of `ctx`.
 pub fn open_fresh(ctx: &Context) -> Result<Catalog> {
     let mut catalog = open(ctx)?;
+    if ctx.no_refresh || crate::watcher::keeps_current(ctx) {
+        catalog
+            .set_scope(&roots(ctx))
+            .context("cannot read the catalog")?;
+        return Ok(catalog);
+    }
     let report = refresh(ctx, &mut catalog)?;
     warn_issues(&report, 20);
     Ok(catalog)

@@ -86,6 +86,8 @@ pub struct Context {
     pub claude_dirs: Vec<PathBuf>,
     /// baton's own data (`$BATON_HOME`, default the XDG data dir + `/baton`).
     pub baton_home: PathBuf,
+    /// `--no-refresh`: read the catalog as it is, never walk the homes.
+    pub no_refresh: bool,
 }
 
 impl Context {
@@ -121,6 +123,7 @@ impl Context {
             codex_homes: codex_homes.iter().map(|p| absolute(p)).collect(),
             claude_dirs: claude_dirs.iter().map(|p| absolute(p)).collect(),
             baton_home: absolute(&baton_home),
+            no_refresh: false,
         })
     }
 }

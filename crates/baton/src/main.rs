@@ -12,6 +12,7 @@ mod output;
 mod place;
 mod remote;
 mod retention;
+mod watcher;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -22,6 +23,9 @@ use std::process::ExitCode;
 struct Cli {
     #[command(flatten)]
     roots: context::RootArgs,
+    /// Answer from the catalog as it is, without looking for changed session files.
+    #[arg(long, global = true)]
+    no_refresh: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -64,6 +68,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Find sessions their agent cannot list or resume; --fix makes them resumable.
     Doctor(cmd::doctor::Args),
+    /// Keep the catalog current as agents write (foreground; --install writes a systemd user unit).
+    Watch(cmd::watch::Args),
     /// Print shell completions.
     Completions(cmd::completions::Args),
 }
@@ -81,7 +87,10 @@ fn main() -> ExitCode {
     let cli = parse_cli(std::env::args_os()).unwrap_or_else(|e| e.exit());
     output::init_tracing();
     let ctx = match context::Context::from_args(&cli.roots) {
-        Ok(ctx) => ctx,
+        Ok(ctx) => context::Context {
+            no_refresh: cli.no_refresh,
+            ..ctx
+        },
         Err(err) => return output::report_error(&err),
     };
     // A query that finds the catalog damaged (it is a cache) runs once more
@@ -130,6 +139,7 @@ fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
         Command::Prune(args) => cmd::prune::run(ctx, args),
         Command::Status(args) => cmd::status::run(ctx, args),
         Command::Doctor(args) => cmd::doctor::run(ctx, args),
+        Command::Watch(args) => cmd::watch::run(ctx, args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),
     }
 }

@@ -19,3 +19,4 @@ pub mod serve;
 pub mod show;
 pub mod status;
 pub mod sync;
+pub mod watch;

@@ -117,6 +117,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
             config.limits.max_inflight = mib(args.max_inflight_mib);
             config.rescan_every = std::time::Duration::from_secs(args.rescan_secs);
             if !args.no_catalog {
+                let rescan_now = config.rescan_now.clone();
+                let watch_ctx = ctx.clone();
+                std::thread::spawn(move || {
+                    let watched = crate::watcher::run(&watch_ctx, |_| rescan_now.notify_one());
+                    if let Err(e) = watched {
+                        eprintln!(
+                            "warning: no file watcher, sessions are rescanned every {}s: {e:#}",
+                            args.rescan_secs
+                        );
+                    }
+                });
                 config.local = Some(baton_server::local::LocalSources {
                     codex_homes: ctx.codex_homes.clone(),
                     claude_dirs: ctx.claude_dirs.clone(),
