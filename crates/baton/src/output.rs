@@ -188,6 +188,39 @@ pub fn write_stdout(text: &str) -> anyhow::Result<()> {
     }
 }
 
+/// Show `text` through `$PAGER` (default `less -R`, with `LESS=FRX` when
+/// `LESS` is unset, so a short text just prints) when stdout is a terminal;
+/// otherwise, or with `PAGER` empty or `cat`, write it to stdout. The pager
+/// runs through `sh -c`, as git runs it, so `PAGER` may hold options.
+pub fn page(text: &str) -> anyhow::Result<()> {
+    use std::io::Write;
+    let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -R".to_string());
+    if !std::io::stdout().is_terminal() || pager.trim().is_empty() || pager.trim() == "cat" {
+        return write_stdout(text);
+    }
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &pager]).stdin(std::process::Stdio::piped());
+    if std::env::var_os("LESS").is_none() {
+        cmd.env("LESS", "FRX");
+    }
+    let Ok(mut child) = cmd.spawn() else {
+        return write_stdout(text);
+    };
+    if let Some(mut stdin) = child.stdin.take() {
+        // The reader quitting early (`q` in less) is not an error.
+        match stdin.write_all(text.as_bytes()) {
+            Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+                return Err(
+                    anyhow::Error::new(e).context(format!("cannot write to the pager `{pager}`"))
+                );
+            }
+            _ => {}
+        }
+    }
+    child.wait()?;
+    Ok(())
+}
+
 /// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...
 pub fn label(m: &Message) -> String {
     let tool = m

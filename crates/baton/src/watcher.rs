@@ -220,7 +220,7 @@ fn drain_burst<T>(rx: &std::sync::mpsc::Receiver<T>) {
 fn refresh(ctx: &Context, catalog: &mut Catalog, after: &mut impl FnMut(&RefreshReport)) {
     match catalog::refresh(ctx, catalog) {
         Ok(report) => {
-            catalog::warn_issues(&report, 20);
+            catalog::warn_new_issues(ctx, &report, 20);
             if report.files_new + report.files_appended + report.files_reread + report.files_removed
                 > 0
             {

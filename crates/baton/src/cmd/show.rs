@@ -1,7 +1,7 @@
 //! `baton show`: one session's messages in conversation order.
 
 use crate::context::Context;
-use crate::output::{label, one_line, short_time, write_stdout};
+use crate::output::{label, one_line, short_time};
 use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::MessageKind;
@@ -92,5 +92,5 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         writeln!(buf, "{}  {}", bold(&format!("── {label}")), dim(&when))?;
         writeln!(buf, "{}", safe(m.text.trim_end()))?;
     }
-    write_stdout(&buf)
+    output::page(&buf)
 }
