@@ -5,6 +5,8 @@
 //! once. (Binary formats on a terminal and output paths are checked in
 //! hostile_input.rs; `resume --print` writing nothing in envelope.rs.)
 
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
 mod common;
 
 use common::FixtureHomes;
