@@ -14,6 +14,24 @@ pub(crate) struct Term {
     pub(crate) prefix: bool,
 }
 
+impl Term {
+    /// The punctuation `body` has before its first token and after its
+    /// last (none after a prefix term's last token, which may go on).
+    pub(crate) fn edges(&self) -> (&str, &str) {
+        let mut spans = tokens::Tokens::new(&self.body);
+        let Some(first) = spans.next() else {
+            return ("", "");
+        };
+        let last = spans.last().unwrap_or(first);
+        let trail = if self.prefix {
+            ""
+        } else {
+            &self.body[last.1..]
+        };
+        (&self.body[..first.0], trail)
+    }
+}
+
 /// A parsed search query: every term must match (in any order, anywhere in
 /// the message); a term is matched as a phrase of its words, so punctuation
 /// is literal text and there is no query syntax to get wrong.

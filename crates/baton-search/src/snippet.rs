@@ -156,7 +156,9 @@ impl Query {
     /// An excerpt of `text` around the best match of this query: up to
     /// [`SNIPPET_TOKENS`] tokens, every matched term wrapped in
     /// [`HIGHLIGHT`] from the start of its first token to the end of its
-    /// last (so `echo` in `ECHO[2]:` gives `«ECHO»[2]:`), and [`ELLIPSIS`]
+    /// last (so `echo` in `ECHO[2]:` gives `«ECHO»[2]:`), widened by the
+    /// punctuation the term starts or ends with where the text has it too
+    /// (`ECHO[2]` gives `«ECHO[2]»:`, never `«ECHO[2»]:`), and [`ELLIPSIS`]
     /// where text is left out (also inside a piece longer than 1 KiB, so
     /// the excerpt stays small). Time is linear in `text`. A text where no
     /// term is found (folding differs from the tokenizer's for a rare
@@ -181,7 +183,19 @@ impl Query {
                 to = Some(span.1);
             }
             for f in found.drain(..).filter(|f| f.first >= start) {
-                marks.push((matcher.span(f.first).0, span.1));
+                let (lead, trail) = self.terms[f.term].edges();
+                let s = matcher.span(f.first).0;
+                let s = if text[..s].ends_with(lead) {
+                    s - lead.len()
+                } else {
+                    s
+                };
+                let e = if text[span.1..].starts_with(trail) {
+                    span.1 + trail.len()
+                } else {
+                    span.1
+                };
+                marks.push((s, e));
             }
         }
         let (Some(from), Some(to)) = (from, to) else {
@@ -191,7 +205,11 @@ impl Query {
             if start == 0 { 0 } else { from },
             if more { to } else { text.len() },
         );
-        // Overlapping terms share one highlight.
+        // Overlapping terms share one highlight; a term's punctuation never
+        // reaches outside the excerpt.
+        for mark in &mut marks {
+            *mark = (mark.0.max(from), mark.1.min(to));
+        }
         marks.sort_unstable();
         let mut merged: Vec<(usize, usize)> = Vec::with_capacity(marks.len());
         for (s, e) in marks {
@@ -231,6 +249,10 @@ mod tests {
     #[test]
     fn highlights_fall_on_token_boundaries() {
         assert_eq!(snippet("echo", "ECHO[2]: hi"), "«ECHO»[2]: hi");
+        assert_eq!(snippet("ECHO[2]", "ECHO[2]: hi"), "«ECHO[2]»: hi");
+        assert_eq!(snippet("[2]:", "ECHO[2]: hi"), "ECHO«[2]:» hi");
+        assert_eq!(snippet("ECHO[2]", "echo 2 hi"), "«echo 2» hi");
+        assert_eq!(snippet("(x)", "(x"), "«(x»");
         assert_eq!(snippet("ech*", "ECHO[2]: hi"), "«ECHO»[2]: hi");
         assert_eq!(
             snippet("pub-tool-output-beta", "RUN: echo pub-tool-output-beta\n"),

@@ -78,6 +78,9 @@ pub struct ServerConfig {
     pub local: Option<local::LocalSources>,
     /// How often the local sessions are rescanned.
     pub rescan_every: Duration,
+    /// Notified to rescan the local sessions now (`baton serve`'s file
+    /// watcher does so when an agent writes), before `rescan_every` ends.
+    pub rescan_now: Arc<Notify>,
     /// How long the server waits for a slow or silent peer.
     pub timeouts: listen::Timeouts,
     /// Most connections served at once; further ones wait in the listen backlog.
@@ -97,6 +100,7 @@ impl ServerConfig {
             limits: api::Limits::default(),
             local: None,
             rescan_every: Duration::from_secs(30),
+            rescan_now: Arc::new(Notify::new()),
             timeouts: listen::Timeouts::default(),
             max_connections: 512,
             secrets: api::SecretPolicy::default(),
@@ -243,7 +247,7 @@ pub async fn start(config: ServerConfig) -> Result<RunningServer, ServerError> {
     tokio::spawn(index::Indexer::new(storage.clone()).run(wake.clone()));
     if let Some(sources) = config.local.clone() {
         let mirror = local::Mirror::new(storage.clone(), local_account.id, sources);
-        tokio::spawn(mirror.run(config.rescan_every, wake.clone()));
+        tokio::spawn(mirror.run(config.rescan_every, config.rescan_now.clone(), wake.clone()));
     }
     let state = Arc::new(api::AppState {
         inflight: api::inflight_semaphore(&config.limits),

@@ -188,8 +188,9 @@ impl Mirror {
         }
     }
 
-    /// Rescan forever, every `every`, waking the indexer after changes.
-    pub async fn run(mut self, every: Duration, wake: Arc<Notify>) {
+    /// Rescan forever, every `every` or sooner when `rescan_now` is
+    /// notified, waking the indexer after changes.
+    pub async fn run(mut self, every: Duration, rescan_now: Arc<Notify>, wake: Arc<Notify>) {
         loop {
             let report = self.scan().await;
             for issue in &report.issues {
@@ -203,7 +204,10 @@ impl Mirror {
                 );
                 wake.notify_one();
             }
-            tokio::time::sleep(every).await;
+            tokio::select! {
+                () = tokio::time::sleep(every) => {}
+                () = rescan_now.notified() => {}
+            }
         }
     }
 

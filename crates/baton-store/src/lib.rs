@@ -44,7 +44,9 @@ pub use conversion::{
 };
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
-pub use query::{Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, Transcript, check_cursor};
+pub use query::{
+    Found, Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, Transcript, check_cursor,
+};
 pub use sidecar::{SIDECAR_SUFFIX, Sidecar, sidecar_path};
 
 use rusqlite::Connection;
@@ -91,6 +93,24 @@ impl Catalog {
             path,
             scoped: false,
         })
+    }
+
+    /// Open `baton_home/catalog.sqlite` read-only, exactly as it is (for a
+    /// `BATON_HOME` that cannot be written): queries work, a
+    /// [`Catalog::refresh`] fails. The file must exist with this schema.
+    pub fn open_read_only(baton_home: &Path) -> Result<Catalog> {
+        let path = baton_home.join(CATALOG_FILE);
+        let conn = schema::open_read_only(&path)?;
+        Ok(Catalog {
+            conn,
+            path,
+            scoped: false,
+        })
+    }
+
+    /// Whether this catalog was opened with [`Catalog::open_read_only`].
+    pub fn is_read_only(&self) -> bool {
+        self.conn.is_readonly(rusqlite::MAIN_DB).unwrap_or(false)
     }
 
     /// Close this catalog, delete its files (it is a cache) and open a new,

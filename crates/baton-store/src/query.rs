@@ -5,6 +5,7 @@ use crate::{Catalog, Roots};
 use baton_native::{Agent, Message, MessageKind, Role};
 use rusqlite::{OptionalExtension, Row, ToSql, params};
 use serde::Serialize;
+use std::collections::{HashMap, HashSet};
 use std::io::{BufRead, Read, Write};
 use std::path::PathBuf;
 
@@ -115,6 +116,9 @@ pub struct SearchQuery {
     pub cwd: Option<String>,
     /// Maximum hits (0 means 20).
     pub limit: usize,
+    /// Most hits of one session (0: no limit); the others are counted in
+    /// [`Hit::more_in_session`].
+    pub per_session: usize,
 }
 
 /// One search hit (`baton search --json` prints these fields).
@@ -132,6 +136,23 @@ pub struct Hit {
     pub snippet: String,
     /// Message time, RFC 3339 UTC.
     pub timestamp: Option<String>,
+    /// The session's title.
+    pub title: Option<String>,
+    /// The session's working directory.
+    pub cwd: Option<String>,
+    /// Matching messages of this session beyond those returned (with
+    /// [`SearchQuery::per_session`]; the same number on each of its hits).
+    pub more_in_session: u64,
+}
+
+/// What [`Catalog::search_grouped`] found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Found {
+    /// The hits, best first.
+    pub hits: Vec<Hit>,
+    /// Matching sessions none of whose hits are in `hits` (the limit was
+    /// reached); counted only with [`SearchQuery::per_session`] set.
+    pub sessions_left_out: u64,
 }
 
 /// One contiguous piece of native bytes making up a session's lineage.
@@ -226,6 +247,45 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
     }
 }
 
+/// The first `limit` of the ranked `rows`, at most `per_session` (0: any
+/// number) of each session, the others of a returned session counted in
+/// its hits' [`Hit::more_in_session`]; and the number of sessions left out.
+fn per_session(
+    rows: impl Iterator<Item = rusqlite::Result<(i64, Hit)>>,
+    limit: usize,
+    per_session: usize,
+) -> rusqlite::Result<(Vec<(i64, Hit)>, u64)> {
+    let mut kept: Vec<(i64, Hit)> = Vec::new();
+    // (shown, more) by (agent, session id).
+    let mut sessions: HashMap<(Agent, String), (usize, u64)> = HashMap::new();
+    let mut left_out: HashSet<(Agent, String)> = HashSet::new();
+    for row in rows {
+        let (id, hit) = row?;
+        let key = (hit.agent, hit.session_id.clone());
+        match sessions.get_mut(&key) {
+            Some((shown, more)) if per_session > 0 && *shown >= per_session => *more += 1,
+            Some((shown, _)) if kept.len() < limit => {
+                *shown += 1;
+                kept.push((id, hit));
+            }
+            Some((_, more)) => *more += 1,
+            None if kept.len() < limit => {
+                sessions.insert(key, (1, 0));
+                kept.push((id, hit));
+            }
+            None => {
+                left_out.insert(key);
+            }
+        }
+    }
+    for (_, hit) in &mut kept {
+        hit.more_in_session = sessions
+            .get(&(hit.agent, hit.session_id.clone()))
+            .map_or(0, |s| s.1);
+    }
+    Ok((kept, left_out.len() as u64))
+}
+
 /// `path/` prefix of a root, as stored file keys under it start.
 fn root_prefix(root: &std::path::Path) -> String {
     let text = root.to_string_lossy();
@@ -235,8 +295,9 @@ fn root_prefix(root: &std::path::Path) -> String {
 
 impl Catalog {
     /// From now on show only sessions with a file under `roots` (or bytes
-    /// pushed with [`Catalog::ingest_chunk`]).
-    pub(crate) fn set_scope(&mut self, roots: &Roots) -> Result<()> {
+    /// pushed with [`Catalog::ingest_chunk`]), as [`Catalog::refresh`] does,
+    /// without reading the roots (for a catalog a file watcher keeps current).
+    pub fn set_scope(&mut self, roots: &Roots) -> Result<()> {
         self.conn
             .execute_batch(
                 "CREATE TEMP TABLE IF NOT EXISTS scope_roots (prefix TEXT PRIMARY KEY);
@@ -588,10 +649,16 @@ impl Catalog {
     /// message a conversion copied (same kind and text as a message of the
     /// session it was converted from) is a hit of that source only.
     pub fn search(&self, q: &SearchQuery) -> Result<Vec<Hit>> {
+        self.search_grouped(q).map(|found| found.hits)
+    }
+
+    /// [`Catalog::search`], also counting the matching sessions left out
+    /// by the limit.
+    pub fn search_grouped(&self, q: &SearchQuery) -> Result<Found> {
         let query = baton_search::Query::parse(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
         let mut sql = format!(
-            "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp
+            "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd
              FROM messages_fts
              JOIN messages m ON m.id = messages_fts.rowid
              JOIN files f ON f.id = m.file_id
@@ -624,10 +691,13 @@ impl Catalog {
             args.push(Box::new(prefix.chars().count() as i64 + 1));
             args.push(Box::new(format!("{prefix}/")));
         }
-        sql.push_str(" ORDER BY rank LIMIT ?");
-        args.push(Box::new(limit as i64));
+        sql.push_str(" ORDER BY rank");
+        if q.per_session == 0 {
+            sql.push_str(" LIMIT ?");
+            args.push(Box::new(limit as i64));
+        }
         let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
-        let ranked: Vec<(i64, Hit)> = stmt
+        let rows = stmt
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
                 Ok((
                     r.get(0)?,
@@ -638,20 +708,26 @@ impl Catalog {
                         kind: r.get::<_, String>(4)?.parse().unwrap_or(MessageKind::Other),
                         snippet: String::new(),
                         timestamp: r.get(5)?,
+                        title: r.get(6)?,
+                        cwd: r.get(7)?,
+                        more_in_session: 0,
                     },
                 ))
             })
-            .at(&self.path)?
-            .collect::<Result<_, _>>()
             .at(&self.path)?;
+        let (ranked, sessions_left_out) = per_session(rows, limit, q.per_session).at(&self.path)?;
         // Only the hits shown have their text read.
-        ranked
+        let hits = ranked
             .into_iter()
             .map(|(id, mut hit)| {
                 hit.snippet = query.snippet(&self.message_text(id)?);
                 Ok(hit)
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        Ok(Found {
+            hits,
+            sessions_left_out,
+        })
     }
 
     /// Number of sessions in the catalog (of the last refresh's roots).

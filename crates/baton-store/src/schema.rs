@@ -255,6 +255,43 @@ fn take_turn(path: &Path) -> Result<Option<std::fs::File>> {
     }
 }
 
+/// Open the catalog at `path` read-only and as it is (SQLite's `immutable`:
+/// no lock, no journal, nothing created), for a directory baton cannot
+/// write. A schema of another version is an error.
+pub(crate) fn open_read_only(path: &Path) -> Result<Connection> {
+    let mut uri = url_path(path);
+    uri.insert_str(0, "file:");
+    uri.push_str("?immutable=1");
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY
+        | rusqlite::OpenFlags::SQLITE_OPEN_URI
+        | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(&uri, flags).at(path)?;
+    let version: i64 = conn
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .at(path)?;
+    if version != SCHEMA_VERSION {
+        return Err(Error::io(
+            path,
+            std::io::Error::other(format!(
+                "the catalog has schema {version}, this baton reads {SCHEMA_VERSION}, and it cannot be rebuilt read-only"
+            )),
+        ));
+    }
+    Ok(conn)
+}
+
+/// `path` percent-encoded for a SQLite URI (`%`, `?` and `#` are special).
+fn url_path(path: &Path) -> String {
+    let mut out = String::new();
+    for c in path.to_string_lossy().chars() {
+        match c {
+            '%' | '?' | '#' => out.push_str(&format!("%{:02X}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
 fn try_open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).at(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(BUSY_SECS))

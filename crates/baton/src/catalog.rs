@@ -7,7 +7,7 @@ use baton_native::Agent;
 use baton_native::envelope::{Envelope, EnvelopeMeta};
 use baton_native::layout::{home_of, library};
 use baton_native::rehydrate::NativeSession;
-use baton_store::{Catalog, Progress, ProgressPhase, RefreshReport, Roots, SessionRow};
+use baton_store::{Catalog, Issue, Progress, ProgressPhase, RefreshReport, Roots, SessionRow};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
@@ -28,9 +28,20 @@ pub fn roots(ctx: &Context) -> Roots {
     roots
 }
 
-/// Open the catalog under `$BATON_HOME` without refreshing it.
+/// Open the catalog under `$BATON_HOME` without refreshing it. When
+/// `BATON_HOME` cannot be written but holds a catalog, that catalog is
+/// opened read-only, as it is, with a warning.
 pub fn open(ctx: &Context) -> Result<Catalog> {
-    Catalog::open(&ctx.baton_home).map_err(|e| {
+    Catalog::open(&ctx.baton_home).or_else(|e| {
+        if let Ok(catalog) = Catalog::open_read_only(&ctx.baton_home) {
+            eprintln!(
+                "warning: cannot write {}: answering from its catalog as it is, without looking for new sessions",
+                ctx.baton_home.display()
+            );
+            return Ok(catalog);
+        }
+        Err(e)
+    }).map_err(|e| {
         let hint = match e {
             baton_store::Error::Io { .. } => " (set BATON_HOME to a writable directory)",
             _ => "",
@@ -42,9 +53,46 @@ pub fn open(ctx: &Context) -> Result<Catalog> {
     })
 }
 
+/// Check the agent homes of `ctx` before reading them: a named home that
+/// is missing or not a directory is a warning naming it; none there at all
+/// is an error.
+fn check_homes(ctx: &Context) -> Result<()> {
+    let homes = ctx.codex_homes.iter().chain(&ctx.claude_dirs);
+    let mut problems = Vec::new();
+    for home in homes.clone() {
+        let problem = match std::fs::metadata(home) {
+            Ok(meta) if meta.is_dir() => continue,
+            Ok(_) => "is not a directory",
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => "does not exist",
+            Err(_) => "cannot be read",
+        };
+        problems.push((home, problem));
+    }
+    if problems.len() == homes.count() {
+        let list: Vec<String> = problems
+            .iter()
+            .map(|(home, problem)| format!("{} {problem}", home.display()))
+            .collect();
+        anyhow::bail!(
+            "no agent home to read: {}; name yours with --codex-home DIR / --claude-dir DIR (or CODEX_HOME / CLAUDE_CONFIG_DIR)",
+            list.join(", ")
+        );
+    }
+    for (home, problem) in problems {
+        if !ctx.default_homes.contains(home) {
+            eprintln!(
+                "warning: {} {problem}; its sessions are not read",
+                home.display()
+            );
+        }
+    }
+    Ok(())
+}
+
 /// Refresh `catalog` from the roots of `ctx`, drawing a progress bar when
 /// stderr is a terminal and the refresh has real work to do.
 pub fn refresh(ctx: &Context, catalog: &mut Catalog) -> Result<RefreshReport> {
+    check_homes(ctx)?;
     let bar = output::progress_enabled().then(|| {
         let bar = ProgressBar::hidden();
         bar.set_style(
@@ -103,24 +151,92 @@ pub fn rebuild(catalog: &mut Catalog, why: &dyn std::fmt::Display) -> Result<()>
 
 /// Print refresh issues as warnings on stderr (at most `max`, then a count).
 pub fn warn_issues(report: &RefreshReport, max: usize) {
-    for issue in report.issues.iter().take(max) {
+    print_issues(&report.issues.iter().collect::<Vec<_>>(), max);
+}
+
+fn print_issues(issues: &[&Issue], max: usize) {
+    for issue in issues.iter().take(max) {
         eprintln!("warning: {issue}");
     }
-    if report.issues.len() > max {
+    if issues.len() > max {
         eprintln!(
             "warning: ... and {} more skipped line(s) or file(s)",
-            report.issues.len() - max
+            issues.len() - max
         );
     }
 }
 
+/// File in `BATON_HOME` listing the file and directory warnings already
+/// printed, one a line.
+const WARNED_FILE: &str = "warned-files.txt";
+
+/// [`warn_issues`], leaving out the file and directory issues (a symlink or
+/// directory named like a session, an unreadable directory) printed by an
+/// earlier command while they stay the same. (A bad line is reported once
+/// anyway: the next refresh does not re-read those bytes.)
+pub fn warn_new_issues(ctx: &Context, report: &RefreshReport, max: usize) {
+    let path = ctx.baton_home.join(WARNED_FILE);
+    let warned = std::fs::read_to_string(&path).unwrap_or_default();
+    let warned: std::collections::HashSet<&str> = warned.lines().collect();
+    let of_files: std::collections::BTreeSet<String> = report
+        .issues
+        .iter()
+        .filter(|i| i.line.is_none())
+        .map(ToString::to_string)
+        .filter(|text| !text.contains('\n'))
+        .collect();
+    let new: Vec<&Issue> = report
+        .issues
+        .iter()
+        .filter(|i| i.line.is_some() || !warned.contains(i.to_string().as_str()))
+        .collect();
+    print_issues(&new, max);
+    if of_files.len() != warned.len() || of_files.iter().any(|t| !warned.contains(t.as_str())) {
+        let text: String = of_files.iter().map(|t| format!("{t}\n")).collect();
+        // Best effort: failing to remember only means warning again.
+        let _ = baton_native::write::replace_file_mode(&path, text.as_bytes(), 0o600);
+    }
+}
+
 /// Open and refresh the catalog, printing what was skipped as warnings.
-/// Issues are reported once: the next refresh does not re-read those bytes.
+/// Each issue is reported once (see [`warn_new_issues`]).
+/// With `--no-refresh`, or while a caught-up watcher keeps the catalog
+/// current ([`crate::watcher::keeps_current`]), nothing is walked: the
+/// catalog is only limited to the roots of `ctx`.
 pub fn open_fresh(ctx: &Context) -> Result<Catalog> {
     let mut catalog = open(ctx)?;
+    if ctx.no_refresh || catalog.is_read_only() || crate::watcher::keeps_current(ctx) {
+        catalog
+            .set_scope(&roots(ctx))
+            .context("cannot read the catalog")?;
+        return Ok(catalog);
+    }
     let report = refresh(ctx, &mut catalog)?;
-    warn_issues(&report, 20);
+    warn_new_issues(ctx, &report, 20);
     Ok(catalog)
+}
+
+/// Why a filtered query found nothing, for a message ending in it: which of
+/// the `filters` (their option text, e.g. `--agent codex`) excludes
+/// everything by itself, else that they do together; empty when there are
+/// no filters or nothing matches even without them. `matches(on)` runs the query
+/// with only the filters whose flag in `on` is set and says whether it
+/// found anything.
+pub fn empty_note(filters: &[String], matches: impl Fn(&[bool]) -> Result<bool>) -> Result<String> {
+    if filters.is_empty() || !matches(&vec![false; filters.len()])? {
+        return Ok(String::new());
+    }
+    for (i, filter) in filters.iter().enumerate() {
+        let only: Vec<bool> = (0..filters.len()).map(|j| j == i).collect();
+        if !matches(&only)? {
+            return Ok(format!(": `{filter}` excludes everything"));
+        }
+    }
+    let all: Vec<String> = filters.iter().map(|f| format!("`{f}`")).collect();
+    Ok(format!(
+        ": each of {} matches something, but not together",
+        all.join(", ")
+    ))
 }
 
 /// Parse `codex`/`claude` for `--agent`.

@@ -86,6 +86,11 @@ pub struct Context {
     pub claude_dirs: Vec<PathBuf>,
     /// baton's own data (`$BATON_HOME`, default the XDG data dir + `/baton`).
     pub baton_home: PathBuf,
+    /// `--no-refresh`: read the catalog as it is, never walk the homes.
+    pub no_refresh: bool,
+    /// The homes above nobody named (`~/.codex`, `~/.claude` by default):
+    /// missing ones are not worth a warning.
+    pub default_homes: Vec<PathBuf>,
 }
 
 impl Context {
@@ -101,16 +106,19 @@ impl Context {
                     .with_context(|| format!("cannot find your home directory; set {var}")),
             }
         };
-        let codex_homes = if args.codex_homes.is_empty() {
-            vec![from_env_or("CODEX_HOME", ".codex")?]
-        } else {
-            args.codex_homes.clone()
+        let mut default_homes = Vec::new();
+        let mut homes = |given: &[PathBuf], var: &str, default: &str| -> Result<Vec<PathBuf>> {
+            if !given.is_empty() {
+                return Ok(given.to_vec());
+            }
+            let home = from_env_or(var, default)?;
+            if std::env::var_os(var).is_none_or(|v| v.is_empty()) {
+                default_homes.push(absolute(&home));
+            }
+            Ok(vec![home])
         };
-        let claude_dirs = if args.claude_dirs.is_empty() {
-            vec![from_env_or("CLAUDE_CONFIG_DIR", ".claude")?]
-        } else {
-            args.claude_dirs.clone()
-        };
+        let codex_homes = homes(&args.codex_homes, "CODEX_HOME", ".codex")?;
+        let claude_dirs = homes(&args.claude_dirs, "CLAUDE_CONFIG_DIR", ".claude")?;
         let baton_home = match std::env::var_os("BATON_HOME") {
             Some(v) if !v.is_empty() => PathBuf::from(v),
             _ => dirs::data_dir()
@@ -121,6 +129,8 @@ impl Context {
             codex_homes: codex_homes.iter().map(|p| absolute(p)).collect(),
             claude_dirs: claude_dirs.iter().map(|p| absolute(p)).collect(),
             baton_home: absolute(&baton_home),
+            no_refresh: false,
+            default_homes,
         })
     }
 }

@@ -13,6 +13,7 @@ mod place;
 mod remote;
 mod retention;
 mod secrets;
+mod watcher;
 
 use clap::{CommandFactory, FromArgMatches, Parser, Subcommand};
 use std::process::ExitCode;
@@ -23,6 +24,9 @@ use std::process::ExitCode;
 struct Cli {
     #[command(flatten)]
     roots: context::RootArgs,
+    /// Answer from the catalog as it is, without looking for changed session files.
+    #[arg(long, global = true)]
+    no_refresh: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -69,6 +73,8 @@ enum Command {
     Status(cmd::status::Args),
     /// Find sessions their agent cannot list or resume; --fix makes them resumable.
     Doctor(cmd::doctor::Args),
+    /// Keep the catalog current as agents write (foreground; --install writes a systemd user unit).
+    Watch(cmd::watch::Args),
     /// Print shell completions.
     Completions(cmd::completions::Args),
 }
@@ -86,7 +92,10 @@ fn main() -> ExitCode {
     let cli = parse_cli(std::env::args_os()).unwrap_or_else(|e| e.exit());
     output::init_tracing();
     let ctx = match context::Context::from_args(&cli.roots) {
-        Ok(ctx) => ctx,
+        Ok(ctx) => context::Context {
+            no_refresh: cli.no_refresh,
+            ..ctx
+        },
         Err(err) => return output::report_error(&err),
     };
     // A query that finds the catalog damaged (it is a cache) runs once more
@@ -137,6 +146,7 @@ fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
         Command::Secrets(args) => cmd::secrets::run(ctx, args),
         Command::Status(args) => cmd::status::run(ctx, args),
         Command::Doctor(args) => cmd::doctor::run(ctx, args),
+        Command::Watch(args) => cmd::watch::run(ctx, args),
         Command::Completions(args) => cmd::completions::run::<Cli>(args),
     }
 }

@@ -205,6 +205,39 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
     })
 }
 
+/// Give `write` the stdin of `$PAGER` (default `less -R`, with `LESS=FRX`
+/// when `LESS` is unset, so a short text just prints) when stdout is a
+/// terminal; otherwise, or with `PAGER` empty or `cat`, stdout
+/// ([`stream_stdout`]). The pager runs through `sh -c`, as git runs it, so
+/// `PAGER` may hold options; the reader quitting early (`q` in less) is not
+/// an error.
+pub fn page(write: &mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -R".to_string());
+    if !std::io::stdout().is_terminal() || pager.trim().is_empty() || pager.trim() == "cat" {
+        return stream_stdout(write);
+    }
+    let mut cmd = std::process::Command::new("sh");
+    cmd.args(["-c", &pager]).stdin(std::process::Stdio::piped());
+    if std::env::var_os("LESS").is_none() {
+        cmd.env("LESS", "FRX");
+    }
+    let Ok(mut child) = cmd.spawn() else {
+        return stream_stdout(write);
+    };
+    if let Some(stdin) = child.stdin.take() {
+        let mut stdin = std::io::BufWriter::new(stdin);
+        match write(&mut stdin).and_then(|()| Ok(stdin.flush()?)) {
+            Err(e) if !is_broken_pipe(&e) => {
+                return Err(e.context(format!("cannot write to the pager `{pager}`")));
+            }
+            _ => {}
+        }
+    }
+    child.wait()?;
+    Ok(())
+}
+
 /// `user`, `assistant`, `tool call Bash`, `tool result Bash`, `context`, ...
 pub fn label(m: &Message) -> String {
     let tool = m

@@ -6,7 +6,7 @@ use crate::output::{one_line, short_time, write_stdout};
 use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::Agent;
-use baton_store::{ListQuery, SessionRow};
+use baton_store::{Catalog, ListQuery, SessionRow};
 use std::fmt::Write as _;
 
 /// Options of `baton list`.
@@ -46,6 +46,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     if args.json {
         return output::print_json(&page);
     }
+    if page.sessions.is_empty() {
+        eprintln!("no sessions found{}", empty_note(&cat, &query)?);
+        return Ok(());
+    }
     write_stdout(&table(&page.sessions)?)?;
     if let Some(cursor) = &page.next_cursor {
         eprintln!("more sessions: baton list --cursor {cursor}");
@@ -65,13 +69,43 @@ fn cursor_arg(text: &str) -> Result<String, String> {
         .map_err(|_| "not a cursor printed by `baton list`; pass its `next_cursor` value".into())
 }
 
-/// The human table of `rows` (empty, with a hint on stderr, when there are none).
+/// Why `query` listed nothing: the filter that excluded everything, or
+/// where to look when there are no sessions at all.
+fn empty_note(cat: &Catalog, query: &ListQuery) -> Result<String> {
+    let mut filters = Vec::new();
+    if let Some(agent) = query.agent {
+        filters.push(format!("--agent {agent}"));
+    }
+    if let Some(cwd) = &query.cwd {
+        filters.push(format!("--cwd {cwd}"));
+    }
+    if let Some(since) = &query.since {
+        filters.push(format!("--since {since}"));
+    }
+    let note = catalog::empty_note(&filters, |on| {
+        let mut flags = on.iter().copied();
+        let probe = ListQuery {
+            agent: query.agent.filter(|_| flags.next().unwrap_or(false)),
+            cwd: query.cwd.clone().filter(|_| flags.next().unwrap_or(false)),
+            since: query
+                .since
+                .clone()
+                .filter(|_| flags.next().unwrap_or(false)),
+            limit: 1,
+            cursor: None,
+        };
+        Ok(!cat.list(&probe)?.sessions.is_empty())
+    })?;
+    Ok(if note.is_empty() {
+        " (check --codex-home / --claude-dir, or run `baton index`)".to_string()
+    } else {
+        note
+    })
+}
+
+/// The human table of `rows`.
 fn table(rows: &[SessionRow]) -> Result<String> {
     let mut buf = String::new();
-    if rows.is_empty() {
-        eprintln!("no sessions found (check --codex-home / --claude-dir, or run `baton index`)");
-        return Ok(buf);
-    }
     let color = output::color_enabled();
     let header = ["ID", "AGENT", "UPDATED", "TURNS", "CWD", "TITLE"];
     let cells: Vec<[String; 6]> = rows

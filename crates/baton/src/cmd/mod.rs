@@ -21,3 +21,4 @@ pub mod serve;
 pub mod show;
 pub mod status;
 pub mod sync;
+pub mod watch;

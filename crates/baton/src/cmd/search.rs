@@ -3,11 +3,11 @@
 use crate::args::{absolute_dir, parse_limit};
 use crate::context::Context;
 use crate::output::UsageError;
-use crate::output::{short_time, write_stdout};
+use crate::output::{one_line, short_time, write_stdout};
 use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::Agent;
-use baton_store::SearchQuery;
+use baton_store::{Hit, SearchQuery};
 use serde_json::json;
 use std::fmt::Write as _;
 
@@ -26,6 +26,9 @@ pub struct Args {
     /// Maximum number of hits (at least 1).
     #[arg(long, default_value_t = 20, value_parser = parse_limit)]
     pub limit: usize,
+    /// Most hits shown of one session (at least 1); the rest are counted.
+    #[arg(long, default_value_t = 3, value_parser = parse_limit)]
+    pub per_session: usize,
     /// Print JSON (see README "JSON output").
     #[arg(long)]
     pub json: bool,
@@ -38,6 +41,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         agent: args.agent,
         cwd: args.cwd.as_deref().map(absolute_dir),
         limit: args.limit,
+        per_session: args.per_session,
     };
     if baton_store::fts_query(&query.query).is_none() {
         return Err(UsageError(format!(
@@ -47,9 +51,10 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         .into());
     }
     let cat = catalog::open_fresh(ctx)?;
-    let hits = cat.search(&query)?;
+    let found = cat.search_grouped(&query)?;
     if args.json {
-        let hits: Vec<_> = hits
+        let hits: Vec<_> = found
+            .hits
             .iter()
             .map(|h| {
                 json!({
@@ -59,40 +64,94 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                     "kind": h.kind,
                     "snippet": h.snippet,
                     "timestamp": h.timestamp,
+                    "title": h.title,
+                    "cwd": h.cwd,
+                    "more_in_session": h.more_in_session,
                 })
             })
             .collect();
-        return output::print_json(&json!({ "hits": hits }));
+        return output::print_json(
+            &json!({ "hits": hits, "sessions_left_out": found.sessions_left_out }),
+        );
     }
-    if hits.is_empty() {
-        eprintln!("no matches for `{}`", query.query);
+    if found.hits.is_empty() {
+        let mut filters = Vec::new();
+        if let Some(agent) = query.agent {
+            filters.push(format!("--agent {agent}"));
+        }
+        if let Some(cwd) = &query.cwd {
+            filters.push(format!("--cwd {cwd}"));
+        }
+        let note = catalog::empty_note(&filters, |on| {
+            let mut flags = on.iter().copied();
+            let probe = SearchQuery {
+                agent: query.agent.filter(|_| flags.next().unwrap_or(false)),
+                cwd: query.cwd.clone().filter(|_| flags.next().unwrap_or(false)),
+                limit: 1,
+                per_session: 0,
+                ..query.clone()
+            };
+            Ok(!cat.search(&probe)?.is_empty())
+        })?;
+        eprintln!("no matches for `{}`{note}", query.query);
         return Ok(());
     }
-    let color = output::color_enabled();
-    let mut buf = String::new();
-    for h in &hits {
-        let when = h.timestamp.as_deref().map(short_time).unwrap_or_default();
-        let kind = serde_json::to_value(h.kind)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_owned))
-            .unwrap_or_default();
-        let head = format!(
-            "{}  {}  {kind}  {when}",
-            output::terminal_safe(&h.session_id),
-            h.agent
+    write_stdout(&human(&found.hits)?)?;
+    if found.sessions_left_out > 0 {
+        eprintln!(
+            "more results: {} more session(s) match; raise --limit (now {})",
+            found.sessions_left_out, args.limit
         );
-        let snippet = output::terminal_safe(&h.snippet).replace(['\n', '\t'], " ");
-        if color {
-            writeln!(buf, "\x1b[1m{head}\x1b[0m")?;
-            writeln!(
-                buf,
-                "    {}",
-                snippet.replace('«', "\x1b[1;31m").replace('»', "\x1b[0m")
-            )?;
-        } else {
-            writeln!(buf, "{head}")?;
-            writeln!(buf, "    {snippet}")?;
+    }
+    Ok(())
+}
+
+/// The human listing of `hits`: one heading per session (id, agent, title,
+/// cwd) in the order of its best hit, its hits below, then a count of the
+/// rest of its hits.
+fn human(hits: &[Hit]) -> Result<String> {
+    let color = output::color_enabled();
+    let safe = output::terminal_safe;
+    let mut order: Vec<(&str, Agent)> = Vec::new();
+    for h in hits {
+        if !order.contains(&(h.session_id.as_str(), h.agent)) {
+            order.push((h.session_id.as_str(), h.agent));
         }
     }
-    write_stdout(&buf)
+    let mut buf = String::new();
+    for (id, agent) in order {
+        let mut of_session = hits
+            .iter()
+            .filter(|h| h.session_id == id && h.agent == agent)
+            .peekable();
+        let Some(first) = of_session.peek().copied() else {
+            continue;
+        };
+        let title = one_line(&safe(first.title.as_deref().unwrap_or_default()), 60);
+        let cwd = safe(first.cwd.as_deref().unwrap_or_default()).replace(['\n', '\t'], " ");
+        let head = format!("{}  {agent}  {title}", safe(id));
+        if color {
+            writeln!(buf, "\x1b[1m{head}\x1b[0m  \x1b[2m{cwd}\x1b[0m")?;
+        } else {
+            writeln!(buf, "{head}  {cwd}")?;
+        }
+        for h in of_session {
+            let when = h.timestamp.as_deref().map(short_time).unwrap_or_default();
+            let snippet = safe(&h.snippet).replace(['\n', '\t'], " ");
+            let snippet = if color {
+                snippet.replace('«', "\x1b[1;31m").replace('»', "\x1b[0m")
+            } else {
+                snippet
+            };
+            writeln!(buf, "    {} {when}: {snippet}", h.kind.as_str())?;
+        }
+        if first.more_in_session > 0 {
+            writeln!(
+                buf,
+                "    … {} more hit(s) in this session (--per-session)",
+                first.more_in_session
+            )?;
+        }
+    }
+    Ok(buf)
 }

@@ -189,6 +189,17 @@ pub fn run(ctx: &Context, args: Args) -> anyhow::Result<()> {
                 Secrets::Accept => baton_server::api::SecretPolicy::Accept,
             };
             if !args.no_catalog {
+                let rescan_now = config.rescan_now.clone();
+                let watch_ctx = ctx.clone();
+                std::thread::spawn(move || {
+                    let watched = crate::watcher::run(&watch_ctx, |_| rescan_now.notify_one());
+                    if let Err(e) = watched {
+                        eprintln!(
+                            "warning: no file watcher, sessions are rescanned every {}s: {e:#}",
+                            args.rescan_secs
+                        );
+                    }
+                });
                 config.local = Some(baton_server::local::LocalSources {
                     codex_homes: ctx.codex_homes.clone(),
                     claude_dirs: ctx.claude_dirs.clone(),

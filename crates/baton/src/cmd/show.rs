@@ -1,7 +1,7 @@
 //! `baton show`: one session's messages in conversation order.
 
 use crate::context::Context;
-use crate::output::{label, one_line, short_time, stream_stdout};
+use crate::output::{label, one_line, short_time};
 use crate::{catalog, output};
 use anyhow::Result;
 use baton_native::{Message, MessageKind};
@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
             messages: Streamed(RefCell::new(Some(messages))),
         });
     }
-    stream_stdout(&mut |out| human(out, &session, &mut messages))
+    output::page(&mut |out| human(out, &session, &mut messages))
 }
 
 /// `baton show --json`: the session, then its messages, each read as it is
