@@ -246,6 +246,45 @@ impl Postgres {
 }
 
 impl Storage for Postgres {
+    // TEMP: pending the Postgres port of the UI queries (wt-pgweb).
+    fn facets(
+        &self,
+        _user: i64,
+        _filter: crate::storage::SessionFilter,
+    ) -> BoxFuture<'_, StorageResult<baton_protocol::SessionFacets>> {
+        unimplemented!("TEMP")
+    }
+    fn stats(&self, _user: i64) -> BoxFuture<'_, StorageResult<baton_protocol::Stats>> {
+        unimplemented!("TEMP")
+    }
+    fn create_share(
+        &self,
+        _user: i64,
+        _id: &str,
+        _token: &str,
+        _expires_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<baton_protocol::Share>> {
+        unimplemented!("TEMP")
+    }
+    fn shares(
+        &self,
+        _user: i64,
+        _id: &str,
+        _now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Vec<baton_protocol::Share>>> {
+        unimplemented!("TEMP")
+    }
+    fn revoke_share(&self, _user: i64, _id: &str, _share: &str) -> BoxFuture<'_, StorageResult<()>> {
+        unimplemented!("TEMP")
+    }
+    fn shared_session(
+        &self,
+        _token: &str,
+        _now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<(i64, String)>> {
+        unimplemented!("TEMP")
+    }
+
     fn create_user(&self, name: &str) -> BoxFuture<'_, StorageResult<NewUser>> {
         Box::pin(accounts::create_user(self, name.to_string()))
     }

@@ -378,7 +378,12 @@ async fn hits(store: &Postgres, user: i64, q: &str, limit: u32) -> StorageResult
         .filter_map(|(pk, snippet)| {
             listings
                 .remove(&pk)
-                .map(|session| SearchHit { session, snippet })
+                .map(|session| SearchHit {
+                    session,
+                    snippet,
+                    message: None, // TEMP: pending the Postgres port of the UI queries
+                    hit_count: 1,
+                })
         })
         .collect())
 }

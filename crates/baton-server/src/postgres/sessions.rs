@@ -229,7 +229,7 @@ pub(super) async fn list(
         None => ("\u{10ffff}".to_string(), i64::MAX),
     };
     let limit = q.limit.max(1) as i64;
-    let text = q.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
+    let text = q.filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
     let matching: Vec<i64> = match text {
         Some(text) => super::search::matching_sessions(store, user, text).await?,
         None => Vec::new(),
