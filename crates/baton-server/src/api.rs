@@ -633,6 +633,9 @@ async fn list(
             },
         )
         .await?;
+    let mut list = list;
+    let shown = Shown::new();
+    list.sessions.iter_mut().for_each(|s| shown.session(s));
     Ok(Json(list).into_response())
 }
 
@@ -641,7 +644,9 @@ async fn get_session(
     Auth(acct): Auth,
     SessionId(id): SessionId,
 ) -> ApiResult<Response> {
-    Ok(Json(st.storage.session(acct.id, &id).await?).into_response())
+    let mut session = st.storage.session(acct.id, &id).await?;
+    Shown::new().session(&mut session);
+    Ok(Json(session).into_response())
 }
 
 fn check_optional_id(field: &str, v: &Option<String>) -> ApiResult<()> {
@@ -717,11 +722,22 @@ async fn message_page(
     )
     .await?;
     let next_offset = page.more.then(|| offset + page.messages.len() as u64);
+    let skipped_lines = page.skipped_lines;
+    let (session, messages) = tokio::task::spawn_blocking(move || {
+        let shown = Shown::new();
+        let mut session = session;
+        let mut messages = page.messages;
+        shown.session(&mut session);
+        messages.iter_mut().for_each(|m| shown.text(&mut m.text));
+        (session, messages)
+    })
+    .await
+    .map_err(|e| ApiError::from(StorageError::Internal(e.to_string())))?;
     Ok(Json(MessageList {
         session,
         encrypted: false,
-        messages: page.messages,
-        skipped_lines: page.skipped_lines,
+        messages,
+        skipped_lines,
         next_offset,
     })
     .into_response())
@@ -1043,6 +1059,36 @@ async fn push(
     Ok(Json(result).into_response())
 }
 
+/// What the API shows of stored text: every secret the rules still find
+/// replaced by a placeholder nobody can open (`‹secret:RULE:›`). Pushes from
+/// clients that redact hold none; this covers the sessions the server
+/// mirrors from its own machine and those stored under `--secrets accept`,
+/// so the web UI, search results and share links never show a value.
+struct Shown(baton_secrets::Redactor);
+
+impl Shown {
+    fn new() -> Self {
+        Shown(baton_secrets::Redactor::one_way())
+    }
+
+    /// `text` as shown (a text the redactor cannot judge is withheld).
+    fn text(&self, text: &mut String) {
+        *text = self
+            .0
+            .redact_text(text)
+            .unwrap_or_else(|_| "‹secret›".to_owned());
+    }
+
+    /// The title and first prompt of `session` as shown.
+    fn session(&self, session: &mut baton_protocol::SessionInfo) {
+        for field in [&mut session.title, &mut session.first_prompt] {
+            if let Some(text) = field.as_mut() {
+                self.text(text);
+            }
+        }
+    }
+}
+
 /// Apply the server's [`SecretPolicy`] to pushed `data` of session `id`.
 /// Encrypted sessions are ciphertext and pass; so does anything when no
 /// secret is found.
@@ -1153,6 +1199,12 @@ async fn search(
         .storage
         .search(acct.id, p.q.as_deref().unwrap_or(""), limit)
         .await?;
+    let mut hits = hits;
+    let shown = Shown::new();
+    for hit in &mut hits {
+        shown.session(&mut hit.session);
+        shown.text(&mut hit.snippet);
+    }
     Ok(Json(SearchResults { hits }).into_response())
 }
 

@@ -180,7 +180,7 @@ pub async fn open_backends(
             Ok(Arc::new(postgres::Postgres::open(url, blobs).await?))
         }
         Some(url) => Err(ServerError::Config(format!(
-            "`{}` is not a postgres:// URL: pass --database postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE, or leave it out for the embedded database",
+            "`{}` is not a postgres:// URL: pass --database postgres://USER@HOST[:PORT]/DATABASE (a password goes after USER and a colon), or leave it out for the embedded database",
             postgres::redact(url)
         ))),
     }

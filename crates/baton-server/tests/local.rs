@@ -326,3 +326,83 @@ async fn a_rewritten_or_truncated_file_never_changes_the_server_copy() {
     assert!(report.issues[0].contains(claude_id));
     assert_eq!(stream_of(&storage, user, claude_id).await, full);
 }
+
+/// The sessions the server mirrors from its own machine are stored as the
+/// agent wrote them, secrets included; what the API shows of them (listing,
+/// transcript, search, share links) never holds a value, only placeholders.
+#[tokio::test]
+async fn the_api_never_shows_a_secret_of_a_mirrored_session() {
+    let homes = Homes::new();
+    let github = format!("ghp_{}", "Zq7Xw2Lk9Pm4".repeat(3));
+    let aws = &format!("AKIA{}", "Z7Q3LKXW2PM4RT6Y");
+    let rollout = homes.rollout();
+    let text = std::fs::read_to_string(&rollout).unwrap().replace(
+        "pub first prompt alpha",
+        &format!("deploy with token {github} and key {aws} please"),
+    );
+    std::fs::write(&rollout, text).unwrap();
+    let mut cfg = baton_server::ServerConfig::new(homes.data_dir());
+    cfg.listen = "127.0.0.1:0".parse().unwrap();
+    cfg.local = Some(homes.sources.clone());
+    let server = baton_server::start(cfg).await.unwrap();
+    let http = reqwest::Client::new();
+    let base = format!("http://{}/api/v1", server.addr);
+    let get = |path: String| {
+        let (http, token) = (http.clone(), server.local_token.clone());
+        let url = format!("{base}{path}");
+        async move {
+            let r = http.get(url).bearer_auth(token).send().await.unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+            r.text().await.unwrap()
+        }
+    };
+    // Wait until the session's messages are indexed (search finds them).
+    let mut found = String::new();
+    for _ in 0..100 {
+        found = get("/search?q=deploy".into()).await;
+        if found.contains(ROLLOUT_ID) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let share: serde_json::Value = http
+        .post(format!("{base}/sessions/{ROLLOUT_ID}/shares"))
+        .bearer_auth(&server.local_token)
+        .json(&serde_json::json!({"expires_in_hours": 1}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let shared = http
+        .get(format!(
+            "{base}/shared/{}/messages",
+            share["token"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let shown = [
+        ("search", found),
+        ("list", get("/sessions?limit=100".into()).await),
+        ("session", get(format!("/sessions/{ROLLOUT_ID}")).await),
+        (
+            "messages",
+            get(format!("/sessions/{ROLLOUT_ID}/messages")).await,
+        ),
+        ("share link", shared),
+    ];
+    for (what, body) in &shown {
+        assert!(body.contains("deploy"), "{what}: {body}");
+        assert!(body.contains("‹secret:github-token:›"), "{what}: {body}");
+        assert!(!body.contains(&github), "{what} shows the GitHub token");
+        assert!(!body.contains(aws), "{what} shows the AWS key");
+    }
+    // The stored bytes are the agent's own.
+    let raw = get(format!("/sessions/{ROLLOUT_ID}/streams/main")).await;
+    assert!(raw.contains(&github));
+}

@@ -55,7 +55,9 @@ pub fn open(ctx: &Context) -> Result<Catalog> {
 
 /// Check the agent homes of `ctx` before reading them: a named home that
 /// is missing or not a directory is a warning naming it; none there at all
-/// is an error.
+/// is an error, unless sessions can come from elsewhere: baton's library
+/// (imported or pulled) or a sync server this machine is logged in to (a
+/// machine where the agents have not run yet).
 fn check_homes(ctx: &Context) -> Result<()> {
     let homes = ctx.codex_homes.iter().chain(&ctx.claude_dirs);
     let mut problems = Vec::new();
@@ -68,7 +70,12 @@ fn check_homes(ctx: &Context) -> Result<()> {
         };
         problems.push((home, problem));
     }
-    if problems.len() == homes.count() {
+    let library = library::root(&ctx.baton_home);
+    let logged_in = ctx
+        .baton_home
+        .join(baton_sync::state::CONFIG_FILE)
+        .is_file();
+    if problems.len() == homes.count() && !library.is_dir() && !logged_in {
         let list: Vec<String> = problems
             .iter()
             .map(|(home, problem)| format!("{} {problem}", home.display()))

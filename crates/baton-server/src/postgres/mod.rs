@@ -198,7 +198,7 @@ impl Postgres {
     pub async fn open(url: &str, blobs: Arc<dyn BlobStore>) -> StorageResult<Self> {
         let mut config: tokio_postgres::Config = url.parse().map_err(|e| {
             StorageError::Invalid(format!(
-                "`{}` is not a PostgreSQL URL ({e}): pass --database postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE",
+                "`{}` is not a PostgreSQL URL ({e}): pass --database postgres://USER@HOST[:PORT]/DATABASE (a password goes after USER and a colon)",
                 redact(url)
             ))
         })?;

@@ -56,8 +56,9 @@ enum Secrets {
 /// Where the server keeps its data: `baton serve` and `baton serve user add` take the same.
 #[derive(Debug, Clone, clap::Args)]
 struct StorageArgs {
-    /// Database for metadata, accounts and search: postgres://USER[:PASSWORD]@HOST[:PORT]/DATABASE
-    /// runs a team server (any number of replicas may share it); default: SQLite in BATON_HOME.
+    /// Database for metadata, accounts and search: `postgres://USER@HOST:PORT/DATABASE`
+    /// (a password goes after USER and a colon) runs a team server (any number of replicas may
+    /// share it); default: SQLite in BATON_HOME.
     #[arg(long, value_name = "URL", env = "BATON_DATABASE_URL")]
     database: Option<String>,
     /// Store for session bytes: s3://BUCKET[/PREFIX] in an S3-compatible store (AWS_ENDPOINT_URL,
