@@ -44,7 +44,7 @@ mod mirror;
 mod schema;
 mod search;
 pub(crate) mod sessions;
-mod shares;
+pub(crate) mod shares;
 mod streams;
 mod writer;
 
