@@ -290,7 +290,10 @@ async fn the_web_ui_routes_work_on_the_team_backend() {
         async move {
             let resp = req.send().await.unwrap();
             let status = resp.status().as_u16();
-            (status, resp.json::<serde_json::Value>().await.unwrap_or_default())
+            (
+                status,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
         }
     };
 

@@ -49,8 +49,8 @@ use crate::storage::{
     SessionsQuery, Storage, StorageError, StorageResult, StoredBytes,
 };
 use baton_protocol::{
-    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionFacets,
-    SessionInfo, SessionList, SessionMeta, Share, Stats,
+    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionFacets, SessionInfo,
+    SessionList, SessionMeta, Share, Stats,
 };
 use bytes::Bytes;
 use deadpool_postgres::{
@@ -286,7 +286,12 @@ impl Storage for Postgres {
     }
 
     fn revoke_share(&self, user: i64, id: &str, share: &str) -> BoxFuture<'_, StorageResult<()>> {
-        Box::pin(shares::revoke(self, user, id.to_string(), share.to_string()))
+        Box::pin(shares::revoke(
+            self,
+            user,
+            id.to_string(),
+            share.to_string(),
+        ))
     }
 
     fn shared_session(

@@ -222,7 +222,9 @@ type Arg = Box<dyn ToSql + Sync + Send>;
 
 /// Borrowed arguments, as statements take them.
 fn arg_refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
-    args.iter().map(|a| a.as_ref() as &(dyn ToSql + Sync)).collect()
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }
 
 /// The SQL condition over `sessions` that selects `user`'s sessions
@@ -243,7 +245,10 @@ fn filter_sql(user: i64, f: &SessionFilter, skip: Dim, matching: &[i64]) -> (Str
         sql += &format!(" AND COALESCE(d_cwd, cwd) = {}", arg(Box::new(cwd.clone())));
     }
     if let Some(from) = &f.from {
-        sql += &format!(" AND {UPDATED_KEY} >= {}::text", arg(Box::new(from.clone())));
+        sql += &format!(
+            " AND {UPDATED_KEY} >= {}::text",
+            arg(Box::new(from.clone()))
+        );
     }
     if let Some(to) = &f.to {
         sql += &format!(" AND {UPDATED_KEY} < {}::text", arg(Box::new(to.clone())));
