@@ -1056,7 +1056,7 @@ async fn the_team_backend_finds_and_ranks_what_the_embedded_one_does() {
                 .await
                 .unwrap()
                 .into_iter()
-                .map(|h| (h.session.id, h.snippet))
+                .map(|h| (h.session.id, h.snippet, h.message, h.hit_count))
                 .collect::<Vec<_>>()
         };
         let want = hits(embedded.clone(), ue).await;

@@ -3,7 +3,8 @@
 //! outages. While the database is stopped or the store cut off, requests
 //! get 503 with `Retry-After` (never a 500); once it is back the same
 //! server serves again, and pushes retried through the outage leave the
-//! stream byte-identical to the client's, nothing lost or duplicated.
+//! stream byte-identical to the client's, nothing lost or duplicated. The
+//! web UI's routes (facets, stats, share links) work on it too.
 
 #![allow(clippy::disallowed_methods)] // tests build their own scratch files
 
@@ -261,4 +262,76 @@ async fn an_object_store_outage_gives_503_and_pushes_succeed_when_it_is_back() {
     .await;
     assert!(seen.unavailable > 0, "{seen:?}");
     assert!(seen.retry_after, "{seen:?}");
+}
+
+/// The web UI's routes on a team replica: facets, stats, and a share link
+/// that opens the session without a token until it is revoked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_web_ui_routes_work_on_the_team_backend() {
+    let Some(team) = team_services() else {
+        return;
+    };
+    let _turn = TURN.lock().await;
+    let r = replica(&backends(team)).await;
+    let put = r
+        .http
+        .put(r.url("/sessions/s"))
+        .bearer_auth(&r.token)
+        .json(&serde_json::json!({"agent": "codex", "cwd": "/repo", "title": "web ui"}))
+        .send()
+        .await
+        .unwrap();
+    assert!(put.status().is_success(), "{}", put.text().await.unwrap());
+    let get = |path: &str, auth: bool| {
+        let mut req = r.http.get(r.url(path));
+        if auth {
+            req = req.bearer_auth(&r.token);
+        }
+        async move {
+            let resp = req.send().await.unwrap();
+            let status = resp.status().as_u16();
+            (
+                status,
+                resp.json::<serde_json::Value>().await.unwrap_or_default(),
+            )
+        }
+    };
+
+    let (status, facets) = get("/facets?cwd=/repo", true).await;
+    assert_eq!(status, 200, "{facets}");
+    assert_eq!(facets["total"], 1, "{facets}");
+    assert_eq!(facets["agents"][0]["value"], "codex", "{facets}");
+    assert_eq!(facets["projects"][0]["value"], "/repo", "{facets}");
+    let (status, stats) = get("/stats", true).await;
+    assert_eq!(status, 200, "{stats}");
+    assert_eq!(stats["per_agent"][0]["key"], "codex", "{stats}");
+    assert_eq!(stats["per_agent"][0]["sessions"], 1, "{stats}");
+
+    let created = r
+        .http
+        .post(r.url("/sessions/s/shares"))
+        .bearer_auth(&r.token)
+        .json(&serde_json::json!({"expires_in_hours": 24}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let share: serde_json::Value = created.json().await.unwrap();
+    let token = share["token"].as_str().unwrap().to_string();
+    let (status, listed) = get("/sessions/s/shares", true).await;
+    assert_eq!((status, &listed["shares"][0]["id"]), (200, &share["id"]));
+    let shared = format!("/shared/{token}/messages");
+    let (status, page) = get(&shared, false).await;
+    assert_eq!((status, page["session"]["id"].as_str()), (200, Some("s")));
+
+    let revoke = format!("/sessions/s/shares/{}", share["id"].as_str().unwrap());
+    let gone = r
+        .http
+        .delete(r.url(&revoke))
+        .bearer_auth(&r.token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gone.status(), 204);
+    assert_eq!(get(&shared, false).await.0, 404);
 }

@@ -44,7 +44,7 @@ mod mirror;
 mod schema;
 mod search;
 pub(crate) mod sessions;
-mod shares;
+pub(crate) mod shares;
 mod streams;
 mod writer;
 
@@ -54,8 +54,7 @@ pub(crate) use streams::chunk_slice;
 use crate::file_blobs::FileBlobs;
 use crate::storage::{
     Account, BlobStore, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionFilter,
-    SessionsQuery,
-    Storage, StorageError, StorageResult, StoredBytes,
+    SessionsQuery, Storage, StorageError, StorageResult, StoredBytes,
 };
 use baton_protocol::{
     AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionFacets, SessionInfo,

@@ -10,13 +10,13 @@ use rusqlite::{Connection, params};
 use sha2::Digest;
 
 /// The stored key of a share token, and the public id derived from it.
-fn key(token: &str) -> ([u8; 32], String) {
+pub(crate) fn key(token: &str) -> ([u8; 32], String) {
     let hash: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
     (hash, hex::encode(&hash[..8]))
 }
 
 /// RFC 3339 UTC of Unix seconds `t` (clamped to the representable range).
-fn rfc3339(t: i64) -> String {
+pub(crate) fn rfc3339(t: i64) -> String {
     jiff::Timestamp::from_second(t)
         .unwrap_or(jiff::Timestamp::MAX)
         .to_string()

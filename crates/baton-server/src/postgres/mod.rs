@@ -28,7 +28,8 @@
 //!
 //! Submodules, one job each like the embedded backend's: `schema`
 //! (versioned migrations under an advisory lock, the sequencer), `accounts`,
-//! `sessions` (metadata, listing, changes), `streams` (chunk reads and
+//! `sessions` (metadata, listing and its filters, facets, stats,
+//! changes), `shares` (share links), `streams` (chunk reads and
 //! prefix hashes), `append`, `fork`, `search` (the index and search under
 //! [`baton_search`]'s policy), `mirror` and `blobs` (the sweep).
 
@@ -40,15 +41,16 @@ mod mirror;
 mod schema;
 mod search;
 mod sessions;
+mod shares;
 mod streams;
 
 use crate::storage::{
-    Account, BlobStore, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionsQuery,
-    Storage, StorageError, StorageResult, StoredBytes,
+    Account, BlobStore, IndexJob, IndexUpdate, MessageCheckpoint, MirrorFile, SessionFilter,
+    SessionsQuery, Storage, StorageError, StorageResult, StoredBytes,
 };
 use baton_protocol::{
-    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionInfo, SessionList,
-    SessionMeta,
+    AppendResult, Changes, Checkpoint, ForkRequest, NewUser, SearchHit, SessionFacets, SessionInfo,
+    SessionList, SessionMeta, Share, Stats,
 };
 use bytes::Bytes;
 use deadpool_postgres::{
@@ -246,43 +248,58 @@ impl Postgres {
 }
 
 impl Storage for Postgres {
-    // TEMP: pending the Postgres port of the UI queries (wt-pgweb).
     fn facets(
         &self,
-        _user: i64,
-        _filter: crate::storage::SessionFilter,
-    ) -> BoxFuture<'_, StorageResult<baton_protocol::SessionFacets>> {
-        unimplemented!("TEMP")
+        user: i64,
+        filter: SessionFilter,
+    ) -> BoxFuture<'_, StorageResult<SessionFacets>> {
+        Box::pin(sessions::facets(self, user, filter))
     }
-    fn stats(&self, _user: i64) -> BoxFuture<'_, StorageResult<baton_protocol::Stats>> {
-        unimplemented!("TEMP")
+
+    fn stats(&self, user: i64) -> BoxFuture<'_, StorageResult<Stats>> {
+        Box::pin(sessions::stats(self, user))
     }
+
     fn create_share(
         &self,
-        _user: i64,
-        _id: &str,
-        _token: &str,
-        _expires_unix: i64,
-    ) -> BoxFuture<'_, StorageResult<baton_protocol::Share>> {
-        unimplemented!("TEMP")
+        user: i64,
+        id: &str,
+        token: &str,
+        expires_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Share>> {
+        Box::pin(shares::create(
+            self,
+            user,
+            id.to_string(),
+            token.to_string(),
+            expires_unix,
+        ))
     }
+
     fn shares(
         &self,
-        _user: i64,
-        _id: &str,
-        _now_unix: i64,
-    ) -> BoxFuture<'_, StorageResult<Vec<baton_protocol::Share>>> {
-        unimplemented!("TEMP")
+        user: i64,
+        id: &str,
+        now_unix: i64,
+    ) -> BoxFuture<'_, StorageResult<Vec<Share>>> {
+        Box::pin(shares::list(self, user, id.to_string(), now_unix))
     }
-    fn revoke_share(&self, _user: i64, _id: &str, _share: &str) -> BoxFuture<'_, StorageResult<()>> {
-        unimplemented!("TEMP")
+
+    fn revoke_share(&self, user: i64, id: &str, share: &str) -> BoxFuture<'_, StorageResult<()>> {
+        Box::pin(shares::revoke(
+            self,
+            user,
+            id.to_string(),
+            share.to_string(),
+        ))
     }
+
     fn shared_session(
         &self,
-        _token: &str,
-        _now_unix: i64,
+        token: &str,
+        now_unix: i64,
     ) -> BoxFuture<'_, StorageResult<(i64, String)>> {
-        unimplemented!("TEMP")
+        Box::pin(shares::resolve(self, token.to_string(), now_unix))
     }
 
     fn create_user(&self, name: &str) -> BoxFuture<'_, StorageResult<NewUser>> {

@@ -104,6 +104,18 @@ CREATE TABLE mirror_files(
     r#"
 ALTER TABLE sessions ADD COLUMN archived BOOLEAN NOT NULL DEFAULT false;
 "#,
+    r#"
+ALTER TABLE msg_texts ADD COLUMN msg_no BIGINT;
+CREATE TABLE shares(
+  hash BYTEA PRIMARY KEY,
+  id TEXT NOT NULL,
+  session_pk BIGINT NOT NULL REFERENCES sessions(pk),
+  created_at TEXT NOT NULL,
+  expires_unix BIGINT NOT NULL);
+CREATE INDEX shares_by_session ON shares(session_pk, id);
+CREATE INDEX sessions_by_parent ON sessions(user_id, COALESCE(d_forked_from, forked_from));
+CREATE INDEX sessions_by_diverged ON sessions(user_id, diverged_from);
+"#,
 ];
 
 /// The sequencer: numbers every committed, not yet numbered session change

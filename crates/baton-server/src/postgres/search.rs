@@ -17,7 +17,7 @@ use baton_native::{Agent, ReaderState};
 use baton_protocol::{MAIN_STREAM, SearchHit};
 use baton_search::{Corpus, Query};
 use deadpool_postgres::GenericClient;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 /// Longest a search may run before it is stopped with an error.
@@ -170,9 +170,17 @@ pub(super) async fn save_index(store: &Postgres, update: IndexUpdate) -> Storage
         let (terms, complete) = index_terms(&text);
         exec(
             &tx,
-            "INSERT INTO msg_texts(session_pk, copy_key, text, tokens, terms, terms_complete)
-             VALUES ($1, $2, $3, $4, array_to_tsvector($5::text[]), $6)",
-            &[&session.pk, &t.copy_key, &text, &tokens, &terms, &complete],
+            "INSERT INTO msg_texts(session_pk, copy_key, text, tokens, terms, terms_complete, msg_no)
+             VALUES ($1, $2, $3, $4, array_to_tsvector($5::text[]), $6, $7)",
+            &[
+                &session.pk,
+                &t.copy_key,
+                &text,
+                &tokens,
+                &terms,
+                &complete,
+                &(t.message.min(i64::MAX as u64) as i64),
+            ],
         )
         .await?;
         if let Some(key) = &t.copy_key {
@@ -230,6 +238,8 @@ fn internal(e: impl std::fmt::Display) -> StorageError {
 struct Found {
     id: i64,
     session_pk: i64,
+    /// The message's number in the main stream (`None`: indexed before numbers were kept).
+    msg_no: Option<i64>,
     text: String,
     matched: baton_search::Match,
 }
@@ -258,22 +268,23 @@ async fn matching_messages(
         ""
     };
     let sql = format!(
-        "SELECT m.id, m.session_pk, m.text FROM msg_texts m JOIN sessions s ON s.pk = m.session_pk
+        "SELECT m.id, m.session_pk, m.msg_no, m.text FROM msg_texts m JOIN sessions s ON s.pk = m.session_pk
          WHERE (m.terms @@ $1::text::tsquery OR NOT m.terms_complete) AND s.user_id = $2 {copies}"
     );
     let found = rows(c, &sql, &[&tsquery(&query.term_tokens()), &user]).await?;
     let query = query.clone();
-    let candidates: Vec<(i64, i64, String)> = found
+    let candidates: Vec<(i64, i64, Option<i64>, String)> = found
         .into_iter()
-        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3)))
         .collect();
     tokio::task::spawn_blocking(move || {
         candidates
             .into_iter()
-            .filter_map(|(id, session_pk, text)| {
+            .filter_map(|(id, session_pk, msg_no, text)| {
                 query.matches(&text).map(|matched| Found {
                     id,
                     session_pk,
+                    msg_no,
                     text,
                     matched,
                 })
@@ -324,7 +335,7 @@ async fn statistics(c: &impl GenericClient, query: &Query) -> StorageResult<(Vec
 }
 
 /// `user`'s sessions whose messages match `q`, best first, one hit per
-/// session, under [`baton_search`]'s policy (see the module docs), within
+/// session (its best message, and how many of the ranked rows are its), under [`baton_search`]'s policy (see the module docs), within
 /// [`SEARCH_BUDGET`].
 pub(super) async fn search(
     store: &Postgres,
@@ -357,6 +368,10 @@ async fn hits(store: &Postgres, user: i64, q: &str, limit: u32) -> StorageResult
         .collect();
     ranked.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.1.id.cmp(&b.1.id)));
     ranked.truncate(RANKED_ROWS);
+    let mut counts: HashMap<i64, u64> = HashMap::new();
+    for (_, f) in &ranked {
+        *counts.entry(f.session_pk).or_default() += 1;
+    }
     let mut seen = HashSet::new();
     let best: Vec<Found> = ranked
         .into_iter()
@@ -368,22 +383,20 @@ async fn hits(store: &Postgres, user: i64, q: &str, limit: u32) -> StorageResult
     let mut listings = listings_by_pk(&client, &pks).await?;
     let snippets = tokio::task::spawn_blocking(move || {
         best.into_iter()
-            .map(|f| (f.session_pk, query.snippet(&f.text)))
+            .map(|f| (f.session_pk, f.msg_no, query.snippet(&f.text)))
             .collect::<Vec<_>>()
     })
     .await
     .map_err(internal)?;
     Ok(snippets
         .into_iter()
-        .filter_map(|(pk, snippet)| {
-            listings
-                .remove(&pk)
-                .map(|session| SearchHit {
-                    session,
-                    snippet,
-                    message: None, // TEMP: pending the Postgres port of the UI queries
-                    hit_count: 1,
-                })
+        .filter_map(|(pk, msg_no, snippet)| {
+            listings.remove(&pk).map(|session| SearchHit {
+                session,
+                snippet,
+                message: msg_no.map(|n| n as u64),
+                hit_count: counts.get(&pk).copied().unwrap_or(1),
+            })
         })
         .collect())
 }

@@ -1,17 +1,19 @@
 //! Session rows: metadata writes, the listing each route returns, the
-//! session list (newest `updated_at` first, keyset-paged) and its filter,
-//! and the `changes` feed.
+//! session list (newest `updated_at` first, keyset-paged) and its filters,
+//! facet counts and usage stats, and the `changes` feed.
 
 use super::{Postgres, db_error, exec, parse_state, row, rows, schema};
 use crate::embedded::sessions::{decode_cursor, encode_cursor, like_pattern};
-use crate::storage::{SessionsQuery, StorageError, StorageResult};
+use crate::storage::{SessionFilter, SessionsQuery, StorageError, StorageResult};
 use baton_native::Agent;
 use baton_protocol::{
-    Changes, LISTING_TEXT_MAX_CHARS, SessionInfo, SessionList, SessionMeta, StreamInfo,
+    Changes, FacetCount, LISTING_TEXT_MAX_CHARS, MAX_FACET_VALUES, SessionFacets, SessionInfo,
+    SessionList, SessionMeta, StatRow, Stats, StreamInfo,
 };
 use deadpool_postgres::GenericClient;
 use std::collections::HashMap;
 use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
 
 /// A session's key.
 pub(super) struct SessionRow {
@@ -215,9 +217,84 @@ pub(super) async fn put(
     session_info(&client, user, &id).await
 }
 
-/// A page of `user`'s sessions, newest `updated_at` first, optionally
-/// filtered by `q.q` (id, title, first prompt, cwd, or message text under
-/// the shared search policy).
+/// A query argument of [`filter_sql`].
+type Arg = Box<dyn ToSql + Sync + Send>;
+
+/// Borrowed arguments, as statements take them.
+fn arg_refs(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| a.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The SQL condition over `sessions` that selects `user`'s sessions
+/// matching `f` (without the `skip` dimension), and its arguments
+/// (numbered from `$1`); `matching` are the sessions whose messages match
+/// `f.q` ([`super::search::matching_sessions`]).
+fn filter_sql(user: i64, f: &SessionFilter, skip: Dim, matching: &[i64]) -> (String, Vec<Arg>) {
+    let mut args: Vec<Arg> = vec![Box::new(user)];
+    let mut arg = |v: Arg| {
+        args.push(v);
+        format!("${}", args.len())
+    };
+    let mut sql = "sessions.user_id = $1".to_string();
+    if let (Some(agent), false) = (f.agent, skip == Dim::Agent) {
+        sql += &format!(" AND agent = {}", arg(Box::new(agent.as_str().to_string())));
+    }
+    if let (Some(cwd), false) = (&f.cwd, skip == Dim::Cwd) {
+        sql += &format!(" AND COALESCE(d_cwd, cwd) = {}", arg(Box::new(cwd.clone())));
+    }
+    if let Some(from) = &f.from {
+        sql += &format!(
+            " AND {UPDATED_KEY} >= {}::text",
+            arg(Box::new(from.clone()))
+        );
+    }
+    if let Some(to) = &f.to {
+        sql += &format!(" AND {UPDATED_KEY} < {}::text", arg(Box::new(to.clone())));
+    }
+    if f.has_forks {
+        sql += &format!(" AND {HAS_FORKS}");
+    }
+    if let Some(parent) = &f.parent {
+        let p = arg(Box::new(parent.clone()));
+        sql += &format!(
+            " AND (COALESCE(d_forked_from, forked_from) = {p}::text OR diverged_from = {p}::text)"
+        );
+    }
+    if let Some(text) = filter_text(f) {
+        let like = arg(Box::new(like_pattern(text)));
+        let pks = arg(Box::new(matching.to_vec()));
+        sql += &format!(
+            " AND (id ILIKE {like} OR COALESCE(d_title, title, '') ILIKE {like}
+               OR COALESCE(d_first_prompt, first_prompt, '') ILIKE {like}
+               OR COALESCE(d_cwd, cwd, '') ILIKE {like} OR sessions.pk = ANY({pks}))"
+        );
+    }
+    (sql, args)
+}
+
+/// The free-text part of `f`, if it has one.
+fn filter_text(f: &SessionFilter) -> Option<&str> {
+    f.q.as_deref().map(str::trim).filter(|s| !s.is_empty())
+}
+
+/// Keys of the sessions whose messages match `f`'s free text (none without one).
+async fn matching(store: &Postgres, user: i64, f: &SessionFilter) -> StorageResult<Vec<i64>> {
+    match filter_text(f) {
+        Some(text) => super::search::matching_sessions(store, user, text).await,
+        None => Ok(Vec::new()),
+    }
+}
+
+/// The session (a `sessions` row) is named as parent by a fork or diverged copy.
+const HAS_FORKS: &str = "(EXISTS (SELECT 1 FROM sessions c WHERE c.user_id = sessions.user_id
+     AND COALESCE(c.d_forked_from, c.forked_from) = sessions.id)
+   OR EXISTS (SELECT 1 FROM sessions c WHERE c.user_id = sessions.user_id
+     AND c.diverged_from = sessions.id))";
+
+/// A page of `user`'s sessions matching `q.filter`, newest `updated_at`
+/// first (then newest change), keyset-paged by `q.cursor`.
 pub(super) async fn list(
     store: &Postgres,
     user: i64,
@@ -229,51 +306,153 @@ pub(super) async fn list(
         None => ("\u{10ffff}".to_string(), i64::MAX),
     };
     let limit = q.limit.max(1) as i64;
-    let text = q.filter.q.as_deref().map(str::trim).filter(|s| !s.is_empty());
-    let matching: Vec<i64> = match text {
-        Some(text) => super::search::matching_sessions(store, user, text).await?,
-        None => Vec::new(),
-    };
+    let matching = matching(store, user, &q.filter).await?;
     let client = store.client().await?;
     schema::sequence(&client).await?;
-    let page = format!("user_id = $1 AND ({UPDATED_KEY}, updated_seq) < ($2::text, $3::bigint)");
-    let order = format!("ORDER BY {UPDATED_KEY} DESC, updated_seq DESC LIMIT $4");
-    let cut = Some(LISTING_TEXT_MAX_CHARS);
-    let sessions = match text {
-        None => {
-            sessions_where(
-                &client,
-                cut,
-                &format!("{page} {order}"),
-                &[&user, &after_at, &after_seq, &limit],
-            )
-            .await?
-        }
-        Some(text) => {
-            let like = like_pattern(text);
-            let clause = format!(
-                "{page} AND (
-                   id ILIKE $5 OR COALESCE(d_title, title, '') ILIKE $5
-                   OR COALESCE(d_first_prompt, first_prompt, '') ILIKE $5
-                   OR COALESCE(d_cwd, cwd, '') ILIKE $5
-                   OR pk = ANY($6))
-                 {order}"
-            );
-            sessions_where(
-                &client,
-                cut,
-                &clause,
-                &[&user, &after_at, &after_seq, &limit, &like, &matching],
-            )
-            .await?
-        }
-    };
+    let (filter, mut args) = filter_sql(user, &q.filter, Dim::All, &matching);
+    let n = args.len();
+    args.push(Box::new(after_at));
+    args.push(Box::new(after_seq));
+    args.push(Box::new(limit));
+    let clause = format!(
+        "{filter} AND ({UPDATED_KEY}, updated_seq) < (${}::text, ${}::bigint)
+         ORDER BY {UPDATED_KEY} DESC, updated_seq DESC LIMIT ${}",
+        n + 1,
+        n + 2,
+        n + 3
+    );
+    let sessions = sessions_where(
+        &client,
+        Some(LISTING_TEXT_MAX_CHARS),
+        &clause,
+        &arg_refs(&args),
+    )
+    .await?;
     let next_cursor = (sessions.len() as i64 == limit)
         .then(|| sessions.last().map(encode_cursor))
         .flatten();
     Ok(SessionList {
         sessions,
         next_cursor,
+    })
+}
+
+/// A dimension of [`SessionFilter`] that a facet count leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Dim {
+    /// Keep every field of the filter.
+    All,
+    /// Leave out `agent`.
+    Agent,
+    /// Leave out `cwd`.
+    Cwd,
+}
+
+/// Counts of `group` (an SQL expression over `sessions`) among the
+/// sessions matching `filter` (a [`filter_sql`]), ordered by `order` (over
+/// `g`, the group, and position 2, the count), at most `max` groups.
+async fn grouped(
+    c: &impl GenericClient,
+    filter: (String, Vec<Arg>),
+    group: &str,
+    order: &str,
+    max: usize,
+) -> StorageResult<Vec<StatRow>> {
+    let (filter, args) = filter;
+    let sql = format!(
+        "SELECT g, count(*), COALESCE(sum(turns), 0)::bigint, COALESCE(sum(messages), 0)::bigint
+         FROM (SELECT COALESCE({group}, '') COLLATE \"C\" AS g, d_user_turns AS turns,
+                 d_message_count AS messages
+               FROM sessions WHERE {filter}) t
+         GROUP BY g ORDER BY {order} LIMIT {max}"
+    );
+    Ok(rows(c, &sql, &arg_refs(&args))
+        .await?
+        .iter()
+        .map(|r| StatRow {
+            key: r.get(0),
+            sessions: r.get::<_, i64>(1) as u64,
+            turns: r.get::<_, i64>(2) as u64,
+            messages: r.get::<_, i64>(3) as u64,
+        })
+        .collect())
+}
+
+/// How many of `user`'s sessions match `f`.
+async fn count(
+    c: &impl GenericClient,
+    user: i64,
+    f: &SessionFilter,
+    matching: &[i64],
+) -> StorageResult<u64> {
+    let (filter, args) = filter_sql(user, f, Dim::All, matching);
+    let sql = format!("SELECT count(*) FROM sessions WHERE {filter}");
+    Ok(row(c, &sql, &arg_refs(&args))
+        .await?
+        .map_or(0, |r| r.get::<_, i64>(0) as u64))
+}
+
+/// Counts per value of each dimension of `f` (see [`SessionFacets`]).
+pub(super) async fn facets(
+    store: &Postgres,
+    user: i64,
+    f: SessionFilter,
+) -> StorageResult<SessionFacets> {
+    let matching = matching(store, user, &f).await?;
+    let client = store.client().await?;
+    let facet = |rows: Vec<StatRow>| -> Vec<FacetCount> {
+        rows.into_iter()
+            .map(|r| FacetCount {
+                value: r.key,
+                count: r.sessions,
+            })
+            .collect()
+    };
+    let by_count = "2 DESC, g";
+    let agents = grouped(
+        &client,
+        filter_sql(user, &f, Dim::Agent, &matching),
+        "agent",
+        by_count,
+        MAX_FACET_VALUES,
+    )
+    .await?;
+    let projects = grouped(
+        &client,
+        filter_sql(user, &f, Dim::Cwd, &matching),
+        PROJECT,
+        by_count,
+        MAX_FACET_VALUES,
+    )
+    .await?;
+    let with_forks = SessionFilter {
+        has_forks: true,
+        ..f.clone()
+    };
+    Ok(SessionFacets {
+        total: count(&client, user, &f, &matching).await?,
+        agents: facet(agents),
+        projects: facet(projects),
+        with_forks: count(&client, user, &with_forks, &matching).await?,
+    })
+}
+
+/// A session's project, as facets and stats group it.
+const PROJECT: &str = "COALESCE(d_cwd, cwd)";
+
+/// Usage of `user`'s sessions per day, agent and project (see [`Stats`]).
+pub(super) async fn stats(store: &Postgres, user: i64) -> StorageResult<Stats> {
+    let client = store.client().await?;
+    let all = || filter_sql(user, &SessionFilter::default(), Dim::All, &[]);
+    let day = "substr(COALESCE(d_started_at, started_at, d_updated_at, updated_at, ''), 1, 10)";
+    // The newest 365 days that have sessions, then oldest first.
+    let mut per_day = grouped(&client, all(), day, "g DESC", 365).await?;
+    per_day.reverse();
+    let by_count = "2 DESC, g";
+    Ok(Stats {
+        per_day,
+        per_agent: grouped(&client, all(), "agent", by_count, MAX_FACET_VALUES).await?,
+        per_project: grouped(&client, all(), PROJECT, by_count, MAX_FACET_VALUES).await?,
     })
 }
 
