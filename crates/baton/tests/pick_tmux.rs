@@ -24,7 +24,9 @@ impl Tmux {
     /// 160x45 session named `pick` on the socket `baton-<name>-<pid>`.
     fn start(name: &str, cmd: &Command) -> Option<Tmux> {
         if Command::new("tmux").arg("-V").output().is_err() {
-            eprintln!("\n!!! SKIPPING tmux test: tmux is not installed (scripts/install-term-tools)\n");
+            eprintln!(
+                "\n!!! SKIPPING tmux test: tmux is not installed (scripts/install-term-tools)\n"
+            );
             return None;
         }
         let tmux = Tmux {
@@ -119,6 +121,9 @@ fn pick_and_resume(agent: Agent) {
     let first = record_session(agent, &env, &agents, &project, &["pickme walrus one"]);
     let second = record_session(agent, &env, &agents, &project, &["pickme narwhal two"]);
     assert_ne!(first, second);
+    if agent == Agent::Claude {
+        finish_claude_onboarding(&env.claude_dir, &project);
+    }
     let baton = agent_baton(&env, &agents, &bhome, &project);
     let mut pick = Command::new(baton.get_program());
     pick.arg("pick").arg("--here").current_dir(&project);
@@ -155,35 +160,39 @@ fn pick_and_resume(agent: Agent) {
     tmux.send(&["Enter"], false);
     // The agent's TUI takes over the terminal; send a prompt until it asks the model.
     let start = Instant::now();
-    let mut sent = false;
-    let mut last_enter = Instant::now();
     // The turn that carries the new prompt as a prompt of its own (not a
     // side request such as a title generator quoting it).
     let resumed_turn = || {
-        server.turn_requests().into_iter().skip(turns_before).find(|r| {
-            r.user_texts().iter().any(|t| t.trim() == "after pick")
-        })
+        server
+            .turn_requests()
+            .into_iter()
+            .skip(turns_before)
+            .find(|r| r.user_texts().iter().any(|t| t.trim() == "after pick"))
     };
+    // Keys sent while the TUI starts are lost, and text typed fast may be
+    // read as a paste whose Enter is a newline: type the prompt until it
+    // shows, then press Enter until the model is called.
     while resumed_turn().is_none() {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "the resumed agent never called the model; screen:\n{}",
-            tmux.screen()
+            "the resumed agent never called the model; screen:\n{}\nrequests: {:?}",
+            tmux.screen(),
+            server
+                .turn_requests()
+                .iter()
+                .map(baton_testkit::RecordedRequest::user_texts)
+                .collect::<Vec<_>>()
         );
-        std::thread::sleep(Duration::from_millis(500));
+        std::thread::sleep(Duration::from_millis(1500));
         let screen = tmux.screen();
-        if !sent && screen_ready_for_prompt(&screen) {
+        assert!(
+            !screen.contains("[exited"),
+            "the agent ended without calling the model; screen:\n{screen}"
+        );
+        if screen.contains("after pick") {
+            tmux.send(&["Enter"], false);
+        } else {
             tmux.send(&["after pick"], true);
-            std::thread::sleep(Duration::from_millis(300));
-            tmux.send(&["Enter"], false);
-            sent = true;
-            last_enter = Instant::now();
-        } else if last_enter.elapsed() > Duration::from_secs(3) && (sent || start.elapsed() > Duration::from_secs(10)) {
-            // Text typed fast may be read as a paste whose Enter is a
-            // newline, and a first-run dialog (trusting the folder) waits
-            // for its default: press Enter again.
-            tmux.send(&["Enter"], false);
-            last_enter = Instant::now();
         }
     }
     let req = resumed_turn().expect("a turn");
@@ -205,9 +214,30 @@ fn pick_and_resume(agent: Agent) {
     );
 }
 
-/// Whether an agent TUI shows an input box (its footer or prompt marker).
-fn screen_ready_for_prompt(screen: &str) -> bool {
-    screen.contains('›') || screen.contains('>') && !screen.contains("session(s)")
+/// Mark Claude Code's first-run onboarding done in `claude_dir/.claude.json`
+/// and `project` trusted (its interactive TUI otherwise starts with a
+/// network check, a theme picker, an API key question and a trust dialog), keeping what
+/// `claude -p` wrote there.
+fn finish_claude_onboarding(claude_dir: &Path, project: &Path) {
+    let path = claude_dir.join(".claude.json");
+    let mut config: serde_json::Value = std::fs::read(&path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+        .unwrap_or_else(|| serde_json::json!({}));
+    config["hasCompletedOnboarding"] = true.into();
+    config["lastOnboardingVersion"] = "2.1.330".into();
+    // The testkit's dummy key (Claude remembers the last 20 characters).
+    config["customApiKeyResponses"] =
+        serde_json::json!({ "approved": ["baton-test-key"], "rejected": [] });
+    if !config["projects"].is_object() {
+        config["projects"] = serde_json::json!({});
+    }
+    let key = project.to_string_lossy().into_owned();
+    if !config["projects"][&key].is_object() {
+        config["projects"][&key] = serde_json::json!({});
+    }
+    config["projects"][&key]["hasTrustDialogAccepted"] = true.into();
+    std::fs::write(&path, serde_json::to_vec(&config).unwrap()).unwrap();
 }
 
 #[test]
