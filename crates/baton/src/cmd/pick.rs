@@ -8,7 +8,7 @@ use crate::output::{UsageError, one_line, terminal_safe};
 use anyhow::{Context as _, Result};
 use baton_native::fork::Cut;
 use baton_native::{Agent, Message, MessageKind};
-use baton_store::{Catalog, ListQuery, SearchQuery};
+use baton_store::{Catalog, PickEntry as Entry};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -38,23 +38,6 @@ pub struct Args {
     /// Only sessions started in this directory or below it.
     #[arg(long, value_name = "DIR")]
     pub cwd: Option<std::path::PathBuf>,
-}
-
-/// One session in the result list.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
-    /// Session id.
-    pub id: String,
-    /// Its agent.
-    pub agent: Agent,
-    /// Directory it started in.
-    pub cwd: Option<String>,
-    /// Its title.
-    pub title: Option<String>,
-    /// Time of the hit, else of the newest record (RFC 3339).
-    pub when: Option<String>,
-    /// The matching excerpt (`«`/`»` around matches), empty when listing.
-    pub snippet: String,
 }
 
 /// What the picker does when it closes.
@@ -207,67 +190,6 @@ impl Picker {
     }
 }
 
-/// The full-text query for what is typed: the last word, while typed,
-/// matches as a prefix. `None` when there is nothing to search for (list
-/// the newest sessions instead).
-pub fn as_you_type(typed: &str) -> Option<String> {
-    baton_store::fts_query(typed)?;
-    let typing_word = typed.chars().last().is_some_and(char::is_alphanumeric);
-    Some(if typing_word {
-        format!("{typed}*")
-    } else {
-        typed.to_string()
-    })
-}
-
-/// The entries for `typed` under the filters: the best search hit of each
-/// matching session, or the newest sessions when nothing is typed.
-pub fn results(
-    cat: &Catalog,
-    typed: &str,
-    agent: Option<Agent>,
-    cwd: Option<&str>,
-) -> Result<Vec<Entry>> {
-    let Some(query) = as_you_type(typed) else {
-        let page = cat.list(&ListQuery {
-            agent,
-            cwd: cwd.map(str::to_string),
-            limit: RESULT_LIMIT,
-            ..ListQuery::default()
-        })?;
-        return Ok(page
-            .sessions
-            .into_iter()
-            .map(|row| Entry {
-                id: row.id,
-                agent: row.agent,
-                cwd: row.cwd,
-                title: row.title,
-                when: Some(row.updated_at),
-                snippet: String::new(),
-            })
-            .collect());
-    };
-    let hits = cat.search(&SearchQuery {
-        query,
-        agent,
-        cwd: cwd.map(str::to_string),
-        limit: RESULT_LIMIT,
-        per_session: 1,
-    })?;
-    Ok(hits
-        .into_iter()
-        .map(|h| Entry {
-            id: h.session_id,
-            agent: h.agent,
-            cwd: h.cwd,
-            title: h.title,
-            when: h.timestamp,
-            snippet: h.snippet,
-        })
-        .collect())
-}
-
 /// The first messages of `entry`'s transcript, read one at a time (never
 /// the whole of a huge session).
 pub fn preview(cat: &Catalog, entry: &Entry) -> Result<Vec<Message>> {
@@ -407,7 +329,12 @@ fn event_loop(
     let mut error: Option<String> = None;
     loop {
         if picker.stale {
-            match results(cat, &picker.query, picker.agent, picker.cwd.as_deref()) {
+            match cat.pick(
+                &picker.query,
+                picker.agent,
+                picker.cwd.as_deref(),
+                RESULT_LIMIT,
+            ) {
                 Ok(entries) => {
                     picker.set_entries(entries);
                     error = None;
@@ -672,14 +599,6 @@ mod tests {
         assert_eq!(p.agent, Some(Agent::Claude));
         p.handle(key(KeyCode::Tab));
         assert_eq!(p.agent, None);
-    }
-
-    #[test]
-    fn the_word_being_typed_matches_as_a_prefix() {
-        assert_eq!(as_you_type("fix ret").as_deref(), Some("fix ret*"));
-        assert_eq!(as_you_type("fix retry ").as_deref(), Some("fix retry "));
-        assert_eq!(as_you_type("  "), None);
-        assert_eq!(as_you_type(""), None);
     }
 
     #[test]
