@@ -1066,7 +1066,10 @@ async fn the_team_backend_finds_and_ranks_what_the_embedded_one_does() {
         let list = |st: Arc<dyn Storage>, u: i64| async move {
             let q = SessionsQuery {
                 limit: 100,
-                q: Some(q.to_string()),
+                filter: SessionFilter {
+                    q: Some(q.to_string()),
+                    ..SessionFilter::default()
+                },
                 ..SessionsQuery::default()
             };
             let mut ids: Vec<String> = st

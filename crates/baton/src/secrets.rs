@@ -141,6 +141,25 @@ pub fn redact_session(redactor: &Redactor, session: &mut NativeSession) -> Resul
     Ok(count)
 }
 
+/// Prepare `session` to leave through an exit (`convert`, `resume --in`):
+/// every secret replaced by its placeholder, or with `no_redact` left as it
+/// is after the `--no-redact` warning that counts them.
+pub fn redact_for_exit(ctx: &Context, session: &mut NativeSession, no_redact: bool) -> Result<()> {
+    let redactor = redactor(ctx, None)?;
+    if no_redact {
+        let count: usize = session
+            .files
+            .iter()
+            .map(|f| &f.bytes)
+            .chain(session.extras.iter().map(|e| &e.bytes))
+            .map(|bytes| redactor.find(bytes).len())
+            .sum();
+        warn_unredacted(count, &format!("session {}", session.id));
+        return Ok(());
+    }
+    redact_session(&redactor, session).map(drop)
+}
+
 /// Turn every placeholder of `session` this machine's key opens back into
 /// its original bytes.
 pub fn restore_session(redactor: &Redactor, session: &mut NativeSession) -> Result<()> {

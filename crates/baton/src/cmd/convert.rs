@@ -26,6 +26,11 @@ pub struct Args {
     /// below it become NEW (repeatable; the first matching rule wins).
     #[arg(long = "map-path", value_name = "OLD=NEW")]
     pub map_path: Vec<PathMap>,
+    /// Keep secrets as they are instead of as placeholders (after a warning
+    /// that counts them). By default every secret the rules find becomes
+    /// `‹secret:RULE:…›` in the new session, as on every exit.
+    #[arg(long)]
+    pub no_redact: bool,
     /// Print `{"id","agent","path","converted_from":{"agent","id"},"dropped":[{"what","count"}]}` as JSON.
     #[arg(long)]
     pub json: bool,
@@ -44,7 +49,8 @@ struct Output<'a> {
 /// Run `baton convert`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
-    let session = load(ctx, &located)?.map_paths(&args.map_path);
+    let mut session = load(ctx, &located)?.map_paths(&args.map_path);
+    crate::secrets::redact_for_exit(ctx, &mut session, args.no_redact)?;
     let home = if args.library {
         library_root(ctx, args.to)
     } else {

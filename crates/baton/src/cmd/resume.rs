@@ -25,6 +25,10 @@ pub struct Args {
     /// of the same source bytes is reused. With --print too.
     #[arg(long = "in", value_name = "AGENT", value_parser = crate::catalog::parse_agent)]
     pub in_agent: Option<Agent>,
+    /// With --in: keep secrets as they are in the conversion instead of as
+    /// placeholders (after a warning that counts them).
+    #[arg(long, requires = "in_agent")]
+    pub no_redact: bool,
     /// Print the command (with its environment) instead of running it.
     #[arg(long)]
     pub print: bool,
@@ -424,8 +428,9 @@ fn local_claude_folder(located: &Located) -> Option<String> {
 /// The session that continues `located` in the agent `to`: an earlier
 /// conversion of the same source bytes that is still on this machine, else
 /// a new one written into `to`'s home.
-fn converted_for(ctx: &Context, located: Located, to: Agent) -> Result<Located> {
-    let source = load(ctx, &located)?;
+fn converted_for(ctx: &Context, located: Located, to: Agent, no_redact: bool) -> Result<Located> {
+    let mut source = load(ctx, &located)?;
+    crate::secrets::redact_for_exit(ctx, &mut source, no_redact)?;
     let digest = crate::place::source_digest(&source);
     let (earlier, _) = baton_store::read_conversions(&ctx.baton_home);
     let from = baton_store::SessionRef {
@@ -469,7 +474,7 @@ fn converted_for(ctx: &Context, located: Located, to: Agent) -> Result<Located> 
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = prefer_newest(ctx, locate_or_fetch(ctx, &args.id)?, args.print)?;
     let located = match args.in_agent {
-        Some(to) if to != located.agent => converted_for(ctx, located, to)?,
+        Some(to) if to != located.agent => converted_for(ctx, located, to, args.no_redact)?,
         _ => located,
     };
     let (home, path) = ensure_in_agent_home(ctx, &located)?;
