@@ -13,6 +13,7 @@
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
 #[path = "../examples/corpus/mod.rs"]
+#[allow(dead_code)] // the generator's append helper serves the catalog bench only
 mod corpus;
 
 use baton_store::{Catalog, Roots};

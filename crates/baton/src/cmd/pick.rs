@@ -175,11 +175,7 @@ impl Picker {
                     .and_then(|k| k.checked_sub(1))
                     .filter(|&k| k > 0);
             }
-            KeyCode::Backspace => {
-                if self.query.pop().is_some() {
-                    self.stale = true;
-                }
-            }
+            KeyCode::Backspace => self.stale |= self.query.pop().is_some(),
             KeyCode::Char(c) if !ctrl && !c.is_control() => {
                 self.query.push(c);
                 self.stale = true;
@@ -312,6 +308,7 @@ fn resume_args(id: String) -> crate::cmd::resume::Args {
         id,
         prompt: None,
         in_agent: None,
+        no_redact: false,
         print: false,
         json: false,
     }
