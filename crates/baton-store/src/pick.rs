@@ -27,7 +27,7 @@ pub struct PickEntry {
 const MIN_PREFIX_CHARS: usize = 3;
 
 /// The full-text query for `typed`: the last word, while being typed (from
-/// [`MIN_PREFIX_CHARS`] characters on), matches as a prefix. `None` when
+/// three characters on), matches as a prefix. `None` when
 /// there is nothing to search for.
 pub fn as_you_type(typed: &str) -> Option<String> {
     crate::fts_query(typed)?;
@@ -104,7 +104,11 @@ mod tests {
     fn the_word_being_typed_matches_as_a_prefix() {
         assert_eq!(as_you_type("fix ret").as_deref(), Some("fix ret*"));
         assert_eq!(as_you_type("fix retry ").as_deref(), Some("fix retry "));
-        assert_eq!(as_you_type("fix re").as_deref(), Some("fix re"), "too short");
+        assert_eq!(
+            as_you_type("fix re").as_deref(),
+            Some("fix re"),
+            "too short"
+        );
         assert_eq!(as_you_type("  "), None);
         assert_eq!(as_you_type(""), None);
     }
