@@ -5,7 +5,7 @@
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
 use baton_native::Agent;
-use baton_testkit::{AgentEnv, ModelServer, agents};
+use baton_testkit::{AgentEnv, ModelServer, RecordedRequest, agents};
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -156,9 +156,31 @@ fn pick_and_resume(agent: Agent) {
         screen.contains(&first),
         "the preview names the selected id {first}:\n{screen}"
     );
+    let req = continue_in_agent(&tmux, &server, "Enter");
+    let body = serde_json::to_string(&req.body).unwrap();
+    assert!(
+        body.contains("pickme walrus one"),
+        "the resumed history reached the model: {:?}",
+        req.user_texts()
+    );
+    assert!(
+        !body.contains("pickme narwhal two"),
+        "only the selected session was resumed"
+    );
+    assert!(body.contains("after pick"));
+    assert_eq!(
+        req.session_id().as_deref().unwrap_or(&first),
+        first,
+        "the selected session continues"
+    );
+}
+
+/// Press `key` in the picker, then, in the agent's TUI that takes over the
+/// terminal, send the prompt `after pick` until the model receives it; that
+/// turn's request.
+fn continue_in_agent(tmux: &Tmux, server: &ModelServer, key: &str) -> RecordedRequest {
     let turns_before = server.turn_requests().len();
-    tmux.send(&["Enter"], false);
-    // The agent's TUI takes over the terminal; send a prompt until it asks the model.
+    tmux.send(&[key], false);
     let start = Instant::now();
     // The turn that carries the new prompt as a prompt of its own (not a
     // side request such as a title generator quoting it).
@@ -180,7 +202,7 @@ fn pick_and_resume(agent: Agent) {
             server
                 .turn_requests()
                 .iter()
-                .map(baton_testkit::RecordedRequest::user_texts)
+                .map(RecordedRequest::user_texts)
                 .collect::<Vec<_>>()
         );
         std::thread::sleep(Duration::from_millis(1500));
@@ -196,22 +218,7 @@ fn pick_and_resume(agent: Agent) {
         }
     }
     let req = resumed_turn().expect("a turn");
-    let body = serde_json::to_string(&req.body).unwrap();
-    assert!(
-        body.contains("pickme walrus one"),
-        "the resumed history reached the model: {:?}",
-        req.user_texts()
-    );
-    assert!(
-        !body.contains("pickme narwhal two"),
-        "only the selected session was resumed"
-    );
-    assert!(body.contains("after pick"));
-    assert_eq!(
-        req.session_id().as_deref().unwrap_or(&first),
-        first,
-        "the selected session continues"
-    );
+    resumed_turn().expect("a turn")
 }
 
 /// Mark Claude Code's first-run onboarding done in `claude_dir/.claude.json`
@@ -248,6 +255,49 @@ fn pick_resumes_the_selected_codex_session() {
 #[test]
 fn pick_resumes_the_selected_claude_session() {
     pick_and_resume(Agent::Claude);
+}
+
+/// Ctrl-F after choosing the second prompt with Right Right forks before
+/// it and resumes the fork: the model sees the first turn only.
+#[test]
+fn pick_forks_before_the_chosen_prompt_and_resumes_the_fork() {
+    let Some(agents) = agents() else { return };
+    let server = ModelServer::start();
+    let env = AgentEnv::new(&server);
+    let project = env.dir("project");
+    let bhome = env.dir("baton");
+    let prompts = ["forkme kept one", "forkme dropped two"];
+    let id = record_session(Agent::Codex, &env, &agents, &project, &prompts);
+    let baton = agent_baton(&env, &agents, &bhome, &project);
+    let mut pick = Command::new(baton.get_program());
+    pick.args(["pick", "--agent", "codex", "forkme"])
+        .current_dir(&project);
+    for (key, value) in baton.get_envs() {
+        if let Some(value) = value {
+            pick.env(key, value);
+        }
+    }
+    let Some(tmux) = Tmux::start("fork", &pick) else {
+        return;
+    };
+    tmux.wait_for("the session and its preview", |s| {
+        s.contains(&id) && s.contains("#2 prompt")
+    });
+    tmux.send(&["Right", "Right"], false);
+    tmux.wait_for("the fork marker", |s| s.contains("fork before prompt #2"));
+    let req = continue_in_agent(&tmux, &server, "C-f");
+    let body = serde_json::to_string(&req.body).unwrap();
+    assert!(body.contains("forkme kept one"), "{:?}", req.user_texts());
+    assert!(
+        !body.contains("forkme dropped two"),
+        "{:?}",
+        req.user_texts()
+    );
+    let resumed = req.session_id();
+    assert!(
+        resumed.as_deref() != Some(id.as_str()),
+        "the fork continues, not the parent"
+    );
 }
 
 #[test]
