@@ -217,7 +217,6 @@ fn continue_in_agent(tmux: &Tmux, server: &ModelServer, key: &str) -> RecordedRe
             tmux.send(&["after pick"], true);
         }
     }
-    let req = resumed_turn().expect("a turn");
     resumed_turn().expect("a turn")
 }
 
