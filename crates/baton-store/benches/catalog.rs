@@ -310,7 +310,10 @@ fn timed(n: usize, mut make: impl FnMut(usize) -> std::process::Command) -> Vec<
             let t = Instant::now();
             let status = cmd.status().expect("run the command");
             let took = t.elapsed();
-            assert!(status.success() || status.code() == Some(1), "{cmd:?}: {status}");
+            assert!(
+                status.success() || status.code() == Some(1),
+                "{cmd:?}: {status}"
+            );
             took
         })
         .collect()
@@ -327,7 +330,10 @@ fn row(what: &str, watcher: &str, runs: Vec<Duration>) -> Duration {
 /// a process that does nothing.
 fn processes(baton: &Path, home: &Path, root: &Path, terms: &[&str]) {
     println!("processes (one per command):");
-    println!("  {:<28} {:<8} {:>10} {:>10}", "command", "watcher", "p50", "p99");
+    println!(
+        "  {:<28} {:<8} {:>10} {:>10}",
+        "command", "watcher", "p50", "p99"
+    );
     row(
         "baton --version (baseline)",
         "-",
@@ -345,9 +351,15 @@ fn processes(baton: &Path, home: &Path, root: &Path, terms: &[&str]) {
     let search = row(
         "baton search",
         "off",
-        timed(30, |i| baton_cmd(baton, home, root, &["search", terms[i % terms.len()]])),
+        timed(30, |i| {
+            baton_cmd(baton, home, root, &["search", terms[i % terms.len()]])
+        }),
     );
-    let rg = if std::process::Command::new("rg").arg("--version").output().is_ok() {
+    let rg = if std::process::Command::new("rg")
+        .arg("--version")
+        .output()
+        .is_ok()
+    {
         row(
             "rg -l -i -F (baseline)",
             "-",
@@ -427,15 +439,38 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
         catalog as f64 / bytes as f64,
         catalog as f64 / 1e6
     );
-    println!("  peak RSS (the file is {:.0} MiB; target < 256 MiB):", bytes as f64 / 1048576.0);
+    println!(
+        "  peak RSS (the file is {:.0} MiB; target < 256 MiB):",
+        bytes as f64 / 1048576.0
+    );
     println!("    {:<24} {rss:>8.1} MiB  ({})", "index", ms(took));
     let out = tmp.join("tool-heavy-out");
     let out_arg = out.display().to_string();
     for (what, args) in [
         ("show", vec!["show", id.as_str()]),
         ("show --json", vec!["show", id.as_str(), "--json"]),
-        ("export --format md", vec!["export", id.as_str(), "--format", "md", "-o", out_arg.as_str()]),
-        ("export --format jsonl", vec!["export", id.as_str(), "--format", "jsonl", "-o", out_arg.as_str()]),
+        (
+            "export --format md",
+            vec![
+                "export",
+                id.as_str(),
+                "--format",
+                "md",
+                "-o",
+                out_arg.as_str(),
+            ],
+        ),
+        (
+            "export --format jsonl",
+            vec![
+                "export",
+                id.as_str(),
+                "--format",
+                "jsonl",
+                "-o",
+                out_arg.as_str(),
+            ],
+        ),
         ("fork", vec!["fork", id.as_str()]),
     ] {
         let (took, rss) = peak_rss(&mut baton_cmd(baton, &home, &root, &args));

@@ -29,6 +29,7 @@ mod archive;
 mod conversion;
 mod error;
 mod ingest;
+mod pick;
 mod query;
 mod schema;
 mod sessions;
@@ -44,6 +45,7 @@ pub use conversion::{
 };
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
+pub use pick::{PickEntry, as_you_type};
 pub use query::{
     Found, Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, Transcript, check_cursor,
 };

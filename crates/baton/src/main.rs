@@ -47,6 +47,8 @@ enum Command {
     Import(cmd::import::Args),
     /// Fork a session at a turn into a new native session of the same agent.
     Fork(cmd::fork::Args),
+    /// Pick a session interactively: search as you type, preview, resume, fork or copy its id.
+    Pick(cmd::pick::Args),
     /// Continue a session in its own agent, or in the other one (--in).
     Resume(cmd::resume::Args),
     /// Convert a session into a new native session of the other agent.
@@ -133,6 +135,7 @@ fn run(ctx: &context::Context, command: Command) -> anyhow::Result<()> {
         Command::Export(args) => cmd::export::run(ctx, args),
         Command::Import(args) => cmd::import::run(ctx, args),
         Command::Fork(args) => cmd::fork::run(ctx, args),
+        Command::Pick(args) => cmd::pick::run(ctx, args),
         Command::Resume(args) => cmd::resume::run(ctx, args),
         Command::Convert(args) => cmd::convert::run(ctx, args),
         Command::Rehydrate(args) => cmd::rehydrate::run(ctx, args),

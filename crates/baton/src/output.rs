@@ -211,7 +211,9 @@ fn is_broken_pipe(e: &anyhow::Error) -> bool {
 /// ([`stream_stdout`]). The pager runs through `sh -c`, as git runs it, so
 /// `PAGER` may hold options; the reader quitting early (`q` in less) is not
 /// an error.
-pub fn page(write: &mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>) -> anyhow::Result<()> {
+pub fn page(
+    write: &mut dyn FnMut(&mut dyn std::io::Write) -> anyhow::Result<()>,
+) -> anyhow::Result<()> {
     use std::io::Write as _;
     let pager = std::env::var("PAGER").unwrap_or_else(|_| "less -R".to_string());
     if !std::io::stdout().is_terminal() || pager.trim().is_empty() || pager.trim() == "cat" {

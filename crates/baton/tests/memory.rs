@@ -72,7 +72,10 @@ fn index_show_and_export_of_a_large_session_stay_under_256_mib() {
             None,
         );
         let len = std::fs::metadata(&out).unwrap().len();
-        assert!(len > native_len / 2, "export --format {format}: {len} bytes");
+        assert!(
+            len > native_len / 2,
+            "export --format {format}: {len} bytes"
+        );
         if format == "jsonl" {
             assert_eq!(len, native_len);
         }

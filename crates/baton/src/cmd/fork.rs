@@ -6,8 +6,8 @@ use crate::locate::{load, locate_or_fetch};
 use crate::place::write_fork;
 use anyhow::Result;
 use baton_native::Agent;
-use baton_native::fork::Cut;
-use std::path::Path;
+use baton_native::fork::{Cut, Forked};
+use std::path::{Path, PathBuf};
 
 /// Options of `baton fork`.
 #[derive(Debug, clap::Args)]
@@ -34,15 +34,21 @@ struct Output<'a> {
     forked_from: &'a str,
 }
 
+/// Fork session `id` (an id or unique prefix) at `cut` next to it; returns
+/// the fork and its new file.
+pub fn fork_at(ctx: &Context, id: &str, cut: Cut) -> Result<(Forked, PathBuf)> {
+    let located = locate_or_fetch(ctx, id)?;
+    let session = load(ctx, &located)?;
+    write_fork(&session, cut, &located.home, None)
+}
+
 /// Run `baton fork`.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let cut = match (args.drop_last, args.before_prompt) {
         (_, Some(k)) => Cut::BeforePrompt(usize::try_from(k).unwrap_or(usize::MAX)),
         (n, None) => Cut::DropLast(n.unwrap_or(0)),
     };
-    let located = locate_or_fetch(ctx, &args.id)?;
-    let session = load(ctx, &located)?;
-    let (forked, path) = write_fork(&session, cut, &located.home, None)?;
+    let (forked, path) = fork_at(ctx, &args.id, cut)?;
     if args.json {
         return crate::output::print_json(&Output {
             id: &forked.id,

@@ -9,6 +9,7 @@ pub mod import;
 pub mod index;
 pub mod list;
 pub mod login;
+pub mod pick;
 pub mod prune;
 pub mod pull;
 pub mod push;

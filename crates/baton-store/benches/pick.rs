@@ -1,0 +1,172 @@
+//! Per-keystroke query time of `baton pick` on a synthetic corpus.
+//!
+//! `cargo bench -p baton-store --bench pick -- [--sessions N] [--bytes SIZE] [--corpus DIR] [--baton PATH]`
+//! (defaults: 2000 sessions, 100M; the 16 ms frame target is stated for
+//! `--sessions 100000`). Types each of a few words one character at a time
+//! and times [`Catalog::pick`] (search, or list while nothing is typed) on
+//! the catalog kept open, as the picker runs it on every key, printing
+//! p50/p99 per prefix length. Baselines: the same query with the catalog
+//! opened afresh each time (what any per-key process pays at least), and
+//! with `--baton PATH` (a release binary) `baton search WORD --no-refresh`
+//! as a process.
+
+#![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
+
+#[path = "../examples/corpus/mod.rs"]
+#[allow(dead_code)] // the generator's append helper serves the catalog bench only
+mod corpus;
+
+use baton_store::{Catalog, Roots};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+/// Words typed, of different frequency in the corpus.
+const WORDS: [&str; 5] = ["flamegraph", "reducer", "terraform", "checksum", "cipher"];
+/// Results the picker asks for.
+const LIMIT: usize = 100;
+
+fn ms(d: Duration) -> String {
+    format!("{:.2} ms", d.as_secs_f64() * 1e3)
+}
+
+/// p50 and p99 of `runs`.
+fn p50_p99(mut runs: Vec<Duration>) -> (Duration, Duration) {
+    runs.sort();
+    let at = |q: f64| runs[((runs.len() - 1) as f64 * q).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+fn row(what: &str, runs: Vec<Duration>) {
+    let n = runs.len();
+    let (p50, p99) = p50_p99(runs);
+    println!("  {what:<44} {:>10} {:>10}  ({n} runs)", ms(p50), ms(p99));
+}
+
+fn main() {
+    let mut args = std::env::args().skip(1);
+    let (mut sessions, mut bytes) = (2000u64, 100u64 << 20);
+    let mut corpus_dir: Option<PathBuf> = None;
+    let mut baton: Option<PathBuf> = None;
+    while let Some(a) = args.next() {
+        match a.as_str() {
+            "--sessions" => sessions = args.next().and_then(|v| v.parse().ok()).unwrap_or(sessions),
+            "--bytes" => {
+                bytes = args
+                    .next()
+                    .and_then(|v| corpus::parse_size(&v))
+                    .unwrap_or(bytes)
+            }
+            "--corpus" => corpus_dir = args.next().map(PathBuf::from),
+            "--baton" => baton = args.next().map(PathBuf::from),
+            _ => {} // `--bench` and friends from cargo
+        }
+    }
+    let tmp = tempfile::tempdir().expect("temp dir");
+    let root = corpus_dir.unwrap_or_else(|| tmp.path().join("corpus"));
+    if !(root.join("codex").exists() || root.join("claude").exists()) {
+        let s = corpus::generate(&baton_testkit::fixtures_dir(), &root, sessions, bytes, 42)
+            .expect("generate corpus");
+        println!(
+            "corpus: generated {} sessions, {} files",
+            s.sessions, s.files
+        );
+    } else {
+        println!("corpus: reusing {}", root.display());
+    }
+    let roots = Roots {
+        codex_homes: vec![root.join("codex")],
+        claude_dirs: vec![root.join("claude")],
+        library: Vec::new(),
+    };
+    let home = tmp.path().join("baton-home");
+    let mut cat = Catalog::open(&home).expect("open catalog");
+    cat.refresh(&roots, &|_| {}).expect("index the corpus");
+    println!(
+        "catalog: {} sessions; per keystroke, catalog kept open, limit {LIMIT}:",
+        cat.count_sessions().expect("count sessions")
+    );
+    println!("  {:<44} {:>10} {:>10}", "query", "p50", "p99");
+    let mut all = Vec::new();
+    let mut by_len: Vec<Vec<Duration>> = Vec::new();
+    let mut hits = 0;
+    for _ in 0..5 {
+        for word in WORDS {
+            for len in 0..=word.len() {
+                let t = Instant::now();
+                hits += cat
+                    .pick(&word[..len], None, None, LIMIT)
+                    .expect("pick")
+                    .len();
+                let took = t.elapsed();
+                all.push(took);
+                if by_len.len() <= len {
+                    by_len.resize(len + 1, Vec::new());
+                }
+                by_len[len].push(took);
+            }
+        }
+    }
+    for (len, runs) in by_len.into_iter().enumerate() {
+        let what = if len == 0 {
+            "nothing typed (list)".to_string()
+        } else {
+            format!("{len}-character prefix")
+        };
+        row(&what, runs);
+    }
+    let keys = all.len();
+    row("every keystroke", all);
+    println!(
+        "  ({} results per keystroke on average)",
+        hits / keys.max(1)
+    );
+    let runs: Vec<Duration> = (0..30)
+        .map(|i| {
+            let t = Instant::now();
+            let word = WORDS[i % WORDS.len()];
+            cat.pick(
+                &word[..3],
+                Some(baton_native::Agent::Codex),
+                Some("/"),
+                LIMIT,
+            )
+            .expect("pick");
+            t.elapsed()
+        })
+        .collect();
+    row("3-character prefix, --agent codex --cwd /", runs);
+    println!("baselines:");
+    let runs: Vec<Duration> = (0..30)
+        .map(|i| {
+            let t = Instant::now();
+            let fresh = Catalog::open(&home).expect("open catalog");
+            fresh
+                .pick(WORDS[i % WORDS.len()], None, None, LIMIT)
+                .expect("pick");
+            t.elapsed()
+        })
+        .collect();
+    row("open the catalog + whole word (per key)", runs);
+    if let Some(baton) = baton {
+        let runs: Vec<Duration> = (0..30)
+            .map(|i| {
+                let mut cmd = std::process::Command::new(&baton);
+                cmd.env("BATON_HOME", &home)
+                    .env("NO_COLOR", "1")
+                    .args(["search", "--no-refresh", WORDS[i % WORDS.len()]])
+                    .arg("--codex-home")
+                    .arg(root.join("codex"))
+                    .arg("--claude-dir")
+                    .arg(root.join("claude"))
+                    .stdout(std::process::Stdio::null())
+                    .stderr(std::process::Stdio::null());
+                let t = Instant::now();
+                cmd.status().expect("run baton search");
+                t.elapsed()
+            })
+            .collect();
+        row("`baton search WORD --no-refresh` process", runs);
+    } else {
+        println!("  (pass --baton PATH for `baton search` as a process)");
+    }
+}
