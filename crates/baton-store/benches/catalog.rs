@@ -386,18 +386,9 @@ fn processes(baton: &Path, home: &Path, root: &Path, terms: &[&str]) {
 /// Run `cmd` to its end: its wall time and peak resident set in MiB.
 fn peak_rss(cmd: &mut std::process::Command) -> (Duration, f64) {
     let t = Instant::now();
-    let child = cmd.spawn().expect("spawn");
-    let mut status = 0;
-    // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let pid = child.id() as libc::pid_t;
-    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid, "wait4 failed");
-    assert!(
-        libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-        "{cmd:?} failed"
-    );
-    (t.elapsed(), usage.ru_maxrss as f64 / 1024.0)
+    let (code, kib) = baton_testkit::run_with_peak_rss(cmd);
+    assert_eq!(code, 0, "{cmd:?} failed");
+    (t.elapsed(), kib as f64 / 1024.0)
 }
 
 /// The tool-output-heavy session: cold index MB/s, catalog ratio and peak

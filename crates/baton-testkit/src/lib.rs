@@ -132,3 +132,20 @@ pub fn zstd_bomb(prefix: &[u8], byte: u8, count: u64) -> Vec<u8> {
     }
     out
 }
+
+/// Run `cmd` to its end: its exit code and peak resident set in KiB
+/// (measured by `wait4`, so only the process itself and its reaped
+/// children count). A process killed by a signal is a panic.
+pub fn run_with_peak_rss(cmd: &mut std::process::Command) -> (i32, i64) {
+    let child = cmd.spawn().expect("spawn the measured process");
+    let mut status = 0;
+    // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = child.id() as libc::pid_t;
+    let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+    assert_eq!(waited, pid, "wait4 failed");
+    assert!(libc::WIFEXITED(status), "{cmd:?} did not exit normally");
+    // The child was reaped by wait4 above; dropping the handle is all that is left.
+    drop(child);
+    (libc::WEXITSTATUS(status), usage.ru_maxrss)
+}

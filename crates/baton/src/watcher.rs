@@ -47,7 +47,8 @@ struct State {
 
 /// Whether a live, caught-up watcher keeps the catalog current for every
 /// root `ctx` reads: then a command may skip the walk. Costs one open, one
-/// `flock` and one small read in `BATON_HOME`; never touches an agent home.
+/// `flock` and one small read in `BATON_HOME` (repeated for up to
+/// [`CATCH_UP_WAIT`] while the watcher is busy); never touches an agent home.
 pub fn keeps_current(ctx: &Context) -> bool {
     let Ok(lock) = File::open(ctx.baton_home.join(LOCK_FILE)) else {
         return false;
@@ -57,11 +58,29 @@ pub fn keeps_current(ctx: &Context) -> bool {
         // Nobody holds it (or flock is unsupported): no live watcher.
         Ok(()) | Err(TryLockError::Error(_)) => return false,
     }
-    let Some(state) = read_state(&ctx.baton_home) else {
-        return false;
-    };
-    state.caught_up && roots_of(ctx).iter().all(|r| state.roots.contains(r))
+    // A live watcher busy with a change is waited for (briefly): it
+    // catches up faster than a walk of every home would.
+    let deadline = std::time::Instant::now() + CATCH_UP_WAIT;
+    loop {
+        let Some(state) = read_state(&ctx.baton_home) else {
+            return false;
+        };
+        if !roots_of(ctx).iter().all(|r| state.roots.contains(r)) {
+            return false;
+        }
+        if state.caught_up {
+            return true;
+        }
+        if std::time::Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
+
+/// How long a command waits for a live watcher to catch up before walking
+/// the homes itself.
+const CATCH_UP_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The state file, if it is there and readable.
 fn read_state(baton_home: &Path) -> Option<State> {

@@ -316,7 +316,6 @@ fn catalog_is_private_rebuilt_when_corrupt_and_a_regular_file() {
 /// that really follow, as zstd run-length blocks) fails cleanly, writes
 /// nothing, and its peak resident memory stays under 256 MiB.
 #[test]
-#[allow(clippy::zombie_processes)] // reaped by wait4 in `wait_with_peak_rss`
 fn import_of_a_zstd_bomb_stays_small() {
     let env = FixtureHomes::new();
     let out = baton(
@@ -336,22 +335,21 @@ fn import_of_a_zstd_bomb_stays_small() {
     let path = env.path("bomb.baton");
     std::fs::write(&path, &bomb).unwrap();
 
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
-        .env("BATON_HOME", env.path("baton-home"))
-        .arg("import")
-        .arg(&path)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    let (code, max_rss_kib) = common::wait_with_peak_rss(child.id());
+    let stderr = env.path("import.err");
+    let (code, max_rss_kib) = baton_testkit::run_with_peak_rss(
+        std::process::Command::new(env!("CARGO_BIN_EXE_baton"))
+            .env("BATON_HOME", env.path("baton-home"))
+            .arg("import")
+            .arg(&path)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&stderr).unwrap()),
+    );
     assert_eq!(code, 1);
     assert!(
         max_rss_kib < 256 << 10,
         "import peaked at {max_rss_kib} KiB resident"
     );
-    let mut err = String::new();
-    std::io::Read::read_to_string(&mut child.stderr.unwrap(), &mut err).unwrap();
+    let err = std::fs::read_to_string(&stderr).unwrap();
     assert!(err.contains("envelope decompresses to more than"), "{err}");
     assert!(!env.path("baton-home/library").exists());
 }

@@ -6,7 +6,6 @@
 //! as its own process, measured with wait4.
 
 #![allow(clippy::disallowed_methods)] // tests build their own scratch files
-#![allow(clippy::zombie_processes)] // reaped by wait4 in `wait_with_peak_rss`
 
 mod common;
 
@@ -22,19 +21,18 @@ const SESSION_BYTES: u64 = 320 << 20;
 /// Run `baton ARGS` over the Codex home `codex` with its data in `home`,
 /// stdout to `stdout`: its exit code and peak resident set in KiB.
 fn peak(home: &Path, codex: &Path, args: &[&str], stdout: Stdio) -> (i32, i64) {
-    let child = Command::new(env!("CARGO_BIN_EXE_baton"))
-        .env("BATON_HOME", home)
-        .env("NO_COLOR", "1")
-        .args(args)
-        .arg("--codex-home")
-        .arg(codex)
-        .arg("--claude-dir")
-        .arg(codex.join("no-claude"))
-        .stdout(stdout)
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    common::wait_with_peak_rss(child.id())
+    baton_testkit::run_with_peak_rss(
+        Command::new(env!("CARGO_BIN_EXE_baton"))
+            .env("BATON_HOME", home)
+            .env("NO_COLOR", "1")
+            .args(args)
+            .arg("--codex-home")
+            .arg(codex)
+            .arg("--claude-dir")
+            .arg(codex.join("no-claude"))
+            .stdout(stdout)
+            .stderr(Stdio::null()),
+    )
 }
 
 #[test]

@@ -192,14 +192,3 @@ pub fn manifest() -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
-
-/// Wait for the child `pid`: its exit code and peak resident set in KiB.
-pub fn wait_with_peak_rss(pid: u32) -> (i32, i64) {
-    let mut status = 0;
-    // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
-    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-    let waited = unsafe { libc::wait4(pid as libc::pid_t, &mut status, 0, &mut usage) };
-    assert_eq!(waited, pid as libc::pid_t, "wait4 failed");
-    assert!(libc::WIFEXITED(status), "baton did not exit normally");
-    (libc::WEXITSTATUS(status), usage.ru_maxrss)
-}
