@@ -7,9 +7,9 @@
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
 use baton_native::{Agent, FileReader, discover_claude, discover_codex, read_native};
+use baton_testkit::bench::{best, mbps, repeat_to};
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 /// Bytes of each agent's corpus after repetition.
 const TARGET_BYTES: usize = 64 << 20;
@@ -28,32 +28,7 @@ fn corpus(agent: Agent) -> Vec<u8> {
     for f in &files {
         one.extend(read_native(f, 0).expect("fixture readable"));
     }
-    assert!(
-        !one.is_empty(),
-        "fixtures not found under {}",
-        root.display()
-    );
-    let mut out = Vec::with_capacity(TARGET_BYTES + one.len());
-    while out.len() < TARGET_BYTES {
-        out.extend_from_slice(&one);
-    }
-    out
-}
-
-/// Best of `runs` timings of `f`.
-fn best(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-}
-
-fn mbps(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / d.as_secs_f64() / 1e6
+    repeat_to(&one, TARGET_BYTES)
 }
 
 fn main() {

@@ -7,9 +7,9 @@
 //! Run with `cargo bench -p baton-secrets --bench scan`.
 
 use baton_secrets::{AllowList, find_secrets};
+use baton_testkit::bench::{best, mbps, repeat_to};
 use std::hint::black_box;
 use std::path::Path;
-use std::time::{Duration, Instant};
 
 fn corpus(target: usize) -> Vec<u8> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fixtures/agents-v1");
@@ -30,32 +30,7 @@ fn corpus(target: usize) -> Vec<u8> {
             }
         }
     }
-    assert!(
-        !one.is_empty(),
-        "fixtures not found under {}",
-        root.display()
-    );
-    let mut out = Vec::with_capacity(target + one.len());
-    while out.len() < target {
-        out.extend_from_slice(&one);
-    }
-    out
-}
-
-/// Best of `runs` timings of `f`.
-fn best(runs: usize, mut f: impl FnMut()) -> Duration {
-    (0..runs)
-        .map(|_| {
-            let t = Instant::now();
-            f();
-            t.elapsed()
-        })
-        .min()
-        .unwrap_or_default()
-}
-
-fn mbps(bytes: usize, d: Duration) -> f64 {
-    bytes as f64 / d.as_secs_f64() / 1e6
+    repeat_to(&one, target)
 }
 
 fn main() {

@@ -26,6 +26,7 @@
 mod corpus;
 
 use baton_store::{Catalog, ListQuery, ProgressPhase, Roots, SearchQuery};
+use baton_testkit::bench::{ms, p50_p99};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -35,31 +36,15 @@ fn p50(mut v: Vec<Duration>) -> Duration {
     v[v.len() / 2]
 }
 
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (mut sessions, mut bytes) = (2000u64, 100u64 << 20);
-    let mut corpus_dir: Option<PathBuf> = None;
-    let mut baton: Option<PathBuf> = None;
-    let mut tool_heavy: Option<u64> = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--sessions" => sessions = args.next().and_then(|v| v.parse().ok()).unwrap_or(sessions),
-            "--bytes" => {
-                bytes = args
-                    .next()
-                    .and_then(|v| corpus::parse_size(&v))
-                    .unwrap_or(bytes)
-            }
-            "--corpus" => corpus_dir = args.next().map(PathBuf::from),
-            "--baton" => baton = args.next().map(PathBuf::from),
-            "--tool-heavy" => tool_heavy = args.next().and_then(|v| corpus::parse_size(&v)),
-            _ => {} // `--bench` and friends from cargo
-        }
-    }
+    let corpus::BenchArgs {
+        sessions,
+        bytes,
+        corpus: corpus_dir,
+        baton,
+        tool_heavy,
+        ..
+    } = corpus::BenchArgs::from_env();
     let tmp = tempfile::tempdir().expect("temp dir");
     let corpus_root = corpus_dir.unwrap_or_else(|| tmp.path().join("corpus"));
     let stats_line = if corpus_root.join("codex").exists() || corpus_root.join("claude").exists() {
@@ -278,13 +263,6 @@ fn main() {
             tool_heavy_session(baton, tmp.path(), size);
         }
     }
-}
-
-/// p50 and p99 of `runs`.
-fn p50_p99(mut runs: Vec<Duration>) -> (Duration, Duration) {
-    runs.sort();
-    let at = |q: f64| runs[((runs.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
 }
 
 /// `baton ARGS` with its data in `home`, over the corpus at `root`.

@@ -17,24 +17,13 @@
 mod corpus;
 
 use baton_store::{Catalog, Roots};
-use std::path::PathBuf;
+use baton_testkit::bench::{ms, p50_p99};
 use std::time::{Duration, Instant};
 
 /// Words typed, of different frequency in the corpus.
 const WORDS: [&str; 5] = ["flamegraph", "reducer", "terraform", "checksum", "cipher"];
 /// Results the picker asks for.
 const LIMIT: usize = 100;
-
-fn ms(d: Duration) -> String {
-    format!("{:.2} ms", d.as_secs_f64() * 1e3)
-}
-
-/// p50 and p99 of `runs`.
-fn p50_p99(mut runs: Vec<Duration>) -> (Duration, Duration) {
-    runs.sort();
-    let at = |q: f64| runs[((runs.len() - 1) as f64 * q).round() as usize];
-    (at(0.5), at(0.99))
-}
 
 fn row(what: &str, runs: Vec<Duration>) {
     let n = runs.len();
@@ -43,24 +32,13 @@ fn row(what: &str, runs: Vec<Duration>) {
 }
 
 fn main() {
-    let mut args = std::env::args().skip(1);
-    let (mut sessions, mut bytes) = (2000u64, 100u64 << 20);
-    let mut corpus_dir: Option<PathBuf> = None;
-    let mut baton: Option<PathBuf> = None;
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "--sessions" => sessions = args.next().and_then(|v| v.parse().ok()).unwrap_or(sessions),
-            "--bytes" => {
-                bytes = args
-                    .next()
-                    .and_then(|v| corpus::parse_size(&v))
-                    .unwrap_or(bytes)
-            }
-            "--corpus" => corpus_dir = args.next().map(PathBuf::from),
-            "--baton" => baton = args.next().map(PathBuf::from),
-            _ => {} // `--bench` and friends from cargo
-        }
-    }
+    let corpus::BenchArgs {
+        sessions,
+        bytes,
+        corpus: corpus_dir,
+        baton,
+        ..
+    } = corpus::BenchArgs::from_env();
     let tmp = tempfile::tempdir().expect("temp dir");
     let root = corpus_dir.unwrap_or_else(|| tmp.path().join("corpus"));
     if !(root.join("codex").exists() || root.join("claude").exists()) {

@@ -21,6 +21,7 @@
 #![allow(clippy::disallowed_methods)]
 
 mod agents;
+pub mod bench;
 mod big;
 mod request;
 pub mod script;

@@ -554,6 +554,61 @@ pub fn appended_line(codex: bool, n: u64) -> String {
     format!("{line}\n")
 }
 
+/// Options of the catalog benchmarks: `--sessions N` (2000), `--bytes SIZE`
+/// (100M), `--corpus DIR` (reuse or create a corpus there), `--baton PATH`
+/// (a release binary, to run commands as processes), `--tool-heavy SIZE`.
+/// Anything else (`--bench` from cargo) is ignored.
+pub struct BenchArgs {
+    /// Sessions to generate.
+    pub sessions: u64,
+    /// Bytes to generate.
+    pub bytes: u64,
+    /// Where the corpus is kept, if not in a temporary directory.
+    pub corpus: Option<PathBuf>,
+    /// A `baton` binary to measure as processes.
+    pub baton: Option<PathBuf>,
+    /// Size of the one tool-output-heavy session, if wanted.
+    pub tool_heavy: Option<u64>,
+}
+
+impl BenchArgs {
+    /// The options of this process's command line.
+    pub fn from_env() -> BenchArgs {
+        let mut out = BenchArgs {
+            sessions: 2000,
+            bytes: 100 << 20,
+            corpus: None,
+            baton: None,
+            tool_heavy: None,
+        };
+        let mut args = std::env::args().skip(1);
+        while let Some(a) = args.next() {
+            let known = [
+                "--sessions",
+                "--bytes",
+                "--corpus",
+                "--baton",
+                "--tool-heavy",
+            ];
+            let value = if known.contains(&a.as_str()) {
+                args.next()
+            } else {
+                continue; // `--bench` and friends from cargo
+            };
+            match a.as_str() {
+                "--sessions" => {
+                    out.sessions = value.and_then(|v| v.parse().ok()).unwrap_or(out.sessions)
+                }
+                "--bytes" => out.bytes = value.and_then(|v| parse_size(&v)).unwrap_or(out.bytes),
+                "--corpus" => out.corpus = value.map(PathBuf::from),
+                "--baton" => out.baton = value.map(PathBuf::from),
+                _ => out.tool_heavy = value.and_then(|v| parse_size(&v)),
+            }
+        }
+        out
+    }
+}
+
 /// Parse `1G`, `500M`, `64K`, `1000` into bytes.
 pub fn parse_size(s: &str) -> Option<u64> {
     let s = s.trim();
