@@ -403,28 +403,35 @@ async fn team_replica(backends: &baton_server::Backends) -> Arc<dyn Storage> {
         .unwrap()
 }
 
+/// One replica of a fresh team backend; `None` where the team services
+/// cannot start (outside CI; under `CI=true` the testkit fails instead).
+async fn team_storage() -> Option<Arc<dyn Storage>> {
+    let team = baton_testkit::team::team_services()?;
+    Some(team_replica(&team_backends(team)).await)
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_team_backend_keeps_the_storage_contract() {
-    let Some(team) = baton_testkit::team::team_services() else {
+    let Some(storage) = team_storage().await else {
         return;
     };
-    storage_contract(team_replica(&team_backends(team)).await).await;
+    storage_contract(storage).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_team_backend_keeps_the_ui_query_contract() {
-    let Some(team) = baton_testkit::team::team_services() else {
+    let Some(storage) = team_storage().await else {
         return;
     };
-    ui_query_contract(team_replica(&team_backends(team)).await).await;
+    ui_query_contract(storage).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_late_page_on_the_team_backend_reads_about_one_checkpoint_interval() {
-    let Some(team) = baton_testkit::team::team_services() else {
+    let Some(storage) = team_storage().await else {
         return;
     };
-    late_pages_read_one_interval(team_replica(&team_backends(team)).await).await;
+    late_pages_read_one_interval(storage).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
