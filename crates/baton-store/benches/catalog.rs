@@ -375,9 +375,14 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
     let root = tmp.join("tool-heavy");
     let home = tmp.join("tool-heavy-home");
     let t = Instant::now();
-    let (path, id) =
-        baton_testkit::write_big_codex_session(&root.join("codex"), 1, size, (size >> 20).max(1))
-            .expect("write the tool-heavy session");
+    let (path, id) = baton_testkit::write_big_session(
+        baton_native::Agent::Codex,
+        &root.join("codex"),
+        1,
+        size,
+        (size >> 20).max(1),
+    )
+    .expect("write the tool-heavy session");
     let bytes = std::fs::metadata(&path).expect("stat").len();
     let mb = bytes as f64 / 1e6;
     println!(

@@ -596,7 +596,8 @@ fn schema_mismatch_or_garbage_catalog_rebuilds() {
 fn long_tool_outputs_are_searched_and_shown_from_their_native_lines_not_copied() {
     let tmp = tempfile::tempdir().unwrap();
     let codex = tmp.path().join("codex");
-    let (path, id) = baton_testkit::write_big_codex_session(&codex, 1, 8 << 20, 40).unwrap();
+    let (path, id) =
+        baton_testkit::write_big_session(Agent::Codex, &codex, 1, 8 << 20, 40).unwrap();
     let roots = Roots {
         codex_homes: vec![codex],
         ..Default::default()

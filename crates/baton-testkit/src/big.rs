@@ -1,7 +1,9 @@
-//! Large synthetic Codex sessions for memory and scale tests: one rollout
-//! of many turns, each with a large tool output, written as it is generated
-//! (never held whole).
+//! Large synthetic sessions of either agent for memory and scale tests: one
+//! file of many turns, each with a large tool output, written as it is
+//! generated (never held whole).
 
+use baton_native::Agent;
+use baton_native::layout::claude;
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
 
@@ -145,64 +147,152 @@ pub fn big_session_id(n: u64) -> String {
     format!("0190c0de-0000-7000-8000-{n:012}")
 }
 
-/// Write a Codex rollout of about `bytes` bytes under the Codex home
-/// `codex_home`: `turns` turns of a prompt, a tool call, a tool output of
-/// `bytes / turns` bytes and a reply. Prompt `i` says `big prompt number i`
-/// and its tool output starts with `bigmarker{i}`. Returns the rollout's
-/// path and its session id ([`big_session_id`] of `n`).
-pub fn write_big_codex_session(
-    codex_home: &Path,
+/// Write a session of `agent` of about `bytes` bytes under its home `home`
+/// (a Codex home or a Claude Code config dir): `turns` turns of a prompt, a
+/// tool call, a tool output of `bytes / turns` bytes and a reply. Prompt `i`
+/// says `big prompt number i` and its tool output starts with
+/// `bigmarker{i}`. The file is written as it is generated, never held whole.
+/// Returns the file's path and its session id ([`big_session_id`] of `n`).
+pub fn write_big_session(
+    agent: Agent,
+    home: &Path,
     n: u64,
     bytes: u64,
     turns: u64,
 ) -> io::Result<(PathBuf, String)> {
     let id = big_session_id(n);
-    let dir = codex_home.join("sessions/2026/11/30");
-    std::fs::create_dir_all(&dir)?;
-    let path = dir.join(format!("rollout-2026-11-30T10-00-00-{id}.jsonl"));
-    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
-    let ts = "2026-11-30T10:00:00.000Z";
-    let line = |out: &mut BufWriter<std::fs::File>, v: serde_json::Value| -> io::Result<()> {
-        serde_json::to_writer(&mut *out, &v)?;
-        out.write_all(b"\n")
+    let cwd = format!("/srv/big/{n}");
+    let (dir, name) = match agent {
+        Agent::Codex => (
+            home.join("sessions/2026/11/30"),
+            format!("rollout-2026-11-30T10-00-00-{id}.jsonl"),
+        ),
+        Agent::Claude => (
+            home.join("projects").join(claude::project_slug(&cwd)),
+            format!("{id}.jsonl"),
+        ),
     };
-    line(
-        &mut out,
-        serde_json::json!({"timestamp": ts, "type": "session_meta", "payload": {
-            "id": id, "timestamp": ts, "cwd": format!("/srv/big/{n}"), "originator": "codex_exec",
-            "cli_version": "0.169.0", "source": "exec", "model_provider": "mock"}}),
-    )?;
+    std::fs::create_dir_all(&dir)?;
+    let path = dir.join(name);
+    let mut out = BufWriter::with_capacity(1 << 20, std::fs::File::create(&path)?);
+    let mut lines = Lines {
+        agent,
+        n,
+        id: &id,
+        cwd: &cwd,
+        count: 0,
+    };
+    if agent == Agent::Codex {
+        let ts = TIMESTAMP;
+        lines.write(
+            &mut out,
+            serde_json::json!({"timestamp": ts, "type": "session_meta", "payload": {
+                "id": id, "timestamp": ts, "cwd": cwd, "originator": "codex_exec",
+                "cli_version": "0.169.0", "source": "exec", "model_provider": "mock"}}),
+        )?;
+    }
     let per_turn = (bytes / turns.max(1)) as usize;
     let mut rng = Rng(0x9e37_79b9_7f4a_7c15 ^ n.wrapping_add(1));
     for i in 0..turns {
-        let item = |payload: serde_json::Value| serde_json::json!({"timestamp": ts, "type": "response_item", "payload": payload});
-        let call_id = format!("call_{i}");
-        line(
-            &mut out,
-            item(serde_json::json!({"type": "message", "role": "user",
-                "content": [{"type": "input_text", "text": format!("big prompt number {i}")}]})),
-        )?;
-        line(
-            &mut out,
-            item(
-                serde_json::json!({"type": "function_call", "name": "exec_command",
-                "arguments": format!("{{\"cmd\": \"cargo test {i}\"}}"), "call_id": call_id}),
-            ),
-        )?;
         let output = tool_output(&mut rng, &format!("bigmarker{i}"), per_turn);
-        line(
-            &mut out,
-            item(
-                serde_json::json!({"type": "function_call_output", "call_id": call_id,
-                "output": output}),
-            ),
-        )?;
-        line(
-            &mut out,
-            item(serde_json::json!({"type": "message", "role": "assistant",
-                "content": [{"type": "output_text", "text": format!("done with turn {i}")}]})),
-        )?;
+        for record in lines.turn(i, &output) {
+            lines.write(&mut out, record)?;
+        }
     }
     out.flush()?;
     Ok((path, id))
+}
+
+/// Timestamp of every generated record.
+const TIMESTAMP: &str = "2026-11-30T10:00:00.000Z";
+
+/// The records of one generated session, chained (Claude's `parentUuid`).
+struct Lines<'a> {
+    agent: Agent,
+    n: u64,
+    id: &'a str,
+    cwd: &'a str,
+    count: u64,
+}
+
+impl Lines<'_> {
+    /// The uuid of the `k`th Claude record.
+    fn uuid(&self, k: u64) -> String {
+        format!("{:08x}-0000-4000-8000-{k:012x}", self.n)
+    }
+
+    /// Write `record` as one line; a Claude record gets its envelope
+    /// (uuid, parent, session id, cwd, timestamp).
+    fn write(&mut self, out: &mut impl Write, mut record: serde_json::Value) -> io::Result<()> {
+        if self.agent == Agent::Claude {
+            let parent = match self.count {
+                0 => serde_json::Value::Null,
+                k => self.uuid(k - 1).into(),
+            };
+            let fields = [
+                ("parentUuid", parent),
+                ("isSidechain", false.into()),
+                ("uuid", self.uuid(self.count).into()),
+                ("timestamp", TIMESTAMP.into()),
+                ("userType", "external".into()),
+                ("cwd", self.cwd.into()),
+                ("sessionId", self.id.into()),
+                ("version", "2.1.330".into()),
+            ];
+            for (key, value) in fields {
+                record[key] = value;
+            }
+        }
+        self.count += 1;
+        serde_json::to_writer(&mut *out, &record)?;
+        out.write_all(b"\n")
+    }
+
+    /// Turn `i`: prompt, tool call, the tool's `output`, reply.
+    fn turn(&self, i: u64, output: &str) -> [serde_json::Value; 4] {
+        let prompt = format!("big prompt number {i}");
+        let command = format!("cargo test {i}");
+        let reply = format!("done with turn {i}");
+        let call_id = format!("call_{i}");
+        match self.agent {
+            Agent::Codex => {
+                let item = |payload: serde_json::Value| serde_json::json!({"timestamp": TIMESTAMP, "type": "response_item", "payload": payload});
+                [
+                    item(serde_json::json!({"type": "message", "role": "user",
+                        "content": [{"type": "input_text", "text": prompt}]})),
+                    item(
+                        serde_json::json!({"type": "function_call", "name": "exec_command",
+                        "arguments": serde_json::json!({"cmd": command}).to_string(), "call_id": call_id}),
+                    ),
+                    item(
+                        serde_json::json!({"type": "function_call_output", "call_id": call_id,
+                        "output": output}),
+                    ),
+                    item(serde_json::json!({"type": "message", "role": "assistant",
+                        "content": [{"type": "output_text", "text": reply}]})),
+                ]
+            }
+            Agent::Claude => {
+                let assistant = |content: serde_json::Value, stop: &str| {
+                    serde_json::json!({"type": "assistant",
+                    "message": {"id": format!("msg_{i}_{stop}"), "type": "message", "role": "assistant",
+                        "model": "claude-opus-5-5", "content": content, "stop_reason": stop}})
+                };
+                [
+                    serde_json::json!({"type": "user", "message": {"role": "user", "content": prompt}}),
+                    assistant(
+                        serde_json::json!([{"type": "tool_use", "id": call_id, "name": "Bash",
+                            "input": {"command": command}}]),
+                        "tool_use",
+                    ),
+                    serde_json::json!({"type": "user", "message": {"role": "user", "content": [
+                        {"tool_use_id": call_id, "type": "tool_result", "content": output, "is_error": false}]}}),
+                    assistant(
+                        serde_json::json!([{"type": "text", "text": reply}]),
+                        "end_turn",
+                    ),
+                ]
+            }
+        }
+    }
 }

@@ -34,7 +34,7 @@ pub use agents::{
     AgentEnv, Agents, CLAUDE_VERSION, CODEX_KEY_ENV, CODEX_VERSION, DEFAULT_TIMEOUT, agents,
     claude_id_of, codex_id_of, run_ok, run_ok_within, run_within, workspace_root,
 };
-pub use big::{big_session_id, write_big_codex_session};
+pub use big::{big_session_id, write_big_session};
 pub use request::{RecordedRequest, fixture_requests, read_requests_file};
 pub use server::ModelServer;
 
@@ -138,14 +138,32 @@ pub fn zstd_bomb(prefix: &[u8], byte: u8, count: u64) -> Vec<u8> {
 /// (measured by `wait4`, so only the process itself and its reaped
 /// children count). A process killed by a signal is a panic.
 pub fn run_with_peak_rss(cmd: &mut std::process::Command) -> (i32, i64) {
-    let child = cmd.spawn().expect("spawn the measured process");
+    wait_with_peak_rss(cmd.spawn().expect("spawn the measured process"))
+}
+
+/// Send `child` SIGINT (what Ctrl-C sends; a server shuts down gracefully)
+/// and wait for it to exit: its exit code and peak resident set in KiB over
+/// its whole run. A process killed by a signal is a panic.
+pub fn interrupt_with_peak_rss(child: std::process::Child) -> (i32, i64) {
+    // SAFETY: a plain kill(2) of our own child, which has not been reaped.
+    let sent = unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    assert_eq!(sent, 0, "cannot interrupt process {}", child.id());
+    wait_with_peak_rss(child)
+}
+
+/// Wait for `child` to exit: its exit code and peak resident set in KiB
+/// (measured by `wait4`). A process killed by a signal is a panic.
+fn wait_with_peak_rss(child: std::process::Child) -> (i32, i64) {
     let mut status = 0;
     // SAFETY: plain wait4 on our own child; `usage` is a zeroed out-struct.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
     let waited = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(waited, pid, "wait4 failed");
-    assert!(libc::WIFEXITED(status), "{cmd:?} did not exit normally");
+    assert!(
+        libc::WIFEXITED(status),
+        "process {pid} did not exit normally"
+    );
     // The child was reaped by wait4 above; dropping the handle is all that is left.
     drop(child);
     (libc::WEXITSTATUS(status), usage.ru_maxrss)

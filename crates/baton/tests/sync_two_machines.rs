@@ -18,91 +18,9 @@ mod common;
 #[path = "sync_two_machines/secrets.rs"]
 mod secrets;
 
-use common::{agent_baton, last_turn, record_session, run_json};
-
-/// A `baton serve` child process, killed when dropped.
-struct Serve {
-    child: Child,
-    url: String,
-    token: String,
-    _home: tempfile::TempDir,
-}
-
-impl Drop for Serve {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn serve_command(home: &Path) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
-    cmd.env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", home)
-        .env("BATON_HOME", home.join("baton"))
-        .env("CODEX_HOME", home.join(".codex"))
-        .env("CLAUDE_CONFIG_DIR", home.join(".claude"));
-    cmd
-}
-
-fn start_serve() -> Serve {
-    start_serve_with(&[], None)
-}
-
-/// `baton serve` with `env` added (the team server's `BATON_DATABASE_URL`,
-/// `BATON_BLOBS`, `AWS_*`, or a log level); with any, the server's log goes to
-/// `serve.log` in its home instead of the test's stderr. It creates account
-/// `alice` unless given the token of one (a further replica on the same
-/// storage).
-fn start_serve_with(env: &[(String, String)], token: Option<&str>) -> Serve {
-    let home = tempfile::tempdir().expect("temp dir");
-    let command = || {
-        let mut cmd = serve_command(home.path());
-        cmd.envs(env.iter().map(|(k, v)| (k, v)));
-        cmd
-    };
-    let token = match token {
-        Some(t) => t.to_owned(),
-        None => {
-            let user = run_ok(command().args(["serve", "user", "add", "alice", "--json"]));
-            let user: Value = serde_json::from_slice(&user.stdout).expect("user JSON");
-            user["token"].as_str().expect("token").to_owned()
-        }
-    };
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("free port")
-        .port();
-    let addr = format!("127.0.0.1:{port}");
-    let stderr = match env {
-        [] => Stdio::inherit(),
-        _ => std::fs::File::create(home.path().join("serve.log"))
-            .expect("log file")
-            .into(),
-    };
-    let child = command()
-        .args(["serve", "--listen", &addr, "--no-catalog"])
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(stderr)
-        .spawn()
-        .expect("baton serve starts");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while std::net::TcpStream::connect(&addr).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "baton serve did not listen on {addr}"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    Serve {
-        child,
-        url: format!("http://{addr}"),
-        token,
-        _home: home,
-    }
-}
+use common::{
+    Serve, agent_baton, last_turn, record_session, run_json, start_serve, start_serve_with,
+};
 
 /// One machine: its agent homes and its own `BATON_HOME`.
 struct Machine {

@@ -7,7 +7,8 @@ use baton_native::Agent;
 use baton_testkit::{AgentEnv, Agents, ModelServer, RecordedRequest, run_ok};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
 /// `stdout` of `what` parsed as JSON; panics with the text otherwise.
 pub fn parse_json(what: &str, stdout: &[u8]) -> Value {
@@ -191,4 +192,106 @@ pub fn manifest() -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// A `baton serve` child process on a free loopback port with its own home
+/// and account `alice`; killed when dropped.
+pub struct Serve {
+    child: Option<Child>,
+    /// The server's base URL, `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// Account `alice`'s token.
+    pub token: String,
+    _home: tempfile::TempDir,
+}
+
+impl Serve {
+    /// Stop the server as Ctrl-C does and wait for it to exit: its exit
+    /// code and peak resident set in KiB over its whole run.
+    pub fn stop_with_peak_rss(mut self) -> (i32, i64) {
+        let child = self.child.take().expect("the server runs");
+        baton_testkit::interrupt_with_peak_rss(child)
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `baton` with a cleared environment whose HOME, `BATON_HOME` and agent
+/// homes are below `home`.
+fn serve_command(home: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_baton"));
+    cmd.env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", home)
+        .env("BATON_HOME", home.join("baton"))
+        .env("CODEX_HOME", home.join(".codex"))
+        .env("CLAUDE_CONFIG_DIR", home.join(".claude"));
+    cmd
+}
+
+/// `baton serve --no-catalog` on a free loopback port, logging to the
+/// test's stderr.
+pub fn start_serve() -> Serve {
+    start_serve_with(&[], None)
+}
+
+/// `baton serve` with `env` added (the team server's `BATON_DATABASE_URL`,
+/// `BATON_BLOBS`, `AWS_*`, or a log level); with any, the server's log goes to
+/// `serve.log` in its home instead of the test's stderr. It creates account
+/// `alice` unless given the token of one (a further replica on the same
+/// storage).
+pub fn start_serve_with(env: &[(String, String)], token: Option<&str>) -> Serve {
+    let home = tempfile::tempdir().expect("temp dir");
+    let command = || {
+        let mut cmd = serve_command(home.path());
+        cmd.envs(env.iter().map(|(k, v)| (k, v)));
+        cmd
+    };
+    let token = match token {
+        Some(t) => t.to_owned(),
+        None => {
+            let user = run_ok(command().args(["serve", "user", "add", "alice", "--json"]));
+            let user: Value = serde_json::from_slice(&user.stdout).expect("user JSON");
+            user["token"].as_str().expect("token").to_owned()
+        }
+    };
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let stderr = match env {
+        [] => Stdio::inherit(),
+        _ => std::fs::File::create(home.path().join("serve.log"))
+            .expect("log file")
+            .into(),
+    };
+    let child = command()
+        .args(["serve", "--listen", &addr, "--no-catalog"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr)
+        .spawn()
+        .expect("baton serve starts");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "baton serve did not listen on {addr}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Serve {
+        child: Some(child),
+        url: format!("http://{addr}"),
+        token,
+        _home: home,
+    }
 }
