@@ -105,11 +105,15 @@ impl Machine {
         }
     }
 
-    /// Print every peak measured on this machine (`name`d); fail if any
+    /// Print every peak measured on these machines (`name`d); fail if any
     /// command went over the limit.
-    fn report(self, name: &str) {
-        println!("{name}: {}", self.peaks.join(", "));
-        assert!(self.over.is_empty(), "{name}: {}", self.over.join("; "));
+    fn report(machines: [(&str, Machine); 2]) {
+        let mut over = Vec::new();
+        for (name, m) in machines {
+            println!("{name}: {}", m.peaks.join(", "));
+            over.extend(m.over.iter().map(|o| format!("{name}: {o}")));
+        }
+        assert!(over.is_empty(), "{}", over.join("; "));
     }
 }
 
@@ -263,7 +267,6 @@ fn local_commands(agent: Agent) {
     let last_prompt = format!("big prompt number {}", TURNS - 1);
     assert!(file_contains(&converted, &last_prompt));
     std::fs::remove_file(&converted).unwrap();
-    let a_report = format!("{agent} on machine A");
 
     // Machine B: import the envelope, then rehydrate into its empty home.
     let mut b = Machine::new(&tmp.path().join("b"));
@@ -277,8 +280,10 @@ fn local_commands(agent: Agent) {
     let placed = only_file(&rehydrated);
     assert!(placed.starts_with(b.home(agent)), "{placed:?}");
     assert!(same_bytes(&placed, &native), "rehydrate differs");
-    b.report(&format!("{agent} on machine B"));
-    a.report(&a_report);
+    Machine::report([
+        (&format!("{agent} on machine A"), a),
+        (&format!("{agent} on machine B"), b),
+    ]);
 }
 
 /// Machine A pushes a big session of `agent` to a `baton serve`, machine B
@@ -307,8 +312,10 @@ fn push_and_pull(agent: Agent) {
         .find(|p| len(p) == len(&native))
         .unwrap_or_else(|| panic!("no pulled file of {} bytes", len(&native)));
     assert!(same_bytes(&copy, &native), "the pulled copy differs");
-    a.report(&format!("{agent} sync, machine A"));
-    b.report(&format!("{agent} sync, machine B"));
+    Machine::report([
+        (&format!("{agent} sync, machine A"), a),
+        (&format!("{agent} sync, machine B"), b),
+    ]);
 }
 
 /// Every file at or below `path`.
