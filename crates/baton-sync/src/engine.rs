@@ -7,7 +7,7 @@
 use crate::crypto::Keyring;
 use crate::error::{ClientError, io_err};
 use crate::http::Client;
-use crate::native::read_native;
+use crate::native::LocalBytes;
 use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use baton_native::files::FileStat;
 use baton_protocol::SessionInfo;
@@ -104,12 +104,12 @@ impl<'a> Syncer<'a> {
 
     /// The native bytes of `path`: the file (decompressed), or, when it is
     /// gone, the archived copy; `None` when neither exists.
-    pub(crate) fn read_local(&self, path: &Path) -> Result<Option<Vec<u8>>, ClientError> {
-        if let Some(bytes) = read_native(path)? {
+    pub(crate) fn read_local(&self, path: &Path) -> Result<Option<LocalBytes>, ClientError> {
+        if let Some(bytes) = LocalBytes::open(path)? {
             return Ok(Some(bytes));
         }
         match &self.archive {
-            Some(archive) => archive(path).map_err(io_err(path)),
+            Some(archive) => Ok(archive(path).map_err(io_err(path))?.map(LocalBytes::Memory)),
             None => Ok(None),
         }
     }
@@ -157,16 +157,14 @@ impl<'a> Syncer<'a> {
     }
 }
 
-/// `stamp`, taken before `bytes` were read from the file, when `at` covers
+/// `stamp`, taken before the file's `len` bytes were read, when `at` covers
 /// all of them (so the stamp describes a file the server holds entirely).
 pub(crate) fn whole_file_stamp(
     stamp: &Option<FileStat>,
     at: &Tracked,
-    bytes: &[u8],
+    len: u64,
 ) -> Option<FileStat> {
-    (at.plain_len == bytes.len() as u64)
-        .then_some(*stamp)
-        .flatten()
+    (at.plain_len == len).then_some(*stamp).flatten()
 }
 
 /// The id rewrite of the library copy of stream `name`, if pull rewrote it.

@@ -5,12 +5,13 @@
 use crate::engine::{Codec, Syncer, mirror_rewrite, set_mirror, set_source, whole_file_stamp};
 use crate::error::{ClientError, io_err};
 use crate::http::{Prefix, check_session_info};
-use crate::native::read_native;
-use crate::reconcile::{Ahead, LocalStream, Relation, tracked};
+use crate::native::{LocalBytes, read_native};
+use crate::reconcile::{Ahead, LocalStream, Relation};
 use crate::state::{IdRewrite, RemoteSession, Tracked};
 use baton_native::files::FileStat;
 use baton_native::write::WriteError;
 use baton_protocol::{SessionInfo, StreamInfo, sha256_hex};
+use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// What happened to one session during a pull.
@@ -90,6 +91,7 @@ impl Syncer<'_> {
             if let Some((_, path)) = source
                 && let Some(bytes) = read_native(path)?
             {
+                let bytes = LocalBytes::Memory(bytes);
                 let local = LocalStream {
                     path,
                     bytes: &bytes,
@@ -104,7 +106,7 @@ impl Syncer<'_> {
                     Relation::InSync | Relation::LocalAhead => {
                         if let Some(mut at) = rec.at {
                             at.rewrite = rewrite;
-                            at.stamp = whole_file_stamp(&stamp, &at, &bytes);
+                            at.stamp = whole_file_stamp(&stamp, &at, bytes.len());
                             set_source(&mut self.state, &info.id, &stream.name, at);
                         }
                         continue;
@@ -144,7 +146,7 @@ impl Syncer<'_> {
         let name = stream.name.as_str();
         let plain = matches!(codec, Codec::Plain);
         let known = match &prev {
-            Some(t) => read_native(&t.path)?.map(|b| (t.path.clone(), b)),
+            Some(t) => read_native(&t.path)?.map(|b| (t.path.clone(), LocalBytes::Memory(b))),
             None => None,
         };
         // The library file (existing or not yet), its bytes, and how they
@@ -167,7 +169,7 @@ impl Syncer<'_> {
             None => {
                 let nothing = LocalStream {
                     path: Path::new(""),
-                    bytes: &[],
+                    bytes: &LocalBytes::Memory(Vec::new()),
                     prev: None,
                     rewrite: None,
                     plain,
@@ -182,6 +184,7 @@ impl Syncer<'_> {
                 let path = mirror_path(info, name, &ahead.tail);
                 match read_native(&path)? {
                     Some(existing) => {
+                        let existing = LocalBytes::Memory(existing);
                         let local = LocalStream {
                             path: &path,
                             bytes: &existing,
@@ -194,7 +197,7 @@ impl Syncer<'_> {
                             .await?;
                         (path, existing, None, rewrite, rec)
                     }
-                    None => (path, Vec::new(), None, rewrite, rec),
+                    None => (path, LocalBytes::Memory(Vec::new()), None, rewrite, rec),
                 }
             }
         };
@@ -223,7 +226,7 @@ impl Syncer<'_> {
                 // Written under the library copy's own lock, checking its
                 // bytes again: another run (a `baton import`) may have
                 // extended it since `local` was read.
-                let mut want = local;
+                let mut want = local.read(0, local.len())?.into_owned();
                 want.extend_from_slice(&tail);
                 let written = baton_native::write::extend_owned_file(&path, &want, 0o600).map_err(
                     |e| match e {
@@ -271,9 +274,7 @@ impl Syncer<'_> {
         } = ahead;
         let (path, local_bytes) = (local.path, local.bytes);
         let Some(rw) = local.rewrite.cloned() else {
-            let mut all = local_bytes.to_vec();
-            all.extend_from_slice(&tail);
-            let at = tracked(path, &all, all.len() as u64, remote_len, &remote_sha256);
+            let at = tracked_after(path, local_bytes, &tail, remote_len, &remote_sha256)?;
             return Ok((tail, at));
         };
         // The reconcile of a known copy already rewrote `tail`; rewriting
@@ -291,10 +292,31 @@ impl Syncer<'_> {
             let end = (remote_len as usize).min(whole.bytes.len());
             remote_sha256 = sha256_hex(&whole.bytes[..end]);
         }
-        let mut all = local_bytes.to_vec();
-        all.extend_from_slice(&tail);
-        let mut at = tracked(path, &all, all.len() as u64, remote_len, &remote_sha256);
+        let mut at = tracked_after(path, local_bytes, &tail, remote_len, &remote_sha256)?;
         at.rewrite = Some(rw);
         Ok((tail, at))
     }
+}
+
+/// The position of `path` once `tail` is appended to `local`: all of it,
+/// at `remote_len` (hash `remote_sha256`) of the server stream.
+fn tracked_after(
+    path: &Path,
+    local: &LocalBytes,
+    tail: &[u8],
+    remote_len: u64,
+    remote_sha256: &str,
+) -> Result<Tracked, ClientError> {
+    let mut hasher = Sha256::new();
+    local.hash_prefix(&mut hasher, local.len())?;
+    hasher.update(tail);
+    Ok(Tracked {
+        path: path.to_path_buf(),
+        plain_len: local.len() + tail.len() as u64,
+        plain_sha256: hex::encode(hasher.finalize()),
+        remote_len,
+        remote_sha256: remote_sha256.to_owned(),
+        rewrite: None,
+        stamp: None,
+    })
 }

@@ -5,6 +5,7 @@
 use crate::engine::{Codec, Syncer, mirror_rewrite, set_source, whole_file_stamp};
 use crate::error::ClientError;
 use crate::http::{AppendOutcome, Client};
+use crate::native::LocalBytes;
 use crate::reconcile::{LocalStream, Reconciled, Relation, tracked};
 use crate::state::{IdRewrite, RemoteSession, SyncState, Tracked};
 use baton_native::files::FileStat;
@@ -154,7 +155,7 @@ impl Syncer<'_> {
                     .await?;
                 if let Some(at) = rec.at.as_mut() {
                     at.rewrite = rw.clone();
-                    at.stamp = whole_file_stamp(stamp, at, bytes);
+                    at.stamp = whole_file_stamp(stamp, at, bytes.len());
                 }
                 recs.push(rec);
             }
@@ -221,7 +222,7 @@ impl Syncer<'_> {
         session: &LocalSession,
         remote_id: &str,
         info: &SessionInfo,
-        locals: &[(String, PathBuf, Vec<u8>)],
+        locals: &[(String, PathBuf, LocalBytes)],
         recs: &[Reconciled],
     ) -> Result<(), ClientError> {
         let mut prefixes = Vec::new();
@@ -237,15 +238,17 @@ impl Syncer<'_> {
                 len: r,
                 sha256: sha.clone(),
             });
-            trackers.push((name.clone(), tracked(path, bytes, p, r, &sha)));
+            trackers.push((name.clone(), tracked(path, bytes, p, r, &sha)?));
         }
-        let main = locals.first().map(|l| l.2.as_slice()).unwrap_or_default();
         let cut = recs
             .first()
             .and_then(|r| r.shared.last())
-            .map(|s| s.1 as usize)
+            .map(|s| s.1)
             .unwrap_or(0);
-        let new_id = diverged_id(remote_id, main, cut);
+        let new_id = match locals.first() {
+            Some((_, _, main)) => diverged_id(remote_id, main, cut)?,
+            None => diverged_id(remote_id, &LocalBytes::Memory(Vec::new()), 0)?,
+        };
         let request = ForkRequest {
             new_id: new_id.clone(),
             streams: prefixes,
@@ -282,8 +285,8 @@ struct StreamPush<'a> {
     id: &'a str,
     /// Stream name.
     name: &'a str,
-    /// The whole local file (plaintext).
-    local: &'a [u8],
+    /// The local file (plaintext), read a piece at a time.
+    local: &'a LocalBytes,
     /// The file's stamp when it was read (kept once all of it is acknowledged).
     stamp: Option<&'a FileStat>,
     codec: Codec<'a>,
@@ -291,7 +294,8 @@ struct StreamPush<'a> {
     chunk_size: usize,
 }
 
-/// Push `job.local[at.plain_len..]` in pieces of `job.chunk_size`; saves
+/// Push `job.local[at.plain_len..]` in pieces of `job.chunk_size` (each read
+/// from the file when it is sent, so memory stays bounded); saves
 /// each acknowledged position through `on_ack`. Returns the position reached
 /// (`None` when the server moved, diverged or offset_ahead, and the caller
 /// must reconcile again) and the bytes sent.
@@ -311,29 +315,32 @@ async fn push_stream(
     } = *job;
     let mut sent = 0;
     let mut hasher = Sha256::new();
-    hasher.update(&local[..at.plain_len as usize]);
-    while (at.plain_len as usize) < local.len() {
-        let from = at.plain_len as usize;
-        let mut to = (from + chunk_size).min(local.len());
+    local.hash_prefix(&mut hasher, at.plain_len)?;
+    while at.plain_len < local.len() {
+        let from = at.plain_len;
+        let mut to = (from + chunk_size as u64).min(local.len());
+        let mut chunk = local.read(from, to)?;
         // Undo a rewrite on whole lines only, so no id is split.
         let back = at.rewrite.as_ref().map(IdRewrite::reversed);
         if back.is_some()
             && to < local.len()
-            && let Some(nl) = local[from..to].iter().rposition(|&b| b == b'\n')
+            && let Some(nl) = chunk.iter().rposition(|&b| b == b'\n')
         {
-            to = from + nl + 1;
+            to = from + nl as u64 + 1;
         }
         if matches!(codec, Codec::Redacted { .. }) {
             // Redaction sees whole lines only: a torn last line waits for
             // its end, a line longer than a chunk goes whole.
-            match line_end(local, from, to) {
+            match line_end(local, &chunk, from, to)? {
                 Some(end) => to = end,
                 None => break,
             }
         }
-        let chunk = &local[from..to];
-        let wire = back.map(|b| b.apply(chunk));
-        let wire = wire.as_deref().unwrap_or(chunk);
+        if to != from + chunk.len() as u64 {
+            chunk = local.read(from, to)?;
+        }
+        let wire = back.map(|b| b.apply(&chunk));
+        let wire = wire.as_deref().unwrap_or(&chunk);
         let (body, zstd) = match codec {
             Codec::Plain | Codec::Redacted { redact: false, .. } => (wire.to_vec(), true),
             Codec::Redacted { redactor, .. } => (redactor.redact(wire)?.bytes, true),
@@ -345,7 +352,7 @@ async fn push_stream(
         let AppendOutcome::Appended(result) = outcome else {
             return Ok((None, sent));
         };
-        hasher.update(chunk);
+        hasher.update(&chunk);
         at = Tracked {
             path: at.path.clone(),
             plain_len: to as u64,
@@ -361,60 +368,76 @@ async fn push_stream(
     Ok((Some(at), sent))
 }
 
-/// End of the last whole line of `local[from..to]`, else of the first line
-/// after `from` (longer than the chunk); `None` when no line after `from`
-/// is complete yet.
-fn line_end(local: &[u8], from: usize, to: usize) -> Option<usize> {
-    match local[from..to].iter().rposition(|&b| b == b'\n') {
-        Some(i) => Some(from + i + 1),
-        None => memchr::memchr(b'\n', &local[to..]).map(|i| to + i + 1),
+/// End of the last whole line of `local[from..to]` (`piece`, which starts
+/// at `from` and holds at least those bytes), else of the first line after
+/// `from` (longer than the chunk); `None` when no line after `from` is
+/// complete yet.
+fn line_end(
+    local: &LocalBytes,
+    piece: &[u8],
+    from: u64,
+    to: u64,
+) -> Result<Option<u64>, ClientError> {
+    let within = &piece[..(to - from) as usize];
+    match within.iter().rposition(|&b| b == b'\n') {
+        Some(i) => Ok(Some(from + i as u64 + 1)),
+        None => local.line_end_from(to),
     }
 }
 
 /// The server id for a diverged local copy of `remote_id`: derived from the
 /// local bytes up to the end of the first line after the common prefix, so a
 /// retried push after a crash reuses the same id.
-fn diverged_id(remote_id: &str, local_main: &[u8], common: usize) -> String {
+fn diverged_id(
+    remote_id: &str,
+    local_main: &LocalBytes,
+    common: u64,
+) -> Result<String, ClientError> {
     let common = common.min(local_main.len());
-    let end = local_main[common..]
-        .iter()
-        .position(|&b| b == b'\n')
-        .map(|i| common + i + 1)
+    let end = local_main
+        .line_end_from(common)?
         .unwrap_or(local_main.len());
     let mut h = Sha256::new();
     h.update(b"baton-diverged\0");
     h.update(remote_id.as_bytes());
     h.update([0]);
-    h.update(&local_main[..end]);
+    local_main.hash_prefix(&mut h, end)?;
     let digest = h.finalize();
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_random_bytes(bytes)
+    Ok(uuid::Builder::from_random_bytes(bytes)
         .into_uuid()
-        .to_string()
+        .to_string())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    fn mem(bytes: &[u8]) -> LocalBytes {
+        LocalBytes::Memory(bytes.to_vec())
+    }
+
     #[test]
     fn redacted_pieces_end_at_whole_lines() {
-        let local = b"one\ntwo\nthree-is-long\ntorn";
+        let bytes = b"one\ntwo\nthree-is-long\ntorn";
+        let local = mem(bytes);
+        let end = |from: u64, to: u64| line_end(&local, &bytes[from as usize..], from, to).unwrap();
         // The last whole line inside the piece.
-        assert_eq!(line_end(local, 0, 10), Some(8));
+        assert_eq!(end(0, 10), Some(8));
         // A line longer than the piece goes whole.
-        assert_eq!(line_end(local, 8, 12), Some(22));
+        assert_eq!(end(8, 12), Some(22));
         // A torn last line waits for its end.
-        assert_eq!(line_end(local, 22, local.len()), None);
+        assert_eq!(end(22, local.len()), None);
     }
 
     #[test]
     fn diverged_ids_are_stable_and_depend_on_the_divergent_line() {
-        let a = diverged_id("x", b"l1\nmine\nmore", 3);
-        assert_eq!(a, diverged_id("x", b"l1\nmine\nmore and more", 3));
-        assert_ne!(a, diverged_id("x", b"l1\ntheirs\n", 3));
-        assert_ne!(a, diverged_id("y", b"l1\nmine\nmore", 3));
+        let id = |remote: &str, bytes: &[u8]| diverged_id(remote, &mem(bytes), 3).unwrap();
+        let a = id("x", b"l1\nmine\nmore");
+        assert_eq!(a, id("x", b"l1\nmine\nmore and more"));
+        assert_ne!(a, id("x", b"l1\ntheirs\n"));
+        assert_ne!(a, id("y", b"l1\nmine\nmore"));
         assert!(uuid::Uuid::parse_str(&a).is_ok());
     }
 }

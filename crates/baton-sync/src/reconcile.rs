@@ -12,6 +12,7 @@
 use crate::engine::{Codec, Syncer};
 use crate::error::ClientError;
 use crate::http::Prefix;
+use crate::native::LocalBytes;
 use crate::state::{IdRewrite, Tracked};
 use baton_protocol::{Checkpoint, EMPTY_SHA256, StreamInfo, sha256_hex};
 use std::borrow::Cow;
@@ -77,8 +78,9 @@ impl Reconciled {
 pub struct LocalStream<'a> {
     /// The file.
     pub path: &'a Path,
-    /// Its plaintext bytes (empty when it does not exist yet).
-    pub bytes: &'a [u8],
+    /// Its plaintext bytes (empty when it does not exist yet), read by
+    /// range.
+    pub bytes: &'a LocalBytes,
     /// The position acknowledged for it earlier, if any.
     pub prev: Option<&'a Tracked>,
     /// The id rewrite its bytes carry (a diverged copy's library file).
@@ -112,15 +114,31 @@ pub struct ServerBytes {
 /// `remote_len` (hash `sha`) of the server stream.
 pub(crate) fn tracked(
     path: &Path,
-    local: &[u8],
+    local: &LocalBytes,
     plain_len: u64,
+    remote_len: u64,
+    sha: &str,
+) -> Result<Tracked, ClientError> {
+    let plain_sha256 = match plain_len {
+        0 => EMPTY_SHA256.to_owned(),
+        n => local.prefix_sha256(n)?,
+    };
+    Ok(tracked_at(path, plain_len, plain_sha256, remote_len, sha))
+}
+
+/// A [`Tracked`] position of `path` at `plain_len` (hash `plain_sha256`) of
+/// the local file and `remote_len` (hash `sha`) of the server stream.
+fn tracked_at(
+    path: &Path,
+    plain_len: u64,
+    plain_sha256: String,
     remote_len: u64,
     sha: &str,
 ) -> Tracked {
     Tracked {
         path: path.to_path_buf(),
         plain_len,
-        plain_sha256: sha256_hex(&local[..plain_len as usize]),
+        plain_sha256,
         remote_len,
         remote_sha256: sha.to_owned(),
         rewrite: None,
@@ -130,7 +148,7 @@ pub(crate) fn tracked(
 
 /// `LocalAhead` when `local` holds more than `agreed` bytes, else `InSync`.
 fn ahead_or_equal(local: &LocalStream, agreed: u64) -> Relation {
-    if local.bytes.len() as u64 > agreed {
+    if local.bytes.len() > agreed {
         Relation::LocalAhead
     } else {
         Relation::InSync
@@ -150,42 +168,45 @@ fn agreed(local: &LocalStream, at: Tracked) -> Reconciled {
 /// Decide what comparing `local` with the server stream `server` (as
 /// listed; `None` when the server has no such stream) needs: the answer
 /// itself when hashes settle it, else the agreed position to fetch the
-/// server's bytes after.
-pub fn plan(local: &LocalStream, server: Option<&StreamInfo>) -> Step {
+/// server's bytes after. Hashing reads the local file a piece at a time.
+pub fn plan(local: &LocalStream, server: Option<&StreamInfo>) -> Result<Step, ClientError> {
     let bytes = local.bytes;
-    let zero = tracked(local.path, bytes, 0, 0, EMPTY_SHA256);
+    let zero = tracked_at(local.path, 0, EMPTY_SHA256.to_owned(), 0, EMPTY_SHA256);
     let Some(server) = server else {
-        return Step::Known(agreed(local, zero));
+        return Ok(Step::Known(agreed(local, zero)));
     };
-    if local.plain
-        && local.rewrite.is_none()
-        && bytes.len() as u64 >= server.len
-        && sha256_hex(&bytes[..server.len as usize]) == server.sha256
-    {
-        let at = tracked(local.path, bytes, server.len, server.len, &server.sha256);
-        return Step::Known(agreed(local, at));
+    if local.plain && local.rewrite.is_none() && bytes.len() >= server.len {
+        let sha = bytes.prefix_sha256(server.len)?;
+        if sha == server.sha256 {
+            let at = tracked_at(local.path, server.len, sha, server.len, &server.sha256);
+            return Ok(Step::Known(agreed(local, at)));
+        }
     }
-    let start = local
-        .prev
-        .filter(|p| {
-            p.path == local.path
-                && p.plain_len <= bytes.len() as u64
-                && p.remote_len <= server.len
-                && sha256_hex(&bytes[..p.plain_len as usize]) == p.plain_sha256
-        })
-        .cloned();
-    match start {
+    let mut start = None;
+    if let Some(p) = local.prev
+        && p.path == local.path
+        && p.plain_len <= bytes.len()
+        && p.remote_len <= server.len
+        && bytes.prefix_sha256(p.plain_len)? == p.plain_sha256
+    {
+        start = Some(p.clone());
+    }
+    Ok(match start {
         Some(start) if start.remote_len == server.len && start.remote_sha256 == server.sha256 => {
             Step::Known(agreed(local, start))
         }
         Some(start) if start.remote_len < server.len => Step::Fetch(start),
         _ => Step::Fetch(zero),
-    }
+    })
 }
 
 /// Compare `local` with the server's bytes after `start` (a position
-/// [`plan`] returned).
-pub fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Reconciled {
+/// [`plan`] returned), reading of `local` only as much as the server sent.
+pub fn compare(
+    local: &LocalStream,
+    start: &Tracked,
+    server: ServerBytes,
+) -> Result<Reconciled, ClientError> {
     let plain = local.plain;
     // A rewritten library copy is compared with the server's bytes as they
     // look after the rewrite (same length, so positions agree).
@@ -201,9 +222,9 @@ pub fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Rec
     let mut shared = vec![(r, p)];
     let mut iter = segments.into_iter();
     while let Some((seg, sealed_len)) = iter.next() {
-        let avail = &local.bytes[p as usize..];
-        let n = seg.len().min(avail.len());
-        if avail[..n] != seg[..n] {
+        let avail = local.bytes.read(p, p + seg.len() as u64)?;
+        let n = avail.len();
+        if avail[..] != seg[..n] {
             if plain {
                 let k = avail[..n]
                     .iter()
@@ -212,12 +233,12 @@ pub fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Rec
                     .count() as u64;
                 shared.push((r + k, p + k));
             }
-            return Reconciled {
+            return Ok(Reconciled {
                 relation: Relation::Diverged,
                 at: None,
                 shared,
                 plain,
-            };
+            });
         }
         if n == seg.len() {
             p += n as u64;
@@ -232,7 +253,7 @@ pub fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Rec
         for (rest, _) in iter {
             tail.extend_from_slice(&rest);
         }
-        return Reconciled {
+        return Ok(Reconciled {
             relation: Relation::RemoteAhead(Ahead {
                 tail,
                 len: server.len,
@@ -241,12 +262,10 @@ pub fn compare(local: &LocalStream, start: &Tracked, server: ServerBytes) -> Rec
             at: None,
             shared,
             plain,
-        };
+        });
     }
-    agreed(
-        local,
-        tracked(local.path, local.bytes, p, server.len, &server.sha256),
-    )
+    let at = tracked(local.path, local.bytes, p, server.len, &server.sha256)?;
+    Ok(agreed(local, at))
 }
 
 impl Syncer<'_> {
@@ -262,17 +281,17 @@ impl Syncer<'_> {
         server: Option<&StreamInfo>,
         codec: Codec<'_>,
     ) -> Result<Reconciled, ClientError> {
-        let start = match plan(local, server) {
+        let start = match plan(local, server)? {
             Step::Known(done) => return Ok(done),
             Step::Fetch(start) => start,
         };
         // The server's bytes before `start`, to check the answer against the
         // server's hash: the local prefix (as the server holds it, before a
         // rewrite) when it hashes to the agreed position, else from 0.
-        let agreed = &local.bytes[..start.plain_len as usize];
+        let agreed = local.bytes.read(0, start.plain_len)?;
         let rebuilt: Cow<[u8]> = match local.rewrite {
-            Some(rw) => Cow::Owned(rw.reversed().apply(agreed)),
-            None => Cow::Borrowed(agreed),
+            Some(rw) => Cow::Owned(rw.reversed().apply(&agreed)),
+            None => agreed,
         };
         // `plan` checked `plain_sha256` against the local bytes.
         let holds = match local.rewrite {
@@ -287,7 +306,7 @@ impl Syncer<'_> {
         } else if local.plain && holds {
             (start, Prefix::Bytes(&rebuilt))
         } else {
-            let zero = tracked(local.path, local.bytes, 0, 0, EMPTY_SHA256);
+            let zero = tracked_at(local.path, 0, EMPTY_SHA256.to_owned(), 0, EMPTY_SHA256);
             (zero, Prefix::Bytes(&[]))
         };
         let read = self.client.read_stream(id, name, prefix).await?;
@@ -296,7 +315,7 @@ impl Syncer<'_> {
             len: read.len,
             sha256: read.sha256,
         };
-        Ok(compare(local, &start, server))
+        compare(local, &start, server)
     }
 }
 
@@ -312,7 +331,7 @@ mod tests {
         }
     }
 
-    fn local<'a>(bytes: &'a [u8], prev: Option<&'a Tracked>) -> LocalStream<'a> {
+    fn local<'a>(bytes: &'a LocalBytes, prev: Option<&'a Tracked>) -> LocalStream<'a> {
         LocalStream {
             path: Path::new("/l/s.jsonl"),
             bytes,
@@ -320,6 +339,10 @@ mod tests {
             rewrite: None,
             plain: true,
         }
+    }
+
+    fn mem(bytes: &[u8]) -> LocalBytes {
+        LocalBytes::Memory(bytes.to_vec())
     }
 
     fn server_bytes(all: &[u8], from: usize) -> ServerBytes {
@@ -332,12 +355,12 @@ mod tests {
 
     #[test]
     fn no_server_stream_means_everything_is_to_push() {
-        let Step::Known(r) = plan(&local(b"a\nb\n", None), None) else {
+        let Step::Known(r) = plan(&local(&mem(b"a\nb\n"), None), None).unwrap() else {
             panic!("needs no server bytes")
         };
         assert_eq!(r.relation, Relation::LocalAhead);
         assert_eq!(r.at.unwrap().plain_len, 0);
-        let Step::Known(r) = plan(&local(b"", None), None) else {
+        let Step::Known(r) = plan(&local(&mem(b""), None), None).unwrap() else {
             panic!("needs no server bytes")
         };
         assert_eq!(r.relation, Relation::InSync);
@@ -345,13 +368,15 @@ mod tests {
 
     #[test]
     fn a_local_file_extending_the_server_is_settled_by_hashes() {
-        let Step::Known(r) = plan(&local(b"a\nb\n", None), Some(&stream(b"a\n"))) else {
+        let Step::Known(r) = plan(&local(&mem(b"a\nb\n"), None), Some(&stream(b"a\n"))).unwrap()
+        else {
             panic!("needs no server bytes")
         };
         assert_eq!(r.relation, Relation::LocalAhead);
         let at = r.at.unwrap();
         assert_eq!((at.plain_len, at.remote_len), (2, 2));
-        let Step::Known(r) = plan(&local(b"a\n", None), Some(&stream(b"a\n"))) else {
+        let Step::Known(r) = plan(&local(&mem(b"a\n"), None), Some(&stream(b"a\n"))).unwrap()
+        else {
             panic!("needs no server bytes")
         };
         assert_eq!(r.relation, Relation::InSync);
@@ -360,12 +385,13 @@ mod tests {
     #[test]
     fn a_longer_server_stream_gives_its_tail() {
         let server = b"a\nb\nc\n";
-        let l = local(b"a\n", None);
-        let Step::Fetch(start) = plan(&l, Some(&stream(server))) else {
+        let bytes = mem(b"a\n");
+        let l = local(&bytes, None);
+        let Step::Fetch(start) = plan(&l, Some(&stream(server))).unwrap() else {
             panic!("needs the server's bytes")
         };
         assert_eq!(start.remote_len, 0);
-        let r = compare(&l, &start, server_bytes(server, 0));
+        let r = compare(&l, &start, server_bytes(server, 0)).unwrap();
         assert_eq!(
             r.relation,
             Relation::RemoteAhead(Ahead {
@@ -379,11 +405,12 @@ mod tests {
     #[test]
     fn different_bytes_diverge_after_their_common_prefix() {
         let server = b"a\nmine\n";
-        let l = local(b"a\ntheirs\n", None);
-        let Step::Fetch(start) = plan(&l, Some(&stream(server))) else {
+        let bytes = mem(b"a\ntheirs\n");
+        let l = local(&bytes, None);
+        let Step::Fetch(start) = plan(&l, Some(&stream(server))).unwrap() else {
             panic!("needs the server's bytes")
         };
-        let r = compare(&l, &start, server_bytes(server, 0));
+        let r = compare(&l, &start, server_bytes(server, 0)).unwrap();
         assert_eq!(r.relation, Relation::Diverged);
         assert_eq!(r.shared.last(), Some(&(2, 2)));
     }
@@ -391,23 +418,31 @@ mod tests {
     #[test]
     fn a_still_valid_earlier_position_is_fetched_from() {
         let server = b"a\nb\nc\n";
-        let bytes = b"a\nb\n";
-        let prev = tracked(Path::new("/l/s.jsonl"), bytes, 2, 2, &sha256_hex(b"a\n"));
-        let mut l = local(bytes, Some(&prev));
+        let bytes = mem(b"a\nb\n");
+        let prev = tracked(Path::new("/l/s.jsonl"), &bytes, 2, 2, &sha256_hex(b"a\n")).unwrap();
+        let mut l = local(&bytes, Some(&prev));
         l.rewrite = None;
         // A rewrite-free plain file the server extends: fetch after `prev`.
-        let Step::Fetch(start) = plan(&l, Some(&stream(server))) else {
+        let Step::Fetch(start) = plan(&l, Some(&stream(server))).unwrap() else {
             panic!("needs the server's bytes")
         };
         assert_eq!(start.remote_len, 2);
-        let r = compare(&l, &start, server_bytes(server, 2));
+        let r = compare(&l, &start, server_bytes(server, 2)).unwrap();
         let Relation::RemoteAhead(ahead) = r.relation else {
             panic!("server is ahead")
         };
         assert_eq!(ahead.tail, b"c\n");
         // A position whose local bytes changed since is not trusted.
-        let stale = tracked(Path::new("/l/s.jsonl"), b"x\n", 2, 2, &sha256_hex(b"a\n"));
-        let Step::Fetch(start) = plan(&local(bytes, Some(&stale)), Some(&stream(server))) else {
+        let stale = tracked(
+            Path::new("/l/s.jsonl"),
+            &mem(b"x\n"),
+            2,
+            2,
+            &sha256_hex(b"a\n"),
+        )
+        .unwrap();
+        let Step::Fetch(start) = plan(&local(&bytes, Some(&stale)), Some(&stream(server))).unwrap()
+        else {
             panic!("needs the server's bytes")
         };
         assert_eq!(start.remote_len, 0);
@@ -415,16 +450,16 @@ mod tests {
 
     #[test]
     fn a_sealed_stream_at_its_acknowledged_position_needs_no_bytes() {
-        let bytes = b"plain text\n";
-        let prev = tracked(Path::new("/l/s.jsonl"), bytes, 11, 40, "cafe");
-        let mut l = local(bytes, Some(&prev));
+        let bytes = mem(b"plain text\n");
+        let prev = tracked(Path::new("/l/s.jsonl"), &bytes, 11, 40, "cafe").unwrap();
+        let mut l = local(&bytes, Some(&prev));
         l.plain = false;
         let server = StreamInfo {
             name: "main".into(),
             len: 40,
             sha256: "cafe".into(),
         };
-        let Step::Known(r) = plan(&l, Some(&server)) else {
+        let Step::Known(r) = plan(&l, Some(&server)).unwrap() else {
             panic!("needs no server bytes")
         };
         assert_eq!(r.relation, Relation::InSync);
