@@ -202,10 +202,23 @@ pub struct Serve {
     pub url: String,
     /// Account `alice`'s token.
     pub token: String,
-    _home: tempfile::TempDir,
+    home: tempfile::TempDir,
 }
 
 impl Serve {
+    /// The server's home (its `BATON_HOME` is `baton` below it).
+    pub fn home(&self) -> &Path {
+        self.home.path()
+    }
+
+    /// Kill the server (SIGKILL, as a crash) and reap it.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().expect("SIGKILL the server");
+            let _ = child.wait();
+        }
+    }
+
     /// Stop the server as Ctrl-C does and wait for it to exit: its exit
     /// code and peak resident set in KiB over its whole run.
     pub fn stop_with_peak_rss(mut self) -> (i32, i64) {
@@ -292,6 +305,6 @@ pub fn start_serve_with(env: &[(String, String)], token: Option<&str>) -> Serve 
         child: Some(child),
         url: format!("http://{addr}"),
         token,
-        _home: home,
+        home,
     }
 }

@@ -224,7 +224,7 @@ fn assert_nothing_leaked(serve: &Serve, id: &str, needles: &[String]) {
         std::thread::sleep(Duration::from_millis(200));
     }
     let mut seen = Vec::new();
-    for (path, bytes) in all_server_bytes(serve._home.path()) {
+    for (path, bytes) in all_server_bytes(serve.home()) {
         for leak in leaks(&bytes, needles) {
             seen.push(format!("{}: {leak}", path.display()));
         }
