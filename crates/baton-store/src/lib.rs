@@ -45,7 +45,7 @@ pub use conversion::{
 };
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
-pub use pick::{PickEntry, as_you_type};
+pub use pick::{PickEntry, PickScan, QueryInterrupt, as_you_type};
 pub use query::{
     Found, Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, Transcript, check_cursor,
 };

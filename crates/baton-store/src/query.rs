@@ -180,7 +180,7 @@ const SESSION_COLS: &str =
     (SELECT json_group_array(json_object('agent', c.agent, 'id', c.id)) FROM conversions c
      WHERE c.from_agent = s.agent AND c.from_id = s.id)";
 
-fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
+pub(crate) fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
     s.parse::<Agent>().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
     })
@@ -639,6 +639,56 @@ impl Catalog {
         Ok(written)
     }
 
+    /// The joins and conditions that turn FTS matches into visible hits,
+    /// for a query whose `FROM` has the matching message ids as
+    /// `message_id` (the FTS table's rowid, or a column of a table of them):
+    /// `m` is the message, `f` its file, `s` the session it is
+    /// a hit of, under the policy of [`Catalog::search`] (subagents count
+    /// for their parent; copies a fork or a conversion made count for the
+    /// source only), with the agent and directory filters. Appends the
+    /// filters' arguments to `args`; ends inside `WHERE`, so more `AND`
+    /// conditions may follow.
+    pub(crate) fn visible_hits(
+        &self,
+        message_id: &str,
+        agent: Option<Agent>,
+        cwd: &Option<String>,
+        args: &mut Vec<Box<dyn ToSql>>,
+    ) -> String {
+        let mut sql = format!(
+            "JOIN messages m ON m.id = {message_id}
+             JOIN files f ON f.id = m.file_id
+             JOIN sessions s ON s.agent = f.agent AND s.id = f.session_id
+             WHERE (f.sidechain = 1 OR f.id = s.file_id){}
+               AND NOT (m.dkey IS NOT NULL AND s.forked_from IS NOT NULL AND f.sidechain = 0
+                 AND EXISTS (
+                   SELECT 1 FROM sessions ps, json_each(ps.lineage) l
+                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
+                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))
+               AND NOT (f.sidechain = 0 AND EXISTS (
+                   SELECT 1 FROM conversions c
+                   JOIN sessions ps ON ps.agent = c.from_agent AND ps.id = c.from_id,
+                        json_each(ps.lineage) l
+                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
+                   WHERE c.agent = s.agent AND c.id = s.id
+                     AND pm.kind = m.kind AND pm.text = m.text{}))",
+            self.in_scope("s"),
+            self.in_scope("ps"),
+            self.in_scope("ps"),
+        );
+        if let Some(agent) = agent {
+            sql.push_str(" AND s.agent = ?");
+            args.push(Box::new(agent.as_str()));
+        }
+        if let Some(prefix) = cwd_prefix(cwd) {
+            sql.push_str(" AND (s.cwd = ? OR substr(s.cwd, 1, ?) = ?)");
+            args.push(Box::new(prefix.clone()));
+            args.push(Box::new(prefix.chars().count() as i64 + 1));
+            args.push(Box::new(format!("{prefix}/")));
+        }
+        sql
+    }
+
     /// Full-text search, best (bm25) first, under [`baton_search`]'s policy:
     /// what is searchable, how the query is read, the snippet (computed from
     /// the message text in linear time, not by FTS5) and fork attribution.
@@ -657,40 +707,13 @@ impl Catalog {
     pub fn search_grouped(&self, q: &SearchQuery) -> Result<Found> {
         let query = baton_search::Query::parse(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         let mut sql = format!(
             "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd
-             FROM messages_fts
-             JOIN messages m ON m.id = messages_fts.rowid
-             JOIN files f ON f.id = m.file_id
-             JOIN sessions s ON s.agent = f.agent AND s.id = f.session_id
-             WHERE messages_fts MATCH ? AND (f.sidechain = 1 OR f.id = s.file_id){}
-               AND NOT (m.dkey IS NOT NULL AND s.forked_from IS NOT NULL AND f.sidechain = 0
-                 AND EXISTS (
-                   SELECT 1 FROM sessions ps, json_each(ps.lineage) l
-                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
-                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))
-               AND NOT (f.sidechain = 0 AND EXISTS (
-                   SELECT 1 FROM conversions c
-                   JOIN sessions ps ON ps.agent = c.from_agent AND ps.id = c.from_id,
-                        json_each(ps.lineage) l
-                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
-                   WHERE c.agent = s.agent AND c.id = s.id
-                     AND pm.kind = m.kind AND pm.text = m.text{}))",
-            self.in_scope("s"),
-            self.in_scope("ps"),
-            self.in_scope("ps"),
+             FROM messages_fts {} AND messages_fts MATCH ?",
+            self.visible_hits("messages_fts.rowid", q.agent, &q.cwd, &mut args)
         );
-        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts())];
-        if let Some(agent) = q.agent {
-            sql.push_str(" AND s.agent = ?");
-            args.push(Box::new(agent.as_str()));
-        }
-        if let Some(prefix) = cwd_prefix(&q.cwd) {
-            sql.push_str(" AND (s.cwd = ? OR substr(s.cwd, 1, ?) = ?)");
-            args.push(Box::new(prefix.clone()));
-            args.push(Box::new(prefix.chars().count() as i64 + 1));
-            args.push(Box::new(format!("{prefix}/")));
-        }
+        args.push(Box::new(query.fts()));
         sql.push_str(" ORDER BY rank");
         if q.per_session == 0 {
             sql.push_str(" LIMIT ?");

@@ -639,3 +639,92 @@ fn long_tool_outputs_are_searched_and_shown_from_their_native_lines_not_copied()
         "catalog {catalog} bytes for {corpus} bytes indexed"
     );
 }
+
+#[test]
+fn pick_finds_what_search_finds_newest_first_and_can_stop_early() {
+    use baton_store::PickScan;
+    let env = Env::new();
+    let cat = env.refreshed();
+    // Nothing typed: the newest sessions, as `list` gives them.
+    let listed: Vec<String> = common::every_session(&cat)
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let newest: Vec<String> = cat
+        .pick("", None, None, 100, PickScan::All)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(newest, listed);
+
+    // "pub" is typed as a prefix: every prompt has it, but a fork's copied
+    // prompts count for its parent only; the fork's own prompt still makes
+    // it a hit.
+    let searched: std::collections::HashSet<(String, baton_native::Agent)> = cat
+        .search(&SearchQuery {
+            query: "pub*".into(),
+            limit: 1000,
+            per_session: 1,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.session_id, h.agent))
+        .collect();
+    let all = cat.pick("pub", None, None, 100, PickScan::All).unwrap();
+    let picked: std::collections::HashSet<_> =
+        all.iter().map(|e| (e.id.clone(), e.agent)).collect();
+    assert_eq!(picked, searched);
+    assert_eq!(all.len(), listed.len());
+    let times: Vec<&str> = all.iter().map(|e| e.when.as_deref().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "most recently active first");
+    assert!(all.iter().all(|e| e.snippet.contains("«pub")), "{all:?}");
+
+    // A limit, a filter, and a scan of only the newest match.
+    assert_eq!(
+        cat.pick("pub", None, None, 2, PickScan::All).unwrap(),
+        all[..2]
+    );
+    let claude = cat
+        .pick(
+            "pub",
+            Some(baton_native::Agent::Claude),
+            None,
+            100,
+            PickScan::All,
+        )
+        .unwrap();
+    assert_eq!(claude.len(), 3);
+    assert!(
+        claude
+            .iter()
+            .all(|e| e.agent == baton_native::Agent::Claude)
+    );
+    let first = cat
+        .pick("pub", None, None, 100, PickScan::Newest(1))
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(all.contains(&first[0]));
+
+    // An interrupt while nothing runs does not stop the next query.
+    cat.interrupt_handle().interrupt();
+    assert_eq!(
+        cat.pick("pub", None, None, 100, PickScan::All).unwrap(),
+        all
+    );
+    // A word not in any session, and a query with no word.
+    assert!(
+        cat.pick("zzzyx", None, None, 100, PickScan::All)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        cat.pick("  ", None, None, 100, PickScan::All)
+            .unwrap()
+            .len(),
+        listed.len()
+    );
+}
