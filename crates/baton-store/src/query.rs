@@ -308,11 +308,50 @@ impl Catalog {
             .conn
             .prepare("INSERT OR IGNORE INTO temp.scope_roots (prefix) VALUES (?1)")
             .at(&self.path)?;
-        for root in roots.all() {
-            insert.execute([root_prefix(root)]).at(&self.path)?;
+        let prefixes: Vec<String> = roots.all().map(|root| root_prefix(root)).collect();
+        for prefix in &prefixes {
+            insert.execute([prefix]).at(&self.path)?;
         }
-        self.scoped = true;
+        // When every file on disk is under the roots, the scope keeps
+        // everything: leave the condition out of the queries (it costs an
+        // `EXISTS` per session or hit).
+        self.scoped = self.files_outside(prefixes)?;
         Ok(())
+    }
+
+    /// Whether the catalog has a file on disk whose path starts with none of
+    /// `prefixes`: a few range lookups in the path index, over the gaps
+    /// between the prefixes in sorted order.
+    fn files_outside(&self, mut prefixes: Vec<String>) -> Result<bool> {
+        prefixes.sort();
+        let mut kept: Vec<String> = Vec::new();
+        for prefix in prefixes {
+            if !kept.last().is_some_and(|k| prefix.starts_with(k.as_str())) {
+                kept.push(prefix);
+            }
+        }
+        let mut between = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE path >= ?1 AND path < ?2 AND on_disk = 1)",
+            )
+            .at(&self.path)?;
+        let mut low = String::new();
+        for prefix in kept {
+            if between
+                .query_row(params![low, prefix], |r| r.get::<_, bool>(0))
+                .at(&self.path)?
+            {
+                return Ok(true);
+            }
+            // Just past every path under `prefix` (which ends with `/`):
+            // the same text with `0`, the character after `/`.
+            low = format!("{}0", &prefix[..prefix.len() - 1]);
+        }
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM files WHERE path >= ?1 AND on_disk = 1)")
+            .and_then(|mut s| s.query_row([low], |r| r.get::<_, bool>(0)))
+            .at(&self.path)
     }
 
     /// SQL condition (starting with ` AND`) keeping sessions `alias` of the
