@@ -37,7 +37,8 @@ mod sidecar;
 mod timefmt;
 
 pub use archive::{
-    ARCHIVE_DIR, Appended, Archive, ArchiveRun, ArchiveTotals, ArchivedFile, sha256_hex,
+    ARCHIVE_DIR, Appended, Archive, ArchiveReader, ArchiveRun, ArchiveTotals, ArchivedFile,
+    sha256_hex,
 };
 pub use baton_search::fts_query;
 pub use conversion::{

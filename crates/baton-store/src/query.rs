@@ -153,6 +153,10 @@ pub struct Found {
     /// Matching sessions none of whose hits are in `hits` (the limit was
     /// reached); counted only with [`SearchQuery::per_session`] set.
     pub sessions_left_out: u64,
+    /// Whether `sessions_left_out` counts them all, or is a lower bound
+    /// (a common word on a big catalog: the search stopped reading matches
+    /// once the hits shown were certain).
+    pub sessions_left_out_exact: bool,
 }
 
 /// One contiguous piece of native bytes making up a session's lineage.
@@ -247,19 +251,51 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
     }
 }
 
+/// Matches a grouped search reads past the one that fills its limit, to
+/// count the sessions left out, before it stops: past them the count is a
+/// lower bound ([`Found::sessions_left_out_exact`] is false) and each shown
+/// session's other matches are counted in that session alone. Reading every
+/// match costs a few µs each, too much for common words on a big catalog
+/// (see `benches/catalog.rs`).
+const READ_PAST_LIMIT: usize = 2_000;
+
+/// The ranked rows of a search grouped per session.
+struct Grouped {
+    /// The first `limit` of the rows, at most `per_session` of each session.
+    kept: Vec<(i64, Hit)>,
+    /// (shown, more) of each shown session, by (agent, session id).
+    sessions: HashMap<(Agent, String), (usize, u64)>,
+    /// Sessions with a match and no hit kept.
+    left_out: u64,
+    /// Every row was read: the counts are exact.
+    read_all: bool,
+}
+
 /// The first `limit` of the ranked `rows`, at most `per_session` (0: any
-/// number) of each session, the others of a returned session counted in
-/// its hits' [`Hit::more_in_session`]; and the number of sessions left out.
+/// number) of each session, the others of a kept session counted; and the
+/// sessions left out, reading at most [`READ_PAST_LIMIT`] rows past the
+/// limit.
 fn per_session(
     rows: impl Iterator<Item = rusqlite::Result<(i64, Hit)>>,
     limit: usize,
     per_session: usize,
-) -> rusqlite::Result<(Vec<(i64, Hit)>, u64)> {
+) -> rusqlite::Result<Grouped> {
     let mut kept: Vec<(i64, Hit)> = Vec::new();
-    // (shown, more) by (agent, session id).
     let mut sessions: HashMap<(Agent, String), (usize, u64)> = HashMap::new();
     let mut left_out: HashSet<(Agent, String)> = HashSet::new();
+    let mut past_limit = 0;
     for row in rows {
+        if kept.len() >= limit {
+            if past_limit == READ_PAST_LIMIT {
+                return Ok(Grouped {
+                    kept,
+                    sessions,
+                    left_out: left_out.len() as u64,
+                    read_all: false,
+                });
+            }
+            past_limit += 1;
+        }
         let (id, hit) = row?;
         let key = (hit.agent, hit.session_id.clone());
         match sessions.get_mut(&key) {
@@ -278,12 +314,12 @@ fn per_session(
             }
         }
     }
-    for (_, hit) in &mut kept {
-        hit.more_in_session = sessions
-            .get(&(hit.agent, hit.session_id.clone()))
-            .map_or(0, |s| s.1);
-    }
-    Ok((kept, left_out.len() as u64))
+    Ok(Grouped {
+        kept,
+        sessions,
+        left_out: left_out.len() as u64,
+        read_all: true,
+    })
 }
 
 /// `path/` prefix of a root, as stored file keys under it start.
@@ -637,16 +673,18 @@ impl Catalog {
     /// `from` to the segment's end: from disk, or from baton's archive for an
     /// archived file. Compressed files are read decompressed.
     fn open_segment(&self, seg: &Segment, from: u64) -> Result<Box<dyn Read + Send>> {
-        let whole: Box<dyn Read + Send> = if seg.archived {
-            let bytes = self.archived_bytes(&seg.path)?;
-            let bytes = if seg.compressed {
-                zstd::stream::decode_all(bytes.as_slice()).map_err(|e| Error::io(&seg.path, e))?
-            } else {
-                bytes
-            };
-            let mut cursor = std::io::Cursor::new(bytes);
-            cursor.set_position(from);
-            Box::new(cursor)
+        let whole: Box<dyn Read + Send> = if seg.archived && seg.compressed {
+            // The archive keeps the `.zst` file as it was: decompress from
+            // its start and skip to `from`.
+            let raw = self.archived_reader(&seg.path, 0)?;
+            let mut decoder: Box<dyn Read + Send> = Box::new(
+                zstd::stream::read::Decoder::new(raw).map_err(|e| Error::io(&seg.path, e))?,
+            );
+            std::io::copy(&mut decoder.by_ref().take(from), &mut std::io::sink())
+                .map_err(|e| Error::io(&seg.path, e))?;
+            decoder
+        } else if seg.archived {
+            Box::new(self.archived_reader(&seg.path, from)?)
         } else if seg.on_disk {
             baton_native::discover::open_native_path(&seg.path, seg.compressed, from)
                 .map_err(|e| Error::io(&seg.path, e))?
@@ -777,19 +815,76 @@ impl Catalog {
                 ))
             })
             .at(&self.path)?;
-        let (ranked, sessions_left_out) = per_session(rows, limit, q.per_session).at(&self.path)?;
+        let mut grouped = per_session(rows, limit, q.per_session).at(&self.path)?;
+        drop(stmt);
+        if !grouped.read_all {
+            for ((agent, id), (shown, more)) in &mut grouped.sessions {
+                let matching = self.matches_in_session(&query, *agent, id)?;
+                *more = matching.saturating_sub(*shown as u64);
+            }
+        }
         // Only the hits shown have their text read.
-        let hits = ranked
+        let hits = grouped
+            .kept
             .into_iter()
             .map(|(id, mut hit)| {
+                hit.more_in_session = grouped
+                    .sessions
+                    .get(&(hit.agent, hit.session_id.clone()))
+                    .map_or(0, |s| s.1);
                 hit.snippet = query.snippet(&self.message_text(id)?);
                 Ok(hit)
             })
             .collect::<Result<_>>()?;
         Ok(Found {
             hits,
-            sessions_left_out,
+            sessions_left_out: grouped.left_out,
+            sessions_left_out_exact: grouped.read_all,
         })
+    }
+
+    /// The visible matches of `query` in one session: FTS5 reads only the
+    /// matches between the session's lowest and highest message ids.
+    fn matches_in_session(
+        &self,
+        query: &baton_search::Query,
+        agent: Agent,
+        id: &str,
+    ) -> Result<u64> {
+        let (low, high): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached(
+                "SELECT min(m.id), max(m.id) FROM files f JOIN messages m ON m.file_id = f.id
+                 WHERE f.agent = ?1 AND f.session_id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![agent.as_str(), id], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
+            .at(&self.path)?;
+        let (Some(low), Some(high)) = (low, high) else {
+            return Ok(0);
+        };
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let sql = format!(
+            "SELECT count(*) FROM messages_fts {}
+               AND messages_fts MATCH ? AND messages_fts.rowid BETWEEN ? AND ?
+               AND s.agent = ? AND s.id = ?",
+            self.visible_hits("messages_fts.rowid", None, &None, &mut args)
+        );
+        args.push(Box::new(query.fts()));
+        args.push(Box::new(low));
+        args.push(Box::new(high));
+        args.push(Box::new(agent.as_str()));
+        args.push(Box::new(id.to_string()));
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map(|n| n as u64)
+            .at(&self.path)
     }
 
     /// Number of sessions in the catalog (of the last refresh's roots).

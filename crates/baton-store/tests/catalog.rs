@@ -728,3 +728,60 @@ fn pick_finds_what_search_finds_newest_first_and_can_stop_early() {
         listed.len()
     );
 }
+
+#[test]
+fn a_common_word_stops_reading_matches_but_counts_each_shown_session_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let codex = tmp.path().join("codex");
+    // 2,500 prompts with "prompt" in one session, 3 in another: more than
+    // a grouped search reads past its limit.
+    baton_testkit::write_big_codex_session(&codex, 1, 2 << 20, 2_500).unwrap();
+    baton_testkit::write_big_codex_session(&codex, 2, 1 << 10, 3).unwrap();
+    let roots = Roots {
+        codex_homes: vec![codex],
+        claude_dirs: Vec::new(),
+        library: Vec::new(),
+    };
+    let mut cat = Catalog::open(&tmp.path().join("baton")).unwrap();
+    cat.refresh(&roots, &|_| {}).unwrap();
+    // Every visible match, ungrouped: the counts to expect.
+    let mut per_session = std::collections::HashMap::<String, u64>::new();
+    for hit in cat
+        .search(&SearchQuery {
+            query: "prompt".into(),
+            limit: 100_000,
+            ..Default::default()
+        })
+        .unwrap()
+    {
+        *per_session.entry(hit.session_id).or_default() += 1;
+    }
+    assert_eq!(per_session.len(), 2);
+    assert!(per_session.values().sum::<u64>() >= 2_503);
+
+    let found = cat
+        .search_grouped(&SearchQuery {
+            query: "prompt".into(),
+            limit: 1,
+            per_session: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(found.hits.len(), 1);
+    assert!(!found.sessions_left_out_exact, "stopped reading matches");
+    assert!(found.sessions_left_out <= 1);
+    let shown = &found.hits[0];
+    assert_eq!(shown.more_in_session, per_session[&shown.session_id] - 1);
+
+    // Few matches: everything is read and counted exactly.
+    let found = cat
+        .search_grouped(&SearchQuery {
+            query: "number 2".into(),
+            limit: 1,
+            per_session: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(found.sessions_left_out_exact);
+    assert_eq!(found.sessions_left_out, 1, "{:?}", found.hits);
+}
