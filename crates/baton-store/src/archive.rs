@@ -739,6 +739,65 @@ mod tests {
     }
 
     #[test]
+    fn a_reader_streams_from_any_offset_across_frames_and_names_a_gap() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        // Two and a half frames, appended in two runs (two frame series).
+        let line = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 97));
+        let mut bytes = Vec::new();
+        let mut i = 0;
+        while bytes.len() < FRAME_BYTES * 2 + FRAME_BYTES / 2 {
+            bytes.extend_from_slice(line(i).as_bytes());
+            i += 1;
+        }
+        let half = bytes.len() / 2;
+        std::fs::write(&path, &bytes[..half]).unwrap();
+        let mut archive = Archive::open(home.path()).unwrap();
+        archive.archive_file(&path, Agent::Codex).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        archive.archive_file(&path, Agent::Codex).unwrap();
+        for from in [
+            0,
+            1,
+            FRAME_BYTES as u64 + 7,
+            half as u64,
+            bytes.len() as u64,
+            u64::MAX,
+        ] {
+            let mut back = Vec::new();
+            Archive::open(home.path())
+                .unwrap()
+                .reader(&path, from)
+                .unwrap()
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            let from = (from as usize).min(bytes.len());
+            assert!(back == bytes[from..], "from {from}: {} bytes", back.len());
+        }
+        let other = Archive::open(home.path()).unwrap();
+        assert!(
+            other
+                .reader(&dir.path().join("other"), 0)
+                .unwrap()
+                .is_none()
+        );
+
+        // A missing frame is an error naming the byte, not a short read.
+        archive
+            .conn
+            .execute(
+                "DELETE FROM frames WHERE start = (SELECT max(start) FROM frames)",
+                [],
+            )
+            .unwrap();
+        let mut reader = archive.reader(&path, 0).unwrap().unwrap();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("frames skip byte"), "{err}");
+    }
+
+    #[test]
     fn archive_files_are_private() {
         use std::os::unix::fs::PermissionsExt;
         let home = tempfile::tempdir().unwrap();
