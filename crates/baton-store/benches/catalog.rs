@@ -38,6 +38,7 @@ fn p50(mut v: Vec<Duration>) -> Duration {
 }
 
 fn main() {
+    measure_if_asked();
     let corpus::BenchArgs {
         sessions,
         bytes,
@@ -418,12 +419,55 @@ impl Drop for Watcher {
     }
 }
 
-/// Run `cmd` to its end: its wall time and peak resident set in MiB.
-fn peak_rss(cmd: &mut std::process::Command) -> (Duration, f64) {
+/// Set on a fresh copy of this bench that only measures a command.
+const MEASURE_ENV: &str = "BATON_BENCH_MEASURE_PEAK_RSS";
+
+/// When this process is such a copy: run the command in its arguments
+/// (output discarded), print its exit code and peak resident set in KiB,
+/// and exit.
+fn measure_if_asked() {
+    if std::env::var_os(MEASURE_ENV).is_none() {
+        return;
+    }
+    let args: Vec<_> = std::env::args_os().skip(1).collect();
+    let mut cmd = std::process::Command::new(&args[0]);
+    cmd.args(&args[1..])
+        .env_remove(MEASURE_ENV)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null());
+    let (code, kib) = baton_testkit::run_with_peak_rss(&mut cmd);
+    println!("{code} {kib}");
+    std::process::exit(0);
+}
+
+/// Run `cmd` to its end (output discarded): its wall time and peak resident
+/// set in MiB. Measured from a fresh copy of this bench: a child's peak as
+/// `wait4` reports it starts at its parent's own (Linux carries the
+/// high-water mark of the memory it was spawned in over `exec`), and this
+/// process holds hundreds of MB by now.
+fn peak_rss(cmd: &std::process::Command) -> (Duration, f64) {
+    let mut copy = std::process::Command::new(std::env::current_exe().expect("this bench's path"));
+    copy.env(MEASURE_ENV, "1")
+        .arg(cmd.get_program())
+        .args(cmd.get_args())
+        .stderr(std::process::Stdio::inherit());
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => copy.env(key, value),
+            None => copy.env_remove(key),
+        };
+    }
     let t = Instant::now();
-    let (code, kib) = baton_testkit::run_with_peak_rss(cmd);
+    let out = copy.output().expect("run the measuring copy");
+    let took = t.elapsed();
+    let text = String::from_utf8_lossy(&out.stdout);
+    let (code, kib) = text
+        .trim()
+        .split_once(' ')
+        .and_then(|(c, k)| Some((c.parse::<i32>().ok()?, k.parse::<i64>().ok()?)))
+        .unwrap_or_else(|| panic!("measuring {cmd:?}: {text}"));
     assert_eq!(code, 0, "{cmd:?} failed");
-    (t.elapsed(), kib as f64 / 1024.0)
+    (took, kib as f64 / 1024.0)
 }
 
 /// The tool-output-heavy session: cold index MB/s, catalog ratio and peak
@@ -448,7 +492,7 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
     // Only the catalog is measured: archiving (zstd copies) is its own step.
     std::fs::create_dir_all(&home).expect("home");
     std::fs::write(home.join("config.toml"), "archive = false\n").expect("config");
-    let index = |home: &Path| peak_rss(&mut baton_cmd(baton, home, &root, &["index"]));
+    let index = |home: &Path| peak_rss(&baton_cmd(baton, home, &root, &["index"]));
     let (took, rss) = index(&home);
     println!(
         "  cold index             {:>8.1} MB/s  (plain read of the file: {:.1} MB/s)",
@@ -499,7 +543,7 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
         ),
         ("fork", vec!["fork", id.as_str()]),
     ] {
-        let (took, rss) = peak_rss(&mut baton_cmd(baton, &home, &root, &args));
+        let (took, rss) = peak_rss(&baton_cmd(baton, &home, &root, &args));
         println!("    {what:<24} {rss:>8.1} MiB  ({})", ms(took));
         let _ = std::fs::remove_file(&out);
     }

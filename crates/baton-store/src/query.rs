@@ -257,7 +257,7 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
 /// session's other matches are counted in that session alone. Reading every
 /// match costs a few µs each, too much for common words on a big catalog
 /// (see `benches/catalog.rs`).
-const READ_PAST_LIMIT: usize = 2_000;
+const READ_PAST_LIMIT: usize = 500;
 
 /// The ranked rows of a search grouped per session.
 struct Grouped {
