@@ -993,7 +993,7 @@ const BATCH_BYTES: u64 = 256 << 20;
 
 /// Parsed files or pieces of files (see [`PIECE_BYTES`]) waiting to be
 /// written: bounds the memory the parsers run ahead with.
-const PIECES_QUEUED: usize = 16;
+const PIECES_QUEUED: usize = 4;
 
 impl Catalog {
     /// Bring the catalog up to date with the native files under `roots`.
@@ -1046,13 +1046,22 @@ impl Catalog {
         if let Some(archive) = archive.as_ref().filter(|_| restore) {
             self.restore_archived_rows(archive, &mut affected, &mut report)?;
         }
-        self.ingest(
+        // Writing reads b-tree pages back: mapped, they would add up to the
+        // whole map to the resident memory of an index of a huge session.
+        self.conn
+            .pragma_update(None, "mmap_size", 0)
+            .at(&self.path)?;
+        let ingested = self.ingest(
             to_read,
             archive.as_ref(),
             &mut affected,
             &mut report,
             progress,
-        )?;
+        );
+        self.conn
+            .pragma_update(None, "mmap_size", crate::schema::MMAP_BYTES)
+            .at(&self.path)?;
+        ingested?;
         progress(Progress {
             phase: ProgressPhase::Sessions,
             files_done: 0,

@@ -292,6 +292,11 @@ fn url_path(path: &Path) -> String {
     out
 }
 
+/// Bytes of the catalog file SQLite maps into memory for reading (its pages
+/// then count in the process's resident memory); writes turn it off, see
+/// [`crate::Catalog::refresh`].
+pub(crate) const MMAP_BYTES: i64 = 256 << 20;
+
 fn try_open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).at(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(BUSY_SECS))
@@ -300,10 +305,10 @@ fn try_open(path: &Path) -> Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;
-         PRAGMA mmap_size = 268435456;",
+         PRAGMA cache_size = -65536;",
     )
     .at(path)?;
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES).at(path)?;
     let version = |conn: &Connection| -> Result<i64> {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
             .at(path)
