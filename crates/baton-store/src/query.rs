@@ -748,7 +748,7 @@ impl Catalog {
                         json_each(ps.lineage) l
                    JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
                    WHERE c.agent = s.agent AND c.id = s.id
-                     AND pm.kind = m.kind AND pm.text = m.text{}))",
+                     AND pm.kind = m.kind AND pm.text_key = m.text_key{}))",
             self.in_scope("s"),
             self.in_scope("ps"),
             self.in_scope("ps"),
