@@ -17,10 +17,7 @@ fn files_under(root: &Path, out: &mut Vec<PathBuf>) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if path.is_dir() {
-            if !matches!(
-                name.as_ref(),
-                "target" | "node_modules" | ".git" | ".cache"
-            ) {
+            if !matches!(name.as_ref(), "target" | "node_modules" | ".git" | ".cache") {
                 files_under(&path, out);
             }
         } else {
