@@ -6,8 +6,8 @@
 use baton_secrets::{AllowList, RuleSet, find_secrets};
 use std::path::{Path, PathBuf};
 
-/// Files under `root`, without build output, installed packages and the
-/// web UI's generated bundle (minified third-party code).
+/// Files under `root`, without build output and installed packages (the web
+/// UI's generated bundle, minified third-party code, is scanned).
 fn files_under(root: &Path, out: &mut Vec<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(root) else {
         return;
@@ -17,10 +17,7 @@ fn files_under(root: &Path, out: &mut Vec<PathBuf>) {
         let name = entry.file_name();
         let name = name.to_string_lossy();
         if path.is_dir() {
-            if !matches!(
-                name.as_ref(),
-                "target" | "node_modules" | "dist" | ".git" | ".cache"
-            ) {
+            if !matches!(name.as_ref(), "target" | "node_modules" | ".git" | ".cache") {
                 files_under(&path, out);
             }
         } else {

@@ -368,11 +368,34 @@ impl Archive {
         }
     }
 
-    /// The archived bytes of the native file `path` (current generation),
-    /// `None` when it was never archived. Frames are checked to be
-    /// contiguous and to decompress to their recorded length.
+    /// The archived bytes of the native file at `path` (`None` when it is
+    /// not archived), checked frame by frame. Holds the whole file: for
+    /// reading a large one, see [`Archive::reader`].
     pub fn read(&self, path: &Path) -> Result<Option<Vec<u8>>> {
-        let key = path.to_string_lossy();
+        let Some(mut reader) = self.frames(path, 0)? else {
+            return Ok(None);
+        };
+        let mut out = Vec::with_capacity(reader.len as usize);
+        while reader.next_frame(self)? {
+            let frame = &reader.frame;
+            out.extend_from_slice(&frame.get_ref()[frame.position() as usize..]);
+        }
+        Ok(Some(out))
+    }
+
+    /// A reader of the archived bytes of the native file at `path` from
+    /// byte `from` on (`None` when it is not archived), decompressing one
+    /// frame at a time: memory stays bounded whatever the file's size.
+    pub fn reader(self, path: &Path, from: u64) -> Result<Option<ArchiveReader>> {
+        Ok(self.frames(path, from)?.map(|frames| ArchiveReader {
+            archive: self,
+            frames,
+        }))
+    }
+
+    /// The frames of `path`'s current generation, positioned at `from`.
+    fn frames(&self, path: &Path, from: u64) -> Result<Option<Frames>> {
+        let key = path.to_string_lossy().into_owned();
         let file: Option<(i64, i64, u64)> = self
             .conn
             .query_row(
@@ -382,43 +405,14 @@ impl Archive {
             )
             .optional()
             .at(&self.path)?;
-        let Some((id, generation, len)) = file else {
-            return Ok(None);
-        };
-        let mut stmt = self
-            .conn
-            .prepare(
-                "SELECT start, len, data FROM frames WHERE file_id = ?1 AND generation = ?2
-                 ORDER BY start",
-            )
-            .at(&self.path)?;
-        let mut rows = stmt.query(params![id, generation]).at(&self.path)?;
-        let mut out = Vec::with_capacity(len as usize);
-        let corrupt = |message: String| Error::Corrupt {
-            what: format!("archived copy of {key} in {}", self.path.display()),
-            message,
-        };
-        while let Some(r) = rows.next().at(&self.path)? {
-            let start = r.get::<_, i64>(0).at(&self.path)? as u64;
-            let frame_len = r.get::<_, i64>(1).at(&self.path)? as usize;
-            let data = r.get_ref(2).and_then(|v| Ok(v.as_blob()?)).at(&self.path)?;
-            if start != out.len() as u64 {
-                return Err(corrupt(format!(
-                    "frames skip from byte {} to {start}",
-                    out.len()
-                )));
-            }
-            let bytes = zstd::bulk::decompress(data, frame_len)
-                .map_err(|e| corrupt(format!("frame at byte {start}: {e}")))?;
-            if bytes.len() != frame_len {
-                return Err(corrupt(format!("frame at byte {start} is short")));
-            }
-            out.extend_from_slice(&bytes);
-        }
-        if out.len() as u64 != len {
-            return Err(corrupt(format!("{} bytes of {len} found", out.len())));
-        }
-        Ok(Some(out))
+        Ok(file.map(|(file_id, generation, len)| Frames {
+            key,
+            file_id,
+            generation,
+            len,
+            next: from.min(len),
+            frame: std::io::Cursor::new(Vec::new()),
+        }))
     }
 
     /// Whether the archive holds exactly the bytes of the native file at
@@ -558,16 +552,128 @@ impl Catalog {
 
     /// The archived bytes of the file `path` (as the agent wrote it).
     pub fn archived_bytes(&self, path: &Path) -> Result<Vec<u8>> {
+        self.archive_holding(path)?
+            .read(path)?
+            .ok_or_else(|| not_archived(path))
+    }
+
+    /// A reader of the archived bytes of the file `path` from byte `from`
+    /// on, a frame at a time (see [`Archive::reader`]).
+    pub fn archived_reader(&self, path: &Path, from: u64) -> Result<ArchiveReader> {
+        self.archive_holding(path)?
+            .reader(path, from)?
+            .ok_or_else(|| not_archived(path))
+    }
+
+    /// This catalog's archive, which should hold `path`.
+    fn archive_holding(&self, path: &Path) -> Result<Archive> {
         let home = self.path.parent().unwrap_or(Path::new("."));
-        let not_found = || Error::Io {
-            path: path.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "gone from disk and not in baton's archive",
+        Archive::open_existing(home)?.ok_or_else(|| not_archived(path))
+    }
+}
+
+/// Where a read of one archived file is: its current generation, the next
+/// byte to decompress and the frame being read.
+struct Frames {
+    key: String,
+    file_id: i64,
+    generation: i64,
+    len: u64,
+    /// File offset just past the frame being read (or of the first byte
+    /// wanted, before the first frame).
+    next: u64,
+    /// The decompressed frame, positioned at the next byte to read.
+    frame: std::io::Cursor<Vec<u8>>,
+}
+
+impl Frames {
+    /// Decompress the frame holding byte `next` into `frame`: `false` at
+    /// the end of the file. A frame that is missing, short or does not
+    /// decompress is an [`Error::Corrupt`].
+    fn next_frame(&mut self, archive: &Archive) -> Result<bool> {
+        if self.next >= self.len {
+            return Ok(false);
+        }
+        let corrupt = |message: String| Error::Corrupt {
+            what: format!(
+                "archived copy of {} in {}",
+                self.key,
+                archive.path.display()
             ),
+            message,
         };
-        let archive = Archive::open_existing(home)?.ok_or_else(not_found)?;
-        archive.read(path)?.ok_or_else(not_found)
+        let found: Option<(u64, usize, Vec<u8>)> = archive
+            .conn
+            .prepare_cached(
+                "SELECT start, len, data FROM frames
+                 WHERE file_id = ?1 AND generation = ?2 AND start <= ?3
+                 ORDER BY start DESC LIMIT 1",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(
+                    params![self.file_id, self.generation, self.next as i64],
+                    |r| {
+                        Ok((
+                            r.get::<_, i64>(0)? as u64,
+                            r.get::<_, i64>(1)? as usize,
+                            r.get(2)?,
+                        ))
+                    },
+                )
+                .optional()
+            })
+            .at(&archive.path)?;
+        let Some((start, frame_len, data)) = found else {
+            return Err(corrupt(format!("no frame holds byte {}", self.next)));
+        };
+        if start + frame_len as u64 <= self.next {
+            return Err(corrupt(format!("frames skip byte {}", self.next)));
+        }
+        let bytes = zstd::bulk::decompress(&data, frame_len)
+            .map_err(|e| corrupt(format!("frame at byte {start}: {e}")))?;
+        if bytes.len() != frame_len {
+            return Err(corrupt(format!("frame at byte {start} is short")));
+        }
+        self.frame = std::io::Cursor::new(bytes);
+        self.frame.set_position(self.next - start);
+        self.next = start + frame_len as u64;
+        Ok(true)
+    }
+}
+
+/// The bytes of one archived file, read a frame at a time
+/// ([`Archive::reader`]).
+pub struct ArchiveReader {
+    archive: Archive,
+    frames: Frames,
+}
+
+impl Read for ArchiveReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            let n = self.frames.frame.read(buf)?;
+            if n > 0 || buf.is_empty() {
+                return Ok(n);
+            }
+            if !self
+                .frames
+                .next_frame(&self.archive)
+                .map_err(std::io::Error::other)?
+            {
+                return Ok(0);
+            }
+        }
+    }
+}
+
+/// The error for a file that is gone from disk and not archived.
+fn not_archived(path: &Path) -> Error {
+    Error::Io {
+        path: path.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "gone from disk and not in baton's archive",
+        ),
     }
 }
 
@@ -630,6 +736,65 @@ mod tests {
         );
         std::fs::write(&path, b"other\n").unwrap();
         assert!(!archive.verifies(&path).unwrap());
+    }
+
+    #[test]
+    fn a_reader_streams_from_any_offset_across_frames_and_names_a_gap() {
+        let home = tempfile::tempdir().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        // Two and a half frames, appended in two runs (two frame series).
+        let line = |i: usize| format!("{{\"n\":{i},\"pad\":\"{}\"}}\n", "x".repeat(i % 97));
+        let mut bytes = Vec::new();
+        let mut i = 0;
+        while bytes.len() < FRAME_BYTES * 2 + FRAME_BYTES / 2 {
+            bytes.extend_from_slice(line(i).as_bytes());
+            i += 1;
+        }
+        let half = bytes.len() / 2;
+        std::fs::write(&path, &bytes[..half]).unwrap();
+        let mut archive = Archive::open(home.path()).unwrap();
+        archive.archive_file(&path, Agent::Codex).unwrap();
+        std::fs::write(&path, &bytes).unwrap();
+        archive.archive_file(&path, Agent::Codex).unwrap();
+        for from in [
+            0,
+            1,
+            FRAME_BYTES as u64 + 7,
+            half as u64,
+            bytes.len() as u64,
+            u64::MAX,
+        ] {
+            let mut back = Vec::new();
+            Archive::open(home.path())
+                .unwrap()
+                .reader(&path, from)
+                .unwrap()
+                .unwrap()
+                .read_to_end(&mut back)
+                .unwrap();
+            let from = (from as usize).min(bytes.len());
+            assert!(back == bytes[from..], "from {from}: {} bytes", back.len());
+        }
+        let other = Archive::open(home.path()).unwrap();
+        assert!(
+            other
+                .reader(&dir.path().join("other"), 0)
+                .unwrap()
+                .is_none()
+        );
+
+        // A missing frame is an error naming the byte, not a short read.
+        archive
+            .conn
+            .execute(
+                "DELETE FROM frames WHERE start = (SELECT max(start) FROM frames)",
+                [],
+            )
+            .unwrap();
+        let mut reader = archive.reader(&path, 0).unwrap().unwrap();
+        let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
+        assert!(err.to_string().contains("frames skip byte"), "{err}");
     }
 
     #[test]

@@ -99,6 +99,18 @@ impl Error {
         )
     }
 
+    /// Whether a query was stopped through
+    /// [`crate::Catalog::interrupt_handle`].
+    pub fn is_interrupted(&self) -> bool {
+        matches!(
+            self,
+            Error::Sqlite {
+                source: rusqlite::Error::SqliteFailure(e, _),
+                ..
+            } if e.code == rusqlite::ErrorCode::OperationInterrupted
+        )
+    }
+
     /// An I/O error on `path`.
     pub(crate) fn io(path: &Path, source: std::io::Error) -> Error {
         Error::Io {

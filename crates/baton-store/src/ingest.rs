@@ -782,8 +782,8 @@ pub(crate) fn apply(
     let mut insert = tx
         .prepare_cached(
             "INSERT INTO messages (file_id, offset, ordinal, role, kind, text, tool_name, call_id,
-                                   timestamp, uuid, parent_uuid, dkey, indexed)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)
+                                   timestamp, uuid, parent_uuid, dkey, indexed, text_key)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
              ON CONFLICT(file_id, offset, ordinal) DO NOTHING",
         )
         .at(db)?;
@@ -811,6 +811,7 @@ pub(crate) fn apply(
                 m.parent_uuid,
                 baton_search::copy_key(p.agent, m),
                 searchable.is_some(),
+                text_key(&m.text),
             ])
             .at(db)?;
         *ordinal += 1;
@@ -825,6 +826,14 @@ pub(crate) fn apply(
         }
     }
     Ok(Applied::Added(added))
+}
+
+/// `messages.text_key` of `text`: its SHA-256's first 8 bytes, so that two
+/// texts compare equal in SQL whether or not the catalog holds them.
+fn text_key(text: &str) -> i64 {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(text.as_bytes());
+    i64::from_le_bytes(digest[..8].try_into().expect("a SHA-256 has 32 bytes"))
 }
 
 /// Texts longer than this of files on disk are not copied into the catalog
@@ -993,7 +1002,7 @@ const BATCH_BYTES: u64 = 256 << 20;
 
 /// Parsed files or pieces of files (see [`PIECE_BYTES`]) waiting to be
 /// written: bounds the memory the parsers run ahead with.
-const PIECES_QUEUED: usize = 16;
+const PIECES_QUEUED: usize = 4;
 
 impl Catalog {
     /// Bring the catalog up to date with the native files under `roots`.
@@ -1046,13 +1055,22 @@ impl Catalog {
         if let Some(archive) = archive.as_ref().filter(|_| restore) {
             self.restore_archived_rows(archive, &mut affected, &mut report)?;
         }
-        self.ingest(
+        // Writing reads b-tree pages back: mapped, they would add up to the
+        // whole map to the resident memory of an index of a huge session.
+        self.conn
+            .pragma_update(None, "mmap_size", 0)
+            .at(&self.path)?;
+        let ingested = self.ingest(
             to_read,
             archive.as_ref(),
             &mut affected,
             &mut report,
             progress,
-        )?;
+        );
+        self.conn
+            .pragma_update(None, "mmap_size", crate::schema::MMAP_BYTES)
+            .at(&self.path)?;
+        ingested?;
         progress(Progress {
             phase: ProgressPhase::Sessions,
             files_done: 0,

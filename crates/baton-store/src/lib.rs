@@ -37,7 +37,8 @@ mod sidecar;
 mod timefmt;
 
 pub use archive::{
-    ARCHIVE_DIR, Appended, Archive, ArchiveRun, ArchiveTotals, ArchivedFile, sha256_hex,
+    ARCHIVE_DIR, Appended, Archive, ArchiveReader, ArchiveRun, ArchiveTotals, ArchivedFile,
+    sha256_hex,
 };
 pub use baton_search::fts_query;
 pub use conversion::{
@@ -45,7 +46,7 @@ pub use conversion::{
 };
 pub use error::{Error, Result};
 pub use ingest::{ChunkOutcome, Issue, Progress, ProgressPhase, RefreshReport, Roots};
-pub use pick::{PickEntry, as_you_type};
+pub use pick::{PickEntry, PickScan, QueryInterrupt, as_you_type};
 pub use query::{
     Found, Hit, ListQuery, Page, SearchQuery, Segment, SessionRow, Transcript, check_cursor,
 };
@@ -56,7 +57,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 9;
+pub const SCHEMA_VERSION: i64 = 10;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

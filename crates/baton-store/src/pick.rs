@@ -1,8 +1,10 @@
 //! The per-keystroke query of `baton pick`: the sessions matching what is
 //! typed so far, cheap enough to run on every key.
 
-use crate::{Catalog, ListQuery, Result, SearchQuery};
+use crate::error::SqlContext;
+use crate::{Catalog, Error, ListQuery, Result};
 use baton_native::Agent;
+use rusqlite::ToSql;
 
 /// One session in the picker's result list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,7 +17,7 @@ pub struct PickEntry {
     pub cwd: Option<String>,
     /// Its title.
     pub title: Option<String>,
-    /// Time of the hit, else of the newest record (RFC 3339).
+    /// The session's last activity (RFC 3339).
     pub when: Option<String>,
     /// The matching excerpt (`«`/`»` around matches), empty when listing.
     pub snippet: String,
@@ -43,19 +45,51 @@ pub fn as_you_type(typed: &str) -> Option<String> {
     })
 }
 
+/// Stops the query a [`Catalog`] is running, from another thread.
+pub struct QueryInterrupt(rusqlite::InterruptHandle);
+
+impl QueryInterrupt {
+    /// Stop the running query, if any: it fails with an error for which
+    /// [`Error::is_interrupted`] holds. Queries started later run normally.
+    pub fn interrupt(&self) {
+        self.0.interrupt();
+    }
+}
+
+/// How many matches [`Catalog::pick`] reads.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PickScan {
+    /// Only the `n` newest matching messages (in the order they were
+    /// indexed, which with `baton watch` or `index` runs is the order they
+    /// were written): a first answer within a frame on any catalog, which
+    /// may miss sessions whose hits were indexed earlier.
+    Newest(usize),
+    /// Every match: the exact answer, slower on a big catalog.
+    All,
+}
+
+impl PickScan {
+    /// The picker's first answer to a key: few enough matches that their
+    /// sessions come back within a frame at 100,000 sessions, enough for a
+    /// screenful of them (see `benches/pick.rs`).
+    pub const FIRST: PickScan = PickScan::Newest(500);
+}
+
 impl Catalog {
-    /// At most `limit` sessions for the picker: the best hit of each session
-    /// matching `typed` (under the search policy of [`Catalog::search`]), or
+    /// At most `limit` sessions for the picker, most recently active first:
+    /// the sessions with a message matching `typed` (under the search policy
+    /// of [`Catalog::search`]), each with an excerpt of its newest hit, or
     /// the newest sessions when nothing is typed; only of `agent` and below
-    /// `cwd` when given.
+    /// `cwd` when given. `scan` bounds the matches read.
     pub fn pick(
         &self,
         typed: &str,
         agent: Option<Agent>,
         cwd: Option<&str>,
         limit: usize,
+        scan: PickScan,
     ) -> Result<Vec<PickEntry>> {
-        let Some(query) = as_you_type(typed) else {
+        let Some(typed_query) = as_you_type(typed) else {
             let page = self.list(&ListQuery {
                 agent,
                 cwd: cwd.map(str::to_string),
@@ -75,24 +109,59 @@ impl Catalog {
                 })
                 .collect());
         };
-        let hits = self.search(&SearchQuery {
-            query,
-            agent,
-            cwd: cwd.map(str::to_string),
-            limit,
-            per_session: 1,
-        })?;
-        Ok(hits
-            .into_iter()
-            .map(|h| PickEntry {
-                id: h.session_id,
-                agent: h.agent,
-                cwd: h.cwd,
-                title: h.title,
-                when: h.timestamp,
-                snippet: h.snippet,
+        let query = baton_search::Query::parse(&typed_query).ok_or(Error::EmptyQuery)?;
+        let scanned = match scan {
+            PickScan::Newest(n) => i64::try_from(n).unwrap_or(i64::MAX),
+            PickScan::All => -1,
+        };
+        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts()), Box::new(scanned)];
+        // The newest matches come first from FTS5 without reading the rest
+        // (`ORDER BY rowid DESC` is its own order); ranking them all would
+        // read every match.
+        let sql = format!(
+            "WITH hits AS MATERIALIZED (
+               SELECT rowid AS mid FROM messages_fts WHERE messages_fts MATCH ?1
+               ORDER BY rowid DESC LIMIT ?2)
+             SELECT s.id, s.agent, s.cwd, s.title, s.updated_at, max(m.id)
+             FROM hits {}
+             GROUP BY s.agent, s.id
+             ORDER BY s.updated_at DESC, s.agent, s.id
+             LIMIT ?",
+            self.visible_hits("hits.mid", agent, &cwd.map(str::to_string), &mut args)
+        );
+        args.push(Box::new(i64::try_from(limit).unwrap_or(i64::MAX)));
+        let found: Vec<(PickEntry, i64)> = {
+            let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
+            stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((
+                    PickEntry {
+                        id: r.get(0)?,
+                        agent: crate::query::parse_agent(&r.get::<_, String>(1)?)?,
+                        cwd: r.get(2)?,
+                        title: r.get(3)?,
+                        when: r.get(4)?,
+                        snippet: String::new(),
+                    },
+                    r.get(5)?,
+                ))
             })
-            .collect())
+            .at(&self.path)?
+            .collect::<rusqlite::Result<_>>()
+            .at(&self.path)?
+        };
+        found
+            .into_iter()
+            .map(|(mut entry, hit)| {
+                entry.snippet = query.snippet(&self.message_text(hit)?);
+                Ok(entry)
+            })
+            .collect()
+    }
+
+    /// A handle that stops this catalog's running query from another
+    /// thread.
+    pub fn interrupt_handle(&self) -> QueryInterrupt {
+        QueryInterrupt(self.conn.get_interrupt_handle())
     }
 }
 

@@ -153,6 +153,10 @@ pub struct Found {
     /// Matching sessions none of whose hits are in `hits` (the limit was
     /// reached); counted only with [`SearchQuery::per_session`] set.
     pub sessions_left_out: u64,
+    /// Whether `sessions_left_out` counts them all, or is a lower bound
+    /// (a common word on a big catalog: the search stopped reading matches
+    /// once the hits shown were certain).
+    pub sessions_left_out_exact: bool,
 }
 
 /// One contiguous piece of native bytes making up a session's lineage.
@@ -180,7 +184,7 @@ const SESSION_COLS: &str =
     (SELECT json_group_array(json_object('agent', c.agent, 'id', c.id)) FROM conversions c
      WHERE c.from_agent = s.agent AND c.from_id = s.id)";
 
-fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
+pub(crate) fn parse_agent(s: &str) -> rusqlite::Result<Agent> {
     s.parse::<Agent>().map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, e.into())
     })
@@ -247,19 +251,51 @@ fn decode_cursor(cursor: &str) -> Result<(String, String, String)> {
     }
 }
 
+/// Matches a grouped search reads past the one that fills its limit, to
+/// count the sessions left out, before it stops: past them the count is a
+/// lower bound ([`Found::sessions_left_out_exact`] is false) and each shown
+/// session's other matches are counted in that session alone. Reading every
+/// match costs a few µs each, too much for common words on a big catalog
+/// (see `benches/catalog.rs`).
+const READ_PAST_LIMIT: usize = 500;
+
+/// The ranked rows of a search grouped per session.
+struct Grouped {
+    /// The first `limit` of the rows, at most `per_session` of each session.
+    kept: Vec<(i64, Hit)>,
+    /// (shown, more) of each shown session, by (agent, session id).
+    sessions: HashMap<(Agent, String), (usize, u64)>,
+    /// Sessions with a match and no hit kept.
+    left_out: u64,
+    /// Every row was read: the counts are exact.
+    read_all: bool,
+}
+
 /// The first `limit` of the ranked `rows`, at most `per_session` (0: any
-/// number) of each session, the others of a returned session counted in
-/// its hits' [`Hit::more_in_session`]; and the number of sessions left out.
+/// number) of each session, the others of a kept session counted; and the
+/// sessions left out, reading at most [`READ_PAST_LIMIT`] rows past the
+/// limit.
 fn per_session(
     rows: impl Iterator<Item = rusqlite::Result<(i64, Hit)>>,
     limit: usize,
     per_session: usize,
-) -> rusqlite::Result<(Vec<(i64, Hit)>, u64)> {
+) -> rusqlite::Result<Grouped> {
     let mut kept: Vec<(i64, Hit)> = Vec::new();
-    // (shown, more) by (agent, session id).
     let mut sessions: HashMap<(Agent, String), (usize, u64)> = HashMap::new();
     let mut left_out: HashSet<(Agent, String)> = HashSet::new();
+    let mut past_limit = 0;
     for row in rows {
+        if kept.len() >= limit {
+            if past_limit == READ_PAST_LIMIT {
+                return Ok(Grouped {
+                    kept,
+                    sessions,
+                    left_out: left_out.len() as u64,
+                    read_all: false,
+                });
+            }
+            past_limit += 1;
+        }
         let (id, hit) = row?;
         let key = (hit.agent, hit.session_id.clone());
         match sessions.get_mut(&key) {
@@ -278,12 +314,12 @@ fn per_session(
             }
         }
     }
-    for (_, hit) in &mut kept {
-        hit.more_in_session = sessions
-            .get(&(hit.agent, hit.session_id.clone()))
-            .map_or(0, |s| s.1);
-    }
-    Ok((kept, left_out.len() as u64))
+    Ok(Grouped {
+        kept,
+        sessions,
+        left_out: left_out.len() as u64,
+        read_all: true,
+    })
 }
 
 /// `path/` prefix of a root, as stored file keys under it start.
@@ -308,11 +344,50 @@ impl Catalog {
             .conn
             .prepare("INSERT OR IGNORE INTO temp.scope_roots (prefix) VALUES (?1)")
             .at(&self.path)?;
-        for root in roots.all() {
-            insert.execute([root_prefix(root)]).at(&self.path)?;
+        let prefixes: Vec<String> = roots.all().map(|root| root_prefix(root)).collect();
+        for prefix in &prefixes {
+            insert.execute([prefix]).at(&self.path)?;
         }
-        self.scoped = true;
+        // When every file on disk is under the roots, the scope keeps
+        // everything: leave the condition out of the queries (it costs an
+        // `EXISTS` per session or hit).
+        self.scoped = self.files_outside(prefixes)?;
         Ok(())
+    }
+
+    /// Whether the catalog has a file on disk whose path starts with none of
+    /// `prefixes`: a few range lookups in the path index, over the gaps
+    /// between the prefixes in sorted order.
+    fn files_outside(&self, mut prefixes: Vec<String>) -> Result<bool> {
+        prefixes.sort();
+        let mut kept: Vec<String> = Vec::new();
+        for prefix in prefixes {
+            if !kept.last().is_some_and(|k| prefix.starts_with(k.as_str())) {
+                kept.push(prefix);
+            }
+        }
+        let mut between = self
+            .conn
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM files WHERE path >= ?1 AND path < ?2 AND on_disk = 1)",
+            )
+            .at(&self.path)?;
+        let mut low = String::new();
+        for prefix in kept {
+            if between
+                .query_row(params![low, prefix], |r| r.get::<_, bool>(0))
+                .at(&self.path)?
+            {
+                return Ok(true);
+            }
+            // Just past every path under `prefix` (which ends with `/`):
+            // the same text with `0`, the character after `/`.
+            low = format!("{}0", &prefix[..prefix.len() - 1]);
+        }
+        self.conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM files WHERE path >= ?1 AND on_disk = 1)")
+            .and_then(|mut s| s.query_row([low], |r| r.get::<_, bool>(0)))
+            .at(&self.path)
     }
 
     /// SQL condition (starting with ` AND`) keeping sessions `alias` of the
@@ -598,16 +673,18 @@ impl Catalog {
     /// `from` to the segment's end: from disk, or from baton's archive for an
     /// archived file. Compressed files are read decompressed.
     fn open_segment(&self, seg: &Segment, from: u64) -> Result<Box<dyn Read + Send>> {
-        let whole: Box<dyn Read + Send> = if seg.archived {
-            let bytes = self.archived_bytes(&seg.path)?;
-            let bytes = if seg.compressed {
-                zstd::stream::decode_all(bytes.as_slice()).map_err(|e| Error::io(&seg.path, e))?
-            } else {
-                bytes
-            };
-            let mut cursor = std::io::Cursor::new(bytes);
-            cursor.set_position(from);
-            Box::new(cursor)
+        let whole: Box<dyn Read + Send> = if seg.archived && seg.compressed {
+            // The archive keeps the `.zst` file as it was: decompress from
+            // its start and skip to `from`.
+            let raw = self.archived_reader(&seg.path, 0)?;
+            let mut decoder: Box<dyn Read + Send> = Box::new(
+                zstd::stream::read::Decoder::new(raw).map_err(|e| Error::io(&seg.path, e))?,
+            );
+            std::io::copy(&mut decoder.by_ref().take(from), &mut std::io::sink())
+                .map_err(|e| Error::io(&seg.path, e))?;
+            decoder
+        } else if seg.archived {
+            Box::new(self.archived_reader(&seg.path, from)?)
         } else if seg.on_disk {
             baton_native::discover::open_native_path(&seg.path, seg.compressed, from)
                 .map_err(|e| Error::io(&seg.path, e))?
@@ -639,6 +716,56 @@ impl Catalog {
         Ok(written)
     }
 
+    /// The joins and conditions that turn FTS matches into visible hits,
+    /// for a query whose `FROM` has the matching message ids as
+    /// `message_id` (the FTS table's rowid, or a column of a table of them):
+    /// `m` is the message, `f` its file, `s` the session it is
+    /// a hit of, under the policy of [`Catalog::search`] (subagents count
+    /// for their parent; copies a fork or a conversion made count for the
+    /// source only), with the agent and directory filters. Appends the
+    /// filters' arguments to `args`; ends inside `WHERE`, so more `AND`
+    /// conditions may follow.
+    pub(crate) fn visible_hits(
+        &self,
+        message_id: &str,
+        agent: Option<Agent>,
+        cwd: &Option<String>,
+        args: &mut Vec<Box<dyn ToSql>>,
+    ) -> String {
+        let mut sql = format!(
+            "JOIN messages m ON m.id = {message_id}
+             JOIN files f ON f.id = m.file_id
+             JOIN sessions s ON s.agent = f.agent AND s.id = f.session_id
+             WHERE (f.sidechain = 1 OR f.id = s.file_id){}
+               AND NOT (m.dkey IS NOT NULL AND s.forked_from IS NOT NULL AND f.sidechain = 0
+                 AND EXISTS (
+                   SELECT 1 FROM sessions ps, json_each(ps.lineage) l
+                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
+                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))
+               AND NOT (f.sidechain = 0 AND EXISTS (
+                   SELECT 1 FROM conversions c
+                   JOIN sessions ps ON ps.agent = c.from_agent AND ps.id = c.from_id,
+                        json_each(ps.lineage) l
+                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
+                   WHERE c.agent = s.agent AND c.id = s.id
+                     AND pm.kind = m.kind AND pm.text_key = m.text_key{}))",
+            self.in_scope("s"),
+            self.in_scope("ps"),
+            self.in_scope("ps"),
+        );
+        if let Some(agent) = agent {
+            sql.push_str(" AND s.agent = ?");
+            args.push(Box::new(agent.as_str()));
+        }
+        if let Some(prefix) = cwd_prefix(cwd) {
+            sql.push_str(" AND (s.cwd = ? OR substr(s.cwd, 1, ?) = ?)");
+            args.push(Box::new(prefix.clone()));
+            args.push(Box::new(prefix.chars().count() as i64 + 1));
+            args.push(Box::new(format!("{prefix}/")));
+        }
+        sql
+    }
+
     /// Full-text search, best (bm25) first, under [`baton_search`]'s policy:
     /// what is searchable, how the query is read, the snippet (computed from
     /// the message text in linear time, not by FTS5) and fork attribution.
@@ -657,40 +784,13 @@ impl Catalog {
     pub fn search_grouped(&self, q: &SearchQuery) -> Result<Found> {
         let query = baton_search::Query::parse(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         let mut sql = format!(
             "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd
-             FROM messages_fts
-             JOIN messages m ON m.id = messages_fts.rowid
-             JOIN files f ON f.id = m.file_id
-             JOIN sessions s ON s.agent = f.agent AND s.id = f.session_id
-             WHERE messages_fts MATCH ? AND (f.sidechain = 1 OR f.id = s.file_id){}
-               AND NOT (m.dkey IS NOT NULL AND s.forked_from IS NOT NULL AND f.sidechain = 0
-                 AND EXISTS (
-                   SELECT 1 FROM sessions ps, json_each(ps.lineage) l
-                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
-                   WHERE ps.agent = s.agent AND ps.id = s.forked_from AND pm.dkey = m.dkey{}))
-               AND NOT (f.sidechain = 0 AND EXISTS (
-                   SELECT 1 FROM conversions c
-                   JOIN sessions ps ON ps.agent = c.from_agent AND ps.id = c.from_id,
-                        json_each(ps.lineage) l
-                   JOIN messages pm ON pm.file_id = json_extract(l.value, '$[0]')
-                   WHERE c.agent = s.agent AND c.id = s.id
-                     AND pm.kind = m.kind AND pm.text = m.text{}))",
-            self.in_scope("s"),
-            self.in_scope("ps"),
-            self.in_scope("ps"),
+             FROM messages_fts {} AND messages_fts MATCH ?",
+            self.visible_hits("messages_fts.rowid", q.agent, &q.cwd, &mut args)
         );
-        let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts())];
-        if let Some(agent) = q.agent {
-            sql.push_str(" AND s.agent = ?");
-            args.push(Box::new(agent.as_str()));
-        }
-        if let Some(prefix) = cwd_prefix(&q.cwd) {
-            sql.push_str(" AND (s.cwd = ? OR substr(s.cwd, 1, ?) = ?)");
-            args.push(Box::new(prefix.clone()));
-            args.push(Box::new(prefix.chars().count() as i64 + 1));
-            args.push(Box::new(format!("{prefix}/")));
-        }
+        args.push(Box::new(query.fts()));
         sql.push_str(" ORDER BY rank");
         if q.per_session == 0 {
             sql.push_str(" LIMIT ?");
@@ -715,19 +815,76 @@ impl Catalog {
                 ))
             })
             .at(&self.path)?;
-        let (ranked, sessions_left_out) = per_session(rows, limit, q.per_session).at(&self.path)?;
+        let mut grouped = per_session(rows, limit, q.per_session).at(&self.path)?;
+        drop(stmt);
+        if !grouped.read_all {
+            for ((agent, id), (shown, more)) in &mut grouped.sessions {
+                let matching = self.matches_in_session(&query, *agent, id)?;
+                *more = matching.saturating_sub(*shown as u64);
+            }
+        }
         // Only the hits shown have their text read.
-        let hits = ranked
+        let hits = grouped
+            .kept
             .into_iter()
             .map(|(id, mut hit)| {
+                hit.more_in_session = grouped
+                    .sessions
+                    .get(&(hit.agent, hit.session_id.clone()))
+                    .map_or(0, |s| s.1);
                 hit.snippet = query.snippet(&self.message_text(id)?);
                 Ok(hit)
             })
             .collect::<Result<_>>()?;
         Ok(Found {
             hits,
-            sessions_left_out,
+            sessions_left_out: grouped.left_out,
+            sessions_left_out_exact: grouped.read_all,
         })
+    }
+
+    /// The visible matches of `query` in one session: FTS5 reads only the
+    /// matches between the session's lowest and highest message ids.
+    fn matches_in_session(
+        &self,
+        query: &baton_search::Query,
+        agent: Agent,
+        id: &str,
+    ) -> Result<u64> {
+        let (low, high): (Option<i64>, Option<i64>) = self
+            .conn
+            .prepare_cached(
+                "SELECT min(m.id), max(m.id) FROM files f JOIN messages m ON m.file_id = f.id
+                 WHERE f.agent = ?1 AND f.session_id = ?2",
+            )
+            .and_then(|mut stmt| {
+                stmt.query_row(params![agent.as_str(), id], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
+            .at(&self.path)?;
+        let (Some(low), Some(high)) = (low, high) else {
+            return Ok(0);
+        };
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let sql = format!(
+            "SELECT count(*) FROM messages_fts {}
+               AND messages_fts MATCH ? AND messages_fts.rowid BETWEEN ? AND ?
+               AND s.agent = ? AND s.id = ?",
+            self.visible_hits("messages_fts.rowid", None, &None, &mut args)
+        );
+        args.push(Box::new(query.fts()));
+        args.push(Box::new(low));
+        args.push(Box::new(high));
+        args.push(Box::new(agent.as_str()));
+        args.push(Box::new(id.to_string()));
+        self.conn
+            .prepare_cached(&sql)
+            .and_then(|mut stmt| {
+                stmt.query_row(rusqlite::params_from_iter(args.iter()), |r| {
+                    r.get::<_, i64>(0)
+                })
+            })
+            .map(|n| n as u64)
+            .at(&self.path)
     }
 
     /// Number of sessions in the catalog (of the last refresh's roots).

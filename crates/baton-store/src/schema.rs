@@ -21,7 +21,9 @@ use std::path::{Path, PathBuf};
 /// the line), with `dkey` identifying a record copied into a fork
 /// ([`baton_search::copy_key`]), `text` NULL when it is not copied (a long
 /// text of a file on disk is read back from its line, see
-/// `Catalog::message_text`) and `indexed` set when its text is in
+/// `Catalog::message_text`), `text_key` the first 8 bytes of the text's
+/// SHA-256 (to compare texts the catalog does not hold) and `indexed` set
+/// when its text is in
 /// `messages_fts`, a contentless FTS5 index (rows deleted by rowid) over the
 /// searchable messages ([`baton_search::searchable_text`], tokenizer
 /// [`baton_search::TOKENIZER`]); `sessions` the updatable per-session facts;
@@ -71,7 +73,8 @@ CREATE TABLE messages (
     uuid        TEXT,
     parent_uuid TEXT,
     dkey        TEXT,
-    indexed     INTEGER NOT NULL
+    indexed     INTEGER NOT NULL,
+    text_key    INTEGER NOT NULL
 );
 CREATE UNIQUE INDEX messages_file ON messages(file_id, offset, ordinal);
 CREATE INDEX messages_dkey ON messages(dkey) WHERE dkey IS NOT NULL;
@@ -292,6 +295,11 @@ fn url_path(path: &Path) -> String {
     out
 }
 
+/// Bytes of the catalog file SQLite maps into memory for reading (its pages
+/// then count in the process's resident memory); writes turn it off, see
+/// [`crate::Catalog::refresh`].
+pub(crate) const MMAP_BYTES: i64 = 256 << 20;
+
 fn try_open(path: &Path) -> Result<Connection> {
     let conn = Connection::open(path).at(path)?;
     conn.busy_timeout(std::time::Duration::from_secs(BUSY_SECS))
@@ -300,10 +308,10 @@ fn try_open(path: &Path) -> Result<Connection> {
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = NORMAL;
          PRAGMA temp_store = MEMORY;
-         PRAGMA cache_size = -65536;
-         PRAGMA mmap_size = 268435456;",
+         PRAGMA cache_size = -65536;",
     )
     .at(path)?;
+    conn.pragma_update(None, "mmap_size", MMAP_BYTES).at(path)?;
     let version = |conn: &Connection| -> Result<i64> {
         conn.query_row("PRAGMA user_version", [], |r| r.get(0))
             .at(path)

@@ -640,3 +640,149 @@ fn long_tool_outputs_are_searched_and_shown_from_their_native_lines_not_copied()
         "catalog {catalog} bytes for {corpus} bytes indexed"
     );
 }
+
+#[test]
+fn pick_finds_what_search_finds_newest_first_and_can_stop_early() {
+    use baton_store::PickScan;
+    let env = Env::new();
+    let cat = env.refreshed();
+    // Nothing typed: the newest sessions, as `list` gives them.
+    let listed: Vec<String> = common::every_session(&cat)
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let newest: Vec<String> = cat
+        .pick("", None, None, 100, PickScan::All)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.id)
+        .collect();
+    assert_eq!(newest, listed);
+
+    // "pub" is typed as a prefix: every prompt has it, but a fork's copied
+    // prompts count for its parent only; the fork's own prompt still makes
+    // it a hit.
+    let searched: std::collections::HashSet<(String, baton_native::Agent)> = cat
+        .search(&SearchQuery {
+            query: "pub*".into(),
+            limit: 1000,
+            per_session: 1,
+            ..Default::default()
+        })
+        .unwrap()
+        .into_iter()
+        .map(|h| (h.session_id, h.agent))
+        .collect();
+    let all = cat.pick("pub", None, None, 100, PickScan::All).unwrap();
+    let picked: std::collections::HashSet<_> =
+        all.iter().map(|e| (e.id.clone(), e.agent)).collect();
+    assert_eq!(picked, searched);
+    assert_eq!(all.len(), listed.len());
+    let times: Vec<&str> = all.iter().map(|e| e.when.as_deref().unwrap()).collect();
+    let mut sorted = times.clone();
+    sorted.sort_by(|a, b| b.cmp(a));
+    assert_eq!(times, sorted, "most recently active first");
+    assert!(all.iter().all(|e| e.snippet.contains("«pub")), "{all:?}");
+
+    // A limit, a filter, and a scan of only the newest match.
+    assert_eq!(
+        cat.pick("pub", None, None, 2, PickScan::All).unwrap(),
+        all[..2]
+    );
+    let claude = cat
+        .pick(
+            "pub",
+            Some(baton_native::Agent::Claude),
+            None,
+            100,
+            PickScan::All,
+        )
+        .unwrap();
+    assert_eq!(claude.len(), 3);
+    assert!(
+        claude
+            .iter()
+            .all(|e| e.agent == baton_native::Agent::Claude)
+    );
+    let first = cat
+        .pick("pub", None, None, 100, PickScan::Newest(1))
+        .unwrap();
+    assert_eq!(first.len(), 1);
+    assert!(all.contains(&first[0]));
+
+    // An interrupt while nothing runs does not stop the next query.
+    cat.interrupt_handle().interrupt();
+    assert_eq!(
+        cat.pick("pub", None, None, 100, PickScan::All).unwrap(),
+        all
+    );
+    // A word not in any session, and a query with no word.
+    assert!(
+        cat.pick("zzzyx", None, None, 100, PickScan::All)
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        cat.pick("  ", None, None, 100, PickScan::All)
+            .unwrap()
+            .len(),
+        listed.len()
+    );
+}
+
+#[test]
+fn a_common_word_stops_reading_matches_but_counts_each_shown_session_whole() {
+    let tmp = tempfile::tempdir().unwrap();
+    let codex = tmp.path().join("codex");
+    // 2,500 prompts with "prompt" in one session, 3 in another: more than
+    // a grouped search reads past its limit.
+    baton_testkit::write_big_codex_session(&codex, 1, 2 << 20, 2_500).unwrap();
+    baton_testkit::write_big_codex_session(&codex, 2, 1 << 10, 3).unwrap();
+    let roots = Roots {
+        codex_homes: vec![codex],
+        claude_dirs: Vec::new(),
+        library: Vec::new(),
+    };
+    let mut cat = Catalog::open(&tmp.path().join("baton")).unwrap();
+    cat.refresh(&roots, &|_| {}).unwrap();
+    // Every visible match, ungrouped: the counts to expect.
+    let mut per_session = std::collections::HashMap::<String, u64>::new();
+    for hit in cat
+        .search(&SearchQuery {
+            query: "prompt".into(),
+            limit: 100_000,
+            ..Default::default()
+        })
+        .unwrap()
+    {
+        *per_session.entry(hit.session_id).or_default() += 1;
+    }
+    assert_eq!(per_session.len(), 2);
+    assert!(per_session.values().sum::<u64>() >= 2_503);
+
+    let found = cat
+        .search_grouped(&SearchQuery {
+            query: "prompt".into(),
+            limit: 1,
+            per_session: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(found.hits.len(), 1);
+    assert!(!found.sessions_left_out_exact, "stopped reading matches");
+    assert!(found.sessions_left_out <= 1);
+    let shown = &found.hits[0];
+    assert_eq!(shown.more_in_session, per_session[&shown.session_id] - 1);
+
+    // Few matches: everything is read and counted exactly.
+    let found = cat
+        .search_grouped(&SearchQuery {
+            query: "number 2".into(),
+            limit: 1,
+            per_session: 1,
+            ..Default::default()
+        })
+        .unwrap();
+    assert!(found.sessions_left_out_exact);
+    assert_eq!(found.sessions_left_out, 1, "{:?}", found.hits);
+}

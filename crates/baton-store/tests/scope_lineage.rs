@@ -200,6 +200,26 @@ fn other_roots_keep_their_rows_and_are_hidden_not_purged() {
     assert_eq!(r.files_unchanged, 7);
     assert_eq!(listed(&cat), all);
 
+    // Scoped without a refresh, to a home whose path sorts after a sibling
+    // of the same prefix (`codex-legacy/` < `codex/`): the sibling's and
+    // the Claude dir's sessions are hidden; every root shows everything.
+    let only_codex = Roots {
+        codex_homes: vec![env.roots.codex_homes[0].clone()],
+        claude_dirs: Vec::new(),
+        library: Vec::new(),
+    };
+    cat.set_scope(&only_codex).unwrap();
+    let codex = listed(&cat);
+    assert_eq!(codex.len(), 3, "{codex:?}");
+    assert!(
+        codex
+            .iter()
+            .all(|id| id.starts_with("01a1ff8d") && !id.starts_with("01a1ff8d-92a0")),
+        "{codex:?}"
+    );
+    cat.set_scope(&env.roots).unwrap();
+    assert_eq!(listed(&cat), all);
+
     // A file deleted from a root that is read is still removed...
     std::fs::remove_file(find(&env.roots.codex_homes[1], "92a0")).unwrap();
     let r = cat.refresh(&env.roots, &|_| {}).unwrap();

@@ -191,6 +191,35 @@ pub struct AgentEnv {
     _tmp: tempfile::TempDir,
 }
 
+impl Drop for AgentEnv {
+    /// Stop what the agents left running from this machine's home: Codex
+    /// starts an app-server daemon (re-parented to init) that would
+    /// otherwise outlive the test by minutes, holding ~180 MB each.
+    fn drop(&mut self) {
+        let root = self.root.to_string_lossy().into_owned();
+        let Ok(procs) = std::fs::read_dir("/proc") else {
+            return;
+        };
+        for entry in procs.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.parse::<libc::pid_t>().ok())
+            else {
+                continue;
+            };
+            let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+            if String::from_utf8_lossy(&cmdline).contains(root.as_str()) {
+                // SAFETY: kill(2) on a pid read from /proc; a process that
+                // has exited in between only makes the call fail.
+                unsafe {
+                    libc::kill(pid, libc::SIGKILL);
+                }
+            }
+        }
+    }
+}
+
 impl AgentEnv {
     /// Create the dirs and point both agents at `server`. Panics only when the temp dir
     /// cannot be created or written.

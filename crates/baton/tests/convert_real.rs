@@ -226,6 +226,19 @@ fn continue_in_the_other_agent(from: Agent, prompts: &[&str]) {
         !owners.contains(&conv.as_str()),
         "copied text credited to the source: {hits}"
     );
+    // Likewise a tool output longer than the catalog keeps (read back from
+    // the native line when shown).
+    let hits = run_json(b().args(["search", "out 149", "--json"]));
+    let owners: Vec<&str> = hits["hits"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|h| h["session_id"].as_str())
+        .collect();
+    assert!(
+        !owners.is_empty() && owners.iter().all(|o| *o == id),
+        "a long copied output credited to the source only: {hits}"
+    );
 
     // Back in the original agent, with the joint history.
     server.clear();
@@ -272,7 +285,11 @@ fn continue_in_the_other_agent(from: Agent, prompts: &[&str]) {
 fn claude_session_continues_in_codex_and_back() {
     continue_in_the_other_agent(
         Agent::Claude,
-        &["first alpha", "RUN: echo conv-tool-out", "third gamma"],
+        &[
+            "first alpha",
+            "RUN: seq -f conv-tool-out-%g 1 150",
+            "third gamma",
+        ],
     );
 }
 
@@ -282,7 +299,7 @@ fn codex_session_continues_in_claude_and_back() {
         Agent::Codex,
         &[
             "first alpha",
-            "RUN: echo conv-tool-out",
+            "RUN: seq -f conv-tool-out-%g 1 150",
             "PATCH: notes.txt patched-line",
             "third gamma",
         ],

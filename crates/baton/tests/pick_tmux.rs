@@ -256,8 +256,9 @@ fn pick_resumes_the_selected_claude_session() {
     pick_and_resume(Agent::Claude);
 }
 
-/// Ctrl-F after choosing the second prompt with Right Right forks before
-/// it and resumes the fork: the model sees the first turn only.
+/// `f` in the list (Tab moves the keys there) after choosing the second
+/// prompt with `l l` forks before it and resumes the fork: the model sees
+/// the first turn only.
 #[test]
 fn pick_forks_before_the_chosen_prompt_and_resumes_the_fork() {
     let Some(agents) = agents() else { return };
@@ -282,9 +283,11 @@ fn pick_forks_before_the_chosen_prompt_and_resumes_the_fork() {
     tmux.wait_for("the session and its preview", |s| {
         s.contains(&id) && s.contains("#2 prompt")
     });
-    tmux.send(&["Right", "Right"], false);
+    tmux.send(&["Tab"], false);
+    tmux.wait_for("the list's keys", |s| s.contains("q or Esc quit"));
+    tmux.send(&["l", "l"], true);
     tmux.wait_for("the fork marker", |s| s.contains("fork before prompt #2"));
-    let req = continue_in_agent(&tmux, &server, "C-f");
+    let req = continue_in_agent(&tmux, &server, "f");
     let body = serde_json::to_string(&req.body).unwrap();
     assert!(body.contains("forkme kept one"), "{:?}", req.user_texts());
     assert!(

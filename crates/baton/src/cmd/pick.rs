@@ -8,7 +8,7 @@ use crate::output::{UsageError, one_line, terminal_safe};
 use anyhow::{Context as _, Result};
 use baton_native::fork::Cut;
 use baton_native::{Agent, Message, MessageKind};
-use baton_store::{Catalog, PickEntry as Entry};
+use baton_store::{Catalog, PickEntry as Entry, PickScan, as_you_type};
 use crossterm::event::{self, Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use ratatui::layout::{Constraint, Layout};
 use ratatui::style::{Modifier, Style};
@@ -29,7 +29,7 @@ const PREVIEW_CHARS: usize = 600;
 pub struct Args {
     /// Start with this query typed.
     pub query: Vec<String>,
-    /// Only sessions of this agent (`codex` or `claude`; Tab cycles it).
+    /// Only sessions of this agent (`codex` or `claude`; Ctrl-A cycles it).
     #[arg(long, value_parser = catalog::parse_agent)]
     pub agent: Option<Agent>,
     /// Only sessions started in the current directory or below it.
@@ -62,6 +62,16 @@ pub enum Step {
     Done(Outcome),
 }
 
+/// Where printable keys go.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub enum Focus {
+    /// Into the query (the picker starts here).
+    #[default]
+    Query,
+    /// To the result list, where letters are commands (`f` fork, `y` copy).
+    List,
+}
+
 /// The picker's state: query, filters, results and selection.
 #[derive(Debug, Default)]
 pub struct Picker {
@@ -80,8 +90,13 @@ pub struct Picker {
     pub fork_prompt: Option<usize>,
     /// Typed prompts in the selected session's preview.
     pub prompts_in_preview: usize,
-    /// The query or a filter changed since the results were read.
+    /// The query or a filter changed since the results were asked for.
     pub stale: bool,
+    /// The results shown are the exact answer, not the first one read from
+    /// the newest matches only.
+    pub complete: bool,
+    /// Where printable keys go.
+    pub focus: Focus,
 }
 
 impl Picker {
@@ -101,15 +116,53 @@ impl Picker {
         self.entries.get(self.selected)
     }
 
-    /// Take new results, keeping the selected session selected when it is
-    /// among them.
-    pub fn set_entries(&mut self, entries: Vec<Entry>) {
+    /// Take new results (`complete` when they are the exact answer),
+    /// keeping the selected session selected when it is among them.
+    pub fn set_entries(&mut self, entries: Vec<Entry>, complete: bool) {
         let keep = self.current().map(|e| (e.id.clone(), e.agent));
         self.selected = keep
             .and_then(|(id, agent)| entries.iter().position(|e| e.id == id && e.agent == agent))
             .unwrap_or(0);
         self.entries = entries;
-        self.stale = false;
+        self.complete = complete;
+    }
+
+    fn cycle_agent(&mut self) {
+        self.agent = match self.agent {
+            None => Some(Agent::Codex),
+            Some(Agent::Codex) => Some(Agent::Claude),
+            Some(Agent::Claude) => None,
+        };
+        self.stale = true;
+    }
+
+    fn fork(&self) -> Step {
+        match self.current() {
+            Some(entry) => {
+                let cut = self.fork_prompt.map_or(Cut::DropLast(0), Cut::BeforePrompt);
+                Step::Done(Outcome::Fork(entry.clone(), cut))
+            }
+            None => Step::Continue,
+        }
+    }
+
+    fn copy(&self) -> Step {
+        self.current()
+            .map_or(Step::Continue, |entry| Step::Copy(entry.id.clone()))
+    }
+
+    fn move_fork_prompt(&mut self, later: bool) {
+        if later {
+            let next = self.fork_prompt.map_or(1, |k| k + 1);
+            if next <= self.prompts_in_preview {
+                self.fork_prompt = Some(next);
+            }
+        } else {
+            self.fork_prompt = self
+                .fork_prompt
+                .and_then(|k| k.checked_sub(1))
+                .filter(|&k| k > 0);
+        }
     }
 
     fn select(&mut self, index: usize) {
@@ -134,28 +187,18 @@ impl Picker {
                     return Step::Done(Outcome::Resume(entry.clone()));
                 }
             }
-            KeyCode::Char('f') if ctrl => {
-                if let Some(entry) = self.current() {
-                    let cut = self.fork_prompt.map_or(Cut::DropLast(0), Cut::BeforePrompt);
-                    return Step::Done(Outcome::Fork(entry.clone(), cut));
-                }
-            }
-            KeyCode::Char('y') if ctrl => {
-                if let Some(entry) = self.current() {
-                    return Step::Copy(entry.id.clone());
-                }
-            }
+            KeyCode::Char('f') if ctrl => return self.fork(),
+            KeyCode::Char('y') if ctrl => return self.copy(),
+            KeyCode::Char('a') if ctrl => self.cycle_agent(),
             KeyCode::Char('u') if ctrl => {
                 self.query.clear();
                 self.stale = true;
             }
-            KeyCode::Tab => {
-                self.agent = match self.agent {
-                    None => Some(Agent::Codex),
-                    Some(Agent::Codex) => Some(Agent::Claude),
-                    Some(Agent::Claude) => None,
+            KeyCode::Tab | KeyCode::BackTab => {
+                self.focus = match self.focus {
+                    Focus::Query => Focus::List,
+                    Focus::List => Focus::Query,
                 };
-                self.stale = true;
             }
             KeyCode::Up => self.select(self.selected.saturating_sub(1)),
             KeyCode::Down => self.select(self.selected + 1),
@@ -163,23 +206,29 @@ impl Picker {
             KeyCode::Char('n') if ctrl => self.select(self.selected + 1),
             KeyCode::PageUp => self.select(self.selected.saturating_sub(10)),
             KeyCode::PageDown => self.select(self.selected + 10),
-            KeyCode::Right => {
-                let next = self.fork_prompt.map_or(1, |k| k + 1);
-                if next <= self.prompts_in_preview {
-                    self.fork_prompt = Some(next);
+            KeyCode::Right => self.move_fork_prompt(true),
+            KeyCode::Left => self.move_fork_prompt(false),
+            KeyCode::Backspace if self.focus == Focus::Query => {
+                self.stale |= self.query.pop().is_some();
+            }
+            KeyCode::Char(c) if !ctrl && !c.is_control() => match self.focus {
+                Focus::Query => {
+                    self.query.push(c);
+                    self.stale = true;
                 }
-            }
-            KeyCode::Left => {
-                self.fork_prompt = self
-                    .fork_prompt
-                    .and_then(|k| k.checked_sub(1))
-                    .filter(|&k| k > 0);
-            }
-            KeyCode::Backspace => self.stale |= self.query.pop().is_some(),
-            KeyCode::Char(c) if !ctrl && !c.is_control() => {
-                self.query.push(c);
-                self.stale = true;
-            }
+                Focus::List => match c {
+                    'f' => return self.fork(),
+                    'y' => return self.copy(),
+                    'a' => self.cycle_agent(),
+                    'q' => return Step::Done(Outcome::Quit),
+                    'j' => self.select(self.selected + 1),
+                    'k' => self.select(self.selected.saturating_sub(1)),
+                    'l' => self.move_fork_prompt(true),
+                    'h' => self.move_fork_prompt(false),
+                    '/' | 'i' => self.focus = Focus::Query,
+                    _ => {}
+                },
+            },
             _ => {}
         }
         Step::Continue
@@ -188,7 +237,7 @@ impl Picker {
 
 /// The first messages of `entry`'s transcript, read one at a time (never
 /// the whole of a huge session).
-pub fn preview(cat: &Catalog, entry: &Entry) -> Result<Vec<Message>> {
+pub fn preview_of(cat: &Catalog, entry: &Entry) -> baton_store::Result<Vec<Message>> {
     let row = cat.resolve(&entry.id)?;
     let mut messages = Vec::new();
     for message in cat.transcript(&row)?.take(PREVIEW_MESSAGES) {
@@ -276,12 +325,13 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         (false, None) => None,
     };
     let mut picker = Picker::new(args.query.join(" "), args.agent, cwd);
-    let cat = catalog::open_fresh(ctx)?;
+    let reader = Reader::start(catalog::open_fresh(ctx)?);
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
     let mut copied = Vec::new();
-    let outcome = event_loop(&mut terminal, &cat, &mut picker, &mut copied);
+    let outcome = event_loop(&mut terminal, &reader, &mut picker, &mut copied);
     ratatui::try_restore().context("cannot restore the terminal")?;
-    drop(cat);
+    // Closes the reader thread's inbox: it ends after its current query.
+    drop(reader);
     for id in &copied {
         println!("copied {id}");
     }
@@ -314,52 +364,230 @@ fn resume_args(id: String) -> crate::cmd::resume::Args {
     }
 }
 
-/// Read keys and redraw until the picker closes. Keys typed faster than a
-/// frame are applied together before one query.
+/// Results the event loop asks the [`Reader`] for.
+#[derive(Debug, Clone)]
+struct Wanted {
+    /// Counts the requests: only answers to the newest are shown.
+    generation: u64,
+    query: String,
+    agent: Option<Agent>,
+    cwd: Option<String>,
+}
+
+/// What the event loop asks of the [`Reader`].
+enum Request {
+    /// Results for a query and filters.
+    Results(Wanted),
+    /// The preview of this entry.
+    Preview(Entry),
+}
+
+/// What the [`Reader`] answers.
+enum Answer {
+    /// Results of request `generation`: first the sessions of the newest
+    /// matches, then (`complete`) the exact answer.
+    Results {
+        generation: u64,
+        complete: bool,
+        entries: std::result::Result<Vec<Entry>, String>,
+    },
+    /// The preview of this entry.
+    Preview(Entry, std::result::Result<Vec<Message>, String>),
+}
+
+/// The catalog on its own thread, so that keys are never kept waiting by a
+/// query: the newest request of each kind wins, and a query still running
+/// when newer results are asked for is interrupted.
+struct Reader {
+    requests: std::sync::mpsc::Sender<Request>,
+    answers: std::sync::mpsc::Receiver<Answer>,
+    interrupt: baton_store::QueryInterrupt,
+}
+
+impl Reader {
+    fn start(cat: Catalog) -> Reader {
+        let (requests, inbox) = std::sync::mpsc::channel();
+        let (outbox, answers) = std::sync::mpsc::channel();
+        let interrupt = cat.interrupt_handle();
+        std::thread::spawn(move || serve_requests(&cat, &inbox, &outbox));
+        Reader {
+            requests,
+            answers,
+            interrupt,
+        }
+    }
+
+    /// Ask for `request`, stopping a query that newer results make useless.
+    fn ask(&self, request: Request) {
+        if matches!(request, Request::Results(_)) {
+            self.interrupt.interrupt();
+        }
+        // The thread ends only when this sender is dropped.
+        let _ = self.requests.send(request);
+    }
+}
+
+/// The newest request of each kind not yet answered.
+#[derive(Default)]
+struct Pending {
+    results: Option<Wanted>,
+    preview: Option<Entry>,
+}
+
+impl Pending {
+    fn take(&mut self, request: Request) {
+        match request {
+            Request::Results(wanted) => self.results = Some(wanted),
+            Request::Preview(entry) => self.preview = Some(entry),
+        }
+    }
+}
+
+/// The reader thread: answer the newest request of each kind, results
+/// first, until the picker closes. A query stopped by an interrupt is run
+/// again unless a newer request replaced it.
+fn serve_requests(
+    cat: &Catalog,
+    inbox: &std::sync::mpsc::Receiver<Request>,
+    outbox: &std::sync::mpsc::Sender<Answer>,
+) {
+    let mut pending = Pending::default();
+    while let Ok(request) = inbox.recv() {
+        pending.take(request);
+        loop {
+            while let Ok(request) = inbox.try_recv() {
+                pending.take(request);
+            }
+            if let Some(wanted) = pending.results.take() {
+                let first = as_you_type(&wanted.query).map(|_| PickScan::FIRST);
+                for scan in first.into_iter().chain([PickScan::All]) {
+                    while let Ok(request) = inbox.try_recv() {
+                        pending.take(request);
+                    }
+                    if pending.results.is_some() {
+                        break; // replaced by newer results
+                    }
+                    let entries = match cat.pick(
+                        &wanted.query,
+                        wanted.agent,
+                        wanted.cwd.as_deref(),
+                        RESULT_LIMIT,
+                        scan,
+                    ) {
+                        Err(e) if e.is_interrupted() => {
+                            pending.results.get_or_insert(wanted.clone());
+                            break;
+                        }
+                        other => other.map_err(|e| format!("{e:#}")),
+                    };
+                    let answer = Answer::Results {
+                        generation: wanted.generation,
+                        complete: scan == PickScan::All,
+                        entries,
+                    };
+                    if outbox.send(answer).is_err() {
+                        return;
+                    }
+                }
+            } else if let Some(entry) = pending.preview.take() {
+                let messages = match preview_of(cat, &entry) {
+                    Err(e) if e.is_interrupted() => {
+                        pending.preview.get_or_insert(entry);
+                        continue;
+                    }
+                    other => other.map_err(|e| format!("{e:#}")),
+                };
+                if outbox.send(Answer::Preview(entry, messages)).is_err() {
+                    return;
+                }
+            } else {
+                break;
+            }
+        }
+    }
+}
+
+/// Read keys and redraw until the picker closes. Results and previews are
+/// read on the [`Reader`]'s thread: a key is drawn at once, its results
+/// when they come.
 fn event_loop(
     terminal: &mut ratatui::DefaultTerminal,
-    cat: &Catalog,
+    reader: &Reader,
     picker: &mut Picker,
     copied: &mut Vec<String>,
 ) -> Result<Outcome> {
+    let mut generation = 0u64;
+    let mut complete_generation = 0u64;
+    let mut asked_preview: Option<Entry> = None;
     let mut shown: Option<(Entry, Vec<Message>)> = None;
     let mut error: Option<String> = None;
     loop {
-        if picker.stale {
-            match cat.pick(
-                &picker.query,
-                picker.agent,
-                picker.cwd.as_deref(),
-                RESULT_LIMIT,
-            ) {
-                Ok(entries) => {
-                    picker.set_entries(entries);
-                    error = None;
+        while let Ok(answer) = reader.answers.try_recv() {
+            match answer {
+                Answer::Results {
+                    generation: g,
+                    complete,
+                    entries,
+                } if g == generation => {
+                    if complete {
+                        complete_generation = g;
+                    }
+                    match entries {
+                        Ok(entries) => {
+                            picker.set_entries(entries, complete);
+                            error = None;
+                        }
+                        Err(e) => error = Some(e),
+                    }
                 }
-                Err(e) => {
-                    picker.stale = false;
-                    error = Some(format!("{e:#}"));
+                Answer::Results { .. } => {}
+                Answer::Preview(entry, messages) => {
+                    if asked_preview.as_ref() == Some(&entry) {
+                        let messages = messages.unwrap_or_else(|e| {
+                            error = Some(format!("cannot read {}: {e}", entry.id));
+                            Vec::new()
+                        });
+                        picker.prompts_in_preview = messages
+                            .iter()
+                            .filter(|m| m.kind == MessageKind::Prompt)
+                            .count();
+                        shown = Some((entry, messages));
+                    }
                 }
             }
         }
-        let current = picker.current().cloned();
-        if current.as_ref() != shown.as_ref().map(|(e, _)| e) {
-            shown = match current {
-                Some(entry) => {
-                    let messages = preview(cat, &entry).unwrap_or_else(|e| {
-                        error = Some(format!("cannot read {}: {e:#}", entry.id));
-                        Vec::new()
-                    });
-                    Some((entry, messages))
-                }
-                None => None,
-            };
-            picker.prompts_in_preview = shown.as_ref().map_or(0, |(_, m)| {
-                m.iter().filter(|m| m.kind == MessageKind::Prompt).count()
-            });
+        if picker.stale {
+            generation += 1;
+            picker.stale = false;
+            reader.ask(Request::Results(Wanted {
+                generation,
+                query: picker.query.clone(),
+                agent: picker.agent,
+                cwd: picker.cwd.clone(),
+            }));
         }
-        let messages = shown.as_ref().map_or(&[][..], |(_, m)| m.as_slice());
-        terminal.draw(|frame| draw(frame, picker, messages, error.as_deref()))?;
+        let current = picker.current().cloned();
+        if current != asked_preview {
+            asked_preview = current.clone();
+            match current {
+                Some(entry) => reader.ask(Request::Preview(entry)),
+                None => {
+                    shown = None;
+                    picker.prompts_in_preview = 0;
+                }
+            }
+        }
+        let messages = match (&shown, &asked_preview) {
+            (Some((entry, messages)), Some(asked)) if entry == asked => messages.as_slice(),
+            _ => &[][..],
+        };
+        let waiting = complete_generation < generation;
+        terminal.draw(|frame| draw(frame, picker, messages, waiting, error.as_deref()))?;
+        // Wait for a key; while an answer is owed, look for it every few ms.
+        let owed = waiting || shown.as_ref().map(|(e, _)| e) != asked_preview.as_ref();
+        if owed && !event::poll(Duration::from_millis(4))? {
+            continue;
+        }
         loop {
             if let Event::Key(key) = event::read()? {
                 match picker.handle(key) {
@@ -380,8 +608,15 @@ fn event_loop(
     }
 }
 
-/// Draw the query line, the results, the preview and the key help.
-fn draw(frame: &mut ratatui::Frame, picker: &Picker, messages: &[Message], error: Option<&str>) {
+/// Draw the query line, the results, the preview and the key help;
+/// `waiting` while the exact results are still being read.
+fn draw(
+    frame: &mut ratatui::Frame,
+    picker: &Picker,
+    messages: &[Message],
+    waiting: bool,
+    error: Option<&str>,
+) {
     let [top, middle, bottom] = Layout::vertical([
         Constraint::Length(1),
         Constraint::Min(3),
@@ -395,12 +630,23 @@ fn draw(frame: &mut ratatui::Frame, picker: &Picker, messages: &[Message], error
     if let Some(cwd) = &picker.cwd {
         filters.push(format!("cwd: {}", terminal_safe(cwd)));
     }
-    let count = format!("{} session(s)", picker.entries.len());
+    let count = format!(
+        "{} session(s){}",
+        picker.entries.len(),
+        if waiting { " …" } else { "" }
+    );
     frame.render_widget(
         Paragraph::new(Line::from(vec![
             Span::styled("> ", Style::default().add_modifier(Modifier::BOLD)),
             Span::raw(terminal_safe(&picker.query).into_owned()),
-            Span::styled("▏", Style::default().add_modifier(Modifier::SLOW_BLINK)),
+            Span::styled(
+                if picker.focus == Focus::Query {
+                    "▏"
+                } else {
+                    " "
+                },
+                Style::default().add_modifier(Modifier::SLOW_BLINK),
+            ),
             Span::styled(
                 format!("   {count}  [{}]", filters.join(", ")),
                 Style::default().add_modifier(Modifier::DIM),
@@ -485,7 +731,10 @@ fn draw(frame: &mut ratatui::Frame, picker: &Picker, messages: &[Message], error
         right,
     );
     frame.render_widget(
-        Paragraph::new("↑/↓ select  Enter resume  Ctrl-F fork  ←/→ fork prompt  Ctrl-Y copy id  Tab agent  Ctrl-U clear  Esc quit")
+        Paragraph::new(match picker.focus {
+            Focus::Query => "↑/↓ select  Enter resume  Tab to the list (f fork, y copy)  Ctrl-F fork  Ctrl-Y copy id  ←/→ fork prompt  Ctrl-A agent  Ctrl-U clear  Esc quit",
+            Focus::List => "j/k select  Enter resume  f fork  y copy id  h/l fork prompt  a agent  Tab or / search  q or Esc quit",
+        })
             .style(Style::default().add_modifier(Modifier::DIM)),
         bottom,
     );
@@ -517,12 +766,14 @@ mod tests {
     #[test]
     fn typing_marks_the_results_stale_and_moving_does_not() {
         let mut p = Picker::new(String::new(), None, None);
-        p.set_entries(vec![entry("a"), entry("b"), entry("c")]);
-        assert!(!p.stale);
+        assert!(p.stale, "nothing asked yet");
+        p.stale = false; // the event loop asked for results
+        p.set_entries(vec![entry("a"), entry("b"), entry("c")], true);
         assert_eq!(p.handle(key(KeyCode::Char('x'))), Step::Continue);
         assert_eq!(p.query, "x");
         assert!(p.stale);
-        p.set_entries(vec![entry("a"), entry("b"), entry("c")]);
+        p.stale = false;
+        p.set_entries(vec![entry("a"), entry("b"), entry("c")], true);
         p.handle(key(KeyCode::Down));
         p.handle(key(KeyCode::Down));
         p.handle(key(KeyCode::Down));
@@ -534,9 +785,9 @@ mod tests {
         p.handle(key(KeyCode::Backspace));
         assert_eq!(p.query, "");
         // The selected session stays selected when the new results hold it.
-        p.set_entries(vec![entry("z"), entry("b")]);
+        p.set_entries(vec![entry("z"), entry("b")], true);
         assert_eq!(p.current().unwrap().id, "b");
-        p.set_entries(vec![entry("z")]);
+        p.set_entries(vec![entry("z")], true);
         assert_eq!(p.selected, 0);
     }
 
@@ -548,7 +799,7 @@ mod tests {
             Step::Continue,
             "nothing to resume"
         );
-        p.set_entries(vec![entry("a"), entry("b")]);
+        p.set_entries(vec![entry("a"), entry("b")], true);
         p.handle(key(KeyCode::Down));
         assert_eq!(p.handle(ctrl('y')), Step::Copy("b".into()));
         assert_eq!(
@@ -567,7 +818,7 @@ mod tests {
     #[test]
     fn fork_prompt_moves_within_the_preview_and_resets_on_a_new_selection() {
         let mut p = Picker::new(String::new(), None, None);
-        p.set_entries(vec![entry("a"), entry("b")]);
+        p.set_entries(vec![entry("a"), entry("b")], true);
         p.prompts_in_preview = 2;
         for _ in 0..3 {
             p.handle(key(KeyCode::Right));
@@ -586,16 +837,51 @@ mod tests {
     }
 
     #[test]
-    fn tab_cycles_the_agent_filter() {
+    fn ctrl_a_cycles_the_agent_filter() {
         let mut p = Picker::new(String::new(), None, None);
         p.stale = false;
-        p.handle(key(KeyCode::Tab));
+        p.handle(ctrl('a'));
         assert_eq!(p.agent, Some(Agent::Codex));
         assert!(p.stale);
-        p.handle(key(KeyCode::Tab));
+        p.handle(ctrl('a'));
         assert_eq!(p.agent, Some(Agent::Claude));
-        p.handle(key(KeyCode::Tab));
+        p.handle(ctrl('a'));
         assert_eq!(p.agent, None);
+        assert_eq!(p.query, "", "control keys are not typed");
+    }
+
+    #[test]
+    fn in_the_list_letters_are_commands() {
+        let mut p = Picker::new(String::new(), None, None);
+        p.set_entries(vec![entry("a"), entry("b")], true);
+        p.prompts_in_preview = 3;
+        p.handle(key(KeyCode::Char('f')));
+        assert_eq!(p.query, "f", "typed into the query at first");
+        p.handle(key(KeyCode::Tab));
+        assert_eq!(p.focus, Focus::List);
+        p.stale = false;
+        p.handle(key(KeyCode::Char('j')));
+        assert_eq!(p.current().unwrap().id, "b");
+        p.handle(key(KeyCode::Char('k')));
+        p.handle(key(KeyCode::Char('l')));
+        p.handle(key(KeyCode::Char('l')));
+        p.handle(key(KeyCode::Char('h')));
+        assert_eq!(p.fork_prompt, Some(1));
+        assert_eq!(
+            p.handle(key(KeyCode::Char('f'))),
+            Step::Done(Outcome::Fork(entry("a"), Cut::BeforePrompt(1)))
+        );
+        assert_eq!(p.handle(key(KeyCode::Char('y'))), Step::Copy("a".into()));
+        p.handle(key(KeyCode::Char('a')));
+        assert_eq!(p.agent, Some(Agent::Codex));
+        p.handle(key(KeyCode::Char('x')));
+        p.handle(key(KeyCode::Backspace));
+        assert_eq!(p.query, "f", "nothing typed while the list has the keys");
+        assert_eq!(p.handle(key(KeyCode::Char('q'))), Step::Done(Outcome::Quit));
+        p.handle(key(KeyCode::Char('/')));
+        assert_eq!(p.focus, Focus::Query);
+        p.handle(key(KeyCode::Char('y')));
+        assert_eq!(p.query, "fy");
     }
 
     #[test]

@@ -70,9 +70,11 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
                 })
             })
             .collect();
-        return output::print_json(
-            &json!({ "hits": hits, "sessions_left_out": found.sessions_left_out }),
-        );
+        return output::print_json(&json!({
+            "hits": hits,
+            "sessions_left_out": found.sessions_left_out,
+            "sessions_left_out_exact": found.sessions_left_out_exact,
+        }));
     }
     if found.hits.is_empty() {
         let mut filters = Vec::new();
@@ -99,8 +101,14 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     write_stdout(&human(&found.hits)?)?;
     if found.sessions_left_out > 0 {
         eprintln!(
-            "more results: {} more session(s) match; raise --limit (now {})",
-            found.sessions_left_out, args.limit
+            "more results: {}{} more session(s) match; raise --limit (now {})",
+            found.sessions_left_out,
+            if found.sessions_left_out_exact {
+                ""
+            } else {
+                "+"
+            },
+            args.limit
         );
     }
     Ok(())
