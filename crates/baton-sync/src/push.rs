@@ -355,7 +355,7 @@ async fn push_stream(
         hasher.update(&chunk);
         at = Tracked {
             path: at.path.clone(),
-            plain_len: to as u64,
+            plain_len: to,
             plain_sha256: hex::encode(hasher.clone().finalize()),
             remote_len: result.len,
             remote_sha256: result.sha256,
