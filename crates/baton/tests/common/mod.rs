@@ -280,6 +280,10 @@ pub fn start_serve_with(env: &[(String, String)], token: Option<&str>) -> Serve 
         .expect("free port")
         .port();
     let addr = format!("127.0.0.1:{port}");
+    #[allow(
+        clippy::disallowed_methods,
+        reason = "the test server's own log file in its scratch home"
+    )]
     let stderr = match env {
         [] => Stdio::inherit(),
         _ => std::fs::File::create(home.path().join("serve.log"))
