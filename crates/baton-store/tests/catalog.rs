@@ -736,8 +736,8 @@ fn a_common_word_stops_reading_matches_but_counts_each_shown_session_whole() {
     let codex = tmp.path().join("codex");
     // 2,500 prompts with "prompt" in one session, 3 in another: more than
     // a grouped search reads past its limit.
-    baton_testkit::write_big_codex_session(&codex, 1, 2 << 20, 2_500).unwrap();
-    baton_testkit::write_big_codex_session(&codex, 2, 1 << 10, 3).unwrap();
+    baton_testkit::write_big_session(Agent::Codex, &codex, 1, 2 << 20, 2_500).unwrap();
+    baton_testkit::write_big_session(Agent::Codex, &codex, 2, 1 << 10, 3).unwrap();
     let roots = Roots {
         codex_homes: vec![codex],
         claude_dirs: Vec::new(),
