@@ -633,7 +633,7 @@ pub fn convert(
             render_codex(&items, &source, new_id, &target.codex_provider, &now),
         ),
         Agent::Claude => {
-            let folder = session.claude_project_folder();
+            let folder = crate::rehydrate::SessionLines::claude_project_folder(session);
             (
                 crate::layout::claude::transcript_path(&folder, new_id),
                 render_claude(&items, &source, new_id, &now),

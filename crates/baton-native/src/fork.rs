@@ -13,10 +13,16 @@
 //!   per-request bookkeeping (`last-prompt`, `queue-operation`,
 //!   `api-request*`) is not copied.
 
+//!
+//! Forking streams: a first pass over the source's lines plans the cut
+//! ([`plan`], keeping a few facts per record), a second writes the kept
+//! records ([`Plan::write`]), so a source of any size is never held whole.
+
 use crate::model::{Agent, Message, MessageKind, Role};
-use crate::rehydrate::{NativeError, NativeSession, codex_rollout_name, records, to_line};
+use crate::rehydrate::{NativeError, NativeSession, SessionLines, codex_rollout_name, to_line};
 use serde_json::Value;
 use std::collections::HashSet;
+use std::io::Write;
 
 /// Where to cut.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,7 +33,7 @@ pub enum Cut {
     BeforePrompt(usize),
 }
 
-/// A new session produced by [`fork`], not yet written.
+/// A new session produced by [`fork`], as written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Forked {
     /// Agent of the fork (same as the source).
@@ -39,12 +45,40 @@ pub struct Forked {
     /// Path relative to the agent home (Codex rollout name, or
     /// `projects/<slug>/<id>.jsonl` for Claude).
     pub name: String,
-    /// The file's bytes.
-    pub bytes: Vec<u8>,
     /// Typed prompts kept.
     pub prompts_kept: usize,
     /// Typed prompts in the source history.
     pub prompts_total: usize,
+}
+
+/// A fork decided by [`plan`] and not yet written: the new session's
+/// facts and which source records it keeps.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    /// The fork as it will be written.
+    pub forked: Forked,
+    keep: Keep,
+}
+
+/// Which records of the source a fork keeps, by their position in the
+/// source's record stream.
+#[derive(Debug, Clone)]
+enum Keep {
+    /// Codex: the history's records before `end` but those in `dropped`,
+    /// behind `meta` (the source's `session_meta`, rewritten for the fork).
+    Codex {
+        meta: Value,
+        end: usize,
+        dropped: HashSet<usize>,
+        paginated: bool,
+    },
+    /// Claude: chain records in `chain`, other records before `file_cut`
+    /// (bookkeeping excepted); parents not in `uuids` are bridged.
+    Claude {
+        chain: HashSet<usize>,
+        file_cut: usize,
+        uuids: HashSet<String>,
+    },
 }
 
 /// A fresh id of the kind the agent mints (Codex UUIDv7, Claude UUIDv4).
@@ -82,60 +116,118 @@ fn cut_prompt(cut: Cut, total: usize, id: &str) -> Result<usize, NativeError> {
     }
 }
 
-/// Fork `session` at `cut` into a new session with id `new_id`, created at `now`.
-pub fn fork(
-    session: &NativeSession,
+/// Plan forking `source` at `cut` into a new session with id `new_id`,
+/// created at `now`: one pass over the source's lines.
+pub fn plan(
+    source: &dyn SessionLines,
     cut: Cut,
     new_id: &str,
     now: jiff::Timestamp,
-) -> Result<Forked, NativeError> {
-    match session.agent {
-        Agent::Codex => fork_codex(session, cut, new_id, now),
-        Agent::Claude => fork_claude(session, cut, new_id),
+) -> Result<Plan, NativeError> {
+    match source.agent() {
+        Agent::Codex => plan_codex(source, cut, new_id, now),
+        Agent::Claude => plan_claude(source, cut, new_id),
     }
 }
 
-/// The session's whole history as records: ancestors' prefixes (up to each
-/// child's `history_base.end_byte_offset`) inlined, every file's leading
-/// `session_meta` removed. Returns the source's own `session_meta` record too.
+/// Fork `source` at `cut` into a new session with id `new_id`, created at
+/// `now`, written to `out`: [`plan`] then [`Plan::write`].
+pub fn fork(
+    source: &dyn SessionLines,
+    cut: Cut,
+    new_id: &str,
+    now: jiff::Timestamp,
+    out: &mut dyn Write,
+) -> Result<Forked, NativeError> {
+    let plan = plan(source, cut, new_id, now)?;
+    plan.write(source, out)?;
+    Ok(plan.forked)
+}
+
+/// Visit every record of a session file's lines (invalid lines skipped),
+/// in order, while `visit` returns true.
+fn visit_records(
+    source: &dyn SessionLines,
+    file: usize,
+    limit: Option<u64>,
+    visit: &mut dyn FnMut(Value) -> Result<bool, NativeError>,
+) -> Result<(), NativeError> {
+    source.visit_lines(file, limit, &mut |line| match line.value() {
+        Ok(rec) => visit(rec),
+        Err(_) => Ok(true),
+    })
+}
+
+/// Visit the session's whole Codex history in order, while `visit` returns
+/// true: ancestors' prefixes (up to each child's
+/// `history_base.end_byte_offset`) inlined, every file's leading
+/// `session_meta` removed. Returns the source's own `session_meta` record.
+fn codex_history(
+    source: &dyn SessionLines,
+    visit: &mut dyn FnMut(Value) -> Result<bool, NativeError>,
+) -> Result<Value, NativeError> {
+    let ids = source.file_ids();
+    let mut metas = Vec::with_capacity(ids.len());
+    for (i, id) in ids.iter().enumerate() {
+        let mut first = None;
+        visit_records(source, i, None, &mut |rec| {
+            first = Some(rec);
+            Ok(false)
+        })?;
+        match first.filter(|r| r.get("type").and_then(Value::as_str) == Some("session_meta")) {
+            Some(meta) => metas.push(meta),
+            None => {
+                return Err(NativeError::Invalid(format!(
+                    "rollout of {id} does not start with session_meta"
+                )));
+            }
+        }
+    }
+    let limits: Vec<Option<u64>> = (0..ids.len())
+        .map(|i| {
+            let Some(child) = metas.get(i + 1) else {
+                return Ok(None);
+            };
+            child
+                .pointer("/payload/history_base/end_byte_offset")
+                .and_then(Value::as_u64)
+                .map(Some)
+                .ok_or_else(|| {
+                    NativeError::Invalid(format!(
+                        "{} is listed as an ancestor but its child has no history_base",
+                        ids[i]
+                    ))
+                })
+        })
+        .collect::<Result<_, _>>()?;
+    let mut go_on = true;
+    for (i, limit) in limits.into_iter().enumerate() {
+        let mut first = true;
+        visit_records(source, i, limit, &mut |rec| {
+            if std::mem::take(&mut first) {
+                return Ok(true);
+            }
+            go_on = visit(rec)?;
+            Ok(go_on)
+        })?;
+        if !go_on {
+            break;
+        }
+    }
+    Ok(metas.pop().expect("a session has at least one file"))
+}
+
+/// The session's whole history as records (see [`codex_history`]) with the
+/// source's own `session_meta` record.
 pub(crate) fn codex_flat_history(
     session: &NativeSession,
 ) -> Result<(Value, Vec<Value>), NativeError> {
-    let mut limit: Option<u64> = None;
-    let mut per_file: Vec<Vec<Value>> = Vec::new();
-    let mut source_meta = None;
-    for (i, file) in session.files.iter().enumerate().rev() {
-        let end = limit.map_or(file.bytes.len(), |l| (l as usize).min(file.bytes.len()));
-        let mut recs = records(&file.bytes[..end]);
-        if recs
-            .first()
-            .and_then(|r| r.get("type"))
-            .and_then(Value::as_str)
-            != Some("session_meta")
-        {
-            return Err(NativeError::Invalid(format!(
-                "rollout of {} does not start with session_meta",
-                file.id
-            )));
-        }
-        let meta = recs.remove(0);
-        limit = meta
-            .pointer("/payload/history_base/end_byte_offset")
-            .and_then(Value::as_u64);
-        if limit.is_none() && i > 0 {
-            return Err(NativeError::Invalid(format!(
-                "{} is listed as an ancestor but its child has no history_base",
-                session.files[i - 1].id
-            )));
-        }
-        if i == session.files.len() - 1 {
-            source_meta = Some(meta);
-        }
-        per_file.push(recs);
-    }
-    per_file.reverse();
-    let meta = source_meta.ok_or_else(|| NativeError::Invalid("empty session".into()))?;
-    Ok((meta, per_file.into_iter().flatten().collect()))
+    let mut history = Vec::new();
+    let meta = codex_history(session, &mut |rec| {
+        history.push(rec);
+        Ok(true)
+    })?;
+    Ok((meta, history))
 }
 
 fn codex_kind(rec: &Value) -> (&str, &str) {
@@ -168,6 +260,35 @@ fn call_id(rec: &Value) -> Option<&str> {
     rec.pointer("/payload/call_id").and_then(Value::as_str)
 }
 
+/// What the cut needs to know of one Codex history record.
+enum CodexStep {
+    Prompt,
+    Preamble,
+    Call(String),
+    Output(String),
+    Other,
+}
+
+impl CodexStep {
+    fn of(rec: &Value) -> CodexStep {
+        let (t, inner) = codex_kind(rec);
+        let id = || call_id(rec).map(str::to_string);
+        if crate::codex::is_typed_prompt(rec) {
+            CodexStep::Prompt
+        } else if is_turn_preamble(rec) {
+            CodexStep::Preamble
+        } else if let Some(id) = id().filter(|_| CODEX_OUTPUT_TYPES.contains(&inner)) {
+            CodexStep::Output(id)
+        } else if let Some(id) =
+            id().filter(|_| t == "response_item" && CODEX_CALL_TYPES.contains(&inner))
+        {
+            CodexStep::Call(id)
+        } else {
+            CodexStep::Other
+        }
+    }
+}
+
 /// Replace every `thread_id` string equal to `from` below `v` with `to`.
 fn rename_thread_ids(v: &mut Value, from: &str, to: &str) {
     match v {
@@ -186,48 +307,46 @@ fn rename_thread_ids(v: &mut Value, from: &str, to: &str) {
     }
 }
 
-fn fork_codex(
-    session: &NativeSession,
+fn plan_codex(
+    source: &dyn SessionLines,
     cut: Cut,
     new_id: &str,
     now: jiff::Timestamp,
-) -> Result<Forked, NativeError> {
-    let (mut meta, history) = codex_flat_history(session)?;
+) -> Result<Plan, NativeError> {
+    let mut steps = Vec::new();
+    let mut meta = codex_history(source, &mut |rec| {
+        steps.push(CodexStep::of(&rec));
+        Ok(true)
+    })?;
     let paginated = meta
         .pointer("/payload/history_mode")
         .and_then(Value::as_str)
         == Some("paginated");
-    let prompts: Vec<usize> = history
+    let prompts: Vec<usize> = steps
         .iter()
         .enumerate()
-        .filter(|(_, r)| crate::codex::is_typed_prompt(r))
+        .filter(|(_, s)| matches!(s, CodexStep::Prompt))
         .map(|(i, _)| i)
         .collect();
-    let keep_prompts = cut_prompt(cut, prompts.len(), &session.id)?;
-    let mut end = match prompts.get(keep_prompts) {
-        Some(&i) => i,
-        None => history.len(),
-    };
+    let keep_prompts = cut_prompt(cut, prompts.len(), source.id())?;
+    let mut end = prompts.get(keep_prompts).copied().unwrap_or(steps.len());
     if keep_prompts < prompts.len() {
-        while end > 0 && is_turn_preamble(&history[end - 1]) {
+        while end > 0 && matches!(steps[end - 1], CodexStep::Preamble) {
             end -= 1;
         }
     }
-    let kept = &history[..end];
-    let answered: HashSet<&str> = kept
+    let answered: HashSet<&str> = steps[..end]
         .iter()
-        .filter(|r| CODEX_OUTPUT_TYPES.contains(&codex_kind(r).1))
-        .filter_map(call_id)
-        .collect();
-    let kept: Vec<Value> = kept
-        .iter()
-        .filter(|r| {
-            let (t, inner) = codex_kind(r);
-            !(t == "response_item"
-                && CODEX_CALL_TYPES.contains(&inner)
-                && call_id(r).is_some_and(|c| !answered.contains(c)))
+        .filter_map(|s| match s {
+            CodexStep::Output(id) => Some(id.as_str()),
+            _ => None,
         })
-        .cloned()
+        .collect();
+    let dropped = steps[..end]
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| matches!(s, CodexStep::Call(id) if !answered.contains(id.as_str())))
+        .map(|(i, _)| i)
         .collect();
 
     let stamp = now.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string();
@@ -239,35 +358,123 @@ fn fork_codex(
         if p.contains_key("session_id") {
             p.insert("session_id".into(), Value::from(new_id));
         }
-        p.insert("forked_from_id".into(), Value::from(session.id.clone()));
+        p.insert("forked_from_id".into(), Value::from(source.id()));
         p.remove("forked_from_ordinal_exclusive");
         p.remove("history_base");
         p.insert("timestamp".into(), Value::from(stamp));
     }
-    let mut out = Vec::new();
-    for (ordinal, mut rec) in std::iter::once(meta).chain(kept).enumerate() {
-        rename_thread_ids(&mut rec, &session.id, new_id);
-        if codex_kind(&rec).0 == "session_meta"
-            && ordinal > 0
-            && let Some(id) = rec.pointer_mut("/payload/id")
-            && id.as_str() == Some(session.id.as_str())
-        {
-            *id = Value::from(new_id);
-        }
-        if paginated && let Some(obj) = rec.as_object_mut() {
-            obj.insert("ordinal".into(), Value::from(ordinal as u64));
-        }
-        out.extend(to_line(&rec));
-    }
-    Ok(Forked {
-        agent: Agent::Codex,
-        id: new_id.to_string(),
-        forked_from: session.id.clone(),
-        name: codex_rollout_name(new_id, &now),
-        bytes: out,
-        prompts_kept: keep_prompts,
-        prompts_total: prompts.len(),
+    Ok(Plan {
+        forked: Forked {
+            agent: Agent::Codex,
+            id: new_id.to_string(),
+            forked_from: source.id().to_string(),
+            name: codex_rollout_name(new_id, &now),
+            prompts_kept: keep_prompts,
+            prompts_total: prompts.len(),
+        },
+        keep: Keep::Codex {
+            meta,
+            end,
+            dropped,
+            paginated,
+        },
     })
+}
+
+impl Plan {
+    /// Write the fork's lines to `out`, reading `source` (the session the
+    /// plan was made from) once more.
+    pub fn write(&self, source: &dyn SessionLines, out: &mut dyn Write) -> Result<(), NativeError> {
+        let (from, to) = (source.id(), self.forked.id.as_str());
+        let mut emit = |rec: &Value| out.write_all(&to_line(rec)).map_err(NativeError::Output);
+        match &self.keep {
+            Keep::Codex {
+                meta,
+                end,
+                dropped,
+                paginated,
+            } => {
+                let mut ordinal = 0u64;
+                let mut next = |mut rec: Value| {
+                    rename_thread_ids(&mut rec, from, to);
+                    if ordinal > 0
+                        && codex_kind(&rec).0 == "session_meta"
+                        && let Some(id) = rec.pointer_mut("/payload/id")
+                        && id.as_str() == Some(from)
+                    {
+                        *id = Value::from(to);
+                    }
+                    if *paginated && let Some(obj) = rec.as_object_mut() {
+                        obj.insert("ordinal".into(), Value::from(ordinal));
+                    }
+                    ordinal += 1;
+                    emit(&rec)
+                };
+                next(meta.clone())?;
+                let mut i = 0;
+                codex_history(source, &mut |rec| {
+                    if i >= *end {
+                        return Ok(false);
+                    }
+                    if !dropped.contains(&i) {
+                        next(rec)?;
+                    }
+                    i += 1;
+                    Ok(true)
+                })?;
+            }
+            Keep::Claude {
+                chain,
+                file_cut,
+                uuids,
+            } => {
+                let own = source.file_ids().len() - 1;
+                let (mut i, mut previous) = (0, None::<String>);
+                visit_records(source, own, None, &mut |mut rec| {
+                    let at = i;
+                    i += 1;
+                    let uuid = rec.get("uuid").and_then(Value::as_str).map(str::to_string);
+                    let rtype = rec.get("type").and_then(Value::as_str).unwrap_or("");
+                    let keep = match uuid {
+                        Some(_) => chain.contains(&at),
+                        None => at < *file_cut && !CLAUDE_NOT_COPIED.contains(&rtype),
+                    };
+                    if !keep {
+                        return Ok(true);
+                    }
+                    let is_assistant = rtype == "assistant";
+                    if let Some(obj) = rec.as_object_mut() {
+                        if obj.contains_key("sessionId") {
+                            obj.insert("sessionId".into(), Value::from(to));
+                        }
+                        // The back-pointer names the direct source, as
+                        // `--fork-session` does, so a fork of a fork is
+                        // credited to its own parent.
+                        if is_assistant {
+                            obj.insert("requestSessionId".into(), Value::from(from));
+                        }
+                        // A parent that could not be read is bridged, as
+                        // `chain_order` does, so Claude does not cut the
+                        // fork's history there.
+                        if let Some(bridge) = &previous
+                            && obj
+                                .get("parentUuid")
+                                .and_then(Value::as_str)
+                                .is_some_and(|p| !uuids.contains(p))
+                        {
+                            obj.insert("parentUuid".into(), Value::from(bridge.clone()));
+                        }
+                    }
+                    if uuid.is_some() {
+                        previous = uuid;
+                    }
+                    emit(&rec)?;
+                    Ok(true)
+                })?;
+            }
+        }
+        Ok(())
+    }
 }
 
 /// Claude bookkeeping records that describe model requests or the file's
@@ -280,54 +487,81 @@ const CLAUDE_NOT_COPIED: [&str; 5] = [
     "api-request-blob",
 ];
 
-fn tool_ids<'a>(rec: &'a Value, block_type: &str, key: &str) -> Vec<&'a str> {
+fn tool_ids(rec: &Value, block_type: &str, key: &str) -> Vec<String> {
     rec.pointer("/message/content")
         .and_then(Value::as_array)
         .map(|blocks| {
             blocks
                 .iter()
                 .filter(|b| b.get("type").and_then(Value::as_str) == Some(block_type))
-                .filter_map(|b| b.get(key).and_then(Value::as_str))
+                .filter_map(|b| b.get(key).and_then(Value::as_str).map(str::to_string))
                 .collect()
         })
         .unwrap_or_default()
 }
 
-/// Indices of `recs` on the main chain (root to the leaf Claude resumes),
+/// What the cut needs to know of one Claude record.
+struct ClaudeStep {
+    uuid: Option<String>,
+    parent: Option<String>,
+    timestamp: Option<String>,
+    typed_prompt: bool,
+    tool_uses: Vec<String>,
+    tool_results: Vec<String>,
+}
+
+impl ClaudeStep {
+    fn of(r: &Value) -> ClaudeStep {
+        let text = |k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+        let rtype = r.get("type").and_then(Value::as_str);
+        ClaudeStep {
+            uuid: text("uuid"),
+            parent: crate::claude::chain_parent(
+                r.get("parentUuid").and_then(Value::as_str),
+                r.get("logicalParentUuid").and_then(Value::as_str),
+            )
+            .map(str::to_string),
+            timestamp: text("timestamp"),
+            typed_prompt: crate::claude::is_typed_prompt(r),
+            tool_uses: match rtype {
+                Some("assistant") => tool_ids(r, "tool_use", "id"),
+                _ => Vec::new(),
+            },
+            tool_results: match rtype {
+                Some("user") => tool_ids(r, "tool_result", "tool_use_id"),
+                _ => Vec::new(),
+            },
+        }
+    }
+}
+
+/// Indices of `steps` on the main chain (root to the leaf Claude resumes),
 /// chosen by [`crate::claude::chain_order`] over one stub per chain record
 /// (one per `tool_use`/`tool_result` block, so parallel tool calls are
 /// re-attached), parents bridged by [`crate::claude::chain_parent`] exactly
 /// as the reader does, so prompts are counted as `show` counts them.
-fn claude_main_chain(recs: &[Value]) -> Vec<usize> {
-    let text = |r: &Value, k: &str| r.get(k).and_then(Value::as_str).map(str::to_string);
+fn claude_main_chain(steps: &[ClaudeStep]) -> Vec<usize> {
     let mut index = Vec::new();
     let mut stubs = Vec::new();
-    for (i, r) in recs.iter().enumerate() {
-        let Some(uuid) = text(r, "uuid") else {
+    for (i, s) in steps.iter().enumerate() {
+        let Some(uuid) = &s.uuid else {
             continue;
         };
-        let parent = crate::claude::chain_parent(
-            r.get("parentUuid").and_then(Value::as_str),
-            r.get("logicalParentUuid").and_then(Value::as_str),
-        );
-        let stub = |kind, call_id: Option<&str>| Message {
+        let stub = |kind, call_id: Option<&String>| Message {
             role: Role::System,
             kind,
             text: String::new(),
             tool_name: None,
-            call_id: call_id.map(str::to_string),
-            timestamp: text(r, "timestamp"),
+            call_id: call_id.cloned(),
+            timestamp: s.timestamp.clone(),
             offset: 0,
             uuid: Some(uuid.clone()),
-            parent_uuid: parent.map(str::to_string),
+            parent_uuid: s.parent.clone(),
         };
-        let (kind, ids) = match r.get("type").and_then(Value::as_str) {
-            Some("assistant") => (MessageKind::ToolCall, tool_ids(r, "tool_use", "id")),
-            Some("user") => (
-                MessageKind::ToolResult,
-                tool_ids(r, "tool_result", "tool_use_id"),
-            ),
-            _ => (MessageKind::Other, Vec::new()),
+        let (kind, ids) = if !s.tool_uses.is_empty() {
+            (MessageKind::ToolCall, &s.tool_uses)
+        } else {
+            (MessageKind::ToolResult, &s.tool_results)
         };
         if ids.is_empty() {
             stubs.push(stub(MessageKind::Other, None));
@@ -346,101 +580,144 @@ fn claude_main_chain(recs: &[Value]) -> Vec<usize> {
     chain
 }
 
-fn fork_claude(session: &NativeSession, cut: Cut, new_id: &str) -> Result<Forked, NativeError> {
-    let recs = records(&session.session_file().bytes);
-    let chain = claude_main_chain(&recs);
+fn plan_claude(source: &dyn SessionLines, cut: Cut, new_id: &str) -> Result<Plan, NativeError> {
+    let own = source.file_ids().len() - 1;
+    let mut steps = Vec::new();
+    visit_records(source, own, None, &mut |rec| {
+        steps.push(ClaudeStep::of(&rec));
+        Ok(true)
+    })?;
+    let chain = claude_main_chain(&steps);
     let prompts: Vec<usize> = chain
         .iter()
         .enumerate()
-        .filter(|(_, i)| crate::claude::is_typed_prompt(&recs[**i]))
+        .filter(|(_, i)| steps[**i].typed_prompt)
         .map(|(pos, _)| pos)
         .collect();
-    let keep_prompts = cut_prompt(cut, prompts.len(), &session.id)?;
+    let keep_prompts = cut_prompt(cut, prompts.len(), source.id())?;
     let mut end = prompts.get(keep_prompts).copied().unwrap_or(chain.len());
     // Never end on an unanswered tool_use.
     let answered: HashSet<&str> = chain[..end]
         .iter()
-        .flat_map(|&i| tool_ids(&recs[i], "tool_result", "tool_use_id"))
+        .flat_map(|&i| steps[i].tool_results.iter().map(String::as_str))
         .collect();
     if let Some(pos) = chain[..end].iter().position(|&i| {
-        tool_ids(&recs[i], "tool_use", "id")
+        steps[i]
+            .tool_uses
             .iter()
-            .any(|id| !answered.contains(id))
+            .any(|id| !answered.contains(id.as_str()))
     }) {
         end = pos;
     }
-    if !chain[..end]
-        .iter()
-        .any(|&i| crate::claude::is_typed_prompt(&recs[i]))
-    {
+    if !chain[..end].iter().any(|&i| steps[i].typed_prompt) {
         return Err(NativeError::Invalid(format!(
             "nothing would remain of session {}: no complete turn precedes the cut; nothing was written",
-            session.id
+            source.id()
         )));
     }
-    let kept_chain: HashSet<usize> = chain[..end].iter().copied().collect();
-    // Bookkeeping is kept when it precedes the cut in the file.
-    let file_cut = chain.get(end).copied().unwrap_or(recs.len());
-    let read: HashSet<&str> = recs
-        .iter()
-        .filter_map(|r| r.get("uuid").and_then(Value::as_str))
-        .collect();
-    let mut previous: Option<&str> = None;
-    let mut out = Vec::new();
-    for (i, rec) in recs.iter().enumerate() {
-        let uuid = rec.get("uuid").and_then(Value::as_str);
-        let is_chain = uuid.is_some();
-        let rtype = rec.get("type").and_then(Value::as_str).unwrap_or("");
-        let keep = if is_chain {
-            kept_chain.contains(&i)
-        } else {
-            i < file_cut && !CLAUDE_NOT_COPIED.contains(&rtype)
-        };
-        if !keep {
-            continue;
-        }
-        let mut rec = rec.clone();
-        if let Some(obj) = rec.as_object_mut() {
-            if obj.contains_key("sessionId") {
-                obj.insert("sessionId".into(), Value::from(new_id));
-            }
-            // The back-pointer names the direct source, as `--fork-session`
-            // does, so a fork of a fork is credited to its own parent.
-            if rtype == "assistant" {
-                obj.insert("requestSessionId".into(), Value::from(session.id.clone()));
-            }
-            // A parent that could not be read is bridged, as `chain_order`
-            // does, so Claude does not cut the fork's history there.
-            if let Some(bridge) = previous
-                && obj
-                    .get("parentUuid")
-                    .and_then(Value::as_str)
-                    .is_some_and(|p| !read.contains(p))
-            {
-                obj.insert("parentUuid".into(), Value::from(bridge));
-            }
-        }
-        if is_chain {
-            previous = uuid;
-        }
-        out.extend(to_line(&rec));
-    }
-    let folder = session.claude_project_folder();
-    Ok(Forked {
-        agent: Agent::Claude,
-        id: new_id.to_string(),
-        forked_from: session.id.clone(),
-        name: crate::layout::claude::transcript_path(&folder, new_id),
-        bytes: out,
-        prompts_kept: keep_prompts,
-        prompts_total: prompts.len(),
+    let folder = source.claude_project_folder();
+    Ok(Plan {
+        forked: Forked {
+            agent: Agent::Claude,
+            id: new_id.to_string(),
+            forked_from: source.id().to_string(),
+            name: crate::layout::claude::transcript_path(&folder, new_id),
+            prompts_kept: keep_prompts,
+            prompts_total: prompts.len(),
+        },
+        keep: Keep::Claude {
+            // Bookkeeping is kept when it precedes the cut in the file.
+            file_cut: chain.get(end).copied().unwrap_or(steps.len()),
+            chain: chain[..end].iter().copied().collect(),
+            uuids: steps.into_iter().filter_map(|s| s.uuid).collect(),
+        },
     })
 }
 
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::rehydrate::{SessionOnDisk, records};
     use baton_testkit::fixtures_dir as fixtures;
+
+    /// A fork written to memory: its facts and its bytes.
+    #[derive(Debug)]
+    pub(crate) struct Written {
+        forked: Forked,
+        pub(crate) bytes: Vec<u8>,
+    }
+
+    impl std::ops::Deref for Written {
+        type Target = Forked;
+        fn deref(&self) -> &Forked {
+            &self.forked
+        }
+    }
+
+    /// [`super::fork`] into memory.
+    pub(crate) fn fork(
+        src: &dyn SessionLines,
+        cut: Cut,
+        id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Written, NativeError> {
+        let mut bytes = Vec::new();
+        let forked = super::fork(src, cut, id, now, &mut bytes)?;
+        Ok(Written { forked, bytes })
+    }
+
+    /// Every fixture session as files on disk and loaded whole.
+    fn every_fixture_session() -> Vec<(SessionOnDisk, NativeSession)> {
+        let codex_roots = [fixtures().join("codex"), fixtures().join("codex-legacy")];
+        let claude = fixtures().join("claude/.claude/projects");
+        let mut out = Vec::new();
+        for (agent, root) in codex_roots
+            .iter()
+            .map(|r| (Agent::Codex, r))
+            .chain([(Agent::Claude, &claude)])
+        {
+            for entry in
+                walkdir::WalkDir::new(root).max_depth(if agent == Agent::Claude { 2 } else { 10 })
+            {
+                let path = entry.unwrap().into_path();
+                if path.extension().is_none_or(|e| e != "jsonl") {
+                    continue;
+                }
+                let roots = if agent == Agent::Codex {
+                    &codex_roots[..]
+                } else {
+                    &[]
+                };
+                let disk = SessionOnDisk::locate(agent, &path, roots).unwrap();
+                out.push((disk, NativeSession::load(agent, &path, roots).unwrap()));
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn a_fork_streamed_from_disk_is_the_fork_of_the_loaded_session() {
+        let sessions = every_fixture_session();
+        assert!(sessions.len() >= 7, "{} fixture sessions", sessions.len());
+        let mut compared = 0;
+        for (disk, loaded) in &sessions {
+            assert_eq!(disk.files.len(), loaded.files.len(), "{}", loaded.id);
+            for cut in [Cut::DropLast(0), Cut::DropLast(1), Cut::BeforePrompt(2)] {
+                let from_disk = fork(disk, cut, "new-id", now());
+                let from_memory = fork(loaded, cut, "new-id", now());
+                match (from_disk, from_memory) {
+                    (Ok(a), Ok(b)) => {
+                        assert_eq!(a.bytes, b.bytes, "{} {cut:?}", loaded.id);
+                        assert_eq!(*a, *b);
+                        compared += 1;
+                    }
+                    (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+                    (a, b) => panic!("{} {cut:?}: {:?} vs {:?}", loaded.id, a.is_ok(), b.is_ok()),
+                }
+            }
+        }
+        assert!(compared >= sessions.len(), "{compared} forks compared");
+    }
 
     pub(crate) fn codex_session(id_part: &str) -> NativeSession {
         let home = fixtures().join("codex");

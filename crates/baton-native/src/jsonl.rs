@@ -103,6 +103,44 @@ impl<'a> Iterator for Lines<'a> {
     }
 }
 
+/// Bytes [`read_lines`] asks the reader for at a time.
+const READ_CHUNK: usize = 1 << 20;
+
+/// Call `visit` with each complete line [`Lines`] would give for the bytes
+/// of `reader` (a file read from its start), holding one chunk and the
+/// current line at a time, never the whole file. `visit` returns whether to
+/// go on. A torn tail is not visited.
+pub fn read_lines<E: From<std::io::Error>>(
+    mut reader: impl std::io::Read,
+    mut visit: impl FnMut(Line<'_>) -> Result<bool, E>,
+) -> Result<(), E> {
+    let (mut buf, mut base, mut before) = (Vec::new(), 0u64, 0u64);
+    loop {
+        let filled = buf.len();
+        buf.resize(filled + READ_CHUNK, 0);
+        let n = loop {
+            match reader.read(&mut buf[filled..]) {
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                read => break read?,
+            }
+        };
+        buf.truncate(filled + n);
+        if n == 0 {
+            return Ok(());
+        }
+        let mut lines = Lines::new(&buf, base, before);
+        for line in lines.by_ref() {
+            if !visit(line)? {
+                return Ok(());
+            }
+        }
+        let consumed = lines.consumed();
+        before = lines.line_count();
+        base += consumed as u64;
+        buf.drain(..consumed);
+    }
+}
+
 impl Line<'_> {
     /// An issue for this line with the given message.
     pub fn issue(&self, message: impl Into<String>) -> LineIssue {
@@ -211,6 +249,31 @@ mod tests {
         );
         assert_eq!(lines.consumed(), 22);
         assert_eq!(lines.line_count(), 4);
+    }
+
+    #[test]
+    fn read_lines_matches_lines_across_chunks_and_stops_when_asked() {
+        let mut bytes = b"\xEF\xBB\xBF{\"a\":1}\n\n".to_vec();
+        bytes.extend(format!("{{\"big\":\"{}\"}}\r\n", "x".repeat(READ_CHUNK * 2 + 7)).bytes());
+        bytes.extend(b"{\"c\":3}\n{\"torn\":");
+        let want: Vec<_> = Lines::new(&bytes, 0, 0)
+            .map(|l| (l.number, l.offset, l.bytes.to_vec()))
+            .collect();
+        let mut got = Vec::new();
+        read_lines::<std::io::Error>(&bytes[..], |l| {
+            got.push((l.number, l.offset, l.bytes.to_vec()));
+            Ok(true)
+        })
+        .unwrap();
+        assert_eq!(got, want);
+        assert_eq!(got.len(), 3);
+        let mut first = 0;
+        read_lines::<std::io::Error>(&bytes[..], |_| {
+            first += 1;
+            Ok(false)
+        })
+        .unwrap();
+        assert_eq!(first, 1);
     }
 
     #[test]

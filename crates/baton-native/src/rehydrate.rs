@@ -110,6 +110,9 @@ pub enum NativeError {
     /// The bytes are not a usable session of the expected agent.
     #[error("{0}")]
     Invalid(String),
+    /// Writing a new session's bytes failed.
+    #[error("cannot write the new session: {0}")]
+    Output(std::io::Error),
     /// A Codex fork's parent rollout could not be found.
     #[error(
         "session {child} continues the history of {parent}, whose rollout is not in {searched}; \
@@ -128,24 +131,11 @@ pub enum NativeError {
     Write(#[from] WriteError),
 }
 
-/// The first line of `bytes` parsed as JSON, if any.
-pub(crate) fn first_record(bytes: &[u8]) -> Option<Value> {
-    crate::jsonl::Lines::new(bytes, 0, 0)
-        .next()
-        .and_then(|l| l.value().ok())
-}
-
 /// Every complete line of `bytes` parsed as JSON, invalid lines and a torn tail skipped.
 pub(crate) fn records(bytes: &[u8]) -> Vec<Value> {
     crate::jsonl::Lines::new(bytes, 0, 0)
         .filter_map(|l| l.value().ok())
         .collect()
-}
-
-/// The `session_meta` payload of a Codex rollout's first line.
-pub(crate) fn codex_meta(bytes: &[u8]) -> Option<Value> {
-    let rec = first_record(bytes)?;
-    (rec.get("type")?.as_str()? == "session_meta").then(|| rec.get("payload").cloned())?
 }
 
 /// The canonical relative path of a Codex rollout for `id` started at `ts`
@@ -219,19 +209,60 @@ fn load_claude_extras(dir: &Path) -> Result<Vec<SessionExtra>, NativeError> {
     Ok(extras)
 }
 
-impl NativeSession {
-    /// Load the session stored at `path`. For a Codex paginated fork, every
-    /// ancestor named by `history_base` is looked up in `codex_roots` (Codex
-    /// home layouts, e.g. the agent homes and baton's library).
-    pub fn load(agent: Agent, path: &Path, codex_roots: &[PathBuf]) -> Result<Self, NativeError> {
+/// One file of a session's lineage where it lies on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileOnDisk {
+    /// Session id this file belongs to.
+    pub id: String,
+    /// Path relative to the agent home (as [`LineageFile::name`]).
+    pub name: String,
+    /// The file (`.jsonl.zst` ones are read decompressed).
+    pub path: PathBuf,
+}
+
+/// A session's lineage located on disk but not read: what [`fork`](crate::fork::fork)
+/// streams from, so a session of any size is never held whole.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionOnDisk {
+    /// Which agent wrote it.
+    pub agent: Agent,
+    /// The session id.
+    pub id: String,
+    /// Ancestors first, the session's own file last. Never empty.
+    pub files: Vec<FileOnDisk>,
+}
+
+/// The first line of the native file at `path` parsed as JSON, read
+/// without reading the rest.
+fn first_record_of(path: &Path) -> Result<Option<Value>, NativeError> {
+    let read_err = |source| NativeError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let reader = crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
+        .map_err(read_err)?;
+    let mut first = None;
+    crate::jsonl::read_lines(reader, |line| {
+        first = line.value().ok();
+        Ok::<_, std::io::Error>(false)
+    })
+    .map_err(read_err)?;
+    Ok(first)
+}
+
+impl SessionOnDisk {
+    /// Locate the session stored at `path`: for a Codex paginated fork,
+    /// every ancestor named by `history_base` is looked up in `codex_roots`
+    /// (Codex home layouts, e.g. the agent homes and baton's library). Only
+    /// each file's first line is read.
+    pub fn locate(agent: Agent, path: &Path, codex_roots: &[PathBuf]) -> Result<Self, NativeError> {
         match agent {
-            Agent::Codex => Self::load_codex(path, codex_roots),
-            Agent::Claude => Self::load_claude(path),
+            Agent::Codex => Self::locate_codex(path, codex_roots),
+            Agent::Claude => Self::locate_claude(path),
         }
     }
 
-    fn load_claude(path: &Path) -> Result<Self, NativeError> {
-        let bytes = read_native(path)?;
+    fn locate_claude(path: &Path) -> Result<Self, NativeError> {
         let id = path
             .file_name()
             .and_then(|n| n.to_str())
@@ -244,31 +275,31 @@ impl NativeSession {
                 ))
             })?
             .to_string();
-        let folder = claude::project_folder(path).unwrap_or("-").to_string();
-        let extras = load_claude_extras(&claude::session_folder(path, &id))?;
+        let folder = claude::project_folder(path).unwrap_or("-");
         Ok(Self {
             agent: Agent::Claude,
             id: id.clone(),
-            files: vec![LineageFile {
-                name: claude::transcript_path(&folder, &id),
+            files: vec![FileOnDisk {
+                name: claude::transcript_path(folder, &id),
                 id,
-                bytes,
+                path: path.to_path_buf(),
             }],
-            extras,
         })
     }
 
-    fn load_codex(path: &Path, roots: &[PathBuf]) -> Result<Self, NativeError> {
-        let mut files = Vec::new();
+    fn locate_codex(path: &Path, roots: &[PathBuf]) -> Result<Self, NativeError> {
+        let mut files: Vec<FileOnDisk> = Vec::new();
         let mut current = path.to_path_buf();
         loop {
-            let bytes = read_native(&current)?;
-            let meta = codex_meta(&bytes).ok_or_else(|| {
-                NativeError::Invalid(format!(
-                    "{} is not a Codex rollout: its first line is not a session_meta record",
-                    current.display()
-                ))
-            })?;
+            let meta = first_record_of(&current)?
+                .filter(|r| r.get("type").and_then(Value::as_str) == Some("session_meta"))
+                .and_then(|mut r| r.get_mut("payload").map(Value::take))
+                .ok_or_else(|| {
+                    NativeError::Invalid(format!(
+                        "{} is not a Codex rollout: its first line is not a session_meta record",
+                        current.display()
+                    ))
+                })?;
             let id = meta
                 .get("id")
                 .and_then(Value::as_str)
@@ -280,7 +311,7 @@ impl NativeSession {
                     ))
                 })?
                 .to_string();
-            if files.iter().any(|f: &LineageFile| f.id == id) {
+            if files.iter().any(|f| f.id == id) {
                 return Err(NativeError::Invalid(format!(
                     "{}: history_base forms a cycle through {id}",
                     current.display()
@@ -288,7 +319,11 @@ impl NativeSession {
             }
             let name = codex_lineage_name(&current, &id, &meta);
             let parent = history_base_parent(&meta);
-            files.push(LineageFile { id, name, bytes });
+            files.push(FileOnDisk {
+                id,
+                name,
+                path: current.clone(),
+            });
             let Some(parent) = parent else { break };
             let child = &files[files.len() - 1].id;
             current =
@@ -308,7 +343,156 @@ impl NativeSession {
             agent: Agent::Codex,
             id,
             files,
-            extras: Vec::new(),
+        })
+    }
+}
+
+/// A session's lineage read line by line, from memory ([`NativeSession`])
+/// or from disk ([`SessionOnDisk`]): what forking needs, so one function
+/// serves both.
+pub trait SessionLines {
+    /// Which agent wrote it.
+    fn agent(&self) -> Agent;
+    /// The session id.
+    fn id(&self) -> &str;
+    /// The ids of the lineage files, ancestors first.
+    fn file_ids(&self) -> Vec<&str>;
+    /// Call `visit` with each complete line of lineage file `file` that ends
+    /// within its first `limit` bytes (all when `None`), while it returns true.
+    fn visit_lines(
+        &self,
+        file: usize,
+        limit: Option<u64>,
+        visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
+    ) -> Result<(), NativeError>;
+    /// The Claude project folder the session belongs in: the slug of its
+    /// cwd (§2.1), or the folder its file name carries when no record has a
+    /// cwd.
+    fn claude_project_folder(&self) -> String;
+}
+
+/// The project folder for a Claude session whose own file is at `name`
+/// (relative to the home) and whose head says `cwd`.
+fn project_folder_for(cwd: Option<String>, name: &str) -> String {
+    match cwd {
+        Some(cwd) => claude::project_slug(&cwd),
+        None => name.split('/').nth(1).unwrap_or("-").to_string(),
+    }
+}
+
+impl SessionLines for NativeSession {
+    fn agent(&self) -> Agent {
+        self.agent
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn file_ids(&self) -> Vec<&str> {
+        self.files.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    fn visit_lines(
+        &self,
+        file: usize,
+        limit: Option<u64>,
+        visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
+    ) -> Result<(), NativeError> {
+        let bytes = &self.files[file].bytes;
+        let end = limit.map_or(bytes.len(), |l| (l as usize).min(bytes.len()));
+        for line in crate::jsonl::Lines::new(&bytes[..end], 0, 0) {
+            if !visit(line)? {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    fn claude_project_folder(&self) -> String {
+        project_folder_for(self.cwd(), &self.session_file().name)
+    }
+}
+
+impl SessionLines for SessionOnDisk {
+    fn agent(&self) -> Agent {
+        self.agent
+    }
+
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn file_ids(&self) -> Vec<&str> {
+        self.files.iter().map(|f| f.id.as_str()).collect()
+    }
+
+    fn visit_lines(
+        &self,
+        file: usize,
+        limit: Option<u64>,
+        visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
+    ) -> Result<(), NativeError> {
+        let path = &self.files[file].path;
+        let read_err = |source| NativeError::Read {
+            path: path.clone(),
+            source,
+        };
+        let reader = crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
+            .map_err(read_err)?;
+        let reader: Box<dyn std::io::Read> = match limit {
+            Some(l) => Box::new(std::io::Read::take(reader, l)),
+            None => reader,
+        };
+        let mut io_failed = None;
+        let visited = crate::jsonl::read_lines(reader, |line| match visit(line) {
+            Ok(go_on) => Ok(go_on),
+            Err(e) => {
+                io_failed = Some(e);
+                Ok(false)
+            }
+        });
+        if let Some(e) = io_failed {
+            return Err(e);
+        }
+        visited.map_err(read_err)
+    }
+
+    fn claude_project_folder(&self) -> String {
+        let own = &self.files[self.files.len() - 1];
+        let cwd = crate::head::peek_file(self.agent, &own.path)
+            .ok()
+            .and_then(|h| h.cwd);
+        project_folder_for(cwd, &own.name)
+    }
+}
+
+impl NativeSession {
+    /// Load the session stored at `path` whole: its lineage located by
+    /// [`SessionOnDisk::locate`], every file read, and for Claude the files
+    /// of its session folder.
+    pub fn load(agent: Agent, path: &Path, codex_roots: &[PathBuf]) -> Result<Self, NativeError> {
+        let located = SessionOnDisk::locate(agent, path, codex_roots)?;
+        let files = located
+            .files
+            .iter()
+            .map(|f| {
+                Ok(LineageFile {
+                    id: f.id.clone(),
+                    name: f.name.clone(),
+                    bytes: read_native(&f.path)?,
+                })
+            })
+            .collect::<Result<Vec<_>, NativeError>>()?;
+        let extras = match agent {
+            Agent::Claude => load_claude_extras(&claude::session_folder(path, &located.id))?,
+            Agent::Codex => Vec::new(),
+        };
+        Ok(Self {
+            agent,
+            id: located.id,
+            files,
+            extras,
         })
     }
 
@@ -320,22 +504,6 @@ impl NativeSession {
     /// The directory the session started in.
     pub fn cwd(&self) -> Option<String> {
         crate::head::peek(self.agent, &self.session_file().bytes).cwd
-    }
-
-    /// The Claude project folder the session belongs in: the slug of its
-    /// cwd (§2.1), or the folder its file name carries when no record has a
-    /// cwd.
-    pub(crate) fn claude_project_folder(&self) -> String {
-        match self.cwd() {
-            Some(cwd) => claude::project_slug(&cwd),
-            None => self
-                .session_file()
-                .name
-                .split('/')
-                .nth(1)
-                .unwrap_or("-")
-                .to_string(),
-        }
     }
 }
 
@@ -747,7 +915,7 @@ mod tests {
         let moved = src.map_paths(&maps);
         assert_eq!(moved.cwd().as_deref(), Some("/home/me/code/beta"));
         let parent = &moved.files[0];
-        let meta = codex_meta(&moved.files[1].bytes).unwrap();
+        let meta = records(&moved.files[1].bytes)[0]["payload"].clone();
         assert_eq!(
             meta["history_base"]["end_byte_offset"].as_u64(),
             Some(parent.bytes.len() as u64),

@@ -14,7 +14,8 @@
 //! - same bytes → nothing is written ([`WriteOutcome::Unchanged`]);
 //! - our bytes followed by more (the agent continued the session) → left as
 //!   is ([`WriteOutcome::Continued`]);
-//! - anything else → [`WriteError::Conflict`].
+//! - anything else → [`WriteError::Conflict`] (always, for content that is
+//!   streamed as it is produced: it cannot be compared, see [`Content`]).
 //!
 //! Codex sessions are written while holding Codex's own cross-process writer
 //! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
@@ -54,6 +55,34 @@ impl WriteOutcome {
             WriteOutcome::Unchanged => "unchanged",
             WriteOutcome::Continued { .. } => "continued",
         }
+    }
+}
+
+/// What a new session file holds: bytes in hand, or bytes written as they
+/// are produced (a fork of a session of any size, never held whole).
+pub enum Content<'a> {
+    /// The file's bytes.
+    Bytes(&'a [u8]),
+    /// Writes the file's bytes; an existing file is a conflict, since a
+    /// stream cannot be compared with it.
+    Stream(&'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>),
+}
+
+impl<'a> From<&'a [u8]> for Content<'a> {
+    fn from(bytes: &'a [u8]) -> Self {
+        Content::Bytes(bytes)
+    }
+}
+
+impl<'a> From<&'a Vec<u8>> for Content<'a> {
+    fn from(bytes: &'a Vec<u8>) -> Self {
+        Content::Bytes(bytes)
+    }
+}
+
+impl<'a, const N: usize> From<&'a [u8; N]> for Content<'a> {
+    fn from(bytes: &'a [u8; N]) -> Self {
+        Content::Bytes(bytes)
     }
 }
 
@@ -109,9 +138,14 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     }
 }
 
-/// Compare an existing file (a `.zst` one decompressed) with the bytes we
-/// wanted to write.
-fn compare_existing(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteError> {
+/// Compare an existing file (a `.zst` one decompressed) with the content
+/// we wanted to write.
+fn compare_existing(path: &Path, content: &Content<'_>) -> Result<WriteOutcome, WriteError> {
+    let Content::Bytes(bytes) = *content else {
+        return Err(WriteError::Conflict {
+            path: path.to_path_buf(),
+        });
+    };
     let existing = crate::files::read_whole(path).map_err(io_err(path))?;
     if existing == bytes {
         Ok(WriteOutcome::Unchanged)
@@ -153,17 +187,29 @@ pub fn write_new_file_mode(
     bytes: &[u8],
     mode: u32,
 ) -> Result<WriteOutcome, WriteError> {
+    create_new_file(path, Content::Bytes(bytes), mode)
+}
+
+/// [`write_new_file_mode`] for any [`Content`].
+fn create_new_file(
+    path: &Path,
+    mut content: Content<'_>,
+    mode: u32,
+) -> Result<WriteOutcome, WriteError> {
     let dir = match path.parent() {
         Some(d) if !d.as_os_str().is_empty() => d,
         _ => Path::new("."),
     };
     ensure_dir(dir)?;
     if path.exists() {
-        return compare_existing(path, bytes);
+        return compare_existing(path, &content);
     }
     let tmp = temp_path(dir, path);
-    let result = write_temp(&tmp, &mut |f| f.write_all(bytes), mode)
-        .and_then(|()| link_no_clobber(&tmp, path));
+    let written = match &mut content {
+        Content::Bytes(bytes) => write_temp(&tmp, &mut |f| f.write_all(bytes), mode),
+        Content::Stream(write) => write_temp(&tmp, *write, mode),
+    };
+    let result = written.and_then(|()| link_no_clobber(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match result {
         Ok(()) => {
@@ -172,7 +218,7 @@ pub fn write_new_file_mode(
             }
             Ok(WriteOutcome::Created)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare_existing(path, bytes),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare_existing(path, &content),
         Err(source) => Err(WriteError::Io {
             path: path.to_path_buf(),
             source,
@@ -489,15 +535,15 @@ pub struct Placed {
 }
 
 /// Where the rollout of `thread_id` already is under `codex_home` (plain or
-/// `.jsonl.zst`), compared with `bytes`; `None` when there is none.
-pub fn existing_codex_session(
+/// `.jsonl.zst`), compared with `content`; `None` when there is none.
+fn existing_codex_session(
     codex_home: &Path,
     thread_id: &str,
-    bytes: &[u8],
+    content: &Content<'_>,
 ) -> Result<Option<Placed>, WriteError> {
     match codex::find_rollout(&[codex_home.to_path_buf()], thread_id) {
         Some(path) => {
-            let outcome = compare_existing(&path, bytes)?;
+            let outcome = compare_existing(&path, content)?;
             Ok(Some(Placed { path, outcome }))
         }
         None => Ok(None),
@@ -506,37 +552,39 @@ pub fn existing_codex_session(
 
 /// Place a Codex rollout for `thread_id` under `codex_home`, holding the
 /// thread's writer lock. If a rollout for the id (plain or `.jsonl.zst`)
-/// already exists anywhere in the home it is compared with `bytes` instead
+/// already exists anywhere in the home it is compared with `content` instead
 /// (see [`WriteOutcome`]);
 /// otherwise the file is created at `codex_home/relative`.
-pub fn place_codex_session(
+pub fn place_codex_session<'a>(
     codex_home: &Path,
     thread_id: &str,
     relative: &Path,
-    bytes: &[u8],
+    content: impl Into<Content<'a>>,
 ) -> Result<Placed, WriteError> {
+    let content = content.into();
     // Checked before the lock too, so a refused write creates nothing (not
     // even the lock file); checked again under the lock before writing.
-    if let Some(placed) = existing_codex_session(codex_home, thread_id, bytes)? {
+    if let Some(placed) = existing_codex_session(codex_home, thread_id, &content)? {
         return Ok(placed);
     }
     let lock = CodexWriterLock::acquire(codex_home, thread_id)?;
-    place_codex_session_locked(&lock, codex_home, relative, bytes)
+    place_codex_session_locked(&lock, codex_home, relative, content)
 }
 
 /// [`place_codex_session`] for the thread of `lock`, which the caller already
 /// holds (so several files can be locked before the first is written).
-pub fn place_codex_session_locked(
+pub fn place_codex_session_locked<'a>(
     lock: &CodexWriterLock,
     codex_home: &Path,
     relative: &Path,
-    bytes: &[u8],
+    content: impl Into<Content<'a>>,
 ) -> Result<Placed, WriteError> {
-    if let Some(placed) = existing_codex_session(codex_home, &lock.thread_id, bytes)? {
+    let content = content.into();
+    if let Some(placed) = existing_codex_session(codex_home, &lock.thread_id, &content)? {
         return Ok(placed);
     }
     let target = codex_home.join(relative);
-    let outcome = write_new_file(&target, bytes)?;
+    let outcome = create_new_file(&target, content, 0o600)?;
     Ok(Placed {
         path: target,
         outcome,
@@ -547,24 +595,25 @@ pub fn place_codex_session_locked(
 /// `claude_dir/projects/<project_folder>/<id>.jsonl`. Every project folder is
 /// checked for the id first: Claude cannot resume an id held by two folders,
 /// so an existing copy elsewhere is compared instead of creating a duplicate.
-pub fn place_claude_session(
+pub fn place_claude_session<'a>(
     claude_dir: &Path,
     session_id: &str,
     project_folder: &str,
-    bytes: &[u8],
+    content: impl Into<Content<'a>>,
 ) -> Result<Placed, WriteError> {
+    let content = content.into();
     if let Some(existing) = claude::find_transcripts(claude_dir, session_id)
         .into_iter()
         .next()
     {
-        let outcome = compare_existing(&existing, bytes)?;
+        let outcome = compare_existing(&existing, &content)?;
         return Ok(Placed {
             path: existing,
             outcome,
         });
     }
     let target = claude_dir.join(claude::transcript_path(project_folder, session_id));
-    let outcome = write_new_file(&target, bytes)?;
+    let outcome = create_new_file(&target, content, 0o600)?;
     Ok(Placed {
         path: target,
         outcome,

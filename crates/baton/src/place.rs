@@ -4,33 +4,37 @@
 use anyhow::{Result, bail};
 use baton_native::Agent;
 use baton_native::convert::{Converted, Limits, Target, convert};
-use baton_native::fork::{Cut, Forked, fork, new_session_id};
-use baton_native::rehydrate::{NativeSession, RehydratedFile};
-use baton_native::write::{WriteOutcome, place_claude_session, place_codex_session};
+use baton_native::fork::{Cut, Forked, new_session_id, plan};
+use baton_native::rehydrate::{NativeSession, RehydratedFile, SessionLines};
+use baton_native::write::{Content, WriteOutcome, place_claude_session, place_codex_session};
 use std::path::{Path, PathBuf};
 
 /// Fork `source` at `cut` into a new session with a fresh id and create its
 /// file in the home `home`: Codex under the writer lock, Claude in
 /// `claude_folder` (default: the project folder of the source's own file).
 /// Used by `fork`, by `import --as-fork`, and by `resume`/`rehydrate` for
-/// full copies (`Cut::DropLast(0)`).
+/// full copies (`Cut::DropLast(0)`). The fork is streamed from `source` into
+/// its new file, never held whole.
 pub fn write_fork(
-    source: &NativeSession,
+    source: &dyn SessionLines,
     cut: Cut,
     home: &Path,
     claude_folder: Option<&str>,
 ) -> Result<(Forked, PathBuf)> {
-    let new_id = new_session_id(source.agent);
-    let forked = fork(source, cut, &new_id, jiff::Timestamp::now())?;
+    let new_id = new_session_id(source.agent());
+    let plan = plan(source, cut, &new_id, jiff::Timestamp::now())?;
+    let mut write =
+        |out: &mut dyn std::io::Write| plan.write(source, out).map_err(std::io::Error::other);
+    let forked = &plan.forked;
     let path = place_new(
         forked.agent,
         home,
         &forked.id,
         &forked.name,
-        &forked.bytes,
+        Content::Stream(&mut write),
         claude_folder,
     )?;
-    Ok((forked, path))
+    Ok((plan.forked, path))
 }
 
 /// Create the file of a session baton just made (fresh id) in `home`:
@@ -42,16 +46,16 @@ fn place_new(
     home: &Path,
     id: &str,
     name: &str,
-    bytes: &[u8],
+    content: Content<'_>,
     claude_folder: Option<&str>,
 ) -> Result<PathBuf> {
     let placed = match agent {
-        Agent::Codex => place_codex_session(home, id, Path::new(name), bytes)?,
+        Agent::Codex => place_codex_session(home, id, Path::new(name), content)?,
         Agent::Claude => {
             let folder = claude_folder
                 .or_else(|| name.split('/').nth(1))
                 .unwrap_or("-");
-            place_claude_session(home, id, folder, bytes)?
+            place_claude_session(home, id, folder, content)?
         }
     };
     if placed.outcome != WriteOutcome::Created {
@@ -102,7 +106,7 @@ pub fn write_converted(
         home,
         &converted.id,
         &converted.name,
-        &converted.bytes,
+        Content::Bytes(&converted.bytes),
         None,
     )?;
     baton_store::record_conversion(

@@ -2,11 +2,12 @@
 //! of another one, written next to it so the real CLI can resume it.
 
 use crate::context::Context;
-use crate::locate::{load, locate_or_fetch};
+use crate::locate::{codex_roots, locate_or_fetch};
 use crate::place::write_fork;
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::{Cut, Forked};
+use baton_native::rehydrate::SessionOnDisk;
 use std::path::{Path, PathBuf};
 
 /// Options of `baton fork`.
@@ -34,11 +35,11 @@ struct Output<'a> {
     forked_from: &'a str,
 }
 
-/// Fork session `id` (an id or unique prefix) at `cut` next to it; returns
-/// the fork and its new file.
+/// Fork session `id` (an id or unique prefix) at `cut` next to it, streamed
+/// from its files on disk; returns the fork and its new file.
 pub fn fork_at(ctx: &Context, id: &str, cut: Cut) -> Result<(Forked, PathBuf)> {
     let located = locate_or_fetch(ctx, id)?;
-    let session = load(ctx, &located)?;
+    let session = SessionOnDisk::locate(located.agent, &located.path, &codex_roots(ctx))?;
     write_fork(&session, cut, &located.home, None)
 }
 
