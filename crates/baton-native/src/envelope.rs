@@ -242,17 +242,146 @@ pub enum EnvelopeError {
         /// Hash of the bytes.
         actual: String,
     },
+    /// A file changed between hashing and packing it.
+    #[error("{name} changed while it was packed (other than by growing); export the session again")]
+    Changed {
+        /// The file's name in the envelope.
+        name: String,
+    },
     /// Reading or writing failed.
     #[error("envelope I/O: {0}")]
     Io(#[from] std::io::Error),
 }
 
-fn sha256_hex(parts: &[&[u8]]) -> String {
-    let mut h = Sha256::new();
-    for p in parts {
-        h.update(p);
+/// Writes one file's bytes into the writer it is given.
+pub type WriteBytes<'a> = Box<dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'a>;
+
+/// One file an envelope carries: its header facts and `write`, which
+/// writes its bytes each time it is called (twice: once to hash them, once
+/// to pack them), so [`write_envelope`] never holds a file whole.
+pub struct Part<'a> {
+    /// Ancestor, the session itself, or a file of the session's folder.
+    pub role: FileRole,
+    /// Session id of the file (the owning session for extra files).
+    pub id: String,
+    /// Path relative to the agent home.
+    pub name: String,
+    /// Writes the file's bytes.
+    pub write: WriteBytes<'a>,
+}
+
+/// A writer that hashes and counts what passes through it, keeping at most
+/// `cap` bytes and handing them on to `out`: what a file appended to after
+/// it was hashed adds is dropped, so the envelope stays consistent.
+struct Tally<'a> {
+    out: Option<&'a mut dyn Write>,
+    cap: u64,
+    passed: u64,
+    file: Sha256,
+}
+
+impl<'a> Tally<'a> {
+    fn new(out: Option<&'a mut dyn Write>, cap: u64) -> Self {
+        Tally {
+            out,
+            cap,
+            passed: 0,
+            file: Sha256::new(),
+        }
     }
-    hex::encode(h.finalize())
+}
+
+impl Write for Tally<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let take = buf
+            .len()
+            .min(usize::try_from(self.cap - self.passed).unwrap_or(usize::MAX));
+        let kept = &buf[..take];
+        self.file.update(kept);
+        self.passed += take as u64;
+        if let Some(out) = self.out.as_mut() {
+            out.write_all(kept)?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self.out.as_mut() {
+            Some(out) => out.flush(),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The header of an envelope of `parts` (lineage files in order, then
+/// extra files): every part written once into a hash.
+fn header_of(
+    agent: Agent,
+    id: &str,
+    meta: &EnvelopeMeta,
+    parts: &mut [Part<'_>],
+) -> std::io::Result<EnvelopeHeader> {
+    let mut content = Sha256::new();
+    let mut files = Vec::with_capacity(parts.len());
+    for part in parts.iter_mut() {
+        let mut tally = Tally::new(Some(&mut content), u64::MAX);
+        (part.write)(&mut tally)?;
+        let (passed, digest) = (tally.passed, tally.file.finalize());
+        files.push(FileEntry {
+            role: part.role,
+            id: part.id.clone(),
+            name: part.name.clone(),
+            bytes: passed,
+            sha256: hex::encode(digest),
+        });
+    }
+    let extras = files.iter().any(|f| f.role.extra_kind().is_some());
+    Ok(EnvelopeHeader {
+        format: FORMAT.to_string(),
+        version: if extras { VERSION } else { 1 },
+        agent,
+        id: id.to_string(),
+        meta: meta.clone(),
+        lineage: files
+            .iter()
+            .filter(|f| f.role.extra_kind().is_none())
+            .map(|f| f.id.clone())
+            .collect(),
+        files,
+        sha256: hex::encode(content.finalize()),
+    })
+}
+
+/// Write the envelope of session `id` of `agent` holding `parts` (lineage
+/// files oldest first, the session's own last, then its extra files) to
+/// `w`, zstd-compressed, streaming: a first pass hashes every part for the
+/// header, a second packs them. A part that changed in between (beyond
+/// growing: its added bytes are left out) is an error.
+pub fn write_envelope(
+    agent: Agent,
+    id: &str,
+    meta: &EnvelopeMeta,
+    parts: &mut [Part<'_>],
+    w: impl Write,
+) -> Result<(), EnvelopeError> {
+    let header = header_of(agent, id, meta, parts)?;
+    let mut enc = zstd::Encoder::new(w, 9)?;
+    let mut line = serde_json::to_vec(&header)
+        .map_err(|e| EnvelopeError::Corrupt(format!("cannot encode header: {e}")))?;
+    line.push(b'\n');
+    enc.write_all(&line)?;
+    for (part, entry) in parts.iter_mut().zip(&header.files) {
+        let mut tally = Tally::new(Some(&mut enc), entry.bytes);
+        (part.write)(&mut tally)?;
+        let (passed, actual) = (tally.passed, hex::encode(tally.file.finalize()));
+        if passed != entry.bytes || actual != entry.sha256 {
+            return Err(EnvelopeError::Changed {
+                name: entry.name.clone(),
+            });
+        }
+    }
+    enc.finish()?.flush()?;
+    Ok(())
 }
 
 impl Envelope {
@@ -263,35 +392,24 @@ impl Envelope {
     }
 
     /// Every payload part in order: lineage files, then extras.
-    fn parts(&self) -> Vec<&[u8]> {
-        let files = self.session.files.iter().map(|f| f.bytes.as_slice());
-        let extras = self.session.extras.iter().map(|x| x.bytes.as_slice());
-        files.chain(extras).collect()
-    }
-
-    /// The content hash: SHA-256 over all file bytes in order.
-    pub fn sha256(&self) -> String {
-        sha256_hex(&self.parts())
-    }
-
-    /// The header this envelope is written with.
-    pub fn header(&self) -> EnvelopeHeader {
+    fn parts(&self) -> Vec<Part<'_>> {
         let s = &self.session;
         let last = s.files.len().saturating_sub(1);
-        let entry = |role, id: &str, name: String, bytes: &[u8]| FileEntry {
-            role,
-            id: id.to_string(),
-            name,
-            bytes: bytes.len() as u64,
-            sha256: sha256_hex(&[bytes]),
-        };
+        fn part<'a>(role: FileRole, id: &str, name: String, bytes: &'a [u8]) -> Part<'a> {
+            Part {
+                role,
+                id: id.to_string(),
+                name,
+                write: Box::new(move |w: &mut dyn Write| w.write_all(bytes)),
+            }
+        }
         let lineage = s.files.iter().enumerate().map(|(i, f)| {
             let role = if i == last {
                 FileRole::Session
             } else {
                 FileRole::Ancestor
             };
-            entry(role, &f.id, f.name.clone(), &f.bytes)
+            part(role, &f.id, f.name.clone(), &f.bytes)
         });
         let folder = s.session_file().name.trim_end_matches(".jsonl");
         let extras = s.extras.iter().map(|x| {
@@ -299,37 +417,32 @@ impl Envelope {
                 ExtraKind::Subagent => FileRole::Subagent,
                 ExtraKind::ToolResult => FileRole::ToolResult,
             };
-            entry(
+            part(
                 role,
                 &s.id,
                 format!("{folder}/{}", x.relative_path()),
                 &x.bytes,
             )
         });
-        EnvelopeHeader {
-            format: FORMAT.to_string(),
-            version: if s.extras.is_empty() { 1 } else { VERSION },
-            agent: s.agent,
-            id: s.id.clone(),
-            meta: self.meta.clone(),
-            lineage: s.files.iter().map(|f| f.id.clone()).collect(),
-            files: lineage.chain(extras).collect(),
-            sha256: self.sha256(),
-        }
+        lineage.chain(extras).collect()
     }
 
-    /// Write the envelope (zstd-compressed) to `w`.
+    /// The content hash: SHA-256 over all file bytes in order.
+    pub fn sha256(&self) -> String {
+        self.header().sha256
+    }
+
+    /// The header this envelope is written with.
+    pub fn header(&self) -> EnvelopeHeader {
+        let s = &self.session;
+        header_of(s.agent, &s.id, &self.meta, &mut self.parts())
+            .expect("hashing bytes in memory cannot fail")
+    }
+
+    /// Write the envelope (zstd-compressed) to `w` ([`write_envelope`]).
     pub fn write_to(&self, w: impl Write) -> Result<(), EnvelopeError> {
-        let mut enc = zstd::Encoder::new(w, 9)?;
-        let mut header = serde_json::to_vec(&self.header())
-            .map_err(|e| EnvelopeError::Corrupt(format!("cannot encode header: {e}")))?;
-        header.push(b'\n');
-        enc.write_all(&header)?;
-        for part in self.parts() {
-            enc.write_all(part)?;
-        }
-        enc.finish()?.flush()?;
-        Ok(())
+        let s = &self.session;
+        write_envelope(s.agent, &s.id, &self.meta, &mut self.parts(), w)
     }
 
     /// Read and verify an envelope: format, version, names, ids and every
@@ -593,6 +706,67 @@ fn lineage_name_ok(agent: Agent, name: &str, id: &str) -> bool {
 mod tests {
     use super::*;
 
+    #[test]
+    fn a_streamed_part_that_grows_is_packed_as_hashed_and_one_that_changes_is_refused() {
+        let env = sample();
+        let own = env.session.session_file().clone();
+        let writes = |changed: &'static [u8]| {
+            let mut calls = 0;
+            let own = own.clone();
+            move |w: &mut dyn Write| {
+                calls += 1;
+                w.write_all(&own.bytes)?;
+                // The agent appends between the passes (or rewrites).
+                if calls > 1 {
+                    w.write_all(changed)
+                } else {
+                    Ok(())
+                }
+            }
+        };
+        let part = |write: WriteBytes<'static>| Part {
+            role: FileRole::Session,
+            id: own.id.clone(),
+            name: own.name.clone(),
+            write,
+        };
+        let (agent, id, meta) = (env.session.agent, &env.session.id, &env.meta);
+        let mut packed = Vec::new();
+        let mut grown = [part(Box::new(writes(b"{\"later\":1}\n")))];
+        write_envelope(agent, id, meta, &mut grown, &mut packed).unwrap();
+        let read = Envelope::read_from(&packed[..]).unwrap();
+        assert_eq!(read.session.session_file().bytes, own.bytes);
+
+        let mut rewritten = [Part {
+            write: Box::new({
+                let mut calls = 0;
+                let bytes = own.bytes.clone();
+                move |w: &mut dyn Write| {
+                    calls += 1;
+                    let mut b = bytes.clone();
+                    if calls > 1 {
+                        b[0] = b' ';
+                    }
+                    w.write_all(&b)
+                }
+            }),
+            ..part(Box::new(|_: &mut dyn Write| Ok(())))
+        }];
+        let err = write_envelope(agent, id, meta, &mut rewritten, Vec::new()).unwrap_err();
+        assert!(matches!(err, EnvelopeError::Changed { .. }), "{err}");
+        assert!(err.to_string().contains(&own.name), "{err}");
+    }
+
+    /// Every file's bytes in payload order.
+    fn payload_of(env: &Envelope) -> Vec<u8> {
+        let files = env.session.files.iter().map(|f| &f.bytes);
+        files
+            .chain(env.session.extras.iter().map(|x| &x.bytes))
+            .flatten()
+            .copied()
+            .collect()
+    }
+
     fn sample() -> Envelope {
         Envelope::from_files(
             NativeSession {
@@ -686,7 +860,7 @@ mod tests {
     #[test]
     fn huge_or_overflowing_sizes_are_errors() {
         let env = sample();
-        let payload: Vec<u8> = env.parts().concat();
+        let payload: Vec<u8> = payload_of(&env);
         for sizes in [
             [u64::MAX, 1],
             [u64::MAX / 2 + 1, u64::MAX / 2 + 1],
@@ -723,7 +897,7 @@ mod tests {
     #[test]
     fn names_outside_the_agent_layout_are_rejected() {
         let env = sample();
-        let payload: Vec<u8> = env.parts().concat();
+        let payload: Vec<u8> = payload_of(&env);
         let child = "rollout-2026-01-02T00-00-00-child.jsonl";
         for name in [
             format!("notes/{child}"),
@@ -751,7 +925,7 @@ mod tests {
         assert!(verify(&raw_with(&h, &payload)).is_ok());
         // Claude: only projects/<slug>/<id>.jsonl and the session folder's files.
         let claude = claude_sample();
-        let payload: Vec<u8> = claude.parts().concat();
+        let payload: Vec<u8> = payload_of(&claude);
         for (i, name) in [
             (0, "sessions/2026/01/01/s1.jsonl"),
             (0, "projects/a/b/s1.jsonl"),
@@ -851,7 +1025,7 @@ mod tests {
                     f["role"] = ["ancestor", "session", "subagent", "tool-result"][*role as usize].into();
                 }
             }
-            let mut raw = raw_with(&h, &env.parts().concat());
+            let mut raw = raw_with(&h, &payload_of(&env));
             for (at, byte) in flips {
                 let n = raw.len();
                 raw[at % n] = byte;

@@ -251,6 +251,19 @@ fn first_record_of(path: &Path) -> Result<Option<Value>, NativeError> {
 }
 
 impl SessionOnDisk {
+    /// Claude: the subagent transcripts (with their `.meta.json`) and tool
+    /// outputs of the session's folder, read, sorted by relative path; none
+    /// for Codex.
+    pub fn extras(&self) -> Result<Vec<SessionExtra>, NativeError> {
+        match self.agent {
+            Agent::Claude => {
+                let own = &self.files[self.files.len() - 1].path;
+                load_claude_extras(&claude::session_folder(own, &self.id))
+            }
+            Agent::Codex => Ok(Vec::new()),
+        }
+    }
+
     /// Locate the session stored at `path`: for a Codex paginated fork,
     /// every ancestor named by `history_base` is looked up in `codex_roots`
     /// (Codex home layouts, e.g. the agent homes and baton's library). Only
@@ -484,10 +497,7 @@ impl NativeSession {
                 })
             })
             .collect::<Result<Vec<_>, NativeError>>()?;
-        let extras = match agent {
-            Agent::Claude => load_claude_extras(&claude::session_folder(path, &located.id))?,
-            Agent::Codex => Vec::new(),
-        };
+        let extras = located.extras()?;
         Ok(Self {
             agent,
             id: located.id,

@@ -4,11 +4,15 @@ use crate::context::Context;
 use crate::output;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
-use baton_native::envelope::{Envelope, EnvelopeMeta};
+use baton_native::envelope::{
+    EnvelopeMeta, FileRole, Part, write_envelope as write_envelope_parts,
+};
+use baton_native::files::is_compressed;
 use baton_native::layout::{home_of, library};
-use baton_native::rehydrate::NativeSession;
+use baton_native::rehydrate::{ExtraKind, SessionOnDisk};
 use baton_store::{Catalog, Issue, Progress, ProgressPhase, RefreshReport, Roots, SessionRow};
 use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
 use std::path::PathBuf;
 
 /// The roots a refresh reads: the agent homes of `ctx` plus baton's library
@@ -251,15 +255,17 @@ pub fn parse_agent(s: &str) -> Result<baton_native::Agent, String> {
     s.parse()
 }
 
-/// The envelope of a catalogued session (`baton export --format envelope`):
-/// its native file plus every ancestor its history references, read from
-/// the homes the catalog found them in; with `redactor`, every file and the
-/// title and first prompt have their secrets replaced by placeholders.
-pub fn envelope_bytes(
+/// Write the envelope of a catalogued session (`baton export --format
+/// envelope`) to `out`: its native file plus every ancestor its history
+/// references, found in the homes the catalog found them in, streamed from
+/// disk (never held whole); with `redactor`, every file and the title and
+/// first prompt have their secrets replaced by placeholders.
+pub fn write_envelope(
     cat: &Catalog,
     row: &SessionRow,
     redactor: Option<&baton_secrets::Redactor>,
-) -> Result<Vec<u8>> {
+    out: &mut dyn Write,
+) -> Result<()> {
     let path = row
         .paths
         .first()
@@ -270,7 +276,7 @@ pub fn envelope_bytes(
         .iter()
         .filter_map(|seg| home_of(row.agent, &seg.path))
         .collect();
-    let mut session = NativeSession::load(row.agent, &path, &roots)?;
+    let session = SessionOnDisk::locate(row.agent, &path, &roots)?;
     let mut meta = EnvelopeMeta {
         cwd: row.cwd.clone(),
         started_at: Some(row.started_at.clone()),
@@ -279,17 +285,52 @@ pub fn envelope_bytes(
         first_prompt: row.first_prompt.clone(),
         forked_from: row.forked_from.clone(),
     };
+    let mut extras = session.extras()?;
     if let Some(r) = redactor {
-        crate::secrets::redact_session(r, &mut session)?;
+        for extra in &mut extras {
+            extra.bytes = r.redact(&extra.bytes)?.bytes;
+        }
         for field in [&mut meta.cwd, &mut meta.title, &mut meta.first_prompt] {
             if let Some(v) = field.as_mut() {
                 *v = r.redact_text(v)?;
             }
         }
     }
-    let mut bytes = Vec::new();
-    Envelope::from_files(session, meta).write_to(&mut bytes)?;
-    Ok(bytes)
+    let last = session.files.len() - 1;
+    let lineage = session.files.iter().enumerate().map(|(i, file)| Part {
+        role: if i == last {
+            FileRole::Session
+        } else {
+            FileRole::Ancestor
+        },
+        id: file.id.clone(),
+        name: file.name.clone(),
+        write: Box::new(move |w: &mut dyn Write| {
+            let path = &file.path;
+            let mut native = baton_native::files::open_native_path(path, is_compressed(path), 0)?;
+            match redactor {
+                Some(r) => {
+                    let mut lines = crate::secrets::RedactedLines::new(r, w);
+                    std::io::copy(&mut native, &mut lines)?;
+                    lines.finish().map_err(std::io::Error::other)
+                }
+                None => std::io::copy(&mut native, w).map(drop),
+            }
+        }),
+    });
+    let folder = session.files[last].name.trim_end_matches(".jsonl");
+    let extras = extras.iter().map(|extra| Part {
+        role: match extra.kind {
+            ExtraKind::Subagent => FileRole::Subagent,
+            ExtraKind::ToolResult => FileRole::ToolResult,
+        },
+        id: session.id.clone(),
+        name: format!("{folder}/{}", extra.relative_path()),
+        write: Box::new(|w: &mut dyn Write| w.write_all(&extra.bytes)),
+    });
+    let mut parts: Vec<Part<'_>> = lineage.chain(extras).collect();
+    write_envelope_parts(session.agent, &session.id, &meta, &mut parts, out)?;
+    Ok(())
 }
 
 /// File name of baton's settings inside `BATON_HOME`.

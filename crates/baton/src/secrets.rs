@@ -10,6 +10,7 @@ use baton_native::rehydrate::NativeSession;
 use baton_secrets::{AllowList, Redactor, RuleSet, vault_path};
 use baton_sync::crypto::{self, Keyring};
 use baton_sync::state::SyncConfig;
+use std::io::Write;
 use std::sync::Arc;
 
 /// File name of the redaction key used when no sync key is configured.
@@ -184,5 +185,59 @@ pub fn warn_unredacted(count: usize, what: &str) {
         eprintln!(
             "warning: --no-redact: {count} secret(s) in {what} leave this machine as they are (run `baton secrets scan` to list them)"
         );
+    }
+}
+
+/// A writer that passes on whole lines, each with its secrets replaced
+/// (what a line holds never depends on where the reads split it).
+pub struct RedactedLines<'a> {
+    redactor: &'a Redactor,
+    out: &'a mut dyn Write,
+    line: Vec<u8>,
+}
+
+impl<'a> RedactedLines<'a> {
+    /// Redact the lines written into it onto `out`.
+    pub fn new(redactor: &'a Redactor, out: &'a mut dyn Write) -> Self {
+        RedactedLines {
+            redactor,
+            out,
+            line: Vec::new(),
+        }
+    }
+
+    /// Redact and write the unfinished last line, if any.
+    pub fn finish(mut self) -> Result<()> {
+        self.emit()?;
+        Ok(self.out.flush()?)
+    }
+
+    fn emit(&mut self) -> std::io::Result<()> {
+        if self.line.is_empty() {
+            return Ok(());
+        }
+        let redacted = self
+            .redactor
+            .redact(&self.line)
+            .map_err(std::io::Error::other)?;
+        self.line.clear();
+        self.out.write_all(&redacted.bytes)
+    }
+}
+
+impl Write for RedactedLines<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut rest = buf;
+        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
+            self.line.extend_from_slice(&rest[..=end]);
+            self.emit()?;
+            rest = &rest[end + 1..];
+        }
+        self.line.extend_from_slice(rest);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.out.flush()
     }
 }

@@ -97,15 +97,13 @@ pub fn render(
         Format::Html => html(out, &row, cat.transcript(session)?, redactor),
         Format::Jsonl => match redactor {
             Some(r) => {
-                let mut lines = RedactedLines::new(r, out);
+                let mut lines = crate::secrets::RedactedLines::new(r, out);
                 cat.write_native(session, &mut lines)?;
                 lines.finish()
             }
             None => Ok(cat.write_native(session, out).map(drop)?),
         },
-        Format::Envelope => {
-            Ok(out.write_all(&crate::catalog::envelope_bytes(cat, session, redactor)?)?)
-        }
+        Format::Envelope => crate::catalog::write_envelope(cat, session, redactor, out),
     }
 }
 
@@ -241,59 +239,6 @@ fn exported<'a>(
             }
             Ok(m)
         })
-}
-
-/// A writer that passes on whole lines, each with its secrets replaced
-/// (what a line holds never depends on where the reads split it).
-struct RedactedLines<'a> {
-    redactor: &'a Redactor,
-    out: &'a mut dyn Write,
-    line: Vec<u8>,
-}
-
-impl<'a> RedactedLines<'a> {
-    fn new(redactor: &'a Redactor, out: &'a mut dyn Write) -> Self {
-        RedactedLines {
-            redactor,
-            out,
-            line: Vec::new(),
-        }
-    }
-
-    /// Redact and write the unfinished last line, if any.
-    fn finish(mut self) -> Result<()> {
-        self.emit()?;
-        Ok(self.out.flush()?)
-    }
-
-    fn emit(&mut self) -> std::io::Result<()> {
-        if self.line.is_empty() {
-            return Ok(());
-        }
-        let redacted = self
-            .redactor
-            .redact(&self.line)
-            .map_err(std::io::Error::other)?;
-        self.line.clear();
-        self.out.write_all(&redacted.bytes)
-    }
-}
-
-impl Write for RedactedLines<'_> {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut rest = buf;
-        while let Some(end) = rest.iter().position(|&b| b == b'\n') {
-            self.line.extend_from_slice(&rest[..=end]);
-            self.emit()?;
-            rest = &rest[end + 1..];
-        }
-        self.line.extend_from_slice(rest);
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        self.out.flush()
-    }
 }
 
 /// Markdown transcript.
