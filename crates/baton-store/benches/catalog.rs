@@ -18,8 +18,9 @@
 //! `--tool-heavy SIZE` then writes one tool-output-heavy Codex session of
 //! SIZE (1 MB tool outputs) and reports its cold `baton index` MB/s (beside
 //! a plain read of the file), the catalog's size over the bytes indexed, and
-//! the peak resident memory of `index`, `show`, `export` (md, jsonl) and
-//! `fork` on it (beside the file's size).
+//! the peak resident memory of `index`, `show`, `export` (md, jsonl,
+//! envelope), `fork` (whole and at its middle prompt) and `push` (to a
+//! `baton serve` on loopback) on it (beside the file's size).
 
 #![allow(clippy::disallowed_methods)] // tests, benches and examples build their own scratch files
 
@@ -521,6 +522,7 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
     println!("    {:<24} {rss:>8.1} MiB  ({})", "index", ms(took));
     let out = tmp.join("tool-heavy-out");
     let out_arg = out.display().to_string();
+    let middle = ((size >> 20) / 2 + 1).to_string();
     for (what, args) in [
         ("show", vec!["show", id.as_str()]),
         ("show --json", vec!["show", id.as_str(), "--json"]),
@@ -546,13 +548,87 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
                 out_arg.as_str(),
             ],
         ),
+        (
+            "export --format envelope",
+            vec![
+                "export",
+                id.as_str(),
+                "--format",
+                "envelope",
+                "-o",
+                out_arg.as_str(),
+            ],
+        ),
         ("fork", vec!["fork", id.as_str()]),
+        (
+            "fork --before-prompt",
+            vec!["fork", id.as_str(), "--before-prompt", middle.as_str()],
+        ),
     ] {
         let (took, rss) = peak_rss(&baton_cmd(baton, &home, &root, &args));
         println!("    {what:<24} {rss:>8.1} MiB  ({})", ms(took));
         let _ = std::fs::remove_file(&out);
     }
+    let mut serve = Serve::start(baton, &tmp.join("tool-heavy-server"));
+    let login = ["login", serve.url.as_str(), serve.token.as_str()];
+    assert!(
+        baton_cmd(baton, &home, &root, &login)
+            .status()
+            .expect("login")
+            .success()
+    );
+    let (took, rss) = peak_rss(&baton_cmd(baton, &home, &root, &["push", id.as_str()]));
+    println!("    {:<24} {rss:>8.1} MiB  ({})", "push", ms(took));
+    serve.stop();
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A `baton serve` on a free loopback port with an account whose token
+/// `push` logs in with.
+struct Serve {
+    child: std::process::Child,
+    url: String,
+    token: String,
+}
+
+impl Serve {
+    fn start(baton: &Path, home: &Path) -> Serve {
+        let command = || {
+            let mut cmd = std::process::Command::new(baton);
+            cmd.env("BATON_HOME", home).env("NO_COLOR", "1");
+            cmd
+        };
+        let user = command()
+            .args(["serve", "user", "add", "bench", "--json"])
+            .output()
+            .expect("serve user add");
+        let user: serde_json::Value = serde_json::from_slice(&user.stdout).expect("user JSON");
+        let token = user["token"].as_str().expect("token").to_owned();
+        let addr = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("free port");
+        let child = command()
+            .args(["serve", "--no-catalog", "--listen", &addr.to_string()])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("baton serve");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(addr).is_err() {
+            assert!(Instant::now() < deadline, "baton serve did not listen");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Serve {
+            child,
+            url: format!("http://{addr}"),
+            token,
+        }
+    }
+
+    fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 fn rg_baseline(root: &Path, terms: &[&str], search_p50: Duration) {
