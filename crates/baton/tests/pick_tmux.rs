@@ -175,6 +175,13 @@ fn pick_and_resume(agent: Agent) {
     );
 }
 
+/// Whether a prompt is `after pick`, typed once or, when a slow TUI showed
+/// it late, more than once.
+fn only_after_pick(text: &str) -> bool {
+    let text = text.trim();
+    !text.is_empty() && text.replace("after pick", "").is_empty()
+}
+
 /// Press `key` in the picker, then, in the agent's TUI that takes over the
 /// terminal, send the prompt `after pick` until the model receives it; that
 /// turn's request.
@@ -189,7 +196,7 @@ fn continue_in_agent(tmux: &Tmux, server: &ModelServer, key: &str) -> RecordedRe
             .turn_requests()
             .into_iter()
             .skip(turns_before)
-            .find(|r| r.user_texts().iter().any(|t| t.trim() == "after pick"))
+            .find(|r| r.user_texts().iter().any(|t| only_after_pick(t)))
     };
     // Keys sent while the TUI starts are lost, and text typed fast may be
     // read as a paste whose Enter is a newline: type the prompt until it
