@@ -568,6 +568,8 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
         let (took, rss) = peak_rss(&baton_cmd(baton, &home, &root, &args));
         println!("    {what:<24} {rss:>8.1} MiB  ({})", ms(took));
         let _ = std::fs::remove_file(&out);
+        // A fork is a new file: the next command would index it first.
+        remove_all_but(&root, &path);
     }
     let mut serve = Serve::start(baton, &tmp.join("tool-heavy-server"));
     let login = ["login", serve.url.as_str(), serve.token.as_str()];
@@ -581,6 +583,15 @@ fn tool_heavy_session(baton: &Path, tmp: &Path, size: u64) {
     println!("    {:<24} {rss:>8.1} MiB  ({})", "push", ms(took));
     serve.stop();
     let _ = std::fs::remove_dir_all(&root);
+}
+
+/// Remove every file under `dir` but `keep`.
+fn remove_all_but(dir: &Path, keep: &Path) {
+    for entry in walkdir::WalkDir::new(dir).into_iter().flatten() {
+        if entry.file_type().is_file() && entry.path() != keep {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
 }
 
 /// A `baton serve` on a free loopback port with an account whose token
