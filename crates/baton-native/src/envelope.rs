@@ -253,6 +253,45 @@ pub enum EnvelopeError {
     Io(#[from] std::io::Error),
 }
 
+/// The parts of session `id`'s envelope in payload order: its lineage
+/// files (`(id, name, write)`, ancestors first, the session's own last),
+/// then `extras`, the files of its session folder, named below the
+/// session's own file.
+pub fn session_parts<'a>(
+    id: &str,
+    lineage: Vec<(String, String, WriteBytes<'a>)>,
+    extras: &'a [SessionExtra],
+) -> Vec<Part<'a>> {
+    let last = lineage.len().saturating_sub(1);
+    let folder = lineage
+        .last()
+        .map(|(_, name, _)| name.trim_end_matches(".jsonl").to_string())
+        .unwrap_or_default();
+    let lineage = lineage
+        .into_iter()
+        .enumerate()
+        .map(|(i, (id, name, write))| Part {
+            role: if i == last {
+                FileRole::Session
+            } else {
+                FileRole::Ancestor
+            },
+            id,
+            name,
+            write,
+        });
+    let extras = extras.iter().map(|x| Part {
+        role: match x.kind {
+            ExtraKind::Subagent => FileRole::Subagent,
+            ExtraKind::ToolResult => FileRole::ToolResult,
+        },
+        id: id.to_string(),
+        name: format!("{folder}/{}", x.relative_path()),
+        write: Box::new(|w: &mut dyn Write| w.write_all(&x.bytes)),
+    });
+    lineage.chain(extras).collect()
+}
+
 /// Writes one file's bytes into the writer it is given.
 pub type WriteBytes<'a> = Box<dyn FnMut(&mut dyn Write) -> std::io::Result<()> + 'a>;
 
@@ -394,37 +433,11 @@ impl Envelope {
     /// Every payload part in order: lineage files, then extras.
     fn parts(&self) -> Vec<Part<'_>> {
         let s = &self.session;
-        let last = s.files.len().saturating_sub(1);
-        fn part<'a>(role: FileRole, id: &str, name: String, bytes: &'a [u8]) -> Part<'a> {
-            Part {
-                role,
-                id: id.to_string(),
-                name,
-                write: Box::new(move |w: &mut dyn Write| w.write_all(bytes)),
-            }
-        }
-        let lineage = s.files.iter().enumerate().map(|(i, f)| {
-            let role = if i == last {
-                FileRole::Session
-            } else {
-                FileRole::Ancestor
-            };
-            part(role, &f.id, f.name.clone(), &f.bytes)
+        let lineage = s.files.iter().map(|f| {
+            let write: WriteBytes<'_> = Box::new(|w: &mut dyn Write| w.write_all(&f.bytes));
+            (f.id.clone(), f.name.clone(), write)
         });
-        let folder = s.session_file().name.trim_end_matches(".jsonl");
-        let extras = s.extras.iter().map(|x| {
-            let role = match x.kind {
-                ExtraKind::Subagent => FileRole::Subagent,
-                ExtraKind::ToolResult => FileRole::ToolResult,
-            };
-            part(
-                role,
-                &s.id,
-                format!("{folder}/{}", x.relative_path()),
-                &x.bytes,
-            )
-        });
-        lineage.chain(extras).collect()
+        session_parts(&s.id, lineage.collect(), &s.extras)
     }
 
     /// The content hash: SHA-256 over all file bytes in order.

@@ -109,9 +109,10 @@ const READ_CHUNK: usize = 1 << 20;
 /// Call `visit` with each complete line [`Lines`] would give for the bytes
 /// of `reader` (a file read from its start), holding one chunk and the
 /// current line at a time, never the whole file. `visit` returns whether to
-/// go on. A torn tail is not visited.
-pub fn read_lines<E: From<std::io::Error>>(
+/// go on; a read error becomes `read_err`'s. A torn tail is not visited.
+pub fn read_lines<E>(
     mut reader: impl std::io::Read,
+    read_err: impl Fn(std::io::Error) -> E,
     mut visit: impl FnMut(Line<'_>) -> Result<bool, E>,
 ) -> Result<(), E> {
     let (mut buf, mut base, mut before) = (Vec::new(), 0u64, 0u64);
@@ -121,7 +122,7 @@ pub fn read_lines<E: From<std::io::Error>>(
         let n = loop {
             match reader.read(&mut buf[filled..]) {
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                read => break read?,
+                read => break read.map_err(&read_err)?,
             }
         };
         buf.truncate(filled + n);
@@ -260,18 +261,26 @@ mod tests {
             .map(|l| (l.number, l.offset, l.bytes.to_vec()))
             .collect();
         let mut got = Vec::new();
-        read_lines::<std::io::Error>(&bytes[..], |l| {
-            got.push((l.number, l.offset, l.bytes.to_vec()));
-            Ok(true)
-        })
+        read_lines(
+            &bytes[..],
+            |e| e,
+            |l| {
+                got.push((l.number, l.offset, l.bytes.to_vec()));
+                Ok(true)
+            },
+        )
         .unwrap();
         assert_eq!(got, want);
         assert_eq!(got.len(), 3);
         let mut first = 0;
-        read_lines::<std::io::Error>(&bytes[..], |_| {
-            first += 1;
-            Ok(false)
-        })
+        read_lines(
+            &bytes[..],
+            |e| e,
+            |_| {
+                first += 1;
+                Ok(false)
+            },
+        )
         .unwrap();
         assert_eq!(first, 1);
     }

@@ -235,19 +235,30 @@ pub struct SessionOnDisk {
 /// The first line of the native file at `path` parsed as JSON, read
 /// without reading the rest.
 fn first_record_of(path: &Path) -> Result<Option<Value>, NativeError> {
+    let mut first = None;
+    visit_file(path, None, &mut |line| {
+        first = line.value().ok();
+        Ok(false)
+    })?;
+    Ok(first)
+}
+
+/// Call `visit` with each complete line of the native file at `path` that
+/// ends within its first `limit` bytes (all when `None`), while it returns
+/// true; read in pieces ([`crate::jsonl::read_lines`]).
+fn visit_file(
+    path: &Path,
+    limit: Option<u64>,
+    visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
+) -> Result<(), NativeError> {
     let read_err = |source| NativeError::Read {
         path: path.to_path_buf(),
         source,
     };
     let reader = crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
         .map_err(read_err)?;
-    let mut first = None;
-    crate::jsonl::read_lines(reader, |line| {
-        first = line.value().ok();
-        Ok::<_, std::io::Error>(false)
-    })
-    .map_err(read_err)?;
-    Ok(first)
+    let reader = std::io::Read::take(reader, limit.unwrap_or(u64::MAX));
+    crate::jsonl::read_lines(reader, read_err, visit)
 }
 
 impl SessionOnDisk {
@@ -446,29 +457,7 @@ impl SessionLines for SessionOnDisk {
         limit: Option<u64>,
         visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
     ) -> Result<(), NativeError> {
-        let path = &self.files[file].path;
-        let read_err = |source| NativeError::Read {
-            path: path.clone(),
-            source,
-        };
-        let reader = crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
-            .map_err(read_err)?;
-        let reader: Box<dyn std::io::Read> = match limit {
-            Some(l) => Box::new(std::io::Read::take(reader, l)),
-            None => reader,
-        };
-        let mut io_failed = None;
-        let visited = crate::jsonl::read_lines(reader, |line| match visit(line) {
-            Ok(go_on) => Ok(go_on),
-            Err(e) => {
-                io_failed = Some(e);
-                Ok(false)
-            }
-        });
-        if let Some(e) = io_failed {
-            return Err(e);
-        }
-        visited.map_err(read_err)
+        visit_file(&self.files[file].path, limit, visit)
     }
 
     fn claude_project_folder(&self) -> String {

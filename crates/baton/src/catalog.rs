@@ -5,11 +5,11 @@ use crate::output;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
 use baton_native::envelope::{
-    EnvelopeMeta, FileRole, Part, write_envelope as write_envelope_parts,
+    EnvelopeMeta, WriteBytes, session_parts, write_envelope as write_envelope_parts,
 };
 use baton_native::files::is_compressed;
 use baton_native::layout::{home_of, library};
-use baton_native::rehydrate::{ExtraKind, SessionOnDisk};
+use baton_native::rehydrate::SessionOnDisk;
 use baton_store::{Catalog, Issue, Progress, ProgressPhase, RefreshReport, Roots, SessionRow};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -296,16 +296,8 @@ pub fn write_envelope(
             }
         }
     }
-    let last = session.files.len() - 1;
-    let lineage = session.files.iter().enumerate().map(|(i, file)| Part {
-        role: if i == last {
-            FileRole::Session
-        } else {
-            FileRole::Ancestor
-        },
-        id: file.id.clone(),
-        name: file.name.clone(),
-        write: Box::new(move |w: &mut dyn Write| {
+    let lineage = session.files.iter().map(|file| {
+        let write: WriteBytes<'_> = Box::new(move |w: &mut dyn Write| {
             let path = &file.path;
             let mut native = baton_native::files::open_native_path(path, is_compressed(path), 0)?;
             match redactor {
@@ -316,19 +308,10 @@ pub fn write_envelope(
                 }
                 None => std::io::copy(&mut native, w).map(drop),
             }
-        }),
+        });
+        (file.id.clone(), file.name.clone(), write)
     });
-    let folder = session.files[last].name.trim_end_matches(".jsonl");
-    let extras = extras.iter().map(|extra| Part {
-        role: match extra.kind {
-            ExtraKind::Subagent => FileRole::Subagent,
-            ExtraKind::ToolResult => FileRole::ToolResult,
-        },
-        id: session.id.clone(),
-        name: format!("{folder}/{}", extra.relative_path()),
-        write: Box::new(|w: &mut dyn Write| w.write_all(&extra.bytes)),
-    });
-    let mut parts: Vec<Part<'_>> = lineage.chain(extras).collect();
+    let mut parts = session_parts(&session.id, lineage.collect(), &extras);
     write_envelope_parts(session.agent, &session.id, &meta, &mut parts, out)?;
     Ok(())
 }

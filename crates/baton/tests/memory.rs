@@ -227,8 +227,8 @@ fn show_and_export(agent: Agent, dir: &Path) -> (Machine, PathBuf, String) {
 
 /// Export a big session as an envelope (to `scratch/export.envelope`),
 /// fork it whole and before its middle prompt, each streamed from its file;
-/// checks both forks hold what they should.
-fn envelope_and_forks(m: &mut Machine, native: &Path, id: &str, scratch: &Path) {
+/// checks both forks hold what they should; returns the envelope's path.
+fn envelope_and_forks(m: &mut Machine, native: &Path, id: &str, scratch: &Path) -> PathBuf {
     let native_len = len(native);
     // The envelope is zstd-compressed: import on machine B checks it whole.
     let envelope = scratch.join("export.envelope");
@@ -267,6 +267,7 @@ fn envelope_and_forks(m: &mut Machine, native: &Path, id: &str, scratch: &Path) 
         &format!("big prompt number {}", k - 1)
     ));
     std::fs::remove_file(&half).unwrap();
+    envelope
 }
 
 /// Every local command on a big session of `agent`: index, show, export in
@@ -277,8 +278,7 @@ fn local_commands(agent: Agent) {
     let tmp = tempfile::tempdir().unwrap();
     let (mut a, native, id) = show_and_export(agent, &tmp.path().join("a"));
     let scratch = tmp.path();
-    envelope_and_forks(&mut a, &native, &id, scratch);
-    let envelope = scratch.join("export.envelope");
+    let envelope = envelope_and_forks(&mut a, &native, &id, scratch);
     let envelope_arg = envelope.display().to_string();
 
     let other = match agent {
