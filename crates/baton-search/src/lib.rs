@@ -13,6 +13,9 @@
 //! - how forks are attributed ([`copy_key`]: a record a fork copied from
 //!   its parent is a hit of the parent only; [`InheritedHistory`]: which
 //!   parent bytes a Codex fork's history starts with);
+//! - long texts indexed as a bag of their distinct words ([`bag_text`],
+//!   [`BAG_BYTES`], [`Query::fts_bag`]), checked word order and all by
+//!   [`Query::matches`] when a query has phrases;
 //! - matching and `bm25()` ranking outside FTS5 ([`Query::matches`],
 //!   [`Query::bm25`], [`index_tokens`]) for a backend without FTS5.
 
@@ -20,6 +23,7 @@
 #![cfg_attr(test, allow(clippy::disallowed_methods))]
 #![warn(missing_docs)]
 
+mod bag;
 mod lineage;
 mod query;
 mod rank;
@@ -27,6 +31,7 @@ mod snippet;
 mod text;
 mod tokens;
 
+pub use bag::{BAG_BYTES, bag_text};
 pub use lineage::{InheritedHistory, copy_key};
 pub use query::{Query, fts_query};
 pub use rank::{Corpus, Match, index_tokens, token_count};

@@ -174,6 +174,8 @@ pub(crate) struct Fed {
     pub first: bool,
     pub state: ReaderState,
     pub messages: Vec<Message>,
+    /// How each of `messages` is written, in the same order.
+    pub indexing: Vec<Indexing>,
     pub issues: Vec<LineIssue>,
     /// Digest of the last consumed line, which starts at `digest_off`.
     pub digest: Option<String>,
@@ -181,6 +183,63 @@ pub(crate) struct Fed {
     /// Digest of the file's first block (see [`head_digest`]).
     pub head: Option<String>,
     pub bytes_read: u64,
+}
+
+/// Where a message's text is indexed (`messages.indexed`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Indexed {
+    /// Not searchable.
+    Nowhere,
+    /// Word by word in `messages_fts`.
+    Words,
+    /// As this bag of words ([`baton_search::bag_text`]) in `messages_bag`.
+    Bag(String),
+}
+
+/// `messages.indexed` of a message whose text is in `messages_fts`.
+const IN_WORDS: i64 = 1;
+/// `messages.indexed` of a message whose text's bag is in `messages_bag`.
+const IN_BAG: i64 = 2;
+
+impl Indexed {
+    /// The `messages.indexed` value.
+    fn column(&self) -> i64 {
+        match self {
+            Indexed::Nowhere => 0,
+            Indexed::Words => IN_WORDS,
+            Indexed::Bag(_) => IN_BAG,
+        }
+    }
+}
+
+/// What the writer needs about one parsed message beyond the message,
+/// worked out on the parsing thread: the catalog has one writer, so it
+/// hashes and tokenizes nothing itself.
+pub(crate) struct Indexing {
+    /// `messages.text_key` of its text.
+    pub text_key: i64,
+    /// `messages.dkey` ([`baton_search::copy_key`]).
+    pub dkey: Option<String>,
+    /// Where its text is indexed.
+    pub indexed: Indexed,
+}
+
+impl Indexing {
+    /// How `m`, a message of an `agent` session, is written.
+    fn of(agent: Agent, m: &Message) -> Indexing {
+        let indexed = match baton_search::searchable_text(m) {
+            None => Indexed::Nowhere,
+            Some(text) if text.len() > baton_search::BAG_BYTES => {
+                Indexed::Bag(baton_search::bag_text(text))
+            }
+            Some(_) => Indexed::Words,
+        };
+        Indexing {
+            text_key: text_key(&m.text),
+            dkey: baton_search::copy_key(agent, m),
+            indexed,
+        }
+    }
 }
 
 impl Fed {
@@ -249,6 +308,12 @@ fn feed(
 ) -> Fed {
     let chunk = reader.feed(bytes);
     let state = reader.state().clone();
+    // Hashing and bagging long texts is most of the work: both cores.
+    let indexing = chunk
+        .messages
+        .par_iter()
+        .map(|m| Indexing::of(state.agent, m))
+        .collect();
     let start_off = base.unwrap_or(0);
     let end = state.consumed.saturating_sub(start_off) as usize;
     let (digest, digest_off) = if end == 0 || end > bytes.len() {
@@ -264,6 +329,7 @@ fn feed(
         base,
         first: true,
         state,
+        indexing,
         messages: chunk.messages,
         issues: chunk.issues,
         digest,
@@ -564,12 +630,14 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
 
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
-    tx.prepare_cached(
-        "DELETE FROM messages_fts
-         WHERE rowid IN (SELECT id FROM messages WHERE file_id = ?1 AND indexed)",
-    )
-    .and_then(|mut s| s.execute([file_id]))
-    .at(path)?;
+    for (table, indexed) in [("messages_fts", IN_WORDS), ("messages_bag", IN_BAG)] {
+        tx.prepare_cached(&format!(
+            "DELETE FROM {table}
+             WHERE rowid IN (SELECT id FROM messages WHERE file_id = ?1 AND indexed = ?2)"
+        ))
+        .and_then(|mut s| s.execute([file_id, indexed]))
+        .at(path)?;
+    }
     tx.prepare_cached("DELETE FROM messages WHERE file_id = ?1")
         .and_then(|mut s| s.execute([file_id]))
         .at(path)?;
@@ -787,15 +855,17 @@ pub(crate) fn apply(
              ON CONFLICT(file_id, offset, ordinal) DO NOTHING",
         )
         .at(db)?;
-    let mut insert_fts = tx
+    let mut insert_words = tx
         .prepare_cached("INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)")
+        .at(db)?;
+    let mut insert_bag = tx
+        .prepare_cached("INSERT INTO messages_bag (rowid, text) VALUES (?1, ?2)")
         .at(db)?;
     let mut ordinals: HashMap<u64, i64> = HashMap::new();
     let mut added = 0;
-    for m in &p.fed.messages {
+    for (m, indexing) in p.fed.messages.iter().zip(&p.fed.indexing) {
         let ordinal = ordinals.entry(m.offset).or_insert(0);
         let ts = m.timestamp.as_deref().and_then(crate::timefmt::normalize);
-        let searchable = baton_search::searchable_text(m);
         let inserted = insert
             .execute(params![
                 file_id,
@@ -809,9 +879,9 @@ pub(crate) fn apply(
                 ts,
                 m.uuid,
                 m.parent_uuid,
-                baton_search::copy_key(p.agent, m),
-                searchable.is_some(),
-                text_key(&m.text),
+                indexing.dkey,
+                indexing.indexed.column(),
+                indexing.text_key,
             ])
             .at(db)?;
         *ordinal += 1;
@@ -820,9 +890,15 @@ pub(crate) fn apply(
             continue;
         }
         added += 1;
-        if let Some(text) = searchable {
-            let rowid = tx.last_insert_rowid();
-            insert_fts.execute(params![rowid, text]).at(db)?;
+        let rowid = tx.last_insert_rowid();
+        match &indexing.indexed {
+            Indexed::Nowhere => {}
+            Indexed::Words => {
+                insert_words.execute(params![rowid, &m.text]).at(db)?;
+            }
+            Indexed::Bag(bag) => {
+                insert_bag.execute(params![rowid, bag]).at(db)?;
+            }
         }
     }
     Ok(Applied::Added(added))

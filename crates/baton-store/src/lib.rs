@@ -57,7 +57,7 @@ use std::path::{Path, PathBuf};
 
 /// Version of the on-disk schema. A catalog written with another version is
 /// dropped and rebuilt from the native files on the next refresh.
-pub const SCHEMA_VERSION: i64 = 10;
+pub const SCHEMA_VERSION: i64 = 11;
 
 /// File name of the catalog database inside `BATON_HOME`.
 pub const CATALOG_FILE: &str = "catalog.sqlite";

@@ -62,7 +62,9 @@ pub enum PickScan {
     /// Only the `n` newest matching messages (in the order they were
     /// indexed, which with `baton watch` or `index` runs is the order they
     /// were written): a first answer within a frame on any catalog, which
-    /// may miss sessions whose hits were indexed earlier.
+    /// may miss sessions whose hits were indexed earlier, and long texts
+    /// (see [`baton_search::BAG_BYTES`]) a phrase would have to be checked
+    /// in.
     Newest(usize),
     /// Every match: the exact answer, slower on a big catalog.
     All,
@@ -115,13 +117,28 @@ impl Catalog {
             PickScan::All => -1,
         };
         let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts()), Box::new(scanned)];
+        // Bags of words of long texts match as they are when no term is a
+        // phrase; else only those whose text was checked, and none in a
+        // first answer.
+        let bags = if query.bag_is_exact() {
+            args.push(Box::new(query.fts_bag()));
+            "SELECT rowid AS mid FROM messages_bag WHERE messages_bag MATCH ?3"
+        } else {
+            let checked = match scan {
+                PickScan::Newest(_) => Vec::new(),
+                PickScan::All => self.checked_bag_hits(&query)?,
+            };
+            args.push(Box::new(serde_json::Value::from(checked).to_string()));
+            "SELECT value AS mid FROM json_each(?3)"
+        };
         // The newest matches come first from FTS5 without reading the rest
-        // (`ORDER BY rowid DESC` is its own order); ranking them all would
-        // read every match.
+        // (`ORDER BY rowid DESC` is its own order, merged with the bags');
+        // ranking them all would read every match.
         let sql = format!(
             "WITH hits AS MATERIALIZED (
                SELECT rowid AS mid FROM messages_fts WHERE messages_fts MATCH ?1
-               ORDER BY rowid DESC LIMIT ?2)
+               UNION ALL {bags}
+               ORDER BY mid DESC LIMIT ?2)
              SELECT s.id, s.agent, s.cwd, s.title, s.updated_at, max(m.id)
              FROM hits {}
              GROUP BY s.agent, s.id
@@ -156,6 +173,25 @@ impl Catalog {
                 Ok(entry)
             })
             .collect()
+    }
+
+    /// The ids of the messages whose bag of words matches `query` and whose
+    /// text does too (see [`Catalog::is_match`]), newest first.
+    fn checked_bag_hits(&self, query: &baton_search::Query) -> Result<Vec<i64>> {
+        let candidates: Vec<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT rowid FROM messages_bag WHERE messages_bag MATCH ?1 ORDER BY rowid DESC",
+            )
+            .and_then(|mut stmt| stmt.query_map([query.fts_bag()], |r| r.get(0))?.collect())
+            .at(&self.path)?;
+        let mut checked = Vec::new();
+        for mid in candidates {
+            if self.is_match(query, mid, true)? {
+                checked.push(mid);
+            }
+        }
+        Ok(checked)
     }
 
     /// A handle that stops this catalog's running query from another

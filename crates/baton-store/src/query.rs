@@ -276,10 +276,10 @@ struct Grouped {
 /// sessions left out, reading at most [`READ_PAST_LIMIT`] rows past the
 /// limit.
 fn per_session(
-    rows: impl Iterator<Item = rusqlite::Result<(i64, Hit)>>,
+    rows: impl Iterator<Item = Result<(i64, Hit)>>,
     limit: usize,
     per_session: usize,
-) -> rusqlite::Result<Grouped> {
+) -> Result<Grouped> {
     let mut kept: Vec<(i64, Hit)> = Vec::new();
     let mut sessions: HashMap<(Agent, String), (usize, u64)> = HashMap::new();
     let mut left_out: HashSet<(Agent, String)> = HashSet::new();
@@ -320,6 +320,31 @@ fn per_session(
         left_out: left_out.len() as u64,
         read_all: true,
     })
+}
+
+/// `WITH hits(mid, score, bag) AS (...)`: the messages `query` finds, word
+/// by word in `messages_fts` (`bag` 0) and among the bags of words of long
+/// texts in `messages_bag` (`bag` 1: a candidate, see
+/// [`Catalog::is_match`]), with their `bm25()` score; with `ids`, only
+/// message ids in that inclusive range. Appends its arguments to `args`.
+fn hits_cte(
+    query: &baton_search::Query,
+    ids: Option<(i64, i64)>,
+    args: &mut Vec<Box<dyn ToSql>>,
+) -> String {
+    let mut arm = |table: &str, bag: u8, fts: String| {
+        args.push(Box::new(fts));
+        let mut sql = format!("SELECT rowid, rank, {bag} FROM {table} WHERE {table} MATCH ?");
+        if let Some((low, high)) = ids {
+            sql.push_str(" AND rowid BETWEEN ? AND ?");
+            args.push(Box::new(low));
+            args.push(Box::new(high));
+        }
+        sql
+    };
+    let words = arm("messages_fts", 0, query.fts());
+    let bags = arm("messages_bag", 1, query.fts_bag());
+    format!("WITH hits(mid, score, bag) AS ({words} UNION ALL {bags})")
 }
 
 /// `path/` prefix of a root, as stored file keys under it start.
@@ -786,13 +811,17 @@ impl Catalog {
         let limit = if q.limit == 0 { 20 } else { q.limit };
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         let mut sql = format!(
-            "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd
-             FROM messages_fts {} AND messages_fts MATCH ?",
-            self.visible_hits("messages_fts.rowid", q.agent, &q.cwd, &mut args)
+            "{}
+             SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd,
+                    hits.bag
+             FROM hits {}",
+            hits_cte(&query, None, &mut args),
+            self.visible_hits("hits.mid", q.agent, &q.cwd, &mut args)
         );
-        args.push(Box::new(query.fts()));
-        sql.push_str(" ORDER BY rank");
-        if q.per_session == 0 {
+        sql.push_str(" ORDER BY hits.score");
+        // A bag hit that fails its check leaves a row unused: the limit is
+        // then counted after the checks.
+        if q.per_session == 0 && query.bag_is_exact() {
             sql.push_str(" LIMIT ?");
             args.push(Box::new(limit as i64));
         }
@@ -801,6 +830,7 @@ impl Catalog {
             .query_map(rusqlite::params_from_iter(args.iter()), |r| {
                 Ok((
                     r.get(0)?,
+                    r.get::<_, bool>(8)?,
                     Hit {
                         session_id: r.get(1)?,
                         agent: parse_agent(&r.get::<_, String>(2)?)?,
@@ -814,8 +844,21 @@ impl Catalog {
                     },
                 ))
             })
-            .at(&self.path)?;
-        let mut grouped = per_session(rows, limit, q.per_session).at(&self.path)?;
+            .at(&self.path)?
+            .filter_map(|row| match row.at(&self.path) {
+                Ok((id, bag, hit)) => match self.is_match(&query, id, bag) {
+                    Ok(true) => Some(Ok((id, hit))),
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e)),
+                },
+                Err(e) => Some(Err(e)),
+            })
+            .take(if q.per_session == 0 {
+                limit
+            } else {
+                usize::MAX
+            });
+        let mut grouped = per_session(rows, limit, q.per_session)?;
         drop(stmt);
         if !grouped.read_all {
             for ((agent, id), (shown, more)) in &mut grouped.sessions {
@@ -866,25 +909,43 @@ impl Catalog {
         };
         let mut args: Vec<Box<dyn ToSql>> = Vec::new();
         let sql = format!(
-            "SELECT count(*) FROM messages_fts {}
-               AND messages_fts MATCH ? AND messages_fts.rowid BETWEEN ? AND ?
-               AND s.agent = ? AND s.id = ?",
-            self.visible_hits("messages_fts.rowid", None, &None, &mut args)
+            "{}
+             SELECT hits.mid, hits.bag FROM hits {} AND s.agent = ? AND s.id = ?",
+            hits_cte(query, Some((low, high)), &mut args),
+            self.visible_hits("hits.mid", None, &None, &mut args)
         );
-        args.push(Box::new(query.fts()));
-        args.push(Box::new(low));
-        args.push(Box::new(high));
         args.push(Box::new(agent.as_str()));
         args.push(Box::new(id.to_string()));
-        self.conn
+        let found: Vec<(i64, bool)> = self
+            .conn
             .prepare_cached(&sql)
             .and_then(|mut stmt| {
-                stmt.query_row(rusqlite::params_from_iter(args.iter()), |r| {
-                    r.get::<_, i64>(0)
-                })
+                stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?
+                .collect()
             })
-            .map(|n| n as u64)
-            .at(&self.path)
+            .at(&self.path)?;
+        let mut count = 0;
+        for (mid, bag) in found {
+            count += u64::from(self.is_match(query, mid, bag)?);
+        }
+        Ok(count)
+    }
+
+    /// Whether message `mid`, found by `query` in `messages_fts` or (`bag`)
+    /// in `messages_bag`, matches it: a bag hit of a query with phrases is
+    /// checked against the message's text.
+    pub(crate) fn is_match(
+        &self,
+        query: &baton_search::Query,
+        mid: i64,
+        bag: bool,
+    ) -> Result<bool> {
+        if !bag || query.bag_is_exact() {
+            return Ok(true);
+        }
+        Ok(query.matches(&self.message_text(mid)?).is_some())
     }
 
     /// Number of sessions in the catalog (of the last refresh's roots).

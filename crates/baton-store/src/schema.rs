@@ -22,11 +22,13 @@ use std::path::{Path, PathBuf};
 /// ([`baton_search::copy_key`]), `text` NULL when it is not copied (a long
 /// text of a file on disk is read back from its line, see
 /// `Catalog::message_text`), `text_key` the first 8 bytes of the text's
-/// SHA-256 (to compare texts the catalog does not hold) and `indexed` set
-/// when its text is in
-/// `messages_fts`, a contentless FTS5 index (rows deleted by rowid) over the
-/// searchable messages ([`baton_search::searchable_text`], tokenizer
-/// [`baton_search::TOKENIZER`]); `sessions` the updatable per-session facts;
+/// SHA-256 (to compare texts the catalog does not hold) and `indexed` where
+/// its text is indexed: 0 nowhere, 1 in `messages_fts`, a contentless FTS5
+/// index (rows deleted by rowid) over the searchable messages
+/// ([`baton_search::searchable_text`], tokenizer
+/// [`baton_search::TOKENIZER`]), 2 in `messages_bag`, the same over the bags
+/// of words ([`baton_search::bag_text`]) of texts longer than
+/// [`baton_search::BAG_BYTES`]; `sessions` the updatable per-session facts;
 /// `conversions` the lineage of converted sessions, read from the
 /// conversion sidecars ([`crate::conversion`]).
 const DDL: &str = r#"
@@ -80,6 +82,13 @@ CREATE UNIQUE INDEX messages_file ON messages(file_id, offset, ordinal);
 CREATE INDEX messages_dkey ON messages(dkey) WHERE dkey IS NOT NULL;
 
 CREATE VIRTUAL TABLE messages_fts USING fts5(
+    text,
+    content = '',
+    contentless_delete = 1,
+    tokenize = '{TOKENIZER}'
+);
+
+CREATE VIRTUAL TABLE messages_bag USING fts5(
     text,
     content = '',
     contentless_delete = 1,
@@ -342,7 +351,8 @@ fn create_schema(conn: &Connection, path: &Path, version: i64) -> Result<()> {
                 .prepare(
                     "SELECT type, name FROM sqlite_master
                      WHERE type IN ('table','view') AND name NOT LIKE 'sqlite_%'
-                       AND name NOT LIKE 'messages_fts_%'",
+                       AND name NOT LIKE 'messages_fts_%'
+                       AND name NOT LIKE 'messages_bag_%'",
                 )
                 .at(path)?;
             stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))

@@ -786,3 +786,76 @@ fn a_common_word_stops_reading_matches_but_counts_each_shown_session_whole() {
     assert!(found.sessions_left_out_exact);
     assert_eq!(found.sessions_left_out, 1, "{:?}", found.hits);
 }
+
+#[test]
+fn long_texts_indexed_as_bags_of_words_match_exactly_as_word_by_word() {
+    use baton_store::PickScan;
+    let tmp = tempfile::tempdir().unwrap();
+    let codex = tmp.path().join("codex");
+    // 40 tool outputs of 200 KB each: longer than BAG_BYTES.
+    let (_, id) = baton_testkit::write_big_session(Agent::Codex, &codex, 1, 8 << 20, 40).unwrap();
+    let roots = Roots {
+        codex_homes: vec![codex],
+        ..Default::default()
+    };
+    let mut cat = Catalog::open(&tmp.path().join("baton")).unwrap();
+    refresh(&mut cat, &roots);
+    let (_, messages) = cat.show(&id).unwrap();
+    let output = &messages
+        .iter()
+        .find(|m| m.text.starts_with("bigmarker17\n"))
+        .unwrap()
+        .text;
+    assert!(output.len() > baton_search::BAG_BYTES);
+    // A path as it appears in output 17, a phrase of three words.
+    let path = output
+        .lines()
+        .find_map(|l| l.strip_prefix("src/"))
+        .and_then(|l| l.split(':').next())
+        .map(|p| format!("src/{p}"))
+        .unwrap();
+    // Each query and whether it finds something; every word of the last
+    // three is in output 17, never in that order or together.
+    for (typed, found_some) in [
+        ("bigmarker17".to_string(), true),
+        ("bigmarker1*".to_string(), true),
+        (path.clone(), true),
+        (format!("{path} bigmarker17"), true),
+        ("bigmarker17.rs".to_string(), false),
+        ("rs.bigmarker17".to_string(), false),
+        ("bigmarker17 bigmarker18".to_string(), false),
+    ] {
+        let query = baton_search::Query::parse(&typed).unwrap();
+        let expected = messages
+            .iter()
+            .filter_map(baton_search::searchable_text)
+            .filter(|text| query.matches(text).is_some())
+            .count();
+        let hits = cat
+            .search(&SearchQuery {
+                query: typed.clone(),
+                limit: 1000,
+                ..Default::default()
+            })
+            .unwrap();
+        assert_eq!(expected > 0, found_some, "{typed}");
+        assert_eq!(hits.len(), expected, "{typed}");
+        assert!(
+            hits.iter().all(|h| h.snippet.contains('«')),
+            "{typed}: {hits:?}"
+        );
+        // Grouped: one shown, the rest counted.
+        let found = cat
+            .search_grouped(&SearchQuery {
+                query: typed.clone(),
+                limit: 1,
+                per_session: 1,
+                ..Default::default()
+            })
+            .unwrap();
+        let counted: u64 = found.hits.iter().map(|h| 1 + h.more_in_session).sum();
+        assert_eq!(counted, expected as u64, "{typed}");
+        let picked = cat.pick(&typed, None, None, 10, PickScan::All).unwrap();
+        assert_eq!(picked.len(), usize::from(expected > 0), "{typed}");
+    }
+}
