@@ -19,6 +19,37 @@ pub fn read_whole(path: &Path) -> io::Result<Vec<u8>> {
     read_native_path(path, is_compressed(path), 0)
 }
 
+/// Whether two readers yield the same bytes, compared a block at a time
+/// (memory stays bounded whatever their length).
+pub fn same_bytes(a: &mut dyn Read, b: &mut dyn Read) -> io::Result<bool> {
+    const BLOCK: usize = 1 << 20;
+    let (mut x, mut y) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
+    loop {
+        let n = fill(a, &mut x)?;
+        let m = fill(b, &mut y)?;
+        if n != m || x[..n] != y[..m] {
+            return Ok(false);
+        }
+        if n < BLOCK {
+            return Ok(true);
+        }
+    }
+}
+
+/// Read into `buf` until it is full or `r` ends; the bytes read.
+fn fill(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut n = 0;
+    while n < buf.len() {
+        match r.read(&mut buf[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(n)
+}
+
 /// Whether [`walk`] enters a directory, given its depth (1: a child of the
 /// root) and name.
 pub(crate) type Descend = dyn Fn(usize, &OsStr) -> bool + Sync;

@@ -21,6 +21,7 @@ use crate::error::{Error, Result, SqlContext};
 use baton_native::Agent;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 use sha2::{Digest, Sha256};
+use std::borrow::Borrow;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
@@ -393,6 +394,14 @@ impl Archive {
         }))
     }
 
+    /// [`Archive::reader`] borrowing this archive.
+    pub fn reader_ref(&self, path: &Path, from: u64) -> Result<Option<ArchiveReader<&Archive>>> {
+        Ok(self.frames(path, from)?.map(|frames| ArchiveReader {
+            archive: self,
+            frames,
+        }))
+    }
+
     /// The frames of `path`'s current generation, positioned at `from`.
     fn frames(&self, path: &Path, from: u64) -> Result<Option<Frames>> {
         let key = path.to_string_lossy().into_owned();
@@ -419,11 +428,12 @@ impl Archive {
     /// `path` as it is now (same length, same SHA-256): the check before
     /// baton deletes an agent's file.
     pub fn verifies(&self, path: &Path) -> Result<bool> {
-        let Some(archived) = self.read(path)? else {
+        let Some(mut archived) = self.reader_ref(path, 0)? else {
             return Ok(false);
         };
-        let on_disk = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-        Ok(archived.len() == on_disk.len() && sha_hex(&archived) == sha_hex(&on_disk))
+        let mut on_disk = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+        baton_native::files::same_bytes(&mut archived, &mut on_disk)
+            .map_err(|e| read_error(path, e))
     }
 
     /// Remove a file from the archive (all generations) and give the space
@@ -642,13 +652,13 @@ impl Frames {
 }
 
 /// The bytes of one archived file, read a frame at a time
-/// ([`Archive::reader`]).
-pub struct ArchiveReader {
-    archive: Archive,
+/// ([`Archive::reader`], [`Archive::reader_ref`]).
+pub struct ArchiveReader<A: Borrow<Archive> = Archive> {
+    archive: A,
     frames: Frames,
 }
 
-impl Read for ArchiveReader {
+impl<A: Borrow<Archive>> Read for ArchiveReader<A> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         loop {
             let n = self.frames.frame.read(buf)?;
@@ -657,12 +667,22 @@ impl Read for ArchiveReader {
             }
             if !self
                 .frames
-                .next_frame(&self.archive)
+                .next_frame(self.archive.borrow())
                 .map_err(std::io::Error::other)?
             {
                 return Ok(0);
             }
         }
+    }
+}
+
+/// The error of a read through an [`ArchiveReader`] of `path`'s copy: the
+/// archive's own error (a frame missing or not decompressing) as it is,
+/// else an I/O error naming `path`.
+pub(crate) fn read_error(path: &Path, e: std::io::Error) -> Error {
+    match e.downcast::<Error>() {
+        Ok(archive_error) => archive_error,
+        Err(e) => Error::io(path, e),
     }
 }
 

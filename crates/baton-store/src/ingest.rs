@@ -516,37 +516,57 @@ fn archived_native_file(path: &Path, agent: Agent) -> NativeFile {
 }
 
 /// Parse an archived file that is gone from disk and unknown to the catalog
-/// (a rebuilt catalog): its row comes back marked archived.
-fn parse_archived(archive: &Archive, entry: &ArchivedFile) -> Result<Option<Parsed>> {
-    let Some(raw) = archive.read(&entry.path)? else {
-        return Ok(None);
+/// (a rebuilt catalog), read from the archive in pieces (see
+/// [`feed_pieces`]): each piece goes to `apply`, its row marked archived.
+/// `false` when the archive does not hold the file.
+fn parse_archived(
+    archive: &Archive,
+    entry: &ArchivedFile,
+    apply: &mut dyn FnMut(Parsed) -> Result<()>,
+) -> Result<bool> {
+    let Some(raw) = archive.reader_ref(&entry.path, 0)? else {
+        return Ok(false);
     };
     let file = archived_native_file(&entry.path, entry.agent);
-    let bytes = if file.compressed {
-        zstd::stream::decode_all(raw.as_slice()).map_err(|e| Error::io(&entry.path, e))?
+    let mut src: Box<dyn Read + '_> = if file.compressed {
+        Box::new(zstd::stream::read::Decoder::new(raw).map_err(|e| Error::io(&entry.path, e))?)
     } else {
-        raw
+        Box::new(raw)
     };
-    let mut fed = feed(&mut FileReader::new(entry.agent), &bytes, None, None);
-    fed.head = head_digest(&bytes, fed.state.consumed);
-    Ok(Some(Parsed {
-        key: key_of(&entry.path),
-        agent: entry.agent,
-        on_disk: false,
-        archived: true,
-        compressed: file.compressed,
-        stat: Stat {
-            size: entry.len,
-            mtime_ns: entry.mtime_ns,
-            ..Stat::default()
+    let mut applied = Ok(());
+    let read = feed_pieces(
+        FileReader::new(entry.agent),
+        &mut src,
+        None,
+        None,
+        None,
+        &mut |fed| {
+            if applied.is_err() {
+                return;
+            }
+            applied = apply(Parsed {
+                key: key_of(&entry.path),
+                agent: entry.agent,
+                on_disk: false,
+                archived: true,
+                compressed: file.compressed,
+                stat: Stat {
+                    size: entry.len,
+                    mtime_ns: entry.mtime_ns,
+                    ..Stat::default()
+                },
+                fed,
+                id_hint: file.id_hint.clone(),
+                sidechain_of: file.sidechain_of.clone(),
+                sidecar: None,
+                sidecar_issue: None,
+                library: false,
+            });
         },
-        fed,
-        id_hint: file.id_hint,
-        sidechain_of: file.sidechain_of,
-        sidecar: None,
-        sidecar_issue: None,
-        library: false,
-    }))
+    );
+    applied?;
+    read.map_err(|e| crate::archive::read_error(&entry.path, e))?;
+    Ok(true)
 }
 
 /// Parse one file (see [`read_and_feed`]) and its sidecar, handing each
@@ -1334,13 +1354,14 @@ impl Catalog {
         )
         .at(&db)?;
         for entry in &missing {
-            let Some(parsed) = parse_archived(archive, entry)? else {
-                continue;
-            };
-            if let Applied::Added(added) = apply(&tx, &db, &parsed, affected)? {
-                report.files_archived += 1;
-                report.messages_added += added;
-            }
+            let mut first = true;
+            parse_archived(archive, entry, &mut |parsed| {
+                if let Applied::Added(added) = apply(&tx, &db, &parsed, affected)? {
+                    report.files_archived += u64::from(std::mem::take(&mut first));
+                    report.messages_added += added;
+                }
+                Ok(())
+            })?;
         }
         report.sessions_updated += sessions::recompute(&tx, &db, std::mem::take(affected))?;
         tx.commit().at(&db)
