@@ -162,16 +162,16 @@ impl Archive {
         if !path.exists() {
             crate::schema::private_file(&path)?;
         }
-        let conn = Connection::open(&path).at(&path)?;
+        let conn = Connection::open(&path).at_archive(&path)?;
         conn.busy_timeout(std::time::Duration::from_secs(crate::error::BUSY_SECS))
-            .at(&path)?;
+            .at_archive(&path)?;
         conn.execute_batch(
             "PRAGMA auto_vacuum = INCREMENTAL;
              PRAGMA journal_mode = WAL;
              PRAGMA synchronous = FULL;",
         )
-        .at(&path)?;
-        conn.execute_batch(DDL).at(&path)?;
+        .at_archive(&path)?;
+        conn.execute_batch(DDL).at_archive(&path)?;
         Ok(Archive { conn, path })
     }
 
@@ -197,7 +197,7 @@ impl Archive {
                 archived_file,
             )
             .optional()
-            .at(&self.path)
+            .at_archive(&self.path)
     }
 
     /// Every archived file, by path.
@@ -205,9 +205,9 @@ impl Archive {
         let mut stmt = self
             .conn
             .prepare("SELECT path, agent, len, stored, mtime_ns FROM files ORDER BY path")
-            .at(&self.path)?;
-        let rows = stmt.query_map([], archived_file).at(&self.path)?;
-        rows.collect::<rusqlite::Result<_>>().at(&self.path)
+            .at_archive(&self.path)?;
+        let rows = stmt.query_map([], archived_file).at_archive(&self.path)?;
+        rows.collect::<rusqlite::Result<_>>().at_archive(&self.path)
     }
 
     /// Sizes of the whole archive.
@@ -219,7 +219,7 @@ impl Archive {
                 [],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
-            .at(&self.path)?;
+            .at_archive(&self.path)?;
         let stored: i64 = self
             .conn
             .query_row(
@@ -227,7 +227,7 @@ impl Archive {
                 [],
                 |r| r.get(0),
             )
-            .at(&self.path)?;
+            .at_archive(&self.path)?;
         Ok(ArchiveTotals {
             files: files as u64,
             bytes: bytes as u64,
@@ -259,7 +259,7 @@ impl Archive {
                 },
             )
             .optional()
-            .at(&self.path)?;
+            .at_archive(&self.path)?;
         let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
         let size = meta.len();
         let mtime_ns = crate::ingest::Stat::of(&meta).mtime_ns;
@@ -296,7 +296,7 @@ impl Archive {
         // The row goes in first (its id names the frames), then the frames as
         // they are compressed, a bounded piece at a time, then the new length
         // and edges: all committed together.
-        let tx = self.conn.savepoint().at(&db)?;
+        let tx = self.conn.savepoint().at_archive(&db)?;
         let now = jiff::Timestamp::now().to_string();
         let file_id: i64 = tx
             .query_row(
@@ -312,7 +312,7 @@ impl Archive {
                 params![key, agent.as_str(), generation, start as i64, mtime_ns, now],
                 |r| r.get(0),
             )
-            .at(&db)?;
+            .at_archive(&db)?;
         let mut offset = start;
         let mut stored_new = 0u64;
         let mut chunk = Vec::with_capacity(FRAME_BYTES);
@@ -331,7 +331,7 @@ impl Archive {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![file_id, generation, offset as i64, chunk.len() as i64, data],
             )
-            .at(&db)?;
+            .at_archive(&db)?;
             stored_new += data.len() as u64;
             offset += chunk.len() as u64;
         }
@@ -341,8 +341,8 @@ impl Archive {
             "UPDATE files SET len = ?2, stored = stored + ?3, head = ?4, tail = ?5 WHERE id = ?1",
             params![file_id, end as i64, stored_new as i64, head, tail],
         )
-        .at(&db)?;
-        tx.commit().at(&db)?;
+        .at_archive(&db)?;
+        tx.commit().at_archive(&db)?;
         Ok(Appended {
             bytes: end - start,
             stored: stored_new,
@@ -356,10 +356,10 @@ impl Archive {
     /// nothing of a batch is recorded before it commits.
     pub fn batch<T>(&mut self, work: impl FnOnce(&mut Archive) -> Result<T>) -> Result<T> {
         let db = self.path.clone();
-        self.conn.execute_batch("BEGIN IMMEDIATE").at(&db)?;
+        self.conn.execute_batch("BEGIN IMMEDIATE").at_archive(&db)?;
         match work(self) {
             Ok(out) => {
-                self.conn.execute_batch("COMMIT").at(&db)?;
+                self.conn.execute_batch("COMMIT").at_archive(&db)?;
                 Ok(out)
             }
             Err(e) => {
@@ -413,7 +413,7 @@ impl Archive {
                 |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, i64>(2)? as u64)),
             )
             .optional()
-            .at(&self.path)?;
+            .at_archive(&self.path)?;
         Ok(file.map(|(file_id, generation, len)| Frames {
             key,
             file_id,
@@ -443,7 +443,7 @@ impl Archive {
         let tx = self
             .conn
             .transaction_with_behavior(TransactionBehavior::Immediate)
-            .at(&db)?;
+            .at_archive(&db)?;
         let key = path.to_string_lossy();
         let freed: i64 = tx
             .query_row(
@@ -452,18 +452,18 @@ impl Archive {
                 [&key],
                 |r| r.get(0),
             )
-            .at(&db)?;
+            .at_archive(&db)?;
         tx.execute(
             "DELETE FROM frames WHERE file_id = (SELECT id FROM files WHERE path = ?1)",
             [&key],
         )
-        .at(&db)?;
+        .at_archive(&db)?;
         tx.execute("DELETE FROM files WHERE path = ?1", [&key])
-            .at(&db)?;
-        tx.commit().at(&db)?;
+            .at_archive(&db)?;
+        tx.commit().at_archive(&db)?;
         self.conn
             .execute_batch("PRAGMA incremental_vacuum;")
-            .at(&db)?;
+            .at_archive(&db)?;
         Ok(freed as u64)
     }
 }
@@ -525,7 +525,7 @@ impl Catalog {
                         archive
                             .conn
                             .execute_batch("COMMIT; BEGIN IMMEDIATE")
-                            .at(&archive.path)?;
+                            .at_archive(&archive.path)?;
                         batch_bytes = 0;
                     }
                 }
@@ -599,17 +599,14 @@ struct Frames {
 impl Frames {
     /// Decompress the frame holding byte `next` into `frame`: `false` at
     /// the end of the file. A frame that is missing, short or does not
-    /// decompress is an [`Error::Corrupt`].
+    /// decompress is an [`Error::ArchiveCorrupt`].
     fn next_frame(&mut self, archive: &Archive) -> Result<bool> {
         if self.next >= self.len {
             return Ok(false);
         }
-        let corrupt = |message: String| Error::Corrupt {
-            what: format!(
-                "archived copy of {} in {}",
-                self.key,
-                archive.path.display()
-            ),
+        let corrupt = |message: String| Error::ArchiveCorrupt {
+            path: archive.path.clone(),
+            file: PathBuf::from(&self.key),
             message,
         };
         let found: Option<(u64, usize, Vec<u8>)> = archive
@@ -632,7 +629,7 @@ impl Frames {
                 )
                 .optional()
             })
-            .at(&archive.path)?;
+            .at_archive(&archive.path)?;
         let Some((start, frame_len, data)) = found else {
             return Err(corrupt(format!("no frame holds byte {}", self.next)));
         };
@@ -812,9 +809,15 @@ mod tests {
                 [],
             )
             .unwrap();
-        let mut reader = archive.reader(&path, 0).unwrap().unwrap();
+        let mut reader = archive.reader_ref(&path, 0).unwrap().unwrap();
         let err = reader.read_to_end(&mut Vec::new()).unwrap_err();
         assert!(err.to_string().contains("frames skip byte"), "{err}");
+        // It names the file, and never advises deleting the archive.
+        let err = archive.verifies(&path).unwrap_err();
+        assert!(matches!(err, Error::ArchiveCorrupt { .. }), "{err:?}");
+        let message = err.to_string();
+        assert!(message.contains("the copy of") && message.contains("do not delete it"));
+        assert!(!message.contains("delete the catalog"), "{message}");
     }
 
     #[test]

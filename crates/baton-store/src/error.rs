@@ -81,7 +81,32 @@ pub enum Error {
         /// Why it could not be decoded.
         message: String,
     },
+    /// A SQLite call on baton's archive failed.
+    #[error("baton's archive {path}: {source}{ARCHIVE_ADVICE}")]
+    ArchiveSqlite {
+        /// The archive's index file.
+        path: PathBuf,
+        /// The SQLite error.
+        #[source]
+        source: rusqlite::Error,
+    },
+    /// An archived copy cannot be read back (a frame missing or damaged).
+    #[error("baton's archive {path}: the copy of {file}: {message}{ARCHIVE_ADVICE}")]
+    ArchiveCorrupt {
+        /// The archive's index file.
+        path: PathBuf,
+        /// The native file whose copy is damaged.
+        file: PathBuf,
+        /// What is wrong with it.
+        message: String,
+    },
 }
+
+/// What to do about an archive error: unlike the catalog, the archive is
+/// not a cache.
+const ARCHIVE_ADVICE: &str = " (the archive is not a cache: it may hold the only copy of sessions \
+    gone from disk, so do not delete it; copy it somewhere safe first, then try repairing the copy \
+    with `sqlite3 FILE .recover`)";
 
 impl Error {
     /// Whether the catalog file is damaged (not a database, or corrupt):
@@ -120,15 +145,24 @@ impl Error {
     }
 }
 
-/// Attach the catalog path to SQLite errors.
+/// Attach the catalog's (or the archive's) path to SQLite errors.
 pub(crate) trait SqlContext<T> {
     /// Map a `rusqlite::Error` into [`Error::Sqlite`] naming `path`.
     fn at(self, path: &Path) -> Result<T>;
+    /// Map a `rusqlite::Error` into [`Error::ArchiveSqlite`] naming `path`.
+    fn at_archive(self, path: &Path) -> Result<T>;
 }
 
 impl<T> SqlContext<T> for std::result::Result<T, rusqlite::Error> {
     fn at(self, path: &Path) -> Result<T> {
         self.map_err(|source| Error::Sqlite {
+            path: path.to_path_buf(),
+            source,
+        })
+    }
+
+    fn at_archive(self, path: &Path) -> Result<T> {
+        self.map_err(|source| Error::ArchiveSqlite {
             path: path.to_path_buf(),
             source,
         })
