@@ -1459,8 +1459,9 @@ impl Catalog {
     }
 
     /// Index `bytes` of one native file that start at byte `offset` of that
-    /// file, without the file being on disk (the sync server's entry point;
-    /// [`Catalog::refresh`] writes through the same code).
+    /// file, without the file being on disk (bytes received from elsewhere;
+    /// [`Catalog::refresh`] writes through the same code). The sync server
+    /// keeps its own index (`baton-server`), not this catalog.
     ///
     /// `file_key` names the file (any stable string, e.g. `device/path`).
     /// `offset` must be 0 (the file is (re)read from scratch, replacing what
