@@ -14,7 +14,9 @@ use std::path::{Path, PathBuf};
 /// an append from an in-place rewrite, `library` set for
 /// files under baton's library, whose copies yield to an agent's own file in
 /// fork inference, `archived` set for a file gone from disk whose bytes
-/// are in baton's [`crate::Archive`] (its rows are kept); `files_scan` covers the columns a change check reads, so a
+/// are in baton's [`crate::Archive`] (its rows are kept); `files_session`
+/// covers what the scope check of a session reads (see `Catalog::in_scope`),
+/// so counting sessions never reads the wide rows; `files_scan` covers the columns a change check reads, so a
 /// refresh that finds nothing changed reads the index, not the wide rows);
 /// `messages` the
 /// immutable normalized messages, unique per (file, line offset, ordinal in
@@ -55,7 +57,7 @@ CREATE TABLE files (
     forked_from TEXT,
     archived    INTEGER NOT NULL DEFAULT 0
 );
-CREATE INDEX files_session ON files(agent, session_id);
+CREATE INDEX files_session ON files(agent, session_id, on_disk, path);
 CREATE INDEX files_scan ON files(path, size, mtime_ns, ino, dev, compressed, on_disk, sidecar,
                                  library);
 CREATE INDEX files_first_uuid ON files(first_uuid) WHERE first_uuid IS NOT NULL;
