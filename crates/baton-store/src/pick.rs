@@ -2,9 +2,10 @@
 //! typed so far, cheap enough to run on every key.
 
 use crate::error::SqlContext;
+use crate::query::FtsTable;
 use crate::{Catalog, Error, ListQuery, Result};
 use baton_native::Agent;
-use rusqlite::ToSql;
+use rusqlite::{ToSql, params};
 
 /// One session in the picker's result list.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -117,28 +118,28 @@ impl Catalog {
             PickScan::All => -1,
         };
         let mut args: Vec<Box<dyn ToSql>> = vec![Box::new(query.fts()), Box::new(scanned)];
-        // Bags of words of long texts match as they are when no term is a
-        // phrase; else only those whose text was checked, and none in a
-        // first answer.
-        let bags = if query.bag_is_exact() {
-            args.push(Box::new(query.fts_bag()));
-            "SELECT rowid AS mid FROM messages_bag WHERE messages_bag MATCH ?3"
-        } else {
-            let checked = match scan {
-                PickScan::Newest(_) => Vec::new(),
-                PickScan::All => self.checked_bag_hits(&query)?,
-            };
-            args.push(Box::new(serde_json::Value::from(checked).to_string()));
-            "SELECT value AS mid FROM json_each(?3)"
+        // Long texts' bags of words (few) are read first: those that match,
+        // newest first; none in a first answer when a phrase needs checking.
+        let bags = match scan {
+            PickScan::Newest(_) if FtsTable::Bags.checked(&query) => Vec::new(),
+            _ => self.bag_hits(&query, scanned)?,
         };
         // The newest matches come first from FTS5 without reading the rest
-        // (`ORDER BY rowid DESC` is its own order, merged with the bags');
-        // ranking them all would read every match.
-        let sql = format!(
-            "WITH hits AS MATERIALIZED (
+        // (`ORDER BY rowid DESC` is its own order); ranking them all would
+        // read every match.
+        let newest = if bags.is_empty() {
+            "SELECT rowid AS mid FROM messages_fts WHERE messages_fts MATCH ?1
+             ORDER BY rowid DESC LIMIT ?2"
+        } else {
+            args.push(Box::new(serde_json::Value::from(bags).to_string()));
+            "SELECT mid FROM (
                SELECT rowid AS mid FROM messages_fts WHERE messages_fts MATCH ?1
-               UNION ALL {bags}
-               ORDER BY mid DESC LIMIT ?2)
+               ORDER BY rowid DESC LIMIT ?2)
+             UNION ALL SELECT value FROM json_each(?3)
+             ORDER BY mid DESC LIMIT ?2"
+        };
+        let sql = format!(
+            "WITH hits AS MATERIALIZED ({newest})
              SELECT s.id, s.agent, s.cwd, s.title, s.updated_at, max(m.id)
              FROM hits {}
              GROUP BY s.agent, s.id
@@ -175,23 +176,28 @@ impl Catalog {
             .collect()
     }
 
-    /// The ids of the messages whose bag of words matches `query` and whose
-    /// text does too (see [`Catalog::is_match`]), newest first.
-    fn checked_bag_hits(&self, query: &baton_search::Query) -> Result<Vec<i64>> {
+    /// The ids of the (at most `limit`, all when negative) newest messages
+    /// whose bag of words matches `query`, each checked when a phrase asks
+    /// for it (see [`Catalog::is_match`]), newest first.
+    fn bag_hits(&self, query: &baton_search::Query, limit: i64) -> Result<Vec<i64>> {
         let candidates: Vec<i64> = self
             .conn
             .prepare_cached(
-                "SELECT rowid FROM messages_bag WHERE messages_bag MATCH ?1 ORDER BY rowid DESC",
+                "SELECT rowid FROM messages_bag WHERE messages_bag MATCH ?1
+                 ORDER BY rowid DESC LIMIT ?2",
             )
-            .and_then(|mut stmt| stmt.query_map([query.fts_bag()], |r| r.get(0))?.collect())
+            .and_then(|mut stmt| {
+                stmt.query_map(params![query.fts_bag(), limit], |r| r.get(0))?
+                    .collect()
+            })
             .at(&self.path)?;
-        let mut checked = Vec::new();
+        let mut hits = Vec::new();
         for mid in candidates {
-            if self.is_match(query, mid, true)? {
-                checked.push(mid);
+            if self.is_match(query, mid, FtsTable::Bags)? {
+                hits.push(mid);
             }
         }
-        Ok(checked)
+        Ok(hits)
     }
 
     /// A handle that stops this catalog's running query from another

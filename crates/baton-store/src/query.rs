@@ -322,29 +322,57 @@ fn per_session(
     })
 }
 
-/// `WITH hits(mid, score, bag) AS (...)`: the messages `query` finds, word
-/// by word in `messages_fts` (`bag` 0) and among the bags of words of long
-/// texts in `messages_bag` (`bag` 1: a candidate, see
-/// [`Catalog::is_match`]), with their `bm25()` score; with `ids`, only
-/// message ids in that inclusive range. Appends its arguments to `args`.
-fn hits_cte(
-    query: &baton_search::Query,
-    ids: Option<(i64, i64)>,
-    args: &mut Vec<Box<dyn ToSql>>,
-) -> String {
-    let mut arm = |table: &str, bag: u8, fts: String| {
-        args.push(Box::new(fts));
-        let mut sql = format!("SELECT rowid, rank, {bag} FROM {table} WHERE {table} MATCH ?");
-        if let Some((low, high)) = ids {
-            sql.push_str(" AND rowid BETWEEN ? AND ?");
-            args.push(Box::new(low));
-            args.push(Box::new(high));
+/// One of the catalog's two FTS5 tables (see the schema).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum FtsTable {
+    /// `messages_fts`: texts word by word.
+    Words,
+    /// `messages_bag`: the bags of words of long texts
+    /// ([`baton_search::bag_text`]).
+    Bags,
+}
+
+impl FtsTable {
+    /// The table's name.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            FtsTable::Words => "messages_fts",
+            FtsTable::Bags => "messages_bag",
         }
-        sql
-    };
-    let words = arm("messages_fts", 0, query.fts());
-    let bags = arm("messages_bag", 1, query.fts_bag());
-    format!("WITH hits(mid, score, bag) AS ({words} UNION ALL {bags})")
+    }
+
+    /// The `MATCH` expression of `query` over this table.
+    pub(crate) fn fts(self, query: &baton_search::Query) -> String {
+        match self {
+            FtsTable::Words => query.fts(),
+            FtsTable::Bags => query.fts_bag(),
+        }
+    }
+
+    /// Whether a hit of `query` here is only a candidate, to check against
+    /// its text ([`Catalog::is_match`]).
+    pub(crate) fn checked(self, query: &baton_search::Query) -> bool {
+        self == FtsTable::Bags && !query.bag_is_exact()
+    }
+}
+
+/// Two streams of `(score, row)`, each best (lowest score) first, merged
+/// best first; an error is passed on where it occurs.
+fn best_first<T>(
+    a: impl Iterator<Item = Result<(f64, T)>>,
+    b: impl Iterator<Item = Result<(f64, T)>>,
+) -> impl Iterator<Item = Result<T>> {
+    let (mut a, mut b) = (a.peekable(), b.peekable());
+    std::iter::from_fn(move || {
+        let take_a = match (a.peek(), b.peek()) {
+            (None, None) => return None,
+            (Some(_), None) | (Some(Err(_)), _) => true,
+            (None, Some(_)) | (_, Some(Err(_))) => false,
+            (Some(Ok((x, _))), Some(Ok((y, _)))) => x <= y,
+        };
+        let next = if take_a { a.next() } else { b.next() };
+        next.map(|row| row.map(|(_, t)| t))
+    })
 }
 
 /// `path/` prefix of a root, as stored file keys under it start.
@@ -809,57 +837,21 @@ impl Catalog {
     pub fn search_grouped(&self, q: &SearchQuery) -> Result<Found> {
         let query = baton_search::Query::parse(&q.query).ok_or(Error::EmptyQuery)?;
         let limit = if q.limit == 0 { 20 } else { q.limit };
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        let mut sql = format!(
-            "{}
-             SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd,
-                    hits.bag
-             FROM hits {}",
-            hits_cte(&query, None, &mut args),
-            self.visible_hits("hits.mid", q.agent, &q.cwd, &mut args)
-        );
-        sql.push_str(" ORDER BY hits.score");
-        // A bag hit that fails its check leaves a row unused: the limit is
-        // then counted after the checks.
-        if q.per_session == 0 && query.bag_is_exact() {
-            sql.push_str(" LIMIT ?");
-            args.push(Box::new(limit as i64));
-        }
-        let mut stmt = self.conn.prepare_cached(&sql).at(&self.path)?;
-        let rows = stmt
-            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                Ok((
-                    r.get(0)?,
-                    r.get::<_, bool>(8)?,
-                    Hit {
-                        session_id: r.get(1)?,
-                        agent: parse_agent(&r.get::<_, String>(2)?)?,
-                        role: r.get::<_, String>(3)?.parse().unwrap_or(Role::System),
-                        kind: r.get::<_, String>(4)?.parse().unwrap_or(MessageKind::Other),
-                        snippet: String::new(),
-                        timestamp: r.get(5)?,
-                        title: r.get(6)?,
-                        cwd: r.get(7)?,
-                        more_in_session: 0,
-                    },
-                ))
-            })
-            .at(&self.path)?
-            .filter_map(|row| match row.at(&self.path) {
-                Ok((id, bag, hit)) => match self.is_match(&query, id, bag) {
-                    Ok(true) => Some(Ok((id, hit))),
-                    Ok(false) => None,
-                    Err(e) => Some(Err(e)),
-                },
-                Err(e) => Some(Err(e)),
-            })
-            .take(if q.per_session == 0 {
-                limit
-            } else {
-                usize::MAX
-            });
+        // Each table's hits come best first from FTS5 (`ORDER BY rank`), so
+        // only the rows read go through the joins; the two are merged.
+        let mut words = self.ranked(FtsTable::Words, &query, q, limit)?;
+        let mut bags = self.ranked(FtsTable::Bags, &query, q, limit)?;
+        let rows = best_first(
+            self.ranked_rows(&mut words, FtsTable::Words, &query)?,
+            self.ranked_rows(&mut bags, FtsTable::Bags, &query)?,
+        )
+        .take(if q.per_session == 0 {
+            limit
+        } else {
+            usize::MAX
+        });
         let mut grouped = per_session(rows, limit, q.per_session)?;
-        drop(stmt);
+        drop((words, bags));
         if !grouped.read_all {
             for ((agent, id), (shown, more)) in &mut grouped.sessions {
                 let matching = self.matches_in_session(&query, *agent, id)?;
@@ -907,42 +899,121 @@ impl Catalog {
         let (Some(low), Some(high)) = (low, high) else {
             return Ok(0);
         };
-        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
-        let sql = format!(
-            "{}
-             SELECT hits.mid, hits.bag FROM hits {} AND s.agent = ? AND s.id = ?",
-            hits_cte(query, Some((low, high)), &mut args),
-            self.visible_hits("hits.mid", None, &None, &mut args)
-        );
-        args.push(Box::new(agent.as_str()));
-        args.push(Box::new(id.to_string()));
-        let found: Vec<(i64, bool)> = self
-            .conn
-            .prepare_cached(&sql)
-            .and_then(|mut stmt| {
-                stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?
-                .collect()
-            })
-            .at(&self.path)?;
         let mut count = 0;
-        for (mid, bag) in found {
-            count += u64::from(self.is_match(query, mid, bag)?);
+        for table in [FtsTable::Words, FtsTable::Bags] {
+            let t = table.name();
+            let checked = table.checked(query);
+            let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+            let sql = format!(
+                "SELECT {} FROM {t} {}
+                   AND {t} MATCH ? AND {t}.rowid BETWEEN ? AND ?
+                   AND s.agent = ? AND s.id = ?",
+                if checked { "m.id" } else { "count(*)" },
+                self.visible_hits(&format!("{t}.rowid"), None, &None, &mut args)
+            );
+            args.push(Box::new(table.fts(query)));
+            args.push(Box::new(low));
+            args.push(Box::new(high));
+            args.push(Box::new(agent.as_str()));
+            args.push(Box::new(id.to_string()));
+            let found: Vec<i64> = self
+                .conn
+                .prepare_cached(&sql)
+                .and_then(|mut stmt| {
+                    stmt.query_map(rusqlite::params_from_iter(args.iter()), |r| r.get(0))?
+                        .collect()
+                })
+                .at(&self.path)?;
+            if !checked {
+                count += found.iter().sum::<i64>() as u64;
+                continue;
+            }
+            for mid in found {
+                count += u64::from(self.is_match(query, mid, table)?);
+            }
         }
         Ok(count)
     }
 
-    /// Whether message `mid`, found by `query` in `messages_fts` or (`bag`)
-    /// in `messages_bag`, matches it: a bag hit of a query with phrases is
-    /// checked against the message's text.
+    /// The statement of [`Catalog::search_grouped`] over one FTS5 table, best
+    /// first, and its arguments.
+    fn ranked(
+        &self,
+        table: FtsTable,
+        query: &baton_search::Query,
+        q: &SearchQuery,
+        limit: usize,
+    ) -> Result<(rusqlite::CachedStatement<'_>, Vec<Box<dyn ToSql>>)> {
+        let t = table.name();
+        let mut args: Vec<Box<dyn ToSql>> = Vec::new();
+        let mut sql = format!(
+            "SELECT m.id, f.session_id, f.agent, m.role, m.kind, m.timestamp, s.title, s.cwd,
+                    {t}.rank
+             FROM {t} {} AND {t} MATCH ? ORDER BY {t}.rank",
+            self.visible_hits(&format!("{t}.rowid"), q.agent, &q.cwd, &mut args)
+        );
+        args.push(Box::new(table.fts(query)));
+        // A hit that fails its check leaves a row unused: the limit is then
+        // counted after the checks.
+        if q.per_session == 0 && !table.checked(query) {
+            sql.push_str(" LIMIT ?");
+            args.push(Box::new(limit as i64));
+        }
+        Ok((self.conn.prepare_cached(&sql).at(&self.path)?, args))
+    }
+
+    /// The rows of a [`Catalog::ranked`] statement that match `query`
+    /// (checked, see [`Catalog::is_match`]): (score, (message id, hit)).
+    fn ranked_rows<'s>(
+        &'s self,
+        (stmt, args): &'s mut (rusqlite::CachedStatement<'_>, Vec<Box<dyn ToSql>>),
+        table: FtsTable,
+        query: &'s baton_search::Query,
+    ) -> Result<impl Iterator<Item = Result<(f64, (i64, Hit))>> + 's> {
+        let rows = stmt
+            .query_map(rusqlite::params_from_iter(args.iter()), |r| {
+                Ok((
+                    r.get::<_, f64>(8)?,
+                    (
+                        r.get(0)?,
+                        Hit {
+                            session_id: r.get(1)?,
+                            agent: parse_agent(&r.get::<_, String>(2)?)?,
+                            role: r.get::<_, String>(3)?.parse().unwrap_or(Role::System),
+                            kind: r.get::<_, String>(4)?.parse().unwrap_or(MessageKind::Other),
+                            snippet: String::new(),
+                            timestamp: r.get(5)?,
+                            title: r.get(6)?,
+                            cwd: r.get(7)?,
+                            more_in_session: 0,
+                        },
+                    ),
+                ))
+            })
+            .at(&self.path)?;
+        Ok(rows.filter_map(move |row| {
+            let row = row.at(&self.path);
+            match row {
+                Ok((_, (id, _))) => match self.is_match(query, id, table) {
+                    Ok(true) => Some(row),
+                    Ok(false) => None,
+                    Err(e) => Some(Err(e)),
+                },
+                Err(e) => Some(Err(e)),
+            }
+        }))
+    }
+
+    /// Whether message `mid`, found by `query` in `table`, matches it: a
+    /// bag of words found by a query with phrases is checked against the
+    /// message's text.
     pub(crate) fn is_match(
         &self,
         query: &baton_search::Query,
         mid: i64,
-        bag: bool,
+        table: FtsTable,
     ) -> Result<bool> {
-        if !bag || query.bag_is_exact() {
+        if !table.checked(query) {
             return Ok(true);
         }
         Ok(query.matches(&self.message_text(mid)?).is_some())
