@@ -205,7 +205,7 @@ fn read_source(session: &NativeSession) -> Result<Source, NativeError> {
     Ok(Source {
         messages,
         images,
-        cwd: session.cwd().or_else(|| facts.cwd.clone()),
+        cwd: crate::rehydrate::SessionLines::cwd(session).or_else(|| facts.cwd.clone()),
         model: facts.model.clone(),
         git_branch: facts.git_branch.clone().filter(|b| b != "HEAD"),
     })

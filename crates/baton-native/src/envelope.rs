@@ -423,6 +423,123 @@ pub fn write_envelope(
     Ok(())
 }
 
+/// Read and verify an envelope from `r` as a stream, handing each file
+/// to `each_file` (its header entry and a reader of exactly its bytes) in
+/// payload order; returns the header once every hash matched. Nothing is
+/// held but the header and a chunk: `each_file` decides where the bytes
+/// go, and must not trust them before this returns `Ok` (a later hash
+/// may not match). Decompression stops at `limit` bytes
+/// ([`EnvelopeError::TooLarge`] beyond), and is also bounded by what has
+/// arrived: past the first [`EXPANSION_ALLOWANCE`] bytes, at most
+/// [`MAX_EXPANSION`] times the compressed bytes read so far, so a small file
+/// declaring gigabytes (a zstd bomb) is refused early.
+pub fn read_envelope(
+    r: impl Read,
+    limit: u64,
+    each_file: impl FnMut(&FileEntry, &mut dyn Read) -> std::io::Result<()>,
+) -> Result<EnvelopeHeader, EnvelopeError> {
+    let zstd_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
+    let arrived = std::rc::Rc::new(std::cell::Cell::new(0));
+    let counted = Counted {
+        inner: r,
+        count: arrived.clone(),
+    };
+    let mut dec = zstd::stream::read::Decoder::new(counted).map_err(zstd_err)?;
+    dec.window_log_max(MAX_WINDOW_LOG).map_err(zstd_err)?;
+    let bounded = Expansion {
+        inner: dec,
+        arrived,
+        produced: 0,
+    };
+    read_decompressed(bounded, limit, each_file)
+}
+
+/// A reader of one envelope file's bytes that hashes them (into the file's
+/// and the content's hash) and counts them as they are read.
+struct PartReader<'a, R> {
+    inner: std::io::Take<&'a mut R>,
+    file: Sha256,
+    content: &'a mut Sha256,
+    read: u64,
+    /// Whether reading the envelope failed (rather than what the bytes were
+    /// given to).
+    failed: bool,
+}
+
+impl<R: Read> Read for PartReader<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf).inspect_err(|_| self.failed = true)?;
+        self.file.update(&buf[..n]);
+        self.content.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
+/// Read decompressed envelope bytes as a stream: the header first
+/// (format, version, safe ids and names, declared sizes at most `limit`
+/// in total), then each file exactly as long as declared, hashed while
+/// `each_file` reads it, so a bad envelope is rejected before more than its
+/// declared (and real) data passed; trailing bytes are an error.
+fn read_decompressed(
+    r: impl Read,
+    limit: u64,
+    mut each_file: impl FnMut(&FileEntry, &mut dyn Read) -> std::io::Result<()>,
+) -> Result<EnvelopeHeader, EnvelopeError> {
+    let read_err = |e: std::io::Error| match e.get_ref().and_then(|e| e.downcast_ref()) {
+        Some(&TooExpanded(limit)) => EnvelopeError::TooLarge { limit },
+        _ => EnvelopeError::Corrupt(format!("zstd: {e}")),
+    };
+    let mut r = std::io::BufReader::new(r);
+    let header = Envelope::read_header(&mut r, limit)?;
+    let mut content = Sha256::new();
+    for entry in &header.files {
+        let mut part = PartReader {
+            inner: (&mut r).take(entry.bytes),
+            file: Sha256::new(),
+            content: &mut content,
+            read: 0,
+            failed: false,
+        };
+        if let Err(e) = each_file(entry, &mut part) {
+            return Err(match part.failed {
+                true => read_err(e),
+                false => EnvelopeError::Io(e),
+            });
+        }
+        // Whatever `each_file` left unread still counts for the hashes.
+        std::io::copy(&mut part, &mut std::io::sink()).map_err(read_err)?;
+        if part.read < entry.bytes {
+            return Err(EnvelopeError::Corrupt(format!(
+                "truncated: the header announces {} bytes for {} but only {} follow",
+                entry.bytes, entry.name, part.read
+            )));
+        }
+        let actual = hex::encode(part.file.finalize());
+        if actual != entry.sha256 {
+            return Err(EnvelopeError::HashMismatch {
+                what: entry.name.clone(),
+                expected: entry.sha256.clone(),
+                actual,
+            });
+        }
+    }
+    if r.read(&mut [0u8; 1]).map_err(read_err)? != 0 {
+        return Err(EnvelopeError::Corrupt(
+            "more data follows the files the header announces".into(),
+        ));
+    }
+    let actual = hex::encode(content.finalize());
+    if actual != header.sha256 {
+        return Err(EnvelopeError::HashMismatch {
+            what: "content".into(),
+            expected: header.sha256,
+            actual,
+        });
+    }
+    Ok(header)
+}
+
 impl Envelope {
     /// Pack a session's native files (ancestors first, the session last,
     /// then its extra files).
@@ -465,75 +582,12 @@ impl Envelope {
     }
 
     /// [`Envelope::read_from`] decompressing at most `limit` bytes
-    /// ([`EnvelopeError::TooLarge`] beyond).
-    /// Decompression is also bounded by what has arrived: past the first
-    /// [`EXPANSION_ALLOWANCE`] bytes, at most [`MAX_EXPANSION`] times the
-    /// compressed bytes read so far, so a small file declaring gigabytes
-    /// (a zstd bomb) is refused before it is held in memory.
+    /// ([`EnvelopeError::TooLarge`] beyond); see [`read_envelope`].
     pub fn read_from_limited(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
-        let zstd_err = |e: std::io::Error| EnvelopeError::Corrupt(format!("zstd: {e}"));
-        let arrived = std::rc::Rc::new(std::cell::Cell::new(0));
-        let counted = Counted {
-            inner: r,
-            count: arrived.clone(),
-        };
-        let mut dec = zstd::stream::read::Decoder::new(counted).map_err(zstd_err)?;
-        dec.window_log_max(MAX_WINDOW_LOG).map_err(zstd_err)?;
-        let bounded = Expansion {
-            inner: dec,
-            arrived,
-            produced: 0,
-        };
-        Self::read_decompressed(bounded, limit)
-    }
-
-    /// Read decompressed envelope bytes as a stream: the header first
-    /// (format, version, safe ids and names, declared sizes at most `limit`
-    /// in total), then each file exactly as long as declared, hashed while
-    /// it is read, so a bad envelope is rejected before more than its
-    /// declared (and real) data is held; trailing bytes are an error.
-    fn read_decompressed(r: impl Read, limit: u64) -> Result<Envelope, EnvelopeError> {
-        let read_err = |e: std::io::Error| match e.get_ref().and_then(|e| e.downcast_ref()) {
-            Some(&TooExpanded(limit)) => EnvelopeError::TooLarge { limit },
-            _ => EnvelopeError::Corrupt(format!("zstd: {e}")),
-        };
-        let mut r = std::io::BufReader::new(r);
-        let header = Self::read_header(&mut r, limit)?;
-        let mut content = Sha256::new();
-        let mut files = Vec::with_capacity(header.lineage.len());
-        let mut extras = Vec::new();
-        let mut chunk = vec![0u8; 64 << 10];
-        for entry in &header.files {
-            let mut file = Sha256::new();
+        let (mut files, mut extras) = (Vec::new(), Vec::new());
+        let header = read_envelope(r, limit, |entry, part| {
             let mut bytes = Vec::new();
-            let mut part = (&mut r).take(entry.bytes);
-            loop {
-                let n = match part.read(&mut chunk) {
-                    Ok(0) => break,
-                    Ok(n) => n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => return Err(read_err(e)),
-                };
-                file.update(&chunk[..n]);
-                content.update(&chunk[..n]);
-                bytes.extend_from_slice(&chunk[..n]);
-            }
-            if (bytes.len() as u64) < entry.bytes {
-                return Err(EnvelopeError::Corrupt(format!(
-                    "truncated: the header announces {} bytes for {} but only {} follow",
-                    entry.bytes,
-                    entry.name,
-                    bytes.len()
-                )));
-            }
-            let actual = hex::encode(file.finalize());
-            if actual != entry.sha256 {
-                return Err(EnvelopeError::HashMismatch {
-                    what: entry.name.clone(),
-                    expected: entry.sha256.clone(),
-                    actual,
-                });
-            }
+            part.read_to_end(&mut bytes)?;
             match entry.role.extra_kind() {
                 None => files.push(LineageFile {
                     id: entry.id.clone(),
@@ -551,20 +605,8 @@ impl Envelope {
                     bytes,
                 }),
             }
-        }
-        if r.read(&mut chunk[..1]).map_err(read_err)? != 0 {
-            return Err(EnvelopeError::Corrupt(
-                "more data follows the files the header announces".into(),
-            ));
-        }
-        let actual = hex::encode(content.finalize());
-        if actual != header.sha256 {
-            return Err(EnvelopeError::HashMismatch {
-                what: "content".into(),
-                expected: header.sha256,
-                actual,
-            });
-        }
+            Ok(())
+        })?;
         Ok(Envelope {
             session: NativeSession {
                 agent: header.agent,
@@ -806,9 +848,10 @@ mod tests {
         )
     }
 
-    /// Read decompressed envelope bytes under the default limit.
+    /// Read decompressed envelope bytes (compressed again) under the
+    /// default limit.
     fn verify(raw: &[u8]) -> Result<Envelope, EnvelopeError> {
-        Envelope::read_decompressed(raw, MAX_DECOMPRESSED_BYTES)
+        Envelope::read_from(zstd::encode_all(raw, 1).unwrap().as_slice())
     }
 
     fn raw_of(env: &Envelope) -> Vec<u8> {

@@ -57,42 +57,72 @@ struct CodexLine<'a> {
 /// What the first complete lines of `bytes` (at most [`HEAD_LINES`]) say
 /// about the session, read as `agent`'s format. Invalid lines are skipped.
 pub fn peek(agent: Agent, bytes: &[u8]) -> Head {
-    let owned = |s: &LStr<'_>| s.get().map(str::to_owned);
-    let mut lines = Lines::new(bytes, 0, 0).take(HEAD_LINES);
-    let mut head = Head::default();
-    match agent {
-        Agent::Codex => {
-            let Some(line) = lines.next() else {
-                return head;
-            };
-            let Ok(first) = line.parse::<CodexLine<'_>>() else {
-                return head;
-            };
-            if first.kind.get() != Some("session_meta") {
-                return head;
-            }
-            if let Some(meta) = &first.payload.0 {
-                head.session_id = owned(&meta.id);
-                head.cwd = owned(&meta.cwd);
-                head.started_at = owned(&meta.timestamp);
-            }
-            head.started_at = head.started_at.or_else(|| owned(&first.timestamp));
+    let mut head = HeadLines::new(agent);
+    for line in Lines::new(bytes, 0, 0) {
+        if !head.feed(&line) {
+            break;
         }
-        Agent::Claude => {
-            for line in lines {
-                let Ok(rec) = line.parse::<Fields<'_>>() else {
-                    continue;
+    }
+    head.head
+}
+
+/// [`peek`] fed one line at a time (a file read in pieces).
+#[derive(Debug, Clone)]
+pub struct HeadLines {
+    agent: Agent,
+    seen: usize,
+    head: Head,
+}
+
+impl HeadLines {
+    /// Nothing read yet of a file of `agent`.
+    pub fn new(agent: Agent) -> Self {
+        HeadLines {
+            agent,
+            seen: 0,
+            head: Head::default(),
+        }
+    }
+
+    /// What the lines fed so far say.
+    pub fn head(self) -> Head {
+        self.head
+    }
+
+    /// Read the file's next complete line; returns whether more lines could
+    /// add anything.
+    pub fn feed(&mut self, line: &crate::jsonl::Line<'_>) -> bool {
+        let owned = |s: &LStr<'_>| s.get().map(str::to_owned);
+        self.seen += 1;
+        let head = &mut self.head;
+        match self.agent {
+            Agent::Codex => {
+                let Ok(first) = line.parse::<CodexLine<'_>>() else {
+                    return false;
                 };
-                head.session_id = head.session_id.or_else(|| owned(&rec.session_id));
-                head.cwd = head.cwd.or_else(|| owned(&rec.cwd));
-                head.started_at = head.started_at.or_else(|| owned(&rec.timestamp));
-                if head.session_id.is_some() && head.cwd.is_some() && head.started_at.is_some() {
-                    break;
+                if first.kind.get() != Some("session_meta") {
+                    return false;
                 }
+                if let Some(meta) = &first.payload.0 {
+                    head.session_id = owned(&meta.id);
+                    head.cwd = owned(&meta.cwd);
+                    head.started_at = owned(&meta.timestamp);
+                }
+                head.started_at = head.started_at.take().or_else(|| owned(&first.timestamp));
+                false
+            }
+            Agent::Claude => {
+                if let Ok(rec) = line.parse::<Fields<'_>>() {
+                    head.session_id = head.session_id.take().or_else(|| owned(&rec.session_id));
+                    head.cwd = head.cwd.take().or_else(|| owned(&rec.cwd));
+                    head.started_at = head.started_at.take().or_else(|| owned(&rec.timestamp));
+                }
+                let complete =
+                    head.session_id.is_some() && head.cwd.is_some() && head.started_at.is_some();
+                !complete && self.seen < HEAD_LINES
             }
         }
     }
-    head
 }
 
 /// [`peek`] at the first [`HEAD_BYTES`] of the native file at `path`

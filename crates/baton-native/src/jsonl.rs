@@ -111,11 +111,36 @@ const READ_CHUNK: usize = 1 << 20;
 /// current line at a time, never the whole file. `visit` returns whether to
 /// go on; a read error becomes `read_err`'s. A torn tail is not visited.
 pub fn read_lines<E>(
-    mut reader: impl std::io::Read,
+    reader: impl std::io::Read,
     read_err: impl Fn(std::io::Error) -> E,
     mut visit: impl FnMut(Line<'_>) -> Result<bool, E>,
 ) -> Result<(), E> {
-    let (mut buf, mut base, mut before) = (Vec::new(), 0u64, 0u64);
+    let mut before = 0u64;
+    read_raw_lines(reader, read_err, |offset, raw| {
+        if !raw.ends_with(b"\n") {
+            return Ok(false);
+        }
+        let mut lines = Lines::new(raw, offset, before);
+        let line = lines.next();
+        before = lines.line_count();
+        match line {
+            Some(line) => visit(line),
+            None => Ok(true),
+        }
+    })
+}
+
+/// Call `visit` with the file offset and the exact bytes of each line of
+/// `reader` (a file read from its start): every line with its `\n`, then a
+/// torn tail as it is, so the pieces put back together are the file. One
+/// chunk and the current line are held at a time. `visit` returns whether
+/// to go on; a read error becomes `read_err`'s.
+pub fn read_raw_lines<E>(
+    mut reader: impl std::io::Read,
+    read_err: impl Fn(std::io::Error) -> E,
+    mut visit: impl FnMut(u64, &[u8]) -> Result<bool, E>,
+) -> Result<(), E> {
+    let (mut buf, mut base) = (Vec::new(), 0u64);
     loop {
         let filled = buf.len();
         buf.resize(filled + READ_CHUNK, 0);
@@ -127,18 +152,72 @@ pub fn read_lines<E>(
         };
         buf.truncate(filled + n);
         if n == 0 {
+            if !buf.is_empty() {
+                visit(base, &buf)?;
+            }
             return Ok(());
         }
-        let mut lines = Lines::new(&buf, base, before);
-        for line in lines.by_ref() {
-            if !visit(line)? {
+        // Only the new bytes can hold the end of the line begun before.
+        let (mut start, mut search) = (0, filled);
+        while let Some(nl) = memchr::memchr(b'\n', &buf[search..]) {
+            let end = search + nl + 1;
+            if !visit(base + start as u64, &buf[start..end])? {
                 return Ok(());
             }
+            (start, search) = (end, end);
         }
-        let consumed = lines.consumed();
-        before = lines.line_count();
-        base += consumed as u64;
-        buf.drain(..consumed);
+        base += start as u64;
+        buf.drain(..start);
+    }
+}
+
+/// Changes one line (its bytes with the `\n`, or a torn tail): `None`
+/// keeps it as it is.
+pub type EditLine<'a> = Box<dyn FnMut(&[u8]) -> std::io::Result<Option<Vec<u8>>> + 'a>;
+
+/// A reader of `inner`'s bytes with every line passed through an
+/// [`EditLine`], holding one line at a time: what a session's files become
+/// on their way into an agent home (secrets restored, paths moved).
+pub struct EditedLines<'a> {
+    inner: std::io::BufReader<Box<dyn std::io::Read + 'a>>,
+    edit: EditLine<'a>,
+    line: Vec<u8>,
+    out: Vec<u8>,
+    pos: usize,
+}
+
+impl<'a> EditedLines<'a> {
+    /// The bytes of `inner`, each line changed by `edit`.
+    pub fn new(inner: Box<dyn std::io::Read + 'a>, edit: EditLine<'a>) -> Self {
+        EditedLines {
+            inner: std::io::BufReader::new(inner),
+            edit,
+            line: Vec::new(),
+            out: Vec::new(),
+            pos: 0,
+        }
+    }
+}
+
+impl std::io::Read for EditedLines<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead;
+        while self.pos == self.out.len() {
+            self.line.clear();
+            self.pos = 0;
+            if self.inner.read_until(b'\n', &mut self.line)? == 0 {
+                self.out.clear();
+                return Ok(0);
+            }
+            self.out = match (self.edit)(&self.line)? {
+                Some(edited) => edited,
+                None => std::mem::take(&mut self.line),
+            };
+        }
+        let n = buf.len().min(self.out.len() - self.pos);
+        buf[..n].copy_from_slice(&self.out[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -283,6 +362,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(first, 1);
+    }
+
+    #[test]
+    fn raw_lines_put_back_together_are_the_file() {
+        let mut bytes = b"\xEF\xBB\xBF{\"a\":1}\n\n".to_vec();
+        bytes.extend(format!("{{\"big\":\"{}\"}}\r\n", "x".repeat(READ_CHUNK + 7)).bytes());
+        bytes.extend(b"{\"torn\":");
+        let mut pieces = Vec::new();
+        read_raw_lines(
+            &bytes[..],
+            |e| e,
+            |offset, raw| {
+                pieces.push((offset, raw.to_vec()));
+                Ok(true)
+            },
+        )
+        .unwrap();
+        assert_eq!(pieces.len(), 4);
+        assert_eq!(
+            pieces
+                .iter()
+                .flat_map(|(_, raw)| raw.clone())
+                .collect::<Vec<u8>>(),
+            bytes
+        );
+        let mut at = 0;
+        for (offset, raw) in &pieces {
+            assert_eq!(*offset, at);
+            at += raw.len() as u64;
+        }
+        // Edited on the way: one line changed, the others as they were.
+        let edit: EditLine<'_> =
+            Box::new(|line: &[u8]| Ok((line == b"\n").then(|| b"{}\n".to_vec())));
+        let mut edited = Vec::new();
+        std::io::Read::read_to_end(
+            &mut EditedLines::new(Box::new(&bytes[..]), edit),
+            &mut edited,
+        )
+        .unwrap();
+        assert_eq!(edited.len(), bytes.len() + 2);
+        assert!(edited.ends_with(b"\"}\r\n{\"torn\":"));
     }
 
     #[test]

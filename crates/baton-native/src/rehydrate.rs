@@ -5,10 +5,14 @@
 
 use crate::layout::{claude, codex};
 use crate::model::Agent;
-use crate::write::{self, Placed, WriteError, WriteOutcome};
+use crate::write::{self, Content, Overlap, Placed, WriteError, WriteOutcome};
 use serde_json::Value;
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 
 /// One native file of a session's lineage.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -164,14 +168,6 @@ fn codex_lineage_name(path: &Path, id: &str, meta: &Value) -> String {
     codex_rollout_name(id, &started)
 }
 
-/// The whole of the native file at `path` (see [`crate::files::read_whole`]).
-fn read_native(path: &Path) -> Result<Vec<u8>, NativeError> {
-    crate::files::read_whole(path).map_err(|source| NativeError::Read {
-        path: path.to_path_buf(),
-        source,
-    })
-}
-
 /// The subagent transcripts (with their `.meta.json`) and tool outputs in a
 /// Claude session folder `dir` (`projects/<slug>/<id>/`), sorted by relative
 /// path. A missing folder has none; files with unexpected names are skipped.
@@ -236,45 +232,20 @@ pub struct SessionOnDisk {
 /// without reading the rest.
 fn first_record_of(path: &Path) -> Result<Option<Value>, NativeError> {
     let mut first = None;
-    visit_file(path, None, &mut |line| {
-        first = line.value().ok();
-        Ok(false)
-    })?;
-    Ok(first)
-}
-
-/// Call `visit` with each complete line of the native file at `path` that
-/// ends within its first `limit` bytes (all when `None`), while it returns
-/// true; read in pieces ([`crate::jsonl::read_lines`]).
-fn visit_file(
-    path: &Path,
-    limit: Option<u64>,
-    visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
-) -> Result<(), NativeError> {
     let read_err = |source| NativeError::Read {
         path: path.to_path_buf(),
         source,
     };
     let reader = crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
         .map_err(read_err)?;
-    let reader = std::io::Read::take(reader, limit.unwrap_or(u64::MAX));
-    crate::jsonl::read_lines(reader, read_err, visit)
+    crate::jsonl::read_lines(reader, read_err, |line| {
+        first = line.value().ok();
+        Ok(false)
+    })?;
+    Ok(first)
 }
 
 impl SessionOnDisk {
-    /// Claude: the subagent transcripts (with their `.meta.json`) and tool
-    /// outputs of the session's folder, read, sorted by relative path; none
-    /// for Codex.
-    pub fn extras(&self) -> Result<Vec<SessionExtra>, NativeError> {
-        match self.agent {
-            Agent::Claude => {
-                let own = &self.files[self.files.len() - 1].path;
-                load_claude_extras(&claude::session_folder(own, &self.id))
-            }
-            Agent::Codex => Ok(Vec::new()),
-        }
-    }
-
     /// Locate the session stored at `path`: for a Codex paginated fork,
     /// every ancestor named by `history_base` is looked up in `codex_roots`
     /// (Codex home layouts, e.g. the agent homes and baton's library). Only
@@ -371,9 +342,10 @@ impl SessionOnDisk {
     }
 }
 
-/// A session's lineage read line by line, from memory ([`NativeSession`])
-/// or from disk ([`SessionOnDisk`]): what forking needs, so one function
-/// serves both.
+/// A session's lineage read as a stream of bytes or lines, from memory
+/// ([`NativeSession`]), from disk ([`SessionOnDisk`]) or edited on the way
+/// ([`PathsMapped`]): what forking and rehydrating need, so one function
+/// serves them all and a session of any size is never held whole.
 pub trait SessionLines {
     /// Which agent wrote it.
     fn agent(&self) -> Agent;
@@ -381,6 +353,23 @@ pub trait SessionLines {
     fn id(&self) -> &str;
     /// The ids of the lineage files, ancestors first.
     fn file_ids(&self) -> Vec<&str>;
+    /// Lineage file `file`'s path relative to the agent home (as
+    /// [`LineageFile::name`]).
+    fn file_name(&self, file: usize) -> &str;
+    /// Where lineage file `file` is read from, for messages.
+    fn file_path(&self, file: usize) -> PathBuf;
+    /// The bytes of lineage file `file` (uncompressed), from its start.
+    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError>;
+    /// Claude: the files of the session folder (`subagents/`,
+    /// `tool-results/`), sorted by relative path; none for Codex.
+    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError>;
+
+    /// Copy the bytes of lineage file `file` into `out`, streaming.
+    fn copy_file(&self, file: usize, out: &mut dyn std::io::Write) -> std::io::Result<()> {
+        let mut bytes = self.open(file).map_err(std::io::Error::other)?;
+        std::io::copy(&mut bytes, out).map(drop)
+    }
+
     /// Call `visit` with each complete line of lineage file `file` that ends
     /// within its first `limit` bytes (all when `None`), while it returns true.
     fn visit_lines(
@@ -388,19 +377,36 @@ pub trait SessionLines {
         file: usize,
         limit: Option<u64>,
         visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
-    ) -> Result<(), NativeError>;
+    ) -> Result<(), NativeError> {
+        let reader = self.open(file)?.take(limit.unwrap_or(u64::MAX));
+        let read_err = |source| NativeError::Read {
+            path: self.file_path(file),
+            source,
+        };
+        crate::jsonl::read_lines(reader, read_err, visit)
+    }
+
+    /// The directory the session started in (from the head of its own file).
+    fn cwd(&self) -> Option<String> {
+        let mut head = crate::head::HeadLines::new(self.agent());
+        let own = self.file_ids().len() - 1;
+        self.visit_lines(own, None, &mut |line| Ok(head.feed(&line)))
+            .ok()?;
+        head.head().cwd
+    }
+
     /// The Claude project folder the session belongs in: the slug of its
     /// cwd (§2.1), or the folder its file name carries when no record has a
     /// cwd.
-    fn claude_project_folder(&self) -> String;
-}
-
-/// The project folder for a Claude session whose own file is at `name`
-/// (relative to the home) and whose head says `cwd`.
-fn project_folder_for(cwd: Option<String>, name: &str) -> String {
-    match cwd {
-        Some(cwd) => claude::project_slug(&cwd),
-        None => name.split('/').nth(1).unwrap_or("-").to_string(),
+    fn claude_project_folder(&self) -> String {
+        match self.cwd() {
+            Some(cwd) => claude::project_slug(&cwd),
+            None => {
+                let own = self.file_ids().len() - 1;
+                let name = self.file_name(own);
+                name.split('/').nth(1).unwrap_or("-").to_string()
+            }
+        }
     }
 }
 
@@ -417,24 +423,20 @@ impl SessionLines for NativeSession {
         self.files.iter().map(|f| f.id.as_str()).collect()
     }
 
-    fn visit_lines(
-        &self,
-        file: usize,
-        limit: Option<u64>,
-        visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
-    ) -> Result<(), NativeError> {
-        let bytes = &self.files[file].bytes;
-        let end = limit.map_or(bytes.len(), |l| (l as usize).min(bytes.len()));
-        for line in crate::jsonl::Lines::new(&bytes[..end], 0, 0) {
-            if !visit(line)? {
-                break;
-            }
-        }
-        Ok(())
+    fn file_name(&self, file: usize) -> &str {
+        &self.files[file].name
     }
 
-    fn claude_project_folder(&self) -> String {
-        project_folder_for(self.cwd(), &self.session_file().name)
+    fn file_path(&self, file: usize) -> PathBuf {
+        PathBuf::from(&self.files[file].name)
+    }
+
+    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+        Ok(Box::new(self.files[file].bytes.as_slice()))
+    }
+
+    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+        Ok(Cow::Borrowed(&self.extras))
     }
 }
 
@@ -451,22 +453,47 @@ impl SessionLines for SessionOnDisk {
         self.files.iter().map(|f| f.id.as_str()).collect()
     }
 
-    fn visit_lines(
-        &self,
-        file: usize,
-        limit: Option<u64>,
-        visit: &mut dyn FnMut(crate::jsonl::Line<'_>) -> Result<bool, NativeError>,
-    ) -> Result<(), NativeError> {
-        visit_file(&self.files[file].path, limit, visit)
+    fn file_name(&self, file: usize) -> &str {
+        &self.files[file].name
     }
 
-    fn claude_project_folder(&self) -> String {
-        let own = &self.files[self.files.len() - 1];
-        let cwd = crate::head::peek_file(self.agent, &own.path)
-            .ok()
-            .and_then(|h| h.cwd);
-        project_folder_for(cwd, &own.name)
+    fn file_path(&self, file: usize) -> PathBuf {
+        self.files[file].path.clone()
     }
+
+    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+        let path = &self.files[file].path;
+        crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
+            .map(|r| Box::new(r) as Box<dyn Read>)
+            .map_err(|source| NativeError::Read {
+                path: path.clone(),
+                source,
+            })
+    }
+
+    /// Read from the session folder beside the session's own file.
+    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+        match self.agent {
+            Agent::Claude => {
+                let own = &self.files[self.files.len() - 1].path;
+                load_claude_extras(&claude::session_folder(own, &self.id)).map(Cow::Owned)
+            }
+            Agent::Codex => Ok(Cow::Borrowed(&[])),
+        }
+    }
+}
+
+/// Every byte of lineage file `file` of `session`.
+fn read_file(session: &dyn SessionLines, file: usize) -> Result<Vec<u8>, NativeError> {
+    let mut bytes = Vec::new();
+    session
+        .open(file)?
+        .read_to_end(&mut bytes)
+        .map_err(|source| NativeError::Read {
+            path: session.file_path(file),
+            source,
+        })?;
+    Ok(bytes)
 }
 
 impl NativeSession {
@@ -474,35 +501,34 @@ impl NativeSession {
     /// [`SessionOnDisk::locate`], every file read, and for Claude the files
     /// of its session folder.
     pub fn load(agent: Agent, path: &Path, codex_roots: &[PathBuf]) -> Result<Self, NativeError> {
-        let located = SessionOnDisk::locate(agent, path, codex_roots)?;
-        let files = located
-            .files
+        Self::read(&SessionOnDisk::locate(agent, path, codex_roots)?)
+    }
+
+    /// Read every byte of `session` (lineage and extras) into memory.
+    pub fn read(session: &dyn SessionLines) -> Result<Self, NativeError> {
+        let files = session
+            .file_ids()
             .iter()
-            .map(|f| {
+            .enumerate()
+            .map(|(i, id)| {
                 Ok(LineageFile {
-                    id: f.id.clone(),
-                    name: f.name.clone(),
-                    bytes: read_native(&f.path)?,
+                    id: id.to_string(),
+                    name: session.file_name(i).to_string(),
+                    bytes: read_file(session, i)?,
                 })
             })
             .collect::<Result<Vec<_>, NativeError>>()?;
-        let extras = located.extras()?;
         Ok(Self {
-            agent,
-            id: located.id,
+            agent: session.agent(),
+            id: session.id().to_string(),
             files,
-            extras,
+            extras: session.extras()?.into_owned(),
         })
     }
 
     /// The session's own file.
     pub fn session_file(&self) -> &LineageFile {
         &self.files[self.files.len() - 1]
-    }
-
-    /// The directory the session started in.
-    pub fn cwd(&self) -> Option<String> {
-        crate::head::peek(self.agent, &self.session_file().bytes).cwd
     }
 }
 
@@ -609,111 +635,233 @@ pub(crate) fn to_line(value: &Value) -> Vec<u8> {
     out
 }
 
-/// Rewrite one file line by line with `edit`; untouched lines keep their
-/// exact bytes. Returns the new bytes and, for every line boundary, the old
-/// end offset mapped to the new one.
-fn rewrite_lines(
-    bytes: &[u8],
-    mut edit: impl FnMut(&mut Value) -> bool,
-) -> (Vec<u8>, HashMap<u64, u64>) {
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut ends = HashMap::new();
-    let mut old_end = 0u64;
-    for raw in bytes.split_inclusive(|b| *b == b'\n') {
-        old_end += raw.len() as u64;
-        let complete = raw.ends_with(b"\n");
-        let parsed = complete
-            .then(|| serde_json::from_slice::<Value>(raw).ok())
-            .flatten();
-        match parsed {
-            Some(mut v) if v.is_object() => {
-                if edit(&mut v) {
-                    out.extend(to_line(&v));
-                } else {
-                    out.extend_from_slice(raw);
-                }
-            }
-            _ => out.extend_from_slice(raw),
-        }
-        ends.insert(old_end, out.len() as u64);
+/// `raw` (one line with its `\n`, or a torn tail) parsed as a record and
+/// changed by `edit`: the record's new line, or `None` when `edit` changed
+/// nothing (or the line is not a complete JSON object), so the line keeps
+/// its exact bytes.
+fn edit_record(raw: &[u8], edit: impl FnOnce(&mut Value) -> bool) -> Option<Vec<u8>> {
+    if !raw.ends_with(b"\n") {
+        return None;
     }
-    (out, ends)
+    let mut value = serde_json::from_slice::<Value>(raw).ok()?;
+    (value.is_object() && edit(&mut value)).then(|| to_line(&value))
+}
+
+/// `bytes` with each line passed through `edit` (see [`edit_record`]).
+fn edit_bytes(bytes: &[u8], mut edit: impl FnMut(&mut Value) -> bool) -> Vec<u8> {
+    let mut out = Vec::with_capacity(bytes.len());
+    let _ = crate::jsonl::read_raw_lines(
+        bytes,
+        |e| e,
+        |_, raw| {
+            match edit_record(raw, &mut edit) {
+                Some(line) => out.extend(line),
+                None => out.extend_from_slice(raw),
+            }
+            Ok::<_, std::io::Error>(true)
+        },
+    );
+    out
+}
+
+/// A Claude record's `cwd` moved by `maps`; whether it changed.
+fn map_claude_cwd(v: &mut Value, maps: &[PathMap]) -> bool {
+    match v.get_mut("cwd") {
+        Some(Value::String(s)) => match map_path(s, maps) {
+            Some(new) => {
+                *s = new;
+                true
+            }
+            None => false,
+        },
+        _ => false,
+    }
+}
+
+/// A session whose working-directory fields are moved by `maps` as it is
+/// read, so the agent resumes at the new location. Codex: cwd-like fields
+/// of every record except model-facing `response_item`s
+/// (`session_meta.cwd`, `runtime_workspace_roots`, `turn_context.cwd`,
+/// `thread_settings.cwd`, `world_state` environments, ...); forks'
+/// `history_base.end_byte_offset` follows the rewritten parent. Claude:
+/// every record's `cwd`, and its subagent transcripts' (the project folder
+/// follows on [`rehydrate`]). Nothing else changes; lines without a match
+/// keep their exact bytes. One line is held at a time.
+pub struct PathsMapped<'a> {
+    source: &'a dyn SessionLines,
+    maps: &'a [PathMap],
+    /// Per Codex lineage file: where the rewritten parent's line ends that
+    /// its `history_base` offsets name moved to (old end → new end).
+    parent_ends: RefCell<HashMap<usize, Rc<HashMap<u64, u64>>>>,
+}
+
+impl<'a> PathsMapped<'a> {
+    /// `source` with its paths moved by `maps`.
+    pub fn new(source: &'a dyn SessionLines, maps: &'a [PathMap]) -> Self {
+        PathsMapped {
+            source,
+            maps,
+            parent_ends: RefCell::default(),
+        }
+    }
+
+    /// One raw line of lineage file `file` moved, `None` when unchanged.
+    fn map_line(&self, raw: &[u8], parent_ends: Option<&HashMap<u64, u64>>) -> Option<Vec<u8>> {
+        let maps = self.maps;
+        edit_record(raw, |v| match self.source.agent() {
+            Agent::Claude => map_claude_cwd(v, maps),
+            Agent::Codex => {
+                if v.get("type").and_then(Value::as_str) == Some("response_item") {
+                    return false;
+                }
+                let mut changed = false;
+                if let (Some(ends), Some(off)) = (
+                    parent_ends,
+                    v.pointer_mut("/payload/history_base/end_byte_offset"),
+                ) && let Some(new) = off.as_u64().and_then(|o| ends.get(&o))
+                    && off.as_u64() != Some(*new)
+                {
+                    *off = Value::from(*new);
+                    changed = true;
+                }
+                if let Some(payload) = v.get_mut("payload") {
+                    changed |= map_cwd_fields(payload, maps);
+                }
+                changed
+            }
+        })
+    }
+
+    /// Codex: for lineage file `file`, where the line ends of its rewritten
+    /// parent that its `history_base` offsets name moved to; `None` for the
+    /// oldest file and for Claude. One pass over the file to find the
+    /// offsets, one over the parent (rewritten) to follow them.
+    fn parent_ends(&self, file: usize) -> Result<Option<Rc<HashMap<u64, u64>>>, NativeError> {
+        if file == 0 || self.source.agent() != Agent::Codex {
+            return Ok(None);
+        }
+        if let Some(ends) = self.parent_ends.borrow().get(&file) {
+            return Ok(Some(ends.clone()));
+        }
+        let read_err = |file: usize| {
+            move |source| NativeError::Read {
+                path: self.source.file_path(file),
+                source,
+            }
+        };
+        let mut wanted = HashSet::new();
+        crate::jsonl::read_raw_lines(self.source.open(file)?, read_err(file), |_, raw| {
+            if memchr::memmem::find(raw, b"end_byte_offset").is_some()
+                && let Ok(v) = serde_json::from_slice::<Value>(raw)
+                && let Some(off) = v
+                    .pointer("/payload/history_base/end_byte_offset")
+                    .and_then(Value::as_u64)
+            {
+                wanted.insert(off);
+            }
+            Ok(true)
+        })?;
+        let grandparent = self.parent_ends(file - 1)?;
+        let (mut old_end, mut new_end, mut ends) = (0u64, 0u64, HashMap::new());
+        crate::jsonl::read_raw_lines(self.source.open(file - 1)?, read_err(file - 1), |_, raw| {
+            old_end += raw.len() as u64;
+            new_end += match self.map_line(raw, grandparent.as_deref()) {
+                Some(line) => line.len(),
+                None => raw.len(),
+            } as u64;
+            if wanted.contains(&old_end) {
+                ends.insert(old_end, new_end);
+            }
+            Ok(true)
+        })?;
+        let ends = Rc::new(ends);
+        self.parent_ends.borrow_mut().insert(file, ends.clone());
+        Ok(Some(ends))
+    }
+
+    /// Whether the maps move anything at all (a pass over every file until
+    /// the first moved line).
+    pub fn moves_anything(&self) -> Result<bool, NativeError> {
+        if self.maps.is_empty() {
+            return Ok(false);
+        }
+        for file in 0..self.source.file_ids().len() {
+            let parent_ends = self.parent_ends(file)?;
+            let mut moved = false;
+            let read_err = |source| NativeError::Read {
+                path: self.source.file_path(file),
+                source,
+            };
+            crate::jsonl::read_raw_lines(self.source.open(file)?, read_err, |_, raw| {
+                moved = self.map_line(raw, parent_ends.as_deref()).is_some();
+                Ok(!moved)
+            })?;
+            if moved {
+                return Ok(true);
+            }
+        }
+        Ok(self.extras()? != self.source.extras()?)
+    }
+}
+
+impl SessionLines for PathsMapped<'_> {
+    fn agent(&self) -> Agent {
+        self.source.agent()
+    }
+
+    fn id(&self) -> &str {
+        self.source.id()
+    }
+
+    fn file_ids(&self) -> Vec<&str> {
+        self.source.file_ids()
+    }
+
+    fn file_name(&self, file: usize) -> &str {
+        self.source.file_name(file)
+    }
+
+    fn file_path(&self, file: usize) -> PathBuf {
+        self.source.file_path(file)
+    }
+
+    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+        let source = self.source.open(file)?;
+        if self.maps.is_empty() {
+            return Ok(source);
+        }
+        let parent_ends = self.parent_ends(file)?;
+        let edit = Box::new(move |raw: &[u8]| Ok(self.map_line(raw, parent_ends.as_deref())));
+        Ok(Box::new(crate::jsonl::EditedLines::new(source, edit)))
+    }
+
+    /// Subagent transcripts ran in the session's directory too.
+    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+        let extras = self.source.extras()?;
+        if self.maps.is_empty() {
+            return Ok(extras);
+        }
+        Ok(Cow::Owned(
+            extras
+                .iter()
+                .map(|x| match x.kind {
+                    ExtraKind::Subagent if x.file_name.ends_with(".jsonl") => SessionExtra {
+                        bytes: edit_bytes(&x.bytes, |v| map_claude_cwd(v, self.maps)),
+                        ..x.clone()
+                    },
+                    _ => x.clone(),
+                })
+                .collect(),
+        ))
+    }
 }
 
 impl NativeSession {
-    /// A copy whose working-directory fields are moved by `maps` so the agent
-    /// resumes at the new location. Codex: cwd-like fields of every record
-    /// except model-facing `response_item`s (`session_meta.cwd`,
-    /// `runtime_workspace_roots`, `turn_context.cwd`, `thread_settings.cwd`,
-    /// `world_state` environments, ...); forks' `history_base.end_byte_offset`
-    /// follows the rewritten parent. Claude: every record's `cwd` (the project
-    /// folder follows on [`rehydrate`]). Nothing else changes; lines without a
-    /// match keep their exact bytes.
+    /// A copy whose working-directory fields are moved by `maps` (see
+    /// [`PathsMapped`]).
     pub fn map_paths(&self, maps: &[PathMap]) -> NativeSession {
-        if maps.is_empty() {
-            return self.clone();
-        }
-        let claude_cwd = |v: &mut Value| match v.get_mut("cwd") {
-            Some(Value::String(s)) => match map_path(s, maps) {
-                Some(new) => {
-                    *s = new;
-                    true
-                }
-                None => false,
-            },
-            _ => false,
-        };
-        let mut files = Vec::with_capacity(self.files.len());
-        let mut parent_ends: Option<HashMap<u64, u64>> = None;
-        for file in &self.files {
-            let agent = self.agent;
-            let (bytes, ends) = rewrite_lines(&file.bytes, |v| match agent {
-                Agent::Claude => claude_cwd(v),
-                Agent::Codex => {
-                    if v.get("type").and_then(Value::as_str) == Some("response_item") {
-                        return false;
-                    }
-                    let mut changed = false;
-                    if let (Some(ends), Some(off)) = (
-                        parent_ends.as_ref(),
-                        v.pointer_mut("/payload/history_base/end_byte_offset"),
-                    ) && let Some(new) = off.as_u64().and_then(|o| ends.get(&o))
-                        && off.as_u64() != Some(*new)
-                    {
-                        *off = Value::from(*new);
-                        changed = true;
-                    }
-                    if let Some(payload) = v.get_mut("payload") {
-                        changed |= map_cwd_fields(payload, maps);
-                    }
-                    changed
-                }
-            });
-            parent_ends = Some(ends);
-            files.push(LineageFile {
-                id: file.id.clone(),
-                name: file.name.clone(),
-                bytes,
-            });
-        }
-        // Subagent transcripts ran in the session's directory too.
-        let extras = self
-            .extras
-            .iter()
-            .map(|x| match x.kind {
-                ExtraKind::Subagent if x.file_name.ends_with(".jsonl") => SessionExtra {
-                    bytes: rewrite_lines(&x.bytes, claude_cwd).0,
-                    ..x.clone()
-                },
-                _ => x.clone(),
-            })
-            .collect();
-        NativeSession {
-            agent: self.agent,
-            id: self.id.clone(),
-            files,
-            extras,
-        }
+        NativeSession::read(&PathsMapped::new(self, maps))
+            .expect("reading a session in memory cannot fail")
     }
 }
 
@@ -729,7 +877,7 @@ impl NativeSession {
             return copy;
         }
         if let Some(own) = copy.files.last_mut() {
-            own.bytes = rewrite_lines(&own.bytes, |v| {
+            own.bytes = edit_bytes(&own.bytes, |v| {
                 if v.get("type").and_then(Value::as_str) != Some("session_meta") {
                     return false;
                 }
@@ -740,8 +888,7 @@ impl NativeSession {
                     }
                     _ => false,
                 }
-            })
-            .0;
+            });
         }
         copy
     }
@@ -764,19 +911,29 @@ pub struct RehydratedFile {
 /// and tool outputs in the `<id>/` folder beside the transcript. Files already
 /// holding the same bytes (a Codex `.jsonl.zst` counts, decompressed), or
 /// those bytes plus what the agent appended, are left alone; any other
-/// existing content is refused before anything is written. The returned list
-/// has the lineage files first, then the extras.
-pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedFile>, NativeError> {
-    let claude_folder = match session.agent {
+/// existing content is refused before anything is written. Each file is
+/// streamed from `session` (compared with an existing file, or written
+/// through a temporary file and renamed into place), never held whole. The
+/// returned list has the lineage files first, then the extras.
+pub fn rehydrate(
+    session: &dyn SessionLines,
+    home: &Path,
+) -> Result<Vec<RehydratedFile>, NativeError> {
+    let agent = session.agent();
+    let claude_folder = match agent {
         Agent::Claude => Some(session.claude_project_folder()),
         Agent::Codex => None,
     };
+    let ids = session.file_ids();
+    // The bytes of lineage file `i`, streamed into what they are given.
+    let stream = |i: usize| move |out: &mut dyn std::io::Write| session.copy_file(i, out);
     // Pre-flight: refuse conflicts before writing anything.
-    let refuse_conflict = |path: PathBuf, ours: &[u8]| -> Result<(), NativeError> {
-        if read_native(&path)?.starts_with(ours) {
-            Ok(())
-        } else {
-            Err(WriteError::Conflict { path }.into())
+    let refuse_conflict = |path: PathBuf, content: &mut Content<'_>| -> Result<(), NativeError> {
+        match write::overlap_with_file(&path, content)? {
+            Overlap::Equal | Overlap::ExistingLonger(_) => Ok(()),
+            Overlap::ExistingShorter | Overlap::Diverged => {
+                Err(WriteError::Conflict { path }.into())
+            }
         }
     };
     let mut transcript = None;
@@ -784,61 +941,61 @@ pub fn rehydrate(session: &NativeSession, home: &Path) -> Result<Vec<RehydratedF
     // before the first write and held until the last, so a running codex
     // cannot leave the lineage half written.
     let mut locks = HashMap::new();
-    for file in &session.files {
-        let existing = match session.agent {
-            Agent::Codex => codex::find_rollout(&[home.to_path_buf()], &file.id),
-            Agent::Claude => claude::find_transcripts(home, &file.id).into_iter().next(),
+    for (i, id) in ids.iter().enumerate() {
+        let existing = match agent {
+            Agent::Codex => codex::find_rollout(&[home.to_path_buf()], id),
+            Agent::Claude => claude::find_transcripts(home, id).into_iter().next(),
         };
         transcript.clone_from(&existing);
         match existing {
-            Some(path) => refuse_conflict(path, &file.bytes)?,
-            None if session.agent == Agent::Codex => {
-                locks.insert(
-                    file.id.as_str(),
-                    write::CodexWriterLock::acquire(home, &file.id)?,
-                );
+            Some(path) => refuse_conflict(path, &mut Content::Stream(&mut stream(i)))?,
+            None if agent == Agent::Codex => {
+                locks.insert(*id, write::CodexWriterLock::acquire(home, id)?);
             }
             None => {}
         }
     }
     // Extras go beside the transcript: the existing one, or the new one.
+    let extras = session.extras()?;
     let session_dir = claude_folder.as_ref().map(|folder| match &transcript {
-        Some(path) => claude::session_folder(path, &session.id),
+        Some(path) => claude::session_folder(path, session.id()),
         None => claude::session_folder(
-            &home.join(claude::transcript_path(folder, &session.id)),
-            &session.id,
+            &home.join(claude::transcript_path(folder, session.id())),
+            session.id(),
         ),
     });
     if let Some(dir) = &session_dir {
-        for extra in &session.extras {
+        for extra in extras.iter() {
             let path = dir.join(extra.relative_path());
             if path.exists() {
-                refuse_conflict(path, &extra.bytes)?;
+                refuse_conflict(path, &mut Content::Bytes(&extra.bytes))?;
             }
         }
     }
     let mut written = Vec::new();
-    for file in &session.files {
-        let name = Path::new(&file.name);
-        let placed = match (&claude_folder, locks.get(file.id.as_str())) {
-            (Some(folder), _) => write::place_claude_session(home, &file.id, folder, &file.bytes)?,
-            (None, Some(lock)) => write::place_codex_session_locked(lock, home, name, &file.bytes)?,
-            (None, None) => write::place_codex_session(home, &file.id, name, &file.bytes)?,
+    for (i, id) in ids.iter().enumerate() {
+        let name = Path::new(session.file_name(i));
+        let mut write = stream(i);
+        let content = Content::Stream(&mut write);
+        let placed = match (&claude_folder, locks.get(id)) {
+            (Some(folder), _) => write::place_claude_session(home, id, folder, content)?,
+            (None, Some(lock)) => write::place_codex_session_locked(lock, home, name, content)?,
+            (None, None) => write::place_codex_session(home, id, name, content)?,
         };
         if placed.outcome == WriteOutcome::Created {
             touch(&placed.path);
         }
         written.push(RehydratedFile {
-            id: file.id.clone(),
+            id: id.to_string(),
             placed,
         });
     }
     if let Some(dir) = &session_dir {
-        for extra in &session.extras {
+        for extra in extras.iter() {
             let path = dir.join(extra.relative_path());
             let outcome = write::write_new_file(&path, &extra.bytes)?;
             written.push(RehydratedFile {
-                id: session.id.clone(),
+                id: session.id().to_string(),
                 placed: Placed { path, outcome },
             });
         }
@@ -895,12 +1052,11 @@ mod tests {
     }
 
     #[test]
-    fn rewrite_keeps_untouched_lines_byte_exact() {
+    fn edit_keeps_untouched_lines_byte_exact() {
         let bytes = b"{\"a\" : 1}\n{\"cwd\":\"/old/p\"}\ntorn";
         let maps = vec!["/old=/new".parse::<PathMap>().unwrap()];
-        let (out, ends) = rewrite_lines(bytes, |v| map_cwd_fields(v, &maps));
+        let out = edit_bytes(bytes, |v| map_cwd_fields(v, &maps));
         assert_eq!(out, b"{\"a\" : 1}\n{\"cwd\":\"/new/p\"}\ntorn");
-        assert_eq!(ends[&10], 10);
     }
 
     #[test]

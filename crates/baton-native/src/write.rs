@@ -14,8 +14,10 @@
 //! - same bytes → nothing is written ([`WriteOutcome::Unchanged`]);
 //! - our bytes followed by more (the agent continued the session) → left as
 //!   is ([`WriteOutcome::Continued`]);
-//! - anything else → [`WriteError::Conflict`] (always, for content that is
-//!   streamed as it is produced: it cannot be compared, see [`Content`]).
+//! - anything else → [`WriteError::Conflict`].
+//!
+//! Content streamed as it is produced ([`Content::Stream`]) is compared with
+//! an existing file as it streams, never held whole.
 //!
 //! Codex sessions are written while holding Codex's own cross-process writer
 //! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
@@ -59,13 +61,24 @@ impl WriteOutcome {
 }
 
 /// What a new session file holds: bytes in hand, or bytes written as they
-/// are produced (a fork of a session of any size, never held whole).
+/// are produced (a fork or a rehydrated session of any size, never held
+/// whole).
 pub enum Content<'a> {
     /// The file's bytes.
     Bytes(&'a [u8]),
-    /// Writes the file's bytes; an existing file is a conflict, since a
-    /// stream cannot be compared with it.
+    /// Writes the file's bytes, the same each time it is called (once to
+    /// compare them with an existing file, once to write them).
     Stream(&'a mut dyn FnMut(&mut dyn Write) -> io::Result<()>),
+}
+
+impl Content<'_> {
+    /// Write the content into `out`.
+    fn write_into(&mut self, out: &mut dyn Write) -> io::Result<()> {
+        match self {
+            Content::Bytes(bytes) => out.write_all(bytes),
+            Content::Stream(write) => write(out),
+        }
+    }
 }
 
 impl<'a> From<&'a [u8]> for Content<'a> {
@@ -138,25 +151,134 @@ fn io_err(path: &Path) -> impl FnOnce(io::Error) -> WriteError + '_ {
     }
 }
 
-/// Compare an existing file (a `.zst` one decompressed) with the content
-/// we wanted to write.
-fn compare_existing(path: &Path, content: &Content<'_>) -> Result<WriteOutcome, WriteError> {
-    let Content::Bytes(bytes) = *content else {
-        return Err(WriteError::Conflict {
-            path: path.to_path_buf(),
-        });
+/// How existing bytes compare with the content meant for their file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Overlap {
+    /// The same bytes.
+    Equal,
+    /// The content followed by this many more bytes.
+    ExistingLonger(u64),
+    /// A strict prefix of the content.
+    ExistingShorter,
+    /// Bytes the content does not have at the same place.
+    Diverged,
+}
+
+/// A writer comparing what it is given with `existing`, read as it goes;
+/// once `existing` ends, the rest goes to `tail` (when there is one). Fails
+/// with [`Diverging`] at the first difference.
+struct Compare<'a> {
+    existing: &'a mut dyn io::Read,
+    chunk: Vec<u8>,
+    exhausted: bool,
+    diverged: bool,
+    tail: Option<&'a mut dyn Write>,
+    tail_bytes: u64,
+}
+
+/// The error that stops a [`Compare`] at the first difference.
+#[derive(Debug)]
+struct Diverging;
+
+impl std::fmt::Display for Diverging {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the existing bytes differ")
+    }
+}
+
+impl std::error::Error for Diverging {}
+
+impl Write for Compare<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let mut rest = buf;
+        while !self.exhausted && !rest.is_empty() {
+            let want = rest.len().min(64 << 10);
+            self.chunk.resize(want, 0);
+            let got = read_full(self.existing, &mut self.chunk)?;
+            if self.chunk[..got] != rest[..got] {
+                self.diverged = true;
+                return Err(io::Error::other(Diverging));
+            }
+            rest = &rest[got..];
+            self.exhausted = got < want;
+        }
+        if !rest.is_empty() {
+            self.tail_bytes += rest.len() as u64;
+            if let Some(tail) = self.tail.as_mut() {
+                tail.write_all(rest)?;
+            }
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Read into `buf` until it is full or the reader ends; how much was read.
+fn read_full(r: &mut dyn io::Read, buf: &mut [u8]) -> io::Result<usize> {
+    let mut got = 0;
+    while got < buf.len() {
+        match r.read(&mut buf[got..]) {
+            Ok(0) => break,
+            Ok(n) => got += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(got)
+}
+
+/// Compare the bytes of `existing` with `content`, streaming both; bytes of
+/// the content beyond the end of `existing` are written to `tail`, if any.
+fn overlap<'a>(
+    existing: &'a mut dyn io::Read,
+    content: &mut Content<'_>,
+    tail: Option<&'a mut dyn Write>,
+) -> io::Result<Overlap> {
+    let mut compare = Compare {
+        existing,
+        chunk: Vec::new(),
+        exhausted: false,
+        diverged: false,
+        tail,
+        tail_bytes: 0,
     };
-    let existing = crate::files::read_whole(path).map_err(io_err(path))?;
-    if existing == bytes {
-        Ok(WriteOutcome::Unchanged)
-    } else if existing.starts_with(bytes) {
-        Ok(WriteOutcome::Continued {
-            extra_bytes: (existing.len() - bytes.len()) as u64,
-        })
-    } else {
-        Err(WriteError::Conflict {
+    match content.write_into(&mut compare) {
+        Err(_) if compare.diverged => return Ok(Overlap::Diverged),
+        result => result?,
+    }
+    if compare.tail_bytes > 0 {
+        return Ok(Overlap::ExistingShorter);
+    }
+    let more = io::copy(compare.existing, &mut io::sink())?;
+    Ok(match more {
+        0 => Overlap::Equal,
+        n => Overlap::ExistingLonger(n),
+    })
+}
+
+/// How the existing file at `path` (a `.zst` one decompressed) compares
+/// with `content`, both streamed.
+pub fn overlap_with_file(path: &Path, content: &mut Content<'_>) -> Result<Overlap, WriteError> {
+    let mut existing = crate::files::open_native_path(path, crate::files::is_compressed(path), 0)
+        .map_err(io_err(path))?;
+    overlap(&mut existing, content, None).map_err(io_err(path))
+}
+
+/// Compare an existing file (a `.zst` one decompressed) with the content
+/// we wanted to write (see the module docs for the outcomes).
+pub fn compare_existing(
+    path: &Path,
+    content: &mut Content<'_>,
+) -> Result<WriteOutcome, WriteError> {
+    match overlap_with_file(path, content)? {
+        Overlap::Equal => Ok(WriteOutcome::Unchanged),
+        Overlap::ExistingLonger(extra_bytes) => Ok(WriteOutcome::Continued { extra_bytes }),
+        Overlap::ExistingShorter | Overlap::Diverged => Err(WriteError::Conflict {
             path: path.to_path_buf(),
-        })
+        }),
     }
 }
 
@@ -202,13 +324,10 @@ fn create_new_file(
     };
     ensure_dir(dir)?;
     if path.exists() {
-        return compare_existing(path, &content);
+        return compare_existing(path, &mut content);
     }
     let tmp = temp_path(dir, path);
-    let written = match &mut content {
-        Content::Bytes(bytes) => write_temp(&tmp, &mut |f| f.write_all(bytes), mode),
-        Content::Stream(write) => write_temp(&tmp, *write, mode),
-    };
+    let written = write_temp(&tmp, &mut |f| content.write_into(f), mode);
     let result = written.and_then(|()| link_no_clobber(&tmp, path));
     let _ = fs::remove_file(&tmp);
     match result {
@@ -218,7 +337,7 @@ fn create_new_file(
             }
             Ok(WriteOutcome::Created)
         }
-        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare_existing(path, &content),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => compare_existing(path, &mut content),
         Err(source) => Err(WriteError::Io {
             path: path.to_path_buf(),
             source,
@@ -273,14 +392,27 @@ pub fn replace_file_with(
 /// `baton pull` and a `baton import`) never append the same bytes twice. A
 /// file already holding `want`, or `want` followed by more, is left alone.
 /// Returns the number of bytes written; [`WriteError::Conflict`] when the file
-/// holds other bytes. Only for plain (not `.zst`) files.
-pub fn extend_owned_file(path: &Path, want: &[u8], mode: u32) -> Result<u64, WriteError> {
+/// holds other bytes. Only for plain (not `.zst`) files. `want` is streamed
+/// (compared, then its tail appended as it comes), never held whole.
+pub fn extend_owned_file<'a>(
+    path: &Path,
+    want: impl Into<Content<'a>>,
+    mode: u32,
+) -> Result<u64, WriteError> {
+    let mut want = want.into();
     let open = || OpenOptions::new().read(true).append(true).open(path);
     let file = match open() {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            match write_new_file_mode(path, want, mode) {
-                Ok(WriteOutcome::Created) => return Ok(want.len() as u64),
+            let mut created = 0;
+            let mut counted = |out: &mut dyn Write| {
+                let mut counter = Counted { out, bytes: 0 };
+                want.write_into(&mut counter)?;
+                created = counter.bytes;
+                Ok(())
+            };
+            match create_new_file(path, Content::Stream(&mut counted), mode) {
+                Ok(WriteOutcome::Created) => return Ok(created),
                 Ok(_) => return Ok(0),
                 // Created meanwhile by another writer with a shorter prefix:
                 // extend it under the lock like any existing copy.
@@ -291,22 +423,42 @@ pub fn extend_owned_file(path: &Path, want: &[u8], mode: u32) -> Result<u64, Wri
         Err(e) => return Err(io_err(path)(e)),
     };
     file.lock().map_err(io_err(path))?;
-    let mut existing = Vec::new();
-    io::Read::read_to_end(&mut &file, &mut existing).map_err(io_err(path))?;
-    if existing.starts_with(want) {
-        return Ok(0);
-    }
-    if !want.starts_with(&existing) {
-        return Err(WriteError::Conflict {
-            path: path.to_path_buf(),
-        });
-    }
-    let tail = &want[existing.len()..];
-    (&file)
-        .write_all(tail)
-        .and_then(|()| file.sync_all())
+    let mut appended = io::BufWriter::new(&file);
+    let mut counter = Counted {
+        out: &mut appended,
+        bytes: 0,
+    };
+    let overlap = overlap(&mut &file, &mut want, Some(&mut counter)).map_err(io_err(path))?;
+    let written = counter.bytes;
+    appended
+        .into_inner()
+        .map_err(io::IntoInnerError::into_error)
+        .and_then(|f| f.sync_all())
         .map_err(io_err(path))?;
-    Ok(tail.len() as u64)
+    match overlap {
+        Overlap::Diverged => Err(WriteError::Conflict {
+            path: path.to_path_buf(),
+        }),
+        _ => Ok(written),
+    }
+}
+
+/// A writer counting the bytes it hands on to `out`.
+struct Counted<'a> {
+    out: &'a mut dyn Write,
+    bytes: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.out.write(buf)?;
+        self.bytes += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.out.flush()
+    }
 }
 
 /// How [`open_owned`] opens a file that baton owns.
@@ -539,7 +691,7 @@ pub struct Placed {
 fn existing_codex_session(
     codex_home: &Path,
     thread_id: &str,
-    content: &Content<'_>,
+    content: &mut Content<'_>,
 ) -> Result<Option<Placed>, WriteError> {
     match codex::find_rollout(&[codex_home.to_path_buf()], thread_id) {
         Some(path) => {
@@ -561,10 +713,10 @@ pub fn place_codex_session<'a>(
     relative: &Path,
     content: impl Into<Content<'a>>,
 ) -> Result<Placed, WriteError> {
-    let content = content.into();
+    let mut content = content.into();
     // Checked before the lock too, so a refused write creates nothing (not
     // even the lock file); checked again under the lock before writing.
-    if let Some(placed) = existing_codex_session(codex_home, thread_id, &content)? {
+    if let Some(placed) = existing_codex_session(codex_home, thread_id, &mut content)? {
         return Ok(placed);
     }
     let lock = CodexWriterLock::acquire(codex_home, thread_id)?;
@@ -579,8 +731,8 @@ pub fn place_codex_session_locked<'a>(
     relative: &Path,
     content: impl Into<Content<'a>>,
 ) -> Result<Placed, WriteError> {
-    let content = content.into();
-    if let Some(placed) = existing_codex_session(codex_home, &lock.thread_id, &content)? {
+    let mut content = content.into();
+    if let Some(placed) = existing_codex_session(codex_home, &lock.thread_id, &mut content)? {
         return Ok(placed);
     }
     let target = codex_home.join(relative);
@@ -601,12 +753,12 @@ pub fn place_claude_session<'a>(
     project_folder: &str,
     content: impl Into<Content<'a>>,
 ) -> Result<Placed, WriteError> {
-    let content = content.into();
+    let mut content = content.into();
     if let Some(existing) = claude::find_transcripts(claude_dir, session_id)
         .into_iter()
         .next()
     {
-        let outcome = compare_existing(&existing, &content)?;
+        let outcome = compare_existing(&existing, &mut content)?;
         return Ok(Placed {
             path: existing,
             outcome,
@@ -705,6 +857,45 @@ mod tests {
         let err = extend_owned_file(&path, b"one\nother\n", 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\n");
+    }
+
+    #[test]
+    fn streamed_content_is_compared_and_extended_in_pieces() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("s.jsonl");
+        // Written in small pieces, so each comparison spans several writes.
+        let pieces = |text: &'static [u8]| {
+            move |out: &mut dyn Write| text.chunks(3).try_for_each(|c| out.write_all(c))
+        };
+        let mut first = pieces(b"one\ntwo\n");
+        assert_eq!(
+            create_new_file(&path, Content::Stream(&mut first), 0o600).unwrap(),
+            WriteOutcome::Created
+        );
+        let outcome =
+            |text: &'static [u8]| compare_existing(&path, &mut Content::Stream(&mut pieces(text)));
+        assert_eq!(outcome(b"one\ntwo\n").unwrap(), WriteOutcome::Unchanged);
+        assert_eq!(
+            outcome(b"one\n").unwrap(),
+            WriteOutcome::Continued { extra_bytes: 4 }
+        );
+        assert!(matches!(
+            outcome(b"one\ntwo\nthree\n"),
+            Err(WriteError::Conflict { .. })
+        ));
+        assert!(matches!(
+            outcome(b"onX\n"),
+            Err(WriteError::Conflict { .. })
+        ));
+        let mut longer = pieces(b"one\ntwo\nthree\n");
+        assert_eq!(
+            extend_owned_file(&path, Content::Stream(&mut longer), 0o600).unwrap(),
+            6
+        );
+        let mut other = pieces(b"one\ntwo\nfour\n");
+        let err = extend_owned_file(&path, Content::Stream(&mut other), 0o600).unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\nthree\n");
     }
 
     #[test]

@@ -9,7 +9,7 @@ use baton_native::envelope::{
 };
 use baton_native::files::is_compressed;
 use baton_native::layout::{home_of, library};
-use baton_native::rehydrate::SessionOnDisk;
+use baton_native::rehydrate::{SessionLines, SessionOnDisk};
 use baton_store::{Catalog, Issue, Progress, ProgressPhase, RefreshReport, Roots, SessionRow};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -285,7 +285,7 @@ pub fn write_envelope(
         first_prompt: row.first_prompt.clone(),
         forked_from: row.forked_from.clone(),
     };
-    let mut extras = session.extras()?;
+    let mut extras = session.extras()?.into_owned();
     if let Some(r) = redactor {
         for extra in &mut extras {
             extra.bytes = r.redact(&extra.bytes)?.bytes;

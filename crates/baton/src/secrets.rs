@@ -6,11 +6,15 @@
 use crate::catalog::CONFIG_FILE;
 use crate::context::Context;
 use anyhow::{Context as _, Result, bail};
-use baton_native::rehydrate::NativeSession;
+use baton_native::Agent;
+use baton_native::jsonl::EditedLines;
+use baton_native::rehydrate::{NativeError, NativeSession, SessionExtra, SessionLines};
 use baton_secrets::{AllowList, Redactor, RuleSet, vault_path};
 use baton_sync::crypto::{self, Keyring};
 use baton_sync::state::SyncConfig;
-use std::io::Write;
+use std::borrow::Cow;
+use std::io::{Read, Write};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// File name of the redaction key used when no sync key is configured.
@@ -161,10 +165,65 @@ pub fn redact_for_exit(ctx: &Context, session: &mut NativeSession, no_redact: bo
     redact_session(&redactor, session).map(drop)
 }
 
-/// Turn every placeholder of `session` this machine's key opens back into
-/// its original bytes.
-pub fn restore_session(redactor: &Redactor, session: &mut NativeSession) -> Result<()> {
-    each_file(session, |bytes| Ok(redactor.restore(bytes)?))
+/// A session whose placeholders this machine's key opens are turned back
+/// into their original bytes as it is read, a line at a time (the restore
+/// direction of [`RedactedLines`]): what `import` and `rehydrate` place.
+pub struct Restored<'a> {
+    source: &'a dyn SessionLines,
+    redactor: &'a Redactor,
+}
+
+impl<'a> Restored<'a> {
+    /// `source` with its secrets restored by `redactor`.
+    pub fn new(source: &'a dyn SessionLines, redactor: &'a Redactor) -> Self {
+        Restored { source, redactor }
+    }
+}
+
+impl SessionLines for Restored<'_> {
+    fn agent(&self) -> Agent {
+        self.source.agent()
+    }
+
+    fn id(&self) -> &str {
+        self.source.id()
+    }
+
+    fn file_ids(&self) -> Vec<&str> {
+        self.source.file_ids()
+    }
+
+    fn file_name(&self, file: usize) -> &str {
+        self.source.file_name(file)
+    }
+
+    fn file_path(&self, file: usize) -> PathBuf {
+        self.source.file_path(file)
+    }
+
+    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+        let redactor = self.redactor;
+        let restore = Box::new(move |line: &[u8]| {
+            let restored = redactor.restore(line).map_err(std::io::Error::other)?;
+            Ok((restored != line).then_some(restored))
+        });
+        Ok(Box::new(EditedLines::new(self.source.open(file)?, restore)))
+    }
+
+    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+        self.source
+            .extras()?
+            .iter()
+            .map(|x| {
+                let bytes = self
+                    .redactor
+                    .restore(&x.bytes)
+                    .map_err(|e| NativeError::Invalid(format!("{}: {e}", x.relative_path())))?;
+                Ok(SessionExtra { bytes, ..x.clone() })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(Cow::Owned)
+    }
 }
 
 /// How many secrets `redactor` finds in `paths` (unreadable files count 0).

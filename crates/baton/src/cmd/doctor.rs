@@ -11,7 +11,7 @@ use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::Cut;
 use baton_native::layout::home_of;
-use baton_native::rehydrate::PathMap;
+use baton_native::rehydrate::{PathMap, SessionLines};
 use baton_store::SessionRow;
 use serde::Serialize;
 use std::io::BufRead;

@@ -2,12 +2,15 @@
 //! where the real CLI looks for it, optionally moving its working directory.
 
 use crate::context::Context;
-use crate::locate::{agent_home, load, locate_or_fetch};
+use crate::locate::{agent_home, codex_roots, locate_or_fetch};
 use crate::place::{FileOut, print_outcome, write_fork};
+use crate::secrets::Restored;
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::Cut;
-use baton_native::rehydrate::{NativeError, PathMap, rehydrate};
+use baton_native::rehydrate::{
+    NativeError, PathMap, PathsMapped, SessionLines, SessionOnDisk, rehydrate,
+};
 use baton_native::write::WriteError;
 use std::path::{Path, PathBuf};
 
@@ -39,57 +42,47 @@ struct Output<'a> {
     files: &'a [FileOut],
 }
 
-/// Run `baton rehydrate`.
+/// Run `baton rehydrate`: the session streamed from its files (secrets
+/// restored, paths moved, a line at a time) into the agent home.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
-    let mut original = load(ctx, &located)?;
+    let on_disk = SessionOnDisk::locate(located.agent, &located.path, &codex_roots(ctx))?;
     let redactor = crate::secrets::redactor(ctx, None)?;
-    crate::secrets::restore_session(&redactor, &mut original)?;
-    let session = original.map_paths(&args.map_path);
+    let restored = Restored::new(&on_disk, &redactor);
+    let session = PathsMapped::new(&restored, &args.map_path);
     let home: PathBuf = agent_home(ctx, located.agent)?;
+    let (agent, session_id) = (session.agent(), session.id());
     let (id, forked_from, files, summary) = match rehydrate(&session, &home) {
         Ok(written) => (
-            session.id.clone(),
+            session_id.to_owned(),
             None,
             FileOut::list(&written),
             format!(
-                "{} session {} is ready in {}; continue it with: baton resume {}",
-                session.agent,
-                session.id,
+                "{agent} session {session_id} is ready in {}; continue it with: baton resume {session_id}",
                 home.display(),
-                session.id
             ),
         ),
         // The home already holds the session where it was: keep that file
         // and write the moved copy under a new id.
-        Err(NativeError::Write(WriteError::Conflict { path })) if session != original => {
-            let folder = (session.agent == Agent::Claude)
-                .then(|| {
-                    session
-                        .cwd()
-                        .map(|c| baton_native::layout::claude::project_slug(&c))
-                })
-                .flatten();
+        Err(NativeError::Write(WriteError::Conflict { path })) if session.moves_anything()? => {
+            let folder = (agent == Agent::Claude).then(|| session.claude_project_folder());
             let (forked, new_path) =
                 write_fork(&session, Cut::DropLast(0), &home, folder.as_deref())?;
             let summary = format!(
-                "{} session {} is already in {} ({}) and stays as it is; the moved copy is new session {} (forked from {})\ncontinue it with: baton resume {}",
-                session.agent,
-                session.id,
+                "{agent} session {session_id} is already in {} ({}) and stays as it is; the moved copy is new session {} (forked from {session_id})\ncontinue it with: baton resume {}",
                 home.display(),
                 path.display(),
                 forked.id,
-                session.id,
                 forked.id
             );
             let files = vec![FileOut::created(&forked.id, new_path)];
-            (forked.id, Some(session.id.as_str()), files, summary)
+            (forked.id, Some(session_id), files, summary)
         }
         Err(e) => return Err(e.into()),
     };
     let json = Output {
         id: &id,
-        agent: session.agent,
+        agent,
         home: &home,
         cwd: session.cwd(),
         forked_from,

@@ -6,7 +6,7 @@ use crate::locate::{Located, agent_home, codex_roots, load, locate_or_fetch};
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
 use baton_native::layout::{claude, codex};
-use baton_native::rehydrate::{NativeSession, PathMap, rehydrate};
+use baton_native::rehydrate::{NativeSession, PathMap, SessionLines, rehydrate};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
