@@ -25,8 +25,8 @@ pub fn same_bytes(a: &mut dyn Read, b: &mut dyn Read) -> io::Result<bool> {
     const BLOCK: usize = 1 << 20;
     let (mut x, mut y) = (vec![0u8; BLOCK], vec![0u8; BLOCK]);
     loop {
-        let n = fill(a, &mut x)?;
-        let m = fill(b, &mut y)?;
+        let n = read_full(a, &mut x)?;
+        let m = read_full(b, &mut y)?;
         if n != m || x[..n] != y[..m] {
             return Ok(false);
         }
@@ -37,7 +37,7 @@ pub fn same_bytes(a: &mut dyn Read, b: &mut dyn Read) -> io::Result<bool> {
 }
 
 /// Read into `buf` until it is full or `r` ends; the bytes read.
-fn fill(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
+pub fn read_full(r: &mut dyn Read, buf: &mut [u8]) -> io::Result<usize> {
     let mut n = 0;
     while n < buf.len() {
         match r.read(&mut buf[n..]) {

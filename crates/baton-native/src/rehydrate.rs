@@ -410,6 +410,48 @@ pub trait SessionLines {
     }
 }
 
+/// A session read through an editor of another one ([`PathsMapped`], the
+/// CLI's secret restoring): the same agent, id and files, whose bytes and
+/// extras the editor gives. Implementing it makes a [`SessionLines`].
+pub trait EditedSession {
+    /// The session edited.
+    fn source(&self) -> &dyn SessionLines;
+    /// The edited bytes of lineage file `file` (see [`SessionLines::open`]).
+    fn open_edited(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError>;
+    /// The edited extras (see [`SessionLines::extras`]).
+    fn extras_edited(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError>;
+}
+
+impl<T: EditedSession> SessionLines for T {
+    fn agent(&self) -> Agent {
+        self.source().agent()
+    }
+
+    fn id(&self) -> &str {
+        self.source().id()
+    }
+
+    fn file_ids(&self) -> Vec<&str> {
+        self.source().file_ids()
+    }
+
+    fn file_name(&self, file: usize) -> &str {
+        self.source().file_name(file)
+    }
+
+    fn file_path(&self, file: usize) -> PathBuf {
+        self.source().file_path(file)
+    }
+
+    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+        self.open_edited(file)
+    }
+
+    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+        self.extras_edited()
+    }
+}
+
 impl SessionLines for NativeSession {
     fn agent(&self) -> Agent {
         self.agent
@@ -804,28 +846,12 @@ impl<'a> PathsMapped<'a> {
     }
 }
 
-impl SessionLines for PathsMapped<'_> {
-    fn agent(&self) -> Agent {
-        self.source.agent()
+impl EditedSession for PathsMapped<'_> {
+    fn source(&self) -> &dyn SessionLines {
+        self.source
     }
 
-    fn id(&self) -> &str {
-        self.source.id()
-    }
-
-    fn file_ids(&self) -> Vec<&str> {
-        self.source.file_ids()
-    }
-
-    fn file_name(&self, file: usize) -> &str {
-        self.source.file_name(file)
-    }
-
-    fn file_path(&self, file: usize) -> PathBuf {
-        self.source.file_path(file)
-    }
-
-    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+    fn open_edited(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
         let source = self.source.open(file)?;
         if self.maps.is_empty() {
             return Ok(source);
@@ -836,7 +862,7 @@ impl SessionLines for PathsMapped<'_> {
     }
 
     /// Subagent transcripts ran in the session's directory too.
-    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+    fn extras_edited(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
         let extras = self.source.extras()?;
         if self.maps.is_empty() {
             return Ok(extras);

@@ -194,7 +194,7 @@ impl Write for Compare<'_> {
         while !self.exhausted && !rest.is_empty() {
             let want = rest.len().min(64 << 10);
             self.chunk.resize(want, 0);
-            let got = read_full(self.existing, &mut self.chunk)?;
+            let got = crate::files::read_full(self.existing, &mut self.chunk)?;
             if self.chunk[..got] != rest[..got] {
                 self.diverged = true;
                 return Err(io::Error::other(Diverging));
@@ -214,20 +214,6 @@ impl Write for Compare<'_> {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
-}
-
-/// Read into `buf` until it is full or the reader ends; how much was read.
-fn read_full(r: &mut dyn io::Read, buf: &mut [u8]) -> io::Result<usize> {
-    let mut got = 0;
-    while got < buf.len() {
-        match r.read(&mut buf[got..]) {
-            Ok(0) => break,
-            Ok(n) => got += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(got)
 }
 
 /// Compare the bytes of `existing` with `content`, streaming both; bytes of

@@ -6,15 +6,15 @@
 use crate::catalog::CONFIG_FILE;
 use crate::context::Context;
 use anyhow::{Context as _, Result, bail};
-use baton_native::Agent;
 use baton_native::jsonl::EditedLines;
-use baton_native::rehydrate::{NativeError, NativeSession, SessionExtra, SessionLines};
+use baton_native::rehydrate::{
+    EditedSession, NativeError, NativeSession, SessionExtra, SessionLines,
+};
 use baton_secrets::{AllowList, Redactor, RuleSet, vault_path};
 use baton_sync::crypto::{self, Keyring};
 use baton_sync::state::SyncConfig;
 use std::borrow::Cow;
 use std::io::{Read, Write};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 /// File name of the redaction key used when no sync key is configured.
@@ -180,28 +180,12 @@ impl<'a> Restored<'a> {
     }
 }
 
-impl SessionLines for Restored<'_> {
-    fn agent(&self) -> Agent {
-        self.source.agent()
+impl EditedSession for Restored<'_> {
+    fn source(&self) -> &dyn SessionLines {
+        self.source
     }
 
-    fn id(&self) -> &str {
-        self.source.id()
-    }
-
-    fn file_ids(&self) -> Vec<&str> {
-        self.source.file_ids()
-    }
-
-    fn file_name(&self, file: usize) -> &str {
-        self.source.file_name(file)
-    }
-
-    fn file_path(&self, file: usize) -> PathBuf {
-        self.source.file_path(file)
-    }
-
-    fn open(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
+    fn open_edited(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
         let redactor = self.redactor;
         let restore = Box::new(move |line: &[u8]| {
             let restored = redactor.restore(line).map_err(std::io::Error::other)?;
@@ -210,7 +194,7 @@ impl SessionLines for Restored<'_> {
         Ok(Box::new(EditedLines::new(self.source.open(file)?, restore)))
     }
 
-    fn extras(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
+    fn extras_edited(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
         self.source
             .extras()?
             .iter()
