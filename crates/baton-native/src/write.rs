@@ -290,12 +290,12 @@ pub fn write_new_file(path: &Path, bytes: &[u8]) -> Result<WriteOutcome, WriteEr
 
 /// [`write_new_file`] creating the file with Unix permission bits `mode`
 /// (less the umask; ignored elsewhere), e.g. `0o600` for a private file.
-pub fn write_new_file_mode(
+pub fn write_new_file_mode<'a>(
     path: &Path,
-    bytes: &[u8],
+    content: impl Into<Content<'a>>,
     mode: u32,
 ) -> Result<WriteOutcome, WriteError> {
-    create_new_file(path, Content::Bytes(bytes), mode)
+    create_new_file(path, content.into(), mode)
 }
 
 /// [`write_new_file_mode`] for any [`Content`].
@@ -601,25 +601,26 @@ fn rename_no_replace(_from: &Path, _to: &Path) -> io::Result<()> {
 
 /// **The one place baton deletes a file an agent wrote** (`baton prune`),
 /// and only when baton holds a verified copy: the file is deleted only when
-/// its bytes, read through one open handle, are exactly `archived` (the
-/// copy in baton's archive) and the path still names that same,
-/// unchanged file right before the unlink. Returns `false`, deleting
-/// nothing, when the bytes differ (the agent wrote more since it was
-/// archived). Callers hold Codex's [`CodexWriterLock`] for Codex rollouts.
-pub fn remove_archived_agent_file(path: &Path, archived: &[u8]) -> Result<bool, WriteError> {
-    use std::io::Read;
+/// its bytes, read through one open handle, are exactly those `archived`
+/// reads (the copy in baton's archive, compared a block at a time) and the
+/// path still names that same, unchanged file right before the unlink.
+/// Returns `false`, deleting nothing, when the bytes differ (the agent
+/// wrote more since it was archived). Callers hold Codex's
+/// [`CodexWriterLock`] for Codex rollouts.
+pub fn remove_archived_agent_file(
+    path: &Path,
+    archived: &mut dyn io::Read,
+) -> Result<bool, WriteError> {
     use std::os::unix::fs::MetadataExt;
     let mut file = File::open(path).map_err(io_err(path))?;
     let before = file.metadata().map_err(io_err(path))?;
-    let mut bytes = Vec::with_capacity(before.len() as usize);
-    file.read_to_end(&mut bytes).map_err(io_err(path))?;
-    if bytes != archived {
+    if !crate::files::same_bytes(&mut file, archived).map_err(io_err(path))? {
         return Ok(false);
     }
     let now = fs::symlink_metadata(path).map_err(io_err(path))?;
     let same = now.ino() == before.ino()
         && now.dev() == before.dev()
-        && now.len() == archived.len() as u64
+        && now.len() == before.len()
         && now.modified().ok() == before.modified().ok();
     if !same {
         return Ok(false);
@@ -766,12 +767,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("s.jsonl");
         fs::write(&path, b"{\"a\":1}\n{\"b\":2}\n").unwrap();
-        assert!(!remove_archived_agent_file(&path, b"{\"a\":1}\n").unwrap());
+        assert!(!remove_archived_agent_file(&path, &mut &b"{\"a\":1}\n"[..]).unwrap());
         assert!(
             path.exists(),
             "a file that grew since it was archived stays"
         );
-        assert!(remove_archived_agent_file(&path, b"{\"a\":1}\n{\"b\":2}\n").unwrap());
+        assert!(remove_archived_agent_file(&path, &mut &b"{\"a\":1}\n{\"b\":2}\n"[..]).unwrap());
         assert!(!path.exists());
     }
 

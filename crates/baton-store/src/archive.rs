@@ -560,13 +560,6 @@ impl Catalog {
         tx.commit().at(&db)
     }
 
-    /// The archived bytes of the file `path` (as the agent wrote it).
-    pub fn archived_bytes(&self, path: &Path) -> Result<Vec<u8>> {
-        self.archive_holding(path)?
-            .read(path)?
-            .ok_or_else(|| not_archived(path))
-    }
-
     /// A reader of the archived bytes of the file `path` from byte `from`
     /// on, a frame at a time (see [`Archive::reader`]).
     pub fn archived_reader(&self, path: &Path, from: u64) -> Result<ArchiveReader> {

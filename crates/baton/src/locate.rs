@@ -111,10 +111,18 @@ pub fn restore_archived(
     }
     let mut restored = Vec::new();
     for path in paths {
-        let Ok(bytes) = catalog.archived_bytes(&path) else {
+        if catalog.archived_reader(&path, 0).is_err() {
             continue;
+        }
+        // Streamed from the archive, a frame at a time, each time it is read.
+        let mut copy = |out: &mut dyn std::io::Write| {
+            let mut archived = catalog
+                .archived_reader(&path, 0)
+                .map_err(std::io::Error::other)?;
+            std::io::copy(&mut archived, out).map(drop)
         };
-        baton_native::write::write_new_file_mode(&path, &bytes, 0o600)
+        let content = baton_native::write::Content::Stream(&mut copy);
+        baton_native::write::write_new_file_mode(&path, content, 0o600)
             .with_context(|| format!("cannot restore {} from baton's archive", path.display()))?;
         eprintln!("restored {} from baton's archive", path.display());
         restored.push(path);

@@ -8,12 +8,13 @@
 
 use crate::context::Context;
 use crate::{catalog, output};
-use anyhow::{Context as _, Result, bail};
+use anyhow::{Result, bail};
 use baton_native::Agent;
 use baton_native::layout::codex::RolloutName;
 use baton_store::{Archive, Catalog, SessionRow};
 use serde::Serialize;
 use std::collections::BTreeSet;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Options of `baton prune`.
@@ -184,21 +185,22 @@ fn prune_homes(ctx: &Context, rows: &[SessionRow], args: &Args) -> Result<Report
                 continue;
             }
             let archived = match &archive {
-                Some(a) => a.read(&path)?,
+                Some(a) => a.entry(&path)?.map(|entry| (a, entry.len)),
                 None => None,
             };
-            let Some(archived) = archived else {
+            let Some((archive, bytes)) = archived else {
                 report.kept.push(kept(
                     "not archived; run `baton index` first (archiving must be on)".into(),
                 ));
                 continue;
             };
-            let bytes = archived.len() as u64;
             let deleted = if args.dry_run {
-                std::fs::read(&path).with_context(|| format!("cannot read {}", path.display()))?
-                    == archived
+                archive.verifies(&path)?
             } else {
-                delete_verified(row, &path, &archived)?
+                match archive.reader_ref(&path, 0)? {
+                    Some(mut copy) => delete_verified(row, &path, &mut copy)?,
+                    None => false,
+                }
             };
             if deleted {
                 report.deleted.push(Deleted {
@@ -217,9 +219,10 @@ fn prune_homes(ctx: &Context, rows: &[SessionRow], args: &Args) -> Result<Report
     Ok(report)
 }
 
-/// Delete one agent file after verifying it against `archived`; a Codex
-/// rollout under Codex's writer lock, so Codex cannot append meanwhile.
-fn delete_verified(row: &SessionRow, path: &Path, archived: &[u8]) -> Result<bool> {
+/// Delete one agent file after verifying it against `archived` (its copy,
+/// streamed); a Codex rollout under Codex's writer lock, so Codex cannot
+/// append meanwhile.
+fn delete_verified(row: &SessionRow, path: &Path, archived: &mut dyn Read) -> Result<bool> {
     let _lock = match (row.agent, baton_native::layout::codex::home_of(path)) {
         (Agent::Codex, Some(home)) => {
             let thread =
