@@ -7,7 +7,7 @@ use crate::context::Context;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
 use baton_native::layout::{home_of, library};
-use baton_native::rehydrate::NativeSession;
+use baton_native::rehydrate::{NativeSession, SessionOnDisk};
 use std::path::PathBuf;
 
 /// A session found on this machine.
@@ -192,6 +192,16 @@ pub fn agent_home(ctx: &Context, agent: Agent) -> Result<PathBuf> {
         .first()
         .cloned()
         .with_context(|| format!("no {agent} home configured"))
+}
+
+/// A located session's lineage on disk, read as it is needed (only each
+/// file's first line now): for commands that stream it.
+pub fn on_disk(ctx: &Context, located: &Located) -> Result<SessionOnDisk> {
+    Ok(SessionOnDisk::locate(
+        located.agent,
+        &located.path,
+        &codex_roots(ctx),
+    )?)
 }
 
 /// Load a located session's native bytes (whole lineage).

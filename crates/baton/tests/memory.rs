@@ -1,6 +1,6 @@
 //! Peak resident memory of `baton` commands on one large session (a few
 //! hundred MB of a Codex rollout or a Claude Code transcript, each tool
-//! output 1 MB): indexing, showing, exporting in every format, forking,
+//! output 1 MB): indexing, showing, exporting in every format, resuming, forking,
 //! converting, importing, rehydrating, pushing, pulling and the server's
 //! ingest stay under 256 MiB whatever the file's size, because files are
 //! read in pieces, the catalog keeps long texts only as offsets into the
@@ -222,6 +222,10 @@ fn show_and_export(agent: Agent, dir: &Path) -> (Machine, PathBuf, String) {
     std::fs::remove_file(&json).unwrap();
     assert_eq!(doc.messages.len() as u64, 4 * TURNS);
     assert_eq!(doc.session.id, id);
+
+    // Resume finds the session where its agent keeps it and the directory
+    // it ran in (not on this machine: printed, not run).
+    m.run("resume --print", &["resume", &id, "--print"], None);
     (m, native, id)
 }
 

@@ -2,12 +2,11 @@
 //! of another one, written next to it so the real CLI can resume it.
 
 use crate::context::Context;
-use crate::locate::{codex_roots, locate_or_fetch};
+use crate::locate::{locate_or_fetch, on_disk};
 use crate::place::write_fork;
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::{Cut, Forked};
-use baton_native::rehydrate::SessionOnDisk;
 use std::path::{Path, PathBuf};
 
 /// Options of `baton fork`.
@@ -39,7 +38,7 @@ struct Output<'a> {
 /// from its files on disk; returns the fork and its new file.
 pub fn fork_at(ctx: &Context, id: &str, cut: Cut) -> Result<(Forked, PathBuf)> {
     let located = locate_or_fetch(ctx, id)?;
-    let session = SessionOnDisk::locate(located.agent, &located.path, &codex_roots(ctx))?;
+    let session = on_disk(ctx, &located)?;
     write_fork(&session, cut, &located.home, None)
 }
 

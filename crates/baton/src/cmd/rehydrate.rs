@@ -2,15 +2,13 @@
 //! where the real CLI looks for it, optionally moving its working directory.
 
 use crate::context::Context;
-use crate::locate::{agent_home, codex_roots, locate_or_fetch};
+use crate::locate::{agent_home, locate_or_fetch, on_disk};
 use crate::place::{FileOut, print_outcome, write_fork};
 use crate::secrets::Restored;
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::Cut;
-use baton_native::rehydrate::{
-    NativeError, PathMap, PathsMapped, SessionLines, SessionOnDisk, rehydrate,
-};
+use baton_native::rehydrate::{NativeError, PathMap, PathsMapped, SessionLines, rehydrate};
 use baton_native::write::WriteError;
 use std::path::{Path, PathBuf};
 
@@ -46,7 +44,7 @@ struct Output<'a> {
 /// restored, paths moved, a line at a time) into the agent home.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
-    let on_disk = SessionOnDisk::locate(located.agent, &located.path, &codex_roots(ctx))?;
+    let on_disk = on_disk(ctx, &located)?;
     let redactor = crate::secrets::redactor(ctx, None)?;
     let restored = Restored::new(&on_disk, &redactor);
     let session = PathsMapped::new(&restored, &args.map_path);

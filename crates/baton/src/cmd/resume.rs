@@ -6,7 +6,7 @@ use crate::locate::{Located, agent_home, codex_roots, load, locate_or_fetch};
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
 use baton_native::layout::{claude, codex};
-use baton_native::rehydrate::{NativeSession, PathMap, SessionLines, rehydrate};
+use baton_native::rehydrate::{NativeSession, PathMap, SessionLines, SessionOnDisk, rehydrate};
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -43,7 +43,7 @@ pub struct Args {
 pub fn ensure_in_agent_home(ctx: &Context, located: &Located) -> Result<(PathBuf, PathBuf)> {
     if !located.in_library {
         // A Codex fork also needs its ancestors where Codex looks.
-        let session = load(ctx, located)?;
+        let session = crate::locate::on_disk(ctx, located)?;
         if session.files.len() > 1 {
             rehydrate(&session, &located.home)?;
         }
@@ -60,7 +60,7 @@ pub fn ensure_in_agent_home(ctx: &Context, located: &Located) -> Result<(PathBuf
         // Rehydrated before (perhaps moved with --map-path): use that copy.
         return Ok((home, path));
     }
-    let session = load(ctx, located)?;
+    let session = crate::locate::on_disk(ctx, located)?;
     let written = rehydrate(&session, &home)?;
     let path = written
         .last()
@@ -478,7 +478,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
         _ => located,
     };
     let (home, path) = ensure_in_agent_home(ctx, &located)?;
-    let session = NativeSession::load(located.agent, &path, &codex_roots(ctx))?;
+    let session = SessionOnDisk::locate(located.agent, &path, &codex_roots(ctx))?;
     let cwd = match session.cwd() {
         Some(cwd) if args.print || Path::new(&cwd).is_dir() => PathBuf::from(cwd),
         Some(cwd) => bail!(
