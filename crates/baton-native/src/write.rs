@@ -21,7 +21,8 @@
 //! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
 //!
 //! Files baton owns (its state, tokens, exports) are replaced atomically with
-//! [`replace_file`]: every temporary file baton creates is named here.
+//! [`replace_file`]: every temporary file baton creates is made here (named
+//! ones beside their target, unnamed ones by [`unnamed_temp_file`]).
 
 // The one module allowed to create, rename and overwrite files (clippy.toml).
 #![allow(clippy::disallowed_methods)]
@@ -274,16 +275,36 @@ pub fn replace_file_with(
 /// file already holding `want`, or `want` followed by more, is left alone.
 /// Returns the number of bytes written; [`WriteError::Conflict`] when the file
 /// holds other bytes. Only for plain (not `.zst`) files.
-pub fn extend_owned_file(path: &Path, want: &[u8], mode: u32) -> Result<u64, WriteError> {
+///
+/// `want` may be streamed ([`Content::Stream`], a pulled session of any
+/// size): it is compared with the file a piece at a time as it is written,
+/// and only the bytes beyond the file's end are appended. A streamed `want`
+/// may be asked for twice (when another writer creates the file meanwhile),
+/// each time from its start.
+pub fn extend_owned_file<'a>(
+    path: &Path,
+    want: impl Into<Content<'a>>,
+    mode: u32,
+) -> Result<u64, WriteError> {
+    let mut want = want.into();
     let open = || OpenOptions::new().read(true).append(true).open(path);
     let file = match open() {
         Ok(file) => file,
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            match write_new_file_mode(path, want, mode) {
-                Ok(WriteOutcome::Created) => return Ok(want.len() as u64),
-                Ok(_) => return Ok(0),
-                // Created meanwhile by another writer with a shorter prefix:
-                // extend it under the lock like any existing copy.
+            let mut written = 0;
+            let created = {
+                let mut counted = |w: &mut dyn Write| {
+                    let mut counter = Counted { inner: w, n: 0 };
+                    let result = write_content(&mut want, &mut counter);
+                    written = counter.n;
+                    result
+                };
+                create_new_file(path, Content::Stream(&mut counted), mode)
+            };
+            match created {
+                Ok(_) => return Ok(written),
+                // Created meanwhile by another writer: extend it under the
+                // lock like any existing copy.
                 Err(WriteError::Conflict { .. }) => open().map_err(io_err(path))?,
                 Err(e) => return Err(e),
             }
@@ -291,22 +312,99 @@ pub fn extend_owned_file(path: &Path, want: &[u8], mode: u32) -> Result<u64, Wri
         Err(e) => return Err(io_err(path)(e)),
     };
     file.lock().map_err(io_err(path))?;
-    let mut existing = Vec::new();
-    io::Read::read_to_end(&mut &file, &mut existing).map_err(io_err(path))?;
-    if existing.starts_with(want) {
-        return Ok(0);
-    }
-    if !want.starts_with(&existing) {
+    let existing = file.metadata().map_err(io_err(path))?.len();
+    let mut extend = Extend {
+        file: &file,
+        existing,
+        at: 0,
+        appended: 0,
+        differs: false,
+    };
+    let result = write_content(&mut want, &mut extend);
+    let (appended, differs) = (extend.appended, extend.differs);
+    if differs {
         return Err(WriteError::Conflict {
             path: path.to_path_buf(),
         });
     }
-    let tail = &want[existing.len()..];
-    (&file)
-        .write_all(tail)
-        .and_then(|()| file.sync_all())
-        .map_err(io_err(path))?;
-    Ok(tail.len() as u64)
+    result.map_err(io_err(path))?;
+    if appended > 0 {
+        file.sync_all().map_err(io_err(path))?;
+    }
+    Ok(appended)
+}
+
+/// Write all of `content` to `out`.
+fn write_content(content: &mut Content<'_>, out: &mut dyn Write) -> io::Result<()> {
+    match content {
+        Content::Bytes(bytes) => out.write_all(bytes),
+        Content::Stream(write) => write(out),
+    }
+}
+
+/// A writer counting the bytes that pass through it.
+struct Counted<'a> {
+    inner: &'a mut dyn Write,
+    n: u64,
+}
+
+impl Write for Counted<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        self.n += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// The writer [`extend_owned_file`] sends the wanted content to: its first
+/// `existing` bytes are compared with the file, the rest appended to it.
+struct Extend<'a> {
+    file: &'a File,
+    /// The file's length when locked.
+    existing: u64,
+    /// Bytes of the wanted content seen so far.
+    at: u64,
+    /// Bytes appended.
+    appended: u64,
+    /// Set when the file holds other bytes than the wanted content.
+    differs: bool,
+}
+
+/// Bytes of an existing file compared at a time.
+const COMPARE_PIECE: usize = 1 << 20;
+
+impl Write for Extend<'_> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if self.at < self.existing {
+            let n = buf
+                .len()
+                .min(COMPARE_PIECE)
+                .min((self.existing - self.at) as usize);
+            let mut held = vec![0; n];
+            std::os::unix::fs::FileExt::read_exact_at(self.file, &mut held, self.at)?;
+            if held != buf[..n] {
+                self.differs = true;
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    "the file holds other bytes",
+                ));
+            }
+            self.at += n as u64;
+            return Ok(n);
+        }
+        let n = self.file.write(buf)?;
+        self.at += n as u64;
+        self.appended += n as u64;
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// How [`open_owned`] opens a file that baton owns.
@@ -355,6 +453,16 @@ pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
     fs::rename(&tmp, link).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
+}
+
+/// A new temporary file in `dir` (created when missing, as
+/// [`ensure_dir`]) for bytes baton holds only while it works on them (a
+/// pull's server bytes until they are checked): it has no name, so it is
+/// gone once closed, even after a crash, and nothing mistakes it for a
+/// session.
+pub fn unnamed_temp_file(dir: &Path) -> Result<File, WriteError> {
+    ensure_dir(dir)?;
+    tempfile::tempfile_in(dir).map_err(io_err(dir))
 }
 
 /// A temporary name in `dir` that no agent's discovery would match.
@@ -705,6 +813,31 @@ mod tests {
         let err = extend_owned_file(&path, b"one\nother\n", 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\n");
+    }
+
+    #[test]
+    fn owned_files_are_extended_from_streamed_content_compared_piece_by_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib/s.jsonl");
+        // Written in small pieces, as a pull copies a spooled tail.
+        let extend = |want: &[u8]| {
+            let mut write =
+                |out: &mut dyn Write| want.chunks(3).try_for_each(|piece| out.write_all(piece));
+            extend_owned_file(&path, Content::Stream(&mut write), 0o600)
+        };
+        let first = vec![b'x'; COMPARE_PIECE + 5];
+        assert_eq!(extend(&first).unwrap(), first.len() as u64);
+        let mut more = first.clone();
+        more.extend_from_slice(b"\nmore\n");
+        assert_eq!(extend(&more).unwrap(), 6);
+        assert_eq!(extend(&more).unwrap(), 0);
+        assert_eq!(extend(&first).unwrap(), 0);
+        let mut other = more.clone();
+        other[COMPARE_PIECE + 2] = b'y';
+        let err = extend(&other).unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), more);
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
 
     #[test]
