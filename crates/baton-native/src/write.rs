@@ -23,7 +23,8 @@
 //! lock, `<codex_home>/thread-writer-locks/<thread-id>.lock`.
 //!
 //! Files baton owns (its state, tokens, exports) are replaced atomically with
-//! [`replace_file`]: every temporary file baton creates is named here.
+//! [`replace_file`]: every temporary file baton creates is made here (named
+//! ones beside their target, unnamed ones by [`unnamed_temp_file`]).
 
 // The one module allowed to create, rename and overwrite files (clippy.toml).
 #![allow(clippy::disallowed_methods)]
@@ -379,7 +380,9 @@ pub fn replace_file_with(
 /// file already holding `want`, or `want` followed by more, is left alone.
 /// Returns the number of bytes written; [`WriteError::Conflict`] when the file
 /// holds other bytes. Only for plain (not `.zst`) files. `want` is streamed
-/// (compared, then its tail appended as it comes), never held whole.
+/// (compared, then its tail appended as it comes), never held whole; a
+/// streamed `want` may be asked for twice (when another writer creates the
+/// file meanwhile), each time from its start.
 pub fn extend_owned_file<'a>(
     path: &Path,
     want: impl Into<Content<'a>>,
@@ -493,6 +496,16 @@ pub fn replace_symlink(target: &Path, link: &Path) -> io::Result<()> {
     fs::rename(&tmp, link).inspect_err(|_| {
         let _ = fs::remove_file(&tmp);
     })
+}
+
+/// A new temporary file in `dir` (created when missing, as
+/// [`ensure_dir`]) for bytes baton holds only while it works on them (a
+/// pull's server bytes until they are checked): it has no name, so it is
+/// gone once closed, even after a crash, and nothing mistakes it for a
+/// session.
+pub fn unnamed_temp_file(dir: &Path) -> Result<File, WriteError> {
+    ensure_dir(dir)?;
+    tempfile::tempfile_in(dir).map_err(io_err(dir))
 }
 
 /// A temporary name in `dir` that no agent's discovery would match.
@@ -883,6 +896,31 @@ mod tests {
         let err = extend_owned_file(&path, Content::Stream(&mut other), 0o600).unwrap_err();
         assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
         assert_eq!(fs::read(&path).unwrap(), b"one\ntwo\nthree\n");
+    }
+
+    #[test]
+    fn owned_files_are_extended_from_streamed_content_compared_piece_by_piece() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("lib/s.jsonl");
+        // Written in small pieces, as a pull copies a spooled tail.
+        let extend = |want: &[u8]| {
+            let mut write =
+                |out: &mut dyn Write| want.chunks(3).try_for_each(|piece| out.write_all(piece));
+            extend_owned_file(&path, Content::Stream(&mut write), 0o600)
+        };
+        let first = vec![b'x'; (1 << 20) + 5];
+        assert_eq!(extend(&first).unwrap(), first.len() as u64);
+        let mut more = first.clone();
+        more.extend_from_slice(b"\nmore\n");
+        assert_eq!(extend(&more).unwrap(), 6);
+        assert_eq!(extend(&more).unwrap(), 0);
+        assert_eq!(extend(&first).unwrap(), 0);
+        let mut other = more.clone();
+        other[(1 << 20) + 2] = b'y';
+        let err = extend(&other).unwrap_err();
+        assert!(matches!(err, WriteError::Conflict { .. }), "{err}");
+        assert_eq!(fs::read(&path).unwrap(), more);
+        assert_eq!(fs::read_dir(path.parent().unwrap()).unwrap().count(), 1);
     }
 
     #[test]

@@ -27,6 +27,10 @@ pub const CHECKPOINT_EVERY: u64 = 256;
 /// close to every [`CHECKPOINT_EVERY`] messages.
 const INDEX_SLICE: usize = 64 * 1024;
 
+/// New bytes one indexing pass reads at most (it goes on to the end of the
+/// line it is in), so indexing holds a bounded part of a session.
+const INDEX_PASS: usize = 16 << 20;
+
 /// One page of a main stream's messages.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct MessagePage {
@@ -427,11 +431,19 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
         .read(job.user_id, &job.session_id, MAIN_STREAM, from)
         .await
         .map_err(|e| format!("cannot read: {e}"))?;
-    let seen_len = read.len;
+    // A long backlog (a large session pushed faster than it is indexed) is
+    // read over several passes, each ending once a line ends past
+    // `INDEX_PASS`: the reader resumes at its last complete line.
     let mut bytes = Vec::new();
     let mut body = read.body;
+    let mut seen_len = read.len;
     while let Some(piece) = body.next().await {
-        bytes.extend_from_slice(&piece.map_err(|e| format!("cannot read: {e}"))?);
+        let piece = piece.map_err(|e| format!("cannot read: {e}"))?;
+        bytes.extend_from_slice(&piece);
+        if bytes.len() >= INDEX_PASS && piece.contains(&b'\n') {
+            seen_len = from + bytes.len() as u64;
+            break;
+        }
     }
     let agent = job.agent;
     let prior = job.state.clone();
@@ -453,7 +465,7 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
             checkpoints: fed.checkpoints,
         },
         _ => {
-            // Mark the bytes seen so a transcript the reader cannot handle
+            // Mark every byte seen so a transcript the reader cannot handle
             // is not retried in a loop; the next append retries it.
             tracing::warn!(
                 "indexer: the transcript reader failed on session {}",
@@ -463,7 +475,7 @@ async fn index_one(storage: &dyn Storage, job: IndexJob) -> Result<(), String> {
                 user_id: job.user_id,
                 session_id: job.session_id.clone(),
                 from,
-                seen_len,
+                seen_len: read.len,
                 texts: Vec::new(),
                 state: None,
                 skipped: job.skipped,

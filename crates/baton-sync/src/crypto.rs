@@ -265,9 +265,10 @@ impl Keyring {
                 offset: at,
             };
             let rest = &sealed[pos..];
-            if rest.len() < FRAME_HEADER_LEN || &rest[..4] != MAGIC {
+            let Some(frame_len) = frame_len(rest).filter(|&n| n <= rest.len()) else {
                 return Err(not_a_frame());
-            }
+            };
+            let ct_len = frame_len - FRAME_HEADER_LEN;
             let kind = rest[4];
             let mut salt = [0u8; SALT_LEN];
             salt.copy_from_slice(&rest[5..5 + SALT_LEN]);
@@ -275,12 +276,6 @@ impl Keyring {
             off.copy_from_slice(&rest[5 + SALT_LEN..13 + SALT_LEN]);
             let claimed = u64::from_be_bytes(off);
             let nonce = &rest[13 + SALT_LEN..13 + SALT_LEN + NONCE_LEN];
-            let mut len = [0u8; 4];
-            len.copy_from_slice(&rest[FRAME_HEADER_LEN - 4..FRAME_HEADER_LEN]);
-            let ct_len = u32::from_be_bytes(len) as usize;
-            if ct_len > MAX_FRAME_CIPHERTEXT || rest.len() < FRAME_HEADER_LEN + ct_len {
-                return Err(not_a_frame());
-            }
             if kind != KIND_KEY_FILE && kind != KIND_PASSPHRASE {
                 return Err(not_a_frame());
             }
@@ -331,6 +326,19 @@ impl Keyring {
         }
         Ok(frames)
     }
+}
+
+/// The size of the frame whose header starts `bytes` (header included);
+/// `None` when `bytes` do not start with a frame header, or it claims more
+/// ciphertext than any frame holds.
+pub fn frame_len(bytes: &[u8]) -> Option<usize> {
+    let header = bytes.get(..FRAME_HEADER_LEN)?;
+    if &header[..4] != MAGIC {
+        return None;
+    }
+    let len: [u8; 4] = header[FRAME_HEADER_LEN - 4..].try_into().ok()?;
+    let ct_len = u32::from_be_bytes(len) as usize;
+    (ct_len <= MAX_FRAME_CIPHERTEXT).then_some(FRAME_HEADER_LEN + ct_len)
 }
 
 /// Stream name bound into the frames that seal secret values.

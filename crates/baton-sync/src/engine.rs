@@ -12,7 +12,7 @@ use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use baton_native::files::FileStat;
 use baton_protocol::SessionInfo;
 use baton_secrets::Redactor;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// Reads a session file that is gone from disk from a copy the caller keeps
@@ -40,30 +40,119 @@ pub(crate) enum Codec<'a> {
     },
 }
 
-impl Codec<'_> {
-    /// The plaintext of server bytes read after `start`, as segments with
-    /// the length each takes on the server (a redacted stream has one per
-    /// line, with its placeholders restored).
+impl<'a> Codec<'a> {
+    /// The plaintext of server bytes `piece` (whole lines, or whole frames
+    /// for a sealed stream), which start at `remote_at` of the server stream
+    /// and `plain_at` of its plaintext, as segments with the length each
+    /// takes on the server (a redacted stream has one per line, with its
+    /// placeholders restored).
     pub fn open(
         self,
         name: &str,
-        bytes: Vec<u8>,
-        start: &Tracked,
+        piece: Vec<u8>,
+        remote_at: u64,
+        plain_at: u64,
     ) -> Result<Vec<(Vec<u8>, u64)>, ClientError> {
         match self {
             Codec::Plain => {
-                let n = bytes.len() as u64;
-                Ok(vec![(bytes, n)])
+                let n = piece.len() as u64;
+                Ok(vec![(piece, n)])
             }
             Codec::Sealed(keyring) => Ok(keyring
-                .open_frames(name, &bytes, start.remote_len, start.plain_len)?
+                .open_frames(name, &piece, remote_at, plain_at)?
                 .into_iter()
                 .map(|f| (f.plain, f.sealed_len))
                 .collect()),
-            Codec::Redacted { redactor, .. } => bytes
+            Codec::Redacted { redactor, .. } => piece
                 .split_inclusive(|&b| b == b'\n')
                 .map(|line| Ok((redactor.restore(line)?, line.len() as u64)))
                 .collect(),
+        }
+    }
+
+    /// The plaintext of the server bytes in `wire`, read after `start`,
+    /// opened a piece at a time (see [`Opened`]).
+    pub fn opened(self, name: &'a str, wire: &'a LocalBytes, start: &Tracked) -> Opened<'a> {
+        Opened {
+            codec: self,
+            name,
+            wire,
+            at: 0,
+            remote_at: start.remote_len,
+            plain_at: start.plain_len,
+            ready: Vec::new().into_iter(),
+            failed: false,
+        }
+    }
+}
+
+/// The plaintext segments of server bytes held in a file, with the length
+/// each takes on the server, opened a piece of the file at a time (about a
+/// megabyte of whole lines, or one frame of a sealed stream), so a stream of
+/// any size is never held whole.
+pub(crate) struct Opened<'a> {
+    codec: Codec<'a>,
+    name: &'a str,
+    wire: &'a LocalBytes,
+    /// Offset in `wire` of the next piece.
+    at: u64,
+    /// Server stream offset of the next piece.
+    remote_at: u64,
+    /// Plaintext offset of the next piece.
+    plain_at: u64,
+    /// Segments of the last piece not yet returned.
+    ready: std::vec::IntoIter<(Vec<u8>, u64)>,
+    /// Set once an error was returned: nothing follows it.
+    failed: bool,
+}
+
+impl Opened<'_> {
+    /// The next piece of `wire` [`Codec::open`] opens on its own.
+    fn next_piece(&self) -> Result<Vec<u8>, ClientError> {
+        let (wire, at) = (self.wire, self.at);
+        let piece = match self.codec {
+            Codec::Sealed(_) => {
+                let header = wire.read(at, at + crate::crypto::FRAME_HEADER_LEN as u64)?;
+                // A bad header is read alone: opening it reports it.
+                let len = crate::crypto::frame_len(&header).unwrap_or(header.len());
+                wire.read(at, at + len as u64)?
+            }
+            Codec::Plain | Codec::Redacted { .. } => wire.lines_piece(at, wire.len())?,
+        };
+        Ok(piece.into_owned())
+    }
+}
+
+impl Iterator for Opened<'_> {
+    type Item = Result<(Vec<u8>, u64), ClientError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        loop {
+            if let Some(segment) = self.ready.next() {
+                return Some(Ok(segment));
+            }
+            if self.failed || self.at >= self.wire.len() {
+                return None;
+            }
+            let opened = self.next_piece().and_then(|piece| {
+                let n = piece.len() as u64;
+                let segments = self
+                    .codec
+                    .open(self.name, piece, self.remote_at, self.plain_at)?;
+                Ok((n, segments))
+            });
+            match opened {
+                Ok((n, segments)) => {
+                    self.at += n;
+                    self.remote_at += n;
+                    self.plain_at += segments.iter().map(|s| s.0.len() as u64).sum::<u64>();
+                    self.ready = segments.into_iter();
+                }
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            }
         }
     }
 }
@@ -75,6 +164,8 @@ pub struct Syncer<'a> {
     redactor: Option<&'a Redactor>,
     redact: bool,
     pub(crate) chunk_size: usize,
+    /// Where server bytes wait, in a temporary file, until they are checked.
+    pub(crate) spool_dir: PathBuf,
     /// Where push reads a session file that is gone from disk.
     archive: Option<ArchiveReader>,
     /// The client state (save it after each session).
@@ -90,6 +181,7 @@ impl<'a> Syncer<'a> {
             redactor: None,
             redact: false,
             chunk_size: CHUNK_SIZE,
+            spool_dir: std::env::temp_dir(),
             archive: None,
             state,
         }
@@ -112,6 +204,14 @@ impl<'a> Syncer<'a> {
             Some(archive) => Ok(archive(path).map_err(io_err(path))?.map(LocalBytes::Memory)),
             None => Ok(None),
         }
+    }
+
+    /// Keep server bytes being read in temporary files in `dir` (baton's
+    /// home, beside the library pull writes to) instead of the system's
+    /// temporary directory; the files have no name and vanish when closed.
+    pub fn with_spool_dir(mut self, dir: &Path) -> Self {
+        self.spool_dir = dir.to_path_buf();
+        self
     }
 
     /// Send at most `bytes` (at least 1) of plaintext per append request

@@ -1,6 +1,7 @@
 //! Everything that can go wrong syncing: transport, server answers, local files.
 
 use crate::crypto::CryptoError;
+use baton_native::write::WriteError;
 use baton_protocol::{ErrorCode, InvalidName};
 use std::path::{Path, PathBuf};
 
@@ -140,5 +141,35 @@ pub(crate) fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError 
     move |source| ClientError::Io {
         path: path.to_path_buf(),
         source,
+    }
+}
+
+/// An error of [`crate::native::LocalBytes::copy_range`] as a
+/// [`ClientError`]: the read error it carries, else the writer's, as an
+/// error on `path`.
+pub(crate) fn copy_error(path: &Path) -> impl FnOnce(std::io::Error) -> ClientError + '_ {
+    move |e| match e.downcast::<ClientError>() {
+        Ok(e) => e,
+        Err(e) => io_err(path)(e),
+    }
+}
+
+/// A [`WriteError`] as a [`ClientError`]: other content in the way is
+/// [`ClientError::Occupied`]; an I/O error is one on its path (or the
+/// [`ClientError`] a streamed content carried, see [`copy_error`]).
+pub(crate) fn write_err(e: WriteError) -> ClientError {
+    match e {
+        WriteError::Conflict { path } => ClientError::Occupied(path),
+        WriteError::CreateDir { path, source } | WriteError::Io { path, source } => {
+            copy_error(&path)(source)
+        }
+        WriteError::Locked { id, lock } => {
+            let message = WriteError::Locked {
+                id,
+                lock: lock.clone(),
+            }
+            .to_string();
+            io_err(&lock)(std::io::Error::other(message))
+        }
     }
 }

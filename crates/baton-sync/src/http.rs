@@ -10,7 +10,8 @@ use baton_protocol::{
     SessionList, SessionMeta, WhoAmI, validate_session_id, validate_stream_name,
 };
 use sha2::{Digest, Sha256};
-use std::path::Path;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// Connect and idle-read timeout when `BATON_HTTP_TIMEOUT` is not set.
@@ -69,11 +70,10 @@ pub enum AppendOutcome {
     },
 }
 
-/// Bytes read from a stream.
+/// How a stream read ended: the server stream's length and hash at the
+/// read (its bytes went to the caller's writer).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StreamRead {
-    /// The bytes from the requested offset to `len`.
-    pub bytes: Vec<u8>,
     /// Stream length at the time of the read.
     pub len: u64,
     /// Hex sha256 of the stream's first `len` bytes.
@@ -81,22 +81,110 @@ pub struct StreamRead {
 }
 
 /// Where a pull starts, and what the bytes before it are.
-#[derive(Debug, Clone, Copy)]
-pub enum Prefix<'a> {
-    /// The server's bytes before the offset (empty to read from 0): the
-    /// answer is verified against the announced SHA-256.
-    Bytes(&'a [u8]),
+#[derive(Debug, Clone)]
+pub enum Prefix {
+    /// The server's first `len` bytes as the caller holds them, already fed
+    /// to `hasher` ([`Prefix::start`] reads from 0): the answer is verified
+    /// against the announced SHA-256.
+    Hashed {
+        /// How many bytes `hasher` saw.
+        len: u64,
+        /// SHA-256 of the server's first `len` bytes, unfinished.
+        hasher: Sha256,
+    },
     /// Only the offset is known (a sealed stream held decrypted): the
     /// answer's SHA-256 cannot be checked here.
     Unverified(u64),
 }
 
-impl Prefix<'_> {
+impl Prefix {
+    /// Read the whole stream, verified.
+    pub fn start() -> Self {
+        Prefix::Hashed {
+            len: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
     /// The offset the read starts at.
     pub fn offset(&self) -> u64 {
         match self {
-            Prefix::Bytes(b) => b.len() as u64,
+            Prefix::Hashed { len, .. } => *len,
             Prefix::Unverified(n) => *n,
+        }
+    }
+}
+
+/// The writer a stream's decoded bytes pass through on their way to the
+/// caller's: counted against `cap`, hashed when the prefix is known.
+struct Checked<'w> {
+    into: &'w mut (dyn Write + Send),
+    hasher: Option<Sha256>,
+    written: u64,
+    /// The most bytes accepted so far.
+    cap: u64,
+    /// Set when more than `cap` bytes came.
+    over: bool,
+    /// Set when the caller's writer failed.
+    failed: Option<std::io::Error>,
+}
+
+impl Write for Checked<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.written + buf.len() as u64 > self.cap {
+            self.over = true;
+            return Err(std::io::Error::other("more bytes than announced"));
+        }
+        if let Err(e) = self.into.write_all(buf) {
+            let kind = e.kind();
+            self.failed = Some(e);
+            return Err(kind.into());
+        }
+        if let Some(h) = self.hasher.as_mut() {
+            h.update(buf);
+        }
+        self.written += buf.len() as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// A stream's body as it is decoded: as sent, or through zstd.
+enum Decoding<'w> {
+    Identity(Checked<'w>),
+    Zstd(zstd::stream::write::Decoder<'static, Checked<'w>>),
+}
+
+impl<'w> Decoding<'w> {
+    fn checked(&mut self) -> &mut Checked<'w> {
+        match self {
+            Decoding::Identity(c) => c,
+            Decoding::Zstd(d) => d.get_mut(),
+        }
+    }
+
+    fn write_all(&mut self, piece: &[u8]) -> std::io::Result<()> {
+        match self {
+            Decoding::Identity(c) => c.write_all(piece),
+            Decoding::Zstd(d) => d.write_all(piece),
+        }
+    }
+
+    /// Decode what is still buffered.
+    fn flush(&mut self) -> std::io::Result<()> {
+        match self {
+            Decoding::Identity(_) => Ok(()),
+            Decoding::Zstd(d) => d.flush(),
+        }
+    }
+
+    fn into_checked(self) -> Checked<'w> {
+        match self {
+            Decoding::Identity(c) => c,
+            Decoding::Zstd(d) => d.into_inner(),
         }
     }
 }
@@ -398,22 +486,26 @@ impl Client {
     }
 
     /// `GET /api/v1/sessions/{id}/streams/{name}?from=N`, zstd on the wire,
-    /// where `N` is the length of `prefix`, the server's bytes `[0, N)` as
-    /// the caller holds them. The answer is checked before it is returned:
-    /// `prefix` followed by the bytes read must hash to the SHA-256 the
-    /// server announces for the stream, else [`ClientError::Integrity`].
-    /// A caller that cannot rebuild the server's prefix (ciphertext it only
-    /// holds decrypted) passes [`Prefix::Unverified`] with the offset and
-    /// relies on the cipher's authentication instead.
+    /// where `N` is the offset of `prefix`, the server's bytes `[0, N)` as
+    /// the caller holds them. The bytes read are decoded as they arrive and
+    /// written to `into`; they count only once this returns `Ok`, after the
+    /// check: the prefix followed by the bytes read must hash to the
+    /// SHA-256 the server announces for the stream, else
+    /// [`ClientError::Integrity`]. A caller that cannot rebuild the
+    /// server's prefix (ciphertext it only holds decrypted) passes
+    /// [`Prefix::Unverified`] with the offset and relies on the cipher's
+    /// authentication instead.
     ///
-    /// Never holds more than the announced stream length minus `from`
+    /// Holds one piece of the body (and the zstd window) at a time, and
+    /// never takes more than the announced stream length minus `from`
     /// (decoded), nor a body larger than that could compress to: a server
     /// sending more gets [`ClientError::TooLarge`].
     pub async fn read_stream(
         &self,
         id: &str,
         name: &str,
-        prefix: Prefix<'_>,
+        prefix: Prefix,
+        into: &mut (dyn Write + Send),
     ) -> Result<StreamRead, ClientError> {
         let from = prefix.offset();
         let what = format!("GET /sessions/{id}/streams/{name}");
@@ -422,7 +514,7 @@ impl Client {
             .get(self.endpoint(&format!("/sessions/{id}/streams/{name}")))
             .query(&[("from", from.to_string())])
             .header(reqwest::header::ACCEPT_ENCODING, "zstd");
-        let resp = self.send(req).await?;
+        let mut resp = self.send(req).await?;
         if !resp.status().is_success() {
             return Err(self.error_of(resp, &what).await);
         }
@@ -444,52 +536,82 @@ impl Client {
         let zstd = header(reqwest::header::CONTENT_ENCODING.as_str()).as_deref() == Some("zstd");
         let expected = len
             .checked_sub(from)
-            .and_then(|n| usize::try_from(n).ok())
             .ok_or_else(|| bad(format!("stream length {len} is before offset {from}")))?;
-        let body = if zstd {
-            // A zstd frame is never much larger than its content.
-            let bound = zstd::zstd_safe::compress_bound(expected).saturating_add(4096);
-            self.body(resp, bound, &what).await?
-        } else {
-            self.body(resp, expected, &what).await?
+        let checked = Checked {
+            into,
+            hasher: match prefix {
+                Prefix::Hashed { hasher, .. } => Some(hasher),
+                Prefix::Unverified(_) => None,
+            },
+            written: 0,
+            cap: expected,
+            over: false,
+            failed: None,
         };
-        let bytes = if zstd {
-            use std::io::Read;
-            let mut out = Vec::new();
-            // What arrived bounds what is held, whatever the length claims.
-            let arrived = baton_native::envelope::max_decompressed(body.len() as u64);
-            let cap = (expected as u64).min(arrived);
-            zstd::stream::read::Decoder::new(body.as_slice())
-                .and_then(|d| d.take(cap + 1).read_to_end(&mut out))
-                .map_err(|e| bad(format!("bad zstd body: {e}")))?;
-            if out.len() as u64 > cap {
+        // A zstd frame is never much larger than its content.
+        let raw_limit = match zstd {
+            true => usize::try_from(expected)
+                .map(|n| zstd::zstd_safe::compress_bound(n) as u64)
+                .unwrap_or(u64::MAX)
+                .saturating_add(4096),
+            false => expected,
+        };
+        let bad_zstd = |e: std::io::Error| bad(format!("bad zstd body: {e}"));
+        let mut body = match zstd {
+            true => Decoding::Zstd(zstd::stream::write::Decoder::new(checked).map_err(bad_zstd)?),
+            false => Decoding::Identity(checked),
+        };
+        let mut raw = 0u64;
+        let fed = loop {
+            let piece = match resp.chunk().await.map_err(|e| self.transport(e))? {
+                Some(piece) => piece,
+                None => break body.flush(),
+            };
+            raw += piece.len() as u64;
+            if raw > raw_limit {
                 return Err(ClientError::TooLarge {
-                    what: what.clone(),
-                    limit: cap,
+                    what,
+                    limit: raw_limit,
                 });
             }
-            out
-        } else {
-            body
+            if zstd {
+                // What arrived bounds what is taken, whatever the length claims.
+                let arrived = baton_native::envelope::max_decompressed(raw);
+                body.checked().cap = expected.min(arrived);
+            }
+            if let Err(e) = body.write_all(&piece) {
+                break Err(e);
+            }
         };
-        if from + bytes.len() as u64 != len {
+        let checked = body.into_checked();
+        if checked.over {
+            return Err(ClientError::TooLarge {
+                what,
+                limit: checked.cap,
+            });
+        }
+        if let Some(source) = checked.failed {
+            return Err(ClientError::Io {
+                path: PathBuf::from(format!("(the pulled bytes of stream {name} of {id})")),
+                source,
+            });
+        }
+        fed.map_err(bad_zstd)?;
+        if from + checked.written != len {
             return Err(bad(format!(
                 "{} bytes from offset {from} do not end at the announced length {len}",
-                bytes.len()
+                checked.written
             )));
         }
-        if let Prefix::Bytes(prefix) = prefix {
-            let mut hasher = Sha256::new();
-            hasher.update(prefix);
-            hasher.update(&bytes);
-            if hex::encode(hasher.finalize()) != sha256 {
-                return Err(ClientError::Integrity {
-                    id: id.to_owned(),
-                    stream: name.to_owned(),
-                });
-            }
+        if let Some(hasher) = checked.hasher
+            && hex::encode(hasher.finalize()) != sha256
+        {
+            return Err(ClientError::Integrity {
+                id: id.to_owned(),
+                stream: name.to_owned(),
+            });
         }
-        Ok(StreamRead { bytes, len, sha256 })
+        Ok(StreamRead { len, sha256 })
     }
 
     /// `GET /api/v1/sessions/{id}/checkpoints?stream=NAME`.

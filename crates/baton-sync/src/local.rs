@@ -4,13 +4,13 @@
 
 use crate::error::ClientError;
 use crate::http::{Client, check_session_info};
-use crate::native::read_native;
+use crate::native::LocalBytes;
 use crate::push::LocalSession;
 use crate::state::{SyncState, Tracked};
 use baton_native::Agent;
 use baton_native::files::FileStat;
 use baton_native::layout::library;
-use baton_protocol::{MAIN_STREAM, SessionInfo, SessionMeta, sha256_hex, validate_stream_name};
+use baton_protocol::{MAIN_STREAM, SessionInfo, SessionMeta, validate_stream_name};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
@@ -90,13 +90,15 @@ pub fn unchanged(state: &mut SyncState, session: &LocalSession) -> bool {
         if !compressed && tracked.iter().all(|t| Some(t.plain_len) != size) {
             return false;
         }
-        let Ok(Some(bytes)) = read_native(path) else {
+        let Ok(Some(bytes)) = LocalBytes::open(path) else {
             return false;
         };
-        let sha = sha256_hex(&bytes);
+        let Ok(sha) = bytes.prefix_sha256(bytes.len()) else {
+            return false;
+        };
         match tracked
             .iter_mut()
-            .find(|t| t.plain_len == bytes.len() as u64 && t.plain_sha256 == sha)
+            .find(|t| t.plain_len == bytes.len() && t.plain_sha256 == sha)
         {
             Some(t) => {
                 t.stamp = now;

@@ -1,17 +1,20 @@
 //! Pull: bring server sessions into baton's library (never into an agent's
 //! home), appending only bytes the server holds beyond the local copy, each
 //! range checked against the server's SHA-256 before anything is written.
+//! The server's bytes wait in a temporary file until then, and every file
+//! is read by range: a session of any size is never held whole.
 
 use crate::engine::{Codec, Syncer, mirror_rewrite, set_mirror, set_source, whole_file_stamp};
-use crate::error::{ClientError, io_err};
+use crate::error::{ClientError, copy_error, write_err};
 use crate::http::{Prefix, check_session_info};
-use crate::native::{LocalBytes, read_native};
+use crate::native::LocalBytes;
 use crate::reconcile::{Ahead, LocalStream, Relation};
 use crate::state::{IdRewrite, RemoteSession, Tracked};
 use baton_native::files::FileStat;
-use baton_native::write::WriteError;
-use baton_protocol::{SessionInfo, StreamInfo, sha256_hex};
+use baton_native::write::{Content, WriteError};
+use baton_protocol::{SessionInfo, StreamInfo};
 use sha2::{Digest, Sha256};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 /// What happened to one session during a pull.
@@ -89,9 +92,8 @@ impl Syncer<'_> {
             let source = sources.iter().find(|(n, _)| n == &stream.name);
             let stamp = source.and_then(|(_, path)| FileStat::of_path(path));
             if let Some((_, path)) = source
-                && let Some(bytes) = read_native(path)?
+                && let Some(bytes) = LocalBytes::open(path)?
             {
-                let bytes = LocalBytes::Memory(bytes);
                 let local = LocalStream {
                     path,
                     bytes: &bytes,
@@ -146,7 +148,7 @@ impl Syncer<'_> {
         let name = stream.name.as_str();
         let plain = matches!(codec, Codec::Plain);
         let known = match &prev {
-            Some(t) => read_native(&t.path)?.map(|b| (t.path.clone(), LocalBytes::Memory(b))),
+            Some(t) => LocalBytes::open(&t.path)?.map(|b| (t.path.clone(), b)),
             None => None,
         };
         // The library file (existing or not yet), its bytes, and how they
@@ -180,11 +182,11 @@ impl Syncer<'_> {
                 let Relation::RemoteAhead(ahead) = &rec.relation else {
                     return Ok(());
                 };
-                let rewrite = id_rewrite(info, &ahead.tail)?;
-                let path = mirror_path(info, name, &ahead.tail);
-                match read_native(&path)? {
+                let head = head_of(&ahead.tail)?;
+                let rewrite = id_rewrite(info, &head)?;
+                let path = mirror_path(info, name, &head);
+                match LocalBytes::open(&path)? {
                     Some(existing) => {
-                        let existing = LocalBytes::Memory(existing);
                         let local = LocalStream {
                             path: &path,
                             bytes: &existing,
@@ -220,28 +222,30 @@ impl Syncer<'_> {
                     plain,
                 };
                 let (tail, at) = self.settle(info, name, &copy, ahead).await?;
-                if tail.is_empty() {
+                if tail.keep == 0 {
                     return Ok(());
                 }
                 // Written under the library copy's own lock, checking its
                 // bytes again: another run (a `baton import`) may have
                 // extended it since `local` was read.
-                let mut want = local.read(0, local.len())?.into_owned();
-                want.extend_from_slice(&tail);
-                let written = baton_native::write::extend_owned_file(&path, &want, 0o600).map_err(
-                    |e| match e {
-                        WriteError::Conflict { .. } if prev.is_some() => ClientError::Conflict {
-                            id: info.id.clone(),
-                            path: path.clone(),
-                        },
-                        WriteError::Conflict { .. } => ClientError::Occupied(path.clone()),
-                        WriteError::CreateDir { path, source }
-                        | WriteError::Io { path, source } => ClientError::Io { path, source },
-                        e @ WriteError::Locked { .. } => io_err(&path)(std::io::Error::other(e)),
+                let mut want = |out: &mut dyn Write| {
+                    local.copy_range(0, local.len(), None, out)?;
+                    tail.write_to(out)
+                };
+                let written = baton_native::write::extend_owned_file(
+                    &path,
+                    Content::Stream(&mut want),
+                    0o600,
+                )
+                .map_err(|e| match e {
+                    WriteError::Conflict { .. } if prev.is_some() => ClientError::Conflict {
+                        id: info.id.clone(),
+                        path: path.clone(),
                     },
-                )?;
+                    e => write_err(e),
+                })?;
                 set_mirror(&mut self.state, info, name, at);
-                report.bytes_received += tail.len() as u64;
+                report.bytes_received += tail.keep;
                 if written > 0 {
                     report.files.push(path);
                 }
@@ -259,43 +263,90 @@ impl Syncer<'_> {
     /// and the position that reaches. With a rewrite, the tail is rewritten
     /// and, for plain streams, a torn last line is held back until it is
     /// complete (a rewrite must see whole ids); the held-back position's
-    /// server hash is then computed from the server's bytes.
+    /// server hash is then computed from the server's bytes, read again.
     async fn settle(
         &self,
         info: &SessionInfo,
         name: &str,
         local: &LocalStream<'_>,
         ahead: Ahead,
-    ) -> Result<(Vec<u8>, Tracked), ClientError> {
+    ) -> Result<(Tail, Tracked), ClientError> {
         let Ahead {
-            tail,
-            len: remote_len,
-            sha256: remote_sha256,
+            tail: bytes,
+            len: mut remote_len,
+            sha256: mut remote_sha256,
         } = ahead;
-        let (path, local_bytes) = (local.path, local.bytes);
-        let Some(rw) = local.rewrite.cloned() else {
-            let at = tracked_after(path, local_bytes, &tail, remote_len, &remote_sha256)?;
-            return Ok((tail, at));
+        let mut tail = Tail {
+            keep: bytes.len(),
+            bytes,
+            // The reconcile of a known copy already rewrote the tail;
+            // rewriting again is harmless (the old id no longer occurs in it).
+            rewrite: local.rewrite.cloned(),
         };
-        // The reconcile of a known copy already rewrote `tail`; rewriting
-        // again is harmless (the old id no longer occurs in it).
-        let mut tail = rw.apply(&tail);
-        let (mut remote_len, mut remote_sha256) = (remote_len, remote_sha256);
-        if local.plain && tail.last().is_some_and(|&b| b != b'\n') {
-            let keep = tail.iter().rposition(|&b| b == b'\n').map_or(0, |i| i + 1);
-            remote_len -= (tail.len() - keep) as u64;
-            tail.truncate(keep);
-            let whole = self
-                .client
-                .read_stream(&info.id, name, Prefix::Bytes(&[]))
+        let torn = tail.keep > 0 && tail.bytes.read(tail.keep - 1, tail.keep)?[..] != *b"\n";
+        if tail.rewrite.is_some() && local.plain && torn {
+            tail.keep = tail.bytes.last_line_start()?;
+            remote_len -= tail.bytes.len() - tail.keep;
+            let mut upto = HashUpTo {
+                hasher: Sha256::new(),
+                left: remote_len,
+            };
+            self.client
+                .read_stream(&info.id, name, Prefix::start(), &mut upto)
                 .await?;
-            let end = (remote_len as usize).min(whole.bytes.len());
-            remote_sha256 = sha256_hex(&whole.bytes[..end]);
+            remote_sha256 = hex::encode(upto.hasher.finalize());
         }
-        let mut at = tracked_after(path, local_bytes, &tail, remote_len, &remote_sha256)?;
-        at.rewrite = Some(rw);
+        let mut at = tracked_after(local.path, local.bytes, &tail, remote_len, &remote_sha256)?;
+        at.rewrite = tail.rewrite.clone();
         Ok((tail, at))
     }
+}
+
+/// The server's new bytes as pull appends them to a library copy: the
+/// first `keep` of `bytes`, with `rewrite` applied.
+struct Tail {
+    bytes: LocalBytes,
+    keep: u64,
+    rewrite: Option<IdRewrite>,
+}
+
+impl Tail {
+    /// Write the bytes to append to `out`, a piece at a time.
+    fn write_to(&self, out: &mut dyn Write) -> std::io::Result<()> {
+        self.bytes
+            .copy_range(0, self.keep, self.rewrite.as_ref(), out)
+    }
+}
+
+/// A writer hashing only the first `left` bytes written to it.
+struct HashUpTo {
+    hasher: Sha256,
+    left: u64,
+}
+
+impl Write for HashUpTo {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = buf
+            .len()
+            .min(usize::try_from(self.left).unwrap_or(usize::MAX));
+        self.hasher.update(&buf[..n]);
+        self.left -= n as u64;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The first bytes of a stream's `tail`, for [`baton_native::head::peek`]:
+/// its first [`baton_native::head::HEAD_BYTES`], or its first line whole
+/// when that is longer.
+fn head_of(tail: &LocalBytes) -> Result<Vec<u8>, ClientError> {
+    let first_line = tail.line_end_from(0)?.unwrap_or(tail.len());
+    Ok(tail
+        .read(0, first_line.max(baton_native::head::HEAD_BYTES))?
+        .into_owned())
 }
 
 /// The position of `path` once `tail` is appended to `local`: all of it,
@@ -303,16 +354,16 @@ impl Syncer<'_> {
 fn tracked_after(
     path: &Path,
     local: &LocalBytes,
-    tail: &[u8],
+    tail: &Tail,
     remote_len: u64,
     remote_sha256: &str,
 ) -> Result<Tracked, ClientError> {
     let mut hasher = Sha256::new();
     local.hash_prefix(&mut hasher, local.len())?;
-    hasher.update(tail);
+    tail.write_to(&mut hasher).map_err(copy_error(path))?;
     Ok(Tracked {
         path: path.to_path_buf(),
-        plain_len: local.len() + tail.len() as u64,
+        plain_len: local.len() + tail.keep,
         plain_sha256: hex::encode(hasher.finalize()),
         remote_len,
         remote_sha256: remote_sha256.to_owned(),

@@ -331,7 +331,7 @@ async fn push_stream(
         if matches!(codec, Codec::Redacted { .. }) {
             // Redaction sees whole lines only: a torn last line waits for
             // its end, a line longer than a chunk goes whole.
-            match line_end(local, &chunk, from, to)? {
+            match local.whole_lines_end(&chunk, from, to)? {
                 Some(end) => to = end,
                 None => break,
             }
@@ -366,23 +366,6 @@ async fn push_stream(
         on_ack(name, &at, body.len() as u64);
     }
     Ok((Some(at), sent))
-}
-
-/// End of the last whole line of `local[from..to]` (`piece`, which starts
-/// at `from` and holds at least those bytes), else of the first line after
-/// `from` (longer than the chunk); `None` when no line after `from` is
-/// complete yet.
-fn line_end(
-    local: &LocalBytes,
-    piece: &[u8],
-    from: u64,
-    to: u64,
-) -> Result<Option<u64>, ClientError> {
-    let within = &piece[..(to - from) as usize];
-    match within.iter().rposition(|&b| b == b'\n') {
-        Some(i) => Ok(Some(from + i as u64 + 1)),
-        None => local.line_end_from(to),
-    }
 }
 
 /// The server id for a diverged local copy of `remote_id`: derived from the
@@ -422,7 +405,11 @@ mod tests {
     fn redacted_pieces_end_at_whole_lines() {
         let bytes = b"one\ntwo\nthree-is-long\ntorn";
         let local = mem(bytes);
-        let end = |from: u64, to: u64| line_end(&local, &bytes[from as usize..], from, to).unwrap();
+        let end = |from: u64, to: u64| {
+            local
+                .whole_lines_end(&bytes[from as usize..], from, to)
+                .unwrap()
+        };
         // The last whole line inside the piece.
         assert_eq!(end(0, 10), Some(8));
         // A line longer than the piece goes whole.

@@ -6,24 +6,25 @@
 //! server's bytes otherwise. The comparison itself is pure: [`plan`] decides
 //! from the local bytes, the earlier position and the server's listing
 //! whether the answer is already known or which server bytes are needed, and
-//! [`compare`] answers from those bytes. The engine's `Syncer::reconcile` does the one
-//! fetch between them.
+//! [`compare`] answers from those bytes, a segment at a time. The engine's
+//! `Syncer::reconcile` does the one fetch between them, into a temporary
+//! file: a stream of any size is never held whole.
 
 use crate::engine::{Codec, Syncer};
-use crate::error::ClientError;
+use crate::error::{ClientError, copy_error};
 use crate::http::Prefix;
-use crate::native::LocalBytes;
+use crate::native::{LocalBytes, Spool};
 use crate::state::{IdRewrite, Tracked};
-use baton_protocol::{Checkpoint, EMPTY_SHA256, StreamInfo, sha256_hex};
-use std::borrow::Cow;
+use baton_protocol::{Checkpoint, EMPTY_SHA256, StreamInfo};
+use sha2::{Digest, Sha256};
 use std::path::Path;
 
 /// Server bytes beyond the local file: the plaintext `tail`, and the
 /// server stream's length and hash at the read.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Ahead {
-    /// Plaintext the local file lacks.
-    pub tail: Vec<u8>,
+    /// Plaintext the local file lacks, in a temporary file.
+    pub tail: LocalBytes,
     /// Server stream length.
     pub len: u64,
     /// Hex sha256 of the server stream's first `len` bytes.
@@ -31,7 +32,7 @@ pub struct Ahead {
 }
 
 /// How a local file relates to its server stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Relation {
     /// Same bytes.
     InSync,
@@ -44,7 +45,7 @@ pub enum Relation {
 }
 
 /// Outcome of reconciling one local file with one server stream.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Reconciled {
     /// How the two relate.
     pub relation: Relation,
@@ -90,7 +91,7 @@ pub struct LocalStream<'a> {
 }
 
 /// What [`plan`] decided.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Step {
     /// The relation is known without server bytes.
     Known(Reconciled),
@@ -98,12 +99,15 @@ pub enum Step {
     Fetch(Tracked),
 }
 
+/// Plaintext segments of server bytes, each with the length it takes on the
+/// server (a plain stream's are pieces of whole lines; a sealed one's are
+/// its frames; a redacted one's its lines), read as they are needed.
+pub type Segments<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, u64), ClientError>> + 'a>;
+
 /// Server bytes after the start of a [`Step::Fetch`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ServerBytes {
-    /// Plaintext segments, each with the length it takes on the server (a
-    /// plain stream is one segment; a sealed one a segment per frame).
-    pub segments: Vec<(Vec<u8>, u64)>,
+pub struct ServerBytes<'a> {
+    /// The bytes, as plaintext segments.
+    pub segments: Segments<'a>,
     /// Server stream length at the read.
     pub len: u64,
     /// Hex sha256 of the server stream's first `len` bytes.
@@ -201,27 +205,27 @@ pub fn plan(local: &LocalStream, server: Option<&StreamInfo>) -> Result<Step, Cl
 }
 
 /// Compare `local` with the server's bytes after `start` (a position
-/// [`plan`] returned), reading of `local` only as much as the server sent.
+/// [`plan`] returned), reading of `local` only as much as the server sent,
+/// a segment at a time. Server bytes beyond `local` are written to a
+/// temporary file in `spool_dir` ([`Ahead::tail`]).
 pub fn compare(
     local: &LocalStream,
     start: &Tracked,
-    server: ServerBytes,
+    server: ServerBytes<'_>,
+    spool_dir: &Path,
 ) -> Result<Reconciled, ClientError> {
     let plain = local.plain;
     // A rewritten library copy is compared with the server's bytes as they
     // look after the rewrite (same length, so positions agree).
-    let segments: Vec<(Vec<u8>, u64)> = match local.rewrite {
-        Some(rw) => server
-            .segments
-            .into_iter()
-            .map(|(seg, n)| (rw.apply(&seg), n))
-            .collect(),
-        None => server.segments,
+    let rewritten = |(seg, n): (Vec<u8>, u64)| match local.rewrite {
+        Some(rw) => (rw.apply(&seg), n),
+        None => (seg, n),
     };
     let (mut p, mut r) = (start.plain_len, start.remote_len);
     let mut shared = vec![(r, p)];
-    let mut iter = segments.into_iter();
-    while let Some((seg, sealed_len)) = iter.next() {
+    let mut segments = server.segments;
+    while let Some(segment) = segments.next() {
+        let (seg, sealed_len) = rewritten(segment?);
         let avail = local.bytes.read(p, p + seg.len() as u64)?;
         let n = avail.len();
         if avail[..] != seg[..n] {
@@ -249,13 +253,14 @@ pub fn compare(
         if plain {
             shared.push((r + n as u64, p + n as u64));
         }
-        let mut tail = seg[n..].to_vec();
-        for (rest, _) in iter {
-            tail.extend_from_slice(&rest);
+        let mut tail = Spool::new(spool_dir)?;
+        tail.append(&seg[n..])?;
+        for rest in segments {
+            tail.append(&rewritten(rest?).0)?;
         }
         return Ok(Reconciled {
             relation: Relation::RemoteAhead(Ahead {
-                tail,
+                tail: tail.finish(),
                 len: server.len,
                 sha256: server.sha256,
             }),
@@ -268,10 +273,48 @@ pub fn compare(
     Ok(agreed(local, at))
 }
 
+/// Where the read of the server's bytes after `start` (a [`Step::Fetch`])
+/// starts, and what the server's bytes before it are: for a plain stream,
+/// the local prefix (as the server holds it, before a rewrite) when it
+/// hashes to the agreed position, else from 0; for a sealed or redacted
+/// one, the agreed position unverified.
+fn read_from(local: &LocalStream, start: Tracked) -> Result<(Tracked, Prefix), ClientError> {
+    if !local.plain && start.remote_len > 0 {
+        let offset = start.remote_len;
+        return Ok((start, Prefix::Unverified(offset)));
+    }
+    if local.plain {
+        let mut hasher = Sha256::new();
+        let holds = match local.rewrite {
+            // `plan` checked `plain_sha256` against the local bytes.
+            None => {
+                start.plain_len == start.remote_len && start.plain_sha256 == start.remote_sha256
+            }
+            Some(rw) => {
+                let back = rw.reversed();
+                local
+                    .bytes
+                    .copy_range(0, start.plain_len, Some(&back), &mut hasher)
+                    .map_err(copy_error(local.path))?;
+                hex::encode(hasher.clone().finalize()) == start.remote_sha256
+            }
+        };
+        if holds {
+            if local.rewrite.is_none() {
+                local.bytes.hash_prefix(&mut hasher, start.plain_len)?;
+            }
+            let len = start.plain_len;
+            return Ok((start, Prefix::Hashed { len, hasher }));
+        }
+    }
+    let zero = tracked_at(local.path, 0, EMPTY_SHA256.to_owned(), 0, EMPTY_SHA256);
+    Ok((zero, Prefix::start()))
+}
+
 impl Syncer<'_> {
     /// Compare `local` with the server stream `server` of session `id`:
-    /// [`plan`], fetch the server's bytes it asks for (checked against the
-    /// server's hash), [`compare`].
+    /// [`plan`], fetch the server's bytes it asks for into a temporary file
+    /// (checked against the server's hash), [`compare`].
     #[tracing::instrument(level = "debug", skip_all, fields(session = id, stream = name))]
     pub(crate) async fn reconcile(
         &self,
@@ -285,43 +328,23 @@ impl Syncer<'_> {
             Step::Known(done) => return Ok(done),
             Step::Fetch(start) => start,
         };
-        // The server's bytes before `start`, to check the answer against the
-        // server's hash: the local prefix (as the server holds it, before a
-        // rewrite) when it hashes to the agreed position, else from 0.
-        let agreed = local.bytes.read(0, start.plain_len)?;
-        let rebuilt: Cow<[u8]> = match local.rewrite {
-            Some(rw) => Cow::Owned(rw.reversed().apply(&agreed)),
-            None => agreed,
-        };
-        // `plan` checked `plain_sha256` against the local bytes.
-        let holds = match local.rewrite {
-            None => {
-                start.plain_len == start.remote_len && start.plain_sha256 == start.remote_sha256
-            }
-            Some(_) => sha256_hex(&rebuilt) == start.remote_sha256,
-        };
-        let (start, prefix) = if !local.plain && start.remote_len > 0 {
-            let offset = start.remote_len;
-            (start, Prefix::Unverified(offset))
-        } else if local.plain && holds {
-            (start, Prefix::Bytes(&rebuilt))
-        } else {
-            let zero = tracked_at(local.path, 0, EMPTY_SHA256.to_owned(), 0, EMPTY_SHA256);
-            (zero, Prefix::Bytes(&[]))
-        };
-        let read = self.client.read_stream(id, name, prefix).await?;
+        let (start, prefix) = read_from(local, start)?;
+        let mut wire = Spool::new(&self.spool_dir)?;
+        let read = self.client.read_stream(id, name, prefix, &mut wire).await?;
+        let wire = wire.finish();
         let server = ServerBytes {
-            segments: codec.open(name, read.bytes, &start)?,
+            segments: Box::new(codec.opened(name, &wire, &start)),
             len: read.len,
             sha256: read.sha256,
         };
-        compare(local, &start, server)
+        compare(local, &start, server, &self.spool_dir)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use baton_protocol::sha256_hex;
 
     fn stream(bytes: &[u8]) -> StreamInfo {
         StreamInfo {
@@ -345,9 +368,10 @@ mod tests {
         LocalBytes::Memory(bytes.to_vec())
     }
 
-    fn server_bytes(all: &[u8], from: usize) -> ServerBytes {
+    fn server_bytes(all: &[u8], from: usize) -> ServerBytes<'static> {
+        let segment = (all[from..].to_vec(), (all.len() - from) as u64);
         ServerBytes {
-            segments: vec![(all[from..].to_vec(), (all.len() - from) as u64)],
+            segments: Box::new(std::iter::once(Ok(segment))),
             len: all.len() as u64,
             sha256: sha256_hex(all),
         }
@@ -358,12 +382,12 @@ mod tests {
         let Step::Known(r) = plan(&local(&mem(b"a\nb\n"), None), None).unwrap() else {
             panic!("needs no server bytes")
         };
-        assert_eq!(r.relation, Relation::LocalAhead);
+        assert!(matches!(r.relation, Relation::LocalAhead));
         assert_eq!(r.at.unwrap().plain_len, 0);
         let Step::Known(r) = plan(&local(&mem(b""), None), None).unwrap() else {
             panic!("needs no server bytes")
         };
-        assert_eq!(r.relation, Relation::InSync);
+        assert!(matches!(r.relation, Relation::InSync));
     }
 
     #[test]
@@ -372,14 +396,14 @@ mod tests {
         else {
             panic!("needs no server bytes")
         };
-        assert_eq!(r.relation, Relation::LocalAhead);
+        assert!(matches!(r.relation, Relation::LocalAhead));
         let at = r.at.unwrap();
         assert_eq!((at.plain_len, at.remote_len), (2, 2));
         let Step::Known(r) = plan(&local(&mem(b"a\n"), None), Some(&stream(b"a\n"))).unwrap()
         else {
             panic!("needs no server bytes")
         };
-        assert_eq!(r.relation, Relation::InSync);
+        assert!(matches!(r.relation, Relation::InSync));
     }
 
     #[test]
@@ -391,15 +415,13 @@ mod tests {
             panic!("needs the server's bytes")
         };
         assert_eq!(start.remote_len, 0);
-        let r = compare(&l, &start, server_bytes(server, 0)).unwrap();
-        assert_eq!(
-            r.relation,
-            Relation::RemoteAhead(Ahead {
-                tail: b"b\nc\n".to_vec(),
-                len: 6,
-                sha256: sha256_hex(server),
-            })
-        );
+        let spool = tempfile::tempdir().unwrap();
+        let r = compare(&l, &start, server_bytes(server, 0), spool.path()).unwrap();
+        let Relation::RemoteAhead(ahead) = r.relation else {
+            panic!("server is ahead")
+        };
+        assert_eq!(&*ahead.tail.read(0, u64::MAX).unwrap(), b"b\nc\n");
+        assert_eq!((ahead.len, ahead.sha256), (6, sha256_hex(server)));
     }
 
     #[test]
@@ -410,8 +432,9 @@ mod tests {
         let Step::Fetch(start) = plan(&l, Some(&stream(server))).unwrap() else {
             panic!("needs the server's bytes")
         };
-        let r = compare(&l, &start, server_bytes(server, 0)).unwrap();
-        assert_eq!(r.relation, Relation::Diverged);
+        let spool = tempfile::tempdir().unwrap();
+        let r = compare(&l, &start, server_bytes(server, 0), spool.path()).unwrap();
+        assert!(matches!(r.relation, Relation::Diverged));
         assert_eq!(r.shared.last(), Some(&(2, 2)));
     }
 
@@ -427,11 +450,12 @@ mod tests {
             panic!("needs the server's bytes")
         };
         assert_eq!(start.remote_len, 2);
-        let r = compare(&l, &start, server_bytes(server, 2)).unwrap();
+        let spool = tempfile::tempdir().unwrap();
+        let r = compare(&l, &start, server_bytes(server, 2), spool.path()).unwrap();
         let Relation::RemoteAhead(ahead) = r.relation else {
             panic!("server is ahead")
         };
-        assert_eq!(ahead.tail, b"c\n");
+        assert_eq!(&*ahead.tail.read(0, u64::MAX).unwrap(), b"c\n");
         // A position whose local bytes changed since is not trusted.
         let stale = tracked(
             Path::new("/l/s.jsonl"),
@@ -462,7 +486,7 @@ mod tests {
         let Step::Known(r) = plan(&l, Some(&server)).unwrap() else {
             panic!("needs no server bytes")
         };
-        assert_eq!(r.relation, Relation::InSync);
+        assert!(matches!(r.relation, Relation::InSync));
         assert_eq!(r.at.unwrap().remote_len, 40);
     }
 

@@ -380,7 +380,8 @@ pub fn push_rows(
         crate::secrets::warn_unredacted(count, &format!("{} session(s)", sessions.len()));
     }
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_deref(), state)
-        .with_redactor(&remote.redactor, remote.redact);
+        .with_redactor(&remote.redactor, remote.redact)
+        .with_spool_dir(&ctx.baton_home);
     if let Some(archive) = baton_store::Archive::open_existing(&ctx.baton_home)? {
         let archive = std::sync::Mutex::new(archive);
         syncer = syncer.with_archive(std::sync::Arc::new(move |path: &Path| {
@@ -441,7 +442,8 @@ pub fn pull_infos(
     let state = SyncState::load(&ctx.baton_home, &remote.config.url)?;
     let sources = sources_by_remote(ctx, catalog, &state)?;
     let mut syncer = Syncer::new(&remote.client, remote.keyring.as_deref(), state)
-        .with_redactor(&remote.redactor, remote.redact);
+        .with_redactor(&remote.redactor, remote.redact)
+        .with_spool_dir(&ctx.baton_home);
     let rt = &remote.rt;
     // Forks need their parents: fetch any missing ancestor first.
     let have = |agent, id: &str| catalog.contains(agent, id).unwrap_or(false);

@@ -658,10 +658,9 @@ fn sessions_only_the_archive_holds_are_pushed_byte_identical_and_marked_archived
             .get(id)
             .unwrap_or_else(|| panic!("{id} not pushed"));
         assert!(info.archived, "{id}: {info:?}");
-        let bytes = rt
-            .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[])))
-            .unwrap()
-            .bytes;
+        let mut bytes = Vec::new();
+        rt.block_on(client.read_stream(id, "main", baton_sync::http::Prefix::start(), &mut bytes))
+            .unwrap();
         assert_eq!(&sha256_hex(&bytes), sha, "{id} ({})", path.display());
     }
 
@@ -731,10 +730,9 @@ fn the_web_servers_own_copy_marks_a_session_archived_when_its_file_goes() {
             .all(|(_, s)| !s.archived),
         "{listed:?}"
     );
-    let kept = rt
-        .block_on(client.read_stream(gone, "main", baton_sync::http::Prefix::Bytes(&[])))
-        .unwrap()
-        .bytes;
+    let mut kept = Vec::new();
+    rt.block_on(client.read_stream(gone, "main", baton_sync::http::Prefix::start(), &mut kept))
+        .unwrap();
     assert_eq!(&sha256_hex(&kept), sha, "the server keeps its copy");
 
     // Back on disk (as `baton resume` writes it), the mark goes.

@@ -405,13 +405,11 @@ fn convert_of_a_large_claude_session_stays_under_256_mib() {
 }
 
 #[test]
-#[ignore = "over 256 MiB today (issue 11 item 1): pull holds the whole server stream (read_stream body, tail, library copy) in memory"]
 fn push_pull_and_server_ingest_of_a_large_codex_session_stay_under_256_mib() {
     push_and_pull(Agent::Codex);
 }
 
 #[test]
-#[ignore = "over 256 MiB today (issue 11 item 1): pull holds the whole server stream (read_stream body, tail, library copy) in memory"]
 fn push_pull_and_server_ingest_of_a_large_claude_session_stay_under_256_mib() {
     push_and_pull(Agent::Claude);
 }

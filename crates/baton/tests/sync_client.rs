@@ -92,11 +92,12 @@ fn append(path: &Path, bytes: &[u8]) {
 }
 
 async fn server_main(client: &Client, id: &str) -> Vec<u8> {
+    let mut bytes = Vec::new();
     client
-        .read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[]))
+        .read_stream(id, "main", baton_sync::http::Prefix::start(), &mut bytes)
         .await
-        .expect("read stream")
-        .bytes
+        .expect("read stream");
+    bytes
 }
 
 async fn push(syncer: &mut Syncer<'_>, s: &LocalSession) -> baton_sync::push::PushReport {

@@ -234,11 +234,12 @@ fn server_sessions(serve: &Serve) -> Vec<SessionInfo> {
 
 fn server_text(serve: &Serve, id: &str) -> String {
     let client = Client::new(&serve.url, &serve.token).expect("client");
-    let read = tokio::runtime::Runtime::new()
+    let mut bytes = Vec::new();
+    tokio::runtime::Runtime::new()
         .expect("runtime")
-        .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[])))
+        .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::start(), &mut bytes))
         .expect("read stream");
-    String::from_utf8_lossy(&read.bytes).into_owned()
+    String::from_utf8_lossy(&bytes).into_owned()
 }
 
 /// The row of session `id` in `baton list --json`.

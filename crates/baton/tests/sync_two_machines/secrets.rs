@@ -244,11 +244,12 @@ fn assert_nothing_leaked(serve: &Serve, id: &str, needles: &[String]) {
 /// The server's bytes of stream `main` of `id`.
 fn server_stream(serve: &Serve, id: &str) -> Vec<u8> {
     let client = Client::new(&serve.url, &serve.token).expect("client");
+    let mut bytes = Vec::new();
     tokio::runtime::Runtime::new()
         .expect("runtime")
-        .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::Bytes(&[])))
-        .expect("read stream")
-        .bytes
+        .block_on(client.read_stream(id, "main", baton_sync::http::Prefix::start(), &mut bytes))
+        .expect("read stream");
+    bytes
 }
 
 /// The one library file `pull` wrote or already had for `id`.
