@@ -7,7 +7,7 @@
 use crate::crypto::Keyring;
 use crate::error::{ClientError, io_err};
 use crate::http::Client;
-use crate::native::LocalBytes;
+use crate::native::{LocalBytes, Spool};
 use crate::state::{IdRewrite, RemoteSession, StreamState, SyncState, Tracked};
 use baton_native::files::FileStat;
 use baton_protocol::SessionInfo;
@@ -15,9 +15,11 @@ use baton_secrets::Redactor;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Reads a session file that is gone from disk from a copy the caller keeps
-/// (baton's archive): `Ok(None)` when it has none either.
-pub type ArchiveReader = Arc<dyn Fn(&Path) -> std::io::Result<Option<Vec<u8>>> + Send + Sync>;
+/// Copies a session file that is gone from disk from a copy the caller
+/// keeps (baton's archive) into the writer: `Ok(false)` when it has none
+/// either.
+pub type ArchiveReader =
+    Arc<dyn Fn(&Path, &mut dyn std::io::Write) -> std::io::Result<bool> + Send + Sync>;
 
 /// Largest plaintext piece sent in one append request.
 pub const CHUNK_SIZE: usize = 4 << 20;
@@ -195,15 +197,18 @@ impl<'a> Syncer<'a> {
     }
 
     /// The native bytes of `path`: the file (decompressed), or, when it is
-    /// gone, the archived copy; `None` when neither exists.
+    /// gone, the archived copy, copied into a spool file; `None` when
+    /// neither exists.
     pub(crate) fn read_local(&self, path: &Path) -> Result<Option<LocalBytes>, ClientError> {
         if let Some(bytes) = LocalBytes::open(path)? {
             return Ok(Some(bytes));
         }
-        match &self.archive {
-            Some(archive) => Ok(archive(path).map_err(io_err(path))?.map(LocalBytes::Memory)),
-            None => Ok(None),
-        }
+        let Some(archive) = &self.archive else {
+            return Ok(None);
+        };
+        let mut spool = Spool::new(&self.spool_dir)?;
+        let copied = archive(path, &mut spool).map_err(io_err(path))?;
+        Ok(copied.then(|| spool.finish()))
     }
 
     /// Keep server bytes being read in temporary files in `dir` (baton's

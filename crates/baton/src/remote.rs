@@ -384,10 +384,15 @@ pub fn push_rows(
         .with_spool_dir(&ctx.baton_home);
     if let Some(archive) = baton_store::Archive::open_existing(&ctx.baton_home)? {
         let archive = std::sync::Mutex::new(archive);
-        syncer = syncer.with_archive(std::sync::Arc::new(move |path: &Path| {
-            let archive = archive.lock().unwrap_or_else(|e| e.into_inner());
-            archive.read(path).map_err(std::io::Error::other)
-        }));
+        syncer = syncer.with_archive(std::sync::Arc::new(
+            move |path: &Path, out: &mut dyn std::io::Write| {
+                let archive = archive.lock().unwrap_or_else(|e| e.into_inner());
+                match archive.reader_ref(path, 0).map_err(std::io::Error::other)? {
+                    Some(mut copy) => std::io::copy(&mut copy, out).map(|_| true),
+                    None => Ok(false),
+                }
+            },
+        ));
     }
     let home = &ctx.baton_home;
     each_session(
