@@ -1,6 +1,7 @@
-//! Cross-agent conversion ([`convert`]): a session of one agent rewritten as
-//! a new, self-contained native session of the other, which the target's
-//! real CLI resumes with the whole conversation as its own history.
+//! Cross-agent conversion ([`plan`], [`Plan::write`]): a session of one
+//! agent rewritten as a new, self-contained native session of the other,
+//! which the target's real CLI resumes with the whole conversation as its
+//! own history.
 //!
 //! The source is read through the normalized view (every file of a Codex
 //! lineage, the main chain of a Claude transcript) and turned into:
@@ -19,20 +20,28 @@
 //! History longer than the target's context is cut at whole turns from the
 //! start (the first turn is kept, a notice marks the cut) and huge tool
 //! outputs are truncated with a marker ([`Limits`]).
+//!
+//! Converting streams: a first pass over the source's messages keeps a few
+//! facts per message (kind, call id, chain links, time) and chooses what is
+//! carried, a second measures each carried item to fit the target's
+//! context, a third writes the new session's lines ([`Plan::write`]), so a
+//! source of any size is never held whole.
 
 use crate::FileReader;
-use crate::model::{Agent, Message, MessageKind, Role};
+use crate::fork::CodexLineage;
+use crate::model::{Agent, Message, MessageKind, Role, SessionFacts};
 use crate::rehydrate::{
-    ExtraKind, NativeError, NativeSession, SessionExtra, codex_rollout_name, to_line,
+    ExtraKind, NativeError, SessionExtra, SessionLines, codex_rollout_name, to_line,
 };
 use serde_json::{Map, Value, json};
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::io::Write;
 
-/// Codex CLI version whose rollout format [`convert`] writes.
+/// Codex CLI version whose rollout format [`Plan::write`] writes.
 pub const CODEX_FORMAT_VERSION: &str = "0.169.0";
-/// Claude Code version whose transcript format [`convert`] writes.
+/// Claude Code version whose transcript format [`Plan::write`] writes.
 pub const CLAUDE_FORMAT_VERSION: &str = "2.1.330";
-/// `originator` of a Codex rollout written by [`convert`].
+/// `originator` of a Codex rollout written by [`Plan::write`].
 pub const CODEX_ORIGINATOR: &str = "baton_convert";
 
 /// Size limits of a conversion.
@@ -82,8 +91,6 @@ pub struct Converted {
     /// Path relative to the target home (Codex rollout name, or
     /// `projects/<slug of cwd>/<id>.jsonl`).
     pub name: String,
-    /// The file's bytes.
-    pub bytes: Vec<u8>,
     /// The source's working directory.
     pub cwd: Option<String>,
     /// The source's model.
@@ -169,46 +176,90 @@ impl DropList {
     }
 }
 
-/// The source conversation, normalized and in order, with its metadata.
-struct Source {
-    messages: Vec<Message>,
-    /// Image parts in the source's records (not carried over).
-    images: usize,
-    cwd: Option<String>,
-    model: Option<String>,
-    git_branch: Option<String>,
+/// Image parts a record holds below its model item or message.
+fn record_images(record: &Value) -> usize {
+    count_images(record.get("payload").or_else(|| record.get("message")))
 }
 
-fn read_source(session: &NativeSession) -> Result<Source, NativeError> {
-    let bytes: Vec<u8> = match session.agent {
+/// Read `source`'s conversation record by record with one reader: Codex
+/// the lineage's whole history behind the source's own `session_meta`,
+/// Claude its own file. `visit` gets the messages of each record, while it
+/// returns true. Returns the session facts the reader gathered and the image
+/// parts of the records read (not carried over). One record is held at a
+/// time.
+fn read_conversation(
+    source: &dyn SessionLines,
+    visit: &mut dyn FnMut(Vec<Message>) -> Result<bool, NativeError>,
+) -> Result<(SessionFacts, usize), NativeError> {
+    let mut reader = FileReader::new(source.agent());
+    let mut images = 0;
+    match source.agent() {
         Agent::Codex => {
-            let (meta, history) = crate::fork::codex_flat_history(session)?;
-            std::iter::once(meta)
-                .chain(history)
-                .flat_map(|r| to_line(&r))
-                .collect()
+            let lineage = CodexLineage::read(source)?;
+            let mut feed = |record: &Value| {
+                images += record_images(record);
+                visit(reader.feed(&to_line(record)).messages)
+            };
+            if feed(lineage.own_meta())? {
+                lineage.visit_history(source, &mut |record| feed(&record))?;
+            }
         }
-        Agent::Claude => session.session_file().bytes.clone(),
-    };
-    let mut reader = FileReader::new(session.agent);
-    let mut messages = reader.feed(&bytes).messages;
-    if session.agent == Agent::Claude {
-        let order = crate::claude::chain_order(&messages);
-        let mut slots: Vec<Option<Message>> = messages.into_iter().map(Some).collect();
-        messages = order.into_iter().filter_map(|i| slots[i].take()).collect();
+        Agent::Claude => {
+            let own = source.file_ids().len() - 1;
+            let read_err = |e| NativeError::Read {
+                path: source.file_path(own),
+                source: e,
+            };
+            crate::jsonl::read_raw_lines(source.open(own)?, read_err, |offset, raw| {
+                // Only a line naming an `image` type can hold one.
+                if memchr::memmem::find(raw, b"image\"").is_some() {
+                    images += crate::jsonl::Lines::new(raw, offset, 0)
+                        .filter_map(|line| line.value().ok())
+                        .map(|record| record_images(&record))
+                        .sum::<usize>();
+                }
+                visit(reader.feed(raw).messages)
+            })?;
+        }
     }
-    let facts = &reader.state().facts;
-    let images = crate::rehydrate::records(&bytes)
-        .iter()
-        .map(|r| count_images(r.get("payload").or_else(|| r.get("message"))))
-        .sum();
-    Ok(Source {
-        messages,
-        images,
-        cwd: crate::rehydrate::SessionLines::cwd(session).or_else(|| facts.cwd.clone()),
-        model: facts.model.clone(),
-        git_branch: facts.git_branch.clone().filter(|b| b != "HEAD"),
-    })
+    Ok((reader.state().facts.clone(), images))
+}
+
+/// The error of a source whose messages differ from one pass to the next.
+fn changed_meanwhile(source: &dyn SessionLines) -> NativeError {
+    NativeError::Invalid(format!(
+        "session {} changed while it was being converted; nothing was written, run the command again",
+        source.id()
+    ))
+}
+
+/// Visit the messages of `source` that `wanted` lists by their index in
+/// the stream [`read_conversation`] reads, each with the place `wanted`
+/// gives it; reading stops after the last one. A wanted message the source
+/// no longer holds is an error.
+fn visit_wanted(
+    source: &dyn SessionLines,
+    wanted: &HashMap<usize, usize>,
+    visit: &mut dyn FnMut(usize, Message) -> Result<(), NativeError>,
+) -> Result<(), NativeError> {
+    let (mut index, mut left) = (0, wanted.len());
+    if left == 0 {
+        return Ok(());
+    }
+    read_conversation(source, &mut |messages| {
+        for m in messages {
+            if let Some(&place) = wanted.get(&index) {
+                left -= 1;
+                visit(place, m)?;
+            }
+            index += 1;
+        }
+        Ok(left > 0)
+    })?;
+    match left {
+        0 => Ok(()),
+        _ => Err(changed_meanwhile(source)),
+    }
 }
 
 /// Image parts below a model item or message (Codex `input_image`, Claude
@@ -433,19 +484,32 @@ fn neutral_tool(agent: Agent, name: &str, text: &str, cwd: Option<&str>) -> Tool
     mapped.unwrap_or_else(other)
 }
 
-/// The source messages as neutral items: what is carried over, every call
-/// answered and every output called; the rest counted in `dropped`.
-fn neutral_items(
-    source: &Source,
-    agent: Agent,
-    subagents: Vec<(Option<String>, String)>,
+/// A source message the conversion carries: its index in the stream
+/// [`read_conversation`] reads, its kind (prompt, reply, tool call or tool
+/// output), its time, and for an output the subagent summaries appended
+/// to it (indices into [`Neutral::summaries`]).
+#[derive(Debug, Clone)]
+struct Slot {
+    message: usize,
+    kind: MessageKind,
+    at: Option<String>,
+    summaries: Vec<usize>,
+}
+
+/// The source messages (`messages`, text-less, taken in `order`) the
+/// conversion carries: every call answered and every output called, each
+/// output with the subagent summaries whose call it answers
+/// (`summary_calls`); the rest counted in `dropped`.
+fn choose_items(
+    messages: &[Message],
+    order: &[usize],
+    summary_calls: &[Option<String>],
     dropped: &mut DropList,
-) -> Vec<Timed> {
-    let cwd = source.cwd.as_deref();
+) -> Vec<Slot> {
     let ids = |kind: MessageKind| -> HashSet<&str> {
-        source
-            .messages
+        order
             .iter()
+            .map(|&i| &messages[i])
             .filter(|m| m.kind == kind)
             .filter_map(|m| m.call_id.as_deref())
             .collect()
@@ -453,12 +517,13 @@ fn neutral_items(
     let (called, answered) = (ids(MessageKind::ToolCall), ids(MessageKind::ToolResult));
     let mut seen_calls = HashSet::new();
     let mut seen_outputs = HashSet::new();
-    let mut subagents = subagents;
-    let mut items = Vec::new();
-    for m in &source.messages {
-        let item = match m.kind {
-            MessageKind::Prompt => Item::Prompt(m.text.clone()),
-            MessageKind::Reply => Item::Reply(m.text.clone()),
+    let mut unattached: Vec<usize> = (0..summary_calls.len()).collect();
+    let mut slots = Vec::new();
+    for &i in order {
+        let m = &messages[i];
+        let mut summaries = Vec::new();
+        match m.kind {
+            MessageKind::Prompt | MessageKind::Reply => {}
             MessageKind::Context => {
                 dropped.add("injected context", 1);
                 continue;
@@ -477,11 +542,6 @@ fn neutral_items(
                     dropped.add("tool call without an output", 1);
                     continue;
                 }
-                let name = m.tool_name.as_deref().unwrap_or("unknown");
-                Item::Call {
-                    id: id.to_string(),
-                    tool: neutral_tool(agent, name, &m.text, cwd),
-                }
             }
             MessageKind::ToolResult => {
                 let id = m.call_id.as_deref().unwrap_or_default();
@@ -489,25 +549,83 @@ fn neutral_items(
                     dropped.add("tool output without its call", 1);
                     continue;
                 }
-                let mut text = m.text.clone();
-                while let Some(at) = subagents.iter().position(|(c, _)| c.as_deref() == Some(id)) {
-                    let (_, summary) = subagents.remove(at);
-                    text.push_str("\n\n");
-                    text.push_str(&summary);
+                while let Some(at) = unattached
+                    .iter()
+                    .position(|&k| summary_calls[k].as_deref() == Some(id))
+                {
+                    summaries.push(unattached.remove(at));
                 }
+            }
+        }
+        slots.push(Slot {
+            message: i,
+            kind: m.kind,
+            at: m.timestamp.clone(),
+            summaries,
+        });
+    }
+    dropped.add("subagent thread without its call", unattached.len());
+    slots
+}
+
+/// What turns a carried source message into its neutral item.
+struct Neutral {
+    /// Agent of the source.
+    agent: Agent,
+    /// The source's working directory (file tools' paths are made
+    /// absolute against it).
+    cwd: Option<String>,
+    /// Summaries of the source's subagent threads.
+    summaries: Vec<String>,
+    /// Characters a tool output keeps.
+    output_chars: usize,
+}
+
+impl Neutral {
+    /// The item of message `m`, carried as `slot`, and whether its output
+    /// was truncated; an error when `m` is not the message `slot` was
+    /// chosen from (the source changed).
+    fn item(
+        &self,
+        slot: &Slot,
+        m: Message,
+        source: &dyn SessionLines,
+    ) -> Result<(Timed, bool), NativeError> {
+        if m.kind != slot.kind {
+            return Err(changed_meanwhile(source));
+        }
+        let mut truncated = false;
+        let item = match m.kind {
+            MessageKind::Prompt => Item::Prompt(m.text),
+            MessageKind::Reply => Item::Reply(m.text),
+            MessageKind::ToolCall => {
+                let name = m.tool_name.as_deref().unwrap_or("unknown");
+                Item::Call {
+                    tool: neutral_tool(self.agent, name, &m.text, self.cwd.as_deref()),
+                    id: m.call_id.unwrap_or_default(),
+                }
+            }
+            _ => {
+                let mut text = m.text;
+                for &k in &slot.summaries {
+                    text.push_str("\n\n");
+                    text.push_str(&self.summaries[k]);
+                }
+                truncated = truncate_output(&mut text, self.output_chars);
                 Item::Output {
-                    id: id.to_string(),
+                    id: m.call_id.unwrap_or_default(),
                     text,
                 }
             }
         };
-        items.push(Timed {
-            item,
-            at: m.timestamp.clone(),
-        });
+        Ok((
+            Timed {
+                item,
+                at: m.timestamp,
+            },
+            truncated,
+        ))
     }
-    dropped.add("subagent thread without its call", subagents.len());
-    items
 }
 
 /// Estimated tokens of an item (4 characters each, at least 1).
@@ -529,40 +647,82 @@ fn tokens(item: &Item) -> usize {
     chars / 4 + 1
 }
 
-/// Truncate tool outputs longer than `limit` characters, with a marker.
-fn truncate_outputs(items: &mut [Timed], limit: usize, dropped: &mut DropList) {
-    for t in items {
-        if let Item::Output { text, .. } = &mut t.item {
-            let total = text.chars().count();
-            if total > limit {
-                let cut = text
-                    .char_indices()
-                    .nth(limit)
-                    .map_or(text.len(), |(i, _)| i);
-                text.truncate(cut);
-                text.push_str(&format!(
-                    "\n[baton: output truncated to {limit} of {total} characters]"
-                ));
-                dropped.add(&format!("tool output text beyond {limit} characters"), 1);
-            }
-        }
+/// Truncate a tool output longer than `limit` characters, with a marker;
+/// whether it was.
+fn truncate_output(text: &mut String, limit: usize) -> bool {
+    let total = text.chars().count();
+    if total <= limit {
+        return false;
+    }
+    let cut = text
+        .char_indices()
+        .nth(limit)
+        .map_or(text.len(), |(i, _)| i);
+    text.truncate(cut);
+    text.push_str(&format!(
+        "\n[baton: output truncated to {limit} of {total} characters]"
+    ));
+    true
+}
+
+/// The estimated tokens of each slot's item, and how many outputs were
+/// truncated: one pass over `source` building each carried item.
+fn measure(
+    source: &dyn SessionLines,
+    slots: &[Slot],
+    neutral: &Neutral,
+) -> Result<(Vec<usize>, usize), NativeError> {
+    let wanted = slots
+        .iter()
+        .enumerate()
+        .map(|(s, slot)| (slot.message, s))
+        .collect();
+    let (mut sizes, mut truncated) = (vec![0; slots.len()], 0);
+    visit_wanted(source, &wanted, &mut |s, m| {
+        let (timed, cut) = neutral.item(&slots[s], m, source)?;
+        sizes[s] = tokens(&timed.item);
+        truncated += usize::from(cut);
+        Ok(())
+    })?;
+    Ok((sizes, truncated))
+}
+
+/// One item of the converted history: a carried source message, or the
+/// notice prompt where earlier turns were cut.
+#[derive(Debug, Clone)]
+enum Entry {
+    Carried(Slot),
+    CutNotice(Timed),
+}
+
+impl Entry {
+    /// Whether the entry is an assistant content block (a reply or a call).
+    fn is_block(&self) -> bool {
+        matches!(self, Entry::Carried(s) if matches!(s.kind, MessageKind::Reply | MessageKind::ToolCall))
     }
 }
 
 /// Cut whole turns from the start (after the first) until the history fits
-/// `budget` estimated tokens, with a notice prompt at the cut.
-fn fit_context(items: Vec<Timed>, budget: usize, dropped: &mut DropList) -> Vec<Timed> {
-    let mut turns: Vec<Vec<Timed>> = Vec::new();
-    for t in items {
-        if matches!(t.item, Item::Prompt(_)) || turns.is_empty() {
-            turns.push(Vec::new());
+/// `budget` estimated tokens (`sizes`, one per slot), with a notice prompt
+/// at the cut.
+fn fit_context(
+    slots: Vec<Slot>,
+    sizes: &[usize],
+    budget: usize,
+    dropped: &mut DropList,
+) -> Vec<Entry> {
+    let mut turns: Vec<std::ops::Range<usize>> = Vec::new();
+    for (i, slot) in slots.iter().enumerate() {
+        if slot.kind == MessageKind::Prompt || turns.is_empty() {
+            turns.push(i..i);
         }
-        turns.last_mut().expect("a turn").push(t);
+        turns.last_mut().expect("a turn").end = i + 1;
     }
-    let size = |turn: &[Timed]| turn.iter().map(|t| tokens(&t.item)).sum::<usize>();
-    let total: usize = turns.iter().map(|t| size(t)).sum();
+    let size = |turn: &std::ops::Range<usize>| sizes[turn.clone()].iter().sum::<usize>();
+    let total: usize = sizes.iter().sum();
+    let whole = |slots: Vec<Slot>| slots.into_iter().map(Entry::Carried).collect();
     if total <= budget || turns.len() <= 2 {
-        return turns.into_iter().flatten().collect();
+        return whole(slots);
     }
     let first = size(&turns[0]);
     let mut kept_from = turns.len();
@@ -575,20 +735,26 @@ fn fit_context(items: Vec<Timed>, budget: usize, dropped: &mut DropList) -> Vec<
     kept_from = kept_from.min(turns.len() - 1);
     let cut = kept_from - 1;
     if cut == 0 {
-        return turns.into_iter().flatten().collect();
+        return whole(slots);
     }
     dropped.add("earlier turns cut to fit the target's context", cut);
-    let at = turns[kept_from][0].at.clone();
-    let notice = Timed {
+    let (first_end, kept_start) = (turns[0].end, turns[kept_from].start);
+    let mut notice = Some(Entry::CutNotice(Timed {
         item: Item::Prompt(format!(
             "[baton: {cut} earlier turn(s) of this conversation were left out here to fit the model's context]"
         )),
-        at,
-    };
-    let mut out: Vec<Timed> = turns[0].clone();
-    out.push(notice);
-    out.extend(turns.into_iter().skip(kept_from).flatten());
-    out
+        at: slots[kept_start].at.clone(),
+    }));
+    let mut entries = Vec::with_capacity(first_end + 1 + slots.len() - kept_start);
+    for (i, slot) in slots.into_iter().enumerate() {
+        if i == kept_start {
+            entries.extend(notice.take());
+        }
+        if i < first_end || i >= kept_start {
+            entries.push(Entry::Carried(slot));
+        }
+    }
+    entries
 }
 
 /// Normalized RFC 3339 time with milliseconds, or `now`.
@@ -599,100 +765,251 @@ fn stamp(at: Option<&str>, now: &jiff::Timestamp) -> String {
     t.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
 }
 
-/// Convert `session` into a new session of `target.agent` with id `new_id`,
-/// created at `now` (see the module docs). The source must be of the other
-/// agent and hold at least one typed prompt.
-pub fn convert(
-    session: &NativeSession,
+/// A conversion decided by [`plan`] and not yet written: the new session's
+/// facts and which source messages it carries, in order.
+pub struct Plan {
+    /// The converted session as it will be written.
+    pub converted: Converted,
+    neutral: Neutral,
+    entries: Vec<Entry>,
+    /// Codex: the `model_provider` to record.
+    codex_provider: String,
+    now: jiff::Timestamp,
+    /// Claude: the random base of the records' uuids, so every write of
+    /// the plan gives the same bytes.
+    uuid_base: u128,
+}
+
+/// Plan converting `source` into a new session of `target.agent` with id
+/// `new_id`, created at `now` (see the module docs): two passes over the
+/// source's messages. The source must be of the other agent and hold at
+/// least one typed prompt.
+pub fn plan(
+    source: &dyn SessionLines,
     target: &Target,
     new_id: &str,
     now: jiff::Timestamp,
-) -> Result<Converted, NativeError> {
-    if session.agent == target.agent {
+) -> Result<Plan, NativeError> {
+    let agent = source.agent();
+    if agent == target.agent {
         return Err(NativeError::Invalid(format!(
             "session {} is already a {} session; use `baton fork` for a copy of the same agent",
-            session.id, target.agent
+            source.id(),
+            target.agent
         )));
     }
-    let source = read_source(session)?;
+    let mut messages = Vec::new();
+    let (facts, images) = read_conversation(source, &mut |read| {
+        messages.extend(read.into_iter().map(|m| Message {
+            text: String::new(),
+            ..m
+        }));
+        Ok(true)
+    })?;
+    let order: Vec<usize> = match agent {
+        Agent::Claude => crate::claude::chain_order(&messages),
+        Agent::Codex => (0..messages.len()).collect(),
+    };
     let mut dropped = DropList::default();
-    dropped.add("image", source.images);
-    let subagents = subagent_summaries(&session.extras);
-    let mut items = neutral_items(&source, session.agent, subagents, &mut dropped);
-    if !items.iter().any(|t| matches!(t.item, Item::Prompt(_))) {
+    dropped.add("image", images);
+    let (summary_calls, summaries): (Vec<_>, Vec<_>) =
+        subagent_summaries(&source.extras()?).into_iter().unzip();
+    let slots = choose_items(&messages, &order, &summary_calls, &mut dropped);
+    drop(messages);
+    if !slots.iter().any(|s| s.kind == MessageKind::Prompt) {
         return Err(NativeError::Invalid(format!(
             "session {} has no typed prompt to carry over; nothing was written",
-            session.id
+            source.id()
         )));
     }
-    truncate_outputs(&mut items, target.limits.tool_output_chars, &mut dropped);
-    let items = fit_context(items, target.limits.context_tokens, &mut dropped);
-    let (name, bytes) = match target.agent {
-        Agent::Codex => (
-            codex_rollout_name(new_id, &now),
-            render_codex(&items, &source, new_id, &target.codex_provider, &now),
+    let limits = target.limits;
+    let neutral = Neutral {
+        agent,
+        cwd: source.cwd().or_else(|| facts.cwd.clone()),
+        summaries,
+        output_chars: limits.tool_output_chars,
+    };
+    let (sizes, truncated) = measure(source, &slots, &neutral)?;
+    dropped.add(
+        &format!(
+            "tool output text beyond {} characters",
+            limits.tool_output_chars
         ),
+        truncated,
+    );
+    let entries = fit_context(slots, &sizes, limits.context_tokens, &mut dropped);
+    let name = match target.agent {
+        Agent::Codex => codex_rollout_name(new_id, &now),
         Agent::Claude => {
-            let folder = crate::rehydrate::SessionLines::claude_project_folder(session);
-            (
-                crate::layout::claude::transcript_path(&folder, new_id),
-                render_claude(&items, &source, new_id, &now),
-            )
+            crate::layout::claude::transcript_path(&source.claude_project_folder(), new_id)
         }
     };
-    Ok(Converted {
-        agent: target.agent,
-        id: new_id.to_string(),
-        source_agent: session.agent,
-        converted_from: session.id.clone(),
-        name,
-        bytes,
-        cwd: source.cwd,
-        model: source.model,
-        git_branch: source.git_branch,
-        dropped: dropped.0,
+    Ok(Plan {
+        converted: Converted {
+            agent: target.agent,
+            id: new_id.to_string(),
+            source_agent: agent,
+            converted_from: source.id().to_string(),
+            name,
+            cwd: neutral.cwd.clone(),
+            model: facts.model,
+            git_branch: facts.git_branch.filter(|b| b != "HEAD"),
+            dropped: dropped.0,
+        },
+        neutral,
+        entries,
+        codex_provider: target.codex_provider.clone(),
+        now,
+        uuid_base: uuid::Uuid::new_v4().as_u128(),
     })
 }
 
-/// The Codex rollout lines of `items` (legacy layout: no ordinals, which
-/// Codex 0.169 resumes and appends to as such).
-fn render_codex(
-    items: &[Timed],
-    source: &Source,
-    id: &str,
-    provider: &str,
-    now: &jiff::Timestamp,
-) -> Vec<u8> {
-    let created = stamp(None, now);
-    let mut meta = json!({
-        "id": id,
-        "timestamp": created,
-        "cwd": source.cwd.clone().unwrap_or_default(),
-        "originator": CODEX_ORIGINATOR,
-        "cli_version": CODEX_FORMAT_VERSION,
-        "source": "cli",
-        "model_provider": provider,
-    });
-    if let Some(branch) = &source.git_branch {
-        meta["git"] = json!({ "branch": branch });
+impl Plan {
+    /// Write the converted session's lines to `out`, reading `source` (the
+    /// session the plan was made from) once more. An item read before its
+    /// place in the history (Claude's parallel tool calls, re-attached in
+    /// chain order) waits in memory until its place comes.
+    pub fn write(&self, source: &dyn SessionLines, out: &mut dyn Write) -> Result<(), NativeError> {
+        let wanted = self
+            .entries
+            .iter()
+            .enumerate()
+            .filter_map(|(e, entry)| match entry {
+                Entry::Carried(slot) => Some((slot.message, e)),
+                Entry::CutNotice(_) => None,
+            })
+            .collect();
+        let mut render = Render::new(self, out);
+        render.start()?;
+        visit_wanted(source, &wanted, &mut |e, m| match &self.entries[e] {
+            Entry::Carried(slot) => {
+                let (timed, _) = self.neutral.item(slot, m, source)?;
+                render.arrive(e, timed)
+            }
+            Entry::CutNotice(_) => Ok(()),
+        })?;
+        match render.next == self.entries.len() {
+            true => Ok(()),
+            false => Err(changed_meanwhile(source)),
+        }
     }
-    let mut out = to_line(&json!({"timestamp": created, "type": "session_meta", "payload": meta}));
-    let cwd = source.cwd.as_deref();
-    let mut custom_calls = HashSet::new();
-    for t in items {
-        let at = stamp(t.at.as_deref(), now);
+}
+
+/// Writes a plan's entries in order as the target's lines.
+struct Render<'a> {
+    plan: &'a Plan,
+    out: &'a mut dyn Write,
+    /// The entry to write next.
+    next: usize,
+    /// Items read before their entry's turn, by entry.
+    waiting: BTreeMap<usize, Timed>,
+    /// Codex: calls written as custom tool calls (their outputs follow suit).
+    custom_calls: HashSet<String>,
+    /// Claude: the record written last.
+    parent: Option<String>,
+    /// Claude: the message id of the assistant reply being written.
+    reply_id: Option<String>,
+    /// Claude: the record of each call written, by call id.
+    call_records: HashMap<String, String>,
+}
+
+impl<'a> Render<'a> {
+    fn new(plan: &'a Plan, out: &'a mut dyn Write) -> Self {
+        Render {
+            plan,
+            out,
+            next: 0,
+            waiting: BTreeMap::new(),
+            custom_calls: HashSet::new(),
+            parent: None,
+            reply_id: None,
+            call_records: HashMap::new(),
+        }
+    }
+
+    fn emit(&mut self, bytes: &[u8]) -> Result<(), NativeError> {
+        self.out.write_all(bytes).map_err(NativeError::Output)
+    }
+
+    /// Write the head of the file (Codex: its `session_meta`) and the
+    /// entries that need no source message.
+    fn start(&mut self) -> Result<(), NativeError> {
+        if self.plan.converted.agent == Agent::Codex {
+            let meta = self.codex_meta();
+            self.emit(&meta)?;
+        }
+        self.write_ready()
+    }
+
+    /// The item of entry `e` was read: write it, and what follows it
+    /// that is ready, once its turn comes.
+    fn arrive(&mut self, e: usize, timed: Timed) -> Result<(), NativeError> {
+        self.waiting.insert(e, timed);
+        self.write_ready()
+    }
+
+    /// Write entries from the next one on while each is at hand.
+    fn write_ready(&mut self) -> Result<(), NativeError> {
+        let plan = self.plan;
+        while let Some(entry) = plan.entries.get(self.next) {
+            let lines = match entry {
+                Entry::CutNotice(timed) => self.lines(timed),
+                Entry::Carried(_) => match self.waiting.remove(&self.next) {
+                    Some(timed) => self.lines(&timed),
+                    None => break,
+                },
+            };
+            self.emit(&lines)?;
+            self.next += 1;
+        }
+        Ok(())
+    }
+
+    /// The target's lines of the next entry, `t`.
+    fn lines(&mut self, t: &Timed) -> Vec<u8> {
+        match self.plan.converted.agent {
+            Agent::Codex => self.codex_lines(t),
+            Agent::Claude => self.claude_line(t),
+        }
+    }
+
+    /// The Codex `session_meta` line (legacy layout: no ordinals, which
+    /// Codex 0.169 resumes and appends to as such).
+    fn codex_meta(&self) -> Vec<u8> {
+        let c = &self.plan.converted;
+        let created = stamp(None, &self.plan.now);
+        let mut meta = json!({
+            "id": c.id,
+            "timestamp": created,
+            "cwd": c.cwd.clone().unwrap_or_default(),
+            "originator": CODEX_ORIGINATOR,
+            "cli_version": CODEX_FORMAT_VERSION,
+            "source": "cli",
+            "model_provider": self.plan.codex_provider,
+        });
+        if let Some(branch) = &c.git_branch {
+            meta["git"] = json!({ "branch": branch });
+        }
+        to_line(&json!({"timestamp": created, "type": "session_meta", "payload": meta}))
+    }
+
+    /// The Codex rollout lines of `t`.
+    fn codex_lines(&mut self, t: &Timed) -> Vec<u8> {
+        let cwd = self.plan.converted.cwd.as_deref();
+        let at = stamp(t.at.as_deref(), &self.plan.now);
         let line = |payload: Value| {
             to_line(&json!({"timestamp": at, "type": "response_item", "payload": payload}))
         };
         match &t.item {
             Item::Prompt(text) => {
-                out.extend(line(json!({"type": "message", "role": "user",
-                    "content": [{"type": "input_text", "text": text}]})));
+                let mut out = line(json!({"type": "message", "role": "user",
+                    "content": [{"type": "input_text", "text": text}]}));
                 out.extend(to_line(&json!({"timestamp": at, "type": "event_msg",
                     "payload": {"type": "user_message", "message": text, "images": []}})));
+                out
             }
-            Item::Reply(text) => out.extend(line(json!({"type": "message", "role": "assistant",
-                "content": [{"type": "output_text", "text": text}]}))),
+            Item::Reply(text) => line(json!({"type": "message", "role": "assistant",
+                "content": [{"type": "output_text", "text": text}]})),
             Item::Call { id, tool } => {
                 let payload = match tool {
                     Tool::Shell { command, rest } => {
@@ -703,7 +1020,7 @@ fn render_codex(
                             "arguments": Value::Object(args).to_string(), "call_id": id})
                     }
                     Tool::WriteFile { .. } | Tool::EditFile { .. } => {
-                        custom_calls.insert(id.as_str());
+                        self.custom_calls.insert(id.clone());
                         json!({"type": "custom_tool_call", "status": "completed", "call_id": id,
                             "name": "apply_patch", "input": to_patch(tool, cwd)})
                     }
@@ -711,7 +1028,7 @@ fn render_codex(
                         name,
                         input: ToolInput::Text(text),
                     } => {
-                        custom_calls.insert(id.as_str());
+                        self.custom_calls.insert(id.clone());
                         json!({"type": "custom_tool_call", "status": "completed", "call_id": id,
                             "name": name, "input": text})
                     }
@@ -723,93 +1040,90 @@ fn render_codex(
                             "arguments": v.to_string(), "call_id": id})
                     }
                 };
-                out.extend(line(payload));
+                line(payload)
             }
             Item::Output { id, text } => {
-                let kind = if custom_calls.contains(id.as_str()) {
+                let kind = if self.custom_calls.contains(id) {
                     "custom_tool_call_output"
                 } else {
                     "function_call_output"
                 };
-                out.extend(line(json!({"type": kind, "call_id": id, "output": text})));
+                line(json!({"type": kind, "call_id": id, "output": text}))
             }
         }
     }
-    out
-}
 
-/// The Claude transcript lines of `items`: one chain, each assistant
-/// content block its own record (consecutive blocks share a message id, as
-/// Claude writes one reply), each tool result a user record answering its
-/// call.
-fn render_claude(items: &[Timed], source: &Source, id: &str, now: &jiff::Timestamp) -> Vec<u8> {
-    let cwd = source.cwd.clone().unwrap_or_default();
-    let branch = source.git_branch.clone().unwrap_or_else(|| "HEAD".into());
-    let model = source.model.clone().unwrap_or_else(|| "unknown".into());
-    let mut out = Vec::new();
-    let mut parent: Option<String> = None;
-    let mut reply_id: Option<String> = None;
-    let mut call_records: Vec<(String, String)> = Vec::new();
-    for (i, t) in items.iter().enumerate() {
-        let uuid = uuid::Uuid::new_v4().to_string();
-        let at = stamp(t.at.as_deref(), now);
+    /// The Claude transcript line of `t`: one chain, each assistant content
+    /// block its own record (consecutive blocks share a message id, as
+    /// Claude writes one reply), each tool result a user record answering
+    /// its call.
+    fn claude_line(&mut self, t: &Timed) -> Vec<u8> {
+        let (plan, i) = (self.plan, self.next);
+        let c = &plan.converted;
+        let id = c.id.as_str();
+        // The plan's random v4 uuid with the entry's index in its low 48
+        // (node) bits: still a v4 uuid, the same on every write of the plan.
+        let uuid = uuid::Uuid::from_u128(plan.uuid_base ^ i as u128).to_string();
         let mut rec = json!({
-            "parentUuid": parent, "isSidechain": false, "userType": "external",
-            "cwd": cwd, "sessionId": id, "version": CLAUDE_FORMAT_VERSION,
-            "gitBranch": branch, "uuid": uuid, "timestamp": at,
+            "parentUuid": self.parent, "isSidechain": false, "userType": "external",
+            "cwd": c.cwd.clone().unwrap_or_default(), "sessionId": id,
+            "version": CLAUDE_FORMAT_VERSION,
+            "gitBranch": c.git_branch.clone().unwrap_or_else(|| "HEAD".into()),
+            "uuid": uuid, "timestamp": stamp(t.at.as_deref(), &plan.now),
         });
-        let block = |t: &Item| -> Option<Value> {
-            match t {
-                Item::Reply(text) => Some(json!({"type": "text", "text": text})),
-                Item::Call { id, tool } => {
-                    let (name, input) = claude_tool(tool);
-                    Some(json!({"type": "tool_use", "id": id, "name": name, "input": input}))
-                }
-                _ => None,
-            }
-        };
         match &t.item {
             Item::Prompt(text) => {
-                reply_id = None;
+                self.reply_id = None;
                 rec["type"] = "user".into();
                 rec["message"] = json!({"role": "user", "content": text});
             }
             Item::Output { id: call, text } => {
-                reply_id = None;
+                self.reply_id = None;
                 rec["type"] = "user".into();
                 rec["message"] = json!({"role": "user", "content": [
                     {"type": "tool_result", "tool_use_id": call, "content": text, "is_error": false}]});
-                if let Some((_, caller)) = call_records.iter().find(|(c, _)| c == call) {
+                if let Some(caller) = self.call_records.get(call) {
                     rec["sourceToolAssistantUUID"] = caller.clone().into();
                 }
             }
-            item => {
-                let msg_id = reply_id
-                    .get_or_insert_with(|| {
-                        format!("msg_baton_{}_{:04}", &id[..8.min(id.len())], i + 1)
-                    })
-                    .clone();
-                let next_is_block = items.get(i + 1).and_then(|n| block(&n.item)).is_some();
-                let stop = match (next_is_block, item) {
-                    (true, _) => Value::Null,
-                    (false, Item::Call { .. }) => "tool_use".into(),
-                    (false, _) => "end_turn".into(),
-                };
-                if let Item::Call { id: call, .. } = item {
-                    call_records.push((call.clone(), uuid.clone()));
-                }
-                rec["type"] = "assistant".into();
-                rec["message"] = json!({
-                    "id": msg_id, "type": "message", "role": "assistant", "model": model,
-                    "content": [block(item)], "stop_reason": stop, "stop_sequence": null,
-                    "usage": {"input_tokens": 0, "output_tokens": 0},
-                });
+            Item::Reply(text) => {
+                let block = json!({"type": "text", "text": text});
+                self.assistant_record(&mut rec, block, false);
+            }
+            Item::Call { id: call, tool } => {
+                self.call_records.insert(call.clone(), uuid.clone());
+                let (name, input) = claude_tool(tool);
+                let block = json!({"type": "tool_use", "id": call, "name": name, "input": input});
+                self.assistant_record(&mut rec, block, true);
             }
         }
-        parent = Some(uuid);
-        out.extend(to_line(&rec));
+        self.parent = Some(uuid);
+        to_line(&rec)
     }
-    out
+
+    /// Make `rec` the assistant record of the next entry, holding the
+    /// content `block` (a tool call when `is_call`).
+    fn assistant_record(&mut self, rec: &mut Value, block: Value, is_call: bool) {
+        let (plan, i) = (self.plan, self.next);
+        let id = plan.converted.id.as_str();
+        let msg_id = self
+            .reply_id
+            .get_or_insert_with(|| format!("msg_baton_{}_{:04}", &id[..8.min(id.len())], i + 1))
+            .clone();
+        let next_is_block = plan.entries.get(i + 1).is_some_and(Entry::is_block);
+        let stop = match (next_is_block, is_call) {
+            (true, _) => Value::Null,
+            (false, true) => "tool_use".into(),
+            (false, false) => "end_turn".into(),
+        };
+        rec["type"] = "assistant".into();
+        rec["message"] = json!({
+            "id": msg_id, "type": "message", "role": "assistant",
+            "model": plan.converted.model.clone().unwrap_or_else(|| "unknown".into()),
+            "content": [block], "stop_reason": stop, "stop_sequence": null,
+            "usage": {"input_tokens": 0, "output_tokens": 0},
+        });
+    }
 }
 
 /// A neutral tool call as Claude's tool name and input.
@@ -839,27 +1153,58 @@ fn claude_tool(tool: &Tool) -> (String, Value) {
     }
 }
 
-impl Converted {
-    /// The converted session as native bytes, as it will be loaded once written.
-    pub fn session(&self) -> NativeSession {
-        NativeSession {
-            agent: self.agent,
-            id: self.id.clone(),
-            files: vec![crate::rehydrate::LineageFile {
-                id: self.id.clone(),
-                name: self.name.clone(),
-                bytes: self.bytes.clone(),
-            }],
-            extras: Vec::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::fork::tests::{claude_session, codex_session, rec, synthetic_claude};
+    use crate::rehydrate::{LineageFile, NativeSession};
     use proptest::prelude::*;
+
+    /// A conversion written to memory: its facts and its bytes.
+    #[derive(Debug)]
+    struct Written {
+        converted: Converted,
+        bytes: Vec<u8>,
+    }
+
+    impl std::ops::Deref for Written {
+        type Target = Converted;
+        fn deref(&self) -> &Converted {
+            &self.converted
+        }
+    }
+
+    impl Written {
+        /// The converted session as it will be loaded once written.
+        fn session(&self) -> NativeSession {
+            NativeSession {
+                agent: self.agent,
+                id: self.id.clone(),
+                files: vec![LineageFile {
+                    id: self.id.clone(),
+                    name: self.name.clone(),
+                    bytes: self.bytes.clone(),
+                }],
+                extras: Vec::new(),
+            }
+        }
+    }
+
+    /// [`plan`] then [`Plan::write`] into memory.
+    fn convert(
+        source: &dyn SessionLines,
+        target: &Target,
+        new_id: &str,
+        now: jiff::Timestamp,
+    ) -> Result<Written, NativeError> {
+        let plan = plan(source, target, new_id, now)?;
+        let mut bytes = Vec::new();
+        plan.write(source, &mut bytes)?;
+        Ok(Written {
+            converted: plan.converted,
+            bytes,
+        })
+    }
 
     fn now() -> jiff::Timestamp {
         "2027-03-04T05:06:07.890Z".parse().unwrap()
@@ -884,10 +1229,19 @@ mod tests {
     /// as parsed JSON text so key order and spacing do not matter, tool
     /// names in Claude's vocabulary.
     fn carried(session: &NativeSession) -> Vec<(MessageKind, Option<String>, String)> {
-        let source = read_source(session).unwrap();
-        source
-            .messages
-            .iter()
+        let mut messages = Vec::new();
+        read_conversation(session, &mut |read| {
+            messages.extend(read);
+            Ok(true)
+        })
+        .unwrap();
+        let order = match session.agent {
+            Agent::Claude => crate::claude::chain_order(&messages),
+            Agent::Codex => (0..messages.len()).collect(),
+        };
+        order
+            .into_iter()
+            .map(|i| &messages[i])
             .filter(|m| {
                 matches!(
                     m.kind,
@@ -952,8 +1306,8 @@ mod tests {
             let there = convert(&session, &target(to), &there_id, now()).unwrap();
             let back = convert(&there.session(), &target(session.agent), &back_id, now()).unwrap();
             prop_assert_eq!(carried(&back.session()), carried(&session));
-            prop_assert_eq!(back.converted_from, there_id);
-            prop_assert_eq!(there.converted_from, session.id.clone());
+            prop_assert_eq!(&back.converted_from, &there_id);
+            prop_assert_eq!(&there.converted_from, &session.id);
             // The sources are only read.
             prop_assert!(there.bytes != session.session_file().bytes);
         }
@@ -1144,23 +1498,13 @@ mod tests {
                 .any(|d| d.what.starts_with("earlier turns") && d.count == 3)
         );
 
-        let mut items = vec![Timed {
-            item: Item::Output {
-                id: "c".into(),
-                text: "ünïcødé output that is long".into(),
-            },
-            at: None,
-        }];
-        let mut dropped = DropList::default();
-        truncate_outputs(&mut items, 5, &mut dropped);
+        let mut text = "ünïcødé output that is long".to_string();
+        assert!(truncate_output(&mut text, 5));
         assert_eq!(
-            items[0].item,
-            Item::Output {
-                id: "c".into(),
-                text: "ünïcø\n[baton: output truncated to 5 of 27 characters]".into()
-            }
+            text,
+            "ünïcø\n[baton: output truncated to 5 of 27 characters]"
         );
-        assert_eq!(dropped.0.len(), 1);
+        assert!(!truncate_output(&mut text, 100));
     }
 
     #[test]
@@ -1223,6 +1567,36 @@ mod tests {
             }]
         );
         assert!(!String::from_utf8_lossy(&c.bytes).contains("AA=="));
+    }
+
+    #[test]
+    fn records_out_of_file_order_are_written_in_chain_order() {
+        let reply = |text: &str| json!([{"type": "text", "text": text}]);
+        // The chain is u → a → b → c; the file holds b, a, u, c.
+        let recs = vec![
+            rec("user", "b", Some("a"), 2, Value::from("second")),
+            rec("assistant", "a", Some("u"), 1, reply("first reply")),
+            rec("user", "u", None, 0, Value::from("first")),
+            rec("assistant", "c", Some("b"), 3, reply("second reply")),
+        ];
+        let c = convert(
+            &synthetic_claude("src", &recs),
+            &target(Agent::Codex),
+            "n",
+            now(),
+        )
+        .unwrap();
+        let texts: Vec<String> = crate::rehydrate::records(&c.bytes)
+            .iter()
+            .filter(|r| r["type"] == "response_item")
+            .map(|r| {
+                r["payload"]["content"][0]["text"]
+                    .as_str()
+                    .unwrap()
+                    .to_string()
+            })
+            .collect();
+        assert_eq!(texts, ["first", "first reply", "second", "second reply"]);
     }
 
     #[test]

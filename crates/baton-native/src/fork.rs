@@ -19,7 +19,7 @@
 //! records ([`Plan::write`]), so a source of any size is never held whole.
 
 use crate::model::{Agent, Message, MessageKind, Role};
-use crate::rehydrate::{NativeError, NativeSession, SessionLines, codex_rollout_name, to_line};
+use crate::rehydrate::{NativeError, SessionLines, codex_rollout_name, to_line};
 use serde_json::Value;
 use std::collections::HashSet;
 use std::io::Write;
@@ -158,76 +158,86 @@ fn visit_records(
     })
 }
 
-/// Visit the session's whole Codex history in order, while `visit` returns
-/// true: ancestors' prefixes (up to each child's
-/// `history_base.end_byte_offset`) inlined, every file's leading
-/// `session_meta` removed. Returns the source's own `session_meta` record.
-fn codex_history(
-    source: &dyn SessionLines,
-    visit: &mut dyn FnMut(Value) -> Result<bool, NativeError>,
-) -> Result<Value, NativeError> {
-    let ids = source.file_ids();
-    let mut metas = Vec::with_capacity(ids.len());
-    for (i, id) in ids.iter().enumerate() {
-        let mut first = None;
-        visit_records(source, i, None, &mut |rec| {
-            first = Some(rec);
-            Ok(false)
-        })?;
-        match first.filter(|r| r.get("type").and_then(Value::as_str) == Some("session_meta")) {
-            Some(meta) => metas.push(meta),
-            None => {
-                return Err(NativeError::Invalid(format!(
-                    "rollout of {id} does not start with session_meta"
-                )));
-            }
-        }
-    }
-    let limits: Vec<Option<u64>> = (0..ids.len())
-        .map(|i| {
-            let Some(child) = metas.get(i + 1) else {
-                return Ok(None);
-            };
-            child
-                .pointer("/payload/history_base/end_byte_offset")
-                .and_then(Value::as_u64)
-                .map(Some)
-                .ok_or_else(|| {
-                    NativeError::Invalid(format!(
-                        "{} is listed as an ancestor but its child has no history_base",
-                        ids[i]
-                    ))
-                })
-        })
-        .collect::<Result<_, _>>()?;
-    let mut go_on = true;
-    for (i, limit) in limits.into_iter().enumerate() {
-        let mut first = true;
-        visit_records(source, i, limit, &mut |rec| {
-            if std::mem::take(&mut first) {
-                return Ok(true);
-            }
-            go_on = visit(rec)?;
-            Ok(go_on)
-        })?;
-        if !go_on {
-            break;
-        }
-    }
-    Ok(metas.pop().expect("a session has at least one file"))
+/// A Codex lineage's `session_meta` records (one per file, ancestors first)
+/// and how far into each file the history goes: what visiting the whole
+/// history needs, read from each file's first line.
+pub(crate) struct CodexLineage {
+    metas: Vec<Value>,
+    /// Per file: the end of the prefix its child inherits
+    /// (`history_base.end_byte_offset`); `None` for the source's own file.
+    limits: Vec<Option<u64>>,
 }
 
-/// The session's whole history as records (see [`codex_history`]) with the
-/// source's own `session_meta` record.
-pub(crate) fn codex_flat_history(
-    session: &NativeSession,
-) -> Result<(Value, Vec<Value>), NativeError> {
-    let mut history = Vec::new();
-    let meta = codex_history(session, &mut |rec| {
-        history.push(rec);
-        Ok(true)
-    })?;
-    Ok((meta, history))
+impl CodexLineage {
+    /// Read the first record of every lineage file of `source`.
+    pub(crate) fn read(source: &dyn SessionLines) -> Result<Self, NativeError> {
+        let ids = source.file_ids();
+        let mut metas = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let mut first = None;
+            visit_records(source, i, None, &mut |rec| {
+                first = Some(rec);
+                Ok(false)
+            })?;
+            match first.filter(|r| r.get("type").and_then(Value::as_str) == Some("session_meta")) {
+                Some(meta) => metas.push(meta),
+                None => {
+                    return Err(NativeError::Invalid(format!(
+                        "rollout of {id} does not start with session_meta"
+                    )));
+                }
+            }
+        }
+        let limits = (0..ids.len())
+            .map(|i| {
+                let Some(child) = metas.get(i + 1) else {
+                    return Ok(None);
+                };
+                child
+                    .pointer("/payload/history_base/end_byte_offset")
+                    .and_then(Value::as_u64)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        NativeError::Invalid(format!(
+                            "{} is listed as an ancestor but its child has no history_base",
+                            ids[i]
+                        ))
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(CodexLineage { metas, limits })
+    }
+
+    /// The source's own `session_meta` record.
+    pub(crate) fn own_meta(&self) -> &Value {
+        self.metas.last().expect("a session has at least one file")
+    }
+
+    /// Visit the session's whole history in order, while `visit` returns
+    /// true: ancestors' prefixes (up to each child's
+    /// `history_base.end_byte_offset`) inlined, every file's leading
+    /// `session_meta` removed.
+    pub(crate) fn visit_history(
+        &self,
+        source: &dyn SessionLines,
+        visit: &mut dyn FnMut(Value) -> Result<bool, NativeError>,
+    ) -> Result<(), NativeError> {
+        let mut go_on = true;
+        for (i, limit) in self.limits.iter().enumerate() {
+            let mut first = true;
+            visit_records(source, i, *limit, &mut |rec| {
+                if std::mem::take(&mut first) {
+                    return Ok(true);
+                }
+                go_on = visit(rec)?;
+                Ok(go_on)
+            })?;
+            if !go_on {
+                break;
+            }
+        }
+        Ok(())
+    }
 }
 
 fn codex_kind(rec: &Value) -> (&str, &str) {
@@ -314,10 +324,12 @@ fn plan_codex(
     now: jiff::Timestamp,
 ) -> Result<Plan, NativeError> {
     let mut steps = Vec::new();
-    let mut meta = codex_history(source, &mut |rec| {
+    let lineage = CodexLineage::read(source)?;
+    lineage.visit_history(source, &mut |rec| {
         steps.push(CodexStep::of(&rec));
         Ok(true)
     })?;
+    let mut meta = lineage.own_meta().clone();
     let paginated = meta
         .pointer("/payload/history_mode")
         .and_then(Value::as_str)
@@ -412,7 +424,7 @@ impl Plan {
                 };
                 next(meta.clone())?;
                 let mut i = 0;
-                codex_history(source, &mut |rec| {
+                CodexLineage::read(source)?.visit_history(source, &mut |rec| {
                     if i >= *end {
                         return Ok(false);
                     }
@@ -637,7 +649,7 @@ fn plan_claude(source: &dyn SessionLines, cut: Cut, new_id: &str) -> Result<Plan
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::rehydrate::{SessionOnDisk, records};
+    use crate::rehydrate::{NativeSession, SessionOnDisk, records};
     use baton_testkit::fixtures_dir as fixtures;
 
     /// A fork written to memory: its facts and its bytes.

@@ -136,6 +136,7 @@ pub enum NativeError {
 }
 
 /// Every complete line of `bytes` parsed as JSON, invalid lines and a torn tail skipped.
+#[cfg(test)]
 pub(crate) fn records(bytes: &[u8]) -> Vec<Value> {
     crate::jsonl::Lines::new(bytes, 0, 0)
         .filter_map(|l| l.value().ok())

@@ -1,11 +1,11 @@
 //! Writing sessions into agent homes for commands that create them (fork,
 //! convert, import, rehydrate, resume), and the report of the files written.
 
-use anyhow::{Result, bail};
+use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
-use baton_native::convert::{Converted, Limits, Target, convert};
+use baton_native::convert::{Converted, Limits, Target};
 use baton_native::fork::{Cut, Forked, new_session_id, plan};
-use baton_native::rehydrate::{NativeSession, RehydratedFile, SessionLines};
+use baton_native::rehydrate::{RehydratedFile, SessionLines};
 use baton_native::write::{Content, WriteOutcome, place_claude_session, place_codex_session};
 use std::path::{Path, PathBuf};
 
@@ -67,23 +67,27 @@ fn place_new(
     Ok(placed.path)
 }
 
-/// SHA-256 of a session's native bytes (its lineage files in order): the
-/// key under which a conversion of these very bytes is reused.
-pub fn source_digest(session: &NativeSession) -> String {
-    let bytes: Vec<u8> = session
-        .files
-        .iter()
-        .flat_map(|f| f.bytes.iter().copied())
-        .collect();
-    baton_store::sha256_hex(&bytes)
+/// SHA-256 of a session's native bytes (its lineage files in order), read
+/// in pieces: the key under which a conversion of these very bytes is
+/// reused.
+pub fn source_digest(session: &dyn SessionLines) -> Result<String> {
+    use sha2::Digest;
+    let mut hash = sha2::Sha256::new();
+    for file in 0..session.file_ids().len() {
+        session
+            .copy_file(file, &mut hash)
+            .with_context(|| format!("cannot read {}", session.file_path(file).display()))?;
+    }
+    Ok(hex::encode(hash.finalize()))
 }
 
 /// Convert `source` into a new session of `to` with a fresh id, create its
 /// file in `home` (the target's agent home or baton's library root for it)
 /// and record its lineage in a conversion sidecar under `baton_home`. Every
-/// conversion `convert` and `resume --in` write goes through here.
+/// conversion `convert` and `resume --in` write goes through here. The new
+/// session is streamed from `source` into its file, never held whole.
 pub fn write_converted(
-    source: &NativeSession,
+    source: &dyn SessionLines,
     to: Agent,
     home: &Path,
     baton_home: &Path,
@@ -100,13 +104,16 @@ pub fn write_converted(
         limits: Limits::for_target(to),
     };
     let new_id = new_session_id(to);
-    let converted = convert(source, &target, &new_id, jiff::Timestamp::now())?;
+    let plan = baton_native::convert::plan(source, &target, &new_id, jiff::Timestamp::now())?;
+    let mut write =
+        |out: &mut dyn std::io::Write| plan.write(source, out).map_err(std::io::Error::other);
+    let converted = &plan.converted;
     let path = place_new(
         to,
         home,
         &converted.id,
         &converted.name,
-        Content::Bytes(&converted.bytes),
+        Content::Stream(&mut write),
         None,
     )?;
     baton_store::record_conversion(
@@ -115,15 +122,15 @@ pub fn write_converted(
             agent: to,
             id: converted.id.clone(),
             converted_from: baton_store::SessionRef {
-                agent: source.agent,
-                id: source.id.clone(),
+                agent: source.agent(),
+                id: source.id().to_owned(),
             },
-            source_sha256: source_digest(source),
+            source_sha256: source_digest(source)?,
             model: converted.model.clone(),
             git_branch: converted.git_branch.clone(),
         },
     )?;
-    Ok((converted, path))
+    Ok((plan.converted, path))
 }
 
 /// The human lines about what a conversion left out (none when nothing).

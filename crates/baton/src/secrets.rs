@@ -1,15 +1,13 @@
 //! The CLI's side of keeping secrets on this machine, shared by `push`,
 //! `sync`, `export`, `import`, `rehydrate` and `baton secrets`: which key
 //! seals placeholders, the allow-list in `BATON_HOME/config.toml`, and
-//! redacting or restoring a whole native session.
+//! redacting or restoring a session as it is read.
 
 use crate::catalog::CONFIG_FILE;
 use crate::context::Context;
 use anyhow::{Context as _, Result, bail};
 use baton_native::jsonl::EditedLines;
-use baton_native::rehydrate::{
-    EditedSession, NativeError, NativeSession, SessionExtra, SessionLines,
-};
+use baton_native::rehydrate::{EditedSession, NativeError, SessionExtra, SessionLines};
 use baton_secrets::{AllowList, Redactor, RuleSet, vault_path};
 use baton_sync::crypto::{self, Keyring};
 use baton_sync::state::SyncConfig;
@@ -120,90 +118,113 @@ pub fn allow(ctx: &Context, entry: &str) -> Result<bool> {
     Ok(true)
 }
 
-/// Apply `f` to the bytes of every file of `session` (lineage and extras).
-fn each_file(
-    session: &mut NativeSession,
-    mut f: impl FnMut(&[u8]) -> Result<Vec<u8>>,
-) -> Result<()> {
-    for file in &mut session.files {
-        file.bytes = f(&file.bytes)?;
+/// `session` as it leaves through an exit (`convert`, `resume --in`):
+/// every secret replaced by its placeholder as it is read, or with
+/// `no_redact` as it is, after the `--no-redact` warning that counts them
+/// (one pass over its lines).
+pub fn for_exit<'a>(
+    redactor: &'a Redactor,
+    session: &'a dyn SessionLines,
+    no_redact: bool,
+) -> Result<SecretLines<'a>> {
+    if !no_redact {
+        return Ok(SecretLines::new(session, redactor, SecretEdit::Redact));
     }
-    for extra in &mut session.extras {
-        extra.bytes = f(&extra.bytes)?;
-    }
-    Ok(())
-}
-
-/// Replace every secret in `session`'s files by its placeholder; returns
-/// how many were replaced.
-pub fn redact_session(redactor: &Redactor, session: &mut NativeSession) -> Result<usize> {
     let mut count = 0;
-    each_file(session, |bytes| {
-        let r = redactor.redact(bytes)?;
-        count += r.entries.len();
-        Ok(r.bytes)
-    })?;
-    Ok(count)
-}
-
-/// Prepare `session` to leave through an exit (`convert`, `resume --in`):
-/// every secret replaced by its placeholder, or with `no_redact` left as it
-/// is after the `--no-redact` warning that counts them.
-pub fn redact_for_exit(ctx: &Context, session: &mut NativeSession, no_redact: bool) -> Result<()> {
-    let redactor = redactor(ctx, None)?;
-    if no_redact {
-        let count: usize = session
-            .files
-            .iter()
-            .map(|f| &f.bytes)
-            .chain(session.extras.iter().map(|e| &e.bytes))
-            .map(|bytes| redactor.find(bytes).len())
-            .sum();
-        warn_unredacted(count, &format!("session {}", session.id));
-        return Ok(());
+    for file in 0..session.file_ids().len() {
+        let read_err = |e| NativeError::Read {
+            path: session.file_path(file),
+            source: e,
+        };
+        baton_native::jsonl::read_raw_lines(session.open(file)?, read_err, |_, line| {
+            count += redactor.find(line).len();
+            Ok(true)
+        })?;
     }
-    redact_session(&redactor, session).map(drop)
+    count += session
+        .extras()?
+        .iter()
+        .map(|extra| redactor.find(&extra.bytes).len())
+        .sum::<usize>();
+    warn_unredacted(count, &format!("session {}", session.id()));
+    Ok(SecretLines::new(session, redactor, SecretEdit::Keep))
 }
 
-/// A session whose placeholders this machine's key opens are turned back
-/// into their original bytes as it is read, a line at a time (the restore
-/// direction of [`RedactedLines`]): what `import` and `rehydrate` place.
-pub struct Restored<'a> {
+/// What [`SecretLines`] does to the secrets of a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SecretEdit {
+    /// Placeholders this machine's key opens become their original bytes.
+    Restore,
+    /// Every secret becomes its placeholder.
+    Redact,
+    /// Nothing changes (`--no-redact`).
+    Keep,
+}
+
+/// A session whose secrets are edited as it is read, a line at a time
+/// (each extra file whole): restored (what `import` and `rehydrate` place,
+/// the restore direction of [`RedactedLines`]) or redacted (what `convert`
+/// and `resume --in` let out, see [`for_exit`]).
+pub struct SecretLines<'a> {
     source: &'a dyn SessionLines,
     redactor: &'a Redactor,
+    edit: SecretEdit,
 }
 
-impl<'a> Restored<'a> {
+impl<'a> SecretLines<'a> {
+    fn new(source: &'a dyn SessionLines, redactor: &'a Redactor, edit: SecretEdit) -> Self {
+        SecretLines {
+            source,
+            redactor,
+            edit,
+        }
+    }
+
     /// `source` with its secrets restored by `redactor`.
-    pub fn new(source: &'a dyn SessionLines, redactor: &'a Redactor) -> Self {
-        Restored { source, redactor }
+    pub fn restored(source: &'a dyn SessionLines, redactor: &'a Redactor) -> Self {
+        Self::new(source, redactor, SecretEdit::Restore)
+    }
+
+    /// `bytes` edited, `None` when nothing changed.
+    fn edited(&self, bytes: &[u8]) -> Result<Option<Vec<u8>>, baton_secrets::SecretsError> {
+        let edited = match self.edit {
+            SecretEdit::Restore => self.redactor.restore(bytes)?,
+            SecretEdit::Redact => self.redactor.redact(bytes)?.bytes,
+            SecretEdit::Keep => return Ok(None),
+        };
+        Ok((edited != bytes).then_some(edited))
     }
 }
 
-impl EditedSession for Restored<'_> {
+impl EditedSession for SecretLines<'_> {
     fn source(&self) -> &dyn SessionLines {
         self.source
     }
 
     fn open_edited(&self, file: usize) -> Result<Box<dyn Read + '_>, NativeError> {
-        let redactor = self.redactor;
-        let restore = Box::new(move |line: &[u8]| {
-            let restored = redactor.restore(line).map_err(std::io::Error::other)?;
-            Ok((restored != line).then_some(restored))
-        });
-        Ok(Box::new(EditedLines::new(self.source.open(file)?, restore)))
+        let source = self.source.open(file)?;
+        if self.edit == SecretEdit::Keep {
+            return Ok(source);
+        }
+        let edit = Box::new(move |line: &[u8]| self.edited(line).map_err(std::io::Error::other));
+        Ok(Box::new(EditedLines::new(source, edit)))
     }
 
     fn extras_edited(&self) -> Result<Cow<'_, [SessionExtra]>, NativeError> {
-        self.source
-            .extras()?
+        let extras = self.source.extras()?;
+        if self.edit == SecretEdit::Keep {
+            return Ok(extras);
+        }
+        extras
             .iter()
             .map(|x| {
                 let bytes = self
-                    .redactor
-                    .restore(&x.bytes)
+                    .edited(&x.bytes)
                     .map_err(|e| NativeError::Invalid(format!("{}: {e}", x.relative_path())))?;
-                Ok(SessionExtra { bytes, ..x.clone() })
+                Ok(SessionExtra {
+                    bytes: bytes.unwrap_or_else(|| x.bytes.clone()),
+                    ..x.clone()
+                })
             })
             .collect::<Result<Vec<_>, _>>()
             .map(Cow::Owned)

@@ -393,13 +393,11 @@ fn local_commands_on_a_large_claude_session_stay_under_256_mib() {
 }
 
 #[test]
-#[ignore = "over 256 MiB today (issue 11 item 1): convert loads the whole session (NativeSession bytes) and parses every record before writing the converted file"]
 fn convert_of_a_large_codex_session_stays_under_256_mib() {
     convert_to_the_other_agent(Agent::Codex);
 }
 
 #[test]
-#[ignore = "over 256 MiB today (issue 11 item 1): convert loads the whole session (NativeSession bytes) and parses every record before writing the converted file"]
 fn convert_of_a_large_claude_session_stays_under_256_mib() {
     convert_to_the_other_agent(Agent::Claude);
 }

@@ -3,12 +3,12 @@
 
 use crate::catalog;
 use crate::context::Context;
-use crate::locate::{agent_home, library_root, load, locate_or_fetch};
+use crate::locate::{agent_home, codex_roots, library_root, locate_or_fetch};
 use crate::place::{describe_dropped, write_converted};
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::convert::Dropped;
-use baton_native::rehydrate::PathMap;
+use baton_native::rehydrate::{PathMap, PathsMapped, SessionOnDisk};
 use std::path::Path;
 
 /// Options of `baton convert`.
@@ -46,11 +46,14 @@ struct Output<'a> {
     dropped: &'a [Dropped],
 }
 
-/// Run `baton convert`.
+/// Run `baton convert`: the session streamed from its files (paths moved,
+/// secrets redacted, a line at a time) into the new session's file.
 pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
-    let mut session = load(ctx, &located)?.map_paths(&args.map_path);
-    crate::secrets::redact_for_exit(ctx, &mut session, args.no_redact)?;
+    let on_disk = SessionOnDisk::locate(located.agent, &located.path, &codex_roots(ctx))?;
+    let mapped = PathsMapped::new(&on_disk, &args.map_path);
+    let redactor = crate::secrets::redactor(ctx, None)?;
+    let session = crate::secrets::for_exit(&redactor, &mapped, args.no_redact)?;
     let home = if args.library {
         library_root(ctx, args.to)
     } else {

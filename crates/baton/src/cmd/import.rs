@@ -4,7 +4,7 @@
 use crate::context::Context;
 use crate::locate::library_root;
 use crate::place::{FileOut, print_outcome, write_fork};
-use crate::secrets::Restored;
+use crate::secrets::SecretLines;
 use anyhow::{Context as _, Result};
 use baton_native::Agent;
 use baton_native::envelope::{EnvelopeError, EnvelopeHeader, FileRole, read_envelope};
@@ -63,7 +63,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     .with_context(|| format!("cannot import {}", args.file.display()))?;
     let on_disk = spool.session(&header);
     let redactor = crate::secrets::redactor(ctx, None)?;
-    let session = Restored::new(&on_disk, &redactor);
+    let session = SecretLines::restored(&on_disk, &redactor);
     let (agent, id) = (header.agent, header.id.as_str());
     let library = library_root(ctx, agent);
     if args.as_fork {

@@ -4,7 +4,7 @@
 use crate::context::Context;
 use crate::locate::{agent_home, locate_or_fetch, on_disk};
 use crate::place::{FileOut, print_outcome, write_fork};
-use crate::secrets::Restored;
+use crate::secrets::SecretLines;
 use anyhow::Result;
 use baton_native::Agent;
 use baton_native::fork::Cut;
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: Args) -> Result<()> {
     let located = locate_or_fetch(ctx, &args.id)?;
     let on_disk = on_disk(ctx, &located)?;
     let redactor = crate::secrets::redactor(ctx, None)?;
-    let restored = Restored::new(&on_disk, &redactor);
+    let restored = SecretLines::restored(&on_disk, &redactor);
     let session = PathsMapped::new(&restored, &args.map_path);
     let home: PathBuf = agent_home(ctx, located.agent)?;
     let (agent, session_id) = (session.agent(), session.id());

@@ -2,7 +2,7 @@
 //! other one through a conversion.
 
 use crate::context::Context;
-use crate::locate::{Located, agent_home, codex_roots, load, locate_or_fetch};
+use crate::locate::{Located, agent_home, codex_roots, locate_or_fetch};
 use anyhow::{Context as _, Result, bail};
 use baton_native::Agent;
 use baton_native::layout::{claude, codex};
@@ -429,9 +429,10 @@ fn local_claude_folder(located: &Located) -> Option<String> {
 /// conversion of the same source bytes that is still on this machine, else
 /// a new one written into `to`'s home.
 fn converted_for(ctx: &Context, located: Located, to: Agent, no_redact: bool) -> Result<Located> {
-    let mut source = load(ctx, &located)?;
-    crate::secrets::redact_for_exit(ctx, &mut source, no_redact)?;
-    let digest = crate::place::source_digest(&source);
+    let on_disk = SessionOnDisk::locate(located.agent, &located.path, &codex_roots(ctx))?;
+    let redactor = crate::secrets::redactor(ctx, None)?;
+    let source = crate::secrets::for_exit(&redactor, &on_disk, no_redact)?;
+    let digest = crate::place::source_digest(&source)?;
     let (earlier, _) = baton_store::read_conversions(&ctx.baton_home);
     let from = baton_store::SessionRef {
         agent: located.agent,
