@@ -1,6 +1,7 @@
 //! Discovery, change detection and incremental ingest (see [`Catalog::refresh`]).
 
 use crate::error::{Error, Result, SqlContext};
+use crate::query::FtsTable;
 use crate::sessions::{self, Affected};
 use crate::{Archive, ArchivedFile, Catalog};
 use baton_native::{Agent, FileReader, LineIssue, Message, NativeFile, ReaderState, Scanned};
@@ -196,18 +197,13 @@ pub(crate) enum Indexed {
     Bag(String),
 }
 
-/// `messages.indexed` of a message whose text is in `messages_fts`.
-const IN_WORDS: i64 = 1;
-/// `messages.indexed` of a message whose text's bag is in `messages_bag`.
-const IN_BAG: i64 = 2;
-
 impl Indexed {
     /// The `messages.indexed` value.
     fn column(&self) -> i64 {
         match self {
             Indexed::Nowhere => 0,
-            Indexed::Words => IN_WORDS,
-            Indexed::Bag(_) => IN_BAG,
+            Indexed::Words => FtsTable::Words.indexed(),
+            Indexed::Bag(_) => FtsTable::Bags.indexed(),
         }
     }
 }
@@ -648,14 +644,20 @@ fn line_issues<'a>(key: &'a str, issues: &'a [LineIssue]) -> impl Iterator<Item 
     })
 }
 
+/// The statement adding a row (rowid, text) to `table`.
+fn insert_sql(table: FtsTable) -> String {
+    format!("INSERT INTO {} (rowid, text) VALUES (?1, ?2)", table.name())
+}
+
 /// Drop every message (and its FTS entry) of a file.
 fn delete_file_messages(tx: &Transaction, path: &Path, file_id: i64) -> Result<()> {
-    for (table, indexed) in [("messages_fts", IN_WORDS), ("messages_bag", IN_BAG)] {
+    for table in [FtsTable::Words, FtsTable::Bags] {
         tx.prepare_cached(&format!(
-            "DELETE FROM {table}
-             WHERE rowid IN (SELECT id FROM messages WHERE file_id = ?1 AND indexed = ?2)"
+            "DELETE FROM {}
+             WHERE rowid IN (SELECT id FROM messages WHERE file_id = ?1 AND indexed = ?2)",
+            table.name()
         ))
-        .and_then(|mut s| s.execute([file_id, indexed]))
+        .and_then(|mut s| s.execute([file_id, table.indexed()]))
         .at(path)?;
     }
     tx.prepare_cached("DELETE FROM messages WHERE file_id = ?1")
@@ -875,12 +877,8 @@ pub(crate) fn apply(
              ON CONFLICT(file_id, offset, ordinal) DO NOTHING",
         )
         .at(db)?;
-    let mut insert_words = tx
-        .prepare_cached("INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)")
-        .at(db)?;
-    let mut insert_bag = tx
-        .prepare_cached("INSERT INTO messages_bag (rowid, text) VALUES (?1, ?2)")
-        .at(db)?;
+    let mut insert_words = tx.prepare_cached(&insert_sql(FtsTable::Words)).at(db)?;
+    let mut insert_bag = tx.prepare_cached(&insert_sql(FtsTable::Bags)).at(db)?;
     let mut ordinals: HashMap<u64, i64> = HashMap::new();
     let mut added = 0;
     for (m, indexing) in p.fed.messages.iter().zip(&p.fed.indexing) {

@@ -341,6 +341,14 @@ impl FtsTable {
         }
     }
 
+    /// The `messages.indexed` value of a message whose text is here.
+    pub(crate) fn indexed(self) -> i64 {
+        match self {
+            FtsTable::Words => 1,
+            FtsTable::Bags => 2,
+        }
+    }
+
     /// The `MATCH` expression of `query` over this table.
     pub(crate) fn fts(self, query: &baton_search::Query) -> String {
         match self {
